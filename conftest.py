@@ -1,0 +1,30 @@
+import pytest
+
+
+def pytest_report_header(config):
+    from tests import settings as test_settings
+
+    db = "PostgreSQL 127.0.0.1:5432" if test_settings.USING_POSTGRES else "SQLite (PostgreSQL not reachable)"
+    redis = "Redis 127.0.0.1:6379" if test_settings.REDIS_AVAILABLE else "no Redis (redis tests skipped)"
+    return [f"database: {db}; {redis}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    from tests import settings as test_settings
+
+    skip_pg = pytest.mark.skip(reason="PostgreSQL is not reachable on 127.0.0.1:5432")
+    skip_redis = pytest.mark.skip(reason="Redis is not reachable on 127.0.0.1:6379")
+    for item in items:
+        if "postgres" in item.keywords and not test_settings.USING_POSTGRES:
+            item.add_marker(skip_pg)
+        if "redis" in item.keywords and not test_settings.REDIS_AVAILABLE:
+            item.add_marker(skip_redis)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

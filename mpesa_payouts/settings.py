@@ -1,0 +1,249 @@
+"""Settings, every one read from the environment with a safe local default.
+
+`.env.example` lists each variable with a one-line comment. A `.env` file beside manage.py is read when
+present; real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """Money limits as Decimal (never float): django-environ has no decimal caster."""
+    return Decimal(env.str(name, default=default))
+
+
+# The development key: the production system check refuses it.
+INSECURE_SECRET_KEY = "django-insecure-local-development-key-change-me"
+
+# --- Core ------------------------------------------------------------------------------------------
+SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "payments",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mpesa_payouts.urls"
+WSGI_APPLICATION = "mpesa_payouts.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# Workers and web processes keep their connection instead of reconnecting per request/task.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite serialises writers; wait for the lock instead of failing while the worker writes.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (the OAuth token is shared by every process through it) -------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # A file cache is still shared by the web server, the worker and beat on one machine.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
+# --- Auth, i18n, static ----------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "Africa/Nairobi"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Celery --------------------------------------------------------------------------------------
+# The default broker is a directory on disk: `make run` needs no server. Set CELERY_BROKER_URL to
+# redis://127.0.0.1:6379/0 for anything real.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(VAR_DIR / "broker"),
+        "data_folder_out": str(VAR_DIR / "broker"),
+        "processed_folder": str(VAR_DIR / "broker-processed"),
+        "store_processed": False,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+)
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _folder in ("broker", "broker-processed"):
+        (VAR_DIR / _folder).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- M-Pesa (Daraja) -------------------------------------------------------------------------------
+MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="simulator")
+MPESA_HOSTS = {
+    "simulator": "http://127.0.0.1:8001",
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+MPESA_BASE_URL = env.str("MPESA_BASE_URL", default="") or MPESA_HOSTS.get(MPESA_ENVIRONMENT, "")
+MPESA_CONSUMER_KEY = env.str("MPESA_CONSUMER_KEY", default="")
+MPESA_CONSUMER_SECRET = env.str("MPESA_CONSUMER_SECRET", default="")
+MPESA_SHORTCODE = env.str("MPESA_SHORTCODE", default="")
+MPESA_PASSKEY = env.str("MPESA_PASSKEY", default="")
+MPESA_B2C_CONSUMER_KEY = env.str("MPESA_B2C_CONSUMER_KEY", default="") or MPESA_CONSUMER_KEY
+MPESA_B2C_CONSUMER_SECRET = env.str("MPESA_B2C_CONSUMER_SECRET", default="") or MPESA_CONSUMER_SECRET
+MPESA_B2C_SHORTCODE = env.str("MPESA_B2C_SHORTCODE", default="")
+MPESA_INITIATOR_NAME = env.str("MPESA_INITIATOR_NAME", default="")
+MPESA_INITIATOR_PASSWORD = env.str("MPESA_INITIATOR_PASSWORD", default="")
+MPESA_CERTIFICATE_PATH = env.str("MPESA_CERTIFICATE_PATH", default="")
+MPESA_SECURITY_CREDENTIAL = env.str("MPESA_SECURITY_CREDENTIAL", default="")
+MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=5.0)
+MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=30.0)
+# Key for credentials kept in the admin; comma-separated Fernet keys, newest first (rotation).
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+
+# --- Callbacks ---------------------------------------------------------------------------------------
+CALLBACK_BASE_URL = env.str("CALLBACK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Secret the callback URL tokens are derived from; defaults to SECRET_KEY.
+CALLBACK_TOKEN_SECRET = env.str("CALLBACK_TOKEN_SECRET", default="") or SECRET_KEY
+# The Safaricom addresses circulated by integrators (REFERENCE.md "Callback URLs").
+SAFARICOM_CALLBACK_IPS = [
+    "196.201.214.200",
+    "196.201.214.206",
+    "196.201.214.207",
+    "196.201.214.208",
+    "196.201.213.114",
+    "196.201.213.44",
+    "196.201.212.127",
+    "196.201.212.128",
+    "196.201.212.129",
+    "196.201.212.132",
+    "196.201.212.136",
+    "196.201.212.138",
+    "196.201.212.69",
+    "196.201.212.74",
+]
+# The local simulator posts from loopback, so it is allowed by default only in the simulator environment.
+_default_callback_ips = SAFARICOM_CALLBACK_IPS + (
+    ["127.0.0.1", "::1"] if MPESA_ENVIRONMENT == "simulator" else []
+)
+CALLBACK_ALLOWED_IPS = env.list("CALLBACK_ALLOWED_IPS", default=_default_callback_ips)
+# How many reverse proxies in front of us append to X-Forwarded-For (0: use the socket address).
+CALLBACK_TRUSTED_PROXY_COUNT = env.int("CALLBACK_TRUSTED_PROXY_COUNT", default=0)
+CALLBACK_MAX_BODY_BYTES = 64 * 1024
+CALLBACK_LOG_FILE = env.str("CALLBACK_LOG_FILE", default="")
+
+# --- Payout rules -------------------------------------------------------------------------------------
+PAYOUT_MIN_AMOUNT = env_decimal("PAYOUT_MIN_AMOUNT", "10")
+PAYOUT_MAX_AMOUNT = env_decimal("PAYOUT_MAX_AMOUNT", "250000")
+PAYOUT_DAILY_LIMIT = env_decimal("PAYOUT_DAILY_LIMIT", "1000000")
+PAYOUT_RECIPIENT_DAILY_LIMIT = env_decimal("PAYOUT_RECIPIENT_DAILY_LIMIT", "500000")
+PAYOUT_DUAL_APPROVAL_THRESHOLD = env_decimal("PAYOUT_DUAL_APPROVAL_THRESHOLD", "10000")
+PAYOUTS_PAUSED = env.bool("PAYOUTS_PAUSED", default=False)
+# A payout `submitted` or `sending` this long without a result is checked with a status query.
+PAYOUT_RESULT_DEADLINE_MINUTES = env.int("PAYOUT_RESULT_DEADLINE_MINUTES", default=15)
+# Unanswered Transaction Status queries before a person must look.
+PAYOUT_MAX_STATUS_QUERIES = env.int("PAYOUT_MAX_STATUS_QUERIES", default=3)
+PAYOUT_STATUS_QUERY_INTERVAL_MINUTES = env.int("PAYOUT_STATUS_QUERY_INTERVAL_MINUTES", default=5)
+PAYOUT_SWEEP_INTERVAL_SECONDS = env.int("PAYOUT_SWEEP_INTERVAL_SECONDS", default=60)
+BALANCE_QUERY_INTERVAL_SECONDS = env.int("BALANCE_QUERY_INTERVAL_SECONDS", default=900)
+LOW_BALANCE_THRESHOLD = env_decimal("LOW_BALANCE_THRESHOLD", "10000")
+
+# --- REST API -----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min")},
+    "EXCEPTION_HANDLER": "payments.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "M-Pesa payouts API",
+    "DESCRIPTION": "Refunds and B2C disbursements with four-eyes approval, and reconciliation data.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ------------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "payments.callbacks": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+if CALLBACK_LOG_FILE:
+    LOGGING["handlers"]["callback_file"] = {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": CALLBACK_LOG_FILE,
+        "formatter": "plain",
+    }
+    LOGGING["loggers"]["payments.callbacks"]["handlers"].append("callback_file")

@@ -1,0 +1,59 @@
+"""Unguessable callback URLs.
+
+A payout's ResultURL and QueueTimeOutURL (and the URLs of its Transaction Status queries) carry a token
+derived from its OriginatorConversationID, stored on the row: one payout's URL cannot settle another.
+STK, C2B and Account Balance URLs carry a per-kind token derived from CALLBACK_TOKEN_SECRET.
+Tokens are hex, so they can never contain a word Safaricom rejects in a URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
+
+# URL name -> what the token is bound to: "payout" or a static group.
+TOKEN_SCOPE = {
+    "b2c-result": "payout",
+    "b2c-timeout": "payout",
+    "status-result": "payout",
+    "status-timeout": "payout",
+    "balance-result": "balance",
+    "balance-timeout": "balance",
+    "stk": "stk",
+    "c2b-confirmation": "c2b",
+    "c2b-validation": "c2b",
+}
+
+
+def _token(value: str) -> str:
+    return salted_hmac(
+        "payments.callbacks", value, secret=settings.CALLBACK_TOKEN_SECRET, algorithm="sha256"
+    ).hexdigest()[:40]
+
+
+def payout_token(originator_conversation_id: str) -> str:
+    return _token(f"payout:{originator_conversation_id}")
+
+
+def static_token(scope: str) -> str:
+    return _token(f"static:{scope}")
+
+
+def static_token_matches(scope: str, token: str) -> bool:
+    return hmac.compare_digest(static_token(scope), token)
+
+
+def callback_url(name: str, token: str) -> str:
+    return settings.CALLBACK_BASE_URL + reverse(f"callbacks:{name}", kwargs={"token": token})
+
+
+def payout_urls(token: str) -> dict[str, str]:
+    """The URLs a payout's B2C request and its status queries name."""
+    return {name: callback_url(name, token) for name, scope in TOKEN_SCOPE.items() if scope == "payout"}
+
+
+def static_url(name: str) -> str:
+    return callback_url(name, static_token(TOKEN_SCOPE[name]))

@@ -1,0 +1,336 @@
+"""Parsing of the bodies Daraja posts to our callback URLs. Pure Python: no ORM, no Django models.
+
+Follows REFERENCE.md defensively: keys are looked up by name (order varies), codes come as numbers or
+strings, ReferenceItem is an object or a list, TransactionCompletedDateTime is Nairobi time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+NAIROBI = timezone(timedelta(hours=3), "EAT")
+_CREDENTIAL_RE = re.compile(r'("(?:SecurityCredential|InitiatorPassword|Password)"\s*:\s*)"[^"]*"', re.IGNORECASE)
+
+
+class CallbackParseError(ValueError):
+    """The body is not something we can act on. The message is safe to return to the caller."""
+
+
+def redact_secrets(raw: str) -> str:
+    """Blank out credentials a QueueTimeOut body may echo back, before the body is stored or logged."""
+    return _CREDENTIAL_RE.sub(r'\1"[REDACTED]"', raw)
+
+
+def load_json(raw: bytes | str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CallbackParseError(f"Body is not valid JSON: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise CallbackParseError("Body must be a JSON object.")
+    return data
+
+
+def _code(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        value = int(value)
+    return str(value).strip()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        result = Decimal(str(value).replace(",", ""))
+    except InvalidOperation:
+        return None
+    return result if result.is_finite() else None
+
+
+def _key_values(container: Any, list_key: str, key_name: str = "Key") -> dict[str, Any]:
+    """{"ResultParameter": [{"Key": k, "Value": v}, ...]} (or a single object) -> {k: v}."""
+    if not isinstance(container, dict):
+        return {}
+    items = container.get(list_key)
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        return {}
+    out: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, dict) and key_name in item:
+            out[str(item[key_name])] = item.get("Value")
+    return out
+
+
+def parse_daraja_datetime(value: Any) -> datetime | None:
+    """`dd.MM.yyyy HH:mm:ss` or `yyyymmddHHMMSS`, Nairobi time, to an aware datetime (None if unreadable)."""
+    text = _code(value)
+    for fmt in ("%d.%m.%Y %H:%M:%S", "%Y%m%d%H%M%S", "%d-%m-%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=NAIROBI)
+        except ValueError:
+            continue
+    return None
+
+
+def _split_public_name(value: Any) -> tuple[str, str]:
+    """"254705912645 - NICHOLAS JOHN SONGOK" -> ("254705912645", "NICHOLAS JOHN SONGOK")."""
+    text = _text(value)
+    if " - " in text:
+        phone, name = text.split(" - ", 1)
+        return phone.strip(), name.strip()
+    return "", text
+
+
+def _result_envelope(data: dict[str, Any]) -> dict[str, Any]:
+    result = data.get("Result")
+    if not isinstance(result, dict):
+        raise CallbackParseError("Missing field: Result")
+    return result
+
+
+def _require(result: dict[str, Any], name: str) -> str:
+    value = _code(result.get(name))
+    if not value:
+        raise CallbackParseError(f"Missing field: Result.{name}")
+    return value
+
+
+@dataclass(frozen=True)
+class B2CResult:
+    originator_conversation_id: str
+    conversation_id: str
+    result_code: str
+    result_description: str
+    transaction_id: str = ""
+    amount: Decimal | None = None
+    receipt: str = ""
+    receiver_phone: str = ""
+    receiver_name: str = ""
+    completed_at: datetime | None = None
+    utility_funds: Decimal | None = None
+    working_funds: Decimal | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result_code == "0"
+
+
+def parse_b2c_result(data: dict[str, Any]) -> B2CResult:
+    result = _result_envelope(data)
+    ocid = _require(result, "OriginatorConversationID")
+    code = _code(result.get("ResultCode"))
+    if code == "":
+        raise CallbackParseError("Missing field: Result.ResultCode")
+    params = _key_values(result.get("ResultParameters"), "ResultParameter")
+    phone, name = _split_public_name(params.get("ReceiverPartyPublicName"))
+    receipt = _text(params.get("TransactionReceipt"))
+    return B2CResult(
+        originator_conversation_id=ocid,
+        conversation_id=_code(result.get("ConversationID")),
+        result_code=code,
+        result_description=_text(result.get("ResultDesc"))[:255],
+        # On failures TransactionID may be a placeholder; only a success's receipt is trusted.
+        transaction_id=receipt or (_text(result.get("TransactionID")) if code == "0" else ""),
+        amount=_decimal(params.get("TransactionAmount")),
+        receipt=receipt,
+        receiver_phone=phone,
+        receiver_name=name,
+        completed_at=parse_daraja_datetime(params.get("TransactionCompletedDateTime")),
+        utility_funds=_decimal(params.get("B2CUtilityAccountAvailableFunds")),
+        working_funds=_decimal(params.get("B2CWorkingAccountAvailableFunds")),
+    )
+
+
+@dataclass(frozen=True)
+class TimeoutNotice:
+    """A QueueTimeOutURL post: either the original request echoed back, or a Result envelope."""
+
+    originator_conversation_id: str
+    result_code: str = ""
+    result_description: str = ""
+
+
+def parse_timeout(data: dict[str, Any]) -> TimeoutNotice:
+    if isinstance(data.get("Result"), dict):
+        result = data["Result"]
+        return TimeoutNotice(
+            originator_conversation_id=_code(result.get("OriginatorConversationID")),
+            result_code=_code(result.get("ResultCode")),
+            result_description=_text(result.get("ResultDesc"))[:255],
+        )
+    ocid = _code(data.get("OriginatorConversationID") or data.get("OriginalConversationID"))
+    if not ocid and not any(k in data for k in ("CommandID", "InitiatorName", "Initiator", "PartyA")):
+        raise CallbackParseError("Body is neither a Result envelope nor an echoed request.")
+    return TimeoutNotice(originator_conversation_id=ocid)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """A Transaction Status answer. `original_conversation_id` is the payout's, when Daraja includes it."""
+
+    result_code: str
+    result_description: str
+    query_originator_conversation_id: str
+    original_conversation_id: str = ""
+    transaction_status: str = ""
+    receipt: str = ""
+    amount: Decimal | None = None
+    receiver_phone: str = ""
+    receiver_name: str = ""
+    finalised_at: datetime | None = None
+
+    @property
+    def found_completed(self) -> bool:
+        return self.result_code == "0" and self.transaction_status.lower() == "completed"
+
+    @property
+    def found_failed(self) -> bool:
+        return self.result_code == "0" and self.transaction_status.lower() in {
+            "failed",
+            "cancelled",
+            "declined",
+            "expired",
+        }
+
+
+def parse_status_result(data: dict[str, Any]) -> StatusResult:
+    result = _result_envelope(data)
+    code = _code(result.get("ResultCode"))
+    if code == "":
+        raise CallbackParseError("Missing field: Result.ResultCode")
+    params = _key_values(result.get("ResultParameters"), "ResultParameter")
+    phone, name = _split_public_name(params.get("ReceiverPartyPublicName") or params.get("CreditPartyName"))
+    return StatusResult(
+        result_code=code,
+        result_description=_text(result.get("ResultDesc"))[:255],
+        query_originator_conversation_id=_code(result.get("OriginatorConversationID")),
+        original_conversation_id=_code(params.get("OriginatorConversationID")),
+        transaction_status=_text(params.get("TransactionStatus")),
+        receipt=_text(params.get("ReceiptNo")),
+        amount=_decimal(params.get("Amount")),
+        receiver_phone=phone,
+        receiver_name=name,
+        finalised_at=parse_daraja_datetime(params.get("FinalisedTime")),
+    )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    result_code: str
+    accounts: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+
+    @property
+    def utility_available(self) -> Decimal | None:
+        return self.accounts.get("Utility Account", {}).get("available")
+
+    @property
+    def working_available(self) -> Decimal | None:
+        return self.accounts.get("Working Account", {}).get("available")
+
+
+def parse_balance_result(data: dict[str, Any]) -> AccountBalance:
+    result = _result_envelope(data)
+    code = _code(result.get("ResultCode"))
+    if code == "":
+        raise CallbackParseError("Missing field: Result.ResultCode")
+    params = _key_values(result.get("ResultParameters"), "ResultParameter")
+    accounts: dict[str, dict[str, Decimal]] = {}
+    for entry in _text(params.get("AccountBalance")).split("&"):
+        parts = entry.split("|")
+        if len(parts) < 4:
+            continue
+        current, available = _decimal(parts[2]), _decimal(parts[3])
+        if available is None:
+            continue
+        accounts[parts[0].strip()] = {"current": current or Decimal("0"), "available": available}
+    if code == "0" and not accounts:
+        raise CallbackParseError("Missing field: ResultParameters AccountBalance")
+    return AccountBalance(result_code=code, accounts=accounts)
+
+
+@dataclass(frozen=True)
+class StkCallback:
+    merchant_request_id: str
+    checkout_request_id: str
+    result_code: str
+    result_description: str
+    amount: Decimal | None = None
+    receipt: str = ""
+    phone: str = ""
+    transaction_date: datetime | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result_code == "0"
+
+
+def parse_stk_callback(data: dict[str, Any]) -> StkCallback:
+    body = data.get("Body")
+    callback = body.get("stkCallback") if isinstance(body, dict) else None
+    if not isinstance(callback, dict):
+        raise CallbackParseError("Missing field: Body.stkCallback")
+    checkout = _code(callback.get("CheckoutRequestID"))
+    if not checkout:
+        raise CallbackParseError("Missing field: Body.stkCallback.CheckoutRequestID")
+    code = _code(callback.get("ResultCode"))
+    if code == "":
+        raise CallbackParseError("Missing field: Body.stkCallback.ResultCode")
+    items = _key_values(callback.get("CallbackMetadata"), "Item", key_name="Name")
+    parsed = StkCallback(
+        merchant_request_id=_code(callback.get("MerchantRequestID")),
+        checkout_request_id=checkout,
+        result_code=code,
+        result_description=_text(callback.get("ResultDesc"))[:255],
+        amount=_decimal(items.get("Amount")),
+        receipt=_text(items.get("MpesaReceiptNumber")),
+        phone=_code(items.get("PhoneNumber")),
+        transaction_date=parse_daraja_datetime(items.get("TransactionDate")),
+    )
+    if parsed.succeeded and (not parsed.receipt or parsed.amount is None):
+        raise CallbackParseError("A successful STK callback must carry MpesaReceiptNumber and Amount.")
+    return parsed
+
+
+@dataclass(frozen=True)
+class C2BConfirmation:
+    transaction_id: str
+    amount: Decimal
+    phone: str
+    account_reference: str
+    payer_name: str
+    transaction_time: datetime | None
+    transaction_type: str
+    short_code: str
+
+
+def parse_c2b(data: dict[str, Any]) -> C2BConfirmation:
+    trans_id = _text(data.get("TransID"))
+    if not trans_id:
+        raise CallbackParseError("Missing field: TransID")
+    amount = _decimal(data.get("TransAmount"))
+    if amount is None or amount <= 0:
+        raise CallbackParseError("Missing or invalid field: TransAmount")
+    names = (_text(data.get(k)) for k in ("FirstName", "MiddleName", "LastName"))
+    return C2BConfirmation(
+        transaction_id=trans_id[:32],
+        amount=amount,
+        phone=_text(data.get("MSISDN"))[:32],
+        account_reference=_text(data.get("BillRefNumber"))[:100],
+        payer_name=" ".join(n for n in names if n)[:150],
+        transaction_time=parse_daraja_datetime(data.get("TransTime")),
+        transaction_type=_text(data.get("TransactionType")),
+        short_code=_text(data.get("BusinessShortCode")),
+    )

@@ -1,0 +1,406 @@
+"""The payouts ledger: incoming payments, B2C payouts, their approvals, every Daraja callback, and an
+append-only audit of every state change.
+
+Money is Decimal with two places. State moves only through the service layer (`payments/services/`), which
+changes status by conditional update or under a row lock and writes a PayoutEvent in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def new_originator_conversation_id() -> str:
+    # Ours, unique per payout, fixed at creation: Daraja dedupes on it and results are matched by it.
+    return f"PO-{uuid.uuid4().hex}"
+
+
+class PaymentSource(models.TextChoices):
+    STK_PUSH = "stk_push", "STK push"
+    C2B = "c2b", "C2B (paybill/till)"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class Payment(models.Model):
+    """An incoming M-Pesa payment (STK push or C2B confirmation)."""
+
+    source = models.CharField(max_length=16, choices=PaymentSource.choices)
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    receipt = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    # As Daraja gave it: a C2B confirmation may carry a masked MSISDN ("2547 ***** 126").
+    phone = models.CharField(max_length=32, db_index=True)
+    amount = models.DecimalField(**MONEY)
+    # Sum of this payment's refunds that are not failed or rejected; kept under a row lock by the refund
+    # service and bounded by a CHECK constraint, so the database itself refuses an over-refund.
+    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    account_reference = models.CharField(max_length=100, blank=True, db_index=True)
+    description = models.CharField(max_length=200, blank=True)
+    payer_name = models.CharField(max_length=150, blank=True)
+    checkout_request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    merchant_request_id = models.CharField(max_length=64, blank=True)
+    result_code = models.CharField(max_length=32, blank=True)
+    result_description = models.CharField(max_length=255, blank=True)
+    transaction_time = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refunded_not_negative"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=F("amount")), name="payment_refunded_not_above_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receipt or self.checkout_request_id or self.pk} KES {self.amount}"
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        if self.status != PaymentStatus.COMPLETED:
+            return Decimal("0.00")
+        return self.amount - self.refunded_amount
+
+
+class PayoutKind(models.TextChoices):
+    REFUND = "refund", "Refund"
+    DISBURSEMENT = "disbursement", "Disbursement"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SENDING = "sending", "Sending"
+    SUBMITTED = "submitted", "Submitted"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    VERIFYING = "verifying", "Verifying"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+
+
+FINAL_STATUSES = frozenset({PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.REJECTED})
+# Statuses in which money may be on its way: a result may settle them.
+IN_FLIGHT_STATUSES = frozenset({PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING})
+# Statuses whose payout amount no longer counts against a payment's refundable remainder.
+RELEASED_STATUSES = frozenset({PayoutStatus.FAILED, PayoutStatus.REJECTED})
+
+
+class CommandID(models.TextChoices):
+    BUSINESS_PAYMENT = "BusinessPayment", "Business payment"
+    SALARY_PAYMENT = "SalaryPayment", "Salary payment"
+    PROMOTION_PAYMENT = "PromotionPayment", "Promotion payment"
+
+
+class PayoutBatch(models.Model):
+    """A bulk disbursement uploaded as one CSV."""
+
+    name = models.CharField(max_length=150)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Payout(models.Model):
+    """One B2C payment request: a refund of a Payment, or a disbursement to someone we pay."""
+
+    kind = models.CharField(max_length=16, choices=PayoutKind.choices)
+    status = models.CharField(
+        max_length=20, choices=PayoutStatus.choices, default=PayoutStatus.PENDING_APPROVAL, db_index=True
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    batch = models.ForeignKey(
+        PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts"
+    )
+    recipient_name = models.CharField(max_length=150, blank=True)
+    recipient_type = models.CharField(max_length=30, blank=True, help_text="e.g. customer, trainer, client")
+    recipient_reference = models.CharField(max_length=100, blank=True, db_index=True)
+    phone = models.CharField(max_length=12, db_index=True)
+    # True when a refund goes to another number than the one that paid: approvers must see it.
+    phone_differs_from_payment = models.BooleanField(default=False)
+    amount = models.DecimalField(**MONEY)
+    command_id = models.CharField(max_length=20, choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
+    remarks = models.CharField(max_length=100)
+    occasion = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    originator_conversation_id = models.CharField(
+        max_length=64, unique=True, default=new_originator_conversation_id, editable=False
+    )
+    # Secret path segment of this payout's ResultURL/QueueTimeOutURL, bound to its OriginatorConversationID.
+    callback_token = models.CharField(max_length=64, unique=True, editable=False)
+    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    transaction_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    result_code = models.CharField(max_length=32, blank=True, db_index=True)
+    result_description = models.CharField(max_length=255, blank=True)
+    receiver_name = models.CharField(max_length=150, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts"
+    )
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    review_reason = models.TextField(blank=True)
+    status_queries_sent = models.PositiveIntegerField(default=0)
+    last_status_query_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # TransactionCompletedDateTime from M-Pesa (Nairobi time, stored aware).
+    mpesa_completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"], name="payout_status_changed"),
+            models.Index(fields=["-created_at", "-id"], name="payout_created_desc"),
+            models.Index(fields=["requested_by", "created_at"], name="payout_requester_created"),
+        ]
+        permissions = [
+            ("request_payout", "Can request refunds and payouts"),
+            ("approve_payout", "Can approve or reject payouts"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(kind="refund") | Q(payment__isnull=False), name="payout_refund_has_payment"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="completed") | Q(transaction_id__isnull=False),
+                name="payout_completed_has_receipt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout #{self.pk} KES {self.amount} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def save(self, *args, **kwargs):
+        if not self.callback_token:
+            from payments.callbacks.tokens import payout_token
+
+            self.callback_token = payout_token(self.originator_conversation_id)
+        super().save(*args, **kwargs)
+
+
+class PayoutApproval(models.Model):
+    """One approver's consent, bound to what they saw: amount, phone and CommandID."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # A copy of the payout's requester, so the database can refuse a self-approval on its own.
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    phone = models.CharField(max_length=12)
+    command_id = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(approver=F("requested_by")), name="approval_not_by_requester"
+            ),
+            models.UniqueConstraint(
+                fields=["payout", "approver"],
+                condition=Q(voided_at__isnull=True),
+                name="one_active_approval_per_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved payout #{self.payout_id}"
+
+
+class CallbackKind(models.TextChoices):
+    B2C_RESULT = "b2c_result", "B2C result"
+    B2C_TIMEOUT = "b2c_timeout", "B2C queue timeout"
+    STATUS_RESULT = "status_result", "Transaction Status result"
+    STATUS_TIMEOUT = "status_timeout", "Transaction Status timeout"
+    BALANCE_RESULT = "balance_result", "Account Balance result"
+    BALANCE_TIMEOUT = "balance_timeout", "Account Balance timeout"
+    STK = "stk", "STK push callback"
+    C2B_CONFIRMATION = "c2b_confirmation", "C2B confirmation"
+    C2B_VALIDATION = "c2b_validation", "C2B validation"
+
+
+class CallbackOutcome(models.TextChoices):
+    RECEIVED = "received", "Received (not processed yet)"
+    PROCESSED = "processed", "Processed"
+    DUPLICATE = "duplicate", "Duplicate"
+    UNMATCHED = "unmatched", "Unmatched"
+    INVALID = "invalid", "Invalid"
+    REJECTED = "rejected", "Rejected"
+
+
+class DarajaCallback(models.Model):
+    """Every request that reached a callback endpoint, stored raw before it is parsed."""
+
+    kind = models.CharField(max_length=20, choices=CallbackKind.choices, db_index=True)
+    outcome = models.CharField(
+        max_length=12, choices=CallbackOutcome.choices, default=CallbackOutcome.RECEIVED, db_index=True
+    )
+    raw_body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=255, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    payout = models.ForeignKey(
+        Payout, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"
+    )
+    originator_conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    transaction_id = models.CharField(max_length=32, blank=True, db_index=True)
+    result_code = models.CharField(max_length=32, blank=True)
+    # The result disagreed with the payout (amount or phone), or contradicted a final state.
+    mismatch = models.BooleanField(default=False, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.outcome})"
+
+
+class EventSource(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    TASK = "task", "Task"
+    CALLBACK = "callback", "Callback"
+    COMMAND = "command", "Management command"
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+class PayoutEvent(models.Model):
+    """Append-only audit row: one per state change or decision, written in the same transaction."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=12, choices=EventSource.choices)
+    details = models.JSONField(default=dict, blank=True)
+    callback = models.ForeignKey(
+        DarajaCallback, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.from_status}->{self.to_status}"
+
+    @property
+    def actor_label(self) -> str:
+        return str(self.actor) if self.actor_id else "system"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Payout events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Payout events are append-only.")
+
+
+class FloatSource(models.TextChoices):
+    BALANCE_QUERY = "balance_query", "Account Balance query"
+    B2C_RESULT = "b2c_result", "B2C result"
+
+
+class FloatBalance(models.Model):
+    """A reading of the B2C utility account: the float payouts are drawn from."""
+
+    utility_available = models.DecimalField(max_digits=16, decimal_places=2)
+    working_available = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    source = models.CharField(max_length=16, choices=FloatSource.choices)
+    callback = models.ForeignKey(DarajaCallback, on_delete=models.SET_NULL, null=True, blank=True)
+    observed_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        get_latest_by = "observed_at"
+
+    def __str__(self) -> str:
+        return f"KES {self.utility_available} at {self.observed_at:%Y-%m-%d %H:%M}"
+
+
+class PayoutControl(models.Model):
+    """The kill switch, as switched from the admin (PAYOUTS_PAUSED in the environment also holds sends).
+    One row; every switch is also written to the audit trail."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "payout kill switch"
+        verbose_name_plural = "payout kill switch"
+
+    def __str__(self) -> str:
+        return "Payouts PAUSED" if self.paused else "Payouts running"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an API request made with an Idempotency-Key, replayed on a retry."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "scope", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -1,0 +1,46 @@
+"""Kenyan MSISDNs as Daraja wants them (2547XXXXXXXX / 2541XXXXXXXX) and as logs may show them."""
+
+from __future__ import annotations
+
+import re
+
+_SEPARATORS = re.compile(r"[\s\-().]")
+_MSISDN = re.compile(r"^254[17]\d{8}$")
+
+
+class InvalidPhoneNumber(ValueError):
+    pass
+
+
+def normalize_msisdn(value: str | int) -> str:
+    """Return the 12-digit 2547/2541 form of a Kenyan mobile number, or raise InvalidPhoneNumber.
+
+    Accepts 07XXXXXXXX, 01XXXXXXXX, 7XXXXXXXX, +2547XXXXXXXX, 2547XXXXXXXX, with spaces or dashes.
+    """
+    raw = _SEPARATORS.sub("", str(value).strip())
+    if raw.startswith("+"):
+        raw = raw[1:]
+    if raw.startswith("0") and len(raw) == 10:
+        raw = "254" + raw[1:]
+    elif len(raw) == 9 and raw[0] in "17":
+        raw = "254" + raw
+    if not _MSISDN.match(raw):
+        raise InvalidPhoneNumber(
+            "Enter a Kenyan mobile number such as 0712345678 or 254712345678 (Safaricom needs 2547XXXXXXXX "
+            "or 2541XXXXXXXX)."
+        )
+    return raw
+
+
+def is_full_msisdn(value: str) -> bool:
+    return bool(_MSISDN.match(value or ""))
+
+
+def mask_msisdn(value: str | None) -> str:
+    """2547****2645: enough to tell numbers apart in a log, not enough to call anyone."""
+    if not value:
+        return ""
+    digits = str(value)
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return f"{digits[:4]}****{digits[-4:]}"

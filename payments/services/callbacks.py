@@ -1,0 +1,321 @@
+"""Processing of a stored Daraja callback (dj-stripe style: the raw row is committed first, then each
+kind is processed in its own transaction and the outcome written back onto the row)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from payments.daraja import callbacks as parse
+from payments.models import (
+    CallbackKind,
+    CallbackOutcome,
+    DarajaCallback,
+    EventSource,
+    FloatSource,
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    Payout,
+    PayoutStatus,
+)
+from payments.phone import mask_msisdn
+from payments.services.events import event_record, payout_transition
+from payments.services.settlement import Outcome, float_record, payout_settle
+from payments.signals import payment_received
+
+logger = logging.getLogger("payments.callbacks")
+
+SOURCE = EventSource.CALLBACK
+
+
+@dataclass
+class Handled:
+    outcome: str
+    http_status: int = 200
+    message: str = "Accepted"
+    mismatch: bool = False
+
+
+def _link(callback: DarajaCallback, **fields) -> None:
+    for name, value in fields.items():
+        setattr(callback, name, value)
+
+
+def _other_payout_owns(ocid: str, payout: Payout) -> bool:
+    return Payout.objects.filter(originator_conversation_id=ocid).exclude(pk=payout.pk).exists()
+
+
+def _check_bound(callback: DarajaCallback, payout: Payout, ocid: str) -> Handled | None:
+    """A payout's URL may only speak about that payout."""
+    if not ocid or ocid == payout.originator_conversation_id:
+        return None
+    callback.payout = None
+    if _other_payout_owns(ocid, payout):
+        return Handled(
+            CallbackOutcome.REJECTED, 403, "OriginatorConversationID does not belong to this callback URL."
+        )
+    return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payout with that OriginatorConversationID)")
+
+
+def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+    result = parse.parse_b2c_result(data)
+    _link(
+        callback,
+        originator_conversation_id=result.originator_conversation_id[:64],
+        conversation_id=result.conversation_id[:64],
+        transaction_id=result.transaction_id[:32],
+        result_code=result.result_code[:32],
+    )
+    refused = _check_bound(callback, payout, result.originator_conversation_id)
+    if refused:
+        return refused
+    if result.conversation_id and not payout.conversation_id:
+        # The result beat our own bookkeeping of the synchronous answer: keep its ConversationID.
+        Payout.objects.filter(pk=payout.pk, conversation_id="").update(conversation_id=result.conversation_id[:64])
+    settled = payout_settle(
+        payout_id=payout.pk, outcome=Outcome.from_b2c_result(result), source=SOURCE, callback=callback
+    )
+    if settled.changed and result.utility_funds is not None:
+        float_record(
+            utility_available=result.utility_funds,
+            working_available=result.working_funds,
+            source=FloatSource.B2C_RESULT,
+            callback=callback,
+        )
+    return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
+
+
+def _b2c_timeout(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+    notice = parse.parse_timeout(data)
+    _link(
+        callback,
+        originator_conversation_id=notice.originator_conversation_id[:64],
+        result_code=notice.result_code[:32],
+    )
+    refused = _check_bound(callback, payout, notice.originator_conversation_id)
+    if refused:
+        return refused
+    # A timeout is not a failure: the money may have moved. A status query will tell.
+    moved = payout_transition(
+        payout_id=payout.pk,
+        from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
+        to_status=PayoutStatus.VERIFYING,
+        action="queue_timeout",
+        source=SOURCE,
+        callback=callback,
+        details={"result_code": notice.result_code, "result_description": notice.result_description},
+    )
+    return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)
+
+
+def _status_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+    result = parse.parse_status_result(data)
+    _link(
+        callback,
+        originator_conversation_id=(result.original_conversation_id or payout.originator_conversation_id)[:64],
+        transaction_id=result.receipt[:32],
+        result_code=result.result_code[:32],
+    )
+    refused = _check_bound(callback, payout, result.original_conversation_id)
+    if refused:
+        return refused
+    if not (result.found_completed or result.found_failed):
+        # Not found, or the query itself failed: the outcome is still unknown. The sweep asks again and,
+        # after PAYOUT_MAX_STATUS_QUERIES, hands the payout to a person.
+        return Handled(
+            CallbackOutcome.PROCESSED,
+            message=f"Status unknown ({result.result_code}: {result.result_description})",
+        )
+    settled = payout_settle(
+        payout_id=payout.pk, outcome=Outcome.from_status_result(result), source=SOURCE, callback=callback
+    )
+    return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
+
+
+def _no_op_timeout(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+    notice = parse.parse_timeout(data)
+    _link(callback, result_code=notice.result_code[:32])
+    return Handled(CallbackOutcome.PROCESSED)
+
+
+def _balance_result(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+    balance = parse.parse_balance_result(data)
+    _link(callback, result_code=balance.result_code[:32])
+    if balance.result_code != "0" or balance.utility_available is None:
+        return Handled(CallbackOutcome.PROCESSED, message="Balance query failed; no reading recorded")
+    float_record(
+        utility_available=balance.utility_available,
+        working_available=balance.working_available,
+        source=FloatSource.BALANCE_QUERY,
+        callback=callback,
+    )
+    return Handled(CallbackOutcome.PROCESSED)
+
+
+def _stk(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+    result = parse.parse_stk_callback(data)
+    _link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
+    payment = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id).first()
+    if payment is None:
+        return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payment with that CheckoutRequestID)")
+    callback.payment = payment
+    if payment.status != PaymentStatus.PENDING:
+        return Handled(CallbackOutcome.DUPLICATE)
+    old = payment.status
+    payment.result_code = result.result_code[:32]
+    payment.result_description = result.result_description
+    mismatch = False
+    if result.succeeded:
+        if Payment.objects.filter(receipt=result.receipt).exclude(pk=payment.pk).exists():
+            return Handled(CallbackOutcome.DUPLICATE, message="Receipt already recorded", mismatch=True)
+        mismatch = result.amount != payment.amount
+        payment.status = PaymentStatus.COMPLETED
+        payment.receipt = result.receipt
+        payment.amount = result.amount  # what actually arrived is what can be refunded
+        payment.transaction_time = result.transaction_date
+    else:
+        payment.status = PaymentStatus.FAILED
+    payment.save()
+    event = event_record(
+        action="payment_completed" if result.succeeded else "payment_failed",
+        source=SOURCE,
+        payment=payment,
+        from_status=old,
+        to_status=payment.status,
+        callback=callback,
+        details={"result_code": result.result_code, "receipt": result.receipt},
+    )
+    if result.succeeded:
+        payment_received.send(sender=Payment, payment=payment, event=event)
+    return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
+
+
+def _c2b_confirmation(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+    confirmation = parse.parse_c2b(data)
+    _link(callback, transaction_id=confirmation.transaction_id)
+    existing = Payment.objects.filter(receipt=confirmation.transaction_id).first()
+    if existing:
+        callback.payment = existing
+        return Handled(CallbackOutcome.DUPLICATE)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                source=PaymentSource.C2B,
+                status=PaymentStatus.COMPLETED,
+                receipt=confirmation.transaction_id,
+                phone=confirmation.phone,  # kept as given, even when masked
+                amount=confirmation.amount,
+                account_reference=confirmation.account_reference,
+                payer_name=confirmation.payer_name,
+                transaction_time=confirmation.transaction_time,
+                description=confirmation.transaction_type[:200],
+            )
+    except IntegrityError:
+        # Another delivery of the same confirmation won the race.
+        callback.payment = Payment.objects.filter(receipt=confirmation.transaction_id).first()
+        return Handled(CallbackOutcome.DUPLICATE)
+    callback.payment = payment
+    event = event_record(
+        action="payment_completed",
+        source=SOURCE,
+        payment=payment,
+        to_status=payment.status,
+        callback=callback,
+        details={"receipt": payment.receipt},
+    )
+    payment_received.send(sender=Payment, payment=payment, event=event)
+    return Handled(CallbackOutcome.PROCESSED)
+
+
+def _c2b_validation(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+    return Handled(CallbackOutcome.PROCESSED)
+
+
+HANDLERS = {
+    CallbackKind.B2C_RESULT: _b2c_result,
+    CallbackKind.B2C_TIMEOUT: _b2c_timeout,
+    CallbackKind.STATUS_RESULT: _status_result,
+    CallbackKind.STATUS_TIMEOUT: _no_op_timeout,
+    CallbackKind.BALANCE_RESULT: _balance_result,
+    CallbackKind.BALANCE_TIMEOUT: _no_op_timeout,
+    CallbackKind.STK: _stk,
+    CallbackKind.C2B_CONFIRMATION: _c2b_confirmation,
+    CallbackKind.C2B_VALIDATION: _c2b_validation,
+}
+
+
+def callback_store(
+    *,
+    kind: str,
+    raw_body: str,
+    headers: dict,
+    source_ip: str | None,
+    path: str,
+    payout: Payout | None = None,
+    outcome: str = CallbackOutcome.RECEIVED,
+    error: str = "",
+    http_status: int | None = None,
+) -> DarajaCallback:
+    """Commit the request as received, before anything parses it (credentials already redacted)."""
+    return DarajaCallback.objects.create(
+        kind=kind,
+        raw_body=parse.redact_secrets(raw_body),
+        headers=headers,
+        source_ip=source_ip,
+        path=path[:255],
+        payout=payout,
+        outcome=outcome,
+        error=error,
+        http_status=http_status,
+        processed_at=timezone.now() if outcome != CallbackOutcome.RECEIVED else None,
+    )
+
+
+def callback_process(*, callback: DarajaCallback) -> Handled:
+    """Parse and apply a stored callback. Never raises: every outcome is written onto the row."""
+    payout = callback.payout
+    try:
+        data = parse.load_json(callback.raw_body)
+        with transaction.atomic():
+            handled = HANDLERS[callback.kind](callback, payout, data)
+    except parse.CallbackParseError as exc:
+        handled = Handled(CallbackOutcome.INVALID, 400, f"Invalid callback: {exc}")
+    except Exception:  # noqa: BLE001 - the row keeps the body; an operator can reprocess it
+        logger.exception("callback processing error kind=%s id=%s", callback.kind, callback.pk)
+        handled = Handled(CallbackOutcome.RECEIVED, 200, "Accepted (stored; processing error logged)")
+    callback.outcome = handled.outcome
+    callback.http_status = handled.http_status
+    callback.mismatch = handled.mismatch
+    callback.error = "" if handled.message.startswith("Accepted") else handled.message
+    callback.processed_at = timezone.now()
+    callback.save()
+    _log(callback, payout)
+    return handled
+
+
+def _log(callback: DarajaCallback, payout: Payout | None) -> None:
+    phone = payout.phone if payout else (callback.payment.phone if callback.payment_id else "")
+    logger.info(
+        "callback kind=%s outcome=%s http=%s id=%s payout=%s payment=%s ocid=%s conversation=%s receipt=%s "
+        "result=%s phone=%s ip=%s",
+        callback.kind,
+        callback.outcome,
+        callback.http_status,
+        callback.pk,
+        callback.payout_id or "-",
+        callback.payment_id or "-",
+        callback.originator_conversation_id or "-",
+        callback.conversation_id or "-",
+        callback.transaction_id or "-",
+        callback.result_code or "-",
+        mask_msisdn(phone) or "-",
+        callback.source_ip or "-",
+    )
+
+
+def callback_log_rejection(callback: DarajaCallback) -> None:
+    _log(callback, None)

@@ -1,0 +1,113 @@
+"""State changes: by conditional update or under a row lock, always with an event in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
+from payments.signals import payout_status_changed
+
+
+def event_record(
+    *,
+    action: str,
+    source: str,
+    payout: Payout | None = None,
+    payment: Payment | None = None,
+    actor=None,
+    from_status: str = "",
+    to_status: str = "",
+    details: dict[str, Any] | None = None,
+    callback: DarajaCallback | None = None,
+) -> PayoutEvent:
+    return PayoutEvent.objects.create(
+        payout=payout,
+        payment=payment,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor if getattr(actor, "pk", None) else None,
+        source=source,
+        details=details or {},
+        callback=callback,
+    )
+
+
+def payout_lock(*, payout_id: int) -> Payout:
+    """The payout row, locked until the surrounding transaction ends. Call inside transaction.atomic()."""
+    return Payout.objects.select_for_update().get(pk=payout_id)
+
+
+def payout_set_status(
+    *,
+    payout: Payout,
+    to_status: str,
+    action: str,
+    source: str,
+    actor=None,
+    details: dict[str, Any] | None = None,
+    callback: DarajaCallback | None = None,
+    fields: dict[str, Any] | None = None,
+) -> PayoutEvent:
+    """Move a payout the caller has locked (see payout_lock) and record why. Returns the event."""
+    now = timezone.now()
+    old_status = payout.status
+    changes = dict(fields or {})
+    changes.update(status=to_status, status_changed_at=now, updated_at=now)
+    for name, value in changes.items():
+        setattr(payout, name, value)
+    payout.save(update_fields=list(changes))
+    if payout.payment_id and to_status in RELEASED_STATUSES and old_status not in RELEASED_STATUSES:
+        # A failed or rejected refund gives its amount back to the payment's refundable remainder.
+        Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
+    event = event_record(
+        action=action,
+        source=source,
+        payout=payout,
+        actor=actor,
+        from_status=old_status,
+        to_status=to_status,
+        details=details,
+        callback=callback,
+    )
+    if old_status != to_status:
+        payout_status_changed.send(
+            sender=Payout, payout=payout, event=event, old_status=old_status, new_status=to_status
+        )
+    return event
+
+
+def payout_transition(
+    *,
+    payout_id: int,
+    from_statuses: Iterable[str],
+    to_status: str,
+    action: str,
+    source: str,
+    actor=None,
+    details: dict[str, Any] | None = None,
+    callback: DarajaCallback | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Payout | None:
+    """Move the payout only if it is still in one of `from_statuses`; None when another actor got there
+    first. Safe to call from any number of workers at once: the row lock makes exactly one of them win."""
+    with transaction.atomic():
+        payout = payout_lock(payout_id=payout_id)
+        if payout.status not in set(from_statuses):
+            return None
+        payout_set_status(
+            payout=payout,
+            to_status=to_status,
+            action=action,
+            source=source,
+            actor=actor,
+            details=details,
+            callback=callback,
+            fields=fields,
+        )
+        return payout

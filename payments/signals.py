@@ -1,0 +1,15 @@
+"""What the ledger tells the rest of the system. Sent inside the transaction that made the change, so a
+receiver that writes rows (the notifications outbox) commits or rolls back with it.
+Receivers must not raise: `notifications` wraps its own work in a savepoint.
+"""
+
+from django.dispatch import Signal
+
+# payout, event (PayoutEvent), old_status ("" at creation), new_status
+payout_status_changed = Signal()
+# payment, event (PayoutEvent): a completed incoming payment
+payment_received = Signal()
+# balance (FloatBalance)
+float_updated = Signal()
+# callback (DarajaCallback): a request refused at the door (IP, token, size)
+callback_rejected = Signal()

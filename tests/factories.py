@@ -1,0 +1,75 @@
+"""Plain factory functions: each makes one valid row, overridable by keyword."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
+
+SAMPLES = Path(__file__).parent / "fixtures" / "daraja_samples"
+_seq = itertools.count(1)
+
+
+def sample(name: str) -> dict:
+    return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def make_user(username: str | None = None, *, groups: tuple[str, ...] = (), **fields):
+    user = get_user_model().objects.create_user(
+        username=username or f"user{next(_seq)}", password="pass-Word-123", **fields
+    )
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+def make_requester(username: str | None = None, **fields):
+    return make_user(username, groups=("Payout requesters",), is_staff=True, **fields)
+
+
+def make_approver(username: str | None = None, **fields):
+    return make_user(username, groups=("Payout approvers",), is_staff=True, **fields)
+
+
+def make_payment(**fields) -> Payment:
+    n = next(_seq)
+    defaults = dict(
+        source=PaymentSource.C2B,
+        status=PaymentStatus.COMPLETED,
+        receipt=f"RCP{n:07d}",
+        phone="254712345678",
+        amount=Decimal("1000.00"),
+        account_reference=f"ORDER-{n}",
+    )
+    defaults.update(fields)
+    return Payment.objects.create(**defaults)
+
+
+def make_payout(**fields) -> Payout:
+    defaults = dict(
+        kind=PayoutKind.DISBURSEMENT,
+        status=PayoutStatus.SUBMITTED,
+        phone="254705912645",
+        amount=Decimal("10.00"),
+        remarks="Trainer payout",
+        recipient_name="Nicholas Songok",
+    )
+    defaults.update(fields)
+    if "requested_by" not in defaults:
+        defaults["requested_by"] = make_requester()
+    return Payout.objects.create(**defaults)
+
+
+def b2c_result(payout: Payout, name: str = "b2c_result_success", **overrides) -> dict:
+    """A documented B2C result body re-addressed to `payout`."""
+    body = sample(name)
+    body["Result"]["OriginatorConversationID"] = payout.originator_conversation_id
+    for key, value in overrides.items():
+        body["Result"][key] = value
+    return body
