@@ -137,6 +137,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Periodic work; each app adds its own entries below its own settings section.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 # --- M-Pesa (Daraja) -------------------------------------------------------------------------------
 MPESA_ENVIRONMENT = env.str("MPESA_ENVIRONMENT", default="simulator")
@@ -208,6 +210,14 @@ PAYOUT_STATUS_QUERY_INTERVAL_MINUTES = env.int("PAYOUT_STATUS_QUERY_INTERVAL_MIN
 PAYOUT_SWEEP_INTERVAL_SECONDS = env.int("PAYOUT_SWEEP_INTERVAL_SECONDS", default=60)
 BALANCE_QUERY_INTERVAL_SECONDS = env.int("BALANCE_QUERY_INTERVAL_SECONDS", default=900)
 LOW_BALANCE_THRESHOLD = env_decimal("LOW_BALANCE_THRESHOLD", "10000")
+CELERY_BEAT_SCHEDULE["sweep-stuck-payouts"] = {
+    "task": "payments.tasks.sweep_payouts",
+    "schedule": float(PAYOUT_SWEEP_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["query-account-balance"] = {
+    "task": "payments.tasks.query_account_balance",
+    "schedule": float(BALANCE_QUERY_INTERVAL_SECONDS),
+}
 
 # --- REST API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

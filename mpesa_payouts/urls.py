@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("callbacks/", include("payments.callbacks.urls")),
+    path("api/", include("payments.api.urls")),
 ]
