@@ -3,9 +3,23 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mpesa_payouts.settings")
 
 app = Celery("mpesa_payouts")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Celery closes the database connection after every task unless told otherwise: keep it for 1000 tasks
+# (a worker then reconnects at most once per 2000 tasks); `close_old_connections` below still drops a
+# connection that is broken or older than CONN_MAX_AGE.
+app.conf.CELERY_DB_REUSE_MAX = 1000
+
+
+@task_prerun.connect
+def _fresh_connection(task=None, **kwargs) -> None:
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # eager (tests): runs inside the caller's transaction
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -163,6 +163,10 @@ class Payout(models.Model):
     )
     required_approvals = models.PositiveSmallIntegerField(default=1)
     review_reason = models.TextField(blank=True)
+    # Why an approved payout is waiting instead of leaving (kill switch, limits, float); "" when free to go.
+    hold_reason = models.CharField(max_length=255, blank=True)
+    # Times the payout was claimed for sending; above 1 only after answers that prove nothing was sent.
+    send_attempts = models.PositiveSmallIntegerField(default=0)
     status_queries_sent = models.PositiveIntegerField(default=0)
     last_status_query_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -404,3 +408,31 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class DarajaCredentialSet(models.Model):
+    """B2C credentials an operator keeps in the admin instead of the environment (rotating the initiator
+    password, or switching to another B2C shortcode, without a deploy). Secrets are Fernet-encrypted with
+    FIELD_ENCRYPTION_KEY and never shown back; blank values fall back to the environment."""
+
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=False)
+    b2c_shortcode = models.CharField(max_length=20, blank=True)
+    initiator_name = models.CharField(max_length=100, blank=True)
+    b2c_consumer_key_encrypted = models.TextField(blank=True)
+    b2c_consumer_secret_encrypted = models.TextField(blank=True)
+    initiator_password_encrypted = models.TextField(blank=True)
+    security_credential_encrypted = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Daraja B2C credential set"
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_credential_set")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{' (active)' if self.active else ''}"

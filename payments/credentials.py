@@ -1,0 +1,74 @@
+"""Encryption at rest for credentials kept in the admin (Fernet, keys from FIELD_ENCRYPTION_KEY).
+
+FIELD_ENCRYPTION_KEY holds one or more keys, newest first: values are encrypted with the first and
+decrypted with any, so a key is rotated by putting the new one first and running
+`python manage.py rotate_credential_key`.
+"""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+SECRET_FIELDS = {
+    "b2c_consumer_key": "b2c_consumer_key_encrypted",
+    "b2c_consumer_secret": "b2c_consumer_secret_encrypted",
+    "initiator_password": "initiator_password_encrypted",
+    "security_credential": "security_credential_encrypted",
+}
+
+
+def _fernet() -> MultiFernet:
+    keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEY if k.strip()]
+    if not keys:
+        raise ImproperlyConfigured("Set FIELD_ENCRYPTION_KEY to keep credentials in the admin.")
+    try:
+        return MultiFernet([Fernet(k.encode()) for k in keys])
+    except ValueError:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must hold Fernet keys (Fernet.generate_key()).") from None
+
+
+def encryption_configured() -> bool:
+    return any(k.strip() for k in settings.FIELD_ENCRYPTION_KEY)
+
+
+def encrypt_value(value: str) -> str:
+    return _fernet().encrypt(value.encode()).decode() if value else ""
+
+
+def decrypt_value(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise ImproperlyConfigured("A stored credential cannot be decrypted with FIELD_ENCRYPTION_KEY.") from None
+
+
+def rotate_value(token: str) -> str:
+    return _fernet().rotate(token.encode()).decode() if token else ""
+
+
+def active_credential_values() -> dict[str, str]:
+    """The active set's values, decrypted, blank ones left out (the environment fills them)."""
+    from payments.models import DarajaCredentialSet
+
+    stored = DarajaCredentialSet.objects.filter(active=True).first()
+    if stored is None:
+        return {}
+    values = {"b2c_shortcode": stored.b2c_shortcode, "initiator_name": stored.initiator_name}
+    for name, column in SECRET_FIELDS.items():
+        values[name] = decrypt_value(getattr(stored, column))
+    return {k: v for k, v in values.items() if v}
+
+
+def masked_hint(token: str) -> str:
+    """What the admin shows of a stored secret: only that it is set and its last two characters."""
+    if not token:
+        return "not set (environment is used)"
+    try:
+        plain = decrypt_value(token)
+    except ImproperlyConfigured:
+        return "set (cannot be decrypted with the current key)"
+    return f"set (…{plain[-2:]})" if len(plain) > 6 else "set"

@@ -1,0 +1,390 @@
+"""Requesting, approving, rejecting and editing payouts: the four-eyes rules live here, backed by the
+database (CHECK and partial UNIQUE constraints on approvals, a CHECK on a payment's refunded total)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from payments.errors import InvalidState, PayoutError, PermissionDenied
+from payments.models import (
+    CommandID,
+    EventSource,
+    Payment,
+    PaymentStatus,
+    Payout,
+    PayoutApproval,
+    PayoutBatch,
+    PayoutControl,
+    PayoutKind,
+    PayoutStatus,
+)
+from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.services.events import event_record, payout_lock, payout_set_status
+from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
+from payments.signals import payout_status_changed
+
+logger = logging.getLogger(__name__)
+
+REQUEST_PERMISSION = "payments.request_payout"
+APPROVE_PERMISSION = "payments.approve_payout"
+EDITABLE_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
+BOUND_FIELDS = ("amount", "phone", "command_id")
+
+
+def _require(user, permission: str, what: str) -> None:
+    if user is None or not user.is_active or not user.has_perm(permission):
+        raise PermissionDenied(f"You do not have permission to {what}.")
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalize_msisdn(value)
+    except InvalidPhoneNumber as exc:
+        raise PayoutError(str(exc), code="invalid_phone") from None
+
+
+def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100) -> str:
+    text = (value or "").strip()
+    if len(text) < min_len:
+        raise PayoutError(f"{field} must have at least {min_len} characters.")
+    if len(text) > max_len:
+        raise PayoutError(f"{field} must have at most {max_len} characters.")
+    return text
+
+
+def _command_id(value: str) -> str:
+    if value not in CommandID.values:
+        raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
+    return value
+
+
+def _record_request(payout: Payout, *, actor, source: str, details: dict[str, Any]) -> None:
+    event = event_record(
+        action="requested", source=source, payout=payout, actor=actor, to_status=payout.status, details=details
+    )
+    payout_status_changed.send(sender=Payout, payout=payout, event=event, old_status="", new_status=payout.status)
+
+
+def payout_request_disbursement(
+    *,
+    requested_by,
+    phone: str,
+    amount: Decimal,
+    remarks: str,
+    command_id: str = CommandID.BUSINESS_PAYMENT,
+    occasion: str = "",
+    recipient_name: str = "",
+    recipient_reference: str = "",
+    recipient_type: str = "",
+    reason: str = "",
+    batch: PayoutBatch | None = None,
+    source: str = EventSource.API,
+) -> Payout:
+    """A payout to someone we pay (trainer, client, supplier), waiting for approval."""
+    _require(requested_by, REQUEST_PERMISSION, "request payouts")
+    phone = _phone(phone)
+    amount = validate_amount(amount)
+    with transaction.atomic():
+        check_daily_limits_at_creation(phone=phone, amount=amount)
+        payout = Payout.objects.create(
+            kind=PayoutKind.DISBURSEMENT,
+            phone=phone,
+            amount=amount,
+            command_id=_command_id(command_id),
+            remarks=_text(remarks, field="Remarks", min_len=2),
+            occasion=_text(occasion, field="Occasion"),
+            recipient_name=_text(recipient_name, field="Recipient name", max_len=150),
+            recipient_reference=_text(recipient_reference, field="Recipient reference"),
+            recipient_type=_text(recipient_type, field="Recipient type", max_len=30),
+            reason=reason.strip(),
+            batch=batch,
+            requested_by=requested_by,
+            required_approvals=required_approvals(amount),
+        )
+        _record_request(payout, actor=requested_by, source=source, details={"amount": str(amount)})
+    return payout
+
+
+def payment_refund(
+    *,
+    payment_id: int,
+    requested_by,
+    reason: str,
+    amount: Decimal | None = None,
+    phone: str | None = None,
+    source: str = EventSource.API,
+) -> Payout:
+    """Refund part or all of a completed payment. The payment row is locked while its refundable
+    remainder is checked and reserved; the database CHECK refuses an over-refund even if code is wrong."""
+    _require(requested_by, REQUEST_PERMISSION, "request refunds")
+    reason = _text(reason, field="Reason", min_len=3, max_len=500)
+    with transaction.atomic():
+        try:
+            payment = Payment.objects.select_for_update().get(pk=payment_id)
+        except Payment.DoesNotExist:
+            raise PayoutError("No such payment.", code="not_found") from None
+        if payment.status != PaymentStatus.COMPLETED:
+            raise PayoutError(f"Only a completed payment can be refunded; this one is {payment.status}.")
+        remaining = payment.amount - payment.refunded_amount
+        if amount is None:
+            amount = remaining.quantize(Decimal("1"), rounding=ROUND_DOWN)
+        if amount > remaining:
+            raise PayoutError(
+                f"KES {amount} is more than the refundable remainder of this payment (KES {remaining}).",
+                code="over_refund",
+            )
+        amount = validate_amount(amount)
+        if phone:
+            target = _phone(phone)
+        else:
+            try:
+                target = normalize_msisdn(payment.phone)
+            except InvalidPhoneNumber:
+                raise PayoutError(
+                    "This payment's phone number is masked or invalid; give the phone number to refund to.",
+                    code="invalid_phone",
+                ) from None
+        try:
+            paid_from = normalize_msisdn(payment.phone)
+        except InvalidPhoneNumber:
+            paid_from = ""
+        check_daily_limits_at_creation(phone=target, amount=amount)
+        Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+        payout = Payout.objects.create(
+            kind=PayoutKind.REFUND,
+            payment=payment,
+            phone=target,
+            phone_differs_from_payment=target != paid_from,
+            amount=amount,
+            command_id=CommandID.BUSINESS_PAYMENT,
+            remarks=f"Refund of {payment.receipt}"[:100],
+            reason=reason,
+            recipient_name=payment.payer_name,
+            recipient_type="customer",
+            recipient_reference=payment.receipt or "",
+            requested_by=requested_by,
+            required_approvals=required_approvals(amount),
+        )
+        _record_request(
+            payout,
+            actor=requested_by,
+            source=source,
+            details={"amount": str(amount), "payment": payment.pk, "phone_differs": payout.phone_differs_from_payment},
+        )
+    return payout
+
+
+def _active_approvals(payout: Payout):
+    return payout.approvals.filter(voided_at__isnull=True)
+
+
+def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API) -> Payout:
+    """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
+    has enough distinct approvers, none of them its requester."""
+    _require(approved_by, APPROVE_PERMISSION, "approve payouts")
+    with transaction.atomic():
+        payout = payout_lock(payout_id=payout_id)
+        if payout.status != PayoutStatus.PENDING_APPROVAL:
+            raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
+        if payout.requested_by_id == approved_by.pk:
+            raise PermissionDenied("You requested this payout: another person must approve it.", code="own_payout")
+        if _active_approvals(payout).filter(approver=approved_by).exists():
+            raise InvalidState("You have already approved this payout; a second approver is needed.",
+                               code="already_approved")
+        try:
+            with transaction.atomic():
+                PayoutApproval.objects.create(
+                    payout=payout,
+                    approver=approved_by,
+                    requested_by_id=payout.requested_by_id,
+                    amount=payout.amount,
+                    phone=payout.phone,
+                    command_id=payout.command_id,
+                )
+        except IntegrityError:
+            raise InvalidState("This approval conflicts with the rules (self-approval or a repeat).") from None
+        count = _active_approvals(payout).count()
+        needed = max(payout.required_approvals, required_approvals(payout.amount))
+        details = {"approvals": count, "required": needed}
+        if count < needed:
+            event_record(action="approval", source=source, payout=payout, actor=approved_by,
+                         from_status=payout.status, to_status=payout.status, details=details)
+            return payout
+        payout_set_status(
+            payout=payout,
+            to_status=PayoutStatus.APPROVED,
+            action="approved",
+            source=source,
+            actor=approved_by,
+            details=details,
+            fields={"approved_at": timezone.now()},
+        )
+        transaction.on_commit(lambda: queue_send(payout.pk))
+    return payout
+
+
+def queue_send(payout_id: int) -> None:
+    """Hand the payout to a worker. If the broker is down the payout stays `approved` and the sweep
+    queues it later: nothing is lost and nothing is sent twice (the task claims the row)."""
+    from payments.tasks import send_payout
+
+    try:
+        send_payout.delay(payout_id)
+    except Exception:  # noqa: BLE001 - the sweep picks up approved payouts
+        logger.exception("could not queue payout %s; the sweep will retry", payout_id)
+
+
+def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = EventSource.API) -> Payout:
+    _require(rejected_by, APPROVE_PERMISSION, "reject payouts")
+    reason = _text(reason, field="Reason", min_len=3, max_len=500)
+    with transaction.atomic():
+        payout = payout_lock(payout_id=payout_id)
+        if payout.status not in EDITABLE_STATUSES:
+            raise InvalidState(f"Payout #{payout.pk} is {payout.status}; only a payout not yet sent can be rejected.")
+        if payout.requested_by_id == rejected_by.pk:
+            raise PermissionDenied("You requested this payout: another person must decide on it.", code="own_payout")
+        payout_set_status(
+            payout=payout,
+            to_status=PayoutStatus.REJECTED,
+            action="rejected",
+            source=source,
+            actor=rejected_by,
+            details={"reason": reason},
+            fields={"review_reason": reason, "completed_at": timezone.now()},
+        )
+    return payout
+
+
+def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN, **changes: Any) -> Payout:
+    """Edit a payout not yet sent. Changing amount, phone or CommandID voids every approval given so far
+    and returns the payout to `pending_approval`."""
+    _require(updated_by, REQUEST_PERMISSION, "edit payouts")
+    allowed = {"amount", "phone", "command_id", "remarks", "occasion", "recipient_name", "recipient_reference"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise PayoutError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")
+    clean: dict[str, Any] = {}
+    if "amount" in changes:
+        clean["amount"] = validate_amount(changes["amount"])
+    if "phone" in changes:
+        clean["phone"] = _phone(changes["phone"])
+    if "command_id" in changes:
+        clean["command_id"] = _command_id(changes["command_id"])
+    if "remarks" in changes:
+        clean["remarks"] = _text(changes["remarks"], field="Remarks", min_len=2)
+    for name in ("occasion", "recipient_reference"):
+        if name in changes:
+            clean[name] = _text(changes[name], field=name.replace("_", " ").capitalize())
+    if "recipient_name" in changes:
+        clean["recipient_name"] = _text(changes["recipient_name"], field="Recipient name", max_len=150)
+
+    with transaction.atomic():
+        payout = payout_lock(payout_id=payout_id)
+        if payout.status not in EDITABLE_STATUSES:
+            raise InvalidState(f"Payout #{payout.pk} is {payout.status}; it can no longer be edited.")
+        before = {name: getattr(payout, name) for name in clean}
+        clean = {name: value for name, value in clean.items() if before[name] != value}
+        if not clean:
+            return payout
+        if "amount" in clean and payout.payment_id:
+            _move_refund_reservation(payout, clean["amount"])
+        if "amount" in clean or "phone" in clean:
+            check_daily_limits_at_creation(
+                phone=clean.get("phone", payout.phone), amount=clean.get("amount", payout.amount), exclude_pk=payout.pk
+            )
+        if "phone" in clean and payout.payment_id:
+            try:
+                paid_from = normalize_msisdn(payout.payment.phone)
+            except InvalidPhoneNumber:
+                paid_from = ""
+            clean["phone_differs_from_payment"] = clean["phone"] != paid_from
+        if "amount" in clean:
+            clean["required_approvals"] = required_approvals(clean["amount"])
+        details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in before if name in clean}
+        voids = [name for name in BOUND_FIELDS if name in clean]
+        now = timezone.now()
+        if voids and _active_approvals(payout).exists():
+            _active_approvals(payout).update(voided_at=now, voided_reason=f"Changed: {', '.join(voids)}")
+            payout_set_status(
+                payout=payout,
+                to_status=PayoutStatus.PENDING_APPROVAL,
+                action="approval_voided",
+                source=source,
+                actor=updated_by,
+                details=details,
+                fields={**clean, "approved_at": None},
+            )
+        else:
+            for name, value in clean.items():
+                setattr(payout, name, value)
+            payout.save(update_fields=[*clean, "updated_at"])
+            event_record(action="edited", source=source, payout=payout, actor=updated_by,
+                         from_status=payout.status, to_status=payout.status, details=details)
+    return payout
+
+
+def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:
+    payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
+    delta = new_amount - payout.amount
+    if payment.refunded_amount + delta > payment.amount:
+        raise PayoutError(
+            f"KES {new_amount} is more than this payment's refundable remainder allows "
+            f"(KES {payment.amount - payment.refunded_amount + payout.amount}).",
+            code="over_refund",
+        )
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + delta)
+
+
+def payout_mark_reviewed(
+    *, payout_id: int, reviewed_by, note: str, resolution: str, transaction_id: str = "",
+    source: str = EventSource.ADMIN,
+) -> Payout:
+    """A person settles a `needs_review` payout after checking the M-Pesa portal: it was paid (with its
+    receipt) or it was not. Nothing is ever sent again from here."""
+    _require(reviewed_by, APPROVE_PERMISSION, "review payouts")
+    note = _text(note, field="Note", min_len=3, max_len=500)
+    if resolution not in (PayoutStatus.COMPLETED, PayoutStatus.FAILED):
+        raise PayoutError("Resolution must be completed or failed.")
+    with transaction.atomic():
+        payout = payout_lock(payout_id=payout_id)
+        if payout.status != PayoutStatus.NEEDS_REVIEW:
+            raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not needs_review.")
+        fields: dict[str, Any] = {"completed_at": timezone.now()}
+        if resolution == PayoutStatus.COMPLETED:
+            receipt = (transaction_id or payout.transaction_id or "").strip().upper()
+            if not receipt:
+                raise PayoutError("Give the M-Pesa receipt of the payment to mark it completed.")
+            if Payout.objects.filter(transaction_id=receipt).exclude(pk=payout.pk).exists():
+                raise PayoutError(f"Receipt {receipt} is already recorded on another payout.")
+            fields["transaction_id"] = receipt
+        payout_set_status(
+            payout=payout,
+            to_status=resolution,
+            action="reviewed",
+            source=source,
+            actor=reviewed_by,
+            details={"note": note, "transaction_id": fields.get("transaction_id", "")},
+            fields=fields,
+        )
+    return payout
+
+
+def payout_control_set(*, paused: bool, changed_by, reason: str = "", source: str = EventSource.ADMIN) -> PayoutControl:
+    """Switch the kill switch; written to the audit trail with who and why."""
+    _require(changed_by, APPROVE_PERMISSION, "pause or resume payouts")
+    with transaction.atomic():
+        control, _ = PayoutControl.objects.select_for_update().get_or_create(pk=1)
+        control.paused = paused
+        control.reason = reason.strip()[:255]
+        control.changed_by = changed_by
+        control.changed_at = timezone.now()
+        control.save()
+        event_record(action="payouts_paused" if paused else "payouts_resumed", source=source, actor=changed_by,
+                     details={"reason": control.reason})
+    return control
