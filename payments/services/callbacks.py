@@ -263,7 +263,8 @@ def callback_store(
     """Commit the request as received, before anything parses it (credentials already redacted)."""
     return DarajaCallback.objects.create(
         kind=kind,
-        raw_body=parse.redact_secrets(raw_body),
+        # PostgreSQL text cannot hold NUL; keep everything else byte for byte.
+        raw_body=parse.redact_secrets(raw_body).replace("\x00", "\ufffd"),
         headers=headers,
         source_ip=source_ip,
         path=path[:255],
