@@ -26,7 +26,8 @@ from mpesa_payouts.settings import *  # noqa: E402,F403
 from mpesa_payouts.settings import DATABASES  # noqa: E402
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"]["TEST"] = {"NAME": "test_mpesa_payouts"}
+# One database per test run, so parallel runs on one machine never fight over it.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", f"test_mpesa_payouts_{os.getpid()}")}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,16 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-REQUESTERS = "Payout requesters"
-APPROVERS = "Payout approvers"
-
-# Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
-GROUP_PERMISSIONS = {
-    REQUESTERS: ["request_payout", "view_payout", "view_payment", "view_payoutbatch", "add_payoutbatch",
-                 "view_darajacallback", "view_payoutevent"],
-    APPROVERS: ["approve_payout", "view_payout", "view_payment", "view_payoutbatch",
-                "view_darajacallback", "view_payoutevent", "view_floatbalance"],
-}
+from payments.roles import GROUP_PERMISSIONS, ensure_groups
 
 
 def create_groups(apps, schema_editor):
@@ -21,12 +12,7 @@ def create_groups(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, verbosity=0, apps=apps)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        perms = Permission.objects.filter(content_type__app_label="payments", codename__in=codenames)
-        group.permissions.add(*perms)
+    ensure_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_groups(apps, schema_editor):

@@ -1,0 +1,66 @@
+"""Signal receivers: the ledger's events become outbox rows in the same transaction.
+
+Every receiver runs its work in a savepoint and swallows (and logs) any error: a notification that cannot be
+recorded must never fail the callback or the payout that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from notifications import alerts
+from payments.models import DarajaCallback, FloatBalance, Payment, Payout
+from payments.signals import callback_rejected, float_updated, payment_received, payout_status_changed
+
+logger = logging.getLogger("notifications")
+
+
+def guarded(func):
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                func(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the caller's work matters more than its notification
+            logger.exception("could not record notifications in %s; the event itself is unaffected", func.__name__)
+
+    return wrapper
+
+
+@guarded
+def _payout_admin_alerts(payout, event, old_status, new_status):
+    alerts.payout_alerts_create(payout=payout, event=event, old_status=old_status, new_status=new_status)
+
+
+@guarded
+def _payout_customer_alerts(payout, new_status):
+    alerts.customer_alerts_create(payout=payout, new_status=new_status)
+
+
+@receiver(payout_status_changed, sender=Payout, dispatch_uid="notifications.payout_status_changed")
+def on_payout_status_changed(sender, payout, event, old_status, new_status, **kwargs):
+    # Two savepoints: the admins' alert and the customer's message stand or fall on their own.
+    _payout_admin_alerts(payout, event, old_status, new_status)
+    _payout_customer_alerts(payout, new_status)
+
+
+@receiver(payment_received, sender=Payment, dispatch_uid="notifications.payment_received")
+@guarded
+def on_payment_received(sender, payment, event=None, **kwargs):
+    alerts.payment_alerts_create(payment=payment)
+
+
+@receiver(float_updated, sender=FloatBalance, dispatch_uid="notifications.float_updated")
+@guarded
+def on_float_updated(sender, balance, **kwargs):
+    alerts.low_balance_alert_create(balance=balance)
+
+
+@receiver(callback_rejected, sender=DarajaCallback, dispatch_uid="notifications.callback_rejected")
+@guarded
+def on_callback_rejected(sender, callback, **kwargs):
+    alerts.rejected_callbacks_alert_create(callback=callback)

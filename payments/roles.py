@@ -1,0 +1,30 @@
+"""The two roles of the four-eyes workflow, as Django groups.
+
+Created by a data migration and again after every `migrate`/`flush` (post_migrate), so a database that was
+flushed (tests, a reset demo) still has them."""
+
+from __future__ import annotations
+
+REQUESTERS = "Payout requesters"
+APPROVERS = "Payout approvers"
+
+# Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
+GROUP_PERMISSIONS = {
+    REQUESTERS: ["request_payout", "view_payout", "view_payment", "view_payoutbatch", "add_payoutbatch",
+                 "view_darajacallback", "view_payoutevent"],
+    APPROVERS: ["approve_payout", "view_payout", "view_payment", "view_payoutbatch",
+                "view_darajacallback", "view_payoutevent", "view_floatbalance"],
+}
+
+
+def ensure_groups(group_model, permission_model) -> None:
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=name)
+        perms = permission_model.objects.filter(content_type__app_label="payments", codename__in=codenames)
+        group.permissions.add(*perms)
+
+
+def ensure_groups_after_migrate(sender, **kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    ensure_groups(Group, Permission)
