@@ -43,12 +43,14 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ loads nothing from a CDN
     "payments",
     "notifications",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -236,6 +238,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Refunds and B2C disbursements with four-eyes approval, and reconciliation data.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a `status` or `kind`: name each choice set after its own class.
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "PayoutStatusEnum": "payments.models.PayoutStatus",
+        "PayoutKindEnum": "payments.models.PayoutKind",
+        "CallbackKindEnum": "payments.models.CallbackKind",
+        "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------------------------
@@ -257,3 +270,43 @@ if CALLBACK_LOG_FILE:
         "formatter": "plain",
     }
     LOGGING["loggers"]["payments.callbacks"]["handlers"].append("callback_file")
+
+# --- Notifications ---------------------------------------------------------------------------------------
+# Admin alerts (and, optionally, customer refund messages) over the WhatsApp Business Cloud API; see
+# docs/notifications.md. `console` writes each message to the `notifications` log instead.
+from celery.schedules import crontab  # noqa: E402  (kept in this section: only the daily summary uses it)
+
+NOTIFICATIONS_BACKEND = env.str("NOTIFICATIONS_BACKEND", default="console")
+WHATSAPP_API_URL = env.str("WHATSAPP_API_URL", default="https://graph.facebook.com/v23.0").rstrip("/")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_CONNECT_TIMEOUT = env.float("WHATSAPP_CONNECT_TIMEOUT", default=5.0)
+WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=15.0)
+# Approved templates per alert, "alert=template_name[:language]" comma-separated; alerts not named go as text.
+WHATSAPP_TEMPLATES = env.dict("WHATSAPP_TEMPLATES", default={})
+WHATSAPP_TEMPLATE_LANGUAGE = env.str("WHATSAPP_TEMPLATE_LANGUAGE", default="en")
+# Numbers that receive every admin alert (E.164 or 2547...); recipients can also be managed in the admin.
+ADMIN_WHATSAPP_NUMBERS = env.list("ADMIN_WHATSAPP_NUMBERS", default=[])
+NOTIFY_CUSTOMERS = env.bool("NOTIFY_CUSTOMERS", default=False)
+# Where the links in messages point (the admin's public origin); empty: CALLBACK_BASE_URL.
+ADMIN_BASE_URL = env.str("ADMIN_BASE_URL", default="").rstrip("/")
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.int("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600)
+# How long a worker's claim on a row lasts (must exceed the connect + read timeouts).
+NOTIFICATIONS_CLAIM_SECONDS = env.int("NOTIFICATIONS_CLAIM_SECONDS", default=300)
+# A pending row this many seconds past due is taken to have lost its task and is queued again.
+NOTIFICATIONS_PICKUP_AFTER_SECONDS = env.int("NOTIFICATIONS_PICKUP_AFTER_SECONDS", default=120)
+LOW_BALANCE_ALERT_REPEAT_HOURS = env.int("LOW_BALANCE_ALERT_REPEAT_HOURS", default=6)
+CALLBACK_REJECTION_ALERT_THRESHOLD = env.int("CALLBACK_REJECTION_ALERT_THRESHOLD", default=10)
+CALLBACK_REJECTION_ALERT_WINDOW_MINUTES = env.int("CALLBACK_REJECTION_ALERT_WINDOW_MINUTES", default=5)
+DAILY_SUMMARY_HOUR = env.int("DAILY_SUMMARY_HOUR", default=8)
+CELERY_BEAT_SCHEDULE["notifications-deliver-pending"] = {
+    "task": "notifications.tasks.deliver_pending",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
+    "task": "notifications.tasks.send_daily_summary",
+    # CELERY_TIMEZONE is Africa/Nairobi, so the hour is Nairobi time.
+    "schedule": crontab(hour=DAILY_SUMMARY_HOUR, minute=0),
+}

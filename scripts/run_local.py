@@ -1,28 +1,137 @@
 #!/usr/bin/env python
-"""`make run`: migrate the local database and start the web server.
+"""`make run`: the whole system on one machine, wired together.
 
-(The worker, beat and the Daraja simulator join this launcher in the run-it-for-real issue.)
+Migrates the database, creates demo users and payments, then starts the Daraja simulator, a Celery
+worker, Celery beat and the web server on http://127.0.0.1:8000/. Ctrl-C stops every process it started.
+With nothing configured it runs on SQLite and a broker on disk; DATABASE_URL, CELERY_BROKER_URL and
+REDIS_URL from the environment (or .env) are used when set.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+VAR = ROOT / "var"
+
+# What a laptop run needs; anything already in the environment (or .env) wins.
+LOCAL_DEFAULTS = {
+    "DEBUG": "true",
+    "MPESA_ENVIRONMENT": "simulator",
+    "MPESA_BASE_URL": "http://127.0.0.1:8001",
+    "MPESA_CONSUMER_KEY": "local-consumer-key",
+    "MPESA_CONSUMER_SECRET": "local-consumer-secret",
+    "MPESA_SHORTCODE": "174379",
+    "MPESA_PASSKEY": "local-passkey",
+    "MPESA_B2C_SHORTCODE": "600992",
+    "MPESA_INITIATOR_NAME": "localapi",
+    "MPESA_INITIATOR_PASSWORD": "local-initiator-password",
+    "MPESA_CERTIFICATE_PATH": str(VAR / "daraja-simulator" / "simulator-cert.pem"),
+    "CALLBACK_BASE_URL": "http://127.0.0.1:8000",
+    "NOTIFICATIONS_BACKEND": "console",
+    "ADMIN_WHATSAPP_NUMBERS": "254700111222",
+    "PAYOUT_SWEEP_INTERVAL_SECONDS": "15",
+    "PAYOUT_RESULT_DEADLINE_MINUTES": "1",
+    "PAYOUT_STATUS_QUERY_INTERVAL_MINUTES": "1",
+    "BALANCE_QUERY_INTERVAL_SECONDS": "120",
+}
+
+
+def _dotenv_keys() -> set[str]:
+    path = ROOT / ".env"
+    if not path.exists():
+        return set()
+    keys = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            keys.add(line.split("=", 1)[0].strip())
+    return keys
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    configured = _dotenv_keys()
+    for key, value in LOCAL_DEFAULTS.items():
+        if key not in env and key not in configured:
+            env[key] = value
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _wait_for_port(port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def main() -> int:
     os.chdir(ROOT)
-    (ROOT / "var").mkdir(exist_ok=True)
-    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput"], check=True)
-    print("Starting http://127.0.0.1:8000/ (Ctrl-C stops it)", flush=True)
+    VAR.mkdir(exist_ok=True)
+    env = _environment()
+    manage = [PYTHON, "manage.py"]
+    subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
+    subprocess.run([*manage, "seed_demo"], check=True, env=env)
+
+    commands = [
+        ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),
+                       "--ledger", str(VAR / "daraja-simulator" / "ledger.json")]),
+        ("worker", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "--concurrency", "2"]),
+        ("beat", [str(BIN / "celery"), "-A", "mpesa_payouts", "beat", "-l", "info",
+                  "--schedule", str(VAR / "celerybeat-schedule")]),
+        ("web", [*manage, "runserver", "127.0.0.1:8000", "--noreload"]),
+    ]
+    processes: list[tuple[str, subprocess.Popen]] = []
+
+    def stop(*_args) -> None:
+        for name, proc in reversed(processes):
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 10
+        for name, proc in processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
     try:
-        return subprocess.call([PYTHON, "manage.py", "runserver", "127.0.0.1:8000"])
+        for name, command in commands:
+            processes.append((name, subprocess.Popen(command, env=env)))
+            if name == "simulator" and not _wait_for_port(8001):
+                print("The Daraja simulator did not start on 127.0.0.1:8001", file=sys.stderr)
+                stop()
+                return 1
+        _wait_for_port(8000)
+        print(
+            "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / admin, password demo-pass-123)"
+            "\n  API docs:  http://127.0.0.1:8000/api/docs/"
+            "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
+            "\n  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while True:
+            for name, proc in processes:
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping the rest.", file=sys.stderr)
+                    stop()
+                    return proc.returncode or 1
+            time.sleep(0.5)
     except KeyboardInterrupt:
+        stop()
         return 0
 
 
