@@ -26,3 +26,10 @@ class InvalidState(PayoutError):
 
     def __init__(self, message: str, *, code: str = "invalid_state") -> None:
         super().__init__(message, code=code)
+
+
+class NotFound(PayoutError):
+    status_code = 404
+
+    def __init__(self, message: str = "Not found.", *, code: str = "not_found") -> None:
+        super().__init__(message, code=code)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
 from payments.signals import payout_status_changed
 
@@ -40,7 +41,10 @@ def event_record(
 
 def payout_lock(*, payout_id: int) -> Payout:
     """The payout row, locked until the surrounding transaction ends. Call inside transaction.atomic()."""
-    return Payout.objects.select_for_update().get(pk=payout_id)
+    try:
+        return Payout.objects.select_for_update().get(pk=payout_id)
+    except Payout.DoesNotExist:
+        raise NotFound(f"No payout #{payout_id}.") from None
 
 
 def payout_set_status(

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from payments.errors import InvalidState, PayoutError, PermissionDenied
+from payments.errors import InvalidState, NotFound, PayoutError, PermissionDenied
 from payments.models import (
     CommandID,
     EventSource,
@@ -128,7 +128,7 @@ def payment_refund(
         try:
             payment = Payment.objects.select_for_update().get(pk=payment_id)
         except Payment.DoesNotExist:
-            raise PayoutError("No such payment.", code="not_found") from None
+            raise NotFound("No such payment.") from None
         if payment.status != PaymentStatus.COMPLETED:
             raise PayoutError(f"Only a completed payment can be refunded; this one is {payment.status}.")
         remaining = payment.amount - payment.refunded_amount

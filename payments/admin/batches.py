@@ -1,0 +1,104 @@
+"""Bulk disbursements: a batch is one uploaded CSV; its payouts are approved together."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, Q, Sum
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from payments.admin.common import badge, link_to, table
+from payments.admin.payouts import MAX_PER_DECISION, can_approve, can_request
+from payments.models import Payout, PayoutBatch, PayoutStatus
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    list_display = ["name", "uploaded_by", "created_at", "payout_count", "pending_count", "total_amount"]
+    list_select_related = ["uploaded_by"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["name", "file_name"]
+    actions = ["approve_all_in_batch"]
+    change_form_template = "admin/payments/payoutbatch/change_form.html"
+    fields = ["name", "file_name", "uploaded_by", "created_at", "summary", "payouts_table"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return can_request(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_approve_permission(self, request) -> bool:
+        return can_approve(request)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A batch is made by uploading its CSV.
+        return HttpResponseRedirect(reverse("admin:payments_payout_bulk_upload"))
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_payouts=Count("payouts"),
+                n_pending=Count("payouts", filter=Q(payouts__status=PayoutStatus.PENDING_APPROVAL)),
+                total=Sum("payouts__amount"),
+            )
+        )
+
+    @admin.display(description="Payouts", ordering="n_payouts")
+    def payout_count(self, obj: PayoutBatch) -> int:
+        return obj.n_payouts
+
+    @admin.display(description="Pending approval", ordering="n_pending")
+    def pending_count(self, obj: PayoutBatch) -> int:
+        return obj.n_pending
+
+    @admin.display(description="Total (KES)", ordering="total")
+    def total_amount(self, obj: PayoutBatch):
+        return obj.total
+
+    @admin.display(description="Summary")
+    def summary(self, obj: PayoutBatch) -> str:
+        by_status = obj.payouts.values("status").annotate(n=Count("pk"), total=Sum("amount")).order_by("status")
+        labels = dict(PayoutStatus.choices)
+        rows = [(badge(row["status"], labels.get(row["status"])), row["n"], f"KES {row['total']}") for row in by_status]
+        return table(["Status", "Payouts", "Amount"], rows, empty="No payouts.")
+
+    @admin.display(description="Payouts")
+    def payouts_table(self, obj: PayoutBatch) -> str:
+        payouts = obj.payouts.select_related("requested_by").order_by("pk")
+        rows = [
+            (
+                link_to(Payout, payout.pk, f"#{payout.pk}"),
+                badge(payout.status, payout.get_status_display()),
+                f"KES {payout.amount}",
+                payout.phone,
+                payout.recipient_name,
+                payout.recipient_reference,
+                payout.remarks,
+            )
+            for payout in payouts
+        ]
+        return table(["Payout", "Status", "Amount", "Phone", "Recipient", "Reference", "Remarks"], rows)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = dict(extra_context or {})
+        if can_approve(request) and str(object_id).isdigit():
+            here = reverse("admin:payments_payoutbatch_change", args=(object_id,))
+            context["approve_url"] = (
+                reverse("admin:payments_payout_approve") + "?" + urlencode({"batch": object_id, "next": here})
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @admin.action(description="Approve all pending payouts in the selected batches…", permissions=["approve"])
+    def approve_all_in_batch(self, request, queryset):
+        batches = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True)[:MAX_PER_DECISION])
+        # The payout approval page lists every payout, flags what will be refused, then reports per row.
+        query = urlencode({"batch": batches, "next": reverse("admin:payments_payoutbatch_changelist")})
+        return HttpResponseRedirect(reverse("admin:payments_payout_approve") + "?" + query)

@@ -1,0 +1,280 @@
+"""Incoming payments, and refunding them: a form, a confirmation step, then payment_refund."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Q, Sum
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from payments.admin.common import FastListMixin, badge, link_to, mask_tokens, pretty_json, table, warning_box, when
+from payments.admin.payouts import can_request
+from payments.errors import PayoutError
+from payments.forms import RefundForm, add_service_error
+from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
+from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.services.payouts import payment_refund
+
+
+def _normalised(phone: str) -> str:
+    try:
+        return normalize_msisdn(phone)
+    except InvalidPhoneNumber:
+        return ""
+
+
+@admin.register(Payment)
+class PaymentAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "receipt",
+        "status_badge",
+        "source",
+        "amount",
+        "refunded_amount",
+        "masked_phone",
+        "payer_name",
+        "account_reference",
+        "created_at",
+    ]
+    list_display_links = ["id", "receipt"]
+    list_filter = ["status", "source", ("created_at", admin.DateFieldListFilter)]
+    date_hierarchy = "created_at"
+    sortable_by = ["id", "created_at"]
+    search_fields = ["=receipt"]  # the real search is get_search_results
+    search_help_text = "Receipt, phone (any format), account reference, CheckoutRequestID, or #id."
+    actions = ["refund"]
+    change_form_template = "admin/payments/payment/change_form.html"
+    fieldsets = [
+        (
+            "Payment",
+            {
+                "fields": [
+                    "receipt",
+                    "status_badge",
+                    "source",
+                    "phone",
+                    "payer_name",
+                    "account_reference",
+                    "description",
+                    "transaction_time",
+                ]
+            },
+        ),
+        ("Money", {"fields": ["paid", "refunded", "refunds_paid", "refundable", "refunds_table"]}),
+        ("Daraja", {"fields": ["checkout_request_id", "merchant_request_id", "result_code", "result_description"]}),
+        ("History, oldest first", {"fields": ["events_table", "callbacks_table"]}),
+        ("Times", {"fields": ["created_at", "updated_at"]}),
+    ]
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_request_permission(self, request) -> bool:
+        return can_request(request)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.startswith("#") and term[1:].isdigit():
+            return queryset.filter(pk=int(term[1:])), False
+        query = Q(receipt=term.upper()) | Q(phone=term) | Q(account_reference=term) | Q(checkout_request_id=term)
+        phone = _normalised(term)
+        if phone:
+            query |= Q(phone=phone)
+        return queryset.filter(query), False
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Payment) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Phone")
+    def masked_phone(self, obj: Payment) -> str:
+        return mask_msisdn(obj.phone) if _normalised(obj.phone) else obj.phone
+
+    @admin.display(description="Paid")
+    def paid(self, obj: Payment) -> str:
+        return f"KES {obj.amount}"
+
+    @admin.display(description="Refunded (paid out or waiting)")
+    def refunded(self, obj: Payment) -> str:
+        return f"KES {obj.refunded_amount}"
+
+    @admin.display(description="Refundable now")
+    def refundable(self, obj: Payment) -> str:
+        return f"KES {obj.refundable_amount}"
+
+    @admin.display(description="Refunds paid out")
+    def refunds_paid(self, obj: Payment) -> str:
+        paid = obj.refunds.filter(status=PayoutStatus.COMPLETED).aggregate(total=Sum("amount"))["total"]
+        return f"KES {paid or Decimal('0.00')}"
+
+    @admin.display(description="Refunds")
+    def refunds_table(self, obj: Payment) -> str:
+        rows = [
+            (
+                link_to(Payout, refund.pk, f"#{refund.pk}"),
+                badge(refund.status, refund.get_status_display()),
+                f"KES {refund.amount}",
+                format_html("{} {}", refund.phone, warning_box("not the number that paid"))
+                if refund.phone_differs_from_payment
+                else refund.phone,
+                refund.requested_by,
+                when(refund.created_at, seconds=False),
+                refund.reason,
+            )
+            for refund in obj.refunds.select_related("requested_by").order_by("created_at", "pk")
+        ]
+        return table(["Payout", "Status", "Amount", "To", "Requested by", "When", "Reason"], rows, empty="No refunds.")
+
+    @admin.display(description="Events")
+    def events_table(self, obj: Payment) -> str:
+        rows = [
+            (
+                link_to(PayoutEvent, event.pk, when(event.created_at)),
+                event.action,
+                event.actor_label,
+                event.get_source_display(),
+                link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
+                pretty_json(event.details) if event.details else "",
+            )
+            for event in obj.events.select_related("actor").order_by("created_at", "id")
+        ]
+        return table(["When", "Action", "By", "Source", "Callback", "Details"], rows)
+
+    @admin.display(description="Callbacks")
+    def callbacks_table(self, obj: Payment) -> str:
+        rows = [
+            (
+                link_to(DarajaCallback, callback.pk, when(callback.received_at)),
+                callback.get_kind_display(),
+                badge(callback.outcome, callback.get_outcome_display()),
+                callback.result_code,
+                mask_tokens(callback.path),
+            )
+            for callback in obj.callbacks.order_by("received_at", "id")
+        ]
+        return table(["Received", "Kind", "Outcome", "Result", "Path"], rows, empty="No callbacks.")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = dict(extra_context or {})
+        payment = self.get_object(request, object_id)
+        if payment is not None and can_request(request) and payment.refundable_amount >= 1:
+            context["refund_url"] = reverse("admin:payments_payment_refund", args=(payment.pk,))
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    # --- refunds ------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<int:object_id>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"
+            ),
+        ]
+        return custom + super().get_urls()
+
+    @admin.action(description="Refund the selected payment…", permissions=["request"])
+    def refund(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            messages.error(request, "Refund one payment at a time.")
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_payment_refund", args=(ids[0],)))
+
+    def refund_view(self, request, object_id: int):
+        payment = get_object_or_404(Payment, pk=object_id)
+        if not can_request(request):
+            raise DjangoPermissionDenied
+        change_url = reverse("admin:payments_payment_change", args=(payment.pk,))
+        if payment.status != PaymentStatus.COMPLETED or payment.refundable_amount < 1:
+            messages.error(
+                request,
+                f"Payment {payment.receipt or payment.pk} has nothing left to refund "
+                f"(status {payment.get_status_display().lower()}, refundable "
+                f"KES {payment.refundable_amount}).",
+            )
+            return HttpResponseRedirect(change_url)
+        remainder = payment.refundable_amount.quantize(Decimal("1"), rounding=ROUND_DOWN)
+        if request.method != "POST":
+            return self._refund_page(request, payment, RefundForm(initial={"amount": remainder}))
+        form = RefundForm(request.POST)
+        if not form.is_valid() or "edit" in request.POST:
+            return self._refund_page(request, payment, form)
+        data = form.cleaned_data
+        paid_from = _normalised(payment.phone)
+        target = _normalised(data["phone"]) if data["phone"] else paid_from
+        if not target:
+            form.add_error(
+                "phone",
+                "This payment's phone number is masked or invalid; give the phone number to refund to."
+                if not data["phone"]
+                else "Enter a Kenyan mobile number such as 0712345678 or 254712345678.",
+            )
+            return self._refund_page(request, payment, form)
+        if "confirm" not in request.POST:
+            return TemplateResponse(
+                request,
+                "admin/payments/payment/refund_confirmation.html",
+                {
+                    **self._context(request, payment, f"Confirm the refund of {payment.receipt or payment.pk}"),
+                    "form": form,
+                    "amount": data["amount"],
+                    "reason": data["reason"],
+                    "phone": data["phone"],
+                    "target": target,
+                    "paid_from": payment.phone,
+                    "differs": target != paid_from,
+                },
+            )
+        try:
+            payout = payment_refund(
+                payment_id=payment.pk,
+                requested_by=request.user,
+                reason=data["reason"],
+                amount=data["amount"],
+                phone=data["phone"] or None,
+                source=EventSource.ADMIN,
+            )
+        except PayoutError as exc:
+            add_service_error(form, exc)
+            return self._refund_page(request, payment, form)
+        note = " It goes to another number than the one that paid." if payout.phone_differs_from_payment else ""
+        messages.success(
+            request, f"Refund of KES {payout.amount} requested as payout #{payout.pk}; it waits for approval.{note}"
+        )
+        return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
+
+    def _context(self, request, payment: Payment, title: str) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "original": payment,
+            "payment": payment,
+            "change_url": reverse("admin:payments_payment_change", args=(payment.pk,)),
+        }
+
+    def _refund_page(self, request, payment: Payment, form: RefundForm) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            "admin/payments/payment/refund_form.html",
+            {
+                **self._context(request, payment, f"Refund payment {payment.receipt or payment.pk}"),
+                "form": form,
+                "submit_label": "Continue",
+            },
+        )

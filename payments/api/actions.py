@@ -1,0 +1,173 @@
+"""The write side of the API: refunds, disbursements, approvals and STK pushes.
+
+Views only parse input and call the service functions (the same ones the admin calls), which enforce
+every rule and raise PayoutError; the exception handler turns that into a clean 400/403/409.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from payments import selectors
+from payments.api.idempotency import idempotent
+from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
+from payments.errors import NotFound
+from payments.models import CommandID, EventSource, Payment, PaymentSource, PaymentStatus
+from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.services import payouts as payout_services
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Retrying with the same key returns the first answer; the same key with another body is a 422.",
+)
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class RefundRequestSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"),
+                                      help_text="Default: the refundable remainder.")
+    reason = serializers.CharField(max_length=500)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                  help_text="Default: the phone that paid (required when it was masked).")
+
+
+class DisbursementRequestSerializer(serializers.Serializer):
+    phone = serializers.CharField(max_length=20)
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    command_id = serializers.ChoiceField(choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
+    remarks = serializers.CharField(max_length=100)
+    occasion = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    recipient_type = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class StkPushSerializer(serializers.Serializer):
+    phone = serializers.CharField(max_length=20)
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("1"))
+    account_reference = serializers.CharField(max_length=12)
+    description = serializers.CharField(max_length=13, required=False, allow_blank=True, default="")
+
+    def validate_phone(self, value: str) -> str:
+        try:
+            return normalize_msisdn(value)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+    def validate_amount(self, value: Decimal) -> Decimal:
+        if value != value.to_integral_value():
+            raise serializers.ValidationError("M-Pesa takes whole shillings.")
+        return value
+
+
+def _payout_response(payout, code=status.HTTP_200_OK) -> Response:
+    payout = selectors.payout_detail().get(pk=payout.pk)
+    return Response(PayoutDetailSerializer(payout).data, status=code)
+
+
+class PaymentActionsMixin:
+    """Adds `POST /api/payments/{id}/refund/` and `POST /api/payments/stk-push/`."""
+
+    throttle_scope = "payout_create"  # used by the actions that list ScopedRateThrottle
+
+    @extend_schema(request=RefundRequestSerializer, responses={201: PayoutDetailSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated], throttle_classes=[ScopedRateThrottle])
+    def refund(self, request, pk=None):
+        """Request a refund of a completed payment; it waits for another person's approval."""
+        data = _valid(RefundRequestSerializer, request)
+
+        def create():
+            payout = payout_services.payment_refund(
+                payment_id=_int(pk), requested_by=request.user, reason=data["reason"], amount=data.get("amount"),
+                phone=data.get("phone") or None, source=EventSource.API,
+            )
+            return _payout_response(payout, status.HTTP_201_CREATED)
+
+        return idempotent(request, scope=f"refund:{pk}", handler=create)
+
+    @extend_schema(request=StkPushSerializer, responses={201: PaymentSerializer})
+    @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[IsAdminUser],
+            throttle_classes=[ScopedRateThrottle])
+    def stk_push(self, request):
+        """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
+        data = _valid(StkPushSerializer, request)
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, phone=data["phone"],
+                amount=data["amount"], account_reference=data["account_reference"],
+                description=data["description"],
+            )
+            transaction.on_commit(lambda: _queue_stk(payment.pk))
+        return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
+
+
+def _queue_stk(payment_id: int) -> None:
+    from payments.tasks import send_stk_push
+
+    send_stk_push.delay(payment_id)
+
+
+class PayoutActionsMixin:
+    """Adds `POST /api/payouts/` (a disbursement) and `POST /api/payouts/{id}/approve|reject/`."""
+
+    throttle_scope = "payout_create"
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(request=DisbursementRequestSerializer, responses={201: PayoutDetailSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    def create(self, request):
+        """Request a disbursement (to a trainer, client or supplier); it waits for approval."""
+        data = _valid(DisbursementRequestSerializer, request)
+
+        def create():
+            payout = payout_services.payout_request_disbursement(requested_by=request.user, source=EventSource.API,
+                                                                 **data)
+            return _payout_response(payout, status.HTTP_201_CREATED)
+
+        return idempotent(request, scope="payout_create", handler=create)
+
+    @extend_schema(request=None, responses={200: PayoutDetailSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def approve(self, request, pk=None):
+        """Approve a payout someone else requested. It stays `pending_approval` while a second approval is
+        still needed (at or above PAYOUT_DUAL_APPROVAL_THRESHOLD)."""
+        payout = payout_services.payout_approve(payout_id=_int(pk), approved_by=request.user, source=EventSource.API)
+        return _payout_response(payout)
+
+    @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def reject(self, request, pk=None):
+        data = _valid(RejectSerializer, request)
+        payout = payout_services.payout_reject(payout_id=_int(pk), rejected_by=request.user, reason=data["reason"],
+                                               source=EventSource.API)
+        return _payout_response(payout)
+
+
+def _valid(serializer_class, request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _int(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise NotFound() from None

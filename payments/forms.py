@@ -1,0 +1,211 @@
+"""Admin forms. They only parse what the operator typed: the rules (limits, phone numbers, four eyes,
+refundable remainders) are the services', whose PayoutError messages the admin shows on the form."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ImproperlyConfigured
+
+from payments.credentials import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
+from payments.errors import PayoutError
+from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
+
+# Service error codes that belong to one field of the form that caused them.
+ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount"}
+
+
+def add_service_error(form: forms.Form, exc: PayoutError) -> None:
+    field = ERROR_FIELDS.get(exc.code)
+    form.add_error(field if field in form.fields else None, exc.message)
+
+
+def _amount(**kwargs) -> forms.DecimalField:
+    kwargs.setdefault("help_text", "Whole Kenyan shillings.")
+    return forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("1"), **kwargs)
+
+
+def _phone(**kwargs) -> forms.CharField:
+    kwargs.setdefault("help_text", "Kenyan mobile number: 0712345678, +254712345678 or 254712345678.")
+    return forms.CharField(max_length=20, **kwargs)
+
+
+class DisbursementForm(forms.Form):
+    """A payout to someone we pay; becomes a payout waiting for approval (payout_request_disbursement)."""
+
+    phone = _phone()
+    amount = _amount()
+    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+    remarks = forms.CharField(min_length=2, max_length=100, help_text="Sent to M-Pesa (2–100 characters).")
+    recipient_name = forms.CharField(max_length=150, required=False)
+    recipient_type = forms.CharField(max_length=30, required=False, help_text="e.g. trainer, client, supplier")
+    recipient_reference = forms.CharField(max_length=100, required=False, help_text="Invoice or contract number.")
+    occasion = forms.CharField(max_length=100, required=False)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Why this payout is due: shown to the approvers.",
+    )
+
+
+class PayoutEditForm(forms.Form):
+    """The fields payout_update accepts. Changing amount, phone or CommandID voids the approvals."""
+
+    phone = _phone()
+    amount = _amount()
+    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices)
+    remarks = forms.CharField(min_length=2, max_length=100)
+    recipient_name = forms.CharField(max_length=150, required=False)
+    recipient_reference = forms.CharField(max_length=100, required=False)
+    occasion = forms.CharField(max_length=100, required=False)
+
+    @classmethod
+    def for_payout(cls, payout, data=None) -> PayoutEditForm:
+        initial = {name: getattr(payout, name) for name in cls.base_fields}
+        return cls(data=data, initial=initial)
+
+    def changes(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.changed_data}
+
+
+class RefundForm(forms.Form):
+    amount = _amount(help_text="Whole Kenyan shillings; at most the payment's refundable remainder.")
+    reason = forms.CharField(
+        min_length=3,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown to the approvers and kept in the audit trail.",
+    )
+    phone = _phone(
+        required=False,
+        help_text="Leave blank to refund the number that paid. Another number is flagged to the approvers.",
+    )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        min_length=3,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on every rejected payout and in the audit trail.",
+    )
+
+
+class ReviewForm(forms.Form):
+    """Settling a needs_review payout after checking the M-Pesa portal (payout_mark_reviewed)."""
+
+    resolution = forms.ChoiceField(
+        choices=[
+            (PayoutStatus.COMPLETED, "Completed: the portal shows the money reached the recipient"),
+            (PayoutStatus.FAILED, "Failed: the portal shows nothing was paid"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    transaction_id = forms.CharField(
+        label="M-Pesa receipt",
+        max_length=32,
+        required=False,
+        help_text="Required for Completed (e.g. UAB1234XYZ), unless the payout already has one.",
+    )
+    note = forms.CharField(
+        min_length=3,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What you checked and what you found.",
+    )
+
+
+class KillSwitchForm(forms.Form):
+    reason = forms.CharField(max_length=255, required=False, widget=forms.TextInput(attrs={"size": 60}))
+
+    def __init__(self, *args, pausing: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pausing = pausing
+        self.fields["reason"].required = pausing
+        self.fields["reason"].help_text = (
+            "Why payouts must stop (required)." if pausing else "Optional: why payouts may go again."
+        )
+
+
+class BulkUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: phone, amount, recipient name, reference, remarks (a header row first). "
+        "Every row is checked before anything is created.",
+    )
+    name = forms.CharField(max_length=150, required=False, help_text="Batch name; the file name if blank.")
+    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+
+
+class DarajaCredentialSetForm(forms.ModelForm):
+    """Secrets are write-only: typed into password fields, encrypted on save, never shown back. A blank
+    field keeps what is stored; "Clear" removes it (the environment's value is then used)."""
+
+    b2c_consumer_key = forms.CharField(
+        label="B2C consumer key", required=False, widget=forms.PasswordInput(render_value=False)
+    )
+    b2c_consumer_secret = forms.CharField(
+        label="B2C consumer secret", required=False, widget=forms.PasswordInput(render_value=False)
+    )
+    initiator_password = forms.CharField(
+        label="Initiator password", required=False, widget=forms.PasswordInput(render_value=False)
+    )
+    security_credential = forms.CharField(
+        label="Security credential",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Only if you were given an encrypted credential instead of the initiator password.",
+    )
+    clear = forms.MultipleChoiceField(
+        label="Clear stored secrets",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[(name, name.replace("_", " ").capitalize().replace("B2c", "B2C")) for name in SECRET_FIELDS],
+    )
+
+    class Meta:
+        model = DarajaCredentialSet
+        fields = ["name", "active", "b2c_shortcode", "initiator_name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.changed_secrets: list[str] = []
+        for name, column in SECRET_FIELDS.items():
+            hint = masked_hint(getattr(self.instance, column)) if self.instance.pk else "not set"
+            extra = self.fields[name].help_text
+            self.fields[name].help_text = f"Stored: {hint}. Leave blank to keep it." + (f" {extra}" if extra else "")
+
+    def clean(self):
+        cleaned = super().clean()
+        entered = {name: cleaned.get(name) for name in SECRET_FIELDS if cleaned.get(name)}
+        cleared = set(cleaned.get("clear") or [])
+        both = sorted(set(entered) & cleared)
+        if both:
+            raise forms.ValidationError(f"Either type a new value or clear it, not both: {', '.join(both)}.")
+        if entered and not encryption_configured():
+            raise forms.ValidationError(
+                "FIELD_ENCRYPTION_KEY is not configured, so secrets cannot be stored here. Set it in the "
+                "environment (a key from cryptography.fernet.Fernet.generate_key()) and restart, or keep the "
+                "credentials in the environment."
+            )
+        tokens = {}
+        for name, value in entered.items():
+            try:
+                tokens[name] = encrypt_value(value)
+            except ImproperlyConfigured as exc:
+                raise forms.ValidationError(str(exc)) from None
+        self._tokens = tokens
+        self._cleared = cleared
+        return cleaned
+
+    def save(self, commit: bool = True):
+        instance = super().save(commit=False)
+        for name, token in self._tokens.items():
+            setattr(instance, SECRET_FIELDS[name], token)
+        for name in self._cleared:
+            setattr(instance, SECRET_FIELDS[name], "")
+        self.changed_secrets = sorted(set(self._tokens) | self._cleared)
+        if commit:
+            instance.save()
+        return instance

@@ -1,0 +1,217 @@
+"""Bulk disbursement: a CSV of payees becomes one batch of payouts waiting for approval.
+
+Every row is checked before anything is created. A file that cannot be read (not CSV, not UTF-8, missing
+columns, too big) creates nothing and raises PayoutError. Otherwise the valid rows become one PayoutBatch,
+each payout made by payout_request_disbursement (so the same rules, limits and audit events apply as to a
+single request), all in one transaction; the invalid rows come back as errors with their line numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePath
+
+from django.db import transaction
+
+from payments.errors import PayoutError, PermissionDenied
+from payments.models import CommandID, EventSource, PayoutBatch
+from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.services.limits import validate_amount
+from payments.services.payouts import REQUEST_PERMISSION, payout_request_disbursement
+
+MAX_ROWS = 1000
+MAX_BYTES = 1024 * 1024
+
+# Header names accepted for each column (compared lower-cased, with spaces, dashes and underscores removed).
+COLUMNS = {
+    "phone": ("phone", "phonenumber", "msisdn", "mobile"),
+    "amount": ("amount", "amountkes", "kes"),
+    "recipient_name": ("recipientname", "name", "payee"),
+    "recipient_reference": ("reference", "recipientreference", "ref"),
+    "remarks": ("remarks", "remark", "description"),
+}
+REQUIRED = ("phone", "amount", "remarks")
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int  # line of the file, the header being line 1
+    message: str
+
+    def __str__(self) -> str:
+        return f"Line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    phone: str
+    amount: Decimal
+    recipient_name: str
+    recipient_reference: str
+    remarks: str
+
+
+def _key(header: str) -> str:
+    return "".join(ch for ch in header.lower() if ch.isalnum())
+
+
+def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    raw = file.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise PayoutError(f"The file is larger than {MAX_BYTES // 1024} KB; split it into smaller batches.")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise PayoutError("The file is not UTF-8 text: save it from your spreadsheet as CSV (UTF-8).") from None
+    raw = raw.lstrip("\ufeff")
+    if not raw.strip():
+        raise PayoutError("The file is empty.")
+    try:
+        dialect = csv.Sniffer().sniff(raw[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(raw), dialect)
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise PayoutError(f"The file is not valid CSV (line {reader.line_num}): {exc}.") from None
+    header = rows[0][1]
+    body = [(line, row) for line, row in rows[1:] if any(cell.strip() for cell in row)]
+    if len(body) > MAX_ROWS:
+        raise PayoutError(f"The file has {len(body)} rows; at most {MAX_ROWS} can be uploaded at once.")
+    if not body:
+        raise PayoutError("The file has a header but no rows.")
+    return header, body
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = _key(name)
+        for column, aliases in COLUMNS.items():
+            if key in aliases and column not in found:
+                found[column] = index
+    missing = [name for name in REQUIRED if name not in found]
+    if missing:
+        raise PayoutError(
+            f"The header row must name the columns phone, amount and remarks (missing: {', '.join(missing)}); "
+            "recipient name and reference are optional."
+        )
+    return found
+
+
+def _parse_amount(text: str) -> Decimal:
+    cleaned = text.replace(",", "").replace(" ", "").upper().removeprefix("KES").removeprefix("KSH")
+    try:
+        amount = Decimal(cleaned)
+    except InvalidOperation:
+        raise PayoutError(f"Amount {text!r} is not a number.") from None
+    return validate_amount(amount)
+
+
+def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row | None, list[str]]:
+    def cell(name: str) -> str:
+        index = columns.get(name)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    problems: list[str] = []
+    phone = amount = None
+    try:
+        phone = normalize_msisdn(cell("phone")) if cell("phone") else None
+        if phone is None:
+            problems.append("phone is missing.")
+    except InvalidPhoneNumber as exc:
+        problems.append(str(exc))
+    try:
+        amount = _parse_amount(cell("amount")) if cell("amount") else None
+        if amount is None:
+            problems.append("amount is missing.")
+    except PayoutError as exc:
+        problems.append(exc.message)
+    remarks = cell("remarks")
+    if not 2 <= len(remarks) <= 100:
+        problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
+    name, reference = cell("recipient_name"), cell("recipient_reference")
+    if len(name) > 150:
+        problems.append("recipient name must have at most 150 characters.")
+    if len(reference) > 100:
+        problems.append("reference must have at most 100 characters.")
+    if problems:
+        return None, problems
+    return _Row(line, phone, amount, name, reference, remarks), []
+
+
+def payout_batch_create_from_csv(
+    *,
+    uploaded_by,
+    file,
+    source: str = EventSource.ADMIN,
+    name: str = "",
+    command_id: str = CommandID.BUSINESS_PAYMENT,
+) -> tuple[PayoutBatch | None, list[RowError]]:
+    """Validate every row of `file` (bytes or text, opened for reading), then create the valid ones as one
+    batch of payouts in `pending_approval`. Returns the batch (None when no row was valid) and the errors of
+    the other rows. Raises PayoutError, creating nothing, when the file itself cannot be read."""
+    if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
+        raise PermissionDenied("You do not have permission to request payouts.")
+    if command_id not in CommandID.values:
+        raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
+    header, body = _read(file)
+    columns = _columns(header)
+
+    errors: list[RowError] = []
+    valid: list[_Row] = []
+    seen: dict[tuple, int] = {}
+    for line, cells in body:
+        row, problems = _check_row(line, cells, columns)
+        if row is not None:
+            key = (row.phone, row.amount, row.recipient_reference, row.remarks)
+            if key in seen:
+                problems = [
+                    f"the same payout as line {seen[key]} (phone, amount, reference and remarks); "
+                    "change its reference if it is really due twice."
+                ]
+                row = None
+            else:
+                seen[key] = line
+        if row is None:
+            errors.extend(RowError(line, problem) for problem in problems)
+        else:
+            valid.append(row)
+    if not valid:
+        return None, errors
+
+    file_name = PurePath(getattr(file, "name", "") or "").name[:255]
+    with transaction.atomic():
+        batch = PayoutBatch.objects.create(
+            name=(name.strip() or file_name or "CSV upload")[:150], uploaded_by=uploaded_by, file_name=file_name
+        )
+        created = 0
+        for row in valid:
+            try:
+                # A savepoint each: a row refused here (a daily limit) leaves the others standing.
+                with transaction.atomic():
+                    payout_request_disbursement(
+                        requested_by=uploaded_by,
+                        phone=row.phone,
+                        amount=row.amount,
+                        remarks=row.remarks,
+                        command_id=command_id,
+                        recipient_name=row.recipient_name,
+                        recipient_reference=row.recipient_reference,
+                        batch=batch,
+                        source=source,
+                    )
+                created += 1
+            except PayoutError as exc:
+                errors.append(RowError(row.line, exc.message))
+        if not created:
+            transaction.set_rollback(True)
+            batch = None
+    errors.sort(key=lambda error: error.line)
+    return batch, errors
