@@ -73,3 +73,37 @@ def b2c_result(payout: Payout, name: str = "b2c_result_success", **overrides) ->
     for key, value in overrides.items():
         body["Result"][key] = value
     return body
+
+
+# --- Reconciliation (approvals, callbacks, float readings) ----------------------------------------------
+
+
+def make_approval(payout: Payout, approver=None, **fields):
+    from payments.models import PayoutApproval
+
+    defaults = dict(
+        payout=payout,
+        approver=approver or make_approver(),
+        requested_by=payout.requested_by,
+        amount=payout.amount,
+        phone=payout.phone,
+        command_id=payout.command_id,
+    )
+    defaults.update(fields)
+    return PayoutApproval.objects.create(**defaults)
+
+
+def make_callback(**fields):
+    from payments.models import CallbackKind, CallbackOutcome, DarajaCallback
+
+    defaults = dict(kind=CallbackKind.B2C_RESULT, outcome=CallbackOutcome.PROCESSED, raw_body="{}", path="/callbacks/")
+    defaults.update(fields)
+    return DarajaCallback.objects.create(**defaults)
+
+
+def make_float_reading(**fields):
+    from payments.models import FloatBalance, FloatSource
+
+    defaults = dict(utility_available=Decimal("50000.00"), source=FloatSource.BALANCE_QUERY)
+    defaults.update(fields)
+    return FloatBalance.objects.create(**defaults)

@@ -1,10 +1,29 @@
 """The REST API. Each area registers its views on the one router here."""
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
+from payments.api.payments import PaymentViewSet
+from payments.api.payouts import PayoutViewSet
+from payments.api.reconciliation import DiscrepancyViewSet, StatsViewSet
+
 router = DefaultRouter()
+router.register("payments", PaymentViewSet, basename="payment")
+router.register("payouts", PayoutViewSet, basename="payout")
+router.register("stats", StatsViewSet, basename="stats")
+router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")
 
 urlpatterns = [
     path("", include(router.urls)),
+    # The OpenAPI 3 document of the whole API, and a browsable page of it (Swagger UI served from our own
+    # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Staff only, like the API.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]), name="schema"),
+    path(
+        "docs/",
+        staff_member_required(SpectacularSwaggerView.as_view(url_name="schema")),
+        name="api-docs",
+    ),
 ]

@@ -276,24 +276,38 @@ def callback_store(
     )
 
 
-def callback_process(*, callback: DarajaCallback) -> Handled:
-    """Parse and apply a stored callback. Never raises: every outcome is written onto the row."""
-    payout = callback.payout
-    try:
-        data = parse.load_json(callback.raw_body)
-        with transaction.atomic():
-            handled = HANDLERS[callback.kind](callback, payout, data)
-    except parse.CallbackParseError as exc:
-        handled = Handled(CallbackOutcome.INVALID, 400, f"Invalid callback: {exc}")
-    except Exception:  # noqa: BLE001 - the row keeps the body; an operator can reprocess it
-        logger.exception("callback processing error kind=%s id=%s", callback.kind, callback.pk)
-        handled = Handled(CallbackOutcome.RECEIVED, 200, "Accepted (stored; processing error logged)")
+_RESULT_FIELDS = [
+    "outcome", "http_status", "mismatch", "error", "processed_at", "payout", "payment",
+    "originator_conversation_id", "conversation_id", "transaction_id", "result_code",
+]
+
+
+def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
     callback.outcome = handled.outcome
     callback.http_status = handled.http_status
     callback.mismatch = handled.mismatch
     callback.error = "" if handled.message.startswith("Accepted") else handled.message
     callback.processed_at = timezone.now()
-    callback.save()
+    # The raw body and headers were written when the request arrived; only the outcome changes.
+    callback.save(update_fields=_RESULT_FIELDS)
+
+
+def callback_process(*, callback: DarajaCallback) -> Handled:
+    """Parse and apply a stored callback. Never raises: every outcome is written onto the row, in the same
+    transaction as the state change it caused."""
+    payout = callback.payout
+    try:
+        data = parse.load_json(callback.raw_body)
+        with transaction.atomic():
+            handled = HANDLERS[callback.kind](callback, payout, data)
+            _record_outcome(callback, handled)
+    except parse.CallbackParseError as exc:
+        handled = Handled(CallbackOutcome.INVALID, 400, f"Invalid callback: {exc}")
+        _record_outcome(callback, handled)
+    except Exception:  # noqa: BLE001 - the row keeps the body; an operator can reprocess it
+        logger.exception("callback processing error kind=%s id=%s", callback.kind, callback.pk)
+        handled = Handled(CallbackOutcome.RECEIVED, 200, "Accepted (stored; processing error logged)")
+        _record_outcome(callback, handled)
     _log(callback, payout)
     return handled
 

@@ -100,7 +100,7 @@ def payout_transition(
 ) -> Payout | None:
     """Move the payout only if it is still in one of `from_statuses`; None when another actor got there
     first. Safe to call from any number of workers at once: the row lock makes exactly one of them win."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in set(from_statuses):
             return None

@@ -105,7 +105,8 @@ def payout_settle(
     *, payout_id: int, outcome: Outcome, source: str, callback: DarajaCallback | None = None
 ) -> SettleResult:
     """Apply an outcome to a payout exactly once. Final states are never left."""
-    with transaction.atomic():
+    # Inside a caller's transaction no savepoint is needed: any error rolls the whole unit back.
+    with transaction.atomic(savepoint=False):
         payout = payout_lock(payout_id=payout_id)
         status = payout.status
 

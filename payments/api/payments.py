@@ -1,0 +1,24 @@
+"""Incoming payments, read side: `GET /api/payments/` and `GET /api/payments/{id}/` (staff only)."""
+
+from __future__ import annotations
+
+from rest_framework import mixins, viewsets
+from rest_framework.permissions import IsAdminUser
+
+from payments import selectors
+from payments.api.actions import PaymentActionsMixin
+from payments.api.filters import PaymentFilter
+from payments.api.pagination import NewestFirstPagination
+from payments.api.serializers import PaymentSerializer
+
+
+class PaymentViewSet(PaymentActionsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Payments newest first, with what of each can still be refunded."""
+
+    serializer_class = PaymentSerializer
+    permission_classes = [IsAdminUser]
+    filterset_class = PaymentFilter
+    pagination_class = NewestFirstPagination
+
+    def get_queryset(self):
+        return selectors.payment_list()

@@ -1,0 +1,159 @@
+"""Finance's read endpoints: `GET /api/stats/` and `GET /api/reconciliation/discrepancies/` (staff only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from payments import selectors
+from payments.api.pagination import MergedKeysetPagination
+from payments.api.serializers import (
+    CallbackSummarySerializer,
+    DiscrepancyQuerySerializer,
+    DiscrepancySerializer,
+    PaymentSerializer,
+    PayoutSerializer,
+    StatsQuerySerializer,
+    StatsSerializer,
+)
+from payments.models import DarajaCallback, Payment, Payout
+from payments.selectors import DiscrepancyKind
+
+
+class _SingleObjectSchema(AutoSchema):
+    """The stats answer is one object, although the router routes it as a `list`."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
+class StatsViewSet(viewsets.ViewSet):
+    permission_classes = [IsAdminUser]
+    filter_backends: list = []
+    schema = _SingleObjectSchema()
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=StatsSerializer)
+    def list(self, request: Request) -> Response:
+        """Counts and totals of payments and payouts created between `start` and `end` (Nairobi dates,
+        inclusive; either may be left out), and the last known B2C float."""
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = selectors.reconciliation_stats(
+            start=query.validated_data.get("start"), end=query.validated_data.get("end")
+        )
+        return Response(StatsSerializer(stats).data)
+
+
+def _money(amount: Decimal) -> str:
+    return f"KES {amount:,.2f}"
+
+
+def _age(since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
+
+def _callback_label(callback: DarajaCallback) -> str:
+    return f"{callback.get_kind_display()} callback #{callback.pk}"
+
+
+def describe(kind: str, obj, now: datetime) -> str:
+    """The sentence a person reads to know what is wrong."""
+    if kind == DiscrepancyKind.PAYOUT_NEEDS_REVIEW:
+        reason = obj.review_reason or "no reason was recorded"
+        return f"Payout #{obj.pk} ({_money(obj.amount)} to {obj.phone}) needs review: {reason.rstrip('.')}."
+    if kind == DiscrepancyKind.PAYOUT_OVERDUE:
+        return (
+            f"Payout #{obj.pk} ({_money(obj.amount)} to {obj.phone}) has been {obj.status} for "
+            f"{_age(obj.status_changed_at, now)} with no result; the deadline is "
+            f"{settings.PAYOUT_RESULT_DEADLINE_MINUTES} minutes."
+        )
+    if kind == DiscrepancyKind.RESULT_MISMATCH:
+        target = f"payout #{obj.payout_id}" if obj.payout_id else f"payment #{obj.payment_id}"
+        detail = obj.error or "its amount or phone differs from ours"
+        return f"{_callback_label(obj)} disagreed with {target}: {detail.rstrip('.')}."
+    if kind == DiscrepancyKind.CALLBACK_UNMATCHED:
+        ids = obj.originator_conversation_id or obj.conversation_id or obj.transaction_id
+        about = f" (id {ids})" if ids else ""
+        return f"{_callback_label(obj)}{about} matched no payout or payment of ours."
+    if kind == DiscrepancyKind.CALLBACK_INVALID:
+        return f"{_callback_label(obj)} could not be read: {(obj.error or 'unparseable body').rstrip('.')}."
+    if kind == DiscrepancyKind.PAYMENT_PENDING:
+        return (
+            f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) has been pending for "
+            f"{_age(obj.created_at, now)}: no callback settled it."
+        )
+    raise ValueError(kind)
+
+
+def _represent(obj) -> tuple[str, dict]:
+    if isinstance(obj, Payout):
+        return "payout", PayoutSerializer(obj).data
+    if isinstance(obj, Payment):
+        return "payment", PaymentSerializer(obj).data
+    return "callback", CallbackSummarySerializer(obj).data
+
+
+class DiscrepancyViewSet(viewsets.ViewSet):
+    permission_classes = [IsAdminUser]
+    filter_backends: list = []
+    pagination_class = MergedKeysetPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "kind",
+                str,
+                enum=list(DiscrepancyKind.ALL),
+                many=True,
+                explode=True,
+                description="Only these kinds (repeat the parameter for several).",
+            )
+        ],
+        responses=DiscrepancySerializer(many=True),
+    )
+    def list(self, request: Request) -> Response:
+        """Everything that needs a person, most urgent kind first and oldest first within a kind: payouts in
+        review, payouts submitted or verifying past their deadline, results that disagreed with our record,
+        callbacks that matched nothing or could not be read, and payments pending for over a day."""
+        query = DiscrepancyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wanted = query.validated_data.get("kind") or set(DiscrepancyKind.ALL)
+        now = timezone.now()
+        sources = [s for s in selectors.discrepancy_sources(now=now) if s.kind in wanted]
+
+        paginator = self.pagination_class()
+        page = paginator.paginate(
+            request,
+            [(s.queryset, s.time_field) for s in sources],
+            lambda index, obj: (getattr(obj, sources[index].time_field), obj.pk),
+        )
+        results = []
+        for index, obj in page:
+            source = sources[index]
+            object_type, data = _represent(obj)
+            results.append(
+                {
+                    "kind": source.kind,
+                    "object_type": object_type,
+                    "object_id": obj.pk,
+                    "since": getattr(obj, source.time_field),
+                    "message": describe(source.kind, obj, now),
+                    "object": data,
+                }
+            )
+        return paginator.get_paginated_response(DiscrepancySerializer(results, many=True).data)

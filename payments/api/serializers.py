@@ -1,0 +1,201 @@
+"""API representations. Read-only ones here are for the lists, details and reconciliation endpoints.
+
+Money is a string with two decimals ("1500.00"), as DRF writes Decimal; times are ISO 8601 in Nairobi time.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from payments import selectors
+from payments.models import DarajaCallback, Payment, Payout, PayoutApproval, PayoutEvent
+from payments.selectors import DiscrepancyKind
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+_time = serializers.DateTimeField().to_representation
+TOTAL = {"max_digits": 16, "decimal_places": 2}
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    refundable_amount = serializers.DecimalField(**MONEY, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "source",
+            "status",
+            "phone",
+            "amount",
+            "receipt",
+            "account_reference",
+            "refunded_amount",
+            "refundable_amount",
+            "payer_name",
+            "transaction_time",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PayoutApproval
+        fields = ["approver", "created_at"]
+        read_only_fields = fields
+
+
+class PayoutEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PayoutEvent
+        fields = ["action", "from_status", "to_status", "actor", "source", "details", "created_at"]
+        read_only_fields = fields
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    payment = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    approvals = serializers.SerializerMethodField(help_text="Approvals that still count (voided ones left out).")
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "phone",
+            "amount",
+            "command_id",
+            "payment",
+            "batch",
+            "recipient_name",
+            "recipient_type",
+            "recipient_reference",
+            "remarks",
+            "occasion",
+            "originator_conversation_id",
+            "conversation_id",
+            "transaction_id",
+            "result_code",
+            "result_description",
+            "receiver_name",
+            "requested_by",
+            "required_approvals",
+            "approvals",
+            "review_reason",
+            "created_at",
+            "status_changed_at",
+            "submitted_at",
+            "completed_at",
+            "mpesa_completed_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ApprovalSerializer(many=True))
+    def get_approvals(self, payout: Payout) -> list[dict]:
+        approvals = getattr(payout, "active_approvals", None)
+        if approvals is None:  # not loaded through selectors.payout_list()
+            approvals = selectors.active_approvals().filter(payout=payout)
+        # Built by hand: a nested serializer per payout would cost more than the whole page's queries.
+        return [{"approver": a.approver.username, "created_at": _time(a.created_at)} for a in approvals]
+
+
+class PayoutDetailSerializer(PayoutSerializer):
+    events = serializers.SerializerMethodField(help_text="The audit trail, oldest first.")
+
+    class Meta(PayoutSerializer.Meta):
+        fields = [*PayoutSerializer.Meta.fields, "events"]
+        read_only_fields = fields
+
+    @extend_schema_field(PayoutEventSerializer(many=True))
+    def get_events(self, payout: Payout) -> list[dict]:
+        events = getattr(payout, "event_list", None)
+        if events is None:
+            events = payout.events.select_related("actor").order_by("created_at", "id")
+        return [
+            {
+                "action": e.action,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "actor": e.actor.username if e.actor_id else None,
+                "source": e.source,
+                "details": e.details,
+                "created_at": _time(e.created_at),
+            }
+            for e in events
+        ]
+
+
+# --- Reconciliation ---------------------------------------------------------------------------------
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, help_text="First day (Nairobi time), inclusive.")
+    end = serializers.DateField(required=False, help_text="Last day (Nairobi time), inclusive.")
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": "The end date is before the start date."})
+        return attrs
+
+
+class StatsSerializer(serializers.Serializer):
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True)
+    total_payments = serializers.IntegerField()
+    completed_payments = serializers.IntegerField()
+    failed_payments = serializers.IntegerField()
+    payment_revenue = serializers.DecimalField(**TOTAL, help_text="Sum of completed payments.")
+    total_payouts = serializers.IntegerField()
+    completed_payouts = serializers.IntegerField()
+    failed_payouts = serializers.IntegerField()
+    pending_approval_payouts = serializers.IntegerField()
+    verifying_payouts = serializers.IntegerField()
+    needs_review_payouts = serializers.IntegerField()
+    payout_total = serializers.DecimalField(**TOTAL, help_text="Sum of completed payouts (refunds included).")
+    refunded_total = serializers.DecimalField(**TOTAL, help_text="Sum of completed refunds.")
+    last_known_float = serializers.DecimalField(
+        **TOTAL, allow_null=True, help_text="B2C utility account balance at its last reading (any date)."
+    )
+    last_known_float_at = serializers.DateTimeField(allow_null=True, help_text="When that reading was taken.")
+
+
+class CallbackSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DarajaCallback
+        fields = [
+            "id",
+            "kind",
+            "outcome",
+            "received_at",
+            "path",
+            "source_ip",
+            "originator_conversation_id",
+            "conversation_id",
+            "transaction_id",
+            "result_code",
+            "mismatch",
+            "error",
+            "payout",
+            "payment",
+        ]
+        read_only_fields = fields
+
+
+class DiscrepancySerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=DiscrepancyKind.ALL)
+    object_type = serializers.ChoiceField(choices=["payout", "payment", "callback"])
+    object_id = serializers.IntegerField()
+    since = serializers.DateTimeField(help_text="When the problem started (status change, receipt, creation).")
+    message = serializers.CharField(help_text="One sentence for the person who will deal with it.")
+    object = serializers.JSONField(help_text="The payout, payment or callback, as its own endpoint shows it.")
+
+
+class DiscrepancyQuerySerializer(serializers.Serializer):
+    kind = serializers.MultipleChoiceField(choices=DiscrepancyKind.ALL, required=False)

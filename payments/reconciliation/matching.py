@@ -1,0 +1,286 @@
+"""Matching an M-Pesa statement against our ledger, by receipt.
+
+A statement row's Receipt No. is a payout's TransactionID (a B2C payment: the amount is under Withdrawn) or a
+payment's receipt (under Paid In). Charges and movements between the organisation's own accounts are not
+ours to match and are only counted. The discrepancies:
+
+- `statement_only`: a completed statement row whose receipt we do not hold;
+- `ours_only`: one of ours that moved money (a completed payment or payout, or a payout in review that
+  holds a receipt) within the statement's period, missing from the statement;
+- `amount_mismatch`: the amounts differ (or the money went the other way);
+- `status_mismatch`: one side completed and the other not (completed here, failed there, or the reverse);
+- `duplicate_receipt`: the statement lists a receipt twice.
+
+In bulk, for a million rows: one pass over the file keeps a compact entry per receipt, one streamed query per
+table brings ours for the period, a few `IN` queries look up the receipts left over (ours, outside the
+period), and a second pass over the file fetches the text of only the rows to report.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import IO
+
+from django.db import transaction
+
+from payments import selectors
+from payments.models import PaymentStatus, PayoutStatus
+from payments.reconciliation.progress import Progress
+from payments.reconciliation.statement import Statement, StatementRow
+from payments.selectors import NAIROBI, LedgerEntry
+
+
+class Kind:
+    STATEMENT_ONLY = "statement_only"
+    OURS_ONLY = "ours_only"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    STATUS_MISMATCH = "status_mismatch"
+    DUPLICATE = "duplicate_receipt"
+    ALL = (STATEMENT_ONLY, OURS_ONLY, AMOUNT_MISMATCH, STATUS_MISMATCH, DUPLICATE)
+
+
+@dataclass
+class Discrepancy:
+    kind: str
+    receipt: str
+    message: str
+    statement_line: int | None = None
+    statement_time: str = ""
+    statement_amount: Decimal | None = None
+    statement_status: str = ""
+    statement_details: str = ""
+    our_type: str = ""
+    our_id: int | None = None
+    our_amount: Decimal | None = None
+    our_status: str = ""
+    our_time: str = ""
+
+
+REPORT_COLUMNS = [f.name for f in fields(Discrepancy)]
+
+
+@dataclass
+class Reconciliation:
+    rows: int = 0
+    matched: int = 0
+    ours_in_period: int = 0
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    period_from: str = ""  # "header" or "rows"
+    skipped: Counter = field(default_factory=Counter)
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    def counts(self) -> Counter:
+        return Counter(d.kind for d in self.discrepancies)
+
+
+# Rows that are not a payout or a payment of ours: transaction charges, and movements between the
+# organisation's own accounts (utility, working, charges), settlements and the like.
+_FEE = re.compile(r"\bcharges?\b", re.IGNORECASE)
+_INTERNAL = re.compile(
+    r"\b(transfer|settlement|working account|utility account|charges? account|organization to organization|"
+    r"business to business|funds movement|revenue)\b",
+    re.IGNORECASE,
+)
+_COMPLETED = frozenset({"completed", "complete", "success", "successful"})
+
+# A compact entry per statement receipt: (line, expected record type, cents, completed?).
+PAYOUT, PAYMENT = "payout", "payment"
+
+
+def classify(row: StatementRow) -> str:
+    """'payout', 'payment', 'fee', 'internal' or 'no_amount'."""
+    text = f"{row.reason_type} {row.details}"
+    if _FEE.search(text):
+        return "fee"
+    if _INTERNAL.search(text):
+        return "internal"
+    direction = row.direction
+    if direction == "out":
+        return PAYOUT
+    if direction == "in":
+        return PAYMENT
+    return "no_amount"
+
+
+def _cents(amount: Decimal) -> int:
+    return int(abs(amount) * 100)
+
+
+def _time_text(value: datetime | None) -> str:
+    return value.astimezone(NAIROBI).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _ours_completed(entry: LedgerEntry) -> bool:
+    if entry.type == PAYOUT:
+        return entry.status == PayoutStatus.COMPLETED
+    return entry.status == PaymentStatus.COMPLETED
+
+
+def _ours_moved_money(entry: LedgerEntry) -> bool:
+    if entry.type == PAYOUT:
+        return entry.status in (PayoutStatus.COMPLETED, PayoutStatus.NEEDS_REVIEW)
+    return entry.status == PaymentStatus.COMPLETED
+
+
+def _with_ours(d: Discrepancy, entry: LedgerEntry) -> Discrepancy:
+    d.our_type, d.our_id, d.our_amount = entry.type, entry.id, entry.amount
+    d.our_status, d.our_time = entry.status, _time_text(entry.time)
+    return d
+
+
+def _compare(receipt: str, stmt: tuple, entry: LedgerEntry) -> list[Discrepancy]:
+    line, expected, cents, completed, status = stmt
+    amount = Decimal(cents).scaleb(-2)
+    problems = []
+    label = f"{entry.type} #{entry.id}"
+    if expected != entry.type:
+        where = "paid in" if expected == PAYMENT else "withdrawn"
+        problems.append((Kind.AMOUNT_MISMATCH, f"The statement shows {receipt} as {where}, ours is {label}."))
+    elif cents != _cents(entry.amount):
+        problems.append(
+            (Kind.AMOUNT_MISMATCH, f"The statement shows KES {amount:,.2f}; {label} is KES {entry.amount:,.2f}.")
+        )
+    if completed != _ours_completed(entry):
+        there = status or "no status"
+        problems.append((Kind.STATUS_MISMATCH, f"{label} is {entry.status} here but {there} in the statement."))
+    return [
+        _with_ours(
+            Discrepancy(kind, receipt, message, statement_line=line, statement_amount=amount, statement_status=status),
+            entry,
+        )
+        for kind, message in problems
+    ]
+
+
+def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -> Reconciliation:
+    result = Reconciliation()
+    entries: dict[str, tuple] = {}
+    statuses: dict[str, str] = {}  # one string object per distinct status text
+    first: datetime | None = None
+    last: datetime | None = None
+
+    progress = Progress(progress_stream, "Reading statement")
+    for row in statement.rows():
+        result.rows += 1
+        if result.rows % 10_000 == 0:
+            progress.update(10_000)
+        when = row.completed_at
+        if first is None or when < first:
+            first = when
+        if last is None or when > last:
+            last = when
+        kind = classify(row)
+        if kind not in (PAYOUT, PAYMENT):
+            result.skipped[kind] += 1
+            continue
+        status = statuses.setdefault(row.status, row.status)
+        if row.receipt in entries:
+            result.discrepancies.append(
+                Discrepancy(
+                    Kind.DUPLICATE,
+                    row.receipt,
+                    f"{row.receipt} is listed again (first on line {entries[row.receipt][0]}).",
+                    statement_line=row.line,
+                    statement_amount=row.amount,
+                    statement_status=status,
+                )
+            )
+            continue
+        entries[row.receipt] = (row.line, kind, _cents(row.amount), status.lower() in _COMPLETED, status)
+    progress.close()
+
+    if statement.header.period_start and statement.header.period_end:
+        result.period_start, result.period_end = statement.header.period_start, statement.header.period_end
+        result.period_from = "header"
+    elif first is not None:
+        result.period_start, result.period_end, result.period_from = first, last, "rows"
+
+    # One transaction: PostgreSQL then streams the period's rows from a plain server-side cursor.
+    with transaction.atomic():
+        _match_ours(result, entries)
+    entries.clear()
+
+    _add_statement_details(statement, result.discrepancies)
+    result.discrepancies.sort(key=lambda d: (Kind.ALL.index(d.kind), d.statement_line or sys.maxsize, d.receipt))
+    return result
+
+
+def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
+    # Ours within the period, streamed: each either matches a statement row (removed from `entries`) or is
+    # missing from the statement.
+    if result.period_start is not None:
+        for source in (selectors.ledger_payouts_in_period, selectors.ledger_payments_in_period):
+            for entry in source(start=result.period_start, end=result.period_end):
+                result.ours_in_period += 1
+                stmt = entries.pop(entry.receipt, None)
+                if stmt is not None:
+                    result.matched += 1
+                    result.discrepancies.extend(_compare(entry.receipt, stmt, entry))
+                elif _ours_moved_money(entry):
+                    result.discrepancies.append(
+                        _with_ours(
+                            Discrepancy(
+                                Kind.OURS_ONLY,
+                                entry.receipt,
+                                f"{entry.type} #{entry.id} ({entry.status}, KES {entry.amount:,.2f}) is not in "
+                                "the statement.",
+                            ),
+                            entry,
+                        )
+                    )
+
+    # Receipts left: ours from outside the period (a payout we time differently), else not ours at all.
+    for entry in selectors.ledger_by_receipts(entries):
+        stmt = entries.pop(entry.receipt, None)
+        if stmt is not None:
+            result.matched += 1
+            result.discrepancies.extend(_compare(entry.receipt, stmt, entry))
+    for receipt, (line, kind, cents, completed, status) in entries.items():
+        if not completed:
+            # A failed or pending row that is not ours moved no money.
+            result.skipped["not_completed_not_ours"] += 1
+            continue
+        where = "withdrawn" if kind == PAYOUT else "paid in"
+        amount = Decimal(cents).scaleb(-2)
+        result.discrepancies.append(
+            Discrepancy(
+                Kind.STATEMENT_ONLY,
+                receipt,
+                f"KES {amount:,.2f} {where} under {receipt} matches no {kind} of ours.",
+                statement_line=line,
+                statement_amount=amount,
+                statement_status=status,
+            )
+        )
+
+
+def _add_statement_details(statement: Statement, discrepancies: list[Discrepancy]) -> None:
+    """Second pass over the file, for the time and text of only the rows being reported."""
+    wanted: dict[int, list[Discrepancy]] = {}
+    for d in discrepancies:
+        if d.statement_line is not None:
+            wanted.setdefault(d.statement_line, []).append(d)
+    if not wanted:
+        return
+    for row in statement.rows():
+        for d in wanted.get(row.line, ()):
+            d.statement_time = row.completed_at.strftime("%Y-%m-%d %H:%M:%S")
+            d.statement_details = " | ".join(t for t in (row.reason_type, row.details, row.other_party) if t)
+
+
+def write_report(result: Reconciliation, out: IO[str]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REPORT_COLUMNS)
+    for d in result.discrepancies:
+        writer.writerow(["" if getattr(d, name) is None else getattr(d, name) for name in REPORT_COLUMNS])

@@ -1,0 +1,303 @@
+"""Reading an M-Pesa org portal statement (CSV or XLSX).
+
+The portal's export starts with a header block (account holder, short code, time period, balances), then a
+row of column names, then one row per transaction:
+
+    Receipt No., Completion Time, Initiation Time, Details, Transaction Status, Paid In, Withdrawn, Balance,
+    Balance Confirmed, Reason Type, Other Party Info, Linked Transaction ID, A/C No.
+
+The column row is found by its names (wherever the header block ends, in any column order, any case, with
+or without the trailing dots). Times are `dd-mm-yyyy HH:MM:SS` in Nairobi time (ISO `yyyy-mm-dd` and real
+spreadsheet dates are accepted too); amounts may carry thousands separators, a currency and a minus sign.
+Anything else is a StatementError that names the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from payments.selectors import NAIROBI
+
+# Canonical key -> the column name as the portal writes it.
+COLUMNS = {
+    "receipt": "Receipt No.",
+    "completed": "Completion Time",
+    "initiated": "Initiation Time",
+    "details": "Details",
+    "status": "Transaction Status",
+    "paid_in": "Paid In",
+    "withdrawn": "Withdrawn",
+    "balance": "Balance",
+    "balance_confirmed": "Balance Confirmed",
+    "reason_type": "Reason Type",
+    "other_party": "Other Party Info",
+    "linked_id": "Linked Transaction ID",
+    "account_no": "A/C No.",
+}
+REQUIRED = ("receipt", "completed", "status", "paid_in", "withdrawn")
+# Kept as text on each row for the report; balances are not needed to match.
+OPTIONAL = ("details", "reason_type", "other_party", "initiated", "linked_id", "account_no")
+# How far into the file the column row may be: the header block is a dozen lines.
+HEADER_SEARCH_LINES = 100
+
+_DATE = re.compile(
+    r"(?:(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4})|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))"
+    r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
+)
+_AMOUNT_NOISE = re.compile(r"\s|KES|KSH|Ksh|Kes")
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d{1,2}")
+
+
+class StatementError(ValueError):
+    """The file is not a statement we can read; the message names the line."""
+
+
+def _norm(name) -> str:
+    return re.sub(r"\s+", " ", str(name or "")).strip().rstrip(".:").strip().lower()
+
+
+_BY_NORMALISED = {_norm(title): key for key, title in COLUMNS.items()}
+
+
+@dataclass(slots=True)
+class StatementRow:
+    line: int
+    receipt: str
+    completed_at: datetime
+    status: str
+    paid_in: Decimal | None
+    withdrawn: Decimal | None
+    details: str = ""
+    reason_type: str = ""
+    other_party: str = ""
+    initiated: str = ""
+    linked_id: str = ""
+    account_no: str = ""
+
+    @property
+    def amount(self) -> Decimal:
+        """The amount moved, positive: what was withdrawn, else what was paid in."""
+        if self.withdrawn:
+            return abs(self.withdrawn)
+        return abs(self.paid_in or Decimal("0"))
+
+    @property
+    def direction(self) -> str:
+        """'out' (a B2C payment, a charge), 'in' (a customer paid us), or '' (no amount)."""
+        if self.withdrawn:
+            return "out"
+        if self.paid_in:
+            return "in"
+        return ""
+
+
+@dataclass
+class StatementHeader:
+    """The header block: its `Label: value` lines, and the statement period when one is given."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    columns_line: int = 0
+
+
+def parse_time(value, *, end_of_day: bool = False) -> datetime:
+    """A Nairobi-time datetime from `dd-mm-yyyy HH:MM:SS`, ISO `yyyy-mm-dd HH:MM:SS`, or a spreadsheet date.
+    Raises ValueError."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=NAIROBI)
+    if isinstance(value, date):
+        return datetime.combine(value, time.max if end_of_day else time.min, tzinfo=NAIROBI)
+    match = _DATE.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(value)
+    return _from_match(match, end_of_day=end_of_day)
+
+
+def _from_match(match: re.Match, *, end_of_day: bool = False) -> datetime:
+    g = match.group
+    if g("y"):
+        year, month, day = int(g("y")), int(g("m")), int(g("d"))
+    else:
+        year, month, day = int(g("iy")), int(g("im")), int(g("id"))
+    if g("H") is None:
+        moment = time.max if end_of_day else time.min
+        return datetime.combine(date(year, month, day), moment, tzinfo=NAIROBI)
+    return datetime(year, month, day, int(g("H")), int(g("M")), int(g("S") or 0), tzinfo=NAIROBI)
+
+
+def parse_amount(value) -> Decimal | None:
+    """Decimal from '1,500.00', '-1,500.00', '(1,500.00)', 'KES 1,500', a number cell; None when blank."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(str(round(value, 2)))
+    text = str(value).strip()
+    if not text or text == "-":
+        return None
+    negative = text.startswith("(") and text.endswith(")")
+    text = _AMOUNT_NOISE.sub("", text.strip("()"))
+    if "," in text:
+        # '1,500.00' and '1,500' group thousands; '1.500,00' and '1500,00' (a semicolon export) are decimal commas.
+        if "." in text and text.rfind(",") > text.rfind("."):
+            text = text.replace(".", "").replace(",", ".")
+        elif "." not in text and _DECIMAL_COMMA.fullmatch(text):
+            text = text.replace(",", ".")
+        else:
+            text = text.replace(",", "")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(value) from None
+    if not amount.is_finite():
+        raise ValueError(value)
+    return -amount if negative else amount
+
+
+def _period(text: str) -> tuple[datetime, datetime] | None:
+    found = list(_DATE.finditer(text))
+    if len(found) < 2:
+        return None
+    return _from_match(found[0]), _from_match(found[1], end_of_day=True)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%d-%m-%Y %H:%M:%S")
+    return str(value).strip()
+
+
+class Statement:
+    """A statement file. `header` is read on opening; `rows()` streams the transactions (call it again for
+    another pass)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise StatementError(f"{self.path}: no such file")
+        self.is_xlsx = self._looks_like_xlsx()
+        self.header, self._index = self._read_header()
+
+    def _looks_like_xlsx(self) -> bool:
+        with self.path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+
+    # Raw lines: (line number, list of cell values), blank lines skipped.
+    def _lines(self) -> Iterator[tuple[int, list]]:
+        if self.is_xlsx:
+            yield from self._xlsx_lines()
+        else:
+            yield from self._csv_lines()
+
+    def _csv_lines(self) -> Iterator[tuple[int, list]]:
+        # errors="replace": a stray byte in a name must not stop a reconciliation; receipts are ASCII.
+        with self.path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+            sample = f.read(8192)
+            f.seek(0)
+            delimiter = ";" if sample.count(";") > sample.count(",") else ","
+            reader = csv.reader(f, delimiter=delimiter)
+            try:
+                for cells in reader:
+                    if any(cells):
+                        yield reader.line_num, cells
+            except csv.Error as exc:
+                raise StatementError(f"line {reader.line_num}: {exc}") from None
+
+    def _xlsx_lines(self) -> Iterator[tuple[int, list]]:
+        from openpyxl import load_workbook
+
+        try:
+            workbook = load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
+            raise StatementError(f"{self.path.name}: not a readable XLSX file ({exc})") from None
+        try:
+            sheet = workbook.worksheets[0]
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if any(c not in (None, "") for c in cells):
+                    yield number, list(cells)
+        finally:
+            workbook.close()
+
+    def _read_header(self) -> tuple[StatementHeader, dict[str, int]]:
+        header = StatementHeader()
+        for line, cells in self._lines():
+            names = [_norm(c) for c in cells]
+            index = {_BY_NORMALISED[n]: i for i, n in enumerate(names) if n in _BY_NORMALISED}
+            if "receipt" in index and "completed" in index:
+                missing = [COLUMNS[k] for k in REQUIRED if k not in index]
+                if missing:
+                    raise StatementError(f"line {line}: the column row lacks {', '.join(missing)}")
+                header.columns_line = line
+                return header, index
+            # A header block line: "Label:, value" in two cells, or "Label: value" in one.
+            texts = [_cell_text(c) for c in cells if _cell_text(c)]
+            if texts:
+                label, _, rest = texts[0].partition(":")
+                value = " ".join([rest.strip(), *texts[1:]]).strip()
+                header.fields[label.strip()] = value
+                if _norm(label).startswith("time period") or _norm(label) == "period":
+                    period = _period(value)
+                    if period:
+                        header.period_start, header.period_end = period
+            if line >= HEADER_SEARCH_LINES:
+                break
+        wanted = ", ".join(COLUMNS[k] for k in REQUIRED)
+        raise StatementError(
+            f"{self.path.name}: no column row ({wanted}) in the first {HEADER_SEARCH_LINES} lines; "
+            "is this an M-Pesa org portal statement?"
+        )
+
+    def rows(self) -> Iterator[StatementRow]:
+        index = self._index
+        width = max(index.values()) + 1
+        optional = [(k, i) for k, i in index.items() if k in OPTIONAL]
+        i_receipt, i_completed, i_status = index["receipt"], index["completed"], index["status"]
+        i_in, i_out = index["paid_in"], index["withdrawn"]
+        for line, cells in self._lines():
+            if line <= self.header.columns_line:
+                continue
+            if len(cells) < width:
+                cells = cells + [None] * (width - len(cells))
+            receipt = _cell_text(cells[i_receipt]).upper()
+            completed = cells[i_completed]
+            paid_in, withdrawn, status = cells[i_in], cells[i_out], _cell_text(cells[i_status])
+            if not any(_cell_text(v) for v in (completed, paid_in, withdrawn, status)):
+                continue  # a footer or note line, not a transaction
+            if not receipt:
+                raise StatementError(f"line {line}: no {COLUMNS['receipt']}")
+            try:
+                completed_at = parse_time(completed)
+            except ValueError:
+                raise StatementError(
+                    f"line {line}: {COLUMNS['completed']} {_cell_text(completed)!r} is not dd-mm-yyyy HH:MM:SS"
+                ) from None
+            amounts = []
+            for key, value in (("paid_in", paid_in), ("withdrawn", withdrawn)):
+                try:
+                    amounts.append(parse_amount(value))
+                except ValueError:
+                    raise StatementError(
+                        f"line {line}: {COLUMNS[key]} {_cell_text(value)!r} is not an amount"
+                    ) from None
+            row = StatementRow(line, receipt, completed_at, status, *amounts)
+            for key, i in optional:
+                setattr(row, key, _cell_text(cells[i]))
+            yield row
+
+    def period(self, rows_min: datetime | None = None, rows_max: datetime | None = None):
+        """The statement's period: from its header, else the first and last completion times seen."""
+        if self.header.period_start and self.header.period_end:
+            return self.header.period_start, self.header.period_end
+        return rows_min, rows_max
+
+
+def statement_time_text(value: datetime) -> str:
+    return value.astimezone(NAIROBI).strftime("%d-%m-%Y %H:%M:%S")
