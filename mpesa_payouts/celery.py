@@ -23,3 +23,13 @@ def _fresh_connection(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+def publish_now(task, *args, countdown: float | None = None) -> None:
+    """Queue `task` with one quick attempt, for callers that must answer at once (a callback, an API
+    approval). `retry=False` alone is not enough: kombu still retries the connection for
+    broker_connection_timeout, so connect first without retries. Raises when the broker is down; the caller
+    has a sweep that picks the work up later."""
+    with app.pool.acquire(block=True, timeout=2) as connection:
+        connection.ensure_connection(max_retries=0)
+        task.apply_async(args, countdown=countdown, retry=False, connection=connection)

@@ -232,12 +232,13 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
 def queue_send(payout_id: int) -> None:
     """Hand the payout to a worker. If the broker is down the payout stays `approved` and the sweep
     queues it later: nothing is lost and nothing is sent twice (the task claims the row)."""
+    from mpesa_payouts.celery import publish_now
     from payments.tasks import send_payout
 
     try:
-        send_payout.delay(payout_id)
-    except Exception:  # noqa: BLE001 - the sweep picks up approved payouts
-        logger.exception("could not queue payout %s; the sweep will retry", payout_id)
+        publish_now(send_payout, payout_id)
+    except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
+        logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
 
 
 def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = EventSource.API) -> Payout:
