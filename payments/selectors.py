@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -365,38 +366,47 @@ def payment_export(*, start: date, end: date, as_text: bool = True) -> tuple[lis
 # --- Statement reconciliation ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """One of our records as the statement sees it: a receipt, an amount, a status, a time."""
+class LedgerEntry(NamedTuple):
+    """One of our records as the statement sees it: a receipt, an amount, a status, a time (a tuple: a
+    million are made per reconciliation)."""
 
     type: str  # "payout" or "payment"
     id: int
     receipt: str
     amount: Decimal
     status: str
-    time: datetime | None
+    time: datetime | None  # filled in only for records being reported
 
 
 def _payout_entries(rows: Iterable) -> Iterator[LedgerEntry]:
-    for pk, receipt, amount, status, mpesa_time, completed_at in rows:
-        yield LedgerEntry("payout", pk, receipt, amount, status, mpesa_time or completed_at)
+    for pk, receipt, amount, status in rows:
+        yield LedgerEntry("payout", pk, receipt, amount, status, None)
 
 
 def _payment_entries(rows: Iterable) -> Iterator[LedgerEntry]:
-    for pk, receipt, amount, status, transaction_time, created_at in rows:
-        yield LedgerEntry("payment", pk, receipt, amount, status, transaction_time or created_at)
+    for pk, receipt, amount, status in rows:
+        yield LedgerEntry("payment", pk, receipt, amount, status, None)
 
 
-_PAYOUT_LEDGER = ("id", "transaction_id", "amount", "status", "mpesa_completed_at", "completed_at")
-_PAYMENT_LEDGER = ("id", "receipt", "amount", "status", "transaction_time", "created_at")
+# Times are left out of the bulk streams: turning a million timestamps into datetimes is most of the cost of
+# reading them, and only the few records reported need one (ledger_times).
+_PAYOUT_LEDGER = ("id", "transaction_id", "amount", "status")
+_PAYMENT_LEDGER = ("id", "receipt", "amount", "status")
 CHUNK = 5000
 
 
 def ledger_payouts_in_period(*, start: datetime, end: datetime) -> Iterator[LedgerEntry]:
-    """Payouts holding an M-Pesa receipt that completed in [start, end], streamed (M-Pesa's completion time
-    when we have it, else ours)."""
-    in_period = Q(mpesa_completed_at__gte=start, mpesa_completed_at__lte=end) | Q(
-        mpesa_completed_at__isnull=True, completed_at__gte=start, completed_at__lte=end
+    """Payouts holding an M-Pesa receipt that completed in [start, end], streamed: by M-Pesa's completion time
+    when we have it, else ours, else (a payout in review) its last status change."""
+    in_period = (
+        Q(mpesa_completed_at__gte=start, mpesa_completed_at__lte=end)
+        | Q(mpesa_completed_at__isnull=True, completed_at__gte=start, completed_at__lte=end)
+        | Q(
+            mpesa_completed_at__isnull=True,
+            completed_at__isnull=True,
+            status_changed_at__gte=start,
+            status_changed_at__lte=end,
+        )
     )
     rows = Payout.objects.filter(in_period, transaction_id__isnull=False).order_by().values_list(*_PAYOUT_LEDGER)
     return _payout_entries(rows.iterator(chunk_size=CHUNK))
@@ -409,6 +419,24 @@ def ledger_payments_in_period(*, start: datetime, end: datetime) -> Iterator[Led
     )
     rows = Payment.objects.filter(in_period, receipt__isnull=False).order_by().values_list(*_PAYMENT_LEDGER)
     return _payment_entries(rows.iterator(chunk_size=CHUNK))
+
+
+def ledger_times(kind: str, ids: Iterable[int]) -> dict[int, datetime | None]:
+    """The time the statement knows each record by: for a payout M-Pesa's completion time, else ours, else
+    its last status change; for a payment M-Pesa's transaction time, else its creation."""
+    ids = list(ids)
+    times: dict[int, datetime | None] = {}
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i : i + CHUNK]
+        if kind == "payout":
+            rows = Payout.objects.filter(pk__in=chunk).values_list(
+                "id", "mpesa_completed_at", "completed_at", "status_changed_at"
+            )
+            times.update((pk, a or b or c) for pk, a, b, c in rows)
+        else:
+            rows = Payment.objects.filter(pk__in=chunk).values_list("id", "transaction_time", "created_at")
+            times.update((pk, a or b) for pk, a, b in rows)
+    return times
 
 
 def ledger_by_receipts(receipts: Iterable[str]) -> Iterator[LedgerEntry]:

@@ -83,7 +83,12 @@ def describe(kind: str, obj, now: datetime) -> str:
             f"{settings.PAYOUT_RESULT_DEADLINE_MINUTES} minutes."
         )
     if kind == DiscrepancyKind.RESULT_MISMATCH:
-        target = f"payout #{obj.payout_id}" if obj.payout_id else f"payment #{obj.payment_id}"
+        if obj.payout_id:
+            target = f"payout #{obj.payout_id}"
+        elif obj.payment_id:
+            target = f"payment #{obj.payment_id}"
+        else:
+            target = "our records"
         detail = obj.error or "its amount or phone differs from ours"
         return f"{_callback_label(obj)} disagreed with {target}: {detail.rstrip('.')}."
     if kind == DiscrepancyKind.CALLBACK_UNMATCHED:

@@ -1,13 +1,15 @@
 """Streaming exports of payouts or payments for finance: one row per record, as CSV, JSON or XLSX.
 
 Rows come from one server-side cursor (`QuerySet.iterator`) and are written as they arrive, so memory stays
-flat however many there are. On PostgreSQL the database formats times (Nairobi) and amounts itself and the
-CSV writer gets plain strings; elsewhere, and for XLSX (which wants real dates and numbers), Python does.
+flat however many there are. On PostgreSQL the database formats times (Nairobi) and amounts itself, and CSV
+comes straight out of `COPY` of the same SELECT; elsewhere, and for XLSX (which wants real dates and
+numbers), Python formats them.
 Times are 'YYYY-MM-DD HH:MM:SS' in Africa/Nairobi (EAT, UTC+3) in CSV and JSON, dates in XLSX.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import queue
@@ -127,6 +129,29 @@ def write_csv(out: IO[str], columns: list[str], rows: Iterable, progress: Progre
     return _pipelined(_batches(rows), write)
 
 
+def copy_csv(out: IO[str], columns: list[str], queryset, progress: Progress) -> int:
+    """On PostgreSQL, CSV straight from the database: the same SELECT run as `COPY (...) TO STDOUT WITH CSV`,
+    its output streamed through as it comes. PostgreSQL's own writer is faster than any Python one; the rows
+    are the same as write_csv's (it quotes an empty string as "", which reads back the same)."""
+    import psycopg
+
+    csv.writer(out, lineterminator="\n").writerow(columns)
+    sql, params = queryset.query.sql_with_params()
+    raw = connection.connection
+    select = psycopg.ClientCursor(raw).mogrify(sql, params)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    count = 0
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)") as copy:
+        for chunk in copy:
+            out.write(decoder.decode(bytes(chunk)))
+            lines = bytes(chunk).count(b"\n")  # a field holding a line break counts twice: for the bar only
+            count += lines
+            progress.update(lines)
+        out.write(decoder.decode(b"", final=True))
+        count = cursor.rowcount if cursor.rowcount >= 0 else count
+    return count
+
+
 def write_json(out: IO[str], columns: list[str], rows: Iterable, progress: Progress) -> int:
     """A JSON array written element by element: amounts as strings (exact), ids as numbers."""
     fmt = _row_formatter(columns, _time_text, _money_text) if _needs_python_formatting() else None
@@ -204,6 +229,10 @@ def export(
     # One transaction, so PostgreSQL streams from a plain server-side cursor (outside one, Django's cursor is
     # WITH HOLD and PostgreSQL would materialise the whole result first), all rows from one snapshot.
     with transaction.atomic():
+        if fmt == "csv" and connection.vendor == "postgresql":
+            count = copy_csv(out, columns, queryset, progress)
+            progress.close()
+            return count
         rows = queryset.iterator(chunk_size=CHUNK)
         if fmt == "csv":
             count = write_csv(out, columns, rows, progress)

@@ -6,7 +6,8 @@ ours to match and are only counted. The discrepancies:
 
 - `statement_only`: a completed statement row whose receipt we do not hold;
 - `ours_only`: one of ours that moved money (a completed payment or payout, or a payout in review that
-  holds a receipt) within the statement's period, missing from the statement;
+  holds a receipt) within the statement's period, missing from the statement (only the kind the statement's
+  account holds: payouts on the B2C shortcode's, payments on the paybill's);
 - `amount_mismatch`: the amounts differ (or the money went the other way);
 - `status_mismatch`: one side completed and the other not (completed here, failed there, or the reverse);
 - `duplicate_receipt`: the statement lists a receipt twice.
@@ -27,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO
 
+from django.conf import settings
 from django.db import transaction
 
 from payments import selectors
@@ -73,6 +75,8 @@ class Reconciliation:
     period_start: datetime | None = None
     period_end: datetime | None = None
     period_from: str = ""  # "header" or "rows"
+    # Which of ours the statement accounts for, so which may be reported missing from it.
+    covers: tuple[str, ...] = ()
     skipped: Counter = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
 
@@ -92,19 +96,32 @@ _INTERNAL = re.compile(
     r"business to business|funds movement|revenue)\b",
     re.IGNORECASE,
 )
+_SHORTCODE = re.compile(r"short\s*code|organi[sz]ation number", re.IGNORECASE)
 _COMPLETED = frozenset({"completed", "complete", "success", "successful"})
 
 # A compact entry per statement receipt: (line, expected record type, cents, completed?).
 PAYOUT, PAYMENT = "payout", "payment"
 
 
+_KIND_CACHE: dict[tuple[str, str], str] = {}
+
+
+def _text_kind(reason_type: str, details: str) -> str:
+    key = (reason_type, details)
+    kind = _KIND_CACHE.get(key)
+    if kind is None:
+        text = f"{reason_type} {details}"
+        kind = "fee" if _FEE.search(text) else "internal" if _INTERNAL.search(text) else ""
+        if len(_KIND_CACHE) < 10_000:  # reason types repeat; details with names in them may not
+            _KIND_CACHE[key] = kind
+    return kind
+
+
 def classify(row: StatementRow) -> str:
     """'payout', 'payment', 'fee', 'internal' or 'no_amount'."""
-    text = f"{row.reason_type} {row.details}"
-    if _FEE.search(text):
-        return "fee"
-    if _INTERNAL.search(text):
-        return "internal"
+    kind = _text_kind(row.reason_type, row.details)
+    if kind:
+        return kind
     direction = row.direction
     if direction == "out":
         return PAYOUT
@@ -135,7 +152,7 @@ def _ours_moved_money(entry: LedgerEntry) -> bool:
 
 def _with_ours(d: Discrepancy, entry: LedgerEntry) -> Discrepancy:
     d.our_type, d.our_id, d.our_amount = entry.type, entry.id, entry.amount
-    d.our_status, d.our_time = entry.status, _time_text(entry.time)
+    d.our_status = entry.status
     return d
 
 
@@ -153,7 +170,9 @@ def _compare(receipt: str, stmt: tuple, entry: LedgerEntry) -> list[Discrepancy]
         )
     if completed != _ours_completed(entry):
         there = status or "no status"
-        problems.append((Kind.STATUS_MISMATCH, f"{label} is {entry.status} here but {there} in the statement."))
+        problems.append(
+            (Kind.STATUS_MISMATCH, f"{label.capitalize()} is {entry.status} here but {there} in the statement.")
+        )
     return [
         _with_ours(
             Discrepancy(kind, receipt, message, statement_line=line, statement_amount=amount, statement_status=status),
@@ -167,11 +186,12 @@ def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -
     result = Reconciliation()
     entries: dict[str, tuple] = {}
     statuses: dict[str, str] = {}  # one string object per distinct status text
+    seen: set[str] = set()
     first: datetime | None = None
     last: datetime | None = None
 
     progress = Progress(progress_stream, "Reading statement")
-    for row in statement.rows():
+    for row in statement.rows(full=False):
         result.rows += 1
         if result.rows % 10_000 == 0:
             progress.update(10_000)
@@ -184,6 +204,7 @@ def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -
         if kind not in (PAYOUT, PAYMENT):
             result.skipped[kind] += 1
             continue
+        seen.add(kind)
         status = statuses.setdefault(row.status, row.status)
         if row.receipt in entries:
             result.discrepancies.append(
@@ -206,22 +227,41 @@ def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -
     elif first is not None:
         result.period_start, result.period_end, result.period_from = first, last, "rows"
 
+    result.covers = _covers(statement, seen)
     # One transaction: PostgreSQL then streams the period's rows from a plain server-side cursor.
     with transaction.atomic():
         _match_ours(result, entries)
     entries.clear()
 
+    _add_our_times(result.discrepancies)
     _add_statement_details(statement, result.discrepancies)
     result.discrepancies.sort(key=lambda d: (Kind.ALL.index(d.kind), d.statement_line or sys.maxsize, d.receipt))
     return result
+
+
+def _covers(statement: Statement, seen: set[str]) -> tuple[str, ...]:
+    """A statement is one account's: the B2C shortcode's lists payouts, the paybill's lists payments. Known
+    from the header's short code when it names one of ours, else from the kinds of row the statement has
+    (both when it has none: then everything of ours in its period is missing)."""
+    shortcode = next(
+        (v.split()[0] for k, v in statement.header.fields.items() if _SHORTCODE.search(k) and v.split()), ""
+    )
+    b2c, c2b = settings.MPESA_B2C_SHORTCODE, settings.MPESA_SHORTCODE
+    if shortcode and b2c != c2b:
+        if shortcode == b2c:
+            return (PAYOUT,)
+        if shortcode == c2b:
+            return (PAYMENT,)
+    return tuple(k for k in (PAYOUT, PAYMENT) if k in seen) or (PAYOUT, PAYMENT)
 
 
 def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
     # Ours within the period, streamed: each either matches a statement row (removed from `entries`) or is
     # missing from the statement.
     if result.period_start is not None:
-        for source in (selectors.ledger_payouts_in_period, selectors.ledger_payments_in_period):
-            for entry in source(start=result.period_start, end=result.period_end):
+        sources = {PAYOUT: selectors.ledger_payouts_in_period, PAYMENT: selectors.ledger_payments_in_period}
+        for kind in result.covers:
+            for entry in sources[kind](start=result.period_start, end=result.period_end):
                 result.ours_in_period += 1
                 stmt = entries.pop(entry.receipt, None)
                 if stmt is not None:
@@ -233,8 +273,8 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
                             Discrepancy(
                                 Kind.OURS_ONLY,
                                 entry.receipt,
-                                f"{entry.type} #{entry.id} ({entry.status}, KES {entry.amount:,.2f}) is not in "
-                                "the statement.",
+                                f"{entry.type.capitalize()} #{entry.id} ({entry.status}, KES {entry.amount:,.2f}) "
+                                "is not in the statement.",
                             ),
                             entry,
                         )
@@ -265,6 +305,15 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
         )
 
 
+def _add_our_times(discrepancies: list[Discrepancy]) -> None:
+    for kind in (PAYOUT, PAYMENT):
+        reported = [d for d in discrepancies if d.our_type == kind]
+        if reported:
+            times = selectors.ledger_times(kind, {d.our_id for d in reported})
+            for d in reported:
+                d.our_time = _time_text(times.get(d.our_id))
+
+
 def _add_statement_details(statement: Statement, discrepancies: list[Discrepancy]) -> None:
     """Second pass over the file, for the time and text of only the rows being reported."""
     wanted: dict[int, list[Discrepancy]] = {}
@@ -273,10 +322,12 @@ def _add_statement_details(statement: Statement, discrepancies: list[Discrepancy
             wanted.setdefault(d.statement_line, []).append(d)
     if not wanted:
         return
-    for row in statement.rows():
-        for d in wanted.get(row.line, ()):
+    for row in statement.rows(lines=set(wanted)):
+        for d in wanted[row.line]:
             d.statement_time = row.completed_at.strftime("%Y-%m-%d %H:%M:%S")
-            d.statement_details = " | ".join(t for t in (row.reason_type, row.details, row.other_party) if t)
+            d.statement_details = " | ".join(
+                dict.fromkeys(t for t in (row.reason_type, row.details, row.other_party) if t)
+            )
 
 
 def write_report(result: Reconciliation, out: IO[str]) -> None:

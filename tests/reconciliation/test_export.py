@@ -325,8 +325,9 @@ def test_bad_arguments(tmp_path):
         run("--start", "2024-07-01", "--end", "2024-07-01", "--output", str(tmp_path / "missing" / "x.csv"))
 
 
-def test_streams_in_chunks(payouts, monkeypatch):
-    """Rows are fetched from a cursor in chunks and written as they come, never loaded whole."""
+@pytest.mark.parametrize("fmt", ["json", "xlsx"])
+def test_streams_in_chunks(payouts, monkeypatch, fmt, tmp_path):
+    """Rows are fetched from a server-side cursor in chunks and written as they come, never loaded whole."""
     seen = []
     real_iterator = type(selectors.Payout.objects.all()).iterator
 
@@ -336,9 +337,23 @@ def test_streams_in_chunks(payouts, monkeypatch):
 
     monkeypatch.setattr(type(selectors.Payout.objects.all()), "iterator", spy)
     monkeypatch.setattr(export_module, "CHUNK", 2)
-    text, _ = run("--start", "2024-07-01", "--end", "2024-07-31")
+    run("--start", "2024-07-01", "--end", "2024-07-31", "--output", str(tmp_path / f"x.{fmt}"))
     assert seen == [2]
-    assert len(text.splitlines()) == 4
+
+
+@pytest.mark.postgres
+def test_csv_on_postgresql_comes_from_copy(payouts, monkeypatch):
+    calls = []
+    real = export_module.copy_csv
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "copy_csv", spy)
+    text, _ = run("--start", "2024-07-01", "--end", "2024-07-31")
+    assert calls == [1]
+    assert len(list(csv.reader(io.StringIO(text)))) == 4
 
 
 class FakeTerminal(io.StringIO):

@@ -147,7 +147,7 @@ def test_csv_statement_every_discrepancy_kind(tmp_path, ledger):
     assert amount["statement_time"] == "2024-07-07 10:00:00"
     assert "254712000001 - JANE" in amount["statement_details"]
     failed = by_receipt[("status_mismatch", "SGA0000003")]
-    assert failed["message"] == f"payout #{ledger['failed_there'].pk} is completed here but Failed in the statement."
+    assert failed["message"] == f"Payout #{ledger['failed_there'].pk} is completed here but Failed in the statement."
     assert by_receipt[("status_mismatch", "SGA0000008")]["our_status"] == "failed"
     stranger = by_receipt[("statement_only", "SGZ0000099")]
     assert "STRANGER" in stranger["statement_details"] and stranger["statement_amount"] == "250.00"
@@ -231,3 +231,25 @@ def test_malformed_statement_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="no column row"):
         (tmp_path / "x.csv").write_text("just,some\ncsv,file\n")
         call_command("reconcile_statement", str(tmp_path / "x.csv"), stdout=io.StringIO())
+
+
+def test_a_b2c_account_statement_does_not_report_our_payments_missing(tmp_path):
+    """The B2C shortcode's statement lists payouts only; the paybill's lists the payments."""
+    completed_payout("SGE0000001", "02-07-2024 09:00:00", "10.00")
+    completed_payment("RCE0000001", "03-07-2024 09:00:00", "2500.00")
+    path = write_csv(tmp_path / "b2c.csv", [b2c_row("SGE0000001", "02-07-2024 09:00:00", "10.00")])
+    code, summary, rows = run(path, tmp_path / "r.csv")
+    assert (code, rows) == (0, [])
+    assert "Checked for ours missing from the statement: payouts" in summary
+
+
+def test_the_header_short_code_says_which_account(tmp_path, settings):
+    settings.MPESA_B2C_SHORTCODE, settings.MPESA_SHORTCODE = "600999", "174379"  # the fixture's is 600999
+    completed_payout("SGF0000001", "02-07-2024 09:00:00", "10.00")
+    completed_payment("RCF0000001", "03-07-2024 09:00:00", "2500.00")
+    # Only a stray paid-in row, yet it is the B2C account's statement: our payout is missing from it.
+    path = write_csv(tmp_path / "s.csv", [paid_in_row("RCF0000001", "03-07-2024 09:00:00", "2,500.00")])
+    code, summary, rows = run(path, tmp_path / "r.csv")
+    assert code == 1
+    assert [(r["kind"], r["receipt"]) for r in rows] == [("ours_only", "SGF0000001")]
+    assert "Checked for ours missing from the statement: payouts" in summary

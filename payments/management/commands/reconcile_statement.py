@@ -65,7 +65,7 @@ class Command(BaseCommand):
 
     def _summary(self, path: Path, report: Path, result) -> None:
         write = self.stdout.write
-        write(f"Statement {path.name}: {result.rows:,} rows")
+        write(f"Statement {path.name}: {result.rows:,} row{'s' if result.rows != 1 else ''}")
         if result.period_start:
             fmt = "%d-%m-%Y %H:%M:%S"
             write(
@@ -73,6 +73,7 @@ class Command(BaseCommand):
                 f"{result.period_start:{fmt}} to {result.period_end:{fmt}}"
             )
         write(f"Matched by receipt: {result.matched:,}; ours in the period: {result.ours_in_period:,}")
+        write(f"Checked for ours missing from the statement: {' and '.join(k + 's' for k in result.covers)}")
         for key, label in SKIPPED.items():
             if result.skipped.get(key):
                 write(f"Not matched ({label}): {result.skipped[key]:,}")

@@ -1,0 +1,80 @@
+"""Shared by the bench scripts: a separate PostgreSQL database, Django pointed at it, small timers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = os.environ.get("BENCH_DB", "bench_payouts")
+SERVER_URL = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
+BENCH_URL = f"{SERVER_URL}/{BENCH_DB}"
+OUT = ROOT / "var" / "bench"
+
+
+def ensure_database() -> None:
+    """Create the bench database when missing (never touches any other database)."""
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+def django_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=BENCH_URL,
+        DJANGO_SETTINGS_MODULE="mpesa_payouts.settings",
+        CELERY_BROKER_URL="memory://",
+        CONN_MAX_AGE="0",
+    )
+    return env
+
+
+def setup_django() -> None:
+    os.environ.update(django_env())
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def manage(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=django_env(), check=True, **kwargs)
+
+
+@contextmanager
+def timed(label: str, results: dict | None = None):
+    start = time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - start
+    if results is not None:
+        results[label] = elapsed
+    print(f"{label}: {elapsed:.2f} s", flush=True)
+
+
+def run_measured(args: list[str], *, timeout: float, stdout=None) -> tuple[float, float, int]:
+    """Run a manage.py command as its own process: (wall seconds, peak RSS in MB, exit code). Killed after
+    `timeout` seconds."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=django_env(), stdout=stdout, stderr=subprocess.DEVNULL
+    )
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.perf_counter() - started > timeout:
+            process.kill()
+            process.wait()
+            raise SystemExit(f"{args[0]} took over {timeout} s: stopped")
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss / 1024, process.returncode  # ru_maxrss is in KB on Linux
