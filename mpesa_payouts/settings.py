@@ -213,6 +213,8 @@ PAYOUT_STATUS_QUERY_INTERVAL_MINUTES = env.int("PAYOUT_STATUS_QUERY_INTERVAL_MIN
 PAYOUT_SWEEP_INTERVAL_SECONDS = env.int("PAYOUT_SWEEP_INTERVAL_SECONDS", default=60)
 BALANCE_QUERY_INTERVAL_SECONDS = env.int("BALANCE_QUERY_INTERVAL_SECONDS", default=900)
 LOW_BALANCE_THRESHOLD = env_decimal("LOW_BALANCE_THRESHOLD", "10000")
+# At most one float reading per this many seconds is taken from B2C results (each result carries one).
+FLOAT_FROM_RESULTS_INTERVAL_SECONDS = env.int("FLOAT_FROM_RESULTS_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE["sweep-stuck-payouts"] = {
     "task": "payments.tasks.sweep_payouts",
     "schedule": float(PAYOUT_SWEEP_INTERVAL_SECONDS),

@@ -48,23 +48,30 @@ def notifications_create(
     *, message: Message, targets: Iterable[Target], key: str, payout=None, payment=None
 ) -> list[int]:
     """One pending row per target, keyed `<key>:<number>`; returns the ids of rows made now (a key that
-    already exists makes nothing, which is what keeps a duplicate event from sending twice)."""
-    created_ids: list[int] = []
-    for target in targets:
-        notification, created = Notification.objects.get_or_create(
-            dedupe_key=f"{key}:{target.phone}"[:191],
-            defaults={
-                "alert": message.alert,
-                "to": target.phone,
-                "recipient_id": target.recipient_id,
-                "body": message.body,
-                "template_params": message.params,
-                "payout": payout,
-                "payment": payment,
-            },
+    already exists makes nothing, which is what keeps a duplicate event from sending twice).
+
+    Two round trips however many targets: the keys already there, then one INSERT of the rest. Two
+    transactions racing on one key cannot both insert it: the unique index refuses the second, whose
+    receiver savepoint rolls back its notification rows only."""
+    by_key = {f"{key}:{target.phone}"[:191]: target for target in targets}
+    if not by_key:
+        return []
+    existing = set(Notification.objects.filter(dedupe_key__in=list(by_key)).values_list("dedupe_key", flat=True))
+    rows = [
+        Notification(
+            dedupe_key=dedupe_key,
+            alert=message.alert,
+            to=target.phone,
+            recipient_id=target.recipient_id,
+            body=message.body,
+            template_params=message.params,
+            payout=payout,
+            payment=payment,
         )
-        if created:
-            created_ids.append(notification.pk)
+        for dedupe_key, target in by_key.items()
+        if dedupe_key not in existing
+    ]
+    created_ids = [row.pk for row in Notification.objects.bulk_create(rows)] if rows else []
     if created_ids:
         transaction.on_commit(partial(enqueue, created_ids), robust=True)
     return created_ids
@@ -74,19 +81,27 @@ def enqueue(notification_ids: Iterable[int], *, countdown: float | None = None) 
     """Hand rows to the workers. Never raises: a row that cannot be queued now is picked up later."""
     from notifications.tasks import deliver_notification
 
+    ids = list(notification_ids)
     queued = 0
-    for notification_id in notification_ids:
-        try:
-            # One quick attempt: a callback must not wait on a broker that is down; the pick-up task retries.
-            deliver_notification.apply_async((notification_id,), countdown=countdown, retry=False)
-        except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
-            logger.warning(
-                "could not queue notification %s (%s); the pick-up task will deliver it",
-                notification_id,
-                type(exc).__name__,
-            )
-            break
-        queued += 1
+    if not ids:
+        return queued
+    try:
+        # One quick attempt: a callback must not wait on a broker that is down; the pick-up task retries.
+        # `retry=False` alone is not enough: kombu still retries the connection itself for
+        # broker_connection_timeout (about 6 s per call with Redis down), so connect first, without retries.
+        with deliver_notification.app.pool.acquire(block=True, timeout=2) as connection:
+            connection.ensure_connection(max_retries=0)
+            for notification_id in ids:
+                deliver_notification.apply_async(
+                    (notification_id,), countdown=countdown, retry=False, connection=connection
+                )
+                queued += 1
+    except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
+        logger.warning(
+            "could not queue notification %s (%s); the pick-up task will deliver it",
+            ids[queued],
+            type(exc).__name__,
+        )
     return queued
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
 from notifications import alerts
-from payments.models import DarajaCallback, FloatBalance, Payment, Payout
+from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutKind
 from payments.signals import callback_rejected, float_updated, payment_received, payout_status_changed
 
 logger = logging.getLogger("notifications")
@@ -45,7 +46,8 @@ def _payout_customer_alerts(payout, new_status):
 def on_payout_status_changed(sender, payout, event, old_status, new_status, **kwargs):
     # Two savepoints: the admins' alert and the customer's message stand or fall on their own.
     _payout_admin_alerts(payout, event, old_status, new_status)
-    _payout_customer_alerts(payout, new_status)
+    if getattr(settings, "NOTIFY_CUSTOMERS", False) and payout.kind == PayoutKind.REFUND:
+        _payout_customer_alerts(payout, new_status)
 
 
 @receiver(payment_received, sender=Payment, dispatch_uid="notifications.payment_received")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -79,7 +81,7 @@ def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled
     settled = payout_settle(
         payout_id=payout.pk, outcome=Outcome.from_b2c_result(result), source=SOURCE, callback=callback
     )
-    if settled.changed and result.utility_funds is not None:
+    if settled.changed and result.utility_funds is not None and _float_reading_due():
         float_record(
             utility_available=result.utility_funds,
             working_available=result.working_funds,
@@ -87,6 +89,12 @@ def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled
             callback=callback,
         )
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
+
+
+def _float_reading_due() -> bool:
+    """Every B2C result carries the float; a burst of thousands needs one reading a minute, not thousands
+    (the Account Balance query stays the reading of record)."""
+    return cache.add("payments:float-from-result", 1, timeout=settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS)
 
 
 def _b2c_timeout(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:

@@ -435,3 +435,14 @@ def test_events_are_append_only():
         event.save()
     with pytest.raises(AppendOnlyError):
         event.delete()
+
+
+def test_a_burst_of_results_records_one_float_reading(client):
+    first, second = make_payout(), make_payout()
+    post(client, "b2c-result", first.callback_token, b2c_result(first))
+    body = b2c_result(second)
+    body["Result"]["ResultParameters"]["ResultParameter"][1]["Value"] = "SG632NMUAC"
+    post(client, "b2c-result", second.callback_token, body)
+    second.refresh_from_db()
+    assert second.status == PayoutStatus.COMPLETED
+    assert FloatBalance.objects.count() == 1

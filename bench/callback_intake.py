@@ -1,0 +1,198 @@
+#!/usr/bin/env python
+"""Callback intake under gunicorn on PostgreSQL, against the floor of a bare view in the same server.
+
+    .venv/bin/python bench/callback_intake.py [--payouts 3000] [--concurrency 16] [--rate 200]
+
+Seeds `submitted` payouts in the `bench_callbacks` database, starts gunicorn (2 workers x 4 threads, the
+app's own settings, notifications queued to Redis db 12), and drives it from this process over loopback:
+1. closed loop: the floor view (one INSERT), then first B2C results (stored raw, payout settled, event
+   written, notification queued), then the same results again (duplicates);
+2. open loop at --rate requests/s for 10 s of fresh first results: latency percentiles.
+Every phase is bounded in requests and seconds. Results go to var/bench/callback_intake.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("BENCH_DB", "bench_callbacks")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import OUT, ROOT, django_env, ensure_database, manage, setup_django  # noqa: E402
+from loadgen import run_closed, run_open  # noqa: E402
+
+BROKER = "redis://127.0.0.1:6379/12"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(count: int) -> list:
+    from django.db import connection
+
+    from payments.callbacks.tokens import payout_token
+    from payments.models import Payout, new_originator_conversation_id
+    from tests.factories import make_requester
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE payments_payoutevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
+            " payments_payout, notifications_notification CASCADE"
+        )
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username="bench").first() or make_requester("bench")
+    payouts = []
+    for _ in range(count):
+        ocid = new_originator_conversation_id()
+        payouts.append(
+            Payout(
+                kind="disbursement",
+                status="submitted",
+                phone="254705912645",
+                amount=10,
+                remarks="Bench",
+                requested_by=user,
+                originator_conversation_id=ocid,
+                callback_token=payout_token(ocid),
+                conversation_id="AG_bench",
+            )
+        )
+    return Payout.objects.bulk_create(payouts, batch_size=2000)
+
+
+def bodies(payouts, start: int = 0) -> list[tuple[str, bytes]]:
+    from tests.factories import sample
+
+    template = sample("b2c_result_success")
+    out = []
+    for i, payout in enumerate(payouts):
+        body = json.loads(json.dumps(template))
+        body["Result"]["OriginatorConversationID"] = payout.originator_conversation_id
+        receipt = f"BN{start + i:08d}"
+        body["Result"]["TransactionID"] = receipt
+        for item in body["Result"]["ResultParameters"]["ResultParameter"]:
+            if item["Key"] == "TransactionReceipt":
+                item["Value"] = receipt
+        out.append((f"/callbacks/b2c/result/{payout.callback_token}/", json.dumps(body).encode()))
+    return out
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = django_env()
+    env.update(
+        ROOT_URLCONF="bench.urls",
+        CALLBACK_ALLOWED_IPS="127.0.0.1",
+        CONN_MAX_AGE="600",
+        CELERY_BROKER_URL=BROKER,
+        NOTIFICATIONS_BACKEND="console",
+        ADMIN_WHATSAPP_NUMBERS="254700111222",
+        LOG_LEVEL="WARNING",
+        DEBUG="false",
+    )
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "mpesa_payouts.wsgi:application",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "2",
+            "--threads",
+            "4",
+            "-k",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise RuntimeError("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payouts", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--open-seconds", type=float, default=10)
+    args = parser.parse_args()
+
+    ensure_database()
+    manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+    setup_django()
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    open_count = int(args.rate * args.open_seconds)
+    payouts = seed(args.payouts + open_count)
+    first = bodies(payouts[: args.payouts])
+    later = bodies(payouts[args.payouts :])
+    floor = [("/bench/floor/", body) for _, body in first]
+
+    port = free_port()
+    server = start_gunicorn(port)
+    results = {
+        "machine": f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "payouts": args.payouts,
+        "concurrency": args.concurrency,
+    }
+    try:
+        run_closed("127.0.0.1", port, floor[:500], args.concurrency)  # warm up connections and imports
+        for name, requests in (("floor", floor), ("first_results", first), ("duplicates", first)):
+            results[name] = run_closed("127.0.0.1", port, requests, args.concurrency).summary()
+            print(name, results[name], flush=True)
+        results["open_loop"] = run_open(
+            "127.0.0.1", port, later, rate=args.rate, max_seconds=args.open_seconds
+        ).summary()
+        results["open_loop"]["rate"] = args.rate
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+    from payments.models import Payout, PayoutEvent
+
+    completed = Payout.objects.filter(status="completed").count()
+    results["check"] = {
+        "completed_payouts": completed,
+        "expected": len(payouts),
+        "events": PayoutEvent.objects.count(),
+    }
+    from notifications.models import Notification
+
+    results["check"]["notifications"] = Notification.objects.count()
+    results["ratio_first_to_floor"] = round(results["first_results"]["req_per_s"] / results["floor"]["req_per_s"], 3)
+    results["ratio_duplicates_to_floor"] = round(results["duplicates"]["req_per_s"] / results["floor"]["req_per_s"], 3)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "callback_intake.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

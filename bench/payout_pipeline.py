@@ -1,0 +1,299 @@
+#!/usr/bin/env python
+"""Payout throughput end to end: approved payouts sent to the Daraja simulator by real Celery workers on
+Redis, settled by the simulator's result callbacks through gunicorn, on PostgreSQL.
+
+    .venv/bin/python bench/payout_pipeline.py [--payouts 10000] [--timeout 900]
+
+Floor, measured in the same run with the same workers: a task that only updates one row.
+Reports payouts/s end to end, the ratio to the floor, and new database connections per 1,000 tasks
+(pg_stat_database.sessions of the bench database). Every wait is bounded; every process is stopped.
+Results go to var/bench/payout_pipeline.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("BENCH_DB", "bench_pipeline")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import BENCH_DB, OUT, ROOT, SERVER_URL, django_env, ensure_database, manage, setup_django  # noqa: E402
+
+BROKER = "redis://127.0.0.1:6379/9"
+VENV_BIN = Path(sys.executable).parent
+SIM_DIR = ROOT / "var" / "bench" / "simulator"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def sessions() -> int:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [BENCH_DB]).fetchone()[0]
+
+
+def seed(count: int) -> list[int]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from payments.callbacks.tokens import payout_token
+    from payments.models import Payout, PayoutApproval, new_originator_conversation_id
+    from tests.factories import make_approver, make_requester
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE payments_payoutevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
+            " payments_payout, notifications_notification CASCADE"
+        )
+    users = get_user_model().objects
+    requester = users.filter(username="bench-req").first() or make_requester("bench-req")
+    approver = users.filter(username="bench-appr").first() or make_approver("bench-appr")
+    payouts = []
+    for i in range(count):
+        ocid = new_originator_conversation_id()
+        # 2547 numbers whose last three digits are not in the simulator's scenario table: plain success.
+        phone = f"2547{(10000000 + i * 7) % 90000000 + 10000000:08d}"[:12]
+        if phone[-3:] < "100":
+            phone = phone[:-3] + "555"
+        payouts.append(
+            Payout(
+                kind="disbursement",
+                status="approved",
+                phone=phone,
+                amount=100,
+                remarks="Bench",
+                requested_by=requester,
+                originator_conversation_id=ocid,
+                callback_token=payout_token(ocid),
+            )
+        )
+    created = Payout.objects.bulk_create(payouts, batch_size=2000)
+    PayoutApproval.objects.bulk_create(
+        [
+            PayoutApproval(
+                payout=p,
+                approver=approver,
+                requested_by=requester,
+                amount=p.amount,
+                phone=p.phone,
+                command_id=p.command_id,
+            )
+            for p in created
+        ],
+        batch_size=2000,
+    )
+    return [p.pk for p in created]
+
+
+def publish(name: str, ids: list[int]) -> None:
+    from celery import Celery
+
+    os.environ["CELERY_BROKER_URL"] = BROKER  # Celery lets this variable win over the constructor
+    app = Celery(broker=BROKER)
+    for payout_id in ids:
+        app.send_task(name, args=[payout_id])
+
+
+def app_env(sim_port: int, web_port: int) -> dict[str, str]:
+    env = django_env()
+    env.update(
+        CELERY_BROKER_URL=BROKER,
+        CONN_MAX_AGE="600",
+        CALLBACK_ALLOWED_IPS="127.0.0.1",
+        CALLBACK_BASE_URL=f"http://127.0.0.1:{web_port}",
+        MPESA_ENVIRONMENT="simulator",
+        MPESA_BASE_URL=f"http://127.0.0.1:{sim_port}",
+        MPESA_B2C_CONSUMER_KEY="bench",
+        MPESA_B2C_CONSUMER_SECRET="bench",
+        MPESA_CONSUMER_KEY="bench",
+        MPESA_CONSUMER_SECRET="bench",
+        MPESA_B2C_SHORTCODE="600992",
+        MPESA_INITIATOR_NAME="bench",
+        MPESA_INITIATOR_PASSWORD="bench-initiator",
+        MPESA_CERTIFICATE_PATH=str(SIM_DIR / "simulator-cert.pem"),
+        NOTIFICATIONS_BACKEND="console",
+        LOG_LEVEL="WARNING",
+        PAYOUT_DAILY_LIMIT="100000000",
+        PAYOUT_RECIPIENT_DAILY_LIMIT="100000000",
+        REDIS_URL="redis://127.0.0.1:6379/8",
+    )
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payouts", type=int, default=10000)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    args = parser.parse_args()
+
+    ensure_database()
+    manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+    setup_django()
+    import redis
+
+    for db in (8, 9):
+        redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
+    ids = seed(args.payouts)
+    from django.db.models import Count
+
+    from payments.models import Payout
+
+    sim_port, web_port = free_port(), free_port()
+    env = app_env(sim_port, web_port)
+    SIM_DIR.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen] = []
+
+    def spawn(command: list[str]) -> subprocess.Popen:
+        log = open(OUT / f"pipeline-{len(procs)}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        procs.append(proc)
+        return proc
+
+    results: dict = {
+        "machine": f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "payouts": args.payouts,
+        "worker_processes": args.concurrency,
+    }
+    try:
+        spawn(
+            [
+                sys.executable,
+                "manage.py",
+                "daraja_simulator",
+                "--port",
+                str(sim_port),
+                "--delay",
+                "0.05",
+                "--key-dir",
+                str(SIM_DIR),
+            ]
+        )
+        wait_port(sim_port)
+        spawn(
+            [
+                str(VENV_BIN / "gunicorn"),
+                "mpesa_payouts.wsgi:application",
+                "-b",
+                f"127.0.0.1:{web_port}",
+                "-w",
+                "2",
+                "--threads",
+                "8",
+                "-k",
+                "gthread",
+                "--log-level",
+                "warning",
+            ]
+        )
+        wait_port(web_port)
+        spawn(
+            [
+                str(VENV_BIN / "celery"),
+                "-A",
+                "mpesa_payouts",
+                "worker",
+                "-c",
+                str(args.concurrency),
+                "-P",
+                "prefork",
+                "-I",
+                "bench.tasks",
+                "-l",
+                "info",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+        time.sleep(4)
+
+        # Floor: the same workers, a task that only updates one row.
+        floor_ids = ids[: min(len(ids), 5000)]
+        before = sessions()
+        marker = time.time()
+        started = time.perf_counter()
+        publish("bench.tasks.touch_payout", floor_ids)
+        from datetime import UTC, datetime
+
+        since = datetime.fromtimestamp(marker, tz=UTC)
+        deadline = time.monotonic() + args.timeout
+        while Payout.objects.filter(pk__in=floor_ids, updated_at__gte=since).count() < len(floor_ids):
+            if time.monotonic() > deadline:
+                raise RuntimeError("floor tasks did not finish in time")
+            time.sleep(0.25)
+        floor_seconds = time.perf_counter() - started
+        results["floor"] = {
+            "tasks": len(floor_ids),
+            "seconds": round(floor_seconds, 2),
+            "tasks_per_s": round(len(floor_ids) / floor_seconds, 1),
+        }
+        print("floor", results["floor"], flush=True)
+
+        before = sessions()
+        started = time.perf_counter()
+        publish("payments.tasks.send_payout", ids)
+        deadline = time.monotonic() + args.timeout
+        done = 0
+        while done < len(ids):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            done = Payout.objects.filter(status__in=["completed", "failed", "needs_review"]).count()
+        elapsed = time.perf_counter() - started
+        new_sessions = sessions() - before
+        counts = dict(Payout.objects.values_list("status").annotate(n=Count("id")))
+        results["pipeline"] = {
+            "settled": done,
+            "seconds": round(elapsed, 2),
+            "payouts_per_s": round(done / elapsed, 1),
+            "statuses": counts,
+            "new_db_connections": new_sessions,
+            "new_connections_per_1000_tasks": round(new_sessions / (2 * len(ids) / 1000), 2),
+        }
+        results["ratio_to_floor"] = round(results["pipeline"]["payouts_per_s"] / results["floor"]["tasks_per_s"], 3)
+    finally:
+        for proc in reversed(procs):
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "payout_pipeline.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
