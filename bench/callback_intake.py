@@ -149,7 +149,7 @@ def main() -> None:
     open_count = int(args.rate * args.open_seconds)
     payouts = seed(args.payouts + open_count)
     first = bodies(payouts[: args.payouts])
-    later = bodies(payouts[args.payouts :])
+    later = bodies(payouts[args.payouts :], start=args.payouts)
     floor = [("/bench/floor/", body) for _, body in first]
 
     port = free_port()
