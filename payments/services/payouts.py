@@ -49,6 +49,14 @@ def _phone(value: str) -> str:
         raise PayoutError(str(exc), code="invalid_phone") from None
 
 
+def _paid_from(payment: Payment) -> str:
+    """The number that paid, normalised, or "" when C2B gave it masked."""
+    try:
+        return normalize_msisdn(payment.phone)
+    except InvalidPhoneNumber:
+        return ""
+
+
 def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100) -> str:
     text = (value or "").strip()
     if len(text) < min_len:
@@ -140,20 +148,16 @@ def payment_refund(
                 code="over_refund",
             )
         amount = validate_amount(amount)
+        paid_from = _paid_from(payment)
         if phone:
             target = _phone(phone)
+        elif paid_from:
+            target = paid_from
         else:
-            try:
-                target = normalize_msisdn(payment.phone)
-            except InvalidPhoneNumber:
-                raise PayoutError(
-                    "This payment's phone number is masked or invalid; give the phone number to refund to.",
-                    code="invalid_phone",
-                ) from None
-        try:
-            paid_from = normalize_msisdn(payment.phone)
-        except InvalidPhoneNumber:
-            paid_from = ""
+            raise PayoutError(
+                "This payment's phone number is masked or invalid; give the phone number to refund to.",
+                code="invalid_phone",
+            )
         check_daily_limits_at_creation(phone=target, amount=amount)
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
         payout = Payout.objects.create(
@@ -300,11 +304,7 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
                 phone=clean.get("phone", payout.phone), amount=clean.get("amount", payout.amount), exclude_pk=payout.pk
             )
         if "phone" in clean and payout.payment_id:
-            try:
-                paid_from = normalize_msisdn(payout.payment.phone)
-            except InvalidPhoneNumber:
-                paid_from = ""
-            clean["phone_differs_from_payment"] = clean["phone"] != paid_from
+            clean["phone_differs_from_payment"] = clean["phone"] != _paid_from(payout.payment)
         if "amount" in clean:
             clean["required_approvals"] = required_approvals(clean["amount"])
         details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in before if name in clean}
