@@ -94,7 +94,11 @@ def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled
 def _float_reading_due() -> bool:
     """Every B2C result carries the float; a burst of thousands needs one reading a minute, not thousands
     (the Account Balance query stays the reading of record)."""
-    return cache.add("payments:float-from-result", 1, timeout=settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS)
+    try:
+        return cache.add("payments:float-from-result", 1, timeout=settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS)
+    except Exception:  # noqa: BLE001 - the cache (Redis) is down: a throttle must never stop a settlement
+        logger.warning("cache unavailable; recording the float reading of this result unthrottled")
+        return True
 
 
 def _b2c_timeout(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
