@@ -1,0 +1,322 @@
+"""A Hypothesis state machine plays Safaricom (and the operators) in random orders, for random payouts.
+
+Each example starts from an empty ledger with one customer payment; the rules request refunds and
+disbursements, approve, reject and send them (the real services, with a fake Daraja client that accepts,
+times out or refuses the request), ask Transaction Status, and post B2C Results (success, a wrong amount, a
+failure), queue timeouts (both shapes Safaricom uses), status answers (completed, failed, not found) and
+exact duplicates of anything posted before, through the real callback routes (Django test client: URL tokens,
+IP allow-list, raw storage, processing). After every step:
+
+- no final state (completed, failed, rejected) is ever left for another;
+- refunded never above paid: a payment's reserved refunds stay between 0 and its amount, and equal the sum
+  of its refunds that are not failed or rejected;
+- a completed payout has a receipt;
+- every change has an event: each payout's events form an unbroken chain from its request to its status;
+- one notification per final state: a payout_completed or payout_failed alert is written once per admin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.db.models import Sum
+from django.test import Client
+from django.urls import reverse
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from notifications.models import Alert, Notification
+from payments.daraja.client import B2CAccepted, QueryAccepted
+from payments.daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
+from payments.errors import PayoutError
+from payments.models import (
+    FINAL_STATUSES,
+    RELEASED_STATUSES,
+    CommandID,
+    DarajaCallback,
+    EventSource,
+    Payment,
+    Payout,
+    PayoutEvent,
+    PayoutStatus,
+)
+from payments.services import dispatch
+from payments.services import payouts as payout_services
+from tests.e2e import results
+from tests.factories import make_approver, make_payment, make_requester
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+ADMIN = "254700999888"
+COVERAGE: Counter[str] = Counter()  # what the examples reached, printed at the end
+PAID = Decimal("3000.00")
+MAX_EXAMPLES = 40
+STEPS = 25
+
+
+class FakeDaraja:
+    """Stands in for DarajaClient: the next B2C request is accepted, times out, or is refused before M-Pesa."""
+
+    def __init__(self) -> None:
+        self.next_answer = "accepted"
+        self.requests: Counter[str] = Counter()
+
+    def b2c_payment(self, *, originator_conversation_id: str, **kwargs) -> B2CAccepted:
+        self.requests[originator_conversation_id] += 1
+        if self.next_answer == "unknown":
+            raise DarajaOutcomeUnknown("read_timeout", "No answer within the read timeout.")
+        if self.next_answer == "not_sent":
+            raise DarajaRateLimited("500.003.02", "Spike arrest violation", http_status=429)
+        return B2CAccepted(f"AG_{originator_conversation_id[-12:]}", originator_conversation_id, "0", "Accepted")
+
+    def transaction_status(self, *, original_conversation_id: str, **kwargs) -> QueryAccepted:
+        return QueryAccepted("AG_TS", f"TS-{original_conversation_id[-8:]}", "0", "Accepted")
+
+
+class PayoutLedgerMachine(RuleBasedStateMachine):
+    payouts = Bundle("payouts")
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Each example runs in a savepoint of the test's transaction, rolled back at the end.
+        self._atomic = transaction.atomic()
+        self._atomic.__enter__()
+        self.client = Client(REMOTE_ADDR="127.0.0.1")
+        self.daraja = FakeDaraja()
+        self.requester = make_requester()
+        self.approver = make_approver()
+        self.payment = make_payment(amount=PAID, phone="254708374149")
+        self.seen: dict[int, str] = {}  # the status each payout had after the last step
+        self.history: list[tuple[str, dict]] = []  # every callback posted: (url, body)
+        self.steps = 0
+
+    def teardown(self) -> None:
+        COVERAGE["examples"] += 1
+        COVERAGE["steps"] += self.steps
+        COVERAGE.update(f"end:{status}" for status in self.seen.values())
+        COVERAGE.update(f"callback:{outcome}" for outcome in DarajaCallback.objects.values_list("outcome", flat=True))
+        transaction.set_rollback(True)
+        self._atomic.__exit__(None, None, None)
+
+    # --- Operators ---------------------------------------------------------------------------------------------
+
+    @rule(target=payouts, amount=st.integers(min_value=10, max_value=2000))
+    def request_disbursement(self, amount: int) -> int:
+        payout = payout_services.payout_request_disbursement(
+            requested_by=self.requester, phone="0712345678", amount=Decimal(amount), remarks="Trainer fee",
+            command_id=CommandID.BUSINESS_PAYMENT, source=EventSource.API,
+        )  # fmt: skip
+        return payout.pk
+
+    @rule(target=payouts, amount=st.integers(min_value=10, max_value=1600))
+    def request_refund(self, amount: int) -> int:
+        try:
+            payout = payout_services.payment_refund(
+                payment_id=self.payment.pk, requested_by=self.requester, reason="Goods returned",
+                amount=Decimal(amount), source=EventSource.API,
+            )  # fmt: skip
+        except PayoutError as exc:
+            assert exc.code == "over_refund", exc.message  # the only refusal: more than is left to refund
+            return self.request_disbursement(amount)
+        return payout.pk
+
+    @rule(
+        target=payouts,
+        amount=st.integers(min_value=10, max_value=1600),
+        refund=st.booleans(),
+        answer=st.sampled_from(["accepted", "accepted", "unknown"]),
+    )
+    def requested_approved_and_sent(self, amount: int, refund: bool, answer: str) -> int:
+        """The common path in one step, so that most examples have payouts in flight for the callbacks."""
+        payout = self.request_refund(amount) if refund else self.request_disbursement(amount)
+        self.approve(payout)
+        self.send(payout, answer)
+        return payout
+
+    @rule(payout=payouts)
+    def approve(self, payout: int) -> None:
+        try:
+            payout_services.payout_approve(payout_id=payout, approved_by=self.approver, source=EventSource.API)
+        except PayoutError:
+            pass  # not pending approval any more: refused, nothing changed
+
+    @rule(payout=payouts)
+    def reject(self, payout: int) -> None:
+        try:
+            payout_services.payout_reject(payout_id=payout, rejected_by=self.approver, reason="Not this week")
+        except PayoutError:
+            pass
+
+    @rule(payout=payouts, answer=st.sampled_from(["accepted", "accepted", "unknown", "not_sent"]))
+    def send(self, payout: int, answer: str) -> None:
+        self.daraja.next_answer = answer
+        dispatch.payout_send(payout_id=payout)
+
+    @rule(payout=payouts, force=st.booleans())
+    def query_status(self, payout: int, force: bool) -> None:
+        dispatch.payout_query_status(payout_id=payout, force=force)
+
+    @rule(payout=payouts, paid=st.booleans())
+    def mark_reviewed(self, payout: int, paid: bool) -> None:
+        try:
+            payout_services.payout_mark_reviewed(
+                payout_id=payout, reviewed_by=self.approver, note="Checked the M-Pesa portal",
+                resolution=PayoutStatus.COMPLETED if paid else PayoutStatus.FAILED,
+                transaction_id=_receipt(payout),
+            )  # fmt: skip
+        except PayoutError:
+            pass
+
+    # --- Safaricom ---------------------------------------------------------------------------------------------
+
+    def _post(self, url: str, body: dict) -> None:
+        response = self.client.post(url, data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 200, (response.status_code, response.content)
+        assert response.json()["ResultCode"] == 0
+        self.history.append((url, body))
+
+    @rule(payout=payouts, kind=st.sampled_from(["success", "success", "wrong_amount", "other_receipt", "failure"]))
+    def b2c_result(self, payout: int, kind: str) -> None:
+        row = Payout.objects.get(pk=payout)
+        if kind == "failure":
+            body = results.b2c_failure_body(row, code=2001)
+        else:
+            body = results.b2c_success_body(row, receipt=_receipt(payout, other=kind == "other_receipt"))
+            if kind == "wrong_amount":
+                for parameter in body["Result"]["ResultParameters"]["ResultParameter"]:
+                    if parameter["Key"] == "TransactionAmount":
+                        parameter["Value"] = float(row.amount) + 1
+        self._post(_url("b2c-result", row), body)
+
+    @rule(payout=payouts, echo=st.booleans())
+    def queue_timeout(self, payout: int, echo: bool) -> None:
+        row = Payout.objects.get(pk=payout)
+        body = results.timeout_echo_body(row) if echo else results.timeout_result_body(row)
+        self._post(_url("b2c-timeout", row), body)
+
+    @rule(payout=payouts, answer=st.sampled_from(["completed", "failed", "not_found"]))
+    def status_answer(self, payout: int, answer: str) -> None:
+        row = Payout.objects.get(pk=payout)
+        body = {
+            "completed": lambda: results.status_completed_body(row, receipt=_receipt(payout)),
+            "failed": lambda: results.status_failed_body(row),
+            "not_found": lambda: results.status_not_found_body(row),
+        }[answer]()
+        self._post(_url("status-result", row), body)
+
+    @precondition(lambda self: self.history)
+    @rule(pick=st.integers(min_value=0, max_value=10_000))
+    def duplicate(self, pick: int) -> None:
+        self._post(*self.history[pick % len(self.history)])
+
+    # --- What must always hold -------------------------------------------------------------------------------
+
+    @invariant()
+    def final_states_are_never_left(self) -> None:
+        self.steps += 1
+        for pk, status in Payout.objects.values_list("pk", "status"):
+            before = self.seen.get(pk)
+            if before in FINAL_STATUSES:
+                assert status == before, f"payout {pk} left {before} for {status}"
+            self.seen[pk] = status
+
+    @invariant()
+    def refunded_never_above_paid(self) -> None:
+        payment = Payment.objects.get(pk=self.payment.pk)
+        assert Decimal("0") <= payment.refunded_amount <= payment.amount
+        held = (
+            Payout.objects.filter(payment=payment).exclude(status__in=RELEASED_STATUSES).aggregate(s=Sum("amount"))["s"]
+        )
+        assert payment.refunded_amount == (held or Decimal("0"))
+
+    @invariant()
+    def completed_payouts_have_a_receipt(self) -> None:
+        assert not Payout.objects.filter(status=PayoutStatus.COMPLETED, transaction_id__isnull=True).exists()
+
+    @invariant()
+    def every_change_has_an_event(self) -> None:
+        chains: dict[int, list[tuple[str, str]]] = {}
+        for payout_id, from_status, to_status in (
+            PayoutEvent.objects.filter(payout__isnull=False)
+            .order_by("id")
+            .values_list("payout_id", "from_status", "to_status")
+        ):
+            chains.setdefault(payout_id, []).append((from_status, to_status))
+        for pk, status in Payout.objects.values_list("pk", "status"):
+            chain = chains.get(pk)
+            assert chain, f"payout {pk} has no event"
+            assert chain[0][0] == "", chain
+            for (_, previous_to), (next_from, _) in zip(chain, chain[1:], strict=False):
+                assert next_from == previous_to, f"payout {pk}: a change without an event in {chain}"
+            assert chain[-1][1] == status, f"payout {pk} is {status}, its events say {chain}"
+
+    @invariant()
+    def one_notification_per_final_state(self) -> None:
+        alerts = Counter(
+            Notification.objects.filter(alert__in=[Alert.PAYOUT_COMPLETED, Alert.PAYOUT_FAILED]).values_list(
+                "payout_id", "alert"
+            )
+        )
+        assert set(alerts.values()) <= {1}, alerts
+        statuses = dict(Payout.objects.values_list("pk", "status"))
+        for payout_id, _alert in alerts:
+            status = statuses[payout_id]
+            assert status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.NEEDS_REVIEW), status
+
+    @invariant()
+    def nothing_resent(self) -> None:
+        # A B2C request leaves again only after an answer proving M-Pesa never got it (here: spike arrest).
+        for payout in Payout.objects.filter(originator_conversation_id__in=list(self.daraja.requests)):
+            assert self.daraja.requests[payout.originator_conversation_id] == payout.send_attempts
+
+
+def _receipt(payout_id: int, *, other: bool = False) -> str:
+    return f"{'OT' if other else 'SM'}{payout_id:08d}"
+
+
+def _url(name: str, payout: Payout) -> str:
+    return reverse(f"callbacks:{name}", kwargs={"token": payout.callback_token})
+
+
+def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch):
+    daraja = {}
+
+    def fake_client():
+        return daraja["machine"].daraja
+
+    class Machine(PayoutLedgerMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            daraja["machine"] = self
+
+    monkeypatch.setattr(dispatch, "daraja_client", fake_client)
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=MAX_EXAMPLES,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+    print(f"\nstate machine: {dict(sorted(COVERAGE.items()))}")
+    assert COVERAGE["end:completed"] and COVERAGE["end:failed"] and COVERAGE["callback:duplicate"]
+
+
+@pytest.fixture
+def settings_override(settings):
+    settings.CALLBACK_ALLOWED_IPS = ["127.0.0.1"]
+    settings.CALLBACK_TRUSTED_PROXY_COUNT = 0
+    settings.ADMIN_WHATSAPP_NUMBERS = [ADMIN]
+    settings.NOTIFICATIONS_BACKEND = "console"
+    settings.NOTIFY_CUSTOMERS = False
+    settings.PAYOUTS_PAUSED = False
+    settings.PAYOUT_MAX_STATUS_QUERIES = 2
+    settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = Decimal("1000000")
+    settings.CALLBACK_REJECTION_ALERT_THRESHOLD = 0
+    return settings
