@@ -164,16 +164,18 @@ class TimeoutNotice:
 
 
 def parse_timeout(data: dict[str, Any]) -> TimeoutNotice:
+    """Both shapes carry the OriginatorConversationID (a v3 request always has one); without it the body
+    says nothing about any payout and is refused, so junk can never move a payout to `verifying`."""
     if isinstance(data.get("Result"), dict):
         result = data["Result"]
         return TimeoutNotice(
-            originator_conversation_id=_code(result.get("OriginatorConversationID")),
+            originator_conversation_id=_require(result, "OriginatorConversationID"),
             result_code=_code(result.get("ResultCode")),
             result_description=_text(result.get("ResultDesc"))[:255],
         )
     ocid = _code(data.get("OriginatorConversationID") or data.get("OriginalConversationID"))
-    if not ocid and not any(k in data for k in ("CommandID", "InitiatorName", "Initiator", "PartyA")):
-        raise CallbackParseError("Body is neither a Result envelope nor an echoed request.")
+    if not ocid:
+        raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
     return TimeoutNotice(originator_conversation_id=ocid)
 
 

@@ -446,3 +446,12 @@ def test_a_burst_of_results_records_one_float_reading(client):
     second.refresh_from_db()
     assert second.status == PayoutStatus.COMPLETED
     assert FloatBalance.objects.count() == 1
+
+
+@pytest.mark.parametrize("body", [{"Result": {}}, {"Result": {"ResultCode": 1}}, {"CommandID": "BusinessPayment"}])
+def test_timeout_without_originator_conversation_id_is_invalid_and_changes_nothing(client, body):
+    payout = make_payout()
+    response = post(client, "b2c-timeout", payout.callback_token, body)
+    assert response.status_code == 400
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.SUBMITTED
