@@ -172,18 +172,18 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in allowed:
             return "skipped"
-        if not force and payout.status != PayoutStatus.NEEDS_REVIEW:
-            if payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
-                payout_set_status(
-                    payout=payout,
-                    to_status=PayoutStatus.NEEDS_REVIEW,
-                    action="unanswered",
-                    source=source,
-                    details={"status_queries": payout.status_queries_sent},
-                    fields={"review_reason": f"No answer to {payout.status_queries_sent} Transaction Status queries; "
-                                             "check the M-Pesa portal."},
-                )
-                return "needs_review"
+        # A forced query (an operator's "query status now") does not count toward the hand-over to a person.
+        if not force and payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
+            payout_set_status(
+                payout=payout,
+                to_status=PayoutStatus.NEEDS_REVIEW,
+                action="unanswered",
+                source=source,
+                details={"status_queries": payout.status_queries_sent},
+                fields={"review_reason": f"No answer to {payout.status_queries_sent} Transaction Status queries; "
+                                         "check the M-Pesa portal."},
+            )
+            return "needs_review"
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
