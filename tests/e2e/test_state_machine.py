@@ -301,6 +301,9 @@ def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch)
             max_examples=MAX_EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
+            # Deterministic: the same examples on every run, so the coverage check below cannot flake (a
+            # random run of 40 examples once reached no failed payout).
+            derandomize=True,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
