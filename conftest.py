@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(config, items):
 def _isolated_cache():
     from django.core.cache import cache
 
-    cache.clear()
+    from notifications.outbox import doorbell
+    from notifications.recipients import recipient_rows
+    from payments.services.callbacks import forget_local_throttles
+
+    def forget():
+        cache.clear()
+        forget_local_throttles()
+        doorbell.reset()
+        recipient_rows.forget()
+
+    forget()
     yield
-    cache.clear()
+    forget()

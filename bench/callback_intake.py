@@ -26,6 +26,7 @@ from pathlib import Path
 os.environ.setdefault("BENCH_DB", "bench_callbacks")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, ROOT, django_env, ensure_database, manage, setup_django  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 from loadgen import run_closed, run_open  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/12"
@@ -163,7 +164,14 @@ def main() -> None:
     try:
         run_closed("127.0.0.1", port, floor[:500], args.concurrency)  # warm up connections and imports
         for name, requests in (("floor", floor), ("first_results", first), ("duplicates", first)):
+            meter = CpuMeter({"gunicorn": server.pid})
+            meter.start()
             results[name] = run_closed("127.0.0.1", port, requests, args.concurrency).summary()
+            meter.stop()
+            # Where the time went: CPU milliseconds per request, by process.
+            results[name]["cpu_ms_per_request"] = {
+                part: round(1000 * seconds / len(requests), 2) for part, seconds in meter.seconds().items()
+            }
             print(name, results[name], flush=True)
         results["open_loop"] = run_open(
             "127.0.0.1", port, later, rate=args.rate, max_seconds=args.open_seconds

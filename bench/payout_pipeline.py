@@ -25,6 +25,7 @@ from pathlib import Path
 os.environ.setdefault("BENCH_DB", "bench_pipeline")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_DB, OUT, ROOT, SERVER_URL, django_env, ensure_database, manage, setup_django  # noqa: E402
+from cpu import CpuMeter  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/9"
 VENV_BIN = Path(sys.executable).parent
@@ -258,6 +259,8 @@ def main() -> None:
         print("floor", results["floor"], flush=True)
 
         before = sessions()
+        meter = CpuMeter({"simulator": procs[0].pid, "gunicorn": procs[1].pid, "worker": procs[2].pid})
+        meter.start()
         started = time.perf_counter()
         publish("payments.tasks.send_payout", ids)
         deadline = time.monotonic() + args.timeout
@@ -268,6 +271,7 @@ def main() -> None:
             time.sleep(0.5)
             done = Payout.objects.filter(status__in=["completed", "failed", "needs_review"]).count()
         elapsed = time.perf_counter() - started
+        meter.stop()
         new_sessions = sessions() - before
         counts = dict(Payout.objects.values_list("status").annotate(n=Count("id")))
         results["pipeline"] = {
@@ -277,6 +281,10 @@ def main() -> None:
             "statuses": counts,
             "new_db_connections": new_sessions,
             "new_connections_per_1000_tasks": round(new_sessions / (2 * len(ids) / 1000), 2),
+            # Where the time went: CPU milliseconds per settled payout, by process.
+            "cpu_ms_per_payout": {
+                part: round(1000 * seconds / max(done, 1), 2) for part, seconds in meter.seconds().items()
+            },
         }
         results["ratio_to_floor"] = round(results["pipeline"]["payouts_per_s"] / results["floor"]["tasks_per_s"], 3)
     finally:

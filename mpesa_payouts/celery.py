@@ -26,10 +26,20 @@ def _fresh_connection(task=None, **kwargs) -> None:
 
 
 def publish_now(task, *args, countdown: float | None = None) -> None:
-    """Queue `task` with one quick attempt, for callers that must answer at once (a callback, an API
-    approval). `retry=False` alone is not enough: kombu still retries the connection for
-    broker_connection_timeout, so connect first without retries. Raises when the broker is down; the caller
-    has a sweep that picks the work up later."""
+    """Queue `task(*args)` with one quick attempt, for callers that must answer at once (a callback, an API
+    approval). Raises when the broker is down; the caller has a sweep that picks the work up later."""
+    publish_each(task, [args], countdown=countdown)
+
+
+def publish_each(task, calls, *, countdown: float | None = None, queued: list | None = None) -> None:
+    """Queue `task` once per argument tuple in `calls` over one broker connection, with one quick attempt.
+
+    `retry=False` alone is not enough: kombu still retries the connection for broker_connection_timeout
+    (about 6 s per call with Redis down), so connect first without retries. Raises on the first failure;
+    `queued`, when given, collects the argument tuples that were queued before it."""
     with app.pool.acquire(block=True, timeout=2) as connection:
         connection.ensure_connection(max_retries=0)
-        task.apply_async(args, countdown=countdown, retry=False, connection=connection)
+        for args in calls:
+            task.apply_async(tuple(args), countdown=countdown, retry=False, connection=connection)
+            if queued is not None:
+                queued.append(args)

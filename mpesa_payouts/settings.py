@@ -301,6 +301,9 @@ NOTIFICATIONS_RETRY_MAX_SECONDS = env.int("NOTIFICATIONS_RETRY_MAX_SECONDS", def
 NOTIFICATIONS_CLAIM_SECONDS = env.int("NOTIFICATIONS_CLAIM_SECONDS", default=300)
 # A pending row this many seconds past due is taken to have lost its task and is queued again.
 NOTIFICATIONS_PICKUP_AFTER_SECONDS = env.int("NOTIFICATIONS_PICKUP_AFTER_SECONDS", default=120)
+# After a message is queued, new ones within this many seconds are queued together at the end of it (0: each
+# at once). A burst of results then costs a few broker messages a second instead of one per alert.
+NOTIFICATIONS_QUEUE_WINDOW_SECONDS = env.float("NOTIFICATIONS_QUEUE_WINDOW_SECONDS", default=1.0)
 LOW_BALANCE_ALERT_REPEAT_HOURS = env.int("LOW_BALANCE_ALERT_REPEAT_HOURS", default=6)
 CALLBACK_REJECTION_ALERT_THRESHOLD = env.int("CALLBACK_REJECTION_ALERT_THRESHOLD", default=10)
 CALLBACK_REJECTION_ALERT_WINDOW_MINUTES = env.int("CALLBACK_REJECTION_ALERT_WINDOW_MINUTES", default=5)

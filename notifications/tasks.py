@@ -4,10 +4,11 @@ acks_late (a redelivered task finds the row sent, or claimed, and does nothing).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from celery import current_app, shared_task
 
-from notifications.outbox import enqueue, notification_deliver, notifications_due
+from notifications.outbox import enqueue, notification_deliver, notifications_due, notifications_recent
 
 logger = logging.getLogger("notifications")
 
@@ -31,6 +32,18 @@ def deliver_pending() -> int:
         return 0
     queued = enqueue(ids)
     logger.info("pick-up: %s overdue notification(s), %s queued", len(ids), queued)
+    return queued
+
+
+@shared_task(name="notifications.tasks.deliver_recent", acks_late=True, ignore_result=True)
+def deliver_recent(since: str, after_id: int = 0) -> int:
+    """Queue the rows a burst made (see outbox._Doorbell): every pending, due row created since `since`."""
+    batch = 500
+    ids = notifications_recent(since=datetime.fromisoformat(since), after_id=after_id, limit=batch)
+    queued = enqueue(ids)
+    if len(ids) == batch and queued == len(ids):
+        # More than one batch: the next one starts after the last row of this one.
+        deliver_recent.delay(since, ids[-1])
     return queued
 
 

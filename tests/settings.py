@@ -34,3 +34,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "tests-only-secret-key-not-for-production-000000000000"
 CALLBACK_TOKEN_SECRET = SECRET_KEY
 CALLBACK_BASE_URL = "https://payouts.example.co.ke"
+# Each new notification queued at once, so a test sees its delivery task; the coalescing has its own tests.
+NOTIFICATIONS_QUEUE_WINDOW_SECONDS = 0

@@ -55,11 +55,13 @@ def _reject(request, *, kind: str, status: int, reason: str, ip: str | None, bod
     return _answer(status, reason)
 
 
-def _resolve_payout(name: str, token: str) -> tuple[bool, Payout | None]:
+def _resolve_payout(name: str, token: str) -> tuple[bool, int | None]:
+    """Whether the URL's token is ours, and the id of the payout it belongs to (for per-payout URLs). Only
+    the id: processing locks and reads the row itself."""
     scope = TOKEN_SCOPE[name]
     if scope == "payout":
-        payout = Payout.objects.filter(callback_token=token).first()
-        return payout is not None, payout
+        found = list(Payout.objects.filter(callback_token=token).values_list("pk", flat=True)[:1])
+        return bool(found), (found[0] if found else None)
     return static_token_matches(scope, token), None
 
 
@@ -83,7 +85,7 @@ def make_callback_view(name: str, kind: str):
         ip = client_ip(request)
         if not ip_allowed(ip):
             return _reject(request, kind=kind, status=403, reason="Source address not allowed.", ip=ip)
-        known, payout = _resolve_payout(name, token)
+        known, payout_id = _resolve_payout(name, token)
         if not known:
             return _reject(request, kind=kind, status=404, reason="Unknown callback URL.", ip=ip)
         limit = settings.CALLBACK_MAX_BODY_BYTES
@@ -96,7 +98,7 @@ def make_callback_view(name: str, kind: str):
             headers=_headers(request),
             source_ip=ip,
             path=request.path,
-            payout=payout,
+            payout_id=payout_id,
         )
         handled = callback_process(callback=callback)
         return _answer(handled.http_status, handled.message)

@@ -4,6 +4,7 @@ kind is processed in its own transaction and the outcome written back onto the r
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import mask_msisdn
-from payments.services.events import event_record, payout_transition
+from payments.services.events import event_record, payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
 from payments.signals import payment_received
 
@@ -63,7 +64,7 @@ def _check_bound(callback: DarajaCallback, payout: Payout, ocid: str) -> Handled
     return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payout with that OriginatorConversationID)")
 
 
-def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+def _b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     result = parse.parse_b2c_result(data)
     _link(
         callback,
@@ -72,14 +73,21 @@ def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled
         transaction_id=result.transaction_id[:32],
         result_code=result.result_code[:32],
     )
+    # One query locks the payout and tells whether its receipt is already someone else's.
+    payout = _lock(callback, payout_id, receipt=result.transaction_id if result.succeeded else "")
     refused = _check_bound(callback, payout, result.originator_conversation_id)
     if refused:
         return refused
     if result.conversation_id and not payout.conversation_id:
         # The result beat our own bookkeeping of the synchronous answer: keep its ConversationID.
-        Payout.objects.filter(pk=payout.pk, conversation_id="").update(conversation_id=result.conversation_id[:64])
+        payout.conversation_id = result.conversation_id[:64]
+        Payout.objects.filter(pk=payout.pk).update(conversation_id=payout.conversation_id)
     settled = payout_settle(
-        payout_id=payout.pk, outcome=Outcome.from_b2c_result(result), source=SOURCE, callback=callback
+        payout_id=payout.pk,
+        outcome=Outcome.from_b2c_result(result),
+        source=SOURCE,
+        callback=callback,
+        locked=payout,
     )
     if settled.changed and result.utility_funds is not None and _float_reading_due():
         float_record(
@@ -91,23 +99,45 @@ def _b2c_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 
 
+def _lock(callback: DarajaCallback, payout_id: int, *, receipt: str = "") -> Payout:
+    """The callback URL's payout, locked for the rest of the processing transaction."""
+    payout = payout_lock(payout_id=payout_id, receipt=receipt)
+    callback.payout = payout
+    return payout
+
+
+# When this process may next ask the shared cache (a shadow of it: cleared with it, see forget_local_throttles).
+_float_checks = {"next_ask": 0.0}
+
+
+def forget_local_throttles() -> None:
+    _float_checks["next_ask"] = 0.0
+
+
 def _float_reading_due() -> bool:
     """Every B2C result carries the float; a burst of thousands needs one reading a minute, not thousands
-    (the Account Balance query stays the reading of record)."""
+    (the Account Balance query stays the reading of record). The shared cache decides across processes;
+    each process asks it at most once a second, so a burst costs no cache round trip per result."""
+    now = time.monotonic()
+    if now < _float_checks["next_ask"]:
+        return False
     try:
-        return cache.add("payments:float-from-result", 1, timeout=settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS)
+        due = cache.add("payments:float-from-result", 1, timeout=settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS)
     except Exception:  # noqa: BLE001 - the cache (Redis) is down: a throttle must never stop a settlement
         logger.warning("cache unavailable; recording the float reading of this result unthrottled")
         return True
+    _float_checks["next_ask"] = now + (settings.FLOAT_FROM_RESULTS_INTERVAL_SECONDS if due else 1.0)
+    return due
 
 
-def _b2c_timeout(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     notice = parse.parse_timeout(data)
     _link(
         callback,
         originator_conversation_id=notice.originator_conversation_id[:64],
         result_code=notice.result_code[:32],
     )
+    payout = _lock(callback, payout_id)
     refused = _check_bound(callback, payout, notice.originator_conversation_id)
     if refused:
         return refused
@@ -120,12 +150,14 @@ def _b2c_timeout(callback: DarajaCallback, payout: Payout, data: dict) -> Handle
         source=SOURCE,
         callback=callback,
         details={"result_code": notice.result_code, "result_description": notice.result_description},
+        locked=payout,
     )
     return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)
 
 
-def _status_result(callback: DarajaCallback, payout: Payout, data: dict) -> Handled:
+def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     result = parse.parse_status_result(data)
+    payout = _lock(callback, payout_id, receipt=result.receipt if result.found_completed else "")
     _link(
         callback,
         originator_conversation_id=(result.original_conversation_id or payout.originator_conversation_id)[:64],
@@ -143,18 +175,22 @@ def _status_result(callback: DarajaCallback, payout: Payout, data: dict) -> Hand
             message=f"Status unknown ({result.result_code}: {result.result_description})",
         )
     settled = payout_settle(
-        payout_id=payout.pk, outcome=Outcome.from_status_result(result), source=SOURCE, callback=callback
+        payout_id=payout.pk,
+        outcome=Outcome.from_status_result(result),
+        source=SOURCE,
+        callback=callback,
+        locked=payout,
     )
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 
 
-def _no_op_timeout(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+def _no_op_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     notice = parse.parse_timeout(data)
     _link(callback, result_code=notice.result_code[:32])
     return Handled(CallbackOutcome.PROCESSED)
 
 
-def _balance_result(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     balance = parse.parse_balance_result(data)
     _link(callback, result_code=balance.result_code[:32])
     if balance.result_code != "0" or balance.utility_available is None:
@@ -168,7 +204,7 @@ def _balance_result(callback: DarajaCallback, payout: Payout | None, data: dict)
     return Handled(CallbackOutcome.PROCESSED)
 
 
-def _stk(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     result = parse.parse_stk_callback(data)
     _link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
     payment = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id).first()
@@ -206,7 +242,7 @@ def _stk(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled
     return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
 
 
-def _c2b_confirmation(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     confirmation = parse.parse_c2b(data)
     _link(callback, transaction_id=confirmation.transaction_id)
     existing = Payment.objects.filter(receipt=confirmation.transaction_id).first()
@@ -243,7 +279,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout: Payout | None, data: dic
     return Handled(CallbackOutcome.PROCESSED)
 
 
-def _c2b_validation(callback: DarajaCallback, payout: Payout | None, data: dict) -> Handled:
+def _c2b_validation(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     return Handled(CallbackOutcome.PROCESSED)
 
 
@@ -267,7 +303,7 @@ def callback_store(
     headers: dict,
     source_ip: str | None,
     path: str,
-    payout: Payout | None = None,
+    payout_id: int | None = None,
     outcome: str = CallbackOutcome.RECEIVED,
     error: str = "",
     http_status: int | None = None,
@@ -280,7 +316,7 @@ def callback_store(
         headers=headers,
         source_ip=source_ip,
         path=path[:255],
-        payout=payout,
+        payout_id=payout_id,
         outcome=outcome,
         error=error,
         http_status=http_status,
@@ -307,11 +343,10 @@ def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
 def callback_process(*, callback: DarajaCallback) -> Handled:
     """Parse and apply a stored callback. Never raises: every outcome is written onto the row, in the same
     transaction as the state change it caused."""
-    payout = callback.payout
     try:
         data = parse.load_json(callback.raw_body)
         with transaction.atomic():
-            handled = HANDLERS[callback.kind](callback, payout, data)
+            handled = HANDLERS[callback.kind](callback, callback.payout_id, data)
             _record_outcome(callback, handled)
     except parse.CallbackParseError as exc:
         handled = Handled(CallbackOutcome.INVALID, 400, f"Invalid callback: {exc}")
@@ -320,12 +355,17 @@ def callback_process(*, callback: DarajaCallback) -> Handled:
         logger.exception("callback processing error kind=%s id=%s", callback.kind, callback.pk)
         handled = Handled(CallbackOutcome.RECEIVED, 200, "Accepted (stored; processing error logged)")
         _record_outcome(callback, handled)
-    _log(callback, payout)
+    _log(callback)
     return handled
 
 
-def _log(callback: DarajaCallback, payout: Payout | None) -> None:
-    phone = payout.phone if payout else (callback.payment.phone if callback.payment_id else "")
+def _log(callback: DarajaCallback) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    # Only what processing already loaded: a log line is not worth a query.
+    payout = callback.payout if DarajaCallback.payout.is_cached(callback) else None
+    payment = callback.payment if DarajaCallback.payment.is_cached(callback) else None
+    phone = payout.phone if payout else (payment.phone if payment else "")
     logger.info(
         "callback kind=%s outcome=%s http=%s id=%s payout=%s payment=%s ocid=%s conversation=%s receipt=%s "
         "result=%s phone=%s ip=%s",
@@ -345,4 +385,4 @@ def _log(callback: DarajaCallback, payout: Payout | None) -> None:
 
 
 def callback_log_rejection(callback: DarajaCallback) -> None:
-    _log(callback, None)
+    _log(callback)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from payments.errors import NotFound
@@ -39,12 +39,22 @@ def event_record(
     )
 
 
-def payout_lock(*, payout_id: int) -> Payout:
-    """The payout row, locked until the surrounding transaction ends. Call inside transaction.atomic()."""
+def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
+    """The payout row, locked until the surrounding transaction ends. Call inside transaction.atomic().
+
+    With `receipt`, the same query also says whether another payout already holds that M-Pesa receipt
+    (`payout.receipt_elsewhere`): a settlement needs both, and one round trip is cheaper than two."""
+    rows = Payout.objects.select_for_update()
+    if receipt:
+        rows = rows.annotate(
+            receipt_elsewhere=Exists(Payout.objects.filter(transaction_id=receipt).exclude(pk=OuterRef("pk")))
+        )
     try:
-        return Payout.objects.select_for_update().get(pk=payout_id)
+        payout = rows.get(pk=payout_id)
     except Payout.DoesNotExist:
         raise NotFound(f"No payout #{payout_id}.") from None
+    payout.receipt_checked = receipt
+    return payout
 
 
 def payout_set_status(
@@ -97,11 +107,13 @@ def payout_transition(
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
     fields: dict[str, Any] | None = None,
+    locked: Payout | None = None,
 ) -> Payout | None:
     """Move the payout only if it is still in one of `from_statuses`; None when another actor got there
-    first. Safe to call from any number of workers at once: the row lock makes exactly one of them win."""
+    first. Safe to call from any number of workers at once: the row lock makes exactly one of them win.
+    `locked`: the payout, when the caller already holds its row lock in the current transaction."""
     with transaction.atomic(savepoint=False):
-        payout = payout_lock(payout_id=payout_id)
+        payout = locked if locked is not None else payout_lock(payout_id=payout_id)
         if payout.status not in set(from_statuses):
             return None
         payout_set_status(

@@ -101,13 +101,28 @@ def _same_as_final(payout: Payout, outcome: Outcome) -> bool:
     return False
 
 
+def _receipt_elsewhere(payout: Payout, receipt: str) -> bool:
+    """Whether another payout already holds this receipt (answered by the lock query when it was asked)."""
+    if receipt and getattr(payout, "receipt_checked", "") == receipt:
+        return payout.receipt_elsewhere
+    return Payout.objects.filter(transaction_id=receipt).exclude(pk=payout.pk).exists()
+
+
 def payout_settle(
-    *, payout_id: int, outcome: Outcome, source: str, callback: DarajaCallback | None = None
+    *,
+    payout_id: int,
+    outcome: Outcome,
+    source: str,
+    callback: DarajaCallback | None = None,
+    locked: Payout | None = None,
 ) -> SettleResult:
-    """Apply an outcome to a payout exactly once. Final states are never left."""
+    """Apply an outcome to a payout exactly once. Final states are never left.
+
+    `locked`: the payout, when the caller already holds its row lock in the current transaction (a callback
+    locks it first to check the result belongs to it); best locked with `payout_lock(receipt=...)`."""
     # Inside a caller's transaction no savepoint is needed: any error rolls the whole unit back.
     with transaction.atomic(savepoint=False):
-        payout = payout_lock(payout_id=payout_id)
+        payout = locked if locked is not None else payout_lock(payout_id=payout_id, receipt=outcome.transaction_id)
         status = payout.status
 
         if status in FINAL_STATUSES or (status == PayoutStatus.NEEDS_REVIEW and payout.transaction_id):
@@ -155,7 +170,7 @@ def payout_settle(
 
         problems = _disagreements(payout, outcome)
         receipt = outcome.transaction_id or None
-        if receipt and Payout.objects.filter(transaction_id=receipt).exclude(pk=payout.pk).exists():
+        if receipt and _receipt_elsewhere(payout, receipt):
             problems.append(f"Receipt {receipt} is already recorded on another payout")
             receipt = None
         success_fields = {

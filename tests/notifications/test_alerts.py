@@ -261,6 +261,18 @@ def test_needs_review_alert_says_why(client, admins, broker):
     assert not rows(Alert.PAYOUT_COMPLETED)
 
 
+def test_a_recipient_edited_in_the_admin_counts_from_the_next_alert(client, admins, broker):
+    # The recipient list is kept in memory for a few seconds during bursts; an edit must still apply at once.
+    first, second = make_payout(), make_payout()
+    post(client, "b2c-result", first.callback_token, b2c_result(first))
+    ops = NotificationRecipient.objects.create(name="Ops", phone="254722000009", alerts=[Alert.PAYOUT_COMPLETED])
+    NotificationRecipient.objects.create(name="Owner", phone=ADMIN_B, is_active=False, alerts=[])
+    body = b2c_result(second)
+    body["Result"]["ResultParameters"]["ResultParameter"][1]["Value"] = "SG632NMUAZ"
+    post(client, "b2c-result", second.callback_token, body)
+    assert sorted(n.to for n in rows(Alert.PAYOUT_COMPLETED) if n.payout_id == second.pk) == [ADMIN_A, ops.phone]
+
+
 def test_rejected_or_sending_payouts_raise_no_alert(admins, broker):
     payout = make_payout(status=PayoutStatus.APPROVED)
     payout_transition(
