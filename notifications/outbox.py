@@ -22,7 +22,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,13 +52,12 @@ def notifications_create(
     """One pending row per target, keyed `<key>:<number>`; returns the ids of rows made now (a key that
     already exists makes nothing, which is what keeps a duplicate event from sending twice).
 
-    Two round trips however many targets: the keys already there, then one INSERT of the rest. Two
-    transactions racing on one key cannot both insert it: the unique index refuses the second, whose
-    receiver savepoint rolls back its notification rows only."""
+    One statement however many targets: `INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`. Two
+    transactions racing on one key cannot both insert it: the second waits for the first and inserts
+    nothing."""
     by_key = {f"{key}:{target.phone}"[:191]: target for target in targets}
     if not by_key:
         return []
-    existing = set(Notification.objects.filter(dedupe_key__in=list(by_key)).values_list("dedupe_key", flat=True))
     rows = [
         Notification(
             dedupe_key=dedupe_key,
@@ -71,12 +70,31 @@ def notifications_create(
             payment=payment,
         )
         for dedupe_key, target in by_key.items()
-        if dedupe_key not in existing
     ]
-    created_ids = [row.pk for row in Notification.objects.bulk_create(rows)] if rows else []
+    created_ids = _insert_new(rows)
     if created_ids:
         transaction.on_commit(partial(doorbell.ring, created_ids), robust=True)
     return created_ids
+
+
+def _insert_new(rows: list[Notification]) -> list[int]:
+    """Insert the rows whose dedupe_key is new; the ids made. (Django's bulk_create cannot return ids when
+    it ignores conflicts, so the statement is built here, from the model's own fields and conversions.)"""
+    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    params = []
+    for row in rows:
+        params.extend(field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES {', '.join([one_row] * len(rows))}"
+        f" ON CONFLICT ({quote(Notification._meta.get_field('dedupe_key').column)}) DO NOTHING"
+        f" RETURNING {quote(Notification._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(pk for (pk,) in cursor.fetchall())
 
 
 def enqueue(notification_ids: Iterable[int], *, countdown: float | None = None) -> int:
