@@ -28,12 +28,14 @@ def _isolated_cache():
     from notifications.outbox import doorbell
     from notifications.recipients import recipient_rows
     from payments.services.callbacks import forget_local_throttles
+    from payments.services.daraja import forget_clients
 
     def forget():
         cache.clear()
         forget_local_throttles()
         doorbell.reset()
         recipient_rows.forget()
+        forget_clients()  # the Daraja client holds its OAuth token in memory
 
     forget()
     yield

@@ -50,17 +50,50 @@ def rotate_value(token: str) -> str:
     return _fernet().rotate(token.encode()).decode() if token else ""
 
 
-def active_credential_values() -> dict[str, str]:
-    """The active set's values, decrypted, blank ones left out (the environment fills them)."""
+# The active set as stored (encrypted), in this order. The values themselves, not updated_at, tell a process
+# whether what it decrypted earlier is still current: any change made in the admin (or by any other writer)
+# changes at least one of them, and comparing a few short strings costs nothing next to decrypting them.
+STORED_COLUMNS = ("id", "b2c_shortcode", "initiator_name", *SECRET_FIELDS.values())
+
+
+def active_set_sql(alias: str = "credentials") -> tuple[str, list[str]]:
+    """A LEFT JOIN on the active set (at most one: a partial unique index) and its STORED_COLUMNS, for a
+    statement selecting from a one-row source; the columns are all NULL when no set is active."""
+    from django.db import connection
+
     from payments.models import DarajaCredentialSet
 
-    stored = DarajaCredentialSet.objects.filter(active=True).first()
-    if stored is None:
+    table = connection.ops.quote_name(DarajaCredentialSet._meta.db_table)
+    return f" LEFT JOIN {table} {alias} ON {alias}.active", [f"{alias}.{c}" for c in STORED_COLUMNS]
+
+
+def stored_row(values) -> tuple | None:
+    """The STORED_COLUMNS values read by a statement using active_set_sql: None when no set is active."""
+    values = tuple(values)
+    return None if values[0] is None else values
+
+
+def active_credential_row() -> tuple | None:
+    """The active set's STORED_COLUMNS (still encrypted), or None: one small query."""
+    from payments.models import DarajaCredentialSet
+
+    return DarajaCredentialSet.objects.filter(active=True).order_by("pk").values_list(*STORED_COLUMNS).first()
+
+
+def credential_values(row: tuple | None) -> dict[str, str]:
+    """A stored row's values, decrypted, blank ones left out (the environment fills them)."""
+    if row is None:
         return {}
-    values = {"b2c_shortcode": stored.b2c_shortcode, "initiator_name": stored.initiator_name}
+    stored = dict(zip(STORED_COLUMNS, row, strict=True))
+    values = {"b2c_shortcode": stored["b2c_shortcode"], "initiator_name": stored["initiator_name"]}
     for name, column in SECRET_FIELDS.items():
-        values[name] = decrypt_value(getattr(stored, column))
+        values[name] = decrypt_value(stored[column] or "")
     return {k: v for k, v in values.items() if v}
+
+
+def active_credential_values() -> dict[str, str]:
+    """The active set's values, decrypted, blank ones left out (the environment fills them)."""
+    return credential_values(active_credential_row())
 
 
 def masked_hint(token: str) -> str:

@@ -184,6 +184,22 @@ class Payout(models.Model):
             models.Index(fields=["status", "status_changed_at"], name="payout_status_changed"),
             models.Index(fields=["-created_at", "-id"], name="payout_created_desc"),
             models.Index(fields=["requested_by", "created_at"], name="payout_requester_created"),
+            # The daily limits at send (payments/services/limits.py) sum the payouts submitted today in these
+            # statuses (`sending` ones are read through the status index): one index range per send instead
+            # of a scan of every payout in these statuses, ever. amount and id (the payout being sent is left
+            # out by id) are included so the sums are index-only scans.
+            models.Index(
+                fields=["submitted_at"],
+                include=["amount", "id"],
+                condition=Q(status__in=["submitted", "verifying", "completed", "needs_review"]),
+                name="payout_sent_submitted",
+            ),
+            models.Index(
+                fields=["phone", "submitted_at"],
+                include=["amount", "id"],
+                condition=Q(status__in=["submitted", "verifying", "completed", "needs_review"]),
+                name="payout_sent_phone_submitted",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),

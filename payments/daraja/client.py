@@ -111,28 +111,45 @@ class DarajaClient:
         session: requests.Session | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        hold_tokens: bool = True,
     ) -> None:
         self.config = config
         self._cache = cache
         self._session = session or requests.Session()
         self._clock = clock
         self._base_url = config.base_url.rstrip("/")
+        # Tokens this client fetched or read from the shared cache, with the time they are due for refresh:
+        # while one is fresh it is used without asking the shared cache (a round trip to Redis per request).
+        self._hold_tokens = hold_tokens
+        self._held: dict[str, tuple[str, float]] = {}
+        self._keys: dict[DarajaCredentials, str] = {}
 
     # --- OAuth ---------------------------------------------------------------------------------------
 
     def access_token(self, *, product: Product) -> str:
-        """A valid token for the product's Daraja app, from the shared cache or freshly fetched."""
+        """A valid token for the product's Daraja app: the one this client holds while it is fresh, else the
+        shared cache's, else a freshly fetched one."""
         credentials = self._credentials(product)
         key = self._token_cache_key(credentials)
+        held = self._held.get(key)
+        if held is not None and held[1] > self._clock():
+            return held[0]
         cached = self._cache.get(key)
         if isinstance(cached, dict) and cached.get("token") and float(cached.get("refresh_at", 0)) > self._clock():
+            self._hold(key, str(cached["token"]), float(cached["refresh_at"]))
             return str(cached["token"])
         token, lifetime = self._fetch_token(credentials, product)
         # Refresh a little before Daraja's expiry, so no request goes out with a token about to lapse.
         margin = min(TOKEN_SAFETY_MARGIN, lifetime / 2)
         keep_for = max(1, math.floor(lifetime - margin))
-        self._cache.set(key, {"token": token, "refresh_at": self._clock() + keep_for}, keep_for)
+        refresh_at = self._clock() + keep_for
+        self._cache.set(key, {"token": token, "refresh_at": refresh_at}, keep_for)
+        self._hold(key, token, refresh_at)
         return token
+
+    def _hold(self, key: str, token: str, refresh_at: float) -> None:
+        if self._hold_tokens:
+            self._held[key] = (token, refresh_at)
 
     def _credentials(self, product: Product) -> DarajaCredentials:
         if product == "b2c":
@@ -148,13 +165,19 @@ class DarajaClient:
         return credentials
 
     def _token_cache_key(self, credentials: DarajaCredentials) -> str:
-        # One token per Daraja app and host. Hashed so the key reveals neither; the secret is never in it.
-        digest = hashlib.sha256(f"{self._base_url}\n{credentials.consumer_key}".encode()).hexdigest()[:32]
-        return f"daraja:oauth-token:{digest}"
+        key = self._keys.get(credentials)
+        if key is None:
+            # One token per Daraja app and host. Hashed so the key reveals neither; the secret is never in it.
+            digest = hashlib.sha256(f"{self._base_url}\n{credentials.consumer_key}".encode()).hexdigest()[:32]
+            key = self._keys[credentials] = f"daraja:oauth-token:{digest}"
+        return key
 
     def _drop_token(self, product: Product, token: str) -> None:
         """Forget a refused token, unless another process has already replaced it with a newer one."""
         key = self._token_cache_key(self._credentials(product))
+        held = self._held.get(key)
+        if held is not None and held[0] == token:
+            del self._held[key]
         cached = self._cache.get(key)
         if not isinstance(cached, dict) or cached.get("token") == token:
             self._cache.delete(key)

@@ -12,19 +12,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from payments.callbacks.tokens import payout_urls, static_url
+from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
-from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutStatus
+from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutStatus
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import event_record, payout_lock, payout_set_status, payout_transition
-from payments.services.limits import send_hold_reason
+from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
+from payments.signals import payout_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +41,52 @@ class SendResult:
     retry_in: int | None = None
 
 
-def _approvals_still_bound(payout: Payout) -> bool:
-    """Every active approval must be for exactly what is about to be sent."""
-    approvals = list(payout.approvals.filter(voided_at__isnull=True))
-    if not approvals:
-        return False
-    return all(
-        (a.amount, a.phone, a.command_id) == (payout.amount, payout.phone, payout.command_id) for a in approvals
+@dataclass(frozen=True)
+class _SendChecks:
+    approvals_bound: bool
+    hold_reason: str
+    stored_credentials: tuple | None  # the active credential set as stored, for daraja_client()
+
+
+def _send_checks(payout: Payout) -> _SendChecks:
+    """Everything the claim decides on, in one statement run after the row lock is taken (so it reads what
+    was committed before the lock was granted): the payout's active approvals and whether each is bound to
+    its amount, phone and CommandID; the kill switch, today's sent totals and the float (limits.py); and the
+    active Daraja credential set as stored, which tells daraja_client() whether its configuration is current."""
+    qn = connection.ops.quote_name
+    approvals = qn(PayoutApproval._meta.db_table)
+    active = f"FROM {approvals} WHERE payout_id = %s AND voided_at IS NULL"
+    approval_columns = [
+        f"(SELECT COUNT(*) {active})",
+        f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s)",
+    ]
+    approval_params = [
+        payout.pk,
+        payout.pk, connection.ops.adapt_decimalfield_value(payout.amount), payout.phone, payout.command_id,
+    ]
+    limit_columns, limit_params = send_figures_sql(payout)
+    join, credential_columns = active_set_sql()
+    sql = f"SELECT {', '.join([*approval_columns, *limit_columns, *credential_columns])} FROM (SELECT 1) one{join}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*approval_params, *limit_params])
+        row = cursor.fetchone()
+    active_count, bound_count = row[0], row[1]
+    figures = send_figures_from(row[2 : 2 + len(limit_columns)])
+    return _SendChecks(
+        approvals_bound=active_count > 0 and bound_count == active_count,
+        hold_reason=hold_reason_from(payout, figures),
+        stored_credentials=stored_row(row[2 + len(limit_columns) :]),
     )
 
 
-def _claim(payout_id: int) -> Payout | SendResult:
+def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
             return SendResult("skipped")
-        if not _approvals_still_bound(payout):
+        checks = _send_checks(payout)
+        if not checks.approvals_bound:
+            # Every active approval must be for exactly what is about to be sent.
             payout_set_status(
                 payout=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
@@ -62,7 +95,7 @@ def _claim(payout_id: int) -> Payout | SendResult:
                 details={"reason": "approvals do not match the payout"},
             )
             return SendResult("skipped")
-        reason = send_hold_reason(payout)
+        reason = checks.hold_reason
         if reason:
             if reason != payout.hold_reason:
                 payout.hold_reason = reason
@@ -78,17 +111,17 @@ def _claim(payout_id: int) -> Payout | SendResult:
             details={"attempt": payout.send_attempts + 1},
             fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1},
         )
-        return payout
+        return payout, checks
 
 
 def payout_send(*, payout_id: int) -> SendResult:
     claimed = _claim(payout_id)
     if isinstance(claimed, SendResult):
         return claimed
-    payout = claimed
+    payout, checks = claimed
     urls = payout_urls(payout.callback_token)
     try:
-        accepted = daraja_client().b2c_payment(
+        accepted = daraja_client(stored_credentials=checks.stored_credentials).b2c_payment(
             originator_conversation_id=payout.originator_conversation_id,
             command_id=payout.command_id,
             amount=payout.amount,
@@ -108,15 +141,7 @@ def payout_send(*, payout_id: int) -> SendResult:
         _unknown(payout, code="internal_error", message=exc.__class__.__name__)
         return SendResult("verifying")
 
-    moved = payout_transition(
-        payout_id=payout.pk,
-        from_statuses=[PayoutStatus.SENDING],
-        to_status=PayoutStatus.SUBMITTED,
-        action="submitted",
-        source=SOURCE,
-        details={"conversation_id": accepted.conversation_id},
-        fields={"conversation_id": accepted.conversation_id[:64], "submitted_at": timezone.now()},
-    )
+    moved = _submitted(payout, accepted.conversation_id)
     if moved is None:
         # The result callback beat us: keep the ConversationID and the time it left.
         Payout.objects.filter(pk=payout.pk, conversation_id="").update(conversation_id=accepted.conversation_id[:64])
@@ -124,6 +149,45 @@ def payout_send(*, payout_id: int) -> SendResult:
     logger.info("payout %s submitted phone=%s conversation=%s", payout.pk, mask_msisdn(payout.phone),
                 accepted.conversation_id)
     return SendResult("submitted")
+
+
+def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
+    """sending -> submitted, as payout_transition would do it, in one conditional UPDATE ... RETURNING instead
+    of a locking SELECT and an UPDATE: the row comes back as it now is (the event and the signal get the
+    current payout, not the one read at claim). None when the payout is no longer `sending` (its result
+    arrived first)."""
+    if connection.vendor != "postgresql":
+        return payout_transition(
+            payout_id=payout.pk,
+            from_statuses=[PayoutStatus.SENDING],
+            to_status=PayoutStatus.SUBMITTED,
+            action="submitted",
+            source=SOURCE,
+            details={"conversation_id": conversation_id},
+            fields={"conversation_id": conversation_id[:64], "submitted_at": timezone.now()},
+        )
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        rows = list(Payout.objects.raw(_submitted_sql(), [PayoutStatus.SUBMITTED, now, now, conversation_id[:64],
+                                                            now, payout.pk, PayoutStatus.SENDING]))
+        if not rows:
+            return None
+        moved = rows[0]
+        event = event_record(action="submitted", source=SOURCE, payout=moved, from_status=PayoutStatus.SENDING,
+                             to_status=PayoutStatus.SUBMITTED, details={"conversation_id": conversation_id})
+        payout_status_changed.send(sender=Payout, payout=moved, event=event, old_status=PayoutStatus.SENDING,
+                                   new_status=PayoutStatus.SUBMITTED)
+        return moved
+
+
+@lru_cache(maxsize=1)
+def _submitted_sql() -> str:
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in Payout._meta.concrete_fields)
+    return (
+        f"UPDATE {qn(Payout._meta.db_table)} SET status = %s, status_changed_at = %s, updated_at = %s,"
+        f" conversation_id = %s, submitted_at = %s WHERE id = %s AND status = %s RETURNING {columns}"
+    )
 
 
 def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:

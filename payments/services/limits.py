@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from payments.errors import PayoutError
@@ -75,19 +77,91 @@ def latest_float() -> FloatBalance | None:
     return FloatBalance.objects.order_by("-observed_at", "-id").first()
 
 
-def send_hold_reason(payout: Payout) -> str:
+# --- At send: one round trip --------------------------------------------------------------------------------
+#
+# The payouts that count against today's limits at send are those in _SENT that were submitted today, or are
+# `sending` now (whenever they were claimed). That set is split in two disjoint parts, each read through an
+# index instead of a scan of every payout: the `sending` ones (the status index; a handful at any moment) and
+# the others submitted today (the partial indexes `payout_sent_submitted` and `payout_sent_phone_submitted`,
+# whose condition is _SENT_BEFORE: the statuses below, written out as literals so the planner can match it).
+_SENT_BEFORE = [s for s in _SENT if s != PayoutStatus.SENDING]
+
+
+def _literals(values) -> str:
+    assert all(str(v).replace("_", "").isalnum() for v in values)  # our own constants, never input
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@dataclass(frozen=True)
+class SendFigures:
+    """What the limits at send are decided on, read in one statement (see send_figures_sql)."""
+
+    paused: bool
+    sent_today: Decimal  # excluding the payout itself
+    sent_today_to_phone: Decimal
+    float_available: Decimal | None  # the latest reading, None when there is none
+
+
+def _decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
+    """Select-list expressions (in SendFigures' order, 6 columns) and their parameters, for a statement that
+    may carry other columns too. Read after the payout's row lock is taken, as before."""
+    qn = connection.ops.quote_name
+    payouts, control, floats = (qn(m._meta.db_table) for m in (Payout, PayoutControl, FloatBalance))
+    start, end = (connection.ops.adapt_datetimefield_value(t) for t in _today_bounds())
+    sending = f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}' AND id <> %s"
+    submitted = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(_SENT_BEFORE)})"
+        " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
+    )
+    columns = [
+        f"EXISTS (SELECT 1 FROM {control} WHERE paused)",
+        f"({sending})",
+        f"({submitted})",
+        f"({sending} AND phone = %s)",
+        f"({submitted} AND phone = %s)",
+        f"(SELECT utility_available FROM {floats} ORDER BY observed_at DESC, id DESC LIMIT 1)",
+    ]
+    params = [
+        payout.pk,
+        start, end, payout.pk,
+        payout.pk, payout.phone,
+        start, end, payout.pk, payout.phone,
+    ]
+    return columns, params
+
+
+def send_figures_from(values) -> SendFigures:
+    paused, sending, submitted, phone_sending, phone_submitted, balance = values
+    return SendFigures(
+        paused=bool(paused),
+        sent_today=_decimal(sending) + _decimal(submitted),
+        sent_today_to_phone=_decimal(phone_sending) + _decimal(phone_submitted),
+        float_available=None if balance is None else _decimal(balance).quantize(Decimal("0.01")),
+    )
+
+
+def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
     """Why this approved payout must wait instead of leaving now ("" when it may go)."""
-    if payouts_paused():
+    if settings.PAYOUTS_PAUSED or figures.paused:
         return "Payouts are paused (kill switch)."
-    start, end = _today_bounds()
-    sent_today = Payout.objects.filter(
-        Q(submitted_at__gte=start, submitted_at__lt=end) | Q(status=PayoutStatus.SENDING), status__in=_SENT
-    ).exclude(pk=payout.pk)
-    if _sum(sent_today) + payout.amount > settings.PAYOUT_DAILY_LIMIT:
+    if figures.sent_today + payout.amount > settings.PAYOUT_DAILY_LIMIT:
         return f"Daily limit of KES {settings.PAYOUT_DAILY_LIMIT} reached; waits for tomorrow."
-    if _sum(sent_today.filter(phone=payout.phone)) + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
+    if figures.sent_today_to_phone + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
         return f"This phone's daily limit of KES {settings.PAYOUT_RECIPIENT_DAILY_LIMIT} reached; waits for tomorrow."
-    balance = latest_float()
-    if balance is not None and payout.amount > balance.utility_available:
-        return f"The B2C float (KES {balance.utility_available}) is below this payout; waits for a top-up."
+    if figures.float_available is not None and payout.amount > figures.float_available:
+        return f"The B2C float (KES {figures.float_available}) is below this payout; waits for a top-up."
     return ""
+
+
+def send_hold_reason(payout: Payout) -> str:
+    """Why this approved payout must wait instead of leaving now ("" when it may go). One statement: the
+    kill switch, today's sent totals (all and to this phone) and the latest float reading."""
+    columns, params = send_figures_sql(payout)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        values = cursor.fetchone()
+    return hold_reason_from(payout, send_figures_from(values))
