@@ -12,6 +12,7 @@ import secrets
 import string
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +38,7 @@ FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "e
 _MSISDN = re.compile(r"^254[17]\d{8}$")
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _TOKEN_CHARS = string.ascii_letters + string.digits
+CREDENTIAL_CACHE_SIZE = 64  # SecurityCredentials remembered with what they decrypt to (an app sends one)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class DarajaSimulator:
         self._stopping = stopping
         self._tokens: dict[str, float] = {}
         self._tokens_lock = threading.Lock()
+        # SecurityCredential -> the password inside (None: it does not decrypt). The same ciphertext always
+        # decrypts to the same password, so an RSA private-key operation per request is not needed.
+        self._decrypted_credentials: OrderedDict[str, str | None] = OrderedDict()
+        self._decrypted_lock = threading.Lock()
 
     # --- OAuth ---------------------------------------------------------------------------------------
 
@@ -417,13 +423,30 @@ class DarajaSimulator:
         return body
 
     def _credential_ok(self, credential: str) -> bool:
-        try:
-            password = decrypt_security_credential(credential, self.keys.private_key_pem)
-        except ValueError:
+        password = self._decrypted(credential)
+        if password is None:
             return False
         if self.settings.initiator_password:
             return hmac.compare_digest(password, self.settings.initiator_password)
         return bool(password)
+
+    def _decrypted(self, credential: str) -> str | None:
+        """The password inside `credential` (None if it does not decrypt with our key), remembered for the
+        last few credentials seen. Neither is ever logged."""
+        with self._decrypted_lock:
+            if credential in self._decrypted_credentials:
+                self._decrypted_credentials.move_to_end(credential)
+                return self._decrypted_credentials[credential]
+        try:
+            password: str | None = decrypt_security_credential(credential, self.keys.private_key_pem)
+        except ValueError:
+            password = None
+        with self._decrypted_lock:
+            self._decrypted_credentials[credential] = password
+            self._decrypted_credentials.move_to_end(credential)
+            while len(self._decrypted_credentials) > CREDENTIAL_CACHE_SIZE:
+                self._decrypted_credentials.popitem(last=False)
+        return password
 
     def _stk_password_ok(self, shortcode: str, password: str, timestamp: str) -> bool:
         try:

@@ -73,6 +73,9 @@ class Ledger:
         self.path = Path(path) if path else None
         self._initial_float = Decimal(float_balance)
         self.payments: list[PaymentRecord] = []
+        # OriginatorConversationID -> its payments, in order: a lookup per request must not scan the ledger.
+        self._by_originator: dict[str, list[PaymentRecord]] = {}
+        self._index_of = (id(self.payments), 0)  # the list and length the index was built from
         self.stk_requests: list[StkRecord] = []
         self.rejected_requests: list[dict[str, str]] = []
         self.callbacks: list[dict[str, Any]] = []
@@ -84,7 +87,16 @@ class Ledger:
 
     def for_originator_id(self, originator_conversation_id: str) -> list[PaymentRecord]:
         with self.lock:
-            return [p for p in self.payments if p.originator_conversation_id == originator_conversation_id]
+            return list(self._indexed().get(originator_conversation_id, ()))
+
+    def _indexed(self) -> dict[str, list[PaymentRecord]]:
+        """The index by OriginatorConversationID (under the lock), rebuilt if `payments` changed behind it."""
+        if self._index_of != (id(self.payments), len(self.payments)):
+            self._by_originator = {}
+            for payment in self.payments:
+                self._by_originator.setdefault(payment.originator_conversation_id, []).append(payment)
+            self._index_of = (id(self.payments), len(self.payments))
+        return self._by_originator
 
     def by_receipt(self, transaction_id: str) -> PaymentRecord | None:
         with self.lock:
@@ -132,7 +144,10 @@ class Ledger:
 
     def add_payment(self, record: PaymentRecord) -> None:
         with self.lock:
+            index = self._indexed()
             self.payments.append(record)
+            index.setdefault(record.originator_conversation_id, []).append(record)
+            self._index_of = (id(self.payments), len(self.payments))
             self._save()
 
     def note_duplicate(self, record: PaymentRecord, received_at: str) -> None:
@@ -162,6 +177,8 @@ class Ledger:
     def reset(self, float_balance: Decimal | None = None) -> None:
         with self.lock:
             self.payments.clear()
+            self._by_originator = {}
+            self._index_of = (id(self.payments), 0)
             self.stk_requests.clear()
             self.rejected_requests.clear()
             self.callbacks.clear()

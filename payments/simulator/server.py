@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -32,7 +33,28 @@ _POST_ROUTES = {
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "DarajaSimulator/1.0"
+    # Keep-alive: a client's requests.Session reuses its connection (every answer carries Content-Length).
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall between them
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self)
+
+    def finish(self) -> None:
+        self.server.untrack(self)
+        super().finish()
+
+    def parse_request(self) -> bool:
+        # Called once a request line has arrived: from here until the answer is sent, the connection is busy.
+        self.server.mark(self, busy=True)
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        if self.server.mark(self, busy=False):
+            self.close_connection = True  # the simulator is stopping: no further request on this connection
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -54,8 +76,11 @@ class _Handler(BaseHTTPRequestHandler):
         simulator = self.server.simulator
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self._send(Reply(413, payloads.error_body("400.002.05", "Request payload too large")))
+            # The body is left unread, so the connection cannot carry another request.
+            self._send(Reply(413, payloads.error_body("400.002.05", "Request payload too large")), close=True)
             return
+        if length < 0 or self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a body we do not read (as before: treated as empty) ends the connection
         raw = self.rfile.read(length) if length > 0 else b""
         method = _POST_ROUTES.get(url.path)
         if method:
@@ -77,29 +102,68 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self) -> None:
         self._send(Reply(404, payloads.error_body("404.001.01", "Resource not found")))
 
-    def _send(self, reply: Reply) -> None:
-        self._send_bytes(reply.status, json.dumps(reply.body).encode("utf-8"), "application/json")
+    def _send(self, reply: Reply, *, close: bool = False) -> None:
+        self._send_bytes(reply.status, json.dumps(reply.body).encode("utf-8"), "application/json", close=close)
 
-    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+    def _send_bytes(self, status: int, data: bytes, content_type: str, *, close: bool = False) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            if close or self.close_connection and self.request_version == "HTTP/1.1":
+                self.send_header("Connection", "close")  # also sets close_connection
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (e.g. its read timeout in the slow-answer scenario): nothing to answer.
+            self.close_connection = True
             logger.info("Client left before the answer to %s", urlsplit(self.path).path)
 
     def log_message(self, format: str, *args: Any) -> None:
         # Request lines only (method, path, status): no headers, so no token or credential is ever logged.
-        logger.info("%s %s", self.address_string(), format % args)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s %s", self.address_string(), format % args)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 drops connections in a burst: the client retries a second later
     simulator: DarajaSimulator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: dict[_Handler, bool] = {}  # open connection -> busy with a request
+        self._connections_lock = threading.Lock()
+        self._closing = False
+
+    def track(self, handler: _Handler) -> None:
+        with self._connections_lock:
+            self._connections[handler] = False
+
+    def untrack(self, handler: _Handler) -> None:
+        with self._connections_lock:
+            self._connections.pop(handler, None)
+
+    def mark(self, handler: _Handler, *, busy: bool) -> bool:
+        """Note whether `handler` is answering a request; True once the server is closing."""
+        with self._connections_lock:
+            if handler in self._connections:
+                self._connections[handler] = busy
+            return self._closing
+
+    def close_idle_connections(self) -> None:
+        """End every kept-alive connection waiting for its next request; busy ones end after their answer.
+
+        Without this a stopped simulator would go on answering on connections clients keep open."""
+        with self._connections_lock:
+            self._closing = True
+            idle = [handler for handler, busy in self._connections.items() if not busy]
+            for handler in idle:
+                try:
+                    handler.connection.shutdown(socket.SHUT_RDWR)  # its read sees the end: the thread ends
+                except OSError:
+                    pass
 
 
 def _scenarios() -> dict[str, Any]:
@@ -180,6 +244,7 @@ class SimulatorServer:
         self.dispatcher.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
+            self._httpd.close_idle_connections()
             self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
