@@ -118,6 +118,23 @@ def publish(name: str, ids: list[int]) -> None:
         app.send_task(name, args=[payout_id])
 
 
+def worker_command(pool: list[str]) -> list[str]:
+    return [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "mpesa_payouts",
+        "worker",
+        *pool,
+        "-I",
+        "bench.tasks",
+        "-l",
+        "info",
+        "--without-heartbeat",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
 def app_env(sim_port: int, web_port: int) -> dict[str, str]:
     env = django_env()
     env.update(
@@ -149,6 +166,12 @@ def main() -> None:
     parser.add_argument("--payouts", type=int, default=10000)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="each worker process runs this many threads (Celery's threads pool); 0: prefork, one task per process",
+    )
     args = parser.parse_args()
 
     ensure_database()
@@ -182,6 +205,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "payouts": args.payouts,
         "worker_processes": args.concurrency,
+        "threads_per_worker": args.threads or 1,
     }
     try:
         spawn(
@@ -215,25 +239,15 @@ def main() -> None:
             ]
         )
         wait_port(web_port)
-        spawn(
-            [
-                str(VENV_BIN / "celery"),
-                "-A",
-                "mpesa_payouts",
-                "worker",
-                "-c",
-                str(args.concurrency),
-                "-P",
-                "prefork",
-                "-I",
-                "bench.tasks",
-                "-l",
-                "info",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ]
-        )
+        worker_groups = []
+        if args.threads:
+            # Sending is waiting on Daraja: each process keeps several sends in flight on threads.
+            for n in range(args.concurrency):
+                worker_groups.append(
+                    spawn(worker_command(["-P", "threads", "-c", str(args.threads), "-n", f"bench{n}@%h"])).pid
+                )
+        else:
+            worker_groups.append(spawn(worker_command(["-P", "prefork", "-c", str(args.concurrency)])).pid)
         time.sleep(4)
 
         # Floor: the same workers, a task that only updates one row.
@@ -259,7 +273,10 @@ def main() -> None:
         print("floor", results["floor"], flush=True)
 
         before = sessions()
-        meter = CpuMeter({"simulator": procs[0].pid, "gunicorn": procs[1].pid, "worker": procs[2].pid})
+        meter = CpuMeter(
+            {"simulator": procs[0].pid, "gunicorn": procs[1].pid}
+            | {f"worker {n}": pid for n, pid in enumerate(worker_groups)}
+        )
         meter.start()
         started = time.perf_counter()
         publish("payments.tasks.send_payout", ids)
