@@ -25,17 +25,11 @@ from pathlib import Path
 
 os.environ.setdefault("BENCH_DB", "bench_callbacks")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, ROOT, django_env, ensure_database, manage, setup_django  # noqa: E402
+from _common import OUT, ROOT, django_env, ensure_database, free_port, manage, setup_django  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
 from loadgen import run_closed, run_open  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/12"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(count: int) -> list:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,29 +23,23 @@ from pathlib import Path
 
 os.environ.setdefault("BENCH_DB", "bench_pipeline")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import BENCH_DB, OUT, ROOT, SERVER_URL, django_env, ensure_database, manage, setup_django  # noqa: E402
+from _common import (  # noqa: E402
+    BENCH_DB,
+    OUT,
+    ROOT,
+    SERVER_URL,
+    django_env,
+    ensure_database,
+    free_port,
+    manage,
+    setup_django,
+    wait_port,
+)
 from cpu import CpuMeter  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/9"
 VENV_BIN = Path(sys.executable).parent
 SIM_DIR = ROOT / "var" / "bench" / "simulator"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 def sessions() -> int:

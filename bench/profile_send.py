@@ -67,10 +67,18 @@ def seed(count: int, history: int, days: int = 1) -> list[int]:
         sent_at = now - timedelta(days=i % days)  # spread evenly over `days` days, today included
         done.append(
             Payout(
-                kind="disbursement", status="completed", phone=f"25472{i % 10_000_000:07d}", amount=100,
-                remarks="Earlier today", requested_by=requester, originator_conversation_id=ocid,
-                callback_token=payout_token(ocid), transaction_id=f"H{i:09d}", submitted_at=sent_at,
-                completed_at=sent_at, created_at=sent_at,
+                kind="disbursement",
+                status="completed",
+                phone=f"25472{i % 10_000_000:07d}",
+                amount=100,
+                remarks="Earlier today",
+                requested_by=requester,
+                originator_conversation_id=ocid,
+                callback_token=payout_token(ocid),
+                transaction_id=f"H{i:09d}",
+                submitted_at=sent_at,
+                completed_at=sent_at,
+                created_at=sent_at,
             )
         )
     Payout.objects.bulk_create(done, batch_size=5000)
@@ -83,15 +91,27 @@ def seed(count: int, history: int, days: int = 1) -> list[int]:
             phone = phone[:-3] + "555"
         payouts.append(
             Payout(
-                kind="disbursement", status="approved", phone=phone, amount=100, remarks="Bench",
-                requested_by=requester, originator_conversation_id=ocid, callback_token=payout_token(ocid),
+                kind="disbursement",
+                status="approved",
+                phone=phone,
+                amount=100,
+                remarks="Bench",
+                requested_by=requester,
+                originator_conversation_id=ocid,
+                callback_token=payout_token(ocid),
             )
         )
     created = Payout.objects.bulk_create(payouts, batch_size=2000)
     PayoutApproval.objects.bulk_create(
         [
-            PayoutApproval(payout=p, approver=approver, requested_by=requester, amount=p.amount, phone=p.phone,
-                           command_id=p.command_id)
+            PayoutApproval(
+                payout=p,
+                approver=approver,
+                requested_by=requester,
+                amount=p.amount,
+                phone=p.phone,
+                command_id=p.command_id,
+            )
             for p in created
         ],
         batch_size=2000,
@@ -139,7 +159,9 @@ def main() -> None:
     keys = SimulatorKeys.generate()
     # Callbacks are held back for an hour and cancelled at the end: only the send side is measured.
     sim_settings = SimulatorSettings(
-        delay=3600, credentials=((CONSUMER_KEY, CONSUMER_SECRET),), initiator_password=INITIATOR_PASSWORD,
+        delay=3600,
+        credentials=((CONSUMER_KEY, CONSUMER_SECRET),),
+        initiator_password=INITIATOR_PASSWORD,
         callback_timeout=1.0,
     )
     with SimulatorServer(port=0, settings=sim_settings, keys=keys) as simulator:
@@ -184,7 +206,8 @@ def main() -> None:
         ids = seed(2 * args.sends + 2, args.history, args.history_days)
         if stored:
             DarajaCredentialSet.objects.create(
-                name="bench", active=True,
+                name="bench",
+                active=True,
                 b2c_consumer_key_encrypted=encrypt_value(CONSUMER_KEY),
                 b2c_consumer_secret_encrypted=encrypt_value(CONSUMER_SECRET),
                 initiator_password_encrypted=encrypt_value(INITIATOR_PASSWORD),

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
-from _common import ROOT, django_env  # noqa: E402
+from _common import ROOT, django_env, free_port, wait_port  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
 
 from payments.daraja.security import encrypt_initiator_password  # noqa: E402
@@ -35,23 +34,6 @@ from payments.daraja.security import encrypt_initiator_password  # noqa: E402
 KEY_DIR = ROOT / "var" / "bench" / "simulator-cost"
 PASSWORD = "bench-initiator"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((HOST, port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listening on {port}")
 
 
 class _ReceiverServer(ThreadingHTTPServer):
