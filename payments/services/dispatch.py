@@ -79,11 +79,26 @@ def _send_checks(payout: Payout) -> _SendChecks:
     )
 
 
+# Any fixed number: the key of the transaction-scoped advisory lock that makes limit checks one at a time.
+_LIMITS_LOCK_KEY = 0x4D504553  # "MPES"
+
+
+def _one_claim_at_a_time() -> None:
+    """Two claims at the same instant would each sum today's sent payouts without the other's uncommitted
+    claim, and together pass a daily limit that either alone respects. On PostgreSQL the checks and the claim
+    run under one advisory lock held until the claim commits (milliseconds), so the second claim's checks see
+    the first. (SQLite, for `make run`, serialises writing transactions itself.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LIMITS_LOCK_KEY])
+
+
 def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
             return SendResult("skipped")
+        _one_claim_at_a_time()
         checks = _send_checks(payout)
         if not checks.approvals_bound:
             # Every active approval must be for exactly what is about to be sent.
