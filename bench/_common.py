@@ -98,3 +98,46 @@ def wait_port(port: int, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"nothing listening on {port}")
+
+
+def seed_approved(count: int, *, phone, requester, approver) -> list:
+    """`count` approved KES 100 disbursements, each with one approval bound to it; the created payouts.
+    `phone(i)` gives each number; one ending in 000-099 (the simulator's scenario table) ends in 555 instead,
+    a plain success. Call after setup_django()."""
+    from payments.callbacks.tokens import payout_token
+    from payments.models import Payout, PayoutApproval, new_originator_conversation_id
+
+    payouts = []
+    for i in range(count):
+        ocid = new_originator_conversation_id()
+        number = phone(i)
+        if number[-3:] < "100":
+            number = number[:-3] + "555"
+        payouts.append(
+            Payout(
+                kind="disbursement",
+                status="approved",
+                phone=number,
+                amount=100,
+                remarks="Bench",
+                requested_by=requester,
+                originator_conversation_id=ocid,
+                callback_token=payout_token(ocid),
+            )
+        )
+    created = Payout.objects.bulk_create(payouts, batch_size=2000)
+    PayoutApproval.objects.bulk_create(
+        [
+            PayoutApproval(
+                payout=p,
+                approver=approver,
+                requested_by=requester,
+                amount=p.amount,
+                phone=p.phone,
+                command_id=p.command_id,
+            )
+            for p in created
+        ],
+        batch_size=2000,
+    )
+    return created

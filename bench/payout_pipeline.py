@@ -32,6 +32,7 @@ from _common import (  # noqa: E402
     ensure_database,
     free_port,
     manage,
+    seed_approved,
     setup_django,
     wait_port,
 )
@@ -53,8 +54,6 @@ def seed(count: int) -> list[int]:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from payments.callbacks.tokens import payout_token
-    from payments.models import Payout, PayoutApproval, new_originator_conversation_id
     from tests.factories import make_approver, make_requester
 
     with connection.cursor() as cursor:
@@ -65,39 +64,12 @@ def seed(count: int) -> list[int]:
     users = get_user_model().objects
     requester = users.filter(username="bench-req").first() or make_requester("bench-req")
     approver = users.filter(username="bench-appr").first() or make_approver("bench-appr")
-    payouts = []
-    for i in range(count):
-        ocid = new_originator_conversation_id()
-        # 2547 numbers whose last three digits are not in the simulator's scenario table: plain success.
-        phone = f"2547{(10000000 + i * 7) % 90000000 + 10000000:08d}"[:12]
-        if phone[-3:] < "100":
-            phone = phone[:-3] + "555"
-        payouts.append(
-            Payout(
-                kind="disbursement",
-                status="approved",
-                phone=phone,
-                amount=100,
-                remarks="Bench",
-                requested_by=requester,
-                originator_conversation_id=ocid,
-                callback_token=payout_token(ocid),
-            )
-        )
-    created = Payout.objects.bulk_create(payouts, batch_size=2000)
-    PayoutApproval.objects.bulk_create(
-        [
-            PayoutApproval(
-                payout=p,
-                approver=approver,
-                requested_by=requester,
-                amount=p.amount,
-                phone=p.phone,
-                command_id=p.command_id,
-            )
-            for p in created
-        ],
-        batch_size=2000,
+    # 2547 numbers spread over the range.
+    created = seed_approved(
+        count,
+        phone=lambda i: f"2547{(10000000 + i * 7) % 90000000 + 10000000:08d}"[:12],
+        requester=requester,
+        approver=approver,
     )
     return [p.pk for p in created]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 os.environ.setdefault("BENCH_DB", "bench_send")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, ROOT, ensure_database, manage  # noqa: E402
+from _common import OUT, ROOT, ensure_database, manage, seed_approved  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -49,7 +49,7 @@ def seed(count: int, history: int, days: int = 1) -> list[int]:
     from django.utils import timezone
 
     from payments.callbacks.tokens import payout_token
-    from payments.models import Payout, PayoutApproval, new_originator_conversation_id
+    from payments.models import Payout, new_originator_conversation_id
     from tests.factories import make_approver, make_requester
 
     with connection.cursor() as cursor:
@@ -82,40 +82,7 @@ def seed(count: int, history: int, days: int = 1) -> list[int]:
             )
         )
     Payout.objects.bulk_create(done, batch_size=5000)
-    payouts = []
-    for i in range(count):
-        ocid = new_originator_conversation_id()
-        # Numbers whose last three digits are not in the simulator's scenario table: plain success.
-        phone = f"25471{i:07d}"
-        if phone[-3:] < "100":
-            phone = phone[:-3] + "555"
-        payouts.append(
-            Payout(
-                kind="disbursement",
-                status="approved",
-                phone=phone,
-                amount=100,
-                remarks="Bench",
-                requested_by=requester,
-                originator_conversation_id=ocid,
-                callback_token=payout_token(ocid),
-            )
-        )
-    created = Payout.objects.bulk_create(payouts, batch_size=2000)
-    PayoutApproval.objects.bulk_create(
-        [
-            PayoutApproval(
-                payout=p,
-                approver=approver,
-                requested_by=requester,
-                amount=p.amount,
-                phone=p.phone,
-                command_id=p.command_id,
-            )
-            for p in created
-        ],
-        batch_size=2000,
-    )
+    created = seed_approved(count, phone=lambda i: f"25471{i:07d}", requester=requester, approver=approver)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE payments_payout")
         cursor.execute("ANALYZE payments_payoutapproval")
