@@ -635,13 +635,13 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     # --- what happened to it? ---------------------------------------------------------------------
 
-    def _query_one(self, payout_id: int, status: str) -> RowResult:
+    def _query_one(self, request, payout_id: int, status: str) -> RowResult:
         if status not in QUERYABLE_FROM_ADMIN:
             return RowResult(
                 payout_id, False, f"it is {status}; only verifying and needs-review payouts are queried from here."
             )
         try:
-            outcome = dispatch.payout_query_status(payout_id=payout_id, source=ADMIN, force=True)
+            outcome = dispatch.payout_query_status(payout_id=payout_id, source=ADMIN, force=True, actor=request.user)
         except ImproperlyConfigured as exc:
             return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
         if outcome == "queried":
@@ -656,7 +656,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         if len(rows) > MAX_PER_DECISION:
             messages.error(request, f"Choose at most {MAX_PER_DECISION} payouts at a time.")
             return None
-        report_rows(request, [self._query_one(pk, status) for pk, status in rows])
+        report_rows(request, [self._query_one(request, pk, status) for pk, status in rows])
         return None
 
     def query_status_view(self, request, object_id: int):
@@ -665,7 +665,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             raise DjangoPermissionDenied
         change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
         if request.method == "POST":
-            report_rows(request, [self._query_one(payout.pk, payout.status)])
+            report_rows(request, [self._query_one(request, payout.pk, payout.status)])
             return HttpResponseRedirect(change_url)
         return self.page(
             request,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,6 +28,7 @@ from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import event_record, payout_lock, payout_set_status, payout_transition
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
+from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.signals import payout_status_changed
 
 logger = logging.getLogger(__name__)
@@ -242,10 +244,17 @@ def _unknown(payout: Payout, *, code: str, message: str) -> None:
 QUERYABLE = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
 
 
-def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False) -> str:
+def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> str:
     """Ask Daraja what happened to a payout (by our OriginatorConversationID). The answer arrives at the
     payout's status callback URL and settles it through the same code as a B2C result. After
-    PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to `needs_review`."""
+    PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to `needs_review`.
+
+    `actor`: the person asking (an operator's "query status now"); they must be allowed to request or approve
+    payouts, and the query's event names them. The sweep and commands ask as the system."""
+    if actor is not None and not (
+        actor.is_active and (actor.has_perm(REQUEST_PERMISSION) or actor.has_perm(APPROVE_PERMISSION))
+    ):
+        raise PermissionDenied("You do not have permission to query payouts' status.")
     allowed = QUERYABLE + ((PayoutStatus.NEEDS_REVIEW,) if force else ())
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
@@ -266,7 +275,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
-        event_record(action="status_query", source=source, payout=payout, from_status=payout.status,
+        event_record(action="status_query", source=source, payout=payout, actor=actor, from_status=payout.status,
                      to_status=payout.status, details={"query": payout.status_queries_sent + 1})
     urls = payout_urls(payout.callback_token)
     try:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from payments.models import FloatBalance, PayoutControl, PayoutStatus
 from payments.services import dispatch
 from payments.tasks import sweep_payouts
-from tests.factories import b2c_result, make_approver, make_payout
+from tests.factories import b2c_result, make_approver, make_payout, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -229,6 +229,23 @@ def test_status_query_names_the_payouts_status_urls(daraja):
     assert body["ResultURL"].endswith(f"/callbacks/status/result/{payout.callback_token}/")
     payout.refresh_from_db()
     assert payout.status_queries_sent == 1
+
+
+def test_an_operator_query_needs_permission_and_names_who_asked(daraja):
+    from django.core.exceptions import PermissionDenied
+
+    from payments.models import PayoutEvent
+
+    payout = make_payout(status=PayoutStatus.NEEDS_REVIEW)
+    with pytest.raises(PermissionDenied):
+        dispatch.payout_query_status(payout_id=payout.pk, force=True, actor=make_user("visitor"))
+    payout.refresh_from_db()
+    assert payout.status_queries_sent == 0 and not daraja.calls  # refused: nothing asked, nothing counted
+    daraja.post(STATUS, json={"ConversationID": "AG_q", "OriginatorConversationID": "q", "ResponseCode": "0",
+                              "ResponseDescription": "Accept the service request successfully."})
+    approver = make_approver("asker")
+    assert dispatch.payout_query_status(payout_id=payout.pk, force=True, actor=approver) == "queried"
+    assert PayoutEvent.objects.get(payout=payout, action="status_query").actor == approver
 
 
 def test_unanswered_status_queries_hand_the_payout_to_a_person(daraja, settings):
