@@ -176,13 +176,17 @@ class _Doorbell:
 doorbell = _Doorbell()
 
 
+def _unclaimed_pending(now) -> Q:
+    """Pending rows no worker holds a live claim on."""
+    return Q(status=NotificationStatus.PENDING) & (Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+
+
 def notifications_recent(*, since, after_id: int = 0, limit: int = 500) -> list[int]:
     """Pending rows made since `since` that are due now (what a `deliver_recent` task queues), by id."""
     now = timezone.now()
     return list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, created_at__gte=since, pk__gt=after_id,
-                                    next_attempt_at__lte=now + _DUE_SLACK)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+        Notification.objects.filter(created_at__gte=since, pk__gt=after_id, next_attempt_at__lte=now + _DUE_SLACK)
+        .filter(_unclaimed_pending(now))
         .order_by("id")
         .values_list("pk", flat=True)[:limit]
     )
@@ -215,8 +219,8 @@ def notifications_due(*, limit: int = 500) -> list[int]:
     now = timezone.now()
     overdue = now - timedelta(seconds=settings.NOTIFICATIONS_PICKUP_AFTER_SECONDS)
     return list(
-        Notification.objects.filter(status=NotificationStatus.PENDING, next_attempt_at__lte=overdue)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
+        Notification.objects.filter(next_attempt_at__lte=overdue)
+        .filter(_unclaimed_pending(now))
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )

@@ -26,10 +26,15 @@ from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnkn
 from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutStatus
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
-from payments.services.events import event_record, payout_lock, payout_set_status, payout_transition
+from payments.services.events import (
+    event_record,
+    payout_lock,
+    payout_set_status,
+    payout_status_recorded,
+    payout_transition,
+)
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
 from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
-from payments.signals import payout_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +195,8 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
         if not rows:
             return None
         moved = rows[0]
-        event = event_record(action="submitted", source=SOURCE, payout=moved, from_status=PayoutStatus.SENDING,
-                             to_status=PayoutStatus.SUBMITTED, details={"conversation_id": conversation_id})
-        payout_status_changed.send(sender=Payout, payout=moved, event=event, old_status=PayoutStatus.SENDING,
-                                   new_status=PayoutStatus.SUBMITTED)
+        payout_status_recorded(payout=moved, old_status=PayoutStatus.SENDING, action="submitted", source=SOURCE,
+                               details={"conversation_id": conversation_id})
         return moved
 
 

@@ -92,6 +92,26 @@ def payout_set_status(
     for name, value in changes.items():
         setattr(payout, name, value)
     payout.save(update_fields=list(changes))
+    return payout_status_recorded(
+        payout=payout, old_status=old_status, action=action, source=source, actor=actor, details=details,
+        callback=callback,
+    )
+
+
+def payout_status_recorded(
+    *,
+    payout: Payout,
+    old_status: str,
+    action: str,
+    source: str,
+    actor=None,
+    details: dict[str, Any] | None = None,
+    callback: DarajaCallback | None = None,
+) -> PayoutEvent:
+    """What follows every status change, once the row holds its new status (written under the row lock, or
+    by a conditional UPDATE that only one caller can win): a released refund's amount back to its payment,
+    the event, and the signal the notifications listen to. Returns the event."""
+    to_status = payout.status
     if payout.payment_id and to_status in RELEASED_STATUSES and old_status not in RELEASED_STATUSES:
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
