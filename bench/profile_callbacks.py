@@ -75,7 +75,9 @@ def main() -> None:
         post(path, body)
     profiler.disable()
     stats = pstats.Stats(profiler)
-    stats.dump_stats(str(Path(__file__).resolve().parent.parent / "var" / "bench" / "callbacks.prof"))
+    out = Path(__file__).resolve().parent.parent / "var" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    stats.dump_stats(str(out / "callbacks.prof"))
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
 

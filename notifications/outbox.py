@@ -36,6 +36,7 @@ from notifications.messages import Message
 from notifications.models import Notification, NotificationStatus
 from notifications.numbers import mask_number, mask_numbers_in_text
 from notifications.recipients import Target
+from payments.rows import insert_rows
 
 logger = logging.getLogger("notifications")
 
@@ -79,22 +80,8 @@ def notifications_create(
 
 def _insert_new(rows: list[Notification]) -> list[int]:
     """Insert the rows whose dedupe_key is new; the ids made. (Django's bulk_create cannot return ids when
-    it ignores conflicts, so the statement is built here, from the model's own fields and conversions.)"""
-    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    params = []
-    for row in rows:
-        params.extend(field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(Notification._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        f" VALUES {', '.join([one_row] * len(rows))}"
-        f" ON CONFLICT ({quote(Notification._meta.get_field('dedupe_key').column)}) DO NOTHING"
-        f" RETURNING {quote(Notification._meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return sorted(pk for (pk,) in cursor.fetchall())
+    it ignores conflicts.)"""
+    return sorted(insert_rows(rows, skip_conflicts_on="dedupe_key"))
 
 
 def enqueue(notification_ids: Iterable[int], *, countdown: float | None = None) -> int:

@@ -26,6 +26,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import mask_msisdn
+from payments.rows import insert_row, update_row
 from payments.services.events import event_record, payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
 from payments.signals import payment_received
@@ -309,7 +310,7 @@ def callback_store(
     http_status: int | None = None,
 ) -> DarajaCallback:
     """Commit the request as received, before anything parses it (credentials already redacted)."""
-    return DarajaCallback.objects.create(
+    return insert_row(DarajaCallback(
         kind=kind,
         # PostgreSQL text cannot hold NUL; keep everything else byte for byte.
         raw_body=parse.redact_secrets(raw_body).replace("\x00", "\ufffd"),
@@ -321,13 +322,13 @@ def callback_store(
         error=error,
         http_status=http_status,
         processed_at=timezone.now() if outcome != CallbackOutcome.RECEIVED else None,
-    )
+    ))
 
 
-_RESULT_FIELDS = [
+_RESULT_FIELDS = (
     "outcome", "http_status", "mismatch", "error", "processed_at", "payout", "payment",
     "originator_conversation_id", "conversation_id", "transaction_id", "result_code",
-]
+)
 
 
 def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
@@ -337,7 +338,7 @@ def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
     callback.error = "" if handled.message.startswith("Accepted") else handled.message
     callback.processed_at = timezone.now()
     # The raw body and headers were written when the request arrived; only the outcome changes.
-    callback.save(update_fields=_RESULT_FIELDS)
+    update_row(callback, _RESULT_FIELDS)
 
 
 def callback_process(*, callback: DarajaCallback) -> Handled:

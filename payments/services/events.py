@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
+from payments.rows import insert_row, update_row
 from payments.signals import payout_status_changed
 
 
@@ -27,7 +28,7 @@ def event_record(
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
 ) -> PayoutEvent:
-    return PayoutEvent.objects.create(
+    return insert_row(PayoutEvent(
         payout=payout,
         payment=payment,
         action=action,
@@ -37,7 +38,7 @@ def event_record(
         source=source,
         details=details or {},
         callback=callback,
-    )
+    ))
 
 
 def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
@@ -65,12 +66,15 @@ def _lock_sql(with_receipt: bool) -> str:
     lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else (
         " FOR UPDATE" if connection.features.has_select_for_update else ""
     )
+    # Columns by name, not p.*: a prepared statement (server-side binding) whose result shape changes under it
+    # after a migration adds a column fails; a named list keeps its shape.
+    columns = ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in Payout._meta.concrete_fields)
     if with_receipt:
         return (
-            f"SELECT p.*, EXISTS (SELECT 1 FROM {table} o WHERE o.{receipt} = %s AND o.{pk} <> p.{pk})"
+            f"SELECT {columns}, EXISTS (SELECT 1 FROM {table} o WHERE o.{receipt} = %s AND o.{pk} <> p.{pk})"
             f" AS receipt_elsewhere FROM {table} p WHERE p.{pk} = %s{lock}"
         )
-    return f"SELECT p.* FROM {table} p WHERE p.{pk} = %s{lock}"
+    return f"SELECT {columns} FROM {table} p WHERE p.{pk} = %s{lock}"
 
 
 def payout_set_status(
@@ -91,7 +95,7 @@ def payout_set_status(
     changes.update(status=to_status, status_changed_at=now, updated_at=now)
     for name, value in changes.items():
         setattr(payout, name, value)
-    payout.save(update_fields=list(changes))
+    update_row(payout, changes)
     return payout_status_recorded(
         payout=payout, old_status=old_status, action=action, source=source, actor=actor, details=details,
         callback=callback,

@@ -1,0 +1,87 @@
+"""Row writes for the hot paths (a B2C result, a send), as SQL built once per model and column set.
+
+Django's `Model.save()` and `QuerySet.create()` compile their statement anew on every call; on a B2C result,
+with four writes, that compiling cost more Python time than everything else the callback does
+(bench/README.md). These helpers keep what matters from the ORM: the model's columns, each field's
+`pre_save()` and `get_db_prep_save()` conversions, the primary key set on the instance. They skip save()'s
+signals (no receiver listens to pre_save/post_save of the models they write; notifications/recipients.py
+listens to NotificationRecipient, which never comes here) and model `save()` overrides, so callers use them
+only for rows whose save() adds nothing to an insert (PayoutEvent, DarajaCallback, Notification) or for an
+update of named fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from django.db import DatabaseError, connection, models
+
+
+@lru_cache(maxsize=128)
+def _fields(model: type[models.Model], names: tuple[str, ...] | None) -> list:
+    opts = model._meta
+    if names is None:
+        return [field for field in opts.concrete_fields if not field.primary_key]
+    return [opts.get_field(name) for name in names]
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(model: type[models.Model], rows: int, conflict: str | None, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    fields = _fields(model, None)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES {', '.join([one_row] * rows)}"
+    )
+    if conflict:
+        sql += f" ON CONFLICT ({quote(model._meta.get_field(conflict).column)}) DO NOTHING"
+    return sql + f" RETURNING {quote(model._meta.pk.column)}"
+
+
+def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None = None) -> list[int]:
+    """INSERT every object in one statement; returns the new primary keys in row order, and sets each
+    object's pk when every row was inserted. `skip_conflicts_on`: a unique field; rows whose value already
+    exists are skipped (`ON CONFLICT ... DO NOTHING`) and only the inserted rows' keys come back."""
+    if not objs:
+        return []
+    model = type(objs[0])
+    fields = _fields(model, None)
+    params = []
+    for obj in objs:
+        params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
+    sql = _insert_sql(model, len(objs), skip_conflicts_on, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = [pk for (pk,) in cursor.fetchall()]
+    if len(keys) == len(objs):
+        for obj, pk in zip(objs, keys, strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+    return keys
+
+
+def insert_row(obj: models.Model) -> models.Model:
+    """INSERT one object (its pk is set from the database); returns it."""
+    insert_rows([obj])
+    return obj
+
+
+@lru_cache(maxsize=64)
+def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in _fields(model, names))
+    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"
+
+
+def update_row(obj: models.Model, names: Sequence[str]) -> None:
+    """UPDATE the named fields of a stored object from its attributes (as `save(update_fields=...)`)."""
+    key = tuple(names)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in _fields(type(obj), key)]
+    params.append(obj.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(type(obj), key, connection.vendor), params)
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
