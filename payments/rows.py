@@ -85,3 +85,33 @@ def update_row(obj: models.Model, names: Sequence[str]) -> None:
         cursor.execute(_update_sql(type(obj), key, connection.vendor), params)
         if cursor.rowcount != 1:
             raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
+
+
+@lru_cache(maxsize=32)
+def _loader(model: type[models.Model], vendor: str) -> tuple[list[str], list]:
+    """The attribute names of a model's columns, in order, and the converters any of them need."""
+    fields = model._meta.concrete_fields
+    converters = []
+    for index, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = field.get_db_converters(connection) + connection.ops.get_db_converters(column)
+        if found:
+            converters.append((index, column, found))
+    return [field.attname for field in fields], converters
+
+
+def selected_columns(model: type[models.Model], alias: str) -> str:
+    """`alias.col1, alias.col2, ...` for every column, in the order `load_row` reads them. Named, not `*`: a
+    prepared statement whose result shape changes when a migration adds a column fails."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for field in model._meta.concrete_fields)
+
+
+def load_row(model: type[models.Model], row: Sequence) -> models.Model:
+    """An instance from a row that starts with `selected_columns(model, ...)` (as Django would load it, without
+    a queryset around it); values after them are ignored."""
+    names, converters = _loader(model, connection.vendor)
+    values = list(row[: len(names)])
+    for index, column, found in converters:
+        for convert in found:
+            values[index] = convert(values[index], column, connection)
+    return model.from_db(connection.alias, names, values)

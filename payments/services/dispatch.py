@@ -25,6 +25,7 @@ from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
 from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutStatus
 from payments.phone import mask_msisdn
+from payments.rows import load_row, selected_columns
 from payments.services.daraja import daraja_client
 from payments.services.events import (
     event_record,
@@ -190,11 +191,13 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
         )
     now = timezone.now()
     with transaction.atomic(savepoint=False):
-        rows = list(Payout.objects.raw(_submitted_sql(), [PayoutStatus.SUBMITTED, now, now, conversation_id[:64],
-                                                            now, payout.pk, PayoutStatus.SENDING]))
-        if not rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_submitted_sql(), [PayoutStatus.SUBMITTED, now, now, conversation_id[:64], now, payout.pk,
+                                              PayoutStatus.SENDING])
+            row = cursor.fetchone()
+        if row is None:
             return None
-        moved = rows[0]
+        moved = load_row(Payout, row)
         payout_status_recorded(payout=moved, old_status=PayoutStatus.SENDING, action="submitted", source=SOURCE,
                                details={"conversation_id": conversation_id})
         return moved
@@ -202,11 +205,11 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
 
 @lru_cache(maxsize=1)
 def _submitted_sql() -> str:
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in Payout._meta.concrete_fields)
+    table = connection.ops.quote_name(Payout._meta.db_table)
     return (
-        f"UPDATE {qn(Payout._meta.db_table)} SET status = %s, status_changed_at = %s, updated_at = %s,"
-        f" conversation_id = %s, submitted_at = %s WHERE id = %s AND status = %s RETURNING {columns}"
+        f"UPDATE {table} p SET status = %s, status_changed_at = %s, updated_at = %s,"
+        f" conversation_id = %s, submitted_at = %s WHERE p.id = %s AND p.status = %s"
+        f" RETURNING {selected_columns(Payout, 'p')}"
     )
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
-from payments.rows import insert_row, update_row
+from payments.rows import insert_row, load_row, selected_columns, update_row
 from payments.signals import payout_status_changed
 
 
@@ -50,11 +50,14 @@ def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
     Written as SQL rather than built by the ORM: this runs for every callback and every send, and compiling
     the queryset cost more than the query itself (about 0.6 ms against 0.2 ms on PostgreSQL)."""
     sql, params = _lock_sql(bool(receipt)), ([receipt, payout_id] if receipt else [payout_id])
-    found = list(Payout.objects.raw(sql, params))
-    if not found:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound(f"No payout #{payout_id}.")
-    payout = found[0]
+    payout = load_row(Payout, row)
     payout.receipt_checked = receipt
+    payout.receipt_elsewhere = bool(row[-1]) if receipt else False
     return payout
 
 
@@ -66,9 +69,7 @@ def _lock_sql(with_receipt: bool) -> str:
     lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else (
         " FOR UPDATE" if connection.features.has_select_for_update else ""
     )
-    # Columns by name, not p.*: a prepared statement (server-side binding) whose result shape changes under it
-    # after a migration adds a column fails; a named list keeps its shape.
-    columns = ", ".join(f"p.{connection.ops.quote_name(f.column)}" for f in Payout._meta.concrete_fields)
+    columns = selected_columns(Payout, "p")
     if with_receipt:
         return (
             f"SELECT {columns}, EXISTS (SELECT 1 FROM {table} o WHERE o.{receipt} = %s AND o.{pk} <> p.{pk})"
