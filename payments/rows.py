@@ -27,17 +27,21 @@ def _fields(model: type[models.Model], names: tuple[str, ...] | None) -> list:
 
 
 @lru_cache(maxsize=64)
-def _insert_sql(model: type[models.Model], rows: int, conflict: str | None, vendor: str) -> str:
+def _insert_sql(
+    model: type[models.Model], rows: int, conflict: str | None, computed: tuple[tuple[str, str], ...], vendor: str
+) -> str:
     quote = connection.ops.quote_name
     fields = _fields(model, None)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    expressions = dict(computed)
+    one_row = "(" + ", ".join(expressions.get(f.name, "%s") for f in fields) + ")"
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         f" VALUES {', '.join([one_row] * rows)}"
     )
     if conflict:
         sql += f" ON CONFLICT ({quote(model._meta.get_field(conflict).column)}) DO NOTHING"
-    return sql + f" RETURNING {quote(model._meta.pk.column)}"
+    returned = [model._meta.pk.column] + [model._meta.get_field(name).column for name, _ in computed]
+    return sql + f" RETURNING {', '.join(quote(column) for column in returned)}"
 
 
 def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None = None) -> list[int]:
@@ -51,21 +55,44 @@ def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None =
     params = []
     for obj in objs:
         params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
-    sql = _insert_sql(model, len(objs), skip_conflicts_on, connection.vendor)
+    sql = _insert_sql(model, len(objs), skip_conflicts_on, (), connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         keys = [pk for (pk,) in cursor.fetchall()]
     if len(keys) == len(objs):
         for obj, pk in zip(objs, keys, strict=True):
-            obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
+            _stored(obj, pk)
     return keys
 
 
-def insert_row(obj: models.Model) -> models.Model:
-    """INSERT one object (its pk is set from the database); returns it."""
-    insert_rows([obj])
+def _stored(obj: models.Model, pk: int) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def insert_row(obj: models.Model, *, computed: dict[str, tuple[str, list]] | None = None) -> models.Model:
+    """INSERT one object (its pk is set from the database); returns it.
+
+    `computed`: field name -> (SQL expression, its parameters), for a value the database works out in the
+    same statement (a foreign key looked up by another column, say); the instance gets the value it took."""
+    if not computed:
+        insert_rows([obj])
+        return obj
+    fields = _fields(type(obj), None)
+    params = []
+    for field in fields:
+        if field.name in computed:
+            params.extend(computed[field.name][1])
+        else:
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+    shape = tuple((name, expression) for name, (expression, _) in computed.items())
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(type(obj), 1, None, shape, connection.vendor), params)
+        pk, *values = cursor.fetchone()
+    _stored(obj, pk)
+    for name, value in zip(computed, values, strict=True):
+        setattr(obj, type(obj)._meta.get_field(name).attname, value)
     return obj
 
 

@@ -13,9 +13,16 @@ from django.views.decorators.http import require_POST
 
 from payments.callbacks.network import client_ip, ip_allowed
 from payments.callbacks.tokens import TOKEN_SCOPE, static_token_matches
-from payments.models import CallbackOutcome, Payout
-from payments.services.callbacks import callback_log_rejection, callback_process, callback_store
+from payments.models import CallbackOutcome, DarajaCallback, Payout
+from payments.services.callbacks import (
+    callback_log_rejection,
+    callback_process,
+    callback_reject_stored,
+    callback_store,
+)
 from payments.signals import callback_rejected
+
+UNKNOWN_URL = "Unknown callback URL."
 
 # Headers worth keeping for forensics; credentials and cookies are never stored.
 _DROPPED_HEADERS = {"HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_PROXY_AUTHORIZATION"}
@@ -50,9 +57,13 @@ def _reject(request, *, kind: str, status: int, reason: str, ip: str | None, bod
         error=reason,
         http_status=status,
     )
+    return _rejected(callback)
+
+
+def _rejected(callback: DarajaCallback) -> HttpResponse:
     callback_log_rejection(callback)
     callback_rejected.send(sender=type(callback), callback=callback)
-    return _answer(status, reason)
+    return _answer(callback.http_status, callback.error)
 
 
 _TOKEN_SQL = "SELECT {pk} FROM {table} WHERE {token} = %s".format(
@@ -62,17 +73,10 @@ _TOKEN_SQL = "SELECT {pk} FROM {table} WHERE {token} = %s".format(
 )
 
 
-def _resolve_payout(name: str, token: str) -> tuple[bool, int | None]:
-    """Whether the URL's token is ours, and the id of the payout it belongs to (for per-payout URLs). Only
-    the id: processing locks and reads the row itself."""
-    scope = TOKEN_SCOPE[name]
-    if scope == "payout":
-        # Plain SQL: on every result callback, the ORM's compilation cost more than this index lookup.
-        with connection.cursor() as cursor:
-            cursor.execute(_TOKEN_SQL, [token])
-            found = cursor.fetchone()
-        return found is not None, (found[0] if found else None)
-    return static_token_matches(scope, token), None
+def _payout_known(token: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_TOKEN_SQL, [token])
+        return cursor.fetchone() is not None
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
@@ -88,6 +92,8 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
 
 
 def make_callback_view(name: str, kind: str):
+    scope = TOKEN_SCOPE[name]
+
     @csrf_exempt
     @require_POST
     @transaction.non_atomic_requests
@@ -95,12 +101,13 @@ def make_callback_view(name: str, kind: str):
         ip = client_ip(request)
         if not ip_allowed(ip):
             return _reject(request, kind=kind, status=403, reason="Source address not allowed.", ip=ip)
-        known, payout_id = _resolve_payout(name, token)
-        if not known:
-            return _reject(request, kind=kind, status=404, reason="Unknown callback URL.", ip=ip)
+        if scope != "payout" and not static_token_matches(scope, token):
+            return _reject(request, kind=kind, status=404, reason=UNKNOWN_URL, ip=ip)
         limit = settings.CALLBACK_MAX_BODY_BYTES
         body = _read_body(request, limit)
         if body is None:
+            if scope == "payout" and not _payout_known(token):
+                return _reject(request, kind=kind, status=404, reason=UNKNOWN_URL, ip=ip)
             return _reject(request, kind=kind, status=413, reason=f"Body over {limit // 1024} KB.", ip=ip)
         callback = callback_store(
             kind=kind,
@@ -108,8 +115,12 @@ def make_callback_view(name: str, kind: str):
             headers=_headers(request),
             source_ip=ip,
             path=request.path,
-            payout_id=payout_id,
+            # A payout URL's token is looked up by the INSERT that stores the request: one round trip.
+            payout_token=token if scope == "payout" else None,
         )
+        if scope == "payout" and callback.payout_id is None:
+            callback_reject_stored(callback, status=404, reason=UNKNOWN_URL)
+            return _rejected(callback)
         handled = callback_process(callback=callback)
         return _answer(handled.http_status, handled.message)
 

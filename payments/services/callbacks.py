@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from payments.daraja import callbacks as parse
@@ -305,12 +306,16 @@ def callback_store(
     source_ip: str | None,
     path: str,
     payout_id: int | None = None,
+    payout_token: str | None = None,
     outcome: str = CallbackOutcome.RECEIVED,
     error: str = "",
     http_status: int | None = None,
 ) -> DarajaCallback:
-    """Commit the request as received, before anything parses it (credentials already redacted)."""
-    return insert_row(DarajaCallback(
+    """Commit the request as received, before anything parses it (credentials already redacted).
+
+    `payout_token`: a payout URL's token; the same INSERT looks up whose it is (`payout_id` is None on the
+    returned row when the token is nobody's)."""
+    callback = DarajaCallback(
         kind=kind,
         # PostgreSQL text cannot hold NUL; keep everything else byte for byte.
         raw_body=parse.redact_secrets(raw_body).replace("\x00", "\ufffd"),
@@ -322,7 +327,29 @@ def callback_store(
         error=error,
         http_status=http_status,
         processed_at=timezone.now() if outcome != CallbackOutcome.RECEIVED else None,
-    ))
+    )
+    if payout_token is None:
+        return insert_row(callback)
+    return insert_row(callback, computed={"payout": (_payout_by_token_sql(), [payout_token])})
+
+
+@lru_cache(maxsize=1)
+def _payout_by_token_sql() -> str:
+    quote = connection.ops.quote_name
+    return "(SELECT {pk} FROM {table} WHERE {token} = %s)".format(
+        pk=quote(Payout._meta.pk.column),
+        table=quote(Payout._meta.db_table),
+        token=quote(Payout._meta.get_field("callback_token").column),
+    )
+
+
+def callback_reject_stored(callback: DarajaCallback, *, status: int, reason: str) -> None:
+    """Mark a stored request as refused (an unknown URL found by the store itself)."""
+    callback.outcome = CallbackOutcome.REJECTED
+    callback.http_status = status
+    callback.error = reason
+    callback.processed_at = timezone.now()
+    update_row(callback, ("outcome", "http_status", "error", "processed_at"))
 
 
 _RESULT_FIELDS = (

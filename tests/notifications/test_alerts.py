@@ -538,3 +538,27 @@ def test_a_database_error_in_the_outbox_is_rolled_back_to_its_savepoint(client, 
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.COMPLETED
     assert not Notification.objects.exists()  # the partial row went with the savepoint
+
+
+def test_rows_rolled_back_with_their_savepoint_are_never_queued(
+    client, admins, broker, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import IntegrityError
+
+    from notifications import alerts
+
+    real_create = alerts.notifications_create
+
+    def create_then_fail(**kwargs):
+        assert real_create(**kwargs)  # rows made, and their doorbell registered for the commit
+        raise IntegrityError("simulated")
+
+    monkeypatch.setattr(alerts, "notifications_create", create_then_fail)
+    payout = make_payout()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, "b2c-result", payout.callback_token, b2c_result(payout)).status_code == 200
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.COMPLETED
+    assert not Notification.objects.exists()
+    assert broker.queue == []  # nothing queued for rows that no longer exist
+

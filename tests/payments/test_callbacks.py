@@ -371,6 +371,22 @@ def test_unknown_token_is_404_and_rejected(client, name):
     assert DarajaCallback.objects.get().outcome == CallbackOutcome.REJECTED
 
 
+def test_unknown_payout_token_is_kept_with_its_body_and_settles_nothing(client):
+    payout = make_payout()
+    response = post(client, "b2c-result", "f" * 40, b2c_result(payout))
+    assert response.status_code == 404
+    callback = DarajaCallback.objects.get()
+    assert (callback.outcome, callback.http_status, callback.payout_id) == (CallbackOutcome.REJECTED, 404, None)
+    assert payout.originator_conversation_id in callback.raw_body  # the body is evidence
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.SUBMITTED
+
+
+def test_oversized_body_to_an_unknown_payout_url_is_404_before_413(client):
+    body = json.dumps({"Result": {"pad": "x" * (65 * 1024)}})
+    assert post(client, "b2c-result", "f" * 40, body).status_code == 404
+
+
 def test_body_over_64kb_is_413(client):
     payout = make_payout()
     body = json.dumps({"Result": {"pad": "x" * (65 * 1024)}})
