@@ -114,6 +114,41 @@ def update_row(obj: models.Model, names: Sequence[str]) -> None:
             raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
 
 
+@lru_cache(maxsize=64)
+def _update_then_insert_sql(
+    model: type[models.Model], names: tuple[str, ...], new_model: type[models.Model], vendor: str
+) -> str:
+    quote = connection.ops.quote_name
+    update = _update_sql(model, names, vendor)
+    fields = _fields(new_model, None)
+    return (
+        f"WITH updated AS ({update} RETURNING 1)"
+        f" INSERT INTO {quote(new_model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT {', '.join(['%s'] * len(fields))} FROM updated"
+        f" RETURNING {quote(new_model._meta.pk.column)}"
+    )
+
+
+def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.Model) -> None:
+    """`update_row(obj, names)` then `insert_row(new)`; on PostgreSQL in one statement (a data-modifying
+    WITH), so a status change and its event cost one round trip. Nothing is inserted when the update finds
+    no row, and that raises, as update_row does."""
+    if not connection.features.can_return_rows_from_bulk_insert or connection.vendor != "postgresql":
+        update_row(obj, names)
+        insert_row(new)
+        return
+    key = tuple(names)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in _fields(type(obj), key)]
+    params.append(obj.pk)
+    params.extend(field.get_db_prep_save(field.pre_save(new, True), connection) for field in _fields(type(new), None))
+    with connection.cursor() as cursor:
+        cursor.execute(_update_then_insert_sql(type(obj), key, type(new), connection.vendor), params)
+        row = cursor.fetchone()
+    if row is None:
+        raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
+    _stored(new, row[0])
+
+
 @lru_cache(maxsize=32)
 def _loader(model: type[models.Model], vendor: str) -> tuple[list[str], list]:
     """The attribute names of a model's columns, in order, and the converters any of them need."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
-from payments.rows import insert_row, load_row, selected_columns, update_row
+from payments.rows import insert_row, load_row, selected_columns, update_row_then_insert
 from payments.signals import payout_status_changed
 
 
@@ -28,7 +28,13 @@ def event_record(
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
 ) -> PayoutEvent:
-    return insert_row(PayoutEvent(
+    return insert_row(_new_event(action=action, source=source, payout=payout, payment=payment, actor=actor,
+                                 from_status=from_status, to_status=to_status, details=details, callback=callback))
+
+
+def _new_event(*, action, source, payout=None, payment=None, actor=None, from_status="", to_status="", details=None,
+               callback=None) -> PayoutEvent:
+    return PayoutEvent(
         payout=payout,
         payment=payment,
         action=action,
@@ -38,7 +44,7 @@ def event_record(
         source=source,
         details=details or {},
         callback=callback,
-    ))
+    )
 
 
 def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
@@ -96,10 +102,12 @@ def payout_set_status(
     changes.update(status=to_status, status_changed_at=now, updated_at=now)
     for name, value in changes.items():
         setattr(payout, name, value)
-    update_row(payout, changes)
+    event = _new_event(action=action, source=source, payout=payout, actor=actor, from_status=old_status,
+                       to_status=to_status, details=details, callback=callback)
+    update_row_then_insert(payout, changes, event)  # one round trip on PostgreSQL
     return payout_status_recorded(
         payout=payout, old_status=old_status, action=action, source=source, actor=actor, details=details,
-        callback=callback,
+        callback=callback, event=event,
     )
 
 
@@ -112,24 +120,27 @@ def payout_status_recorded(
     actor=None,
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
+    event: PayoutEvent | None = None,
 ) -> PayoutEvent:
     """What follows every status change, once the row holds its new status (written under the row lock, or
     by a conditional UPDATE that only one caller can win): a released refund's amount back to its payment,
-    the event, and the signal the notifications listen to. Returns the event."""
+    the event (unless the caller stored it with the update: `event`), and the signal the notifications
+    listen to. Returns the event."""
     to_status = payout.status
     if payout.payment_id and to_status in RELEASED_STATUSES and old_status not in RELEASED_STATUSES:
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
-    event = event_record(
-        action=action,
-        source=source,
-        payout=payout,
-        actor=actor,
-        from_status=old_status,
-        to_status=to_status,
-        details=details,
-        callback=callback,
-    )
+    if event is None:
+        event = event_record(
+            action=action,
+            source=source,
+            payout=payout,
+            actor=actor,
+            from_status=old_status,
+            to_status=to_status,
+            details=details,
+            callback=callback,
+        )
     if old_status != to_status:
         payout_status_changed.send(
             sender=Payout, payout=payout, event=event, old_status=old_status, new_status=to_status
