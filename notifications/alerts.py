@@ -65,6 +65,14 @@ def _to_customer(payout: Payout, build, *, key: str) -> list[int]:
 # --- Payouts and payments ---------------------------------------------------------------------------
 
 
+# The statuses that raise an admin alert (payout_alerts_create) and a customer message (customer_alerts_create):
+# the receiver skips every other change without opening a savepoint (a send's sending and submitted steps).
+ADMIN_ALERT_STATUSES = frozenset(
+    {PayoutStatus.PENDING_APPROVAL, PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.NEEDS_REVIEW}
+)
+CUSTOMER_ALERT_STATUSES = frozenset({PayoutStatus.APPROVED, PayoutStatus.COMPLETED})
+
+
 def payout_alerts_create(*, payout: Payout, event: PayoutEvent, new_status: str, old_status: str = "") -> list[int]:
     if new_status == PayoutStatus.PENDING_APPROVAL and payout.batch_id and not old_status:
         # A CSV upload: one message for the batch, however many rows it has.

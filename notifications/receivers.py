@@ -60,9 +60,15 @@ def _payout_customer_alerts(payout, new_status):
 
 @receiver(payout_status_changed, sender=Payout, dispatch_uid="notifications.payout_status_changed")
 def on_payout_status_changed(sender, payout, event, old_status, new_status, **kwargs):
-    # Two savepoints: the admins' alert and the customer's message stand or fall on their own.
-    _payout_admin_alerts(payout, event, old_status, new_status)
-    if getattr(settings, "NOTIFY_CUSTOMERS", False) and payout.kind == PayoutKind.REFUND:
+    # Two savepoints: the admins' alert and the customer's message stand or fall on their own. A change that
+    # raises neither costs nothing (no savepoint round trip on a send's sending and submitted steps).
+    if new_status in alerts.ADMIN_ALERT_STATUSES:
+        _payout_admin_alerts(payout, event, old_status, new_status)
+    if (
+        new_status in alerts.CUSTOMER_ALERT_STATUSES
+        and getattr(settings, "NOTIFY_CUSTOMERS", False)
+        and payout.kind == PayoutKind.REFUND
+    ):
         _payout_customer_alerts(payout, new_status)
 
 

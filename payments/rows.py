@@ -61,14 +61,8 @@ def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None =
         keys = [pk for (pk,) in cursor.fetchall()]
     if len(keys) == len(objs):
         for obj, pk in zip(objs, keys, strict=True):
-            _stored(obj, pk)
+            stored(obj, pk)
     return keys
-
-
-def _stored(obj: models.Model, pk: int) -> None:
-    obj.pk = pk
-    obj._state.adding = False
-    obj._state.db = connection.alias
 
 
 def insert_row(obj: models.Model, *, computed: dict[str, tuple[str, list]] | None = None) -> models.Model:
@@ -90,7 +84,7 @@ def insert_row(obj: models.Model, *, computed: dict[str, tuple[str, list]] | Non
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(obj), 1, None, shape, connection.vendor), params)
         pk, *values = cursor.fetchone()
-    _stored(obj, pk)
+    stored(obj, pk)
     for name, value in zip(computed, values, strict=True):
         setattr(obj, type(obj)._meta.get_field(name).attname, value)
     return obj
@@ -114,19 +108,35 @@ def update_row(obj: models.Model, names: Sequence[str]) -> None:
             raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
 
 
+def insert_from_sql(model: type[models.Model], source: str) -> str:
+    """`INSERT INTO <model> (...) SELECT %s, ... FROM <source> RETURNING pk`: one row per row of `source` (a
+    WITH query), its values from `insert_params`; for writing a row only when another statement matched."""
+    quote = connection.ops.quote_name
+    fields = _fields(model, None)
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT {', '.join(['%s'] * len(fields))} FROM {source}"
+        f" RETURNING {quote(model._meta.pk.column)}"
+    )
+
+
+def insert_params(obj: models.Model) -> list:
+    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _fields(type(obj), None)]
+
+
+def stored(obj: models.Model, pk: int) -> None:
+    """Mark an object inserted by a statement of the caller's own as saved, with its new key."""
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
 @lru_cache(maxsize=64)
 def _update_then_insert_sql(
     model: type[models.Model], names: tuple[str, ...], new_model: type[models.Model], vendor: str
 ) -> str:
-    quote = connection.ops.quote_name
     update = _update_sql(model, names, vendor)
-    fields = _fields(new_model, None)
-    return (
-        f"WITH updated AS ({update} RETURNING 1)"
-        f" INSERT INTO {quote(new_model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        f" SELECT {', '.join(['%s'] * len(fields))} FROM updated"
-        f" RETURNING {quote(new_model._meta.pk.column)}"
-    )
+    return f"WITH updated AS ({update} RETURNING 1) {insert_from_sql(new_model, 'updated')}"
 
 
 def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.Model) -> None:
@@ -140,13 +150,13 @@ def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.
     key = tuple(names)
     params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in _fields(type(obj), key)]
     params.append(obj.pk)
-    params.extend(field.get_db_prep_save(field.pre_save(new, True), connection) for field in _fields(type(new), None))
+    params.extend(insert_params(new))
     with connection.cursor() as cursor:
         cursor.execute(_update_then_insert_sql(type(obj), key, type(new), connection.vendor), params)
         row = cursor.fetchone()
     if row is None:
         raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
-    _stored(new, row[0])
+    stored(new, row[0])
 
 
 @lru_cache(maxsize=32)

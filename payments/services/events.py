@@ -28,11 +28,11 @@ def event_record(
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
 ) -> PayoutEvent:
-    return insert_row(_new_event(action=action, source=source, payout=payout, payment=payment, actor=actor,
+    return insert_row(new_event(action=action, source=source, payout=payout, payment=payment, actor=actor,
                                  from_status=from_status, to_status=to_status, details=details, callback=callback))
 
 
-def _new_event(*, action, source, payout=None, payment=None, actor=None, from_status="", to_status="", details=None,
+def new_event(*, action, source, payout=None, payment=None, actor=None, from_status="", to_status="", details=None,
                callback=None) -> PayoutEvent:
     return PayoutEvent(
         payout=payout,
@@ -102,7 +102,7 @@ def payout_set_status(
     changes.update(status=to_status, status_changed_at=now, updated_at=now)
     for name, value in changes.items():
         setattr(payout, name, value)
-    event = _new_event(action=action, source=source, payout=payout, actor=actor, from_status=old_status,
+    event = new_event(action=action, source=source, payout=payout, actor=actor, from_status=old_status,
                        to_status=to_status, details=details, callback=callback)
     update_row_then_insert(payout, changes, event)  # one round trip on PostgreSQL
     return payout_status_recorded(

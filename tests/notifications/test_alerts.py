@@ -562,3 +562,20 @@ def test_rows_rolled_back_with_their_savepoint_are_never_queued(
     assert not Notification.objects.exists()
     assert broker.queue == []  # nothing queued for rows that no longer exist
 
+
+
+@pytest.mark.parametrize("status", list(PayoutStatus))
+def test_the_receivers_skip_list_matches_what_raises_an_alert(admins, settings, status):
+    # The receiver opens no savepoint for a status outside these sets; if an alert were added for another
+    # status without adding it to the set, it would silently never be written.
+    from notifications import alerts
+    from payments.models import PayoutEvent
+
+    settings.NOTIFY_CUSTOMERS = True
+    payment = make_payment(status=PaymentStatus.COMPLETED)
+    payout = make_payout(kind=PayoutKind.REFUND, payment=payment, status=status, transaction_id="SGT0000001")
+    event = PayoutEvent.objects.create(payout=payout, action="test", source=EventSource.ADMIN, to_status=status)
+    made_for_admins = alerts.payout_alerts_create(payout=payout, event=event, new_status=status)
+    made_for_customer = alerts.customer_alerts_create(payout=payout, new_status=status)
+    assert bool(made_for_admins) == (status in alerts.ADMIN_ALERT_STATUSES)
+    assert bool(made_for_customer) == (status in alerts.CUSTOMER_ALERT_STATUSES)
