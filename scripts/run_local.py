@@ -45,21 +45,23 @@ LOCAL_DEFAULTS = {
 }
 
 
-def _dotenv_keys() -> set[str]:
+def _dotenv() -> dict[str, str]:
+    """The settings in .env (Django reads them itself; this script needs a few to start processes)."""
     path = ROOT / ".env"
     if not path.exists():
-        return set()
-    keys = set()
+        return {}
+    found = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
-            keys.add(line.split("=", 1)[0].strip())
-    return keys
+            key, value = line.split("=", 1)
+            found[key.strip()] = value.strip().strip("\"'")
+    return found
 
 
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
-    configured = _dotenv_keys()
+    configured = _dotenv()
     for key, value in LOCAL_DEFAULTS.items():
         if key not in env and key not in configured:
             env[key] = value
@@ -85,11 +87,14 @@ def main() -> int:
     manage = [PYTHON, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
     subprocess.run([*manage, "seed_demo"], check=True, env=env)
+    threads = env.get("CELERY_WORKER_THREADS") or _dotenv().get("CELERY_WORKER_THREADS") or "8"
 
     commands = [
         ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),
                        "--ledger", str(VAR / "daraja-simulator" / "ledger.json")]),
-        ("worker", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "--concurrency", "2"]),
+        # Threads: each send waits on Daraja (see docker-compose.yml).
+        ("worker", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "-P", "threads",
+                    "--concurrency", threads]),
         ("beat", [str(BIN / "celery"), "-A", "mpesa_payouts", "beat", "-l", "info",
                   "--schedule", str(VAR / "celerybeat-schedule")]),
         ("web", [*manage, "runserver", "127.0.0.1:8000", "--noreload"]),

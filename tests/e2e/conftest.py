@@ -206,7 +206,8 @@ def running_system(
         NOTIFICATIONS_PICKUP_AFTER_SECONDS="5",
     )
     web = web_server(env, port=port)
+    # The pool and size docker-compose and `make run` start (sends wait on Daraja: threads, not processes).
     worker = e2e_worker(
-        env, pool="prefork", concurrency=2, extra_args=("--beat", "--schedule", str(tmp_path / "beat-schedule"))
+        env, pool="threads", concurrency=8, extra_args=("--beat", "--schedule", str(tmp_path / "beat-schedule"))
     )
     return RunningSystem(web, worker, simulator, whatsapp, broker_url, env)
