@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,7 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from payments.errors import PayoutError
-from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus
+from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus, SentHour
 
 # Payouts that count against a day's limit once requested (until they fail or are rejected).
 _COMMITTED = [s for s in PayoutStatus.values if s not in (PayoutStatus.FAILED, PayoutStatus.REJECTED)]
@@ -117,21 +117,40 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
         f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(_SENT_BEFORE)})"
         " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
     )
+    total_sql, total_params = f"({submitted})", [start, end, payout.pk]
+    if _hour_totals_cover(*_today_bounds()):
+        # The running total per UTC hour (SentHour, kept by a trigger): at most 24 rows, however many payouts
+        # left today; less the payout itself, should it already count.
+        hours = qn(SentHour._meta.db_table)
+        total_sql = (
+            f"((SELECT COALESCE(SUM(amount), 0) FROM {hours} WHERE hour >= %s AND hour < %s)"
+            f" - (SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE id = %s"
+            f" AND status IN ({_literals(_SENT_BEFORE)}) AND submitted_at >= %s AND submitted_at < %s))"
+        )
+        total_params = [start, end, payout.pk, start, end]
     columns = [
         f"EXISTS (SELECT 1 FROM {control} WHERE paused)",
         f"({sending})",
-        f"({submitted})",
+        total_sql,
         f"({sending} AND phone = %s)",
         f"({submitted} AND phone = %s)",
         f"(SELECT utility_available FROM {floats} ORDER BY observed_at DESC, id DESC LIMIT 1)",
     ]
     params = [
         payout.pk,
-        start, end, payout.pk,
+        *total_params,
         payout.pk, payout.phone,
         start, end, payout.pk, payout.phone,
     ]
     return columns, params
+
+
+def _hour_totals_cover(start: datetime, end: datetime) -> bool:
+    """Whether today can be read from the hourly totals: on PostgreSQL (which keeps them), and when the local
+    day starts and ends on whole UTC hours (Africa/Nairobi does; a zone offset by :30 or :45 does not)."""
+    return connection.vendor == "postgresql" and all(
+        (moment.astimezone(UTC).minute, moment.second, moment.microsecond) == (0, 0, 0) for moment in (start, end)
+    )
 
 
 def send_figures_from(values) -> SendFigures:
