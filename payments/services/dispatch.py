@@ -204,8 +204,7 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
         moved = load_row(Payout, row)
         stored(event, row[-1])
         event.payout = moved
-        payout_status_recorded(payout=moved, old_status=PayoutStatus.SENDING, action="submitted", source=SOURCE,
-                               details=details, event=event)
+        payout_status_recorded(payout=moved, old_status=PayoutStatus.SENDING, event=event)
         return moved
 
 

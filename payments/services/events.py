@@ -105,42 +105,17 @@ def payout_set_status(
     event = new_event(action=action, source=source, payout=payout, actor=actor, from_status=old_status,
                        to_status=to_status, details=details, callback=callback)
     update_row_then_insert(payout, changes, event)  # one round trip on PostgreSQL
-    return payout_status_recorded(
-        payout=payout, old_status=old_status, action=action, source=source, actor=actor, details=details,
-        callback=callback, event=event,
-    )
+    return payout_status_recorded(payout=payout, old_status=old_status, event=event)
 
 
-def payout_status_recorded(
-    *,
-    payout: Payout,
-    old_status: str,
-    action: str,
-    source: str,
-    actor=None,
-    details: dict[str, Any] | None = None,
-    callback: DarajaCallback | None = None,
-    event: PayoutEvent | None = None,
-) -> PayoutEvent:
-    """What follows every status change, once the row holds its new status (written under the row lock, or
-    by a conditional UPDATE that only one caller can win): a released refund's amount back to its payment,
-    the event (unless the caller stored it with the update: `event`), and the signal the notifications
-    listen to. Returns the event."""
+def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEvent) -> PayoutEvent:
+    """What follows every status change, once the row holds its new status and its event is stored (written
+    under the row lock, or by a conditional UPDATE that only one caller can win): a released refund's amount
+    back to its payment, and the signal the notifications listen to. Returns the event."""
     to_status = payout.status
     if payout.payment_id and to_status in RELEASED_STATUSES and old_status not in RELEASED_STATUSES:
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
-    if event is None:
-        event = event_record(
-            action=action,
-            source=source,
-            payout=payout,
-            actor=actor,
-            from_status=old_status,
-            to_status=to_status,
-            details=details,
-            callback=callback,
-        )
     if old_status != to_status:
         payout_status_changed.send(
             sender=Payout, payout=payout, event=event, old_status=old_status, new_status=to_status
