@@ -26,6 +26,24 @@ def _fields(model: type[models.Model], names: tuple[str, ...] | None) -> list:
     return [opts.get_field(name) for name in names]
 
 
+def _columns(fields) -> str:
+    return ", ".join(connection.ops.quote_name(field.column) for field in fields)
+
+
+def _save_params(obj: models.Model, fields, add: bool) -> list:
+    return [field.get_db_prep_save(field.pre_save(obj, add), connection) for field in fields]
+
+
+def _insert_params(obj: models.Model) -> list:
+    return _save_params(obj, _fields(type(obj), None), True)
+
+
+def _stored(obj: models.Model, pk: int) -> None:
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(
     model: type[models.Model], rows: int, conflict: str | None, computed: tuple[tuple[str, str], ...], vendor: str
@@ -34,10 +52,7 @@ def _insert_sql(
     fields = _fields(model, None)
     expressions = dict(computed)
     one_row = "(" + ", ".join(expressions.get(f.name, "%s") for f in fields) + ")"
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        f" VALUES {', '.join([one_row] * rows)}"
-    )
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({_columns(fields)}) VALUES {', '.join([one_row] * rows)}"
     if conflict:
         sql += f" ON CONFLICT ({quote(model._meta.get_field(conflict).column)}) DO NOTHING"
     returned = [model._meta.pk.column] + [model._meta.get_field(name).column for name, _ in computed]
@@ -50,18 +65,14 @@ def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None =
     exists are skipped (`ON CONFLICT ... DO NOTHING`) and only the inserted rows' keys come back."""
     if not objs:
         return []
-    model = type(objs[0])
-    fields = _fields(model, None)
-    params = []
-    for obj in objs:
-        params.extend(field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields)
-    sql = _insert_sql(model, len(objs), skip_conflicts_on, (), connection.vendor)
+    params = [value for obj in objs for value in _insert_params(obj)]
+    sql = _insert_sql(type(objs[0]), len(objs), skip_conflicts_on, (), connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         keys = [pk for (pk,) in cursor.fetchall()]
     if len(keys) == len(objs):
         for obj, pk in zip(objs, keys, strict=True):
-            stored(obj, pk)
+            _stored(obj, pk)
     return keys
 
 
@@ -73,9 +84,8 @@ def insert_row(obj: models.Model, *, computed: dict[str, tuple[str, list]] | Non
     if not computed:
         insert_rows([obj])
         return obj
-    fields = _fields(type(obj), None)
     params = []
-    for field in fields:
+    for field in _fields(type(obj), None):
         if field.name in computed:
             params.extend(computed[field.name][1])
         else:
@@ -84,79 +94,105 @@ def insert_row(obj: models.Model, *, computed: dict[str, tuple[str, list]] | Non
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(type(obj), 1, None, shape, connection.vendor), params)
         pk, *values = cursor.fetchone()
-    stored(obj, pk)
+    _stored(obj, pk)
     for name, value in zip(computed, values, strict=True):
         setattr(obj, type(obj)._meta.get_field(name).attname, value)
     return obj
 
 
 @lru_cache(maxsize=64)
-def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
+def _update_sql(model: type[models.Model], names: tuple[str, ...], where: tuple[str, ...], vendor: str) -> str:
+    """`UPDATE <table> SET <names> = %s ... WHERE pk = %s [AND <where> = %s ...]`."""
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in _fields(model, names))
-    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"
+    conditions = " AND ".join(f"{quote(field.column)} = %s" for field in [model._meta.pk, *_fields(model, where)])
+    return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {conditions}"
 
 
 def update_row(obj: models.Model, names: Sequence[str]) -> None:
     """UPDATE the named fields of a stored object from its attributes (as `save(update_fields=...)`)."""
     key = tuple(names)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in _fields(type(obj), key)]
-    params.append(obj.pk)
+    params = [*_save_params(obj, _fields(type(obj), key), False), obj.pk]
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(type(obj), key, connection.vendor), params)
+        cursor.execute(_update_sql(type(obj), key, (), connection.vendor), params)
         if cursor.rowcount != 1:
             raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
 
 
-def insert_from_sql(model: type[models.Model], source: str) -> str:
+def _insert_from_sql(model: type[models.Model], source: str) -> str:
     """`INSERT INTO <model> (...) SELECT %s, ... FROM <source> RETURNING pk`: one row per row of `source` (a
-    WITH query), its values from `insert_params`; for writing a row only when another statement matched."""
-    quote = connection.ops.quote_name
+    WITH query), so the row is written only when the statement before it matched."""
     fields = _fields(model, None)
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({_columns(fields)})"
         f" SELECT {', '.join(['%s'] * len(fields))} FROM {source}"
-        f" RETURNING {quote(model._meta.pk.column)}"
+        f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
     )
-
-
-def insert_params(obj: models.Model) -> list:
-    return [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in _fields(type(obj), None)]
-
-
-def stored(obj: models.Model, pk: int) -> None:
-    """Mark an object inserted by a statement of the caller's own as saved, with its new key."""
-    obj.pk = pk
-    obj._state.adding = False
-    obj._state.db = connection.alias
 
 
 @lru_cache(maxsize=64)
 def _update_then_insert_sql(
-    model: type[models.Model], names: tuple[str, ...], new_model: type[models.Model], vendor: str
+    model: type[models.Model],
+    names: tuple[str, ...],
+    where: tuple[str, ...],
+    new_model: type[models.Model],
+    vendor: str,
 ) -> str:
-    update = _update_sql(model, names, vendor)
-    return f"WITH updated AS ({update} RETURNING 1) {insert_from_sql(new_model, 'updated')}"
+    """PostgreSQL: the UPDATE of `_update_sql`, returning the row as it now is, and the INSERT of `new_model`
+    only if the UPDATE matched; the statement yields the row's columns then the new row's key."""
+    returning = selected_columns(model, connection.ops.quote_name(model._meta.db_table))
+    return (
+        f"WITH updated AS ({_update_sql(model, names, where, vendor)} RETURNING {returning}),"
+        f" inserted AS ({_insert_from_sql(new_model, 'updated')})"
+        f" SELECT updated.*, inserted.{connection.ops.quote_name(new_model._meta.pk.column)}"
+        " FROM updated, inserted"
+    )
+
+
+def update_where_then_insert(
+    model: type[models.Model], pk, values: dict, where: dict, new: models.Model
+) -> models.Model | None:
+    """UPDATE row `pk` of `model` SET `values` if it still matches `where` (field name -> value), and INSERT
+    `new` only if it did: the row as it now is, or None when it no longer matched (nothing is written). A
+    conditional update only one caller can win, with its event; one statement on PostgreSQL (a
+    data-modifying WITH), elsewhere the UPDATE, a SELECT of the row and the INSERT."""
+    names, where_names = tuple(values), tuple(where)
+    params = [
+        *(field.get_db_prep_save(values[field.name], connection) for field in _fields(model, names)),
+        pk,
+        *(field.get_db_prep_save(where[field.name], connection) for field in _fields(model, where_names)),
+    ]
+    if connection.vendor == "postgresql":
+        sql = _update_then_insert_sql(model, names, where_names, type(new), connection.vendor)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params + _insert_params(new))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        _stored(new, row[-1])
+        return load_row(model, row)
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(model, names, where_names, connection.vendor), params)
+        if cursor.rowcount != 1:
+            return None
+        table = connection.ops.quote_name(model._meta.db_table)
+        cursor.execute(
+            f"SELECT {selected_columns(model, table)} FROM {table}"
+            f" WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s",
+            [pk],
+        )
+        row = cursor.fetchone()
+    insert_row(new)
+    return load_row(model, row)
 
 
 def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.Model) -> None:
-    """`update_row(obj, names)` then `insert_row(new)`; on PostgreSQL in one statement (a data-modifying
-    WITH), so a status change and its event cost one round trip. Nothing is inserted when the update finds
-    no row, and that raises, as update_row does."""
-    if not connection.features.can_return_rows_from_bulk_insert or connection.vendor != "postgresql":
-        update_row(obj, names)
-        insert_row(new)
-        return
-    key = tuple(names)
-    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in _fields(type(obj), key)]
-    params.append(obj.pk)
-    params.extend(insert_params(new))
-    with connection.cursor() as cursor:
-        cursor.execute(_update_then_insert_sql(type(obj), key, type(new), connection.vendor), params)
-        row = cursor.fetchone()
-    if row is None:
+    """`update_row(obj, names)` then `insert_row(new)`, for a row the caller holds locked; on PostgreSQL one
+    statement (see update_where_then_insert), so a status change and its event cost one round trip. Nothing
+    is inserted when the row is not there, and that raises, as update_row does."""
+    if update_where_then_insert(type(obj), obj.pk, {name: getattr(obj, _fields(type(obj), (name,))[0].attname)
+                                                     for name in names}, {}, new) is None:
         raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
-    stored(new, row[0])
 
 
 @lru_cache(maxsize=32)

@@ -59,9 +59,8 @@ def _dotenv() -> dict[str, str]:
     return found
 
 
-def _environment() -> dict[str, str]:
+def _environment(configured: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
-    configured = _dotenv()
     for key, value in LOCAL_DEFAULTS.items():
         if key not in env and key not in configured:
             env[key] = value
@@ -83,11 +82,12 @@ def _wait_for_port(port: int, timeout: float = 20.0) -> bool:
 def main() -> int:
     os.chdir(ROOT)
     VAR.mkdir(exist_ok=True)
-    env = _environment()
+    dotenv = _dotenv()
+    env = _environment(dotenv)
     manage = [PYTHON, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
     subprocess.run([*manage, "seed_demo"], check=True, env=env)
-    threads = env.get("CELERY_WORKER_THREADS") or _dotenv().get("CELERY_WORKER_THREADS") or "8"
+    threads = env.get("CELERY_WORKER_THREADS") or dotenv.get("CELERY_WORKER_THREADS") or "8"
 
     commands = [
         ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),

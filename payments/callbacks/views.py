@@ -6,19 +6,20 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments.callbacks.network import client_ip, ip_allowed
 from payments.callbacks.tokens import TOKEN_SCOPE, static_token_matches
-from payments.models import CallbackOutcome, DarajaCallback, Payout
+from payments.models import CallbackOutcome, DarajaCallback
 from payments.services.callbacks import (
     callback_log_rejection,
     callback_process,
     callback_reject_stored,
     callback_store,
+    payout_token_known,
 )
 from payments.signals import callback_rejected
 
@@ -66,19 +67,6 @@ def _rejected(callback: DarajaCallback) -> HttpResponse:
     return _answer(callback.http_status, callback.error)
 
 
-_TOKEN_SQL = "SELECT {pk} FROM {table} WHERE {token} = %s".format(
-    pk=Payout._meta.pk.column,
-    table=Payout._meta.db_table,
-    token=Payout._meta.get_field("callback_token").column,
-)
-
-
-def _payout_known(token: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(_TOKEN_SQL, [token])
-        return cursor.fetchone() is not None
-
-
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     """The body, or None when it is over the limit (judged on what arrives, not on Content-Length alone)."""
     try:
@@ -106,7 +94,7 @@ def make_callback_view(name: str, kind: str):
         limit = settings.CALLBACK_MAX_BODY_BYTES
         body = _read_body(request, limit)
         if body is None:
-            if scope == "payout" and not _payout_known(token):
+            if scope == "payout" and not payout_token_known(token):
                 return _reject(request, kind=kind, status=404, reason=UNKNOWN_URL, ip=ip)
             return _reject(request, kind=kind, status=413, reason=f"Body over {limit // 1024} KB.", ip=ip)
         callback = callback_store(

@@ -343,6 +343,13 @@ def _payout_by_token_sql() -> str:
     )
 
 
+def payout_token_known(token: str) -> bool:
+    """Whether a payout URL's token is anyone's (for a request refused before it is stored)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_payout_by_token_sql()} IS NOT NULL", [token])
+        return cursor.fetchone()[0]
+
+
 def callback_reject_stored(callback: DarajaCallback, *, status: int, reason: str) -> None:
     """Mark a stored request as refused (an unknown URL found by the store itself)."""
     callback.outcome = CallbackOutcome.REJECTED

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -23,16 +22,14 @@ from django.utils import timezone
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
-from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutEvent, PayoutStatus
+from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutStatus
 from payments.phone import mask_msisdn
-from payments.rows import insert_from_sql, insert_params, load_row, selected_columns, stored
 from payments.services.daraja import daraja_client
 from payments.services.events import (
     event_record,
-    new_event,
     payout_lock,
+    payout_move,
     payout_set_status,
-    payout_status_recorded,
     payout_transition,
 )
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
@@ -176,48 +173,16 @@ def payout_send(*, payout_id: int) -> SendResult:
 
 
 def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
-    """sending -> submitted, as payout_transition would do it, in one conditional UPDATE ... RETURNING instead
-    of a locking SELECT and an UPDATE: the row comes back as it now is (the event and the signal get the
-    current payout, not the one read at claim). None when the payout is no longer `sending` (its result
-    arrived first)."""
-    if connection.vendor != "postgresql":
-        return payout_transition(
-            payout_id=payout.pk,
-            from_statuses=[PayoutStatus.SENDING],
-            to_status=PayoutStatus.SUBMITTED,
-            action="submitted",
-            source=SOURCE,
-            details={"conversation_id": conversation_id},
-            fields={"conversation_id": conversation_id[:64], "submitted_at": timezone.now()},
-        )
-    now = timezone.now()
-    details = {"conversation_id": conversation_id}
-    event = new_event(action="submitted", source=SOURCE, payout=payout, from_status=PayoutStatus.SENDING,
-                      to_status=PayoutStatus.SUBMITTED, details=details)
-    params = [PayoutStatus.SUBMITTED, now, now, conversation_id[:64], now, payout.pk, PayoutStatus.SENDING]
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute(_submitted_sql(), params + insert_params(event))
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        moved = load_row(Payout, row)
-        stored(event, row[-1])
-        event.payout = moved
-        payout_status_recorded(payout=moved, old_status=PayoutStatus.SENDING, event=event)
-        return moved
-
-
-@lru_cache(maxsize=1)
-def _submitted_sql() -> str:
-    # The event is inserted only when the UPDATE moved the row: one round trip for both.
-    table = connection.ops.quote_name(Payout._meta.db_table)
-    return (
-        f"WITH moved AS (UPDATE {table} p SET status = %s, status_changed_at = %s, updated_at = %s,"
-        f" conversation_id = %s, submitted_at = %s WHERE p.id = %s AND p.status = %s"
-        f" RETURNING {selected_columns(Payout, 'p')}),"
-        f" event AS ({insert_from_sql(PayoutEvent, 'moved')})"
-        f" SELECT moved.*, event.id FROM moved, event"
+    """sending -> submitted by a conditional update (no locking SELECT first): the row as it now is, or None
+    when the payout is no longer `sending` (its result arrived first)."""
+    return payout_move(
+        payout_id=payout.pk,
+        from_status=PayoutStatus.SENDING,
+        to_status=PayoutStatus.SUBMITTED,
+        action="submitted",
+        source=SOURCE,
+        details={"conversation_id": conversation_id},
+        fields={"conversation_id": conversation_id[:64], "submitted_at": timezone.now()},
     )
 
 

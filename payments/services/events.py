@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
-from payments.rows import insert_row, load_row, selected_columns, update_row_then_insert
+from payments.rows import (
+    insert_row,
+    load_row,
+    selected_columns,
+    update_row_then_insert,
+    update_where_then_insert,
+)
 from payments.signals import payout_status_changed
 
 
@@ -106,6 +112,32 @@ def payout_set_status(
                        to_status=to_status, details=details, callback=callback)
     update_row_then_insert(payout, changes, event)  # one round trip on PostgreSQL
     return payout_status_recorded(payout=payout, old_status=old_status, event=event)
+
+
+def payout_move(
+    *,
+    payout_id: int,
+    from_status: str,
+    to_status: str,
+    action: str,
+    source: str,
+    details: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Payout | None:
+    """from_status -> to_status by one conditional UPDATE that only one caller can win, without taking the
+    row lock first: the payout as it now is (the event and the signal get the current row), or None when it
+    was no longer in `from_status`. Its event is written with it, in the same statement on PostgreSQL."""
+    now = timezone.now()
+    changes = {**(fields or {}), "status": to_status, "status_changed_at": now, "updated_at": now}
+    event = new_event(action=action, source=source, from_status=from_status, to_status=to_status, details=details)
+    event.payout_id = payout_id
+    with transaction.atomic(savepoint=False):
+        moved = update_where_then_insert(Payout, payout_id, changes, {"status": from_status}, event)
+        if moved is None:
+            return None
+        event.payout = moved
+        payout_status_recorded(payout=moved, old_status=from_status, event=event)
+        return moved
 
 
 def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEvent) -> PayoutEvent:

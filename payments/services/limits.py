@@ -111,14 +111,15 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
     may carry other columns too. Read after the payout's row lock is taken, as before."""
     qn = connection.ops.quote_name
     payouts, control, floats = (qn(m._meta.db_table) for m in (Payout, PayoutControl, FloatBalance))
-    start, end = (connection.ops.adapt_datetimefield_value(t) for t in _today_bounds())
+    today = _today_bounds()  # once: the choice below and the parameters must name the same day
+    start, end = (connection.ops.adapt_datetimefield_value(t) for t in today)
     sending = f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}' AND id <> %s"
     submitted = (
         f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(_SENT_BEFORE)})"
         " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
     )
     total_sql, total_params = f"({submitted})", [start, end, payout.pk]
-    if _hour_totals_cover(*_today_bounds()):
+    if _hour_totals_cover(*today):
         # The running total per UTC hour (SentHour, kept by a trigger): at most 24 rows, however many payouts
         # left today; less the payout itself, should it already count.
         hours = qn(SentHour._meta.db_table)
