@@ -88,9 +88,8 @@ class Notification(models.Model):
     # Ordered values for the {{1}}, {{2}}... of an approved template (WHATSAPP_TEMPLATES), if one is used.
     template_params = models.JSONField(default=list, blank=True)
     template_name = models.CharField(max_length=100, blank=True, help_text="The template last used to send.")
-    status = models.CharField(
-        max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING, db_index=True
-    )
+    # Indexed by notification_due (status first).
+    status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     # Not before this time (backoff, Retry-After); the pick-up task looks for rows well past it.
     next_attempt_at = models.DateTimeField(default=timezone.now)

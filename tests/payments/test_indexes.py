@@ -19,6 +19,41 @@ def test_no_like_only_indexes_on_the_tables_a_callback_writes():
     assert drop_migration.pattern_ops_indexes(connection) == []
 
 
+def _plain_indexes(table: str) -> dict[str, list[int]]:
+    """Non-unique, non-partial btree indexes of a table: name -> key columns (attribute numbers, in order)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indkey::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_am a ON a.oid = c.relam"
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisunique AND i.indpred IS NULL AND a.amname = 'btree'",
+            [table],
+        )
+        return {name: [int(n) for n in key.split()][: 32] for name, key in cursor.fetchall()}
+
+
+@pytest.mark.parametrize(
+    "table", ["payments_payout", "payments_darajacallback", "payments_payoutevent", "notifications_notification"]
+)
+def test_no_index_is_the_first_columns_of_another(table):
+    # A status change rewrites every index of the payout row; an index on (status) beside one on
+    # (status, status_changed_at) is paid on every write and answers nothing the longer one cannot.
+    indexes = _plain_indexes(table)
+    shadowed = [
+        (name, other)
+        for name, columns in indexes.items()
+        for other, longer in indexes.items()
+        if other != name and len(longer) > len(columns) and longer[: len(columns)] == columns
+    ]
+    assert shadowed == []
+
+
+def test_mismatched_callbacks_have_their_own_small_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'callback_mismatch_received'")
+        (definition,) = cursor.fetchone()
+    assert "WHERE mismatch" in definition
+
+
 def test_indexes_that_lookups_need_are_still_there():
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [Payout._meta.db_table])
