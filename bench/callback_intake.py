@@ -5,8 +5,9 @@
 
 Seeds `submitted` payouts in the `bench_callbacks` database, starts gunicorn (2 workers x 4 threads, the
 app's own settings, notifications queued to Redis db 12), and drives it from this process over loopback:
-1. closed loop: the floor view (one INSERT), then first B2C results (stored raw, payout settled, event
-   written, notification queued), then the same results again (duplicates);
+1. closed loop: the floor view (one INSERT), first B2C results (stored raw, payout settled, event written,
+   notification queued), and the same results again (duplicates), taking turns in --rounds slices (4) so that
+   the machine's drift during the run weighs on all three alike;
 2. open loop at --rate requests/s for 10 s of fresh first results: latency percentiles.
 Every phase is bounded in requests and seconds. Results go to var/bench/callback_intake.json.
 """
@@ -27,7 +28,7 @@ os.environ.setdefault("BENCH_DB", "bench_callbacks")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, ROOT, django_env, ensure_database, free_port, manage, setup_django  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
-from loadgen import run_closed, run_open  # noqa: E402
+from loadgen import Result, run_closed, run_open  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/12"
 
@@ -83,6 +84,13 @@ def bodies(payouts, start: int = 0) -> list[tuple[str, bytes]]:
     return out
 
 
+def slices(count: int, rounds: int) -> list[slice]:
+    """`count` requests cut into `rounds` consecutive slices of (nearly) equal size."""
+    rounds = max(1, min(rounds, count))
+    edges = [count * n // rounds for n in range(rounds + 1)]
+    return [slice(start, end) for start, end in zip(edges, edges[1:], strict=False)]
+
+
 def start_gunicorn(port: int) -> subprocess.Popen:
     env = django_env()
     env.update(
@@ -133,6 +141,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--open-seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=4, help="slices the closed-loop phases take turns in")
     args = parser.parse_args()
 
     ensure_database()
@@ -157,14 +166,25 @@ def main() -> None:
     }
     try:
         run_closed("127.0.0.1", port, floor[:500], args.concurrency)  # warm up connections and imports
-        for name, requests in (("floor", floor), ("first_results", first), ("duplicates", first)):
-            meter = CpuMeter({"gunicorn": server.pid})
-            meter.start()
-            results[name] = run_closed("127.0.0.1", port, requests, args.concurrency).summary()
-            meter.stop()
+        # The phases take turns in --rounds slices (floor, first results, the same results again, then the
+        # next slice), so a drift of the shared machine falls on every phase alike instead of on one of them.
+        phases = {"floor": floor, "first_results": first, "duplicates": first}
+        merged = {name: Result() for name in phases}
+        cpu: dict[str, dict[str, float]] = {name: {} for name in phases}
+        for slice_ in slices(len(first), args.rounds):
+            for name, requests in phases.items():
+                meter = CpuMeter({"gunicorn": server.pid})
+                meter.start()
+                part = run_closed("127.0.0.1", port, requests[slice_], args.concurrency)
+                meter.stop()
+                merged[name].add(part)
+                for where, seconds in meter.seconds().items():
+                    cpu[name][where] = cpu[name].get(where, 0.0) + seconds
+        for name, result in merged.items():
+            results[name] = result.summary()
             # Where the time went: CPU milliseconds per request, by process.
             results[name]["cpu_ms_per_request"] = {
-                part: round(1000 * seconds / len(requests), 2) for part, seconds in meter.seconds().items()
+                part: round(1000 * seconds / result.count, 2) for part, seconds in sorted(cpu[name].items())
             }
             print(name, results[name], flush=True)
         results["open_loop"] = run_open(

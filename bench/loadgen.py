@@ -32,6 +32,13 @@ class Result:
     def throughput(self) -> float:
         return self.count / self.elapsed if self.elapsed else 0.0
 
+    def add(self, other: Result) -> None:
+        """Fold in another run of the same phase (its time adds to this one's)."""
+        self.latencies.extend(other.latencies)
+        for status, n in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
+        self.elapsed += other.elapsed
+
     def percentile(self, p: float) -> float:
         if not self.latencies:
             return 0.0

@@ -50,6 +50,19 @@ def sessions() -> int:
         return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [BENCH_DB]).fetchone()[0]
 
 
+def opened_since(moment) -> dict[str, int]:
+    """Connections to the bench database opened after `moment` and still open, by application_name."""
+    import psycopg
+
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = %s AND backend_start >= %s"
+            " GROUP BY application_name ORDER BY application_name",
+            [BENCH_DB, moment],
+        ).fetchall()
+    return dict(rows)
+
+
 def seed(count: int) -> list[int]:
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -157,10 +170,12 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen] = []
 
-    def spawn(command: list[str]) -> subprocess.Popen:
+    def spawn(command: list[str], role: str) -> subprocess.Popen:
         log = open(OUT / f"pipeline-{len(procs)}.log", "w")  # noqa: SIM115 - closed with the process
+        # Each role's connections carry its name, so new connections can be told apart (web vs workers).
+        role_env = {**env, "DATABASE_URL": f"{env['DATABASE_URL']}?application_name=bench-{role}"}
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=ROOT, env=role_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         procs.append(proc)
         return proc
@@ -184,7 +199,8 @@ def main() -> None:
                 "0.05",
                 "--key-dir",
                 str(SIM_DIR),
-            ]
+            ],
+            "simulator",
         )
         wait_port(sim_port)
         spawn(
@@ -201,18 +217,18 @@ def main() -> None:
                 "gthread",
                 "--log-level",
                 "warning",
-            ]
+            ],
+            "web",
         )
         wait_port(web_port)
         worker_groups = []
         if args.threads:
             # Sending is waiting on Daraja: each process keeps several sends in flight on threads.
             for n in range(args.concurrency):
-                worker_groups.append(
-                    spawn(worker_command(["-P", "threads", "-c", str(args.threads), "-n", f"bench{n}@%h"])).pid
-                )
+                pool = ["-P", "threads", "-c", str(args.threads), "-n", f"bench{n}@%h"]
+                worker_groups.append(spawn(worker_command(pool), "worker").pid)
         else:
-            worker_groups.append(spawn(worker_command(["-P", "prefork", "-c", str(args.concurrency)])).pid)
+            worker_groups.append(spawn(worker_command(["-P", "prefork", "-c", str(args.concurrency)]), "worker").pid)
         time.sleep(4)
 
         # Floor: the same workers, a task that only updates one row.
@@ -243,6 +259,7 @@ def main() -> None:
             | {f"worker {n}": pid for n, pid in enumerate(worker_groups)}
         )
         meter.start()
+        phase_start = datetime.now(tz=UTC)
         started = time.perf_counter()
         publish("payments.tasks.send_payout", ids)
         deadline = time.monotonic() + args.timeout
@@ -255,6 +272,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         meter.stop()
         new_sessions = sessions() - before
+        opened = opened_since(phase_start)
         counts = dict(Payout.objects.values_list("status").annotate(n=Count("id")))
         results["pipeline"] = {
             "settled": done,
@@ -263,6 +281,14 @@ def main() -> None:
             "statuses": counts,
             "new_db_connections": new_sessions,
             "new_connections_per_1000_tasks": round(new_sessions / (2 * len(ids) / 1000), 2),
+            # Opened during the run and still open at its end, by who opened them (gunicorn's are one per
+            # thread); "closed again" were opened and closed during the run, by anyone (Celery closes a worker
+            # thread's connection every 2 x CELERY_DB_REUSE_MAX tasks of its process).
+            "opened_during_run_by_role": {**opened, "closed again": new_sessions - sum(opened.values())},
+            # The target's figure, counting every connection not held by gunicorn against the sends.
+            "non_web_connections_per_1000_sends": round(
+                (new_sessions - opened.get("bench-web", 0)) / (len(ids) / 1000), 2
+            ),
             # Where the time went: CPU milliseconds per settled payout, by process.
             "cpu_ms_per_payout": {
                 part: round(1000 * seconds / max(done, 1), 2) for part, seconds in meter.seconds().items()
