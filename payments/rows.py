@@ -136,26 +136,30 @@ def _update_then_insert_sql(
     names: tuple[str, ...],
     where: tuple[str, ...],
     new_model: type[models.Model],
+    with_row: bool,
     vendor: str,
 ) -> str:
-    """PostgreSQL: the UPDATE of `_update_sql`, returning the row as it now is, and the INSERT of `new_model`
-    only if the UPDATE matched; the statement yields the row's columns then the new row's key."""
-    returning = selected_columns(model, connection.ops.quote_name(model._meta.db_table))
+    """PostgreSQL: the UPDATE of `_update_sql` and the INSERT of `new_model` only if the UPDATE matched; the
+    statement yields the new row's key, preceded by the updated row's columns when `with_row`."""
+    table, key = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
+    returning = selected_columns(model, table) if with_row else f"{table}.{key}"
+    selected = "updated.*, " if with_row else ""
     return (
         f"WITH updated AS ({_update_sql(model, names, where, vendor)} RETURNING {returning}),"
         f" inserted AS ({_insert_from_sql(new_model, 'updated')})"
-        f" SELECT updated.*, inserted.{connection.ops.quote_name(new_model._meta.pk.column)}"
+        f" SELECT {selected}inserted.{connection.ops.quote_name(new_model._meta.pk.column)}"
         " FROM updated, inserted"
     )
 
 
 def update_where_then_insert(
-    model: type[models.Model], pk, values: dict, where: dict, new: models.Model
-) -> models.Model | None:
+    model: type[models.Model], pk, values: dict, where: dict, new: models.Model, *, with_row: bool = True
+) -> models.Model | bool | None:
     """UPDATE row `pk` of `model` SET `values` if it still matches `where` (field name -> value), and INSERT
-    `new` only if it did: the row as it now is, or None when it no longer matched (nothing is written). A
-    conditional update only one caller can win, with its event; one statement on PostgreSQL (a
-    data-modifying WITH), elsewhere the UPDATE, a SELECT of the row and the INSERT."""
+    `new` only if it did: the row as it now is (True instead when not `with_row`), or None when it no longer
+    matched (nothing is written). A conditional update only one caller can win, with its event; one
+    statement on PostgreSQL (a data-modifying WITH), elsewhere the UPDATE, a SELECT of the row and the
+    INSERT."""
     names, where_names = tuple(values), tuple(where)
     params = [
         *(field.get_db_prep_save(values[field.name], connection) for field in _fields(model, names)),
@@ -163,35 +167,38 @@ def update_where_then_insert(
         *(field.get_db_prep_save(where[field.name], connection) for field in _fields(model, where_names)),
     ]
     if connection.vendor == "postgresql":
-        sql = _update_then_insert_sql(model, names, where_names, type(new), connection.vendor)
+        sql = _update_then_insert_sql(model, names, where_names, type(new), with_row, connection.vendor)
         with connection.cursor() as cursor:
             cursor.execute(sql, params + _insert_params(new))
             row = cursor.fetchone()
         if row is None:
             return None
         _stored(new, row[-1])
-        return load_row(model, row)
+        return load_row(model, row) if with_row else True
     with connection.cursor() as cursor:
         cursor.execute(_update_sql(model, names, where_names, connection.vendor), params)
         if cursor.rowcount != 1:
             return None
-        table = connection.ops.quote_name(model._meta.db_table)
-        cursor.execute(
-            f"SELECT {selected_columns(model, table)} FROM {table}"
-            f" WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s",
-            [pk],
-        )
-        row = cursor.fetchone()
+        row = None
+        if with_row:
+            table = connection.ops.quote_name(model._meta.db_table)
+            cursor.execute(
+                f"SELECT {selected_columns(model, table)} FROM {table}"
+                f" WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s",
+                [pk],
+            )
+            row = cursor.fetchone()
     insert_row(new)
-    return load_row(model, row)
+    return load_row(model, row) if with_row else True
 
 
 def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.Model) -> None:
-    """`update_row(obj, names)` then `insert_row(new)`, for a row the caller holds locked; on PostgreSQL one
-    statement (see update_where_then_insert), so a status change and its event cost one round trip. Nothing
-    is inserted when the row is not there, and that raises, as update_row does."""
-    if update_where_then_insert(type(obj), obj.pk, {name: getattr(obj, _fields(type(obj), (name,))[0].attname)
-                                                     for name in names}, {}, new) is None:
+    """`update_row(obj, names)` then `insert_row(new)`, for a row the caller holds locked (and so already has
+    as it now is: the statement returns only the new row's key); on PostgreSQL one statement (see
+    update_where_then_insert), so a status change and its event cost one round trip. Nothing is inserted when
+    the row is not there, and that raises, as update_row does."""
+    values = {name: getattr(obj, _fields(type(obj), (name,))[0].attname) for name in names}
+    if update_where_then_insert(type(obj), obj.pk, values, {}, new, with_row=False) is None:
         raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
 
 
