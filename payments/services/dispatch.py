@@ -22,7 +22,17 @@ from django.utils import timezone
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
-from payments.models import EventSource, Payment, PaymentStatus, Payout, PayoutApproval, PayoutStatus
+from payments.models import (
+    CallbackKind,
+    CallbackOutcome,
+    DarajaCallback,
+    EventSource,
+    Payment,
+    PaymentStatus,
+    Payout,
+    PayoutApproval,
+    PayoutStatus,
+)
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import (
@@ -223,6 +233,27 @@ def _unknown(payout: Payout, *, code: str, message: str) -> None:
 QUERYABLE = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
 
 
+def _answers_without_outcome(payout: Payout) -> tuple[int, str]:
+    """How many Transaction Status answers this still-unsettled payout received (each said neither completed
+    nor failed: "not found", or the query itself failed), and what the last one said."""
+    answers = DarajaCallback.objects.filter(
+        payout_id=payout.pk, kind=CallbackKind.STATUS_RESULT, outcome=CallbackOutcome.PROCESSED
+    )
+    last = answers.order_by("-received_at", "-id").values_list("error", flat=True).first()
+    return answers.count(), last or ""
+
+
+def _hand_over_reason(queries: int, answered: int, last: str) -> str:
+    """Why a person must look: no answer at all (Daraja silent: the payment may or may not exist) reads
+    differently from answers that found no final outcome (often: M-Pesa has no such payment)."""
+    if not answered:
+        return f"No answer to {queries} Transaction Status queries; check the M-Pesa portal."
+    return (
+        f"{queries} Transaction Status queries, {answered} answered without a final outcome (last: {last}); "
+        "check the M-Pesa portal."
+    )
+
+
 def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> str:
     """Ask Daraja what happened to a payout (by our OriginatorConversationID). The answer arrives at the
     payout's status callback URL and settles it through the same code as a B2C result. After
@@ -241,14 +272,15 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
             return "skipped"
         # A forced query (an operator's "query status now") does not count toward the hand-over to a person.
         if not force and payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
+            answered, last = _answers_without_outcome(payout)
             payout_set_status(
                 payout=payout,
                 to_status=PayoutStatus.NEEDS_REVIEW,
                 action="unanswered",
                 source=source,
-                details={"status_queries": payout.status_queries_sent},
-                fields={"review_reason": f"No answer to {payout.status_queries_sent} Transaction Status queries; "
-                                         "check the M-Pesa portal."},
+                details={"status_queries": payout.status_queries_sent, "answered": answered,
+                         "last_answer": last},
+                fields={"review_reason": _hand_over_reason(payout.status_queries_sent, answered, last)},
             )
             return "needs_review"
         Payout.objects.filter(pk=payout.pk).update(

@@ -263,6 +263,27 @@ def test_unanswered_status_queries_hand_the_payout_to_a_person(daraja, settings)
     assert b2c_calls(daraja) == []
 
 
+def test_hand_over_says_when_mpesa_answered_but_found_nothing(daraja, settings, client):
+    # "Not found" twice is a different story for the operator than silence: say which it was.
+    settings.PAYOUT_MAX_STATUS_QUERIES = 2
+    payout = make_payout(status=PayoutStatus.VERIFYING)
+    daraja.post(
+        STATUS,
+        json={"ConversationID": "c", "OriginatorConversationID": "q", "ResponseCode": "0", "ResponseDescription": "ok"},
+    )
+    not_found = {"Result": {"ResultType": 0, "ResultCode": 2032, "ResultDesc": "Transaction not found",
+                            "OriginatorConversationID": "q", "ConversationID": "c"}}
+    url = reverse("callbacks:status-result", args=[payout.callback_token])
+    for _ in range(2):
+        assert dispatch.payout_query_status(payout_id=payout.pk) == "queried"
+        client.post(url, json.dumps(not_found), content_type="application/json", REMOTE_ADDR="127.0.0.1")
+    assert dispatch.payout_query_status(payout_id=payout.pk) == "needs_review"
+    payout.refresh_from_db()
+    assert payout.review_reason.startswith("2 Transaction Status queries, 2 answered without a final outcome")
+    assert "2032: Transaction not found" in payout.review_reason
+    assert "No answer" not in payout.review_reason
+
+
 def test_sweep_queues_lost_sends_and_overdue_queries(settings, monkeypatch):
     from django.utils import timezone
 
