@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/callback_intake.py [--payouts 3000] [--concurrency 16] [--rate 200]
 
-Seeds `submitted` payouts in the `bench_callbacks` database, starts gunicorn (2 workers x 4 threads, the
+Seeds `submitted` payouts in the `bench_callbacks` database, starts gunicorn (--workers 2 x --threads 4, the
 app's own settings, notifications queued to Redis db 12), and drives it from this process over loopback:
 1. closed loop: the floor view (one INSERT), first B2C results (stored raw, payout settled, event written,
    notification queued), and the same results again (duplicates), taking turns in --rounds slices (4) so that
@@ -91,7 +91,7 @@ def slices(count: int, rounds: int) -> list[slice]:
     return [slice(start, end) for start, end in zip(edges, edges[1:], strict=False)]
 
 
-def start_gunicorn(port: int) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int = 2, threads: int = 4) -> subprocess.Popen:
     env = django_env()
     env.update(
         ROOT_URLCONF="bench.urls",
@@ -110,9 +110,9 @@ def start_gunicorn(port: int) -> subprocess.Popen:
             "-b",
             f"127.0.0.1:{port}",
             "-w",
-            "2",
+            str(workers),
             "--threads",
-            "4",
+            str(threads),
             "-k",
             "gthread",
             "--log-level",
@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--open-seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=4, help="slices the closed-loop phases take turns in")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     args = parser.parse_args()
 
     ensure_database()
@@ -157,12 +159,13 @@ def main() -> None:
     floor = [("/bench/floor/", body) for _, body in first]
 
     port = free_port()
-    server = start_gunicorn(port)
+    server = start_gunicorn(port, args.workers, args.threads)
     results = {
         "machine": f"{os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
         "payouts": args.payouts,
         "concurrency": args.concurrency,
+        "gunicorn": f"{args.workers} workers x {args.threads} threads",
     }
     try:
         run_closed("127.0.0.1", port, floor[:500], args.concurrency)  # warm up connections and imports
