@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/run_local.py
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=tests.settings
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -102,11 +102,11 @@ def main() -> int:
     processes: list[tuple[str, subprocess.Popen]] = []
 
     def stop(*_args) -> None:
-        for name, proc in reversed(processes):
+        for _name, proc in reversed(processes):
             if proc.poll() is None:
                 proc.terminate()
         deadline = time.monotonic() + 10
-        for name, proc in processes:
+        for _name, proc in processes:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -60,7 +60,9 @@ def check_daily_limits_at_creation(*, phone: str, amount: Decimal, exclude_pk: i
     if exclude_pk:
         today = today.exclude(pk=exclude_pk)
     if _sum(today) + amount > settings.PAYOUT_DAILY_LIMIT:
-        raise PayoutError(f"This payout would take today's total above the daily limit (KES {settings.PAYOUT_DAILY_LIMIT}).")
+        raise PayoutError(
+            f"This payout would take today's total above the daily limit (KES {settings.PAYOUT_DAILY_LIMIT})."
+        )
     if _sum(today.filter(phone=phone)) + amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
         raise PayoutError(
             f"This payout would take today's total to this phone above KES {settings.PAYOUT_RECIPIENT_DAILY_LIMIT}."

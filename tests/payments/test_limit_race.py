@@ -41,7 +41,7 @@ def test_simultaneous_claims_never_pass_the_daily_limit_together(settings, monke
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def send(payout_id: int) -> None:
+        def send(payout_id: int, barrier=barrier, outcomes=outcomes) -> None:
             try:
                 barrier.wait(timeout=10)
                 outcomes.append(dispatch.payout_send(payout_id=payout_id).outcome)

@@ -225,7 +225,7 @@ def test_concurrent_partial_refunds_never_over_refund():
         barrier = threading.Barrier(16)
         outcomes: list[str] = []
 
-        def refund():
+        def refund(barrier=barrier, payment=payment, outcomes=outcomes):
             try:
                 barrier.wait(timeout=10)
                 svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Burst",

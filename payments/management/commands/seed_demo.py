@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 defaults=dict(source=PaymentSource.C2B, status=PaymentStatus.COMPLETED, phone=phone,
                               amount=Decimal(amount), account_reference=reference, payer_name=name),
             )
-        self.stdout.write("Demo logins (password for each: %s):" % password)
+        self.stdout.write(f"Demo logins (password for each: {password}):")
         for username, group, superuser in DEMO_USERS:
             role = group or ("superuser" if superuser else "staff")
             self.stdout.write(f"  {username:<10} {role}")
