@@ -78,9 +78,11 @@ def counted(requests: list[tuple[str, bytes]], label: str) -> int:
     return total
 
 
-def per_request(name: str, warm: list, measured: list) -> float:
+def per_request(name: str, warm: list, measured: list, other_warm: list | None = None) -> float:
+    """One run posts `warm`, the other `other_warm` (as many requests; `warm` again by default) then
+    `measured`: the difference per measured request."""
     base = counted(warm, f"{name}-warmup")
-    both = counted(warm + measured, f"{name}-all")
+    both = counted((other_warm or warm) + measured, f"{name}-all")
     return (both - base) / len(measured)
 
 
@@ -107,9 +109,8 @@ def main() -> None:
     warm_b = bodies(payouts[args.warmup : 2 * args.warmup], start=args.warmup)
     measured = bodies(payouts[2 * args.warmup :], start=2 * args.warmup)
     started = time.monotonic()
-    # warm_a for the first run, warm_b + measured for the second: the same amount of warming in both.
-    first = counted(warm_a, "first-warmup")
-    first_all = counted(warm_b + measured, "first-all")
+    # Each run warms on payouts of its own: the same amount of warming in both.
+    first = per_request("first", warm_a, measured, other_warm=warm_b)
     floor = per_request(
         "floor", [("/bench/floor/", body) for _, body in warm_a], [("/bench/floor/", body) for _, body in measured]
     )
@@ -117,7 +118,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "results": args.results,
         "warmup": args.warmup,
-        "instructions_per_first_result": round((first_all - first) / args.results),
+        "instructions_per_first_result": round(first),
         "instructions_per_floor_request": round(floor),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -43,24 +43,27 @@ VENV_BIN = Path(sys.executable).parent
 SIM_DIR = ROOT / "var" / "bench" / "simulator"
 
 
-def sessions() -> int:
+def _server_rows(sql: str, params: list) -> list[tuple]:
+    """A query about the bench database, asked from the server's `postgres` database (not counted in it)."""
     import psycopg
 
     with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        return conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [BENCH_DB]).fetchone()[0]
+        return conn.execute(sql, params).fetchall()
+
+
+def sessions() -> int:
+    return _server_rows("SELECT sessions FROM pg_stat_database WHERE datname = %s", [BENCH_DB])[0][0]
 
 
 def opened_since(moment) -> dict[str, int]:
     """Connections to the bench database opened after `moment` and still open, by application_name."""
-    import psycopg
-
-    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as conn:
-        rows = conn.execute(
+    return dict(
+        _server_rows(
             "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = %s AND backend_start >= %s"
             " GROUP BY application_name ORDER BY application_name",
             [BENCH_DB, moment],
-        ).fetchall()
-    return dict(rows)
+        )
+    )
 
 
 def seed(count: int) -> list[int]:
