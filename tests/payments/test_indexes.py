@@ -70,3 +70,18 @@ def test_postgresql_statements_are_bound_and_prepared_by_the_server():
             cursor.execute(lookup, ["no-such-token"])
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%callback_token = $1%"])
         assert cursor.fetchone()[0] == 1
+
+
+def test_dropping_the_requester_index_leaves_its_foreign_key_alone():
+    # Re-adding a foreign key checks every payout under a lock that holds writes: migration 0008 may only drop
+    # indexes (and add the partial one), whatever the size of the table it runs on.
+    from django.db.migrations.executor import MigrationExecutor
+
+    with connection.cursor() as cursor:  # the table as 0007 left it (rolled back with the test)
+        cursor.execute('CREATE INDEX "payments_payout_requested_by_id_da2dc8f6" ON payments_payout (requested_by_id)')
+    executor = MigrationExecutor(connection)
+    migration = executor.loader.get_migration("payments", "0008_redundant_indexes")
+    statements = " ".join(executor.loader.collect_sql([(migration, False)])).upper()
+    assert 'DROP INDEX IF EXISTS "PAYMENTS_PAYOUT_REQUESTED_BY_ID_DA2DC8F6"' in statements
+    assert "CONSTRAINT" not in statements
+    assert "FOREIGN KEY" not in statements
