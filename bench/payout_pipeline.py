@@ -2,7 +2,7 @@
 """Payout throughput end to end: approved payouts sent to the Daraja simulator by real Celery workers on
 Redis, settled by the simulator's result callbacks through gunicorn, on PostgreSQL.
 
-    .venv/bin/python bench/payout_pipeline.py [--payouts 10000] [--timeout 900]
+    .venv/bin/python bench/payout_pipeline.py [--payouts 10000] [--timeout 900] [--threads 4] [--group 20]
 
 Floor, measured in the same run with the same workers: a task that only updates one row.
 Reports payouts/s end to end, the ratio to the floor, and new database connections per 1,000 tasks
@@ -90,13 +90,22 @@ def seed(count: int) -> list[int]:
     return [p.pk for p in created]
 
 
-def publish(name: str, ids: list[int]) -> None:
+def publish(name: str, argsets: list) -> None:
     from celery import Celery
 
     os.environ["CELERY_BROKER_URL"] = BROKER  # Celery lets this variable win over the constructor
     app = Celery(broker=BROKER)
-    for payout_id in ids:
-        app.send_task(name, args=[payout_id])
+    for args in argsets:
+        app.send_task(name, args=list(args))
+
+
+def publish_sends(ids: list[int], group: int) -> None:
+    """As the app queues them: one `send_payout` per payout (a lone approval, --group 1), or `send_payouts` of
+    `group` ids (an approval of many in the admin, payouts.sends_queued_together)."""
+    if group <= 1:
+        publish("payments.tasks.send_payout", [(payout_id,) for payout_id in ids])
+    else:
+        publish("payments.tasks.send_payouts", [(ids[at : at + group],) for at in range(0, len(ids), group)])
 
 
 def worker_command(pool: list[str]) -> list[str]:
@@ -153,6 +162,13 @@ def main() -> None:
         default=0,
         help="each worker process runs this many threads (Celery's threads pool); 0: prefork, one task per process",
     )
+    parser.add_argument(
+        "--group",
+        type=int,
+        default=20,
+        help="payout ids per send message, as an approval of many queues them (payouts.SENDS_PER_MESSAGE); 1: one "
+        "send_payout message per payout",
+    )
     args = parser.parse_args()
 
     ensure_database()
@@ -189,6 +205,7 @@ def main() -> None:
         "payouts": args.payouts,
         "worker_processes": args.concurrency,
         "threads_per_worker": args.threads or 1,
+        "payouts_per_send_message": max(args.group, 1),
     }
     try:
         spawn(
@@ -239,7 +256,7 @@ def main() -> None:
         before = sessions()
         marker = time.time()
         started = time.perf_counter()
-        publish("bench.tasks.touch_payout", floor_ids)
+        publish("bench.tasks.touch_payout", [(payout_id,) for payout_id in floor_ids])
         from datetime import UTC, datetime
 
         since = datetime.fromtimestamp(marker, tz=UTC)
@@ -264,7 +281,7 @@ def main() -> None:
         meter.start()
         phase_start = datetime.now(tz=UTC)
         started = time.perf_counter()
-        publish("payments.tasks.send_payout", ids)
+        publish_sends(ids, args.group)
         deadline = time.monotonic() + args.timeout
         done = 0
         while done < len(ids):

@@ -4,6 +4,7 @@ acks_late (a redelivered send finds its payout already claimed and does nothing)
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from celery import shared_task
 
@@ -19,6 +20,30 @@ def send_payout(self, payout_id: int) -> str:
         # The payout is back in `approved`; if this retry is lost the sweep queues it again.
         raise self.retry(countdown=result.retry_in)
     return result.outcome
+
+
+@shared_task(acks_late=True)
+def send_payouts(payout_ids: list[int]) -> dict[str, int]:
+    """Several approved payouts in one message (queued by an approval of many, see
+    payouts.sends_queued_together). Each is claimed and sent on its own, as by send_payout; one that must wait
+    before another try goes back to the queue alone. A redelivered message finds the ones already claimed and
+    skips them."""
+    outcomes: Counter[str] = Counter()
+    for payout_id in payout_ids:
+        try:
+            result = dispatch.payout_send(payout_id=payout_id)
+        except Exception:  # noqa: BLE001 - the others in the message still go; the sweep looks at this one
+            logger.exception("could not send payout %s", payout_id)
+            outcomes["error"] += 1
+            continue
+        outcomes[result.outcome] += 1
+        if result.retry_in is not None:
+            try:
+                send_payout.apply_async((payout_id,), countdown=result.retry_in)
+            except Exception as exc:  # noqa: BLE001 - it is `approved` again: the sweep queues it
+                logger.warning("could not queue payout %s for another try (%s); the sweep will send it", payout_id,
+                               type(exc).__name__)
+    return dict(outcomes)
 
 
 @shared_task(acks_late=True)

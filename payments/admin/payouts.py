@@ -580,7 +580,9 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         if request.method != "POST" or "confirm" not in request.POST:
             return self.decision_page(request, "approve", ids)
         paused = payouts_paused()
-        report_rows(request, [self._approve_one(request, pk, paused=paused) for pk in ids])
+        with payout_services.sends_queued_together():
+            rows = [self._approve_one(request, pk, paused=paused) for pk in ids]
+        report_rows(request, rows)
         return self.back(request, self.url("changelist"))
 
     def _approve_one(self, request, pk: int, *, paused: bool = False) -> RowResult:

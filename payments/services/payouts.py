@@ -4,6 +4,8 @@ database (CHECK and partial UNIQUE constraints on approvals, a CHECK on a paymen
 from __future__ import annotations
 
 import logging
+import threading
+from contextlib import contextmanager
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -233,9 +235,21 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
     return payout
 
 
+# Payouts approved together (an operator approving a payroll) go to the workers in messages of this many ids:
+# each is still claimed and sent on its own, but a worker pays the broker's per-message cost once per group.
+SENDS_PER_MESSAGE = 20
+
+_together = threading.local()
+
+
 def queue_send(payout_id: int) -> None:
     """Hand the payout to a worker. If the broker is down the payout stays `approved` and the sweep
-    queues it later: nothing is lost and nothing is sent twice (the task claims the row)."""
+    queues it later: nothing is lost and nothing is sent twice (the task claims the row). Inside
+    `sends_queued_together()` the id waits for the end of the block."""
+    waiting = getattr(_together, "ids", None)
+    if waiting is not None:
+        waiting.append(payout_id)
+        return
     from mpesa_payouts.celery import publish_now
     from payments.tasks import send_payout
 
@@ -243,6 +257,37 @@ def queue_send(payout_id: int) -> None:
         publish_now(send_payout, payout_id)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
+
+
+@contextmanager
+def sends_queued_together():
+    """Approvals committed inside the block queue their sends when it ends, SENDS_PER_MESSAGE ids to a
+    `send_payouts` message. A block inside another adds to the outer one. If the broker is down the payouts
+    stay `approved` and the sweep queues them, as for a single approval."""
+    if getattr(_together, "ids", None) is not None:
+        yield
+        return
+    _together.ids = ids = []
+    try:
+        yield
+    finally:
+        _together.ids = None
+        if ids:
+            queue_sends(ids)
+
+
+def queue_sends(payout_ids: list[int]) -> None:
+    from mpesa_payouts.celery import publish_each
+    from payments.tasks import send_payouts
+
+    groups = [payout_ids[at : at + SENDS_PER_MESSAGE] for at in range(0, len(payout_ids), SENDS_PER_MESSAGE)]
+    queued: list = []
+    try:
+        publish_each(send_payouts, [(group,) for group in groups], queued=queued)
+    except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
+        left = len(payout_ids) - SENDS_PER_MESSAGE * len(queued)
+        logger.warning("could not queue %d approved payouts (%s); the sweep will send them", left,
+                       type(exc).__name__)
 
 
 def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = EventSource.API) -> Payout:

@@ -11,6 +11,8 @@ from payments.services import payouts as payout_services
 from tests.admin.conftest import logged_in, messages_of, request_payout
 from tests.factories import make_approver, make_payment, make_requester
 
+real_queue_send = payout_services.queue_send  # before the admin fixture replaces it with a no-op
+
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:payments_payout_changelist")
@@ -183,3 +185,32 @@ def test_approving_while_paused_says_the_payout_waits(approver_client, requester
     assert "Payouts are PAUSED" in page
     done = approver_client.post(APPROVE, {"ids": str(payout.pk), "confirm": "yes"}, follow=True)
     assert messages_of(done) == [f"Payout #{payout.pk}: approved; it waits until payouts are resumed (kill switch)."]
+
+
+@pytest.mark.django_db(transaction=True)  # each approval really commits, as in production, so its send is queued
+def test_approving_many_queues_their_sends_in_groups(approver_client, requester, monkeypatch):
+    """A payroll approved in one go reaches the workers as a few messages of many ids, not one per payout."""
+    import mpesa_payouts.celery as celery_module
+
+    monkeypatch.setattr(payout_services, "queue_send", real_queue_send)
+    published: list = []
+    monkeypatch.setattr(celery_module, "publish_each", lambda task, calls, **kw: published.extend(
+        (task.name, args) for args in calls))
+    monkeypatch.setattr(celery_module, "publish_now", lambda task, *args, **kw: published.append((task.name, args)))
+    payouts = [request_payout(requester, phone=f"07123456{n:02d}") for n in range(45)]
+
+    approver_client.post(APPROVE, {"ids": ",".join(str(p.pk) for p in payouts), "confirm": "yes"})
+
+    assert {p.status for p in type(payouts[0]).objects.filter(pk__in=[p.pk for p in payouts])} == {
+        PayoutStatus.APPROVED
+    }
+    assert [name for name, _ in published] == ["payments.tasks.send_payouts"] * 3
+    groups = [args[0] for _, args in published]
+    assert [len(group) for group in groups] == [20, 20, 5]
+    assert sorted(pk for group in groups for pk in group) == sorted(p.pk for p in payouts)
+
+    # One approval on its own is still one message, at once.
+    published.clear()
+    single = request_payout(requester, phone="0722000000")
+    approver_client.post(APPROVE, {"ids": str(single.pk), "confirm": "yes"})
+    assert published == [("payments.tasks.send_payouts", ([single.pk],))]

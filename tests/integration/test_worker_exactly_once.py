@@ -174,3 +174,39 @@ def test_two_deliveries_and_a_killed_worker_pay_every_payout_once(
     # The kill really lost tasks in flight, and the second worker really ran them again.
     assert unfinished_by_first, "the kill caught no task in flight: nothing was redelivered"
     assert unfinished_by_first <= finished_by_second
+
+
+def test_groups_of_sends_delivered_twice_and_overlapping_pay_every_payout_once(
+    live_daraja, callback_base_url, redis_broker_url, celery_worker_process
+):
+    """`send_payouts` (how an approval of many is queued) through the real broker and a threads-pool worker:
+    every group twice, and each group sharing half its ids with the next, so the same payout is offered by
+    four messages at once. Each is still claimed, sent and paid exactly once."""
+    simulator = live_daraja
+    requester, approver = make_requester(), make_approver()
+    payouts = [
+        approved_payout(phone=f"25472{n:07d}", amount=Decimal("100.00"), requested_by=requester, approver=approver)
+        for n in range(100, 160)
+    ]
+    ids = [p.pk for p in payouts]
+    groups = [ids[at : at + 20] for at in range(0, len(ids), 10)]
+    publish_tasks(redis_broker_url, "payments.tasks.send_payouts", [(group,) for group in groups for _ in range(2)])
+
+    env = worker_environment(simulator=simulator, broker_url=redis_broker_url, callback_base_url=callback_base_url)
+    worker = celery_worker_process(env, pool="threads", concurrency=4)
+    wait_until(
+        lambda: Payout.objects.filter(status=PayoutStatus.COMPLETED).count() == len(ids),
+        90,
+        interval=0.2,
+        message="every payout completed",
+    )
+    worker.stop()
+
+    ledger = simulator.assert_nothing_paid_twice()
+    assert ledger["duplicate_attempts"] == []
+    assert ledger["count"] == len(ids)
+    assert {p["originator_conversation_id"] for p in ledger["payments"]} == {
+        p.originator_conversation_id for p in payouts
+    }
+    sending_events = Counter(PayoutEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
+    assert sending_events == Counter(ids)

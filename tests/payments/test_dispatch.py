@@ -11,7 +11,7 @@ import responses
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.models import FloatBalance, PayoutControl, PayoutStatus
+from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus
 from payments.services import dispatch
 from payments.tasks import sweep_payouts
 from tests.factories import b2c_result, make_approver, make_payout, make_user
@@ -299,3 +299,47 @@ def test_sweep_queues_lost_sends_and_overdue_queries(settings, monkeypatch):
     assert sent == [lost.pk]
     assert sorted(queried) == sorted([stuck.pk, unknown.pk])
     assert fresh.pk not in queried
+
+
+def test_a_group_of_sends_claims_each_payout_on_its_own(daraja, monkeypatch):
+    """send_payouts (an approval of many in one message): each payout sent once, one that must wait goes back
+    to the queue alone, a redelivered message sends nothing again, and one payout's crash stops no other."""
+    from payments import tasks
+
+    sent, throttled, already, broken = (approved_payout(phone=f"25470000000{n}") for n in range(4))
+    already.status = PayoutStatus.SENDING
+    already.save(update_fields=["status"])
+
+    def answer(request):
+        ocid = json.loads(request.body)["OriginatorConversationID"]
+        if ocid == throttled.originator_conversation_id:
+            return 429, {}, json.dumps({"requestId": "r", "errorCode": "500.003.02", "errorMessage": "Spike arrest"})
+        return 200, {}, json.dumps(accepted(sent))
+
+    daraja.add_callback(responses.POST, B2C, callback=answer)
+    real_send = dispatch.payout_send
+
+    def send(*, payout_id):
+        if payout_id == broken.pk:
+            raise RuntimeError("database went away")
+        return real_send(payout_id=payout_id)
+
+    monkeypatch.setattr(dispatch, "payout_send", send)
+    again: list = []
+    monkeypatch.setattr(tasks.send_payout, "apply_async", lambda args, countdown: again.append((args, countdown)))
+    group = [broken.pk, sent.pk, throttled.pk, already.pk]
+
+    assert tasks.send_payouts(group) == {"error": 1, "submitted": 1, "retry": 1, "skipped": 1}
+    assert tasks.send_payouts(group) == {"error": 1, "skipped": 2, "retry": 1}  # redelivered
+
+    ocids = [json.loads(c.request.body)["OriginatorConversationID"] for c in b2c_calls(daraja)]
+    assert ocids.count(sent.originator_conversation_id) == 1
+    assert already.originator_conversation_id not in ocids and broken.originator_conversation_id not in ocids
+    assert again == [((throttled.pk,), 10), ((throttled.pk,), 20)]
+    statuses = {p.pk: p.status for p in Payout.objects.filter(pk__in=group)}
+    assert statuses == {
+        sent.pk: PayoutStatus.SUBMITTED,
+        throttled.pk: PayoutStatus.APPROVED,
+        already.pk: PayoutStatus.SENDING,
+        broken.pk: PayoutStatus.APPROVED,
+    }
