@@ -8,7 +8,7 @@ from collections import Counter
 
 from celery import shared_task
 
-from payments.services import dispatch
+from payments.services import dispatch, payouts
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,9 @@ def send_stk_push(payment_id: int) -> str:
 def sweep_payouts() -> dict[str, int]:
     """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue."""
     lost = list(dispatch.payouts_lost_in_queue())
-    for payout_id in lost:
-        send_payout.delay(payout_id)
+    if lost:
+        # After a broker outage that may be a whole payroll: queued in groups, as its approval would have.
+        payouts.queue_sends(lost)
     due = list(dispatch.payouts_due_for_status_query())
     for payout_id in due:
         query_payout_status.delay(payout_id)

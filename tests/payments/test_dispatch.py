@@ -293,7 +293,7 @@ def test_sweep_queues_lost_sends_and_overdue_queries(settings, monkeypatch):
     fresh = make_payout(status=PayoutStatus.SUBMITTED)
     unknown = make_payout(status=PayoutStatus.VERIFYING)
     sent, queried = [], []
-    monkeypatch.setattr("payments.tasks.send_payout.delay", sent.append)
+    monkeypatch.setattr("payments.services.payouts.queue_sends", sent.extend)
     monkeypatch.setattr("payments.tasks.query_payout_status.delay", queried.append)
     assert sweep_payouts() == {"sends": 1, "status_queries": 2}
     assert sent == [lost.pk]
