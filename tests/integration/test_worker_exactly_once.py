@@ -46,6 +46,10 @@ def _task_ids(log: str, event: str) -> Counter[str]:
     return Counter(task_id for task_id, what in _TASK_LINE.findall(log) if what == event)
 
 
+def _holds_a_task(log: str) -> bool:
+    return bool(set(_task_ids(log, "received")) - set(_task_ids(log, "succeeded")))
+
+
 def _statuses() -> Counter[str]:
     return Counter(Payout.objects.values_list("status", flat=True))
 
@@ -97,7 +101,14 @@ def test_two_deliveries_and_a_killed_worker_pay_every_payout_once(
 
     # 1. The first worker sends until about KILL_AT payments have reached "M-Pesa", then dies at once.
     first = celery_worker_process(env, pool="prefork", concurrency=2)
-    wait_until(lambda: simulator.payment_count() >= KILL_AT, 60, interval=0.005, message=f"{KILL_AT} payments")
+    # ... at a moment it holds a task (received, not finished): on a fast machine both pool processes can be
+    # between tasks at the instant the count is reached, and a kill then would test no redelivery.
+    wait_until(
+        lambda: simulator.payment_count() >= KILL_AT and _holds_a_task(first.log()),
+        60,
+        interval=0.005,
+        message=f"{KILL_AT} payments with a task in flight",
+    )
     first.kill()
     paid_at_kill = simulator.payment_count()
     sending_at_kill = Payout.objects.filter(status=PayoutStatus.SENDING).count()
