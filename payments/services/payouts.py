@@ -277,6 +277,8 @@ def sends_queued_together():
 
 
 def queue_sends(payout_ids: list[int]) -> None:
+    """Hand many approved payouts to the workers, SENDS_PER_MESSAGE to a `send_payouts` message, with one
+    quick attempt; what cannot be queued now stays `approved` for the sweep."""
     from mpesa_payouts.celery import publish_each
     from payments.tasks import send_payouts
 

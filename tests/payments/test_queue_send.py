@@ -5,7 +5,7 @@ import time
 import pytest
 from kombu import Connection
 
-from payments.services.payouts import queue_send
+from payments.services.payouts import queue_send, sends_queued_together
 
 pytestmark = pytest.mark.django_db
 
@@ -21,3 +21,16 @@ def test_queue_send_with_broker_down_returns_quickly_and_logs(caplog, monkeypatc
     elapsed = time.monotonic() - started
     assert elapsed < 3
     assert "could not queue payout 12345 (OperationalError)" in caplog.text
+
+
+def test_sends_approved_together_with_broker_down_return_quickly_and_log(caplog, monkeypatch):
+    from mpesa_payouts.celery import app
+
+    dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)
+    monkeypatch.setattr(app, "_pool", dead.Pool(limit=1))
+    started = time.monotonic()
+    with caplog.at_level("WARNING"), sends_queued_together():
+        for payout_id in range(1, 46):
+            queue_send(payout_id)
+    assert time.monotonic() - started < 3
+    assert "could not queue 45 approved payouts (OperationalError); the sweep will send them" in caplog.text
