@@ -2,7 +2,7 @@
 """Payout throughput end to end: approved payouts sent to the Daraja simulator by real Celery workers on
 Redis, settled by the simulator's result callbacks through gunicorn, on PostgreSQL.
 
-    .venv/bin/python bench/payout_pipeline.py [--payouts 10000] [--timeout 900] [--threads 4] [--group 20]
+    .venv/bin/python bench/payout_pipeline.py [--payouts 10000] [--timeout 900] [--threads 4] [--group N]
 
 Floor, measured in the same run with the same workers: a task that only updates one row.
 Reports payouts/s end to end, the ratio to the floor, and new database connections per 1,000 tasks
@@ -102,10 +102,12 @@ def publish(name: str, argsets: list) -> None:
 def publish_sends(ids: list[int], group: int) -> None:
     """As the app queues them: one `send_payout` per payout (a lone approval, --group 1), or `send_payouts` of
     `group` ids (an approval of many in the admin, payouts.sends_queued_together)."""
+    from payments.services.payouts import send_groups
+
     if group <= 1:
         publish("payments.tasks.send_payout", [(payout_id,) for payout_id in ids])
     else:
-        publish("payments.tasks.send_payouts", [(ids[at : at + group],) for at in range(0, len(ids), group)])
+        publish("payments.tasks.send_payouts", [(group_ids,) for group_ids in send_groups(ids, group)])
 
 
 def worker_command(pool: list[str]) -> list[str]:
@@ -165,15 +167,18 @@ def main() -> None:
     parser.add_argument(
         "--group",
         type=int,
-        default=20,
-        help="payout ids per send message, as an approval of many queues them (payouts.SENDS_PER_MESSAGE); 1: one "
-        "send_payout message per payout",
+        help="payout ids per send message (default: payouts.SENDS_PER_MESSAGE, as an approval of many queues them);"
+        " 1: one send_payout message per payout",
     )
     args = parser.parse_args()
 
     ensure_database()
     manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
     setup_django()
+    if args.group is None:
+        from payments.services.payouts import SENDS_PER_MESSAGE
+
+        args.group = SENDS_PER_MESSAGE
     import redis
 
     for db in (8, 9):

@@ -38,11 +38,7 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
             continue
         outcomes[result.outcome] += 1
         if result.retry_in is not None:
-            try:
-                send_payout.apply_async((payout_id,), countdown=result.retry_in)
-            except Exception as exc:  # noqa: BLE001 - it is `approved` again: the sweep queues it
-                logger.warning("could not queue payout %s for another try (%s); the sweep will send it", payout_id,
-                               type(exc).__name__)
+            payouts.queue_send(payout_id, countdown=result.retry_in)  # `approved` again: alone, later
     return dict(outcomes)
 
 

@@ -242,19 +242,20 @@ SENDS_PER_MESSAGE = 20
 _together = threading.local()
 
 
-def queue_send(payout_id: int) -> None:
-    """Hand the payout to a worker. If the broker is down the payout stays `approved` and the sweep
-    queues it later: nothing is lost and nothing is sent twice (the task claims the row). Inside
-    `sends_queued_together()` the id waits for the end of the block."""
+def queue_send(payout_id: int, *, countdown: float | None = None) -> None:
+    """Hand the payout to a worker (after `countdown` seconds: another try after a refusal that proves it
+    did not leave). If the broker is down the payout stays `approved` and the sweep queues it later: nothing
+    is lost and nothing is sent twice (the task claims the row). Inside `sends_queued_together()` an id to
+    send now waits for the end of the block."""
     waiting = getattr(_together, "ids", None)
-    if waiting is not None:
+    if waiting is not None and countdown is None:
         waiting.append(payout_id)
         return
     from mpesa_payouts.celery import publish_now
     from payments.tasks import send_payout
 
     try:
-        publish_now(send_payout, payout_id)
+        publish_now(send_payout, payout_id, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
 
@@ -276,16 +277,20 @@ def sends_queued_together():
             queue_sends(ids)
 
 
+def send_groups(payout_ids: list[int], size: int = SENDS_PER_MESSAGE) -> list[list[int]]:
+    """The ids in `send_payouts` messages of `size`, in order."""
+    return [payout_ids[at : at + size] for at in range(0, len(payout_ids), size)]
+
+
 def queue_sends(payout_ids: list[int]) -> None:
     """Hand many approved payouts to the workers, SENDS_PER_MESSAGE to a `send_payouts` message, with one
     quick attempt; what cannot be queued now stays `approved` for the sweep."""
     from mpesa_payouts.celery import publish_each
     from payments.tasks import send_payouts
 
-    groups = [payout_ids[at : at + SENDS_PER_MESSAGE] for at in range(0, len(payout_ids), SENDS_PER_MESSAGE)]
     queued: list = []
     try:
-        publish_each(send_payouts, [(group,) for group in groups], queued=queued)
+        publish_each(send_payouts, [(group,) for group in send_groups(payout_ids)], queued=queued)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         left = len(payout_ids) - SENDS_PER_MESSAGE * len(queued)
         logger.warning("could not queue %d approved payouts (%s); the sweep will send them", left,

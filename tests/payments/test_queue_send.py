@@ -10,11 +10,15 @@ from payments.services.payouts import queue_send, sends_queued_together
 pytestmark = pytest.mark.django_db
 
 
-def test_queue_send_with_broker_down_returns_quickly_and_logs(caplog, monkeypatch):
+@pytest.fixture
+def broker_down(monkeypatch):
     from mpesa_payouts.celery import app
 
     dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)  # nothing listens on port 1
     monkeypatch.setattr(app, "_pool", dead.Pool(limit=1))
+
+
+def test_queue_send_with_broker_down_returns_quickly_and_logs(caplog, broker_down):
     started = time.monotonic()
     with caplog.at_level("WARNING"):
         queue_send(12345)
@@ -23,11 +27,7 @@ def test_queue_send_with_broker_down_returns_quickly_and_logs(caplog, monkeypatc
     assert "could not queue payout 12345 (OperationalError)" in caplog.text
 
 
-def test_sends_approved_together_with_broker_down_return_quickly_and_log(caplog, monkeypatch):
-    from mpesa_payouts.celery import app
-
-    dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)
-    monkeypatch.setattr(app, "_pool", dead.Pool(limit=1))
+def test_sends_approved_together_with_broker_down_return_quickly_and_log(caplog, broker_down):
     started = time.monotonic()
     with caplog.at_level("WARNING"), sends_queued_together():
         for payout_id in range(1, 46):
