@@ -31,7 +31,7 @@ from _common import OUT, ROOT, django_env, ensure_database, manage, setup_django
 
 BROKER = "redis://127.0.0.1:6379/12"
 APP_ENV = {
-    "ROOT_URLCONF": "bench.urls",
+    "DJANGO_SETTINGS_MODULE": "bench.settings",
     "CALLBACK_ALLOWED_IPS": "127.0.0.1",
     "CELERY_BROKER_URL": BROKER,
     "NOTIFICATIONS_BACKEND": "console",

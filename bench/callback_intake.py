@@ -94,7 +94,7 @@ def slices(count: int, rounds: int) -> list[slice]:
 def start_gunicorn(port: int, workers: int = 2, threads: int = 4) -> subprocess.Popen:
     env = django_env()
     env.update(
-        ROOT_URLCONF="bench.urls",
+        DJANGO_SETTINGS_MODULE="bench.settings",
         CALLBACK_ALLOWED_IPS="127.0.0.1",
         CONN_MAX_AGE="600",
         CELERY_BROKER_URL=BROKER,

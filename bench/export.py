@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OUT, run_measured, setup_django  # noqa: E402
 
@@ -35,7 +37,9 @@ def copy_baseline(path: Path) -> float:
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as c:
         raw = c.cursor  # psycopg's own cursor: server-side COPY
-        select = raw.mogrify(sql, params)
+        # The connection binds parameters on the server, whose cursors cannot inline them; COPY needs the
+        # literal query, so a client-side cursor on the same connection writes it.
+        select = psycopg.ClientCursor(raw.connection).mogrify(sql, params)
         started = time.perf_counter()
         with path.open("wb") as f, raw.copy(f"COPY ({select}) TO STDOUT WITH CSV") as copy:
             for chunk in copy:

@@ -1,4 +1,4 @@
-"""The app's URLs plus a bare "floor" view, for benchmarks only (ROOT_URLCONF=bench.urls)."""
+"""The app's URLs plus a bare "floor" view, for benchmarks only (DJANGO_SETTINGS_MODULE=bench.settings)."""
 
 from django.http import JsonResponse
 from django.urls import path

@@ -59,8 +59,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-# Benchmarks swap in bench.urls (adds a bare "floor" view); nothing else should set this.
-ROOT_URLCONF = env.str("ROOT_URLCONF", default="mpesa_payouts.urls")
+ROOT_URLCONF = "mpesa_payouts.urls"
 WSGI_APPLICATION = "mpesa_payouts.wsgi.application"
 
 TEMPLATES = [
