@@ -408,6 +408,16 @@ def classify_sync(code: Any, *, http_status: int | None = None) -> ResultCodeInf
     generic = _unknown(key, Namespace.SYNC)
     kind = _sync_family(key, http_status)
     klass = {SyncKind.UNKNOWN: U, SyncKind.DUPLICATE: U, SyncKind.ACCEPTED: S}.get(kind, F)
+    if klass == F:
+        # Refused before processing: nothing was sent, so no status query is needed.
+        return ResultCodeInfo(**{
+            **generic.__dict__,
+            "sync_kind": kind,
+            "klass": klass,
+            "meaning": "Request declined by Daraja (a synchronous code not in the catalogue)",
+            "admin_message": f"Daraja declined the request with code {key or '(none)'}: nothing was paid",
+            "action": "Read Daraja's message on the payout, fix what it names, then request a new payout",
+        })
     return ResultCodeInfo(**{**generic.__dict__, "sync_kind": kind, "klass": klass})
 
 
@@ -437,7 +447,8 @@ def lookup(code: str | int | float | Decimal | None, namespace: str | None = Non
     if namespace is None:
         namespace = Namespace.SYNC if _looks_synchronous(key) else Namespace.B2C
     if namespace == Namespace.SYNC:
-        return classify_sync(key)
+        # A synchronous code without dots is a ResponseCode, which Daraja sends only in a 2xx answer.
+        return classify_sync(key, http_status=200 if key and "." not in key else None)
     return classify(namespace, key)
 
 

@@ -359,3 +359,17 @@ def test_404_001_03_after_the_refresh_fails_the_payout_once_as_configuration(dar
     assert payout.send_attempts == 1
     assert "lacks this product" in payout.result_description
     assert len([c for c in daraja.calls if c.request.url == B2C_URL]) == 2  # the one refresh, no more
+
+
+def test_a_synchronous_1_is_not_read_as_insufficient_balance_in_the_failure_alert(daraja, settings):
+    """ResponseCode "1" in a synchronous answer is a declined request, not the B2C ResultCode 1."""
+    settings.ADMIN_WHATSAPP_NUMBERS = ["+254700000111"]
+    payout = make_payout(status=PayoutStatus.APPROVED)
+    payout.approvals.create(approver=make_approver(), requested_by=payout.requested_by, amount=payout.amount,
+                            phone=payout.phone, command_id=payout.command_id)
+    daraja.post(B2C_URL, json={"ResponseCode": "1", "ResponseDescription": "Request declined"})
+
+    assert dispatch.payout_send(payout_id=payout.pk).outcome == "failed"
+    alert = Notification.objects.get(alert=Alert.PAYOUT_FAILED, payout=payout)
+    assert "balance too low" not in alert.body
+    assert "Daraja declined the request with code 1" in alert.body
