@@ -39,6 +39,7 @@ from payments.daraja.errors import (
     error_for_code,
     error_for_http_status,
 )
+from payments.daraja.result_codes import classify_sync
 from payments.phone import mask_msisdn
 
 logger = logging.getLogger(__name__)
@@ -456,9 +457,10 @@ class DarajaClient:
                 error = error_for_code(code, message, http_status=status, request_id=request_id)
             else:
                 response_code = _text(body.get("ResponseCode"))
-                if response_code == "0" and _text(body.get(required)):
+                accepted = bool(response_code) and classify_sync(response_code, http_status=status).is_success
+                if accepted and _text(body.get(required)):
                     return body
-                if response_code == "0":
+                if accepted:
                     # Accepted, but without the id the result is matched on: as good as an unreadable answer.
                     error = DarajaOutcomeUnknown(
                         "unparseable_response", f"Daraja's acceptance holds no {required}", http_status=status
