@@ -73,8 +73,9 @@ def _display_user(user) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else "system"
 
 
-def result_code_info(code: str, description: str) -> dict[str, str]:
-    """The catalogue's reading of a result code; the payout's own description when there is no catalogue."""
+def result_code_info(code: str, description: str, namespace: str | None = None) -> dict[str, str]:
+    """The catalogue's reading of a result code (in `namespace`'s table when known: a synchronous "1" is not
+    a B2C "1"); the payout's own description when there is no catalogue."""
     try:
         from payments.daraja.result_codes import lookup
     except ImportError:
@@ -82,7 +83,7 @@ def result_code_info(code: str, description: str) -> dict[str, str]:
     meaning, admin_message, action = description or "", "", ""
     if lookup is not None and code:
         try:
-            info = lookup(code)
+            info = lookup(code, namespace or None)
         except Exception:  # noqa: BLE001 - a catalogue bug must not lose the alert
             logger.exception("result code lookup failed for %s", code)
         else:
@@ -176,9 +177,9 @@ def payout_completed(payout: Payout) -> Message:
     return _message(Alert.PAYOUT_COMPLETED, context, params)
 
 
-def payout_failed(payout: Payout) -> Message:
+def payout_failed(payout: Payout, namespace: str | None = None) -> Message:
     code = payout.result_code or "-"
-    info = result_code_info(payout.result_code, payout.result_description)
+    info = result_code_info(payout.result_code, payout.result_description, namespace)
     context = {
         **_payout_context(payout),
         "code": code,

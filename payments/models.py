@@ -40,8 +40,9 @@ class Payment(models.Model):
     source = models.CharField(max_length=16, choices=PaymentSource.choices)
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     receipt = models.CharField(max_length=32, unique=True, null=True, blank=True)
-    # As Daraja gave it: a C2B confirmation may carry a masked MSISDN ("2547 ***** 126").
-    phone = models.CharField(max_length=32, db_index=True)
+    # As Daraja gave it: a C2B confirmation may carry a masked MSISDN ("2547 ***** 126") or, since 2025, a
+    # 64-character SHA-256 hex of it (payments.phone.is_hashed_msisdn), kept whole.
+    phone = models.CharField(max_length=64, db_index=True)
     amount = models.DecimalField(**MONEY)
     # Sum of this payment's refunds that are not failed or rejected; kept under a row lock by the refund
     # service and bounded by a CHECK constraint, so the database itself refuses an over-refund.
@@ -168,6 +169,10 @@ class Payout(models.Model):
     hold_reason = models.CharField(max_length=255, blank=True)
     # Times the payout was claimed for sending; above 1 only after answers that prove nothing was sent.
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # True for a refund recorded failed (its amount given back to the payment) that M-Pesa then reported
+    # paid when the payment had no room to take the amount again: it is not in the payment's refunded
+    # total, so a later failure must not give it back a second time.
+    refund_unreserved = models.BooleanField(default=False)
     status_queries_sent = models.PositiveIntegerField(default=0)
     last_status_query_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

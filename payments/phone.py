@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _SEPARATORS = re.compile(r"[\s\-().]")
-_MSISDN = re.compile(r"^254[17]\d{8}$")
+# ASCII digits only: Python's \d also matches other scripts' digits ("2547123456\uff17" with a full-width
+# seven), which would pass here and then escape limits and search that compare the stored text.
+_MSISDN = re.compile(r"^254[17][0-9]{8}$", re.ASCII)
+_HASHED = re.compile(r"^[0-9a-f]{64}$", re.ASCII | re.IGNORECASE)
 
 
 class InvalidPhoneNumber(ValueError):
@@ -24,7 +27,7 @@ def normalize_msisdn(value: str | int) -> str:
         raw = "254" + raw[1:]
     elif len(raw) == 9 and raw[0] in "17":
         raw = "254" + raw
-    if not _MSISDN.match(raw):
+    if not _MSISDN.fullmatch(raw):
         raise InvalidPhoneNumber(
             "Enter a Kenyan mobile number such as 0712345678 or 254712345678 (Safaricom needs 2547XXXXXXXX "
             "or 2541XXXXXXXX)."
@@ -33,7 +36,19 @@ def normalize_msisdn(value: str | int) -> str:
 
 
 def is_full_msisdn(value: str) -> bool:
-    return bool(_MSISDN.match(value or ""))
+    return bool(_MSISDN.fullmatch(value or ""))
+
+
+def is_hashed_msisdn(value: str | None) -> bool:
+    """A C2B confirmation's MSISDN given as a 64-character SHA-256 hex (real confirmations since 2025)."""
+    return bool(_HASHED.fullmatch(value or ""))
+
+
+def display_payer_phone(value: str | None) -> str:
+    """How a payer's number is shown: masked when it is a number, named as a hash when it is one."""
+    if is_hashed_msisdn(value):
+        return f"SHA-256 hash {value[:8].lower()}…{value[-4:].lower()} (not a phone number)"
+    return mask_msisdn(value) if is_full_msisdn(value or "") else (value or "")
 
 
 def mask_msisdn(value: str | None) -> str:

@@ -18,7 +18,7 @@ from payments.admin.payouts import can_request
 from payments.errors import PayoutError
 from payments.forms import RefundForm, add_service_error
 from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
-from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
 from payments.services.payouts import payment_refund
 
 
@@ -59,7 +59,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                     "receipt",
                     "status_badge",
                     "source",
-                    "phone",
+                    "payer_phone",
                     "payer_name",
                     "account_reference",
                     "description",
@@ -93,6 +93,9 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         if term.startswith("#") and term[1:].isdigit():
             return queryset.filter(pk=int(term[1:])), False
         query = Q(receipt=term.upper()) | Q(phone=term) | Q(account_reference=term) | Q(checkout_request_id=term)
+        if is_hashed_msisdn(term):
+            # A hashed MSISDN is found by its hash, in either case; it is never read as a phone number.
+            return queryset.filter(Q(phone=term.lower()) | Q(phone=term.upper())), False
         phone = _normalised(term)
         if phone:
             query |= Q(phone=phone)
@@ -104,7 +107,13 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Phone")
     def masked_phone(self, obj: Payment) -> str:
-        return mask_msisdn(obj.phone) if _normalised(obj.phone) else obj.phone
+        return display_payer_phone(obj.phone)
+
+    @admin.display(description="Phone")
+    def payer_phone(self, obj: Payment) -> str:
+        if is_hashed_msisdn(obj.phone):
+            return f"SHA-256 hash of the payer's number (not a phone number): {obj.phone}"
+        return obj.phone
 
     @admin.display(description="Paid")
     def paid(self, obj: Payment) -> str:
@@ -220,7 +229,11 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         if not target:
             form.add_error(
                 "phone",
-                "This payment's phone number is masked or invalid; give the phone number to refund to."
+                (
+                    "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
+                    if is_hashed_msisdn(payment.phone)
+                    else "This payment's phone number is masked or invalid; give the phone number to refund to."
+                )
                 if not data["phone"]
                 else "Enter a Kenyan mobile number such as 0712345678 or 254712345678.",
             )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import django_filters as filters
 
 from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
-from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 
 
 def _phone(value: str) -> str:
     try:
         return normalize_msisdn(value)
     except InvalidPhoneNumber:
-        # C2B confirmations may carry a masked number ("2547 ***** 126"): match it as given.
-        return value.strip()
+        # C2B confirmations may carry a masked number ("2547 ***** 126") or a SHA-256 hex of it (matched in
+        # lower case, as stored): match it as given.
+        value = value.strip()
+        return value.lower() if is_hashed_msisdn(value) else value
 
 
 # Every filter here is on the row itself or a to-one relation: no duplicates, so no DISTINCT (which would

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from payments.daraja.result_codes import Namespace, classify, is_code_value
+
 NAIROBI = timezone(timedelta(hours=3), "EAT")
 _CREDENTIAL_RE = re.compile(r'("(?:SecurityCredential|InitiatorPassword|Password)"\s*:\s*)"[^"]*"', re.IGNORECASE)
 
@@ -44,6 +46,19 @@ def _code(value: Any) -> str:
     return str(value).strip()
 
 
+def _result_code(container: dict[str, Any], where: str, *, required: bool = True) -> str:
+    """The ResultCode, which must be a whole number or a code string: an object, a list, a boolean or an
+    empty value is not a code, and a body carrying one is invalid (stored, answered 400, changes nothing)."""
+    value = container.get("ResultCode")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if not required:
+            return ""
+        raise CallbackParseError(f"Missing field: {where}.ResultCode")
+    if not is_code_value(value):
+        raise CallbackParseError(f"Invalid field: {where}.ResultCode is not a number or a code string")
+    return _code(value)
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -70,7 +85,10 @@ def _key_values(container: Any, list_key: str, key_name: str = "Key") -> dict[st
     out: dict[str, Any] = {}
     for item in items:
         if isinstance(item, dict) and key_name in item:
-            out[str(item[key_name])] = item.get("Value")
+            # Older API versions spell keys with spaces ("Originator Conversation ID"): read both spellings.
+            key = str(item[key_name])
+            out.setdefault(key.replace(" ", ""), item.get("Value"))
+            out[key] = item.get("Value")
     return out
 
 
@@ -85,13 +103,36 @@ def parse_daraja_datetime(value: Any) -> datetime | None:
     return None
 
 
+_CUSTOMER_NUMBER = re.compile(r"^(?:254|0)?[17][0-9]{8}$")
+
+
 def _split_public_name(value: Any) -> tuple[str, str]:
-    """"254705912645 - NICHOLAS JOHN SONGOK" -> ("254705912645", "NICHOLAS JOHN SONGOK")."""
+    """"254705912645 - NICHOLAS JOHN SONGOK" -> ("254705912645", "NICHOLAS JOHN SONGOK"). The part before
+    " - " is kept as a number only when it is shaped like a mobile number: a paybill or till party
+    ("490742 - FINGO AFRICA") names a shortcode, never a phone."""
     text = _text(value)
     if " - " in text:
-        phone, name = text.split(" - ", 1)
-        return phone.strip(), name.strip()
+        number, name = text.split(" - ", 1)
+        number = number.strip()
+        return (number if _CUSTOMER_NUMBER.match(number) else ""), name.strip()
     return "", text
+
+
+_PARTY_KEYS = ("ReceiverPartyPublicName", "CreditPartyName", "DebitPartyName")
+
+
+def _customer_party(params: dict[str, Any]) -> tuple[str, str]:
+    """(phone, name) of the customer, from whichever party field carries one: a B2C result names them in
+    ReceiverPartyPublicName, a status result in CreditPartyName (or DebitPartyName, by direction)."""
+    split = [_split_public_name(params.get(key)) for key in _PARTY_KEYS]
+    for number, name in split:
+        if number:
+            return number, name
+    # No party is a customer number: a bare name (no " - ") from the receiving side is still the customer's.
+    for key, (_number, name) in zip(_PARTY_KEYS[:2], split[:2], strict=True):
+        if name and " - " not in _text(params.get(key)):
+            return "", name
+    return "", ""
 
 
 def _result_envelope(data: dict[str, Any]) -> dict[str, Any]:
@@ -124,26 +165,30 @@ class B2CResult:
     working_funds: Decimal | None = None
 
     @property
+    def code_info(self):
+        return classify(Namespace.B2C, self.result_code)
+
+    @property
     def succeeded(self) -> bool:
-        return self.result_code == "0"
+        return self.code_info.is_success
 
 
 def parse_b2c_result(data: dict[str, Any]) -> B2CResult:
     result = _result_envelope(data)
     ocid = _require(result, "OriginatorConversationID")
-    code = _code(result.get("ResultCode"))
-    if code == "":
-        raise CallbackParseError("Missing field: Result.ResultCode")
+    code = _result_code(result, "Result")
     params = _key_values(result.get("ResultParameters"), "ResultParameter")
-    phone, name = _split_public_name(params.get("ReceiverPartyPublicName"))
-    receipt = _text(params.get("TransactionReceipt"))
+    phone, name = _customer_party(params)
+    succeeded = classify(Namespace.B2C, code).is_success
+    # Only a success's receipt is trusted: a failure may carry a placeholder (OA00000000) shared by many.
+    receipt = _text(params.get("TransactionReceipt")) if succeeded else ""
     return B2CResult(
         originator_conversation_id=ocid,
         conversation_id=_code(result.get("ConversationID")),
         result_code=code,
         result_description=_text(result.get("ResultDesc"))[:255],
         # On failures TransactionID may be a placeholder; only a success's receipt is trusted.
-        transaction_id=receipt or (_text(result.get("TransactionID")) if code == "0" else ""),
+        transaction_id=receipt or (_text(result.get("TransactionID")) if succeeded else ""),
         amount=_decimal(params.get("TransactionAmount")),
         receipt=receipt,
         receiver_phone=phone,
@@ -170,13 +215,28 @@ def parse_timeout(data: dict[str, Any]) -> TimeoutNotice:
         result = data["Result"]
         return TimeoutNotice(
             originator_conversation_id=_require(result, "OriginatorConversationID"),
-            result_code=_code(result.get("ResultCode")),
+            result_code=_result_code(result, "Result", required=False),
             result_description=_text(result.get("ResultDesc"))[:255],
         )
     ocid = _code(data.get("OriginatorConversationID") or data.get("OriginalConversationID"))
     if not ocid:
         raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
     return TimeoutNotice(originator_conversation_id=ocid)
+
+
+def parse_balance_timeout(data: dict[str, Any]) -> TimeoutNotice:
+    """A timeout at the Account Balance QueueTimeOutURL: a Result envelope, or our AccountBalance request
+    echoed back (it has no OriginatorConversationID to name: the query is not bound to a payout)."""
+    if isinstance(data.get("Result"), dict):
+        result = data["Result"]
+        return TimeoutNotice(
+            originator_conversation_id=_code(result.get("OriginatorConversationID")),
+            result_code=_result_code(result, "Result", required=False),
+            result_description=_text(result.get("ResultDesc"))[:255],
+        )
+    if _text(data.get("CommandID")) == "AccountBalance":
+        return TimeoutNotice(originator_conversation_id="")
+    raise CallbackParseError("Neither a Result nor an echoed AccountBalance request")
 
 
 @dataclass(frozen=True)
@@ -187,6 +247,7 @@ class StatusResult:
     result_description: str
     query_originator_conversation_id: str
     original_conversation_id: str = ""
+    conversation_id: str = ""
     transaction_status: str = ""
     receipt: str = ""
     amount: Decimal | None = None
@@ -195,12 +256,18 @@ class StatusResult:
     finalised_at: datetime | None = None
 
     @property
+    def code_info(self):
+        """The query's own ResultCode (B2C table): anything but success means the QUERY did not answer, so
+        it never fails the payout."""
+        return classify(Namespace.B2C, self.result_code)
+
+    @property
     def found_completed(self) -> bool:
-        return self.result_code == "0" and self.transaction_status.lower() == "completed"
+        return self.code_info.is_success and self.transaction_status.lower() == "completed"
 
     @property
     def found_failed(self) -> bool:
-        return self.result_code == "0" and self.transaction_status.lower() in {
+        return self.code_info.is_success and self.transaction_status.lower() in {
             "failed",
             "cancelled",
             "declined",
@@ -210,16 +277,16 @@ class StatusResult:
 
 def parse_status_result(data: dict[str, Any]) -> StatusResult:
     result = _result_envelope(data)
-    code = _code(result.get("ResultCode"))
-    if code == "":
-        raise CallbackParseError("Missing field: Result.ResultCode")
+    code = _result_code(result, "Result")
     params = _key_values(result.get("ResultParameters"), "ResultParameter")
-    phone, name = _split_public_name(params.get("ReceiverPartyPublicName") or params.get("CreditPartyName"))
+    phone, name = _customer_party(params)
     return StatusResult(
         result_code=code,
         result_description=_text(result.get("ResultDesc"))[:255],
         query_originator_conversation_id=_code(result.get("OriginatorConversationID")),
+        # Not necessarily ours: Daraja's sample carries one it made ("3211-416020-3").
         original_conversation_id=_code(params.get("OriginatorConversationID")),
+        conversation_id=_code(params.get("ConversationID")),
         transaction_status=_text(params.get("TransactionStatus")),
         receipt=_text(params.get("ReceiptNo")),
         amount=_decimal(params.get("Amount")),
@@ -245,9 +312,7 @@ class AccountBalance:
 
 def parse_balance_result(data: dict[str, Any]) -> AccountBalance:
     result = _result_envelope(data)
-    code = _code(result.get("ResultCode"))
-    if code == "":
-        raise CallbackParseError("Missing field: Result.ResultCode")
+    code = _result_code(result, "Result")
     params = _key_values(result.get("ResultParameters"), "ResultParameter")
     accounts: dict[str, dict[str, Decimal]] = {}
     for entry in _text(params.get("AccountBalance")).split("&"):
@@ -258,7 +323,7 @@ def parse_balance_result(data: dict[str, Any]) -> AccountBalance:
         if available is None:
             continue
         accounts[parts[0].strip()] = {"current": current or Decimal("0"), "available": available}
-    if code == "0" and not accounts:
+    if classify(Namespace.B2C, code).is_success and not accounts:
         raise CallbackParseError("Missing field: ResultParameters AccountBalance")
     return AccountBalance(result_code=code, accounts=accounts)
 
@@ -275,8 +340,12 @@ class StkCallback:
     transaction_date: datetime | None = None
 
     @property
+    def code_info(self):
+        return classify(Namespace.STK, self.result_code)
+
+    @property
     def succeeded(self) -> bool:
-        return self.result_code == "0"
+        return self.code_info.is_success
 
 
 def parse_stk_callback(data: dict[str, Any]) -> StkCallback:
@@ -287,9 +356,7 @@ def parse_stk_callback(data: dict[str, Any]) -> StkCallback:
     checkout = _code(callback.get("CheckoutRequestID"))
     if not checkout:
         raise CallbackParseError("Missing field: Body.stkCallback.CheckoutRequestID")
-    code = _code(callback.get("ResultCode"))
-    if code == "":
-        raise CallbackParseError("Missing field: Body.stkCallback.ResultCode")
+    code = _result_code(callback, "Body.stkCallback")
     items = _key_values(callback.get("CallbackMetadata"), "Item", key_name="Name")
     parsed = StkCallback(
         merchant_request_id=_code(callback.get("MerchantRequestID")),
@@ -318,6 +385,14 @@ class C2BConfirmation:
     short_code: str
 
 
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _payer_msisdn(value: Any) -> str:
+    text = _text(value)
+    return text.lower() if _SHA256_HEX.fullmatch(text) else text[:64]
+
+
 def parse_c2b(data: dict[str, Any]) -> C2BConfirmation:
     trans_id = _text(data.get("TransID"))
     if not trans_id:
@@ -329,7 +404,9 @@ def parse_c2b(data: dict[str, Any]) -> C2BConfirmation:
     return C2BConfirmation(
         transaction_id=trans_id[:32],
         amount=amount,
-        phone=_text(data.get("MSISDN"))[:32],
+        # Kept whole: since 2025 confirmations may carry a 64-character SHA-256 hex instead of the number
+        # (stored in lower case, so one spelling finds it).
+        phone=_payer_msisdn(data.get("MSISDN")),
         account_reference=_text(data.get("BillRefNumber"))[:100],
         payer_name=" ".join(n for n in names if n)[:150],
         transaction_time=parse_daraja_datetime(data.get("TransTime")),

@@ -26,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from payments.daraja.config import DarajaConfig, DarajaCredentials
 from payments.daraja.errors import (
+    APP_LACKS_PRODUCT,
     INVALID_TOKEN_CODES,
     DarajaAuthError,
     DarajaConfigurationError,
@@ -38,6 +39,7 @@ from payments.daraja.errors import (
     error_for_code,
     error_for_http_status,
 )
+from payments.daraja.result_codes import classify_sync
 from payments.phone import mask_msisdn
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ NAIROBI = timezone(timedelta(hours=3), "EAT")  # Kenya keeps no daylight saving:
 TOKEN_SAFETY_MARGIN = 60  # seconds before Daraja's expiry at which we fetch a new token
 DEFAULT_TOKEN_LIFETIME = 3599  # used when Daraja omits or garbles expires_in
 B2C_COMMANDS = frozenset({"BusinessPayment", "SalaryPayment", "PromotionPayment"})
-_MSISDN = re.compile(r"^254[17]\d{8}$")
+_MSISDN = re.compile(r"^254[17][0-9]{8}$", re.ASCII)
 _B2C_SETTINGS = {
     "b2c_shortcode": "B2C shortcode",
     "initiator_name": "initiator name",
@@ -406,6 +408,16 @@ class DarajaClient:
         except _InvalidToken as again:
             self._drop_token(product, token)
             logger.warning("Daraja refused a fresh access token for %s: %s", context, again.error.code)
+            if again.error.code == APP_LACKS_PRODUCT:
+                # A token fetched a moment ago is not stale: 404.001.03 twice means the Daraja app cannot
+                # call this API. Nothing was processed, and trying again changes nothing until someone acts.
+                raise DarajaConfigurationError(
+                    APP_LACKS_PRODUCT,
+                    f"Daraja refused a freshly fetched access token for {product} (404.001.03): the Daraja app "
+                    "probably lacks this product. Add it to the app on the Daraja portal, or check the consumer "
+                    "key and secret",
+                    http_status=again.error.http_status,
+                ) from None
             raise again.error from None
 
     def _post(self, path: str, payload: dict[str, Any], token: str, context: str, required: str) -> dict[str, Any]:
@@ -445,9 +457,10 @@ class DarajaClient:
                 error = error_for_code(code, message, http_status=status, request_id=request_id)
             else:
                 response_code = _text(body.get("ResponseCode"))
-                if response_code == "0" and _text(body.get(required)):
+                accepted = bool(response_code) and classify_sync(response_code, http_status=status).is_success
+                if accepted and _text(body.get(required)):
                     return body
-                if response_code == "0":
+                if accepted:
                     # Accepted, but without the id the result is matched on: as good as an unreadable answer.
                     error = DarajaOutcomeUnknown(
                         "unparseable_response", f"Daraja's acceptance holds no {required}", http_status=status
@@ -555,7 +568,7 @@ def _whole_shillings(amount: Decimal | int | str) -> int:
 
 
 def _check_msisdn(phone: str) -> None:
-    if not _MSISDN.match(phone or ""):
+    if not _MSISDN.fullmatch(phone or ""):
         raise DarajaValidationError("invalid_phone", "The phone number must be 12 digits: 2547XXXXXXXX or 2541XXXXXXXX")
 
 

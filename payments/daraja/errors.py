@@ -3,7 +3,7 @@ could M-Pesa have processed the request?
 
 - DarajaNotSent: certainly not processed. The same request may be sent again (if `retryable`).
 - DarajaOutcomeUnknown: it might have been processed. Never resend: settle it with a Transaction Status
-  query (DESIGN.md "Patterns that keep money safe", 4).
+  query (docs/result-codes.md).
 
 Messages never carry a secret, token, SecurityCredential or password: they are shown to admins and logged.
 """
@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-# REFERENCE.md "Synchronous error codes".
-INVALID_TOKEN_CODES = frozenset({"404.001.03", "401.002.01", "400.003.01"})
-INVALID_AUTH_HEADER = "404.001.04"
+from payments.daraja.result_codes import CATALOGUE, Namespace, SyncKind, classify_sync
+
+# The synchronous codes the client itself must recognise; what every code means is in result_codes.py.
+INVALID_TOKEN_CODES = frozenset(
+    info.code for info in CATALOGUE[Namespace.SYNC].values() if info.sync_kind == SyncKind.TOKEN
+)
+APP_LACKS_PRODUCT = "404.001.03"  # also the answer when the Daraja app does not have the product
 MERCHANT_ERROR = "500.001.1001"  # merchant/credentials problem, or (STK) "Unable to lock subscriber"
-DUPLICATE_ORIGINATOR_ID = "500.002.1001"
-SPIKE_ARREST = "500.003.02"
-QUOTA_VIOLATION = "500.003.03"
-INTERNAL_ERROR = "500.003.1001"
-VALIDATION_CODES = frozenset({"400.002.02", "400.002.05"})
 
 _MAX_MESSAGE = 300
 
@@ -109,43 +108,38 @@ def error_for_code(
     http_status: int | None = None,
     request_id: str = "",
 ) -> DarajaError:
-    """Map a Daraja error code (errorCode of an error body, or a non-zero ResponseCode) to its class.
-
-    Codes we do not know are judged by their family (4xx.* refused, 500.* unknown), then by the HTTP status:
-    a 2xx that carries a non-zero ResponseCode declined the request; a 5xx may have been processed.
-    """
+    """Map a Daraja error code (errorCode of an error body, or a non-zero ResponseCode) to its class, as the
+    catalogue's synchronous table classifies it (payments/daraja/result_codes.py): a code it does not hold
+    is judged by its family (4xx.* refused, 500.* unknown), then by the HTTP status."""
     code = str(code or "").strip()
     message = message or code or "Daraja error"
     kwargs = {"http_status": http_status, "request_id": request_id}
-    if code in INVALID_TOKEN_CODES:
-        # Raised only after the one refresh-and-retry: a fresh token might work later.
-        return DarajaAuthError(code, message, retryable=True, **kwargs)
-    if code == INVALID_AUTH_HEADER:
-        return DarajaAuthError(code, message, **kwargs)
-    if code == MERCHANT_ERROR:
+    info = classify_sync(code, http_status=http_status)
+    kind = info.sync_kind
+    if code == MERCHANT_ERROR and "lock" in message.lower():
         # The same code covers wrong credentials/merchant (a config problem) and, for STK, "Unable to lock
         # subscriber" (the customer already has a prompt open: wait and try again). Neither was processed.
-        if "lock" in message.lower():
-            return DarajaRateLimited(code, message, **kwargs)
-        return DarajaAuthError(code, message, **kwargs)
-    if code == DUPLICATE_ORIGINATOR_ID:
-        return DarajaDuplicate(code, message, **kwargs)
-    if code in (SPIKE_ARREST, QUOTA_VIOLATION):
         return DarajaRateLimited(code, message, **kwargs)
-    if code == INTERNAL_ERROR:
-        return DarajaOutcomeUnknown(code, message, **kwargs)
-    if code in VALIDATION_CODES or code.startswith("400."):
-        return DarajaValidationError(code, message, **kwargs)
-    if code.startswith(("401.", "403.")):
+    if not code:
+        return error_for_http_status(http_status, message=message, request_id=request_id)
+    return _error_of_kind(kind, code, message, **kwargs)
+
+
+def _error_of_kind(kind: str, code: str, message: str, **kwargs) -> DarajaError:
+    if kind == SyncKind.TOKEN:
+        # Raised only after the one refresh-and-retry: a fresh token might work later.
+        return DarajaAuthError(code, message, retryable=True, **kwargs)
+    if kind == SyncKind.AUTH:
         return DarajaAuthError(code, message, **kwargs)
-    if code.startswith("404."):
+    if kind == SyncKind.CONFIGURATION:
+        return DarajaConfigurationError(code, message, **kwargs)
+    if kind == SyncKind.RATE_LIMITED:
+        return DarajaRateLimited(code, message, **kwargs)
+    if kind == SyncKind.DUPLICATE:
+        return DarajaDuplicate(code, message, **kwargs)
+    if kind == SyncKind.VALIDATION:
         return DarajaValidationError(code, message, **kwargs)
-    if code.startswith("500."):
-        return DarajaOutcomeUnknown(code, message, **kwargs)
-    if http_status is not None and 200 <= http_status < 300:
-        # A 2xx that names a non-zero ResponseCode declined the request instead of accepting it.
-        return DarajaValidationError(code or "declined", message, **kwargs)
-    return error_for_http_status(http_status, code=code, message=message, request_id=request_id)
+    return DarajaOutcomeUnknown(code, message, **kwargs)
 
 
 def error_for_http_status(
@@ -155,17 +149,10 @@ def error_for_http_status(
     message: str = "",
     request_id: str = "",
 ) -> DarajaError:
-    """An error answer without a code we recognise, judged by its status alone."""
+    """An error answer without a code we recognise, judged by its status alone (429 throttled, 401/403
+    refused credentials, another 3xx/4xx refused, a 5xx - a gateway's 502/504 included - may have acted)."""
     status = http_status or 0
     code = code or f"http_{status}"
     message = message or f"Daraja answered HTTP {status}"
-    kwargs = {"http_status": http_status, "request_id": request_id}
-    if status == 429:
-        return DarajaRateLimited(code, message, **kwargs)
-    if status in (401, 403):
-        return DarajaAuthError(code, message, **kwargs)
-    if 300 <= status < 500:
-        # A redirect or a 4xx is an answer given instead of processing.
-        return DarajaValidationError(code, message, **kwargs)
-    # 5xx (502/504 from a gateway included): the upstream may have acted before failing.
-    return DarajaOutcomeUnknown(code, message, **kwargs)
+    info = classify_sync("", http_status=status)
+    return _error_of_kind(info.sync_kind, code, message, http_status=http_status, request_id=request_id)

@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from payments.daraja import callbacks as parse
+from payments.daraja.result_codes import Namespace, classify
 from payments.models import (
     CallbackKind,
     CallbackOutcome,
@@ -64,6 +65,24 @@ def _check_bound(callback: DarajaCallback, payout: Payout, ocid: str) -> Handled
             CallbackOutcome.REJECTED, 403, "OriginatorConversationID does not belong to this callback URL."
         )
     return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payout with that OriginatorConversationID)")
+
+
+def _status_refusal(callback: DarajaCallback, payout: Payout, result: parse.StatusResult) -> Handled | None:
+    """A status result is bound to its payout by the URL's token. The OriginatorConversationID inside its
+    parameters may be one Daraja made, so a value nobody holds proves nothing; but a result that names
+    another payout's OriginatorConversationID, ConversationID or receipt is refused."""
+    others = Payout.objects.exclude(pk=payout.pk)
+    named = (
+        ("OriginatorConversationID", "originator_conversation_id", result.original_conversation_id,
+         payout.originator_conversation_id),
+        ("ConversationID", "conversation_id", result.conversation_id, payout.conversation_id),
+        ("ReceiptNo", "transaction_id", result.receipt, payout.transaction_id or ""),
+    )
+    for label, column, value, own in named:
+        if value and value != own and others.filter(**{column: value[:64]}).exists():
+            callback.payout = None
+            return Handled(CallbackOutcome.REJECTED, 403, f"{label} belongs to another payout, not this callback URL.")
+    return None
 
 
 def _b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
@@ -162,19 +181,21 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
     payout = _lock(callback, payout_id, receipt=result.receipt if result.found_completed else "")
     _link(
         callback,
-        originator_conversation_id=(result.original_conversation_id or payout.originator_conversation_id)[:64],
+        originator_conversation_id=payout.originator_conversation_id[:64],
+        conversation_id=result.conversation_id[:64],
         transaction_id=result.receipt[:32],
         result_code=result.result_code[:32],
     )
-    refused = _check_bound(callback, payout, result.original_conversation_id)
+    refused = _status_refusal(callback, payout, result)
     if refused:
         return refused
     if not (result.found_completed or result.found_failed):
-        # Not found, or the query itself failed: the outcome is still unknown. The sweep asks again and,
-        # after PAYOUT_MAX_STATUS_QUERIES, hands the payout to a person.
+        # Not found, or the query itself failed (any non-zero code: it speaks of the query, not the payout):
+        # the outcome is still unknown. The sweep asks again and, after PAYOUT_MAX_STATUS_QUERIES, hands the
+        # payout to a person.
         return Handled(
             CallbackOutcome.PROCESSED,
-            message=f"Status unknown ({result.result_code}: {result.result_description})",
+            message=f"Status unknown ({result.result_code}: {result.result_description or result.code_info.meaning})",
         )
     settled = payout_settle(
         payout_id=payout.pk,
@@ -192,11 +213,25 @@ def _no_op_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) 
     return Handled(CallbackOutcome.PROCESSED)
 
 
+def _balance_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
+    notice = parse.parse_balance_timeout(data)
+    _link(callback, result_code=notice.result_code[:32])
+    return Handled(CallbackOutcome.PROCESSED, message="Account Balance query timed out; no reading recorded")
+
+
 def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     balance = parse.parse_balance_result(data)
     _link(callback, result_code=balance.result_code[:32])
-    if balance.result_code != "0" or balance.utility_available is None:
+    if not classify(Namespace.B2C, balance.result_code).is_success:
         return Handled(CallbackOutcome.PROCESSED, message="Balance query failed; no reading recorded")
+    if balance.utility_available is None:
+        # A successful reading of a shortcode that reports no Utility Account (the float B2C draws on).
+        working = balance.working_available
+        return Handled(
+            CallbackOutcome.PROCESSED,
+            message=f"Balance read: no Utility Account in the answer (Working Account KES {working}); "
+            "no float reading recorded",
+        )
     float_record(
         utility_available=balance.utility_available,
         working_available=balance.working_available,
@@ -218,6 +253,23 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     old = payment.status
     payment.result_code = result.result_code[:32]
     payment.result_description = result.result_description
+    if result.code_info.is_unknown:
+        # A code the STK table does not hold: the customer may or may not have paid. The payment stays
+        # pending (nothing can be refunded from it) with the code on it, for a person or a later callback.
+        payment.save(update_fields=["result_code", "result_description", "updated_at"])
+        event_record(
+            action="payment_result_unknown",
+            source=SOURCE,
+            payment=payment,
+            from_status=old,
+            to_status=old,
+            callback=callback,
+            details={"result_code": result.result_code, "result_description": result.result_description},
+        )
+        return Handled(
+            CallbackOutcome.PROCESSED,
+            message=f"STK ResultCode {result.result_code} is not in the catalogue; the payment stays pending",
+        )
     mismatch = False
     if result.succeeded:
         if Payment.objects.filter(receipt=result.receipt).exclude(pk=payment.pk).exists():
@@ -291,7 +343,7 @@ HANDLERS = {
     CallbackKind.STATUS_RESULT: _status_result,
     CallbackKind.STATUS_TIMEOUT: _no_op_timeout,
     CallbackKind.BALANCE_RESULT: _balance_result,
-    CallbackKind.BALANCE_TIMEOUT: _no_op_timeout,
+    CallbackKind.BALANCE_TIMEOUT: _balance_timeout,
     CallbackKind.STK: _stk,
     CallbackKind.C2B_CONFIRMATION: _c2b_confirmation,
     CallbackKind.C2B_VALIDATION: _c2b_validation,

@@ -213,7 +213,8 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
         to_status=PayoutStatus.FAILED,
         action="failed",
         source=SOURCE,
-        details={"code": exc.code, "message": exc.message},
+        # A synchronous code: the alert reads it from the `sync` table, not as a B2C ResultCode.
+        details={"code": exc.code, "message": exc.message, "namespace": "sync"},
         fields={"result_code": exc.code[:32], "result_description": exc.message[:255], "completed_at": timezone.now()},
     )
     return SendResult("failed")

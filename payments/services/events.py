@@ -145,7 +145,12 @@ def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEven
     under the row lock, or by a conditional UPDATE that only one caller can win): a released refund's amount
     back to its payment, and the signal the notifications listen to. Returns the event."""
     to_status = payout.status
-    if payout.payment_id and to_status in RELEASED_STATUSES and old_status not in RELEASED_STATUSES:
+    if (
+        payout.payment_id
+        and to_status in RELEASED_STATUSES
+        and old_status not in RELEASED_STATUSES
+        and not payout.refund_unreserved
+    ):
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
     if old_status != to_status:

@@ -3,6 +3,10 @@
 Both arrive here through the same function, so a late result and a status answer can never disagree on
 how a payout ends. Every path runs under the payout's row lock: fifty deliveries of one result make one
 state change and one event.
+
+What a code means is decided by the catalogue (payments/daraja/result_codes.py) and nowhere else: only a
+final failure (M-Pesa proves no money moved) fails a payout and gives a refund's amount back to its
+payment; an unknown code moves it to `verifying` for a Transaction Status query to settle.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from payments.daraja.callbacks import B2CResult, StatusResult
+from payments.daraja.result_codes import CodeClass, Namespace, classify
 from payments.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -22,19 +28,21 @@ from payments.models import (
     DarajaCallback,
     FloatBalance,
     FloatSource,
+    Payment,
     Payout,
     PayoutStatus,
 )
 from payments.phone import is_full_msisdn
-from payments.services.events import payout_lock, payout_set_status
+from payments.services.events import event_record, payout_lock, payout_set_status
 from payments.signals import float_updated
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What M-Pesa says happened to one payout, whichever message said it."""
+    """What M-Pesa says happened to one payout, whichever message said it. `klass` is the catalogue's
+    CodeClass: success, final_failure or unknown."""
 
-    succeeded: bool
+    klass: str
     result_code: str
     result_description: str
     transaction_id: str = ""
@@ -43,10 +51,18 @@ class Outcome:
     receiver_name: str = ""
     completed_at: datetime | None = None
 
+    @property
+    def succeeded(self) -> bool:
+        return self.klass == CodeClass.SUCCESS
+
+    @property
+    def failed(self) -> bool:
+        return self.klass == CodeClass.FINAL_FAILURE
+
     @classmethod
     def from_b2c_result(cls, result: B2CResult) -> Outcome:
         return cls(
-            succeeded=result.succeeded,
+            klass=classify(Namespace.B2C, result.result_code).klass,
             result_code=result.result_code,
             result_description=result.result_description,
             transaction_id=result.transaction_id,
@@ -58,8 +74,15 @@ class Outcome:
 
     @classmethod
     def from_status_result(cls, result: StatusResult) -> Outcome:
+        if result.found_completed:
+            klass = CodeClass.SUCCESS
+        elif result.found_failed:
+            # M-Pesa's own ledger says the transaction failed: nothing was paid.
+            klass = CodeClass.FINAL_FAILURE
+        else:
+            klass = CodeClass.UNKNOWN
         return cls(
-            succeeded=result.found_completed,
+            klass=klass,
             result_code="0" if result.found_completed else f"status:{result.transaction_status}",
             result_description=(
                 result.result_description
@@ -97,7 +120,7 @@ def _same_as_final(payout: Payout, outcome: Outcome) -> bool:
     if payout.status == PayoutStatus.COMPLETED:
         return outcome.succeeded and outcome.transaction_id in ("", payout.transaction_id)
     if payout.status == PayoutStatus.FAILED:
-        return not outcome.succeeded
+        return outcome.failed
     return False
 
 
@@ -124,6 +147,16 @@ def payout_settle(
     with transaction.atomic(savepoint=False):
         payout = locked if locked is not None else payout_lock(payout_id=payout_id, receipt=outcome.transaction_id)
         status = payout.status
+
+        if status == PayoutStatus.FAILED and outcome.succeeded:
+            return _success_after_failure(payout, outcome, source=source, callback=callback)
+        settled = status in FINAL_STATUSES or (status == PayoutStatus.NEEDS_REVIEW and payout.transaction_id)
+        if settled and outcome.klass == CodeClass.UNKNOWN:
+            return SettleResult(
+                CallbackOutcome.PROCESSED,
+                changed=False,
+                note=f"Result ({outcome.result_code}) proves no outcome; the payout stays {status}.",
+            )
 
         if status in FINAL_STATUSES or (status == PayoutStatus.NEEDS_REVIEW and payout.transaction_id):
             if _same_as_final(payout, outcome) or (
@@ -156,14 +189,20 @@ def payout_settle(
             "result_code": outcome.result_code[:32],
             "result_description": outcome.result_description[:255],
         }
-        if not outcome.succeeded:
+        if outcome.klass == CodeClass.UNKNOWN:
+            return _unknown_outcome(payout, outcome, source=source, callback=callback, fields=base_fields)
+        if outcome.failed:
             payout_set_status(
                 payout=payout,
                 to_status=PayoutStatus.FAILED,
                 action="failed",
                 source=source,
                 callback=callback,
-                details={"result_code": outcome.result_code, "result_description": outcome.result_description},
+                details={
+                    "result_code": outcome.result_code,
+                    "result_description": outcome.result_description,
+                    "namespace": "b2c",
+                },
                 fields={**base_fields, "completed_at": now},
             )
             return SettleResult(CallbackOutcome.PROCESSED, changed=True)
@@ -201,6 +240,88 @@ def payout_settle(
             fields={**success_fields, "completed_at": now},
         )
         return SettleResult(CallbackOutcome.PROCESSED, changed=True)
+
+
+def _unknown_outcome(
+    payout: Payout, outcome: Outcome, *, source: str, callback: DarajaCallback | None, fields: dict
+) -> SettleResult:
+    """A code that proves nothing (15, 17, 1037, any code the catalogue does not hold): the money may have
+    moved. The payout waits in `verifying` for a Transaction Status query; a refund keeps its reservation."""
+    info = classify(Namespace.B2C, outcome.result_code)
+    note = (
+        f"Result {outcome.result_code or '-'} ({info.meaning}) does not prove whether money moved; "
+        "a Transaction Status query settles the payout."
+    )
+    details = {"result_code": outcome.result_code, "result_description": outcome.result_description}
+    if payout.status in (PayoutStatus.SENDING, PayoutStatus.SUBMITTED):
+        payout_set_status(
+            payout=payout,
+            to_status=PayoutStatus.VERIFYING,
+            action="result_unknown",
+            source=source,
+            callback=callback,
+            details=details,
+            fields=fields,
+        )
+        return SettleResult(CallbackOutcome.PROCESSED, changed=True, note=note)
+    # Already verifying (or in review): recorded, never silently dropped; the status query still decides.
+    event_record(
+        action="result_unknown",
+        source=source,
+        payout=payout,
+        from_status=payout.status,
+        to_status=payout.status,
+        details=details,
+        callback=callback,
+    )
+    return SettleResult(CallbackOutcome.PROCESSED, changed=False, note=note)
+
+
+def _success_after_failure(
+    payout: Payout, outcome: Outcome, *, source: str, callback: DarajaCallback | None
+) -> SettleResult:
+    """M-Pesa says it paid a payout recorded as failed. A person must look; a refund takes its amount off
+    the payment's refundable remainder again, unless another refund has used it meanwhile (then the reason
+    says so: the customer may have been paid twice)."""
+    receipt = outcome.transaction_id or None
+    problems = [
+        f"M-Pesa reports this payout paid (receipt {outcome.transaction_id or 'none'}) after it was recorded "
+        f"failed (code {payout.result_code or '-'})"
+    ]
+    if receipt and _receipt_elsewhere(payout, receipt):
+        problems.append(f"Receipt {receipt} is already recorded on another payout")
+        receipt = None
+    fields: dict = {
+        "result_code": outcome.result_code[:32],
+        "result_description": outcome.result_description[:255],
+        "transaction_id": receipt,
+        "receiver_name": outcome.receiver_name[:150],
+        "mpesa_completed_at": outcome.completed_at,
+    }
+    if payout.payment_id:
+        payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
+        if payment.refunded_amount + payout.amount <= payment.amount:
+            Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + payout.amount)
+            problems.append(f"KES {payout.amount} is reserved on payment #{payment.pk} again")
+        else:
+            fields["refund_unreserved"] = True
+            problems.append(
+                f"OVER-REFUND: KES {payout.amount} cannot be reserved on payment #{payment.pk} again: KES "
+                f"{payment.refunded_amount} of its KES {payment.amount} is already refunded or reserved by other "
+                "refunds, so the customer may have been refunded more than they paid"
+            )
+    reason = "; ".join(problems) + "."
+    fields["review_reason"] = reason
+    payout_set_status(
+        payout=payout,
+        to_status=PayoutStatus.NEEDS_REVIEW,
+        action="success_after_failure",
+        source=source,
+        callback=callback,
+        details={"problems": problems, "transaction_id": outcome.transaction_id},
+        fields=fields,
+    )
+    return SettleResult(CallbackOutcome.PROCESSED, changed=True, mismatch=True, note=reason)
 
 
 def float_record(

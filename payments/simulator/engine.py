@@ -23,7 +23,15 @@ from payments.simulator import payloads
 from payments.simulator.dispatcher import CallbackDispatcher
 from payments.simulator.keys import SimulatorKeys
 from payments.simulator.ledger import FAILED, NOT_PROCESSED, PAID, Ledger, PaymentRecord, StkRecord
-from payments.simulator.scenarios import B2CScenario, Delivery, Rejection, b2c_scenario_for, stk_scenario_for
+from payments.simulator.scenarios import (
+    C2B_HASHED_SUFFIX,
+    B2CScenario,
+    Delivery,
+    Rejection,
+    ResultShape,
+    b2c_scenario_for,
+    stk_scenario_for,
+)
 
 INVALID_TOKEN = "404.001.03"
 INVALID_FIELD = "400.002.02"
@@ -35,7 +43,7 @@ B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
 STK_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
 # Safaricom refuses callback URLs containing these words (REFERENCE.md "Callback URLs").
 FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
-_MSISDN = re.compile(r"^254[17]\d{8}$")
+_MSISDN = re.compile(r"^254[17][0-9]{8}$")
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _TOKEN_CHARS = string.ascii_letters + string.digits
 CREDENTIAL_CACHE_SIZE = 64  # SecurityCredentials remembered with what they decrypt to (an app sends one)
@@ -93,6 +101,7 @@ class DarajaSimulator:
         # decrypts to the same password, so an RSA private-key operation per request is not needed.
         self._decrypted_credentials: OrderedDict[str, str | None] = OrderedDict()
         self._decrypted_lock = threading.Lock()
+        self._c2b_urls: dict[str, dict[str, str]] = {}  # shortcode -> registered Confirmation/Validation URLs
 
     # --- OAuth ---------------------------------------------------------------------------------------
 
@@ -126,7 +135,8 @@ class DarajaSimulator:
         with self._tokens_lock:
             expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if expiry is None or expiry <= time.time():
-            return Reply(401, payloads.error_body(INVALID_TOKEN, "Invalid Access Token"))
+            # As the real API answers it: HTTP 404 with errorCode 404.001.03.
+            return Reply(404, payloads.error_body(INVALID_TOKEN, "Invalid Access Token"))
         return None
 
     # --- B2C -----------------------------------------------------------------------------------------
@@ -188,7 +198,7 @@ class DarajaSimulator:
 
         delivery = scenario.delivery if credential_ok else Delivery.RESULT
         accepted = Reply(200, payloads.accepted_body(record.conversation_id, originator))
-        self._deliver_b2c(delivery, record, body)
+        self._deliver_b2c(delivery, record, body, scenario if credential_ok else None)
         return accepted
 
     def _settle(
@@ -237,7 +247,9 @@ class DarajaSimulator:
         )
         return record
 
-    def _deliver_b2c(self, delivery: Delivery, record: PaymentRecord, request: dict[str, Any]) -> None:
+    def _deliver_b2c(
+        self, delivery: Delivery, record: PaymentRecord, request: dict[str, Any], scenario: B2CScenario | None
+    ) -> None:
         delay = self.settings.delay
         result_url, timeout_url = str(request["ResultURL"]), str(request["QueueTimeOutURL"])
         reference = record.originator_conversation_id
@@ -252,6 +264,11 @@ class DarajaSimulator:
             self.dispatcher.post_later(delay, timeout_url, body, kind="b2c_timeout", reference=reference)
             return
         result = payloads.b2c_result(record)
+        if scenario is not None and scenario.reported_code and record.paid:
+            desc = {"15": "Duplicate Detected", "17": "Internal Failure"}.get(scenario.reported_code, "Failure")
+            result = payloads.reported_result(record, code=scenario.reported_code, desc=desc)
+        elif scenario is not None and scenario.shape is ResultShape.SINGLE_PARAMETER and not record.paid:
+            result = payloads.single_parameter_failure(record)
         if delivery is Delivery.RESULT_BEFORE_ANSWER:
             self.dispatcher.post_now(result_url, result, kind="b2c_result", reference=reference)
         elif delivery is Delivery.RESULT_THRICE:
@@ -331,6 +348,65 @@ class DarajaSimulator:
             self.settings.delay, str(body["ResultURL"]), result, kind="balance_result", reference=originator
         )
         return Reply(200, payloads.accepted_body(conversation, originator))
+
+    # --- C2B -----------------------------------------------------------------------------------------
+
+    def c2b_register(self, authorization: str | None, raw: bytes) -> Reply:
+        body = self._authorised_json(authorization, raw)
+        if isinstance(body, Reply):
+            return body
+        refused = _missing(body, ("ShortCode", "ResponseType", "ConfirmationURL", "ValidationURL")) or _urls_refused(
+            body, ("ConfirmationURL", "ValidationURL"), self.settings
+        )
+        if refused:
+            return refused
+        self._c2b_urls[str(body["ShortCode"])] = {
+            "confirmation": str(body["ConfirmationURL"]),
+            "validation": str(body["ValidationURL"]),
+        }
+        return Reply(
+            200,
+            {
+                "OriginatorCoversationID": payloads.originator_id(),  # sic: Daraja's spelling
+                "ResponseCode": "0",
+                "ResponseDescription": "Success",
+            },
+        )
+
+    def c2b_simulate(self, authorization: str | None, raw: bytes) -> Reply:
+        """A customer pays the shortcode: the confirmation goes to its registered ConfirmationURL."""
+        body = self._authorised_json(authorization, raw)
+        if isinstance(body, Reply):
+            return body
+        refused = _missing(body, ("ShortCode", "CommandID", "Amount", "Msisdn"))
+        if refused:
+            return refused
+        urls = self._c2b_urls.get(str(body["ShortCode"]))
+        amount = _whole_amount(body["Amount"])
+        msisdn = str(body["Msisdn"]).strip()
+        if urls is None:
+            return _invalid("ShortCode")
+        if amount is None:
+            return _invalid("Amount")
+        if not _MSISDN.match(msisdn):
+            return _invalid("Msisdn")
+        receipt_no = payloads.receipt()
+        confirmation = payloads.c2b_confirmation(
+            shortcode=str(body["ShortCode"]),
+            amount=amount,
+            msisdn=msisdn,
+            bill_ref=str(body.get("BillRefNumber") or ""),
+            receipt_no=receipt_no,
+            hashed=msisdn.endswith(C2B_HASHED_SUFFIX),
+        )
+        self.dispatcher.post_later(
+            self.settings.delay, urls["confirmation"], confirmation, kind="c2b_confirmation", reference=receipt_no
+        )
+        return Reply(
+            200,
+            {"OriginatorCoversationID": payloads.originator_id(), "ResponseCode": "0",
+             "ResponseDescription": "Accept the service request successfully."},
+        )
 
     # --- STK push ------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import string
@@ -109,6 +110,59 @@ def b2c_result(record: PaymentRecord) -> dict[str, Any]:
         result["ResultParameters"] = {"ResultParameter": parameters}
     result["ReferenceData"] = {"ReferenceItem": dict(B2C_REFERENCE)}
     return {"Result": result}
+
+
+def reported_result(record: PaymentRecord, *, code: str, desc: str) -> dict[str, Any]:
+    """A failure-shaped Result carrying `code` for a request M-Pesa in fact paid (15 Duplicate Detected,
+    17 Internal Failure): no ResultParameters; only a status query shows the payment."""
+    return {
+        "Result": {
+            "ResultType": 0,
+            "ResultCode": int(code) if code.isdigit() else code,
+            "ResultDesc": desc,
+            "OriginatorConversationID": record.originator_conversation_id,
+            "ConversationID": record.conversation_id,
+            "TransactionID": record.transaction_id,
+            "ReferenceData": {"ReferenceItem": dict(B2C_REFERENCE)},
+        }
+    }
+
+
+PLACEHOLDER_TRANSACTION_ID = "OA00000000"
+
+
+def single_parameter_failure(record: PaymentRecord) -> dict[str, Any]:
+    """A failure as some real ones look: ResultParameter is one object (BOCompletedTime), not a list, and
+    TransactionID is a placeholder many failures share."""
+    body = b2c_result(record)
+    body["Result"]["TransactionID"] = PLACEHOLDER_TRANSACTION_ID
+    body["Result"]["ResultParameters"] = {
+        "ResultParameter": {"Key": "BOCompletedTime", "Value": int(compact_time(now()))}
+    }
+    return body
+
+
+def c2b_confirmation(
+    *, shortcode: str, amount: int, msisdn: str, bill_ref: str, receipt_no: str, hashed: bool
+) -> dict[str, Any]:
+    """samples/c2b_confirmation.json for a simulated payment. The MSISDN is masked as in the sample, or
+    (hashed) the 64-character SHA-256 hex of the number, as real confirmations carry it since 2025."""
+    shown = hashlib.sha256(msisdn.encode()).hexdigest() if hashed else f"{msisdn[:4]} ***** {msisdn[-3:]}"
+    return {
+        "TransactionType": "Pay Bill",
+        "TransID": receipt_no,
+        "TransTime": compact_time(now()),
+        "TransAmount": f"{amount:.2f}",
+        "BusinessShortCode": shortcode,
+        "BillRefNumber": bill_ref,
+        "InvoiceNumber": "",
+        "OrgAccountBalance": "",
+        "ThirdPartyTransID": "",
+        "MSISDN": shown,
+        "FirstName": "SIMULATED",
+        "MiddleName": "",
+        "LastName": "",
+    }
 
 
 def timeout_result(record: PaymentRecord) -> dict[str, Any]:

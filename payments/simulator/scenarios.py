@@ -22,6 +22,13 @@ class Delivery(StrEnum):
     SLOW_ANSWER = "slow_answer"  # the synchronous answer comes after slow_seconds (a client read timeout)
 
 
+class ResultShape(StrEnum):
+    """How a failure-shaped Result is written."""
+
+    PLAIN = "plain"  # no ResultParameters, the record's own TransactionID (samples/b2c_result_failure.json)
+    SINGLE_PARAMETER = "single_parameter"  # ResultParameter is ONE object (BOCompletedTime); TransactionID OA00000000
+
+
 class Rejection(StrEnum):
     """Synchronous refusals, before any processing."""
 
@@ -40,6 +47,9 @@ class B2CScenario:
     paid: bool = True  # whether money moves (the ledger, the float and status queries follow this)
     delivery: Delivery = Delivery.RESULT
     rejection: Rejection | None = None
+    # The ResultCode the Result says although M-Pesa PAID (a status query says Completed): 15, 17.
+    reported_code: str = ""
+    shape: ResultShape = ResultShape.PLAIN
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,28 @@ _B2C_LIST = (
         result_code="SFC_IC0003",
         result_desc="Operator does not exist.",
         paid=False,
+    ),
+    B2CScenario(
+        "006",
+        "failure_single_parameter",
+        "Accepted; failure Result, ResultCode 21, ResultParameter one object (BOCompletedTime), "
+        "placeholder TransactionID OA00000000; not paid",
+        result_code="21",
+        result_desc="The initiator is not allowed to initiate this request.",
+        paid=False,
+        shape=ResultShape.SINGLE_PARAMETER,
+    ),
+    B2CScenario(
+        "015",
+        "duplicate_detected_paid",
+        "Accepted; Result ResultCode 15 (Duplicate Detected) although PAID (status query: Completed)",
+        reported_code="15",
+    ),
+    B2CScenario(
+        "017",
+        "internal_failure_paid",
+        "Accepted; Result ResultCode 17 (Internal Failure) although PAID (status query: Completed)",
+        reported_code="17",
     ),
     B2CScenario(
         "010",
@@ -192,6 +224,14 @@ _STK_LIST = (
 STK_SCENARIOS: dict[str, StkScenario] = {scenario.suffix: scenario for scenario in _STK_LIST}
 
 
+# C2B payments made through the simulator's C2B simulate API, chosen by the last three digits of Msisdn.
+C2B_HASHED_SUFFIX = "064"
+C2B_SCENARIOS = {
+    C2B_HASHED_SUFFIX: "Confirmation whose MSISDN is the 64-character SHA-256 hex of the number (as since 2025)",
+    "...": 'Confirmation with the MSISDN masked, as in samples/c2b_confirmation.json ("2547 ***** 126")',
+}
+
+
 def b2c_scenario_for(phone: str) -> B2CScenario:
     return B2C_SCENARIOS.get(str(phone)[-3:], B2C_SUCCESS)
 
@@ -213,4 +253,6 @@ def scenario_table() -> str:
     lines.append("STK push (PhoneNumber ends in):")
     lines += [f"  {s.suffix}  {s.name:<22} {s.summary}" for s in _STK_LIST]
     lines.append(f"  ...  {STK_SUCCESS.name:<22} {STK_SUCCESS.summary} (any other number)")
+    lines.append("C2B simulate (Msisdn ends in):")
+    lines += [f"  {suffix}  {summary}" for suffix, summary in C2B_SCENARIOS.items()]
     return "\n".join(lines)

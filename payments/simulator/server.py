@@ -18,7 +18,7 @@ from payments.simulator.dispatcher import CallbackDispatcher
 from payments.simulator.engine import DarajaSimulator, Reply, SimulatorSettings
 from payments.simulator.keys import SimulatorKeys
 from payments.simulator.ledger import Ledger
-from payments.simulator.scenarios import B2C_SCENARIOS, STK_SCENARIOS
+from payments.simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, STK_SCENARIOS
 
 logger = logging.getLogger("payments.simulator")
 MAX_BODY = 1024 * 1024
@@ -28,7 +28,10 @@ _POST_ROUTES = {
     "/mpesa/transactionstatus/v1/query": "transaction_status",
     "/mpesa/accountbalance/v1/query": "account_balance",
     "/mpesa/stkpush/v1/processrequest": "stk_push",
+    "/mpesa/c2b/v2/registerurl": "c2b_register",
+    "/mpesa/c2b/v1/simulate": "c2b_simulate",
 }
+_GET_ROUTES = ("/oauth/v1/generate", "/simulator/ledger", "/simulator/scenarios", "/simulator/certificate")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,6 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Reply(200, _scenarios()))
         elif url.path == "/simulator/certificate":
             self._send_bytes(200, simulator.keys.certificate_pem, "application/x-pem-file")
+        elif url.path in _POST_ROUTES or url.path == "/simulator/reset":
+            self._wrong_method()
         else:
             self._not_found()
 
@@ -85,6 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
         method = _POST_ROUTES.get(url.path)
         if method:
             self._send(self._guarded(getattr(simulator, method), self.headers.get("Authorization"), raw))
+        elif url.path in _GET_ROUTES:
+            self._wrong_method()
         elif url.path == "/simulator/reset":
             simulator.ledger.reset()
             self._send(Reply(200, {"reset": True, "utility_balance": f"{simulator.ledger.utility_balance:.2f}"}))
@@ -98,6 +105,10 @@ class _Handler(BaseHTTPRequestHandler):
             # A simulator bug must look like Daraja's own internal error, not a dropped connection.
             logger.exception("Simulator error handling %s", urlsplit(self.path).path)
             return Reply(500, payloads.error_body("500.003.1001", "Internal Server Error"))
+
+    def _wrong_method(self) -> None:
+        # As the real API answers a known path called with the wrong method.
+        self._send(Reply(405, payloads.error_body("405.001", "Method Not Allowed")))
 
     def _not_found(self) -> None:
         self._send(Reply(404, payloads.error_body("404.001.01", "Resource not found")))
@@ -170,6 +181,7 @@ def _scenarios() -> dict[str, Any]:
     return {
         "b2c": [asdict(s) for s in B2C_SCENARIOS.values()],
         "stk": [asdict(s) for s in STK_SCENARIOS.values()],
+        "c2b": [{"suffix": suffix, "summary": summary} for suffix, summary in C2B_SCENARIOS.items()],
     }
 
 

@@ -409,13 +409,31 @@ def test_invalid_token_is_dropped_refreshed_and_the_call_retried_once(client, ca
 def test_two_invalid_token_answers_give_up_without_a_third_attempt(client, mocked):
     add_token(mocked, "one")
     add_token(mocked, "two")
-    invalid = {"requestId": "x", "errorCode": "404.001.03", "errorMessage": "Invalid Access Token"}
-    mocked.add(responses.POST, B2C_URL, json=invalid, status=404)
+    invalid = {"requestId": "x", "errorCode": "401.002.01", "errorMessage": "Invalid Access Token"}
+    mocked.add(responses.POST, B2C_URL, json=invalid, status=401)
 
     with pytest.raises(DarajaAuthError) as caught:
         pay(client)
 
+    assert caught.value.code == "401.002.01"
+    assert [c.request.method for c in mocked.calls] == ["GET", "POST", "GET", "POST"]
+
+
+def test_404_001_03_after_the_token_refresh_is_a_configuration_error_with_a_hint(client, mocked):
+    """Daraja also answers 404.001.03 when the app lacks the product: a fresh token refused too is not a
+    transient problem to retry five times, it is configuration (and says what to check)."""
+    add_token(mocked, "one")
+    add_token(mocked, "two")
+    invalid = {"requestId": "x", "errorCode": "404.001.03", "errorMessage": "Invalid Access Token"}
+    mocked.add(responses.POST, B2C_URL, json=invalid, status=404)
+
+    with pytest.raises(DarajaConfigurationError) as caught:
+        pay(client)
+
     assert caught.value.code == "404.001.03"
+    assert caught.value.retryable is False
+    assert "lacks this product" in caught.value.message
+    assert "one" not in caught.value.message and "two" not in caught.value.message  # no token in the message
     assert [c.request.method for c in mocked.calls] == ["GET", "POST", "GET", "POST"]
 
 

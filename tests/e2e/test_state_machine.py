@@ -3,13 +3,19 @@
 Each example starts from an empty ledger with one customer payment; the rules request refunds and
 disbursements, approve, reject and send them (the real services, with a fake Daraja client that accepts,
 times out or refuses the request), ask Transaction Status, and post B2C Results (success, a wrong amount, a
-failure), queue timeouts (both shapes Safaricom uses), status answers (completed, failed, not found) and
+failure, a code that proves nothing such as 15, 17 or 1037, and a ResultCode that is no code at all), queue
+timeouts (both shapes Safaricom uses), status answers (completed, failed, not found) and
 exact duplicates of anything posted before, through the real callback routes (Django test client: URL tokens,
 IP allow-list, raw storage, processing). After every step:
 
-- no final state (completed, failed, rejected) is ever left for another;
+- no final state (completed, failed, rejected) is ever left for another, but for the one the issue asks
+  for: a success reported for a `failed` payout moves it to `needs_review`;
+- only a final failure fails a payout: every failure a callback caused carries a code the catalogue
+  classes as final (or a status answer that said Failed); a garbage ResultCode is answered 400 and changes
+  nothing;
 - refunded never above paid: a payment's reserved refunds stay between 0 and its amount, and equal the sum
-  of its refunds that are not failed or rejected;
+  of its refunds that are not failed or rejected (less a refund that could not be reserved again, which is
+  in review with an OVER-REFUND reason);
 - a completed payout has a receipt;
 - every change has an event: each payout's events form an unbroken chain from its request to its status;
 - one notification per final state: a payout_completed or payout_failed alert is written once per admin.
@@ -33,6 +39,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 from notifications.models import Alert, Notification
 from payments.daraja.client import B2CAccepted, QueryAccepted
 from payments.daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
+from payments.daraja.result_codes import Namespace, classify
 from payments.errors import PayoutError
 from payments.models import (
     FINAL_STATUSES,
@@ -209,6 +216,32 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         }[answer]()
         self._post(_url("status-result", row), body)
 
+    # Codes that prove nothing, and values that are no code (issue 15). Self-contained: these rules only
+    # post; the invariants below check what they may and may not change.
+
+    @rule(payout=payouts, code=st.sampled_from([15, "17", 1037, "19", 9999, "100000001"]))
+    def b2c_unknown_result(self, payout: int, code) -> None:
+        row = Payout.objects.get(pk=payout)
+        body = results.b2c_failure_body(row, code=2001)
+        body["Result"]["ResultCode"] = code
+        self._post(_url("b2c-result", row), body)
+        COVERAGE["posted:unknown_code"] += 1
+
+    @rule(payout=payouts, code=st.sampled_from([{"a": 1}, [0], True, "", "  ", None]))
+    def b2c_garbage_result(self, payout: int, code) -> None:
+        row = Payout.objects.get(pk=payout)
+        before = (row.status, Payment.objects.values_list("refunded_amount", flat=True).get(pk=self.payment.pk))
+        body = results.b2c_failure_body(row, code=2001)
+        body["Result"]["ResultCode"] = code
+        response = self.client.post(_url("b2c-result", row), data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 400, (response.status_code, response.content)
+        after = (
+            Payout.objects.values_list("status", flat=True).get(pk=payout),
+            Payment.objects.values_list("refunded_amount", flat=True).get(pk=self.payment.pk),
+        )
+        assert after == before
+        COVERAGE["posted:garbage_code"] += 1
+
     @precondition(lambda self: self.history)
     @rule(pick=st.integers(min_value=0, max_value=10_000))
     def duplicate(self, pick: int) -> None:
@@ -221,18 +254,38 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         self.steps += 1
         for pk, status in Payout.objects.values_list("pk", "status"):
             before = self.seen.get(pk)
-            if before in FINAL_STATUSES:
-                assert status == before, f"payout {pk} left {before} for {status}"
+            if before in FINAL_STATUSES and status != before:
+                # The one exit: M-Pesa reports a payout recorded failed as paid; a person must look.
+                last = PayoutEvent.objects.filter(payout_id=pk).order_by("-id").values_list("action", flat=True)[0]
+                assert (before, status, last) == (
+                    PayoutStatus.FAILED,
+                    PayoutStatus.NEEDS_REVIEW,
+                    "success_after_failure",
+                ), f"payout {pk} left {before} for {status}"
+                COVERAGE["success_after_failure"] += 1
             self.seen[pk] = status
+
+    @invariant()
+    def only_a_final_failure_fails_a_payout(self) -> None:
+        for details in PayoutEvent.objects.filter(
+            action="failed", source=EventSource.CALLBACK, payout__isnull=False
+        ).values_list("details", flat=True):
+            code = str(details.get("result_code", ""))
+            assert code.startswith("status:") or classify(Namespace.B2C, code).is_final_failure, details
 
     @invariant()
     def refunded_never_above_paid(self) -> None:
         payment = Payment.objects.get(pk=self.payment.pk)
         assert Decimal("0") <= payment.refunded_amount <= payment.amount
         held = (
-            Payout.objects.filter(payment=payment).exclude(status__in=RELEASED_STATUSES).aggregate(s=Sum("amount"))["s"]
+            Payout.objects.filter(payment=payment, refund_unreserved=False)
+            .exclude(status__in=RELEASED_STATUSES)
+            .aggregate(s=Sum("amount"))["s"]
         )
         assert payment.refunded_amount == (held or Decimal("0"))
+        for unreserved in Payout.objects.filter(payment=payment, refund_unreserved=True):
+            # Never silent: in review (or settled by a person afterwards), the over-refund named.
+            assert "OVER-REFUND" in unreserved.review_reason, unreserved.review_reason
 
     @invariant()
     def completed_payouts_have_a_receipt(self) -> None:
@@ -309,6 +362,7 @@ def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch)
     )
     print(f"\nstate machine: {dict(sorted(COVERAGE.items()))}")
     assert COVERAGE["end:completed"] and COVERAGE["end:failed"] and COVERAGE["callback:duplicate"]
+    assert COVERAGE["posted:unknown_code"] and COVERAGE["posted:garbage_code"]
 
 
 @pytest.fixture

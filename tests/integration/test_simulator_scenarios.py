@@ -18,7 +18,13 @@ from django.utils import timezone
 from payments.models import CallbackKind, CallbackOutcome, DarajaCallback, Payout, PayoutStatus
 from payments.services import dispatch
 from payments.simulator import B2C_SCENARIOS, phone_for
-from tests.integration.conftest import RunningSimulator, approved_payout, wait_until
+from tests.integration.conftest import (
+    SIM_CONSUMER_KEY,
+    SIM_CONSUMER_SECRET,
+    RunningSimulator,
+    approved_payout,
+    wait_until,
+)
 
 MAX_QUERIES = 2  # PAYOUT_MAX_STATUS_QUERIES in these tests
 WAIT = 10.0  # the longest any single wait may take
@@ -45,6 +51,10 @@ ROWS = [
     Row("003", "unregistered_customer", ("submitted",), S.FAILED, S.FAILED, "2040", ledger="failed"),
     Row("004", "credential_locked", ("submitted",), S.FAILED, S.FAILED, "8006", ledger="failed"),
     Row("005", "operator_missing", ("submitted",), S.FAILED, S.FAILED, "SFC_IC0003", ledger="failed"),
+    Row("006", "failure_single_parameter", ("submitted",), S.FAILED, S.FAILED, "21", ledger="failed"),
+    # A Result saying 15 or 17 proves nothing: verifying, then the status query finds the payment.
+    Row("015", "duplicate_detected_paid", ("submitted",), S.VERIFYING, S.COMPLETED, by_status_query=True),
+    Row("017", "internal_failure_paid", ("submitted",), S.VERIFYING, S.COMPLETED, by_status_query=True),
     Row("010", "timeout_echo_unpaid", ("submitted",), S.VERIFYING, S.NEEDS_REVIEW, None, True, "not_processed"),
     Row("011", "timeout_echo_paid", ("submitted",), S.VERIFYING, S.COMPLETED, by_status_query=True),
     Row("012", "timeout_result_unpaid", ("submitted",), S.VERIFYING, S.NEEDS_REVIEW, None, True, "not_processed"),
@@ -219,8 +229,60 @@ def _row_specific_checks(row: Row, payout: Payout, simulator: RunningSimulator, 
         )
         assert [c.outcome for c in late] == [CallbackOutcome.DUPLICATE]
         assert payout.events.filter(action="completed").count() == 1
+    elif row.suffix in ("015", "017"):
+        result = results.get()
+        assert (result.outcome, result.result_code) == (CallbackOutcome.PROCESSED, row.suffix[1:])
+        assert actions == ["sending", "submitted", "result_unknown", "status_query", "completed"]
+        assert payout.events.get(action="completed").callback.kind == CallbackKind.STATUS_RESULT
+    elif row.suffix == "006":
+        # The placeholder TransactionID is no receipt.
+        assert results.get().outcome == CallbackOutcome.PROCESSED
+        assert payout.transaction_id is None
     elif row.suffix in ("010", "011"):
         assert _callbacks(payout, CallbackKind.B2C_TIMEOUT).get().outcome == CallbackOutcome.PROCESSED
     elif row.suffix in ("012", "013"):
         timeout = _callbacks(payout, CallbackKind.B2C_TIMEOUT).get()
         assert (timeout.outcome, timeout.result_code) == (CallbackOutcome.PROCESSED, "1037")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_hashed_msisdn_c2b_confirmation_from_the_simulator_becomes_a_payment(live_daraja: RunningSimulator):
+    """C2B register + simulate against the simulator; its confirmation, with the MSISDN as a SHA-256 hex,
+    reaches the live server's confirmation URL and is stored whole."""
+    import hashlib
+
+    import requests
+
+    from payments.callbacks.tokens import static_token
+    from payments.models import Payment
+
+    simulator = live_daraja
+    token = requests.get(f"{simulator.url}/oauth/v1/generate?grant_type=client_credentials",
+                         auth=(SIM_CONSUMER_KEY, SIM_CONSUMER_SECRET), timeout=5).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = settings_base_url()
+    registered = requests.post(f"{simulator.url}/mpesa/c2b/v2/registerurl", headers=headers, timeout=5, json={
+        "ShortCode": "600984", "ResponseType": "Completed",
+        "ConfirmationURL": f"{base}/callbacks/c2b/confirmation/{static_token('c2b')}/",
+        "ValidationURL": f"{base}/callbacks/c2b/validation/{static_token('c2b')}/",
+    })  # fmt: skip
+    assert registered.status_code == 200
+    msisdn = phone_for("064")
+    paid = requests.post(f"{simulator.url}/mpesa/c2b/v1/simulate", headers=headers, timeout=5, json={
+        "ShortCode": "600984", "CommandID": "CustomerPayBillOnline", "Amount": 250, "Msisdn": msisdn,
+        "BillRefNumber": "ORDER-64",
+    })  # fmt: skip
+    assert paid.status_code == 200
+    assert simulator.server.wait_for_callbacks(WAIT)
+    payment = wait_until(lambda: Payment.objects.filter(account_reference="ORDER-64").first(), WAIT,
+                         message="the C2B payment")
+    assert payment.phone == hashlib.sha256(msisdn.encode()).hexdigest()
+    assert payment.amount == Decimal("250.00")
+    assert all(c["status"] == 200 for c in simulator.ledger()["callbacks"])
+
+
+def settings_base_url() -> str:
+    from django.conf import settings
+
+    return settings.CALLBACK_BASE_URL.rstrip("/")

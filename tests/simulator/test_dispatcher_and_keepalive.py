@@ -237,7 +237,8 @@ def test_one_connection_carries_many_requests_including_errors(simulator):
             ("GET", "/simulator/scenarios", 200),
             ("GET", "/nowhere", 404),
             ("POST", "/nowhere", 404),
-            ("POST", "/mpesa/b2c/v3/paymentrequest", 401),
+            ("POST", "/mpesa/b2c/v3/paymentrequest", 404),
+            ("GET", "/mpesa/b2c/v3/paymentrequest", 405),
             ("GET", "/simulator/certificate", 200),
             ("GET", "/simulator/ledger", 200),
         ):

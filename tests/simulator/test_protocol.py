@@ -13,11 +13,11 @@ from payments.simulator import SimulatorServer, SimulatorSettings, phone_for
 from tests.simulator.helpers import RESULT_PATH, make_client, send_payout
 
 
-def test_bad_bearer_token_gets_401_with_a_daraja_error_body(simulator):
+def test_bad_bearer_token_gets_404_with_a_daraja_error_body_as_the_real_api(simulator):
     answer = requests.post(
         f"{simulator.url}/mpesa/b2c/v3/paymentrequest", json={}, headers={"Authorization": "Bearer nope"}, timeout=5
     )
-    assert answer.status_code == 401
+    assert answer.status_code == 404  # the real API answers 404.001.03 with HTTP 404
     assert answer.json()["errorCode"] == "404.001.03"
     assert set(answer.json()) == {"requestId", "errorCode", "errorMessage"}
 
