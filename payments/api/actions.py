@@ -22,6 +22,7 @@ from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
 from payments.errors import NotFound
 from payments.models import CommandID, EventSource, Payment, PaymentSource, PaymentStatus
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.second_factor import require_api_code
 from payments.services import payouts as payout_services
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -29,6 +30,11 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Retrying with the same key returns the first answer; the same key with another body is a 422.",
 )
 MONEY = {"max_digits": 12, "decimal_places": 2}
+OTP_PARAMETER = OpenApiParameter(
+    "X-OTP", str, OpenApiParameter.HEADER, required=False,
+    description="A fresh code from your authenticator app; required of approvers and superusers while "
+    "ADMIN_REQUIRE_2FA is on (403 without it, or with a code already used).",
+)
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -181,19 +187,21 @@ class PayoutActionsMixin:
                                                **data)
         return _payout_response(payout)
 
-    @extend_schema(request=None, responses={200: PayoutDetailSerializer})
+    @extend_schema(request=None, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
     @action(detail=True, methods=["post"], permission_classes=[CanApprove])
     def approve(self, request, pk=None):
         """Approve a payout someone else requested (and nobody you changed: an editor of its amount, phone or
         CommandID may not approve it). It stays `pending_approval` while a second approval is
         still needed (at or above PAYOUT_DUAL_APPROVAL_THRESHOLD)."""
+        require_api_code(request, what="approve payouts")
         payout = payout_services.payout_approve(payout_id=_int(pk), approved_by=request.user, source=EventSource.API)
         return _payout_response(payout)
 
-    @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer})
+    @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
     @action(detail=True, methods=["post"], permission_classes=[CanApprove])
     def reject(self, request, pk=None):
         data = _valid(RejectSerializer, request)
+        require_api_code(request, what="reject payouts")
         payout = payout_services.payout_reject(payout_id=_int(pk), rejected_by=request.user, reason=data["reason"],
                                                source=EventSource.API)
         return _payout_response(payout)
