@@ -520,7 +520,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             original=payout,
             submit_label="Save changes",
             intro=f"Status: {payout.get_status_display()}. Changing the amount, phone or CommandID voids "
-            f"the {approvals} approval(s) given so far and returns the payout to pending approval.",
+            f"the {approvals} approval(s) given so far and returns the payout to pending approval; whoever "
+            "changes them may no longer approve it. Every change is recorded with its old and new value.",
         )
 
     # --- approve / reject: confirmation page, then one service call per row --------------------------
