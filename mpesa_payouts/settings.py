@@ -6,6 +6,7 @@ present; real environment variables win over it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,6 +45,12 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ loads nothing from a CDN
+    # The admin's second factor (docs/security.md): TOTP devices, backup codes, enrolment from a QR code.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "two_factor",
+    "axes",  # failed-login throttling; last of the auth apps, as django-axes asks
     "payments",
     "notifications",
 ]
@@ -55,8 +62,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "payments.second_factor.AdminSecondFactorMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lock-out page
 ]
 
 ROOT_URLCONF = "mpesa_payouts.urls"
@@ -111,6 +121,34 @@ else:
     }
 
 # --- Auth, i18n, static ----------------------------------------------------------------------------
+# django-axes first: a locked-out user or address is refused before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Second factor (TOTP) for "Payout approvers" and superusers in the admin, and a fresh code in X-OTP to approve
+# or reject through the API. On by default in production; off for `make run`'s simulator (docs/security.md).
+ADMIN_REQUIRE_2FA = env.bool(
+    "ADMIN_REQUIRE_2FA", default=env.str("MPESA_ENVIRONMENT", default="simulator") == "production"
+)
+LOGIN_URL = "two_factor:login"
+LOGIN_REDIRECT_URL = "admin:index"
+OTP_TOTP_ISSUER = "M-Pesa payouts"  # for devices a superuser makes in the admin (enrolment names the host)
+TWO_FACTOR_QR_FACTORY = "qrcode.image.svg.SvgPathImage"  # rendered here, as SVG: no image service
+# The admin keeps its own login page while the second factor is off; payments.second_factor sends it to the
+# two-step login while it is on (the package would otherwise send everyone there, always).
+TWO_FACTOR_PATCH_ADMIN = False
+TWO_FACTOR_REMEMBER_COOKIE_AGE = None  # never skip the code on a "remembered" browser
+# Failed logins: lock a user name, and separately an address, after AXES_FAILURE_LIMIT failures, for
+# AXES_COOLOFF_MINUTES (a superuser unlocks earlier with `python manage.py axes_reset_username NAME`).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "payments.login_audit.lockout_response"  # templates/axes/lockout.html, 429
+AXES_USERNAME_FORM_FIELD = "username"
+# The address as the callback allow-list sees it (CALLBACK_TRUSTED_PROXY_COUNT proxies in front).
+AXES_CLIENT_IP_CALLABLE = "payments.callbacks.network.client_ip"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # works the same in tests, `make run`, production
+AXES_VERBOSE = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

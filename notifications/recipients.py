@@ -21,10 +21,9 @@ from django.db.models.signals import post_delete, post_save
 
 from notifications.models import Alert, NotificationRecipient
 from notifications.numbers import InvalidWhatsAppNumber, mask_number, normalize_whatsapp_number
+from payments.roles import APPROVE_PERMISSION
 
 logger = logging.getLogger("notifications")
-
-APPROVE_PERMISSION = "payments.approve_payout"
 
 
 @dataclass(frozen=True)

@@ -268,6 +268,29 @@ class PayoutApproval(models.Model):
         return f"{self.approver} approved payout #{self.payout_id}"
 
 
+class PayoutEditor(models.Model):
+    """Someone who changed a payout after it was requested, one row per person. Whoever changed what is paid
+    (amount, phone or CommandID) may not approve it, as its requester may not: the approve service refuses
+    it, a PostgreSQL trigger refuses the approval row (migration 0010), and the send-time check refuses to
+    send on such an approval. Every edit's old and new values are in the payout's events."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="editors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # True once this person changed the amount, phone or CommandID: they may no longer approve it.
+    changed_bound = models.BooleanField(default=False)
+    # Every field they changed, in the order they first changed it.
+    fields = models.JSONField(default=list, blank=True)
+    first_edited_at = models.DateTimeField(default=timezone.now)
+    last_edited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["first_edited_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["payout", "user"], name="one_editor_row_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} edited payout #{self.payout_id}"
+
+
 class CallbackKind(models.TextChoices):
     B2C_RESULT = "b2c_result", "B2C result"
     B2C_TIMEOUT = "b2c_timeout", "B2C queue timeout"

@@ -8,6 +8,13 @@ from __future__ import annotations
 REQUESTERS = "Payout requesters"
 APPROVERS = "Payout approvers"
 
+# The one place the permission names are spelled: the services, the admin and the API all ask these.
+REQUEST_PERMISSION = "payments.request_payout"  # request refunds and disbursements, edit them, upload batches
+APPROVE_PERMISSION = "payments.approve_payout"  # approve, reject, review, pause and resume
+VIEW_PAYOUTS = "payments.view_payout"
+VIEW_PAYMENTS = "payments.view_payment"
+VIEW_CALLBACKS = "payments.view_darajacallback"
+
 # Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
 GROUP_PERMISSIONS = {
     REQUESTERS: ["request_payout", "view_payout", "view_payment", "view_payoutbatch", "add_payoutbatch",

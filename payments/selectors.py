@@ -43,6 +43,7 @@ from payments.models import (
     PaymentStatus,
     Payout,
     PayoutApproval,
+    PayoutEditor,
     PayoutEvent,
     PayoutKind,
     PayoutStatus,
@@ -96,9 +97,14 @@ def payout_list() -> QuerySet[Payout]:
 
 
 def payout_detail() -> QuerySet[Payout]:
-    """As payout_list, plus the audit trail (`event_list` attribute), oldest event first."""
+    """As payout_list, plus the audit trail (`event_list` attribute), oldest event first, and the people who
+    edited it (`editor_list`)."""
     events = PayoutEvent.objects.select_related("actor").order_by("created_at", "id")
-    return payout_list().prefetch_related(Prefetch("events", queryset=events, to_attr="event_list"))
+    editors = PayoutEditor.objects.select_related("user")
+    return payout_list().prefetch_related(
+        Prefetch("events", queryset=events, to_attr="event_list"),
+        Prefetch("editors", queryset=editors, to_attr="editor_list"),
+    )
 
 
 # --- Stats ------------------------------------------------------------------------------------------

@@ -52,17 +52,17 @@ from payments.models import (
     PayoutApproval,
     PayoutBatch,
     PayoutControl,
+    PayoutEditor,
     PayoutStatus,
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services import dispatch
 from payments.services import payouts as payout_services
 from payments.services.bulk import payout_batch_create_from_csv
 from payments.services.limits import payouts_paused
 
 ADMIN = EventSource.ADMIN
-REQUEST_PERMISSION = "payments.request_payout"
-APPROVE_PERMISSION = "payments.approve_payout"
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
@@ -98,6 +98,11 @@ def parse_ids(raw: str | list[str]) -> list[int]:
             if part.isdigit() and int(part) not in ids:
                 ids.append(int(part))
     return ids
+
+
+def editor_label(editor: PayoutEditor) -> str:
+    """"jane (amount, phone)": who changed the payout and what."""
+    return f"{editor.user} ({', '.join(editor.fields) or 'nothing'})"
 
 
 def payout_kill_switch_context() -> dict:
@@ -196,6 +201,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             {
                 "fields": [
                     "requested_by",
+                    "editors_table",
                     "required_approvals",
                     "approvals_table",
                     "approved_at",
@@ -334,6 +340,24 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             )
             rows.append((approval.created_at, approval.approver, bound, state))
         return table(["When", "Approver", "Approved", "State"], rows, empty="No approvals yet.")
+
+    @admin.display(description="Edited by")
+    def editors_table(self, obj: Payout) -> str:
+        rows = [
+            (
+                when(editor.first_edited_at),
+                when(editor.last_edited_at),
+                editor.user,
+                ", ".join(editor.fields),
+                "yes: may not approve it" if editor.changed_bound else "no",
+            )
+            for editor in obj.editors.select_related("user")
+        ]
+        return table(
+            ["First edit", "Last edit", "By", "Fields changed", "Changed what is paid"],
+            rows,
+            empty="Nobody has edited it since it was requested.",
+        )
 
     @admin.display(description="Events")
     def events_table(self, obj: Payout) -> str:
@@ -496,7 +520,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             original=payout,
             submit_label="Save changes",
             intro=f"Status: {payout.get_status_display()}. Changing the amount, phone or CommandID voids "
-            f"the {approvals} approval(s) given so far and returns the payout to pending approval.",
+            f"the {approvals} approval(s) given so far and returns the payout to pending approval; whoever "
+            "changes them may no longer approve it. Every change is recorded with its old and new value.",
         )
 
     # --- approve / reject: confirmation page, then one service call per row --------------------------
@@ -515,10 +540,14 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     def decision_rows(self, request, ids: list[int], decision: str) -> list[dict]:
         active = PayoutApproval.objects.filter(voided_at__isnull=True).select_related("approver")
+        editors = PayoutEditor.objects.select_related("user")
         payouts = (
             Payout.objects.filter(pk__in=ids)
             .select_related("requested_by", "payment")
-            .prefetch_related(Prefetch("approvals", queryset=active, to_attr="active_list"))
+            .prefetch_related(
+                Prefetch("approvals", queryset=active, to_attr="active_list"),
+                Prefetch("editors", queryset=editors, to_attr="editor_list"),
+            )
             .order_by("pk")
         )
         rows = []
@@ -530,12 +559,17 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                 notes.append(f"It is {payout.get_status_display().lower()}: it will be refused.")
             if payout.requested_by_id == request.user.pk:
                 notes.append("You requested it: another person must decide on it.")
+            elif decision == "approve" and any(
+                e.user_id == request.user.pk and e.changed_bound for e in payout.editor_list
+            ):
+                notes.append("You changed its amount, phone or CommandID: another person must approve it.")
             if any(a.approver_id == request.user.pk for a in payout.active_list):
                 notes.append("You have already approved it.")
             rows.append(
                 {
                     "payout": payout,
                     "approvers": ", ".join(str(a.approver) for a in payout.active_list),
+                    "editors": [editor_label(e) for e in payout.editor_list],
                     "approval_count": len(payout.active_list),
                     "warning": phone_differs_text(payout) if payout.phone_differs_from_payment else "",
                     "notes": notes,

@@ -12,16 +12,17 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from payments import selectors
 from payments.api.idempotency import idempotent
+from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
 from payments.errors import NotFound
 from payments.models import CommandID, EventSource, Payment, PaymentSource, PaymentStatus
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.second_factor import require_api_code
 from payments.services import payouts as payout_services
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -29,6 +30,11 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Retrying with the same key returns the first answer; the same key with another body is a 422.",
 )
 MONEY = {"max_digits": 12, "decimal_places": 2}
+OTP_PARAMETER = OpenApiParameter(
+    "X-OTP", str, OpenApiParameter.HEADER, required=False,
+    description="A fresh code from your authenticator app; required of approvers and superusers while "
+    "ADMIN_REQUIRE_2FA is on (403 without it, or with a code already used).",
+)
 
 
 class RefundRequestSerializer(serializers.Serializer):
@@ -48,6 +54,28 @@ class DisbursementRequestSerializer(serializers.Serializer):
     recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_type = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+
+
+class PayoutEditSerializer(serializers.Serializer):
+    """The fields `PATCH /api/payouts/{id}/` may change (payout_update, as the admin's Edit form)."""
+
+    phone = serializers.CharField(max_length=20, required=False)
+    amount = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"))
+    command_id = serializers.ChoiceField(choices=CommandID.choices, required=False)
+    remarks = serializers.CharField(max_length=100, required=False)
+    occasion = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                f"These fields cannot be edited: {', '.join(unknown)}. Editable: {', '.join(self.fields)}."
+            )
+        if not attrs:
+            raise serializers.ValidationError(f"Give at least one field to change: {', '.join(self.fields)}.")
+        return attrs
 
 
 class RejectSerializer(serializers.Serializer):
@@ -84,7 +112,7 @@ class PaymentActionsMixin:
 
     @extend_schema(request=RefundRequestSerializer, responses={201: PayoutDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
-    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated], throttle_classes=[ScopedRateThrottle])
+    @action(detail=True, methods=["post"], permission_classes=[CanRequest], throttle_classes=[ScopedRateThrottle])
     def refund(self, request, pk=None):
         """Request a refund of a completed payment; it waits for another person's approval."""
         data = _valid(RefundRequestSerializer, request)
@@ -99,7 +127,7 @@ class PaymentActionsMixin:
         return idempotent(request, scope=f"refund:{pk}", handler=create)
 
     @extend_schema(request=StkPushSerializer, responses={201: PaymentSerializer})
-    @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[IsAdminUser],
+    @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[CanRequest],
             throttle_classes=[ScopedRateThrottle])
     def stk_push(self, request):
         """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
@@ -121,7 +149,8 @@ def _queue_stk(payment_id: int) -> None:
 
 
 class PayoutActionsMixin:
-    """Adds `POST /api/payouts/` (a disbursement) and `POST /api/payouts/{id}/approve|reject/`."""
+    """Adds `POST /api/payouts/` (a disbursement), `PATCH /api/payouts/{id}/` (an edit) and
+    `POST /api/payouts/{id}/approve|reject/`."""
 
     throttle_scope = "payout_create"
 
@@ -129,6 +158,11 @@ class PayoutActionsMixin:
         if self.action == "create":
             return [ScopedRateThrottle()]
         return super().get_throttles()
+
+    def get_permissions(self):
+        if self.action in ("create", "partial_update"):
+            return [CanRequest()]
+        return super().get_permissions()
 
     @extend_schema(request=DisbursementRequestSerializer, responses={201: PayoutDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
@@ -143,18 +177,31 @@ class PayoutActionsMixin:
 
         return idempotent(request, scope="payout_create", handler=create)
 
-    @extend_schema(request=None, responses={200: PayoutDetailSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    @extend_schema(request=PayoutEditSerializer, responses={200: PayoutDetailSerializer})
+    def partial_update(self, request, pk=None):
+        """Edit a payout not yet sent (pending approval or approved), as the admin's Edit form does: changing the
+        amount, phone or CommandID voids every approval given so far (it is back in `pending_approval`), and
+        whoever changed them may no longer approve it. 409 once it is being sent or later."""
+        data = _valid(PayoutEditSerializer, request)
+        payout = payout_services.payout_update(payout_id=_int(pk), updated_by=request.user, source=EventSource.API,
+                                               **data)
+        return _payout_response(payout)
+
+    @extend_schema(request=None, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
+    @action(detail=True, methods=["post"], permission_classes=[CanApprove])
     def approve(self, request, pk=None):
-        """Approve a payout someone else requested. It stays `pending_approval` while a second approval is
+        """Approve a payout someone else requested (and nobody you changed: an editor of its amount, phone or
+        CommandID may not approve it). It stays `pending_approval` while a second approval is
         still needed (at or above PAYOUT_DUAL_APPROVAL_THRESHOLD)."""
+        require_api_code(request, what="approve payouts")
         payout = payout_services.payout_approve(payout_id=_int(pk), approved_by=request.user, source=EventSource.API)
         return _payout_response(payout)
 
-    @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
+    @action(detail=True, methods=["post"], permission_classes=[CanApprove])
     def reject(self, request, pk=None):
         data = _valid(RejectSerializer, request)
+        require_api_code(request, what="reject payouts")
         payout = payout_services.payout_reject(payout_id=_int(pk), rejected_by=request.user, reason=data["reason"],
                                                source=EventSource.API)
         return _payout_response(payout)

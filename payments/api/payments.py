@@ -1,14 +1,14 @@
-"""Incoming payments, read side: `GET /api/payments/` and `GET /api/payments/{id}/` (staff only)."""
+"""Incoming payments, read side: `GET /api/payments/` and `GET /api/payments/{id}/` (view_payment needed)."""
 
 from __future__ import annotations
 
 from rest_framework import mixins, viewsets
-from rest_framework.permissions import IsAdminUser
 
 from payments import selectors
 from payments.api.actions import PaymentActionsMixin
 from payments.api.filters import PaymentFilter
 from payments.api.pagination import NewestFirstPagination
+from payments.api.permissions import CanReadPayments
 from payments.api.serializers import PaymentSerializer
 
 
@@ -16,7 +16,7 @@ class PaymentViewSet(PaymentActionsMixin, mixins.ListModelMixin, mixins.Retrieve
     """Payments newest first, with what of each can still be refunded."""
 
     serializer_class = PaymentSerializer
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanReadPayments]
     filterset_class = PaymentFilter
     pagination_class = NewestFirstPagination
 

@@ -1,4 +1,4 @@
-"""Finance's read endpoints: `GET /api/stats/` and `GET /api/reconciliation/discrepancies/` (staff only)."""
+"""Finance's read endpoints: `GET /api/stats/` and `GET /api/reconciliation/discrepancies/` (either payout role)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import viewsets
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from payments import selectors
 from payments.api.pagination import MergedKeysetPagination
+from payments.api.permissions import CanReadReconciliation
 from payments.api.serializers import (
     CallbackSummarySerializer,
     DiscrepancyQuerySerializer,
@@ -37,7 +37,7 @@ class _SingleObjectSchema(AutoSchema):
 
 
 class StatsViewSet(viewsets.ViewSet):
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanReadReconciliation]
     filter_backends: list = []
     schema = _SingleObjectSchema()
 
@@ -114,7 +114,7 @@ def _represent(obj) -> tuple[str, dict]:
 
 
 class DiscrepancyViewSet(viewsets.ViewSet):
-    permission_classes = [IsAdminUser]
+    permission_classes = [CanReadReconciliation]
     filter_backends: list = []
     pagination_class = MergedKeysetPagination
 

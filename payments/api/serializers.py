@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments import selectors
-from payments.models import DarajaCallback, Payment, Payout, PayoutApproval, PayoutEvent
+from payments.models import DarajaCallback, Payment, Payout, PayoutApproval, PayoutEditor, PayoutEvent
 from payments.selectors import DiscrepancyKind
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -55,6 +55,18 @@ class PayoutEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = PayoutEvent
         fields = ["action", "from_status", "to_status", "actor", "source", "details", "created_at"]
+        read_only_fields = fields
+
+
+class PayoutEditorSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_what_is_paid = serializers.BooleanField(
+        source="changed_bound", read_only=True,
+        help_text="Changed the amount, phone or CommandID: may not approve this payout.")
+
+    class Meta:
+        model = PayoutEditor
+        fields = ["user", "fields", "changed_what_is_paid", "first_edited_at", "last_edited_at"]
         read_only_fields = fields
 
 
@@ -107,11 +119,22 @@ class PayoutSerializer(serializers.ModelSerializer):
 
 
 class PayoutDetailSerializer(PayoutSerializer):
+    editors = serializers.SerializerMethodField(
+        help_text="Everyone who changed the payout after it was requested, with the fields each changed (the "
+        "events hold the old and new values)."
+    )
     events = serializers.SerializerMethodField(help_text="The audit trail, oldest first.")
 
     class Meta(PayoutSerializer.Meta):
-        fields = [*PayoutSerializer.Meta.fields, "events"]
+        fields = [*PayoutSerializer.Meta.fields, "editors", "events"]
         read_only_fields = fields
+
+    @extend_schema_field(PayoutEditorSerializer(many=True))
+    def get_editors(self, payout: Payout) -> list[dict]:
+        editors = getattr(payout, "editor_list", None)
+        if editors is None:
+            editors = payout.editors.select_related("user")
+        return PayoutEditorSerializer(editors, many=True).data
 
     @extend_schema_field(PayoutEventSerializer(many=True))
     def get_events(self, payout: Payout) -> list[dict]:

@@ -3,11 +3,11 @@
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
+from payments.api.permissions import CanReadAny
 from payments.api.reconciliation import DiscrepancyViewSet, StatsViewSet
 
 router = DefaultRouter()
@@ -19,8 +19,8 @@ router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="di
 urlpatterns = [
     path("", include(router.urls)),
     # The OpenAPI 3 document of the whole API, and a browsable page of it (Swagger UI served from our own
-    # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Staff only, like the API.
-    path("schema/", SpectacularAPIView.as_view(permission_classes=[IsAdminUser]), name="schema"),
+    # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Either payout role, like the API.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[CanReadAny]), name="schema"),
     path(
         "docs/",
         staff_member_required(SpectacularSwaggerView.as_view(url_name="schema")),

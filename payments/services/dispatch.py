@@ -31,6 +31,7 @@ from payments.models import (
     PaymentStatus,
     Payout,
     PayoutApproval,
+    PayoutEditor,
     PayoutStatus,
 )
 from payments.phone import mask_msisdn
@@ -60,6 +61,8 @@ class SendResult:
 @dataclass(frozen=True)
 class _SendChecks:
     approvals_bound: bool
+    # Active approvals given by the payout's requester or by someone who changed what is paid (four eyes).
+    approvals_by_interested: int
     hold_reason: str
     stored_credentials: tuple | None  # the active credential set as stored, for daraja_client()
 
@@ -67,18 +70,24 @@ class _SendChecks:
 def _send_checks(payout: Payout) -> _SendChecks:
     """Everything the claim decides on, in one statement run after the row lock is taken (so it reads what
     was committed before the lock was granted): the payout's active approvals and whether each is bound to
-    its amount, phone and CommandID; the kill switch, today's sent totals and the float (limits.py); and the
+    its amount, phone and CommandID, and how many were given by its requester or by someone who changed its
+    amount, phone or CommandID (the services and the database refuse those; this is the last line); the kill
+    switch, today's sent totals and the float (limits.py); and the
     active Daraja credential set as stored, which tells daraja_client() whether its configuration is current."""
     qn = connection.ops.quote_name
     approvals = qn(PayoutApproval._meta.db_table)
     active = f"FROM {approvals} WHERE payout_id = %s AND voided_at IS NULL"
+    editors = qn(PayoutEditor._meta.db_table)
     approval_columns = [
         f"(SELECT COUNT(*) {active})",
         f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s)",
+        f"(SELECT COUNT(*) {active} AND (approver_id = %s OR approver_id IN "
+        f"(SELECT user_id FROM {editors} WHERE payout_id = %s AND changed_bound)))",
     ]
     approval_params = [
         payout.pk,
         payout.pk, connection.ops.adapt_decimalfield_value(payout.amount), payout.phone, payout.command_id,
+        payout.pk, payout.requested_by_id, payout.pk,
     ]
     limit_columns, limit_params = send_figures_sql(payout)
     join, credential_columns = active_set_sql()
@@ -86,12 +95,14 @@ def _send_checks(payout: Payout) -> _SendChecks:
     with connection.cursor() as cursor:
         cursor.execute(sql, [*approval_params, *limit_params])
         row = cursor.fetchone()
-    active_count, bound_count = row[0], row[1]
-    figures = send_figures_from(row[2 : 2 + len(limit_columns)])
+    active_count, bound_count, interested_count = row[0], row[1], row[2]
+    at = len(approval_columns)
+    figures = send_figures_from(row[at : at + len(limit_columns)])
     return _SendChecks(
         approvals_bound=active_count > 0 and bound_count == active_count,
+        approvals_by_interested=interested_count,
         hold_reason=hold_reason_from(payout, figures),
-        stored_credentials=stored_row(row[2 + len(limit_columns) :]),
+        stored_credentials=stored_row(row[at + len(limit_columns) :]),
     )
 
 
@@ -116,6 +127,20 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             return SendResult("skipped")
         _one_claim_at_a_time()
         checks = _send_checks(payout)
+        if checks.approvals_by_interested:
+            # An approval by its requester or by someone who changed what is paid does not count: it is
+            # voided and the payout waits for other people's approval. Nothing is sent.
+            _void_interested_approvals(payout)
+            payout_set_status(
+                payout=payout,
+                to_status=PayoutStatus.PENDING_APPROVAL,
+                action="approval_voided",
+                source=SOURCE,
+                details={"reason": "approved by its requester or by someone who changed its amount, phone or "
+                                   "CommandID"},
+                fields={"approved_at": None},
+            )
+            return SendResult("skipped")
         if not checks.approvals_bound:
             # Every active approval must be for exactly what is about to be sent.
             payout_set_status(
@@ -143,6 +168,13 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1},
         )
         return payout, checks
+
+
+def _void_interested_approvals(payout: Payout) -> None:
+    editors = PayoutEditor.objects.filter(payout=payout, changed_bound=True).values("user_id")
+    PayoutApproval.objects.filter(payout=payout, voided_at__isnull=True).filter(
+        Q(approver_id=payout.requested_by_id) | Q(approver_id__in=editors)
+    ).update(voided_at=timezone.now(), voided_reason="Given by its requester or an editor of what is paid")
 
 
 def payout_send(*, payout_id: int) -> SendResult:

@@ -1,5 +1,6 @@
 """Requesting, approving, rejecting and editing payouts: the four-eyes rules live here, backed by the
-database (CHECK and partial UNIQUE constraints on approvals, a CHECK on a payment's refunded total)."""
+database (CHECK and partial UNIQUE constraints on approvals, a trigger refusing an approval by an editor of
+what is paid, a CHECK on a payment's refunded total) and checked again at send time (dispatch._claim)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,18 @@ from payments.models import (
     PayoutApproval,
     PayoutBatch,
     PayoutControl,
+    PayoutEditor,
     PayoutKind,
     PayoutStatus,
 )
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record, payout_lock, payout_set_status
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.signals import payout_status_changed
 
 logger = logging.getLogger(__name__)
 
-REQUEST_PERMISSION = "payments.request_payout"
-APPROVE_PERMISSION = "payments.approve_payout"
 EDITABLE_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
 BOUND_FIELDS = ("amount", "phone", "command_id")
 
@@ -190,6 +191,24 @@ def _active_approvals(payout: Payout):
     return payout.approvals.filter(voided_at__isnull=True)
 
 
+def changed_what_is_paid(*, payout_id: int, user) -> bool:
+    """Whether `user` changed this payout's amount, phone or CommandID: then they may not approve it."""
+    return PayoutEditor.objects.filter(payout_id=payout_id, user_id=user.pk, changed_bound=True).exists()
+
+
+def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now) -> None:
+    """Add `user` to the payout's editors (under its row lock, so one row per person)."""
+    editor = PayoutEditor.objects.filter(payout=payout, user=user).first()
+    if editor is None:
+        PayoutEditor.objects.create(payout=payout, user=user, changed_bound=bound, fields=fields,
+                                    first_edited_at=now, last_edited_at=now)
+        return
+    editor.fields = [*editor.fields, *(name for name in fields if name not in editor.fields)]
+    editor.changed_bound = editor.changed_bound or bound
+    editor.last_edited_at = now
+    editor.save(update_fields=["fields", "changed_bound", "last_edited_at"])
+
+
 def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API) -> Payout:
     """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
     has enough distinct approvers, none of them its requester."""
@@ -200,6 +219,11 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
         if payout.requested_by_id == approved_by.pk:
             raise PermissionDenied("You requested this payout: another person must approve it.", code="own_payout")
+        if changed_what_is_paid(payout_id=payout.pk, user=approved_by):
+            raise PermissionDenied(
+                "You changed this payout's amount, phone or CommandID: another person must approve it.",
+                code="own_edit",
+            )
         if _active_approvals(payout).filter(approver=approved_by).exists():
             raise InvalidState("You have already approved this payout; a second approver is needed.",
                                code="already_approved")
@@ -214,7 +238,9 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
                     command_id=payout.command_id,
                 )
         except IntegrityError:
-            raise InvalidState("This approval conflicts with the rules (self-approval or a repeat).") from None
+            raise InvalidState(
+                "This approval conflicts with the rules (approval by its requester or an editor, or a repeat)."
+            ) from None
         count = _active_approvals(payout).count()
         needed = max(payout.required_approvals, required_approvals(payout.amount))
         details = {"approvals": count, "required": needed}
@@ -320,7 +346,8 @@ def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = Eve
 
 def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN, **changes: Any) -> Payout:
     """Edit a payout not yet sent. Changing amount, phone or CommandID voids every approval given so far
-    and returns the payout to `pending_approval`."""
+    and returns the payout to `pending_approval`, and bars the editor from approving it. Every edit is an
+    event with who made it and each field's old and new value; the editor is kept in `payout.editors`."""
     _require(updated_by, REQUEST_PERMISSION, "edit payouts")
     allowed = {"amount", "phone", "command_id", "remarks", "occasion", "recipient_name", "recipient_reference"}
     unknown = set(changes) - allowed
@@ -359,9 +386,11 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             clean["phone_differs_from_payment"] = clean["phone"] != _paid_from(payout.payment)
         if "amount" in clean:
             clean["required_approvals"] = required_approvals(clean["amount"])
-        details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in before if name in clean}
+        changed = [name for name in before if name in clean]
+        details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in changed}
         voids = [name for name in BOUND_FIELDS if name in clean]
         now = timezone.now()
+        _record_editor(payout, user=updated_by, fields=changed, bound=bool(voids), now=now)
         if voids and _active_approvals(payout).exists():
             _active_approvals(payout).update(voided_at=now, voided_reason=f"Changed: {', '.join(voids)}")
             payout_set_status(

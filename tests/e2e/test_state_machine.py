@@ -19,6 +19,8 @@ IP allow-list, raw storage, processing). After every step:
 - a completed payout has a receipt;
 - every change has an event: each payout's events form an unbroken chain from its request to its status;
 - one notification per final state: a payout_completed or payout_failed alert is written once per admin.
+- no active approval was given by the payout's requester or by someone who changed its amount or phone (a
+  user with both roles edits payouts others requested and then tries to approve them).
 """
 
 from __future__ import annotations
@@ -49,13 +51,15 @@ from payments.models import (
     EventSource,
     Payment,
     Payout,
+    PayoutApproval,
+    PayoutEditor,
     PayoutEvent,
     PayoutStatus,
 )
 from payments.services import dispatch
 from payments.services import payouts as payout_services
 from tests.e2e import results
-from tests.factories import make_approver, make_payment, make_requester
+from tests.factories import make_approver, make_payment, make_requester, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -97,6 +101,8 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         self.daraja = FakeDaraja()
         self.requester = make_requester()
         self.approver = make_approver()
+        # Holds both roles, as any superuser does: edits what others requested, then tries to approve it.
+        self.insider = make_user(groups=("Payout requesters", "Payout approvers"), is_staff=True)
         self.payment = make_payment(amount=PAID, phone="254708374149")
         self.seen: dict[int, str] = {}  # the status each payout had after the last step
         self.history: list[tuple[str, dict]] = []  # every callback posted: (url, body)
@@ -158,6 +164,22 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
             payout_services.payout_reject(payout_id=payout, rejected_by=self.approver, reason="Not this week")
         except PayoutError:
             pass
+
+    @rule(payout=payouts, change=st.sampled_from(["amount", "phone", "remarks"]), then_approve=st.booleans())
+    def insider_edits(self, payout: int, change: str, then_approve: bool) -> None:
+        """Someone with both roles edits a payout they did not request, and may then try to approve it."""
+        current = Payout.objects.get(pk=payout)
+        value = {"amount": current.amount + 10, "phone": "0799000111", "remarks": "Changed by the insider"}[change]
+        try:
+            payout_services.payout_update(payout_id=payout, updated_by=self.insider, source=EventSource.API,
+                                          **{change: value})
+        except PayoutError:
+            pass  # no longer editable, or over what can be refunded: refused, nothing changed
+        if then_approve:
+            try:
+                payout_services.payout_approve(payout_id=payout, approved_by=self.insider, source=EventSource.API)
+            except PayoutError as exc:  # refused when they changed what is paid (or it is not pending)
+                COVERAGE[f"insider:{exc.code}"] += 1
 
     @rule(payout=payouts, answer=st.sampled_from(["accepted", "accepted", "unknown", "not_sent"]))
     def send(self, payout: int, answer: str) -> None:
@@ -322,6 +344,15 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
             assert status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.NEEDS_REVIEW), status
 
     @invariant()
+    def no_payout_approved_by_its_requester_or_an_editor_of_what_is_paid(self) -> None:
+        editors = set(PayoutEditor.objects.filter(changed_bound=True).values_list("payout_id", "user_id"))
+        for payout_id, approver_id, requester_id in PayoutApproval.objects.filter(voided_at__isnull=True).values_list(
+            "payout_id", "approver_id", "requested_by_id"
+        ):
+            assert approver_id != requester_id, payout_id
+            assert (payout_id, approver_id) not in editors, f"payout {payout_id} approved by an editor"
+
+    @invariant()
     def nothing_resent(self) -> None:
         # A B2C request leaves again only after an answer proving M-Pesa never got it (here: spike arrest).
         for payout in Payout.objects.filter(originator_conversation_id__in=list(self.daraja.requests)):
@@ -363,6 +394,7 @@ def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch)
     print(f"\nstate machine: {dict(sorted(COVERAGE.items()))}")
     assert COVERAGE["end:completed"] and COVERAGE["end:failed"] and COVERAGE["callback:duplicate"]
     assert COVERAGE["posted:unknown_code"] and COVERAGE["posted:garbage_code"]
+    assert COVERAGE["insider:own_edit"]  # an editor of what is paid tried to approve it, and was refused
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from tests.factories import make_user
 
 @pytest.fixture
 def staff():
-    return make_user("finance", is_staff=True)
+    # Reading the ledger takes a payout role's view permissions (a staff flag alone grants nothing).
+    return make_user("finance", is_staff=True, groups=("Payout approvers",))
 
 
 @pytest.fixture

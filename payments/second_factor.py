@@ -1,0 +1,128 @@
+"""The second factor: TOTP (django-otp, enrolment and backup codes by django-two-factor-auth).
+
+With ADMIN_REQUIRE_2FA on, members of "Payout approvers" and superusers
+- log into the admin through the two-step login (`/account/login/`: password, then a code from their
+  authenticator app or a backup code); one who has no device yet is sent to enrol (`/account/two_factor/setup/`:
+  a QR code rendered here as SVG, then backup codes) before any admin page opens;
+- approve or reject through the API only with a fresh code in the `X-OTP` header: a code is accepted once
+  (django-otp refuses a time step it has already seen) and failures are throttled by django-otp.
+Requesters are not asked (they cannot move money alone). With the setting off (the local simulator), the
+admin's own login page is used and nothing is asked.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from payments.errors import PermissionDenied
+from payments.roles import APPROVERS
+
+OTP_HEADER = "HTTP_X_OTP"
+SETUP_PATH_PREFIX = "/account/"
+
+
+def second_factor_required(user) -> bool:
+    """Whether this user must prove a second factor (ADMIN_REQUIRE_2FA, and an approver or a superuser)."""
+    if not settings.ADMIN_REQUIRE_2FA or user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=APPROVERS).exists()
+
+
+def _totp_devices(user):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user=user, confirmed=True)
+
+
+def has_device(user) -> bool:
+    """Whether the two-step login will ask this user for a code: it asks for the device two-factor-auth
+    enrolled ("default"); a user with none is sent to enrol, whatever other devices an admin gave them."""
+    from two_factor.utils import default_device
+
+    return default_device(user) is not None
+
+
+def require_api_code(request, *, what: str) -> None:
+    """Refuse (403, with why) an approval or rejection through the API without a fresh code from the user's
+    authenticator in X-OTP, when the second factor is required of them. Each refusal is in the audit trail."""
+    user = request.user
+    if not second_factor_required(user):
+        return
+    code = (request.META.get(OTP_HEADER) or "").strip()
+    if not code:
+        _refuse(request, "otp_required",
+                f"A second factor is required to {what} (ADMIN_REQUIRE_2FA): send a fresh 6-digit code from your "
+                "authenticator app in the X-OTP header.")
+    devices = list(_totp_devices(user).values_list("pk", flat=True))
+    if not devices:
+        _refuse(request, "otp_not_enrolled",
+                f"A second factor is required to {what}, and you have no authenticator set up: enrol at "
+                "/account/two_factor/setup/ first.")
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for pk in devices:
+        # Under the device's row lock, so two requests carrying one code cannot both pass: verify_token
+        # records the time step it accepted and refuses it, and every earlier one, afterwards.
+        with transaction.atomic():
+            device = TOTPDevice.objects.select_for_update().get(pk=pk)
+            if device.verify_token(code):
+                return
+    _refuse(request, "otp_invalid",
+            f"The X-OTP code does not allow you to {what}: it is wrong, expired or already used (each code works "
+            "once). Send the next code your authenticator app shows.")
+
+
+def _refuse(request, code: str, message: str) -> None:
+    from payments.models import EventSource
+    from payments.services.events import event_record
+
+    event_record(action="second_factor_refused", source=EventSource.API, actor=request.user,
+                 details={"reason": code, "path": request.path})
+    raise PermissionDenied(message, code=code)
+
+
+class AdminSecondFactorMiddleware:
+    """Keeps approvers and superusers out of the admin until their session has passed a second factor."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.ADMIN_REQUIRE_2FA:
+            redirect = self._redirect(request)
+            if redirect is not None:
+                return redirect
+        return self.get_response(request)
+
+    def _redirect(self, request):
+        admin_root = reverse("admin:index")
+        path = request.path
+        if not path.startswith(admin_root):
+            return None
+        login = reverse("two_factor:login")
+        if path == reverse("admin:login"):
+            # The admin's own login page checks only the password: use the two-step one.
+            target = request.GET.get("next") or admin_root
+            return HttpResponseRedirect(f"{login}?{urlencode({'next': target})}")
+        if path == reverse("admin:logout"):
+            return None
+        user = getattr(request, "user", None)
+        if not second_factor_required(user) or user.is_verified():
+            return None
+        if has_device(user):
+            # Signed in by password only (before the setting was on, or elsewhere): sign in again with the code.
+            logout(request)
+            return HttpResponseRedirect(f"{login}?{urlencode({'next': path})}")
+        messages.warning(
+            request,
+            "Payout approvers and superusers need a second factor: scan the QR code with an authenticator app "
+            "and enter the code it shows; then keep the backup codes somewhere safe.",
+        )
+        return HttpResponseRedirect(reverse("two_factor:setup"))

@@ -1,0 +1,265 @@
+"""Approvers and superusers use a second factor (issue 16): a stolen password is not enough.
+
+Replays: signing into the admin with an approver's password alone; approving and rejecting through the API
+with no code, a wrong one, and a code that was already used. Enrolment from the QR code and the backup codes
+go through the real pages; a requester is never asked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from base64 import b32decode
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from payments.models import PayoutEvent, PayoutStatus
+from payments.services import payouts as payout_services
+from tests.factories import make_approver, make_requester, make_user
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pass-Word-123"  # tests.factories.make_user
+
+
+@pytest.fixture(autouse=True)
+def required(settings, monkeypatch):
+    settings.ADMIN_REQUIRE_2FA = True
+    # django-otp delays the next try after a wrong code (2 s, doubling); these tests try codes back to back.
+    # test_wrong_codes_are_throttled keeps the delay.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    monkeypatch.setattr(payout_services, "queue_send", lambda payout_id: None)
+
+
+def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + steps_ahead * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def enrolled(user) -> TOTPDevice:
+    # "default": the name the enrolment gives the device (test_superuser_..._enrols_from_a_qr_code).
+    return TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+
+
+def pending_payout():
+    return payout_services.payout_request_disbursement(
+        requested_by=make_requester(), phone="0712345678", amount=Decimal("500"), remarks="Trainer fee")
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def password_step(client: Client, username: str, password: str = PASSWORD):
+    return client.post("/account/login/?next=/admin/", {
+        "login_view-current_step": "auth", "auth-username": username, "auth-password": password})
+
+
+# --- The admin ------------------------------------------------------------------------------------
+
+
+def test_the_admin_login_page_sends_to_the_two_step_login():
+    response = Client().get("/admin/login/?next=/admin/payments/payout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/login/?next=%2Fadmin%2Fpayments%2Fpayout%2F"
+
+
+def test_an_approvers_password_alone_does_not_open_the_admin():
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    client = Client()
+    step = password_step(client, "alan")
+    assert step.status_code == 200
+    assert 'name="token-otp_token"' in step.content.decode()  # asked for the code
+    assert client.get("/admin/").status_code == 302  # not signed in yet
+
+    wrong = client.post("/account/login/?next=/admin/", {"login_view-current_step": "token",
+                                                         "token-otp_token": "000000"})
+    assert wrong.status_code == 200 and client.get("/admin/").status_code == 302
+
+    done = client.post("/account/login/?next=/admin/", {"login_view-current_step": "token",
+                                                        "token-otp_token": code_for(device)})
+    assert done.status_code == 302
+    assert client.get("/admin/payments/payout/").status_code == 200
+
+
+def test_a_session_signed_in_by_password_only_is_sent_back_to_the_two_step_login():
+    approver = make_approver("alan")
+    enrolled(approver)
+    client = Client()
+    client.force_login(approver)  # as the admin's own login did before ADMIN_REQUIRE_2FA was on
+    response = client.get("/admin/payments/payout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/login/?next=%2Fadmin%2Fpayments%2Fpayout%2F"
+    assert "_auth_user_id" not in client.session  # signed out: the two-step login is the only way back
+
+
+def test_a_backup_code_signs_in_once():
+    approver = make_approver("alan")
+    enrolled(approver)
+    backup = StaticDevice.objects.create(user=approver, name="backup", confirmed=True)
+    backup.token_set.create(token="k3yc0d3x")
+    for expected in (302, 200):  # accepted, then refused the second time
+        client = Client()
+        password_step(client, "alan")
+        client.post("/account/login/?next=/admin/", {"login_view-current_step": "token",
+                                                     "wizard_goto_step": "backup"})
+        response = client.post("/account/login/?next=/admin/", {"login_view-current_step": "backup",
+                                                                 "backup-otp_token": "k3yc0d3x"})
+        assert response.status_code == expected
+
+
+def test_superuser_without_a_device_enrols_from_a_qr_code_before_any_admin_page():
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(boss)
+    response = client.get("/admin/", follow=True)
+    assert response.redirect_chain[-1][0] == "/account/two_factor/setup/"
+    assert "need a second factor" in response.content.decode()
+
+    generator = client.post("/account/two_factor/setup/", {"setup_view-current_step": "welcome"})
+    page = generator.content.decode()
+    assert 'src="/account/two_factor/qrcode/"' in page
+    qr = client.get("/account/two_factor/qrcode/")
+    assert qr.status_code == 200 and qr["Content-Type"].startswith("image/svg+xml")  # drawn here, no service
+    secret = client.session["django_two_factor-qr_secret_key"]
+    device = TOTPDevice(key=b32decode(secret).hex())
+    done = client.post("/account/two_factor/setup/", {"setup_view-current_step": "generator",
+                                                      "generator-token": code_for(device)})
+    assert done.status_code == 302 and done["Location"] == "/account/two_factor/setup/complete/"
+    assert TOTPDevice.objects.filter(user=boss, confirmed=True).count() == 1
+    assert client.get("/admin/").status_code == 200  # verified by the enrolment
+
+    tokens = client.post("/account/two_factor/backup/tokens/")
+    assert tokens.status_code == 302
+    listing = client.get("/account/two_factor/backup/tokens/").content.decode()
+    assert len(StaticDevice.objects.get(user=boss).token_set.all()) == 10
+    assert all(t.token in listing for t in StaticDevice.objects.get(user=boss).token_set.all())
+
+
+def test_a_requester_is_not_asked_for_a_second_factor():
+    client = Client()
+    client.force_login(make_requester("rita"))
+    assert client.get("/admin/payments/payout/").status_code == 200
+
+
+def test_superusers_see_everyones_devices_and_approvers_do_not():
+    approver = make_approver("alan")
+    enrolled(approver)
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    boss_client = Client()
+    boss_client.force_login(boss)
+    enrolled(boss)
+    session = boss_client.session
+    session["otp_device_id"] = TOTPDevice.objects.get(user=boss).persistent_id  # verified, as after the login
+    session.save()
+    listing = boss_client.get("/admin/otp_totp/totpdevice/")
+    assert listing.status_code == 200 and "alan" in listing.content.decode()
+
+
+def test_the_second_factor_pages_run_no_inline_script_and_load_nothing_from_elsewhere():
+    client = Client()
+    client.force_login(make_approver("alan"))
+    for url in ("/account/login/", "/account/two_factor/setup/", "/account/two_factor/"):
+        page = client.get(url).content.decode()
+        assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page) is None, url
+        assert re.search(r"\son[a-z]+\s*=", page) is None, url
+        assert "javascript:" not in page and "cdnjs" not in page and "//cdn" not in page, url
+
+
+def test_off_by_default_outside_production_and_on_in_production():
+    root = Path(__file__).resolve().parents[2]
+    code = "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='mpesa_payouts.settings';" \
+           "from django.conf import settings;print(settings.ADMIN_REQUIRE_2FA)"
+    base = {k: v for k, v in os.environ.items() if k not in ("ADMIN_REQUIRE_2FA", "MPESA_ENVIRONMENT")}
+    answers = {}
+    for environment in ("simulator", "production"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                             env={**base, "MPESA_ENVIRONMENT": environment})
+        answers[environment] = out.stdout.strip()
+    assert answers == {"simulator": "False", "production": "True"}
+
+
+# --- The API: X-OTP ---------------------------------------------------------------------------------
+
+
+def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    payout, other = pending_payout(), pending_payout()
+    client = api(approver)
+
+    missing = client.post(f"/api/payouts/{payout.pk}/approve/")
+    assert missing.status_code == 403
+    assert missing.json()["code"] == "otp_required" and "X-OTP" in missing.json()["detail"]
+    wrong = client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP="123456" if code_for(device) != "123456"
+                        else "654321")
+    assert (wrong.status_code, wrong.json()["code"]) == (403, "otp_invalid")
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PENDING_APPROVAL and not payout.approvals.exists()
+
+    code = code_for(device)
+    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code).status_code == 200
+    replay = client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=code)
+    assert (replay.status_code, replay.json()["code"]) == (403, "otp_invalid")
+    assert "already used" in replay.json()["detail"]
+    other.refresh_from_db()
+    assert other.status == PayoutStatus.PENDING_APPROVAL
+    # The next code the app shows works.
+    assert client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=code_for(device, steps_ahead=1)
+                       ).status_code == 200
+    refused = PayoutEvent.objects.filter(action="second_factor_refused", actor=approver)
+    assert sorted(e.details["reason"] for e in refused) == ["otp_invalid", "otp_invalid", "otp_required"]
+    assert all(code not in str(e.details) for e in refused)
+
+
+def test_wrong_codes_are_throttled(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    payout = pending_payout()
+    client = api(approver)
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
+    # Straight after a wrong guess even the right code is refused: guessing 10^6 codes is not an option.
+    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 403
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PENDING_APPROVAL
+
+
+def test_api_rejection_needs_a_code_too_and_an_unenrolled_approver_is_told_to_enrol():
+    enrolled_approver, newcomer = make_approver("alan"), make_approver("nina")
+    device = enrolled(enrolled_approver)
+    payout = pending_payout()
+    body = {"reason": "Not owed"}
+    assert api(enrolled_approver).post(f"/api/payouts/{payout.pk}/reject/", body, format="json"
+                                       ).json()["code"] == "otp_required"
+    told = api(newcomer).post(f"/api/payouts/{payout.pk}/reject/", body, format="json", HTTP_X_OTP="123456")
+    assert (told.status_code, told.json()["code"]) == (403, "otp_not_enrolled")
+    assert "/account/two_factor/setup/" in told.json()["detail"]
+    done = api(enrolled_approver).post(f"/api/payouts/{payout.pk}/reject/", body, format="json",
+                                       HTTP_X_OTP=code_for(device))
+    assert (done.status_code, done.json()["status"]) == (200, "rejected")
+
+
+def test_without_the_setting_no_code_is_asked(settings):
+    settings.ADMIN_REQUIRE_2FA = False
+    payout = pending_payout()
+    assert api(make_approver()).post(f"/api/payouts/{payout.pk}/approve/").status_code == 200
+    client = Client()
+    client.force_login(make_approver("alan"))
+    assert client.get("/admin/payments/payout/").status_code == 200
