@@ -218,6 +218,7 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             download_url=self.url("download", job.pk) if job.status == FinanceJobStatus.DONE else None,
             summary=summary,
             counts=counts,
+            covers=" and ".join(f"{kind}s" for kind in summary.get("covers", [])),
             discrepancies=discrepancies,
             models={"payout": Payout, "payment": Payment},
             requested=when(job.created_at),

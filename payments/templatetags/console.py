@@ -19,6 +19,8 @@ def console_overview(context) -> dict:
 
 
 @register.filter
-def kes(amount: Decimal | None) -> str:
-    """`KES 12,500.00`."""
-    return kes_text(amount)
+def kes(amount: Decimal | str | None) -> str:
+    """`KES 12,500.00` (from a Decimal, or the text of one as stored in a job's summary)."""
+    if amount in (None, ""):
+        return "-"
+    return kes_text(Decimal(str(amount)))

@@ -139,6 +139,7 @@ def test_reconcile_a_statement_in_the_console(approver, django_capture_on_commit
     assert "2 discrepancies" in page and "Amount mismatch" in page and "In the statement, not ours" in page
     assert f'href="/admin/payments/payout/{mismatched.pk}/change/"' in page
     assert "The statement shows KES 2,000.00" in page and "SGR0000099" in page
+    assert "KES 2,500.00 completed" in page and "payouts" in page
 
     report = client.get(f"/admin/payments/financejob/{job.pk}/download/")
     assert report.status_code == 200 and ".reconciliation.csv" in report["Content-Disposition"]

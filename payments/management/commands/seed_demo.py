@@ -139,11 +139,11 @@ class Command(BaseCommand):
 
         def history(
             *, status, kind=PayoutKind.DISBURSEMENT, at, amount, name, phone, payment=None, batch=None,
-            result_code="", review_reason="", receipt=None, mpesa_at=None,
+            result_code="", review_reason="", receipt=None, mpesa_at=None, quick=False,
         ) -> Payout:  # fmt: skip
             serial[0] += 1
             approved = status != PayoutStatus.PENDING_APPROVAL
-            sent_at = at + timedelta(minutes=rng.randint(5, 90))
+            sent_at = at + timedelta(minutes=1 if quick else rng.randint(5, 90))
             done_at = sent_at + timedelta(seconds=rng.randint(2, 40))
             final = status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED)
             changed = done_at if final or status == PayoutStatus.NEEDS_REVIEW else sent_at
@@ -231,12 +231,19 @@ class Command(BaseCommand):
                 history(status=PayoutStatus.COMPLETED, kind=PayoutKind.REFUND, payment=payment, at=at,
                         amount=refund, name=name, phone=phone)  # fmt: skip
 
-        # Today's failures with different codes, and the open states a person must look at.
+        # Today (whatever the hour): a few paid, failures with different codes, and the open states a person
+        # must look at.
         today = now.astimezone(NAIROBI)
+        since_midnight = (now - today.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 60
+        for n in range(4):
+            name, phone = NAMES[n]
+            at = now - timedelta(minutes=min(max(since_midnight - 3, 0), 60) * (n + 1) / 5 + 2)
+            history(status=PayoutStatus.COMPLETED, at=at, amount=Decimal(1200 + 300 * n), name=name, phone=phone,
+                    quick=True)  # fmt: skip
         for code in ("1", "2001"):
             name, phone = rng.choice(NAMES)
-            history(status=PayoutStatus.FAILED, at=now - timedelta(hours=2), amount=Decimal(1500), name=name,
-                    phone=phone, result_code=code)  # fmt: skip
+            history(status=PayoutStatus.FAILED, at=now - timedelta(minutes=3), amount=Decimal(1500), name=name,
+                    phone=phone, result_code=code, quick=True)  # fmt: skip
         name, phone = NAMES[6]
         history(status=PayoutStatus.VERIFYING, at=now - timedelta(minutes=40), amount=Decimal(2200), name=name,
                 phone=phone)  # fmt: skip
