@@ -3,10 +3,11 @@ the page and the JSON always show the same figures.
 
 Every query is bounded, whatever the size of the payout table (bench/dashboard.py measures it on a million):
 
-- the period figures (today, this week) are one aggregate over the `(status, status_changed_at)` index,
-  limited to completed and failed payouts whose status changed since the start of the week;
-- the current queues (waiting for approval, in flight, in review) are counts of one status each on the same
-  index: they hold the open payouts only, never the history;
+- the period figures (today, this week) are the per-day totals of payouts that ended (`PayoutDay`, kept by
+  a trigger on PostgreSQL: at most 28 rows for a week);
+- the current queues (waiting for approval, in flight, in review) are counts of one open status each on the
+  `(status, status_changed_at)` index (the approval queue on a partial index of the pending payouts alone):
+  they hold the open payouts only, never the history;
 - the daily payout volume comes from the hourly running totals a trigger keeps (`SentHour`, at most 720 rows
   for 30 days) on PostgreSQL, and the float series is one index probe per day on `FloatBalance.observed_at`.
 
@@ -21,8 +22,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from payments.daraja import result_codes
@@ -34,6 +34,7 @@ from payments.models import (
     Payout,
     PayoutApproval,
     PayoutControl,
+    PayoutDay,
     PayoutEvent,
     PayoutKind,
     PayoutStatus,
@@ -125,47 +126,52 @@ def _status_count(*statuses: str) -> int:
     return Payout.objects.filter(status__in=statuses).count()
 
 
-def _periods(today_start: datetime, week_start: datetime, now: datetime) -> tuple[Period, Period]:
-    """Both periods in one aggregate over the (status, status_changed_at) index."""
-    ended = Payout.objects.filter(
-        status__in=[PayoutStatus.COMPLETED, PayoutStatus.FAILED],
-        status_changed_at__gte=min(week_start, today_start),
-        status_changed_at__lte=now,
-    )
-    money = {"output_field": Payout._meta.get_field("amount")}
-    aggregates = {}
-    for name, start in (("today", today_start), ("week", week_start)):
-        since = Q(status_changed_at__gte=start)
-        paid = since & Q(status=PayoutStatus.COMPLETED)
-        refunds = paid & Q(kind=PayoutKind.REFUND)
-        aggregates |= {
-            f"{name}_paid_count": Count("id", filter=paid),
-            f"{name}_paid_amount": Coalesce(Sum("amount", filter=paid), ZERO, **money),
-            f"{name}_failed": Count("id", filter=since & Q(status=PayoutStatus.FAILED)),
-            f"{name}_refunds_count": Count("id", filter=refunds),
-            f"{name}_refunds_amount": Coalesce(Sum("amount", filter=refunds), ZERO, **money),
-        }
-    row = ended.aggregate(**aggregates)
-    refused = DarajaCallback.objects.filter(
-        outcome=CallbackOutcome.REJECTED, received_at__gte=min(week_start, today_start), received_at__lte=now
-    ).aggregate(
-        today=Count("id", filter=Q(received_at__gte=today_start)),
-        week=Count("id", filter=Q(received_at__gte=week_start)),
-    )
-    periods = []
-    for name, start in (("today", today_start), ("week", week_start)):
-        periods.append(
-            Period(
-                start=start,
-                paid_count=row[f"{name}_paid_count"],
-                paid_amount=row[f"{name}_paid_amount"],
-                failed=row[f"{name}_failed"],
-                refunds_count=row[f"{name}_refunds_count"],
-                refunds_amount=row[f"{name}_refunds_amount"],
-                callbacks_refused=refused[name],
+def _ended_by_day(first_day: date, now: datetime) -> list[tuple[date, str, str, int, Decimal]]:
+    """(day, kind, status, count, amount) of the payouts that completed or failed from `first_day` (Nairobi)
+    on: on PostgreSQL the per-day totals a trigger keeps (PayoutDay, at most 4 rows a day), elsewhere the
+    payouts themselves."""
+    if connection.vendor == "postgresql":
+        return list(
+            PayoutDay.objects.filter(day__gte=first_day, day__lte=now.astimezone(NAIROBI).date()).values_list(
+                "day", "kind", "status", "count", "amount"
             )
         )
-    return periods[0], periods[1]
+    rows = (
+        Payout.objects.filter(
+            status__in=[PayoutStatus.COMPLETED, PayoutStatus.FAILED],
+            status_changed_at__gte=day_start(first_day),
+            status_changed_at__lte=now,
+        )
+        .values_list("status_changed_at", "kind", "status", "amount")
+        .iterator()
+    )
+    totals: dict[tuple, list] = {}
+    for moment, kind, status, amount in rows:
+        entry = totals.setdefault((moment.astimezone(NAIROBI).date(), kind, status), [0, ZERO])
+        entry[0] += 1
+        entry[1] += amount
+    return [(*key, count, amount) for key, (count, amount) in totals.items()]
+
+
+def _periods(today_start: datetime, week_start: datetime, now: datetime) -> tuple[Period, Period]:
+    today_period, week_period = Period(start=today_start), Period(start=week_start)
+    today = today_start.date()
+    for day, kind, status, count, amount in _ended_by_day(week_start.date(), now):
+        periods = [week_period] + ([today_period] if day == today else [])
+        for period in periods:
+            if status == PayoutStatus.COMPLETED:
+                period.paid_count += count
+                period.paid_amount += amount
+                if kind == PayoutKind.REFUND:
+                    period.refunds_count += count
+                    period.refunds_amount += amount
+            else:
+                period.failed += count
+    refused = DarajaCallback.objects.filter(
+        outcome=CallbackOutcome.REJECTED, received_at__gte=week_start, received_at__lte=now
+    ).aggregate(today=Count("id", filter=Q(received_at__gte=today_start)), week=Count("id"))
+    today_period.callbacks_refused, week_period.callbacks_refused = refused["today"], refused["week"]
+    return today_period, week_period
 
 
 def _failures_today(today_start: datetime, now: datetime) -> list[FailureReason]:

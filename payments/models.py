@@ -201,6 +201,13 @@ class Payout(models.Model):
                 condition=Q(status__in=["submitted", "verifying", "completed", "needs_review"]),
                 name="payout_sent_phone_submitted",
             ),
+            # The approval queue (the console's "waiting for your approval"): the pending payouts and who asked
+            # for each, read from the index alone; only pending rows are in it.
+            models.Index(
+                fields=["requested_by", "id"],
+                condition=Q(status="pending_approval"),
+                name="payout_pending_requester",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),
@@ -412,6 +419,26 @@ class SentHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} UTC: KES {self.amount}"
+
+
+class PayoutDay(models.Model):
+    """Payouts that ended (completed or failed) per Nairobi day of their last status change, kind and status:
+    how many and how much. Kept by a PostgreSQL trigger on the payout table (migration 0012), whatever writes
+    the row, so the console's "today" and "this week" read at most 28 of these rows instead of every payout
+    that ended this week. Not kept on SQLite, where the overview sums the payouts themselves."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=PayoutKind.choices)
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = "payouts ended per day"
+        constraints = [models.UniqueConstraint(fields=["day", "kind", "status"], name="payout_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.status}: {self.count}, KES {self.amount}"
 
 
 class PayoutControl(models.Model):

@@ -8,11 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from payments.models import CallbackOutcome, PayoutKind, PayoutStatus
+from payments.models import CallbackOutcome, Payout, PayoutDay, PayoutKind, PayoutStatus
 from payments.services import payouts as payout_services
 from tests.admin.conftest import logged_in, request_payout
 from tests.factories import make_callback, make_float_reading, make_payment, make_payout, make_user
@@ -178,3 +180,27 @@ def test_the_overview_runs_a_fixed_number_of_queries_and_no_full_count(approver,
         sql = query["sql"].upper()
         if "COUNT(" in sql and '"PAYMENTS_PAYOUT"' in sql:
             assert "WHERE" in sql, sql  # every count of payouts is bounded by an indexed condition
+
+
+@pytest.mark.postgres
+def test_the_daily_totals_the_trigger_keeps_agree_with_the_payouts():
+    now = timezone.now()
+    moving = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("700.00"))
+    make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("1500.00"), transaction_id="DAY0000001",
+                status_changed_at=now - timedelta(days=1))  # fmt: skip
+    make_payout(status=PayoutStatus.FAILED, amount=Decimal("300.00"), kind=PayoutKind.REFUND,
+                payment=make_payment(amount=Decimal("300.00")), status_changed_at=now)  # fmt: skip
+    # A payout that ends, then is moved to another day: it leaves the first day's total.
+    Payout.objects.filter(pk=moving.pk).update(status=PayoutStatus.COMPLETED, transaction_id="DAY0000002",
+                                               status_changed_at=now)  # fmt: skip
+    Payout.objects.filter(pk=moving.pk).update(status_changed_at=now - timedelta(days=3))
+
+    kept = {(d.day, d.kind, d.status): (d.count, d.amount) for d in PayoutDay.objects.all() if d.count}
+    actual = {
+        (row["day"], row["kind"], row["status"]): (row["n"], row["total"])
+        for row in Payout.objects.filter(status__in=["completed", "failed"])
+        .annotate(day=TruncDate("status_changed_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "kind", "status")
+        .annotate(n=Count("id"), total=Sum("amount"))
+    }
+    assert kept == actual and len(kept) == 3
