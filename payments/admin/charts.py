@@ -47,15 +47,13 @@ def _frame(key: str, title: str, top: Decimal, days: Sequence[date], body: str) 
         gridlines,
     )
     step_x = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
-    labels = format_html_join(
-        "",
-        '<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="#333">{}</text>',
-        (
-            (_n(LEFT + step_x * (i + 0.5)), HEIGHT - 8, d.strftime("%d %b"))
-            for i, d in enumerate(days)
-            if i % 5 == 0 or i == len(days) - 1
-        ),
-    )
+    ticks = []
+    for i, d in enumerate(days):
+        if i == len(days) - 1:  # the last day's label ends at the plot's edge instead of running past it
+            ticks.append((WIDTH - RIGHT, HEIGHT - 8, "end", d.strftime("%d %b")))
+        elif i % 5 == 0 and i < len(days) - 3:
+            ticks.append((_n(LEFT + step_x * (i + 0.5)), HEIGHT - 8, "middle", d.strftime("%d %b")))
+    labels = format_html_join("", '<text x="{}" y="{}" text-anchor="{}" font-size="11" fill="#333">{}</text>', ticks)
     return format_html(
         '<svg class="console-chart" viewBox="0 0 {} {}" role="img" aria-label="{}" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>'
