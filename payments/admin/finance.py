@@ -148,6 +148,7 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied("Exporting needs the “Can export payouts and payments” permission.")
         today = timezone.localdate()
         form = ExportForm(initial={"start": today - timedelta(days=today.day - 1), "end": today})
+        status = 200
         if request.method == "POST":
             form = ExportForm(request.POST)
             if form.is_valid():
@@ -162,7 +163,10 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 else:
                     messages.success(request, f"Export #{job.pk} queued: {job_what(job)}.")
                     return HttpResponseRedirect(reverse("admin:payments_financejob_change", args=(job.pk,)))
-        return self.page(request, "export.html", "Export payouts or payments", form=form)
+            status = 400
+        response = self.page(request, "export.html", "Export payouts or payments", form=form)
+        response.status_code = status
+        return response
 
     def reconcile_view(self, request):
         if not request.user.has_perm(RECONCILE_PERMISSION):

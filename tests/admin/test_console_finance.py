@@ -104,8 +104,13 @@ def test_export_refuses_bad_dates_and_users_without_the_permission(approver, dja
         "/admin/payments/financejob/export/",
         {"start": "2024-07-31", "end": "2024-07-01", "kind": "payouts", "format": "csv"},
     )
-    assert response.status_code == 200 and "The last day is before the first." in response.content.decode()
-    assert not FinanceJob.objects.exists()
+    assert response.status_code == 400 and "The last day is before the first." in response.content.decode()
+    too_long = client.post(
+        "/admin/payments/financejob/export/",
+        {"start": "2023-01-01", "end": "2024-07-01", "kind": "payouts", "format": "csv"},
+    )
+    assert too_long.status_code == 400 and "at most 366 days" in too_long.content.decode()
+    assert not FinanceJob.objects.exists() and not PayoutEvent.objects.exists()
     outsider = make_user("staffonly", is_staff=True)
     assert logged_in(outsider).get("/admin/payments/financejob/export/").status_code == 403
     assert logged_in(outsider).get("/admin/payments/financejob/reconcile/").status_code == 403
