@@ -1,5 +1,8 @@
 import pytest
 
+# Under CI=true a skipped browser test fails the run (tests/ci_gate.py).
+pytest_plugins = ["tests.ci_gate"]
+
 
 def pytest_report_header(config):
     from tests import settings as test_settings

@@ -161,6 +161,15 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- The console ---------------------------------------------------------------------------------
+# The system's name: the title of every admin page.
+SITE_NAME = env.str("SITE_NAME", default="M-Pesa payouts")
+# Where the console's exports and uploaded statements (and their reports) are kept; the web and the worker
+# must both reach it (one machine, or a shared volume).
+CONSOLE_FILES_DIR = Path(env.str("CONSOLE_FILES_DIR", default=str(BASE_DIR / "var" / "console-files")))
+# Largest statement file the console accepts, in megabytes.
+CONSOLE_STATEMENT_MAX_MB = env.int("CONSOLE_STATEMENT_MAX_MB", default=200)
+
 # --- Celery --------------------------------------------------------------------------------------
 # The default broker is a directory on disk: `make run` needs no server. Set CELERY_BROKER_URL to
 # redis://127.0.0.1:6379/0 for anything real.

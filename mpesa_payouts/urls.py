@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from two_factor.urls import urlpatterns as two_factor_urls
 
 from mpesa_payouts.health import healthz
 
 urlpatterns = [
+    # The console is the admin: the site's root opens it.
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).

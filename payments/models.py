@@ -206,6 +206,13 @@ class Payout(models.Model):
                 condition=Q(status__in=["submitted", "verifying", "completed", "needs_review"]),
                 name="payout_sent_phone_submitted",
             ),
+            # The approval queue (the console's "waiting for your approval"): the pending payouts and who asked
+            # for each, read from the index alone; only pending rows are in it.
+            models.Index(
+                fields=["requested_by", "id"],
+                condition=Q(status="pending_approval"),
+                name="payout_pending_requester",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),
@@ -442,6 +449,26 @@ class SentHour(models.Model):
         return f"{self.hour:%Y-%m-%d %H:00} UTC: KES {self.amount}"
 
 
+class PayoutDay(models.Model):
+    """Payouts that ended (completed or failed) per Nairobi day of their last status change, kind and status:
+    how many and how much. Kept by a PostgreSQL trigger on the payout table (migration 0012), whatever writes
+    the row, so the console's "today" and "this week" read at most 28 of these rows instead of every payout
+    that ended this week. Not kept on SQLite, where the overview sums the payouts themselves."""
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=PayoutKind.choices)
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = "payouts ended per day"
+        constraints = [models.UniqueConstraint(fields=["day", "kind", "status"], name="payout_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.status}: {self.count}, KES {self.amount}"
+
+
 class PayoutControl(models.Model):
     """The kill switch, as switched from the admin (PAYOUTS_PAUSED in the environment also holds sends).
     One row; every switch is also written to the audit trail."""
@@ -505,3 +532,50 @@ class DarajaCredentialSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{' (active)' if self.active else ''}"
+
+
+class FinanceJobKind(models.TextChoices):
+    EXPORT = "export", "Export"
+    RECONCILE = "reconcile", "Statement reconciliation"
+
+
+class FinanceJobStatus(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class FinanceJob(models.Model):
+    """An export or a statement reconciliation asked for in the console and run by a Celery worker: who asked
+    for what and when (with a PayoutEvent written in the same transaction), its progress, and its file.
+
+    Files live under CONSOLE_FILES_DIR; the paths here are relative to it."""
+
+    kind = models.CharField(max_length=16, choices=FinanceJobKind.choices)
+    status = models.CharField(max_length=16, choices=FinanceJobStatus.choices, default=FinanceJobStatus.QUEUED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # export: {"kind", "start", "end", "format"}; reconcile: {"file_name", "size"}
+    params = models.JSONField(default=dict, blank=True)
+    input_file = models.CharField(max_length=255, blank=True)
+    output_file = models.CharField(max_length=255, blank=True)
+    output_name = models.CharField(max_length=255, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    # reconcile: the summary and the first discrepancies, for the page (the file holds them all)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "finance export or reconciliation"
+        verbose_name_plural = "finance exports and reconciliations"
+        permissions = [
+            ("export_ledger", "Can export payouts and payments"),
+            ("reconcile_statement", "Can reconcile an M-Pesa statement"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"

@@ -18,9 +18,11 @@ VIEW_CALLBACKS = "payments.view_darajacallback"
 # Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
 GROUP_PERMISSIONS = {
     REQUESTERS: ["request_payout", "view_payout", "view_payment", "view_payoutbatch", "add_payoutbatch",
-                 "view_darajacallback", "view_payoutevent"],
+                 "view_darajacallback", "view_payoutevent",
+                 "view_financejob", "export_ledger"],
     APPROVERS: ["approve_payout", "view_payout", "view_payment", "view_payoutbatch",
-                "view_darajacallback", "view_payoutevent", "view_floatbalance"],
+                "view_darajacallback", "view_payoutevent", "view_floatbalance",
+                "view_financejob", "export_ledger", "reconcile_statement"],
 }
 
 

@@ -70,3 +70,11 @@ def sweep_payouts() -> dict[str, int]:
     if lost or due:
         logger.info("sweep queued %d sends and %d status queries", len(lost), len(due))
     return {"sends": len(lost), "status_queries": len(due)}
+
+
+@shared_task(acks_late=True)
+def run_finance_job(job_id: int) -> str:
+    """An export or statement reconciliation asked for in the console (payments.services.finance)."""
+    from payments.services import finance
+
+    return finance.finance_job_run(job_id=job_id)

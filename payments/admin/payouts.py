@@ -35,6 +35,7 @@ from payments.admin.common import (
     warning_box,
     when,
 )
+from payments.admin.overview import AwaitingMyApprovalFilter
 from payments.errors import PayoutError
 from payments.forms import (
     BulkUploadForm,
@@ -162,7 +163,10 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     ]
     list_display_links = ["id"]
     list_select_related = ["requested_by"]
-    list_filter = ["status", "kind", RequesterFilter, "command_id", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "status", "kind", RequesterFilter, "command_id", ("created_at", admin.DateFieldListFilter),
+        AwaitingMyApprovalFilter,
+    ]  # fmt: skip
     date_hierarchy = "created_at"
     # Sorting is offered on indexed columns only: any other sort of a million rows is a full scan.
     sortable_by = ["id", "age"]

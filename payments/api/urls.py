@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from payments.api.dashboard import DashboardView
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
@@ -17,6 +18,7 @@ router.register("stats", StatsViewSet, basename="stats")
 router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")
 
 urlpatterns = [
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include(router.urls)),
     # The OpenAPI 3 document of the whole API, and a browsable page of it (Swagger UI served from our own
     # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Either payout role, like the API.

@@ -171,29 +171,73 @@ def write_json(out: IO[str], columns: list[str], rows: Iterable, progress: Progr
     return count
 
 
+# XLSX is read by people: column titles in words (CSV and JSON keep the field names, for programs).
+_TITLE_WORDS = {"id": "ID", "kes": "KES", "mpesa": "M-Pesa"}
+XLSX_TITLES = {
+    "id": "ID",
+    "amount": "Amount (KES)",
+    "refunded_amount": "Refunded (KES)",
+    "transaction_id": "M-Pesa receipt",
+    "receipt": "M-Pesa receipt",
+    "originator_conversation_id": "OriginatorConversationID",
+    "conversation_id": "ConversationID",
+    "checkout_request_id": "CheckoutRequestID",
+    "merchant_request_id": "MerchantRequestID",
+    "command_id": "CommandID",
+    "mpesa_completed_at": "M-Pesa completion time",
+    "payment_receipt": "Refunded payment's receipt",
+}
+
+
+def xlsx_title(column: str) -> str:
+    """`recipient_reference` -> `Recipient reference`; `created_at` -> `Created (Nairobi)`."""
+    if column in XLSX_TITLES:
+        title = XLSX_TITLES[column]
+    else:
+        name = column.removesuffix("_at") if column in TIME_COLUMNS else column
+        words = [_TITLE_WORDS.get(word, word) for word in name.split("_")]
+        title = " ".join(words)
+        title = title[0].upper() + title[1:]
+    return f"{title} (Nairobi)" if column in TIME_COLUMNS else title
+
+
 def write_xlsx(out: IO[bytes], columns: list[str], rows: Iterable, progress: Progress, *, title: str) -> int:
-    """openpyxl's write-only workbook streams rows to a temporary file per sheet: memory stays flat."""
+    """openpyxl's write-only workbook streams rows to a temporary file per sheet: memory stays flat. Each
+    sheet has a frozen header row of readable titles; amounts are numbers (two decimals shown) and times
+    are spreadsheet dates in Nairobi time."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     fmt = _row_formatter(columns, _time_cell, None)
     time_positions = [i for i, c in enumerate(columns) if c in TIME_COLUMNS]
+    money_positions = [i for i, c in enumerate(columns) if c in MONEY_COLUMNS]
+    titles = [xlsx_title(c) for c in columns]
     count = 0
+
+    def new_sheet(name: str):
+        sheet = workbook.create_sheet(name)
+        sheet.freeze_panes = "A2"
+        for i, column in enumerate(columns, start=1):
+            width = 20 if column in TIME_COLUMNS else max(12, len(titles[i - 1]) + 2)
+            sheet.column_dimensions[get_column_letter(i)].width = width
+        header = []
+        for name in titles:
+            cell = WriteOnlyCell(sheet, value=name)
+            cell.font = Font(bold=True)
+            header.append(cell)
+        sheet.append(header)
+        return sheet
+
     sheet = None
     sheet_rows = XLSX_SHEET_ROWS
     for batch in _batches(rows):
         for row in batch:
             if sheet_rows >= XLSX_SHEET_ROWS:
                 number = len(workbook.worksheets) + 1
-                sheet = workbook.create_sheet(title if number == 1 else f"{title} ({number})")
-                header = []
-                for name in columns:
-                    cell = WriteOnlyCell(sheet, value=name)
-                    cell.font = Font(bold=True)
-                    header.append(cell)
-                sheet.append(header)
+                sheet = new_sheet(title if number == 1 else f"{title} ({number})")
                 sheet_rows = 0
             values = fmt(row) if fmt else list(row)
             for i in time_positions:
@@ -201,13 +245,17 @@ def write_xlsx(out: IO[bytes], columns: list[str], rows: Iterable, progress: Pro
                     cell = WriteOnlyCell(sheet, value=values[i])
                     cell.number_format = "yyyy-mm-dd hh:mm:ss"
                     values[i] = cell
+            for i in money_positions:
+                if values[i] is not None:
+                    cell = WriteOnlyCell(sheet, value=values[i])
+                    cell.number_format = "#,##0.00"
+                    values[i] = cell
             sheet.append(values)
             sheet_rows += 1
         count += len(batch)
         progress.update(len(batch))
     if sheet is None:
-        sheet = workbook.create_sheet(title)
-        sheet.append(columns)
+        new_sheet(title)
     workbook.save(out)
     return count
 

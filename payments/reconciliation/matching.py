@@ -182,7 +182,11 @@ def _compare(receipt: str, stmt: tuple, entry: LedgerEntry) -> list[Discrepancy]
     ]
 
 
-def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -> Reconciliation:
+def reconcile(
+    statement: Statement, *, progress_stream: IO[str] | None = None, progress: Progress | None = None
+) -> Reconciliation:
+    """Match `statement` against our ledger. Progress (rows read) goes to a terminal bar on `progress_stream`,
+    or to `progress` when given (the console's worker reports it to the page)."""
     result = Reconciliation()
     entries: dict[str, tuple] = {}
     statuses: dict[str, str] = {}  # one string object per distinct status text
@@ -190,7 +194,7 @@ def reconcile(statement: Statement, *, progress_stream: IO[str] | None = None) -
     first: datetime | None = None
     last: datetime | None = None
 
-    progress = Progress(progress_stream, "Reading statement")
+    progress = progress or Progress(progress_stream, "Reading statement")
     for row in statement.rows(full=False):
         result.rows += 1
         if result.rows % 10_000 == 0:

@@ -240,7 +240,12 @@ def test_xlsx_file_with_real_dates_and_numbers(payouts, tmp_path):
     assert f"3 payouts written to {path}" in err
     sheet = load_workbook(path).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert list(rows[0]) == PAYOUT_COLUMNS
+    # Readable titles over a frozen header row; amounts are numbers shown with two decimals.
+    assert list(rows[0]) == [export_module.xlsx_title(c) for c in PAYOUT_COLUMNS]
+    assert rows[0][:4] == ("ID", "Kind", "Status", "Amount (KES)")
+    assert "Created (Nairobi)" in rows[0] and "M-Pesa receipt" in rows[0]
+    assert sheet.freeze_panes == "A2"
+    assert sheet.cell(row=2, column=PAYOUT_COLUMNS.index("amount") + 1).number_format == "#,##0.00"
     first = dict(zip(PAYOUT_COLUMNS, rows[1], strict=True))
     assert first["amount"] == 12500 and first["id"] == payouts[0].pk
     assert first["created_at"] == datetime(2024, 7, 1, 0, 30)
@@ -259,7 +264,7 @@ def test_xlsx_splits_sheets_at_the_row_limit(payouts, tmp_path, monkeypatch):
     run("--start", "2024-07-01", "--end", "2024-07-31", "--output", str(path))
     workbook = load_workbook(path)
     assert workbook.sheetnames == ["payouts", "payouts (2)"]
-    assert [r[0] for r in workbook["payouts (2)"].iter_rows(values_only=True)] == ["id", payouts[2].pk]
+    assert [r[0] for r in workbook["payouts (2)"].iter_rows(values_only=True)] == ["ID", payouts[2].pk]
 
 
 def test_payments_export():

@@ -1,0 +1,89 @@
+"""The console's home: the admin index as an overview for the person signed in (docs/admin.md, "Home").
+
+The admin keeps its own URLs and permissions; the index template (templates/admin/index.html) asks
+`index_context` for the figures, which come from payments.dashboard (the same selector as
+`GET /api/dashboard/`). The title of every admin page is SITE_NAME.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import reverse
+
+from payments import dashboard
+from payments.admin.charts import float_chart, volume_chart
+from payments.models import IN_FLIGHT_STATUSES, PayoutStatus
+from payments.roles import APPROVERS, REQUESTERS
+
+admin.site.site_header = settings.SITE_NAME
+admin.site.site_title = settings.SITE_NAME
+admin.site.index_title = "Overview"
+
+
+def may_see_overview(user) -> bool:
+    """The reads of the console: superusers and the two roles of the four-eyes workflow."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.groups.filter(name__in=[REQUESTERS, APPROVERS]).exists()
+
+
+class AwaitingMyApprovalFilter(admin.SimpleListFilter):
+    """`?awaiting=me`: the payouts the signed-in user may approve now (the overview's "Needs you" link)."""
+
+    title = "waiting for"
+    parameter_name = "awaiting"
+
+    def lookups(self, request, model_admin):
+        return [("me", "my approval")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(pk__in=dashboard.awaiting_approval_of(request.user).values("pk"))
+        return queryset
+
+
+def payouts_url(**params) -> str:
+    url = reverse("admin:payments_payout_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def index_context(request) -> dict:
+    user = request.user
+    if not may_see_overview(user):
+        return {"visible": False}
+    data = dashboard.dashboard_overview(user=user)
+    today_start = data.today.start.isoformat()
+    days = [d.day for d in data.series]
+    return {
+        "visible": True,
+        "data": data,
+        "links": {
+            "awaiting": payouts_url(awaiting="me"),
+            "needs_review": payouts_url(status__exact=PayoutStatus.NEEDS_REVIEW),
+            "failed_today": payouts_url(status__exact=PayoutStatus.FAILED, status_changed_at__gte=today_start),
+            "pending": payouts_url(status__exact=PayoutStatus.PENDING_APPROVAL),
+            "in_flight": payouts_url(status__in=",".join(sorted(IN_FLIGHT_STATUSES))),
+            "float": reverse("admin:payments_floatbalance_changelist"),
+            "kill_switch": reverse("admin:payments_payoutcontrol_changelist"),
+            "export": reverse("admin:payments_financejob_export"),
+            "reconcile": reverse("admin:payments_financejob_reconcile"),
+        },
+        "failures": [
+            (
+                reason,
+                payouts_url(
+                    status__exact=PayoutStatus.FAILED, status_changed_at__gte=today_start, result_code=reason.code
+                )
+                if reason.code != "-"
+                else None,
+            )
+            for reason in data.failures_today
+        ],
+        "periods": [("Today", data.today), ("This week", data.week)],
+        "float_chart": float_chart(days, [d.float_balance for d in data.series], data.low_balance_threshold),
+        "volume_chart": volume_chart(days, [d.payout_volume for d in data.series]),
+        "can_finance": user.has_perm("payments.export_ledger") or user.has_perm("payments.reconcile_statement"),
+    }

@@ -1,0 +1,131 @@
+"""`GET /api/dashboard/`: the console overview's figures as JSON, for the page's readers and anyone's own
+monitoring. The same selector as the admin index (payments.dashboard), so the two never disagree."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from payments import dashboard
+from payments.admin.overview import may_see_overview
+
+
+class ConsoleReader(BasePermission):
+    """Superusers and members of Payout requesters or Payout approvers."""
+
+    message = "The dashboard is for payout requesters, payout approvers and superusers."
+
+    def has_permission(self, request, view) -> bool:
+        return may_see_overview(request.user)
+
+
+class CountAmountSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=True)
+
+
+class PeriodSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    paid = CountAmountSerializer()
+    failed = serializers.IntegerField()
+    refunds = CountAmountSerializer()
+    success_rate = serializers.FloatField(allow_null=True, help_text="Percent of those that ended (paid or failed).")
+    callbacks_refused = serializers.IntegerField()
+
+
+class FailureSerializer(serializers.Serializer):
+    result_code = serializers.CharField()
+    count = serializers.IntegerField()
+    meaning = serializers.CharField()
+    action = serializers.CharField()
+
+
+class FloatReadingSerializer(serializers.Serializer):
+    utility_available = serializers.DecimalField(max_digits=16, decimal_places=2)
+    observed_at = serializers.DateTimeField()
+    source = serializers.CharField()
+
+
+class SeriesDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    float = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    payout_volume = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+class FloatSerializer(serializers.Serializer):
+    latest = FloatReadingSerializer(allow_null=True)
+    low_balance_threshold = serializers.DecimalField(max_digits=16, decimal_places=2)
+    low = serializers.BooleanField()
+    series = SeriesDaySerializer(many=True, help_text="The last 30 days, oldest first (Nairobi days).")
+
+
+class DashboardSerializer(serializers.Serializer):
+    generated_at = serializers.DateTimeField()
+    awaiting_my_approval = serializers.IntegerField(
+        help_text="Pending payouts the caller may approve: not requested, approved or edited by them (0 for "
+        "someone who cannot approve)."
+    )
+    needs_review = serializers.IntegerField()
+    pending_approval = serializers.IntegerField()
+    in_flight = serializers.IntegerField()
+    failed_today = serializers.IntegerField()
+    failures_today = FailureSerializer(many=True)
+    paid_today = CountAmountSerializer()
+    today = PeriodSerializer()
+    this_week = PeriodSerializer()
+    float = FloatSerializer()
+    payouts_paused = serializers.BooleanField()
+
+
+def _period(p: dashboard.Period) -> dict:
+    return {
+        "start": p.start,
+        "paid": {"count": p.paid_count, "amount": p.paid_amount},
+        "failed": p.failed,
+        "refunds": {"count": p.refunds_count, "amount": p.refunds_amount},
+        "success_rate": p.success_rate,
+        "callbacks_refused": p.callbacks_refused,
+    }
+
+
+def dashboard_data(o: dashboard.Overview) -> dict:
+    latest = o.float_latest
+    return {
+        "generated_at": o.now,
+        "awaiting_my_approval": o.awaiting_my_approval,
+        "needs_review": o.needs_review,
+        "pending_approval": o.pending_approval,
+        "in_flight": o.in_flight,
+        "failed_today": o.today.failed,
+        "failures_today": [
+            {"result_code": f.code, "count": f.count, "meaning": f.meaning, "action": f.action}
+            for f in o.failures_today
+        ],
+        "paid_today": {"count": o.today.paid_count, "amount": o.today.paid_amount},
+        "today": _period(o.today),
+        "this_week": _period(o.week),
+        "float": {
+            "latest": None
+            if latest is None
+            else {"utility_available": latest.utility_available, "observed_at": latest.observed_at,
+                  "source": latest.source},
+            "low_balance_threshold": o.low_balance_threshold,
+            "low": o.float_low,
+            "series": [{"day": d.day, "float": d.float_balance, "payout_volume": d.payout_volume} for d in o.series],
+        },
+        "payouts_paused": o.paused,
+    }  # fmt: skip
+
+
+class DashboardView(APIView):
+    permission_classes = [ConsoleReader]
+
+    @extend_schema(responses=DashboardSerializer, operation_id="dashboard_retrieve")
+    def get(self, request: Request) -> Response:
+        """The console's overview: what needs the caller, today's and this week's payouts, the float."""
+        overview = dashboard.dashboard_overview(user=request.user)
+        return Response(DashboardSerializer(dashboard_data(overview)).data)

@@ -1,0 +1,273 @@
+"""Finance in the console: an export or a statement reconciliation asked for by a person and run by a worker.
+
+Asking writes the FinanceJob and an audit event (`ledger_export_requested` / `statement_reconcile_requested`,
+naming who asked for what) in one transaction, and queues the job after commit. The worker runs exactly the
+code of the `export_reconciliation` and `reconcile_statement` commands (payments.reconciliation), reports its
+progress through the cache (the export runs inside one database transaction, which the page could not see
+into), and records the outcome, the file and, for a reconciliation, the summary and discrepancies.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from payments.errors import PayoutError
+from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus
+from payments.reconciliation.export import FORMATS, KINDS, export
+from payments.reconciliation.matching import Kind, reconcile, write_report
+from payments.reconciliation.progress import Progress
+from payments.reconciliation.statement import Statement, StatementError
+from payments.services.events import event_record
+
+logger = logging.getLogger(__name__)
+
+# The page lists this many discrepancies; the report file holds every one.
+SHOWN_DISCREPANCIES = 500
+EXPORT_MAX_DAYS = 366
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class FinanceJobError(PayoutError):
+    """A request the console refuses (bad dates, a file it cannot take); nothing was written."""
+
+
+def files_dir() -> Path:
+    return Path(settings.CONSOLE_FILES_DIR)
+
+
+def job_path(relative: str) -> Path:
+    return files_dir() / relative
+
+
+def _queue(job: FinanceJob) -> None:
+    from payments.tasks import run_finance_job
+
+    def send() -> None:
+        try:
+            run_finance_job.delay(job.pk)
+        except Exception:  # noqa: BLE001 - the job stays queued and says so; nothing is lost
+            logger.warning("finance job %s could not be queued (broker unreachable)", job.pk)
+
+    transaction.on_commit(send)
+
+
+def finance_export_request(*, requested_by, kind: str, start: date, end: date, fmt: str) -> FinanceJob:
+    if kind not in KINDS:
+        raise FinanceJobError(f"Unknown kind {kind!r}: choose payouts or payments.")
+    if fmt not in FORMATS:
+        raise FinanceJobError(f"Unknown format {fmt!r}: choose csv, json or xlsx.")
+    if end < start:
+        raise FinanceJobError("The last day is before the first.")
+    if (end - start).days >= EXPORT_MAX_DAYS:
+        raise FinanceJobError(f"Export at most {EXPORT_MAX_DAYS} days at a time.")
+    params = {"kind": kind, "start": start.isoformat(), "end": end.isoformat(), "format": fmt}
+    with transaction.atomic():
+        job = FinanceJob.objects.create(
+            kind=FinanceJobKind.EXPORT,
+            requested_by=requested_by,
+            params=params,
+            output_name=f"{kind}-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}",
+        )
+        event_record(
+            action="ledger_export_requested", source=EventSource.ADMIN, actor=requested_by,
+            details={"job": job.pk, **params},
+        )  # fmt: skip
+        _queue(job)
+    return job
+
+
+def finance_reconcile_request(*, requested_by, upload) -> FinanceJob:
+    """`upload` is an uploaded file (Django's UploadedFile). Stored first, then matched by the worker."""
+    limit = settings.CONSOLE_STATEMENT_MAX_MB * 1024 * 1024
+    if upload.size > limit:
+        raise FinanceJobError(f"The file is larger than {settings.CONSOLE_STATEMENT_MAX_MB} MB.")
+    if upload.size == 0:
+        raise FinanceJobError("The file is empty.")
+    name = _SAFE_NAME.sub("_", Path(upload.name or "statement").name)[-120:] or "statement"
+    with transaction.atomic():
+        job = FinanceJob.objects.create(
+            kind=FinanceJobKind.RECONCILE,
+            requested_by=requested_by,
+            params={"file_name": upload.name, "size": upload.size},
+            output_name=f"{Path(name).stem}.reconciliation.csv",
+        )
+        relative = f"statements/{job.pk}-{name}"
+        target = job_path(relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        try:
+            Statement(target)  # the header and column row: a file that is not a statement is refused now
+        except StatementError as exc:
+            target.unlink(missing_ok=True)
+            raise FinanceJobError(f"{upload.name}: {exc}") from None
+        job.input_file = relative
+        job.save(update_fields=["input_file"])
+        event_record(
+            action="statement_reconcile_requested", source=EventSource.ADMIN, actor=requested_by,
+            details={"job": job.pk, "file_name": upload.name, "size": upload.size},
+        )  # fmt: skip
+        _queue(job)
+    return job
+
+
+# --- Progress ---------------------------------------------------------------------------------------
+
+
+def _progress_key(job_id: int) -> str:
+    return f"finance-job-progress:{job_id}"
+
+
+class JobProgress(Progress):
+    """A Progress that reports to the page (through the cache, at most twice a second) instead of a
+    terminal."""
+
+    def __init__(self, job_id: int, total: int | None = None) -> None:
+        super().__init__(None, "job", total=total)
+        self.job_id = job_id
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self._drawn >= 0.5:
+            self._drawn = now
+            self._publish()
+
+    def close(self) -> None:
+        self._publish()
+
+    def _publish(self) -> None:
+        cache.set(_progress_key(self.job_id), {"done": self.count, "total": self.total}, timeout=24 * 3600)
+
+
+def job_progress(job: FinanceJob) -> dict:
+    """What the page shows: status, rows done of total (when known), and whether to keep polling."""
+    live = cache.get(_progress_key(job.pk)) or {}
+    done, total = live.get("done", 0), live.get("total")
+    if job.status == FinanceJobStatus.DONE:
+        done = job.rows if job.rows is not None else done
+        total = total or done
+    percent = None
+    if total:
+        percent = 100 if job.status == FinanceJobStatus.DONE else min(99, int(100 * done / total))
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "done": done,
+        "total": total,
+        "percent": percent,
+        "finished": job.status in (FinanceJobStatus.DONE, FinanceJobStatus.FAILED),
+    }
+
+
+# --- Running (the worker) ------------------------------------------------------------------------------
+
+
+def _claim(job_id: int) -> FinanceJob | None:
+    claimed = FinanceJob.objects.filter(pk=job_id, status=FinanceJobStatus.QUEUED).update(
+        status=FinanceJobStatus.RUNNING, started_at=timezone.now()
+    )
+    return FinanceJob.objects.get(pk=job_id) if claimed else None
+
+
+def finance_job_run(*, job_id: int) -> str:
+    """Run a queued job once (a redelivered task finds it claimed and does nothing)."""
+    job = _claim(job_id)
+    if job is None:
+        return "not queued"
+    try:
+        if job.kind == FinanceJobKind.EXPORT:
+            _run_export(job)
+        else:
+            _run_reconcile(job)
+    except (StatementError, OSError) as exc:
+        _finish(job, status=FinanceJobStatus.FAILED, error=str(exc))
+        return "failed"
+    except Exception:
+        logger.exception("finance job %s failed", job.pk)
+        _finish(
+            job, status=FinanceJobStatus.FAILED, error="The job stopped on an unexpected error (see the worker log)."
+        )
+        raise
+    return "done"
+
+
+def _finish(job: FinanceJob, **fields) -> None:
+    fields["finished_at"] = timezone.now()
+    FinanceJob.objects.filter(pk=job.pk).update(**fields)
+
+
+def _run_export(job: FinanceJob) -> None:
+    params = job.params
+    start, end, fmt = date.fromisoformat(params["start"]), date.fromisoformat(params["end"]), params["format"]
+    relative = f"exports/{job.pk}-{job.output_name}"
+    target = job_path(relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    progress = JobProgress(job.pk)
+    try:
+        if fmt == "xlsx":
+            with partial.open("wb") as out:
+                count = export(kind=params["kind"], start=start, end=end, fmt=fmt, out=out, progress=progress)
+        else:
+            with partial.open("w", newline="", encoding="utf-8") as out:
+                count = export(kind=params["kind"], start=start, end=end, fmt=fmt, out=out, progress=progress)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    _finish(job, status=FinanceJobStatus.DONE, output_file=relative, rows=count)
+
+
+def _estimate_rows(path: Path, statement: Statement) -> int | None:
+    if statement.is_xlsx:
+        return None
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def _run_reconcile(job: FinanceJob) -> None:
+    source = job_path(job.input_file)
+    statement = Statement(source)
+    progress = JobProgress(job.pk, total=_estimate_rows(source, statement))
+    result = reconcile(statement, progress=progress)
+    relative = f"reports/{job.pk}-{job.output_name}"
+    target = job_path(relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", newline="", encoding="utf-8") as out:
+        write_report(result, out)
+    counts = result.counts()
+    summary = {
+        "rows": result.rows,
+        "matched": result.matched,
+        "ours_in_period": result.ours_in_period,
+        "period_start": result.period_start.isoformat() if result.period_start else None,
+        "period_end": result.period_end.isoformat() if result.period_end else None,
+        "period_from": result.period_from,
+        "covers": list(result.covers),
+        "skipped": dict(result.skipped),
+        "ok": result.ok,
+        "discrepancy_count": len(result.discrepancies),
+        "counts": {kind: counts.get(kind, 0) for kind in Kind.ALL},
+        "discrepancies": [
+            {k: (str(v) if v is not None and not isinstance(v, int | str) else v) for k, v in asdict(d).items()}
+            for d in result.discrepancies[:SHOWN_DISCREPANCIES]
+        ],
+    }
+    _finish(job, status=FinanceJobStatus.DONE, output_file=relative, rows=result.rows, summary=summary)
