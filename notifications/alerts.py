@@ -12,6 +12,7 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   customer_refund_paid:payout:<payout id>
   low_balance:float:<first low reading id>:<n>   a low streak alerts at once, then every N hours (n = 1, 2...)
   callbacks_rejected:window:<window start>       at most once per window
+  callback_error:callback:<callback id>:<n>      a stored callback that ran out of retries (n: its attempts)
   daily_summary:day:<Nairobi date>
 """
 
@@ -216,6 +217,18 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
     )
     transaction.on_commit(lambda: cache.set(_window_cache_key(window_start), 1, seconds * 2))
     return created
+
+
+def callback_error_alert_create(*, callback: DarajaCallback) -> list[int]:
+    """A stored callback whose processing failed CALLBACK_REPROCESS_MAX_ATTEMPTS times: beat stops retrying it;
+    a person must look (it is also in the discrepancies list)."""
+    return _to_admins(
+        Alert.CALLBACK_ERROR,
+        lambda: messages.callback_error(callback),
+        key=f"{Alert.CALLBACK_ERROR}:callback:{callback.pk}:{callback.attempts}",
+        payout=callback.payout if callback.payout_id else None,
+        payment=callback.payment if callback.payment_id else None,
+    )
 
 
 # --- Daily summary ----------------------------------------------------------------------------------

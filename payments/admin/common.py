@@ -269,7 +269,7 @@ def pretty_json(value) -> str:
     if isinstance(value, str):
         try:
             text = json.dumps(json.loads(value), indent=2, ensure_ascii=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to indent: as received
             text = value
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
