@@ -18,6 +18,7 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,6 +44,8 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
+
+logger = logging.getLogger("notifications")
 
 IN_FLIGHT = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
 
@@ -194,7 +197,7 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
     now = callback.received_at or timezone.now()
     seconds = minutes * 60
     window_start = int(now.timestamp() // seconds) * seconds
-    if cache.get(_window_cache_key(window_start)):
+    if _cache_get(_window_cache_key(window_start)):
         return []  # already alerted: spare the database during a flood
     recent = DarajaCallback.objects.filter(
         outcome=CallbackOutcome.REJECTED, received_at__gt=now - timedelta(minutes=minutes), received_at__lte=now
@@ -215,8 +218,25 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
         ),
         key=f"{Alert.CALLBACKS_REJECTED}:window:{window_start}",
     )
-    transaction.on_commit(lambda: cache.set(_window_cache_key(window_start), 1, seconds * 2))
+    transaction.on_commit(lambda: _cache_set(_window_cache_key(window_start), 1, seconds * 2))
     return created
+
+
+def _cache_get(key: str):
+    """The flood shortcut through the cache; with the cache (Redis) down, None: the alert's dedupe key in the
+    database still makes it once per window (logged, never raised)."""
+    try:
+        return cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - a throttle must not stop the refusal it counts
+        logger.warning("cache unavailable (%s); counting rejected callbacks in the database", exc.__class__.__name__)
+        return None
+
+
+def _cache_set(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception:  # noqa: BLE001 - see _cache_get
+        pass
 
 
 def callback_error_alert_create(*, callback: DarajaCallback) -> list[int]:

@@ -13,6 +13,7 @@ from django.core.cache import caches
 from django.test import override_settings
 from django.urls import reverse
 
+from notifications.models import Alert, Notification
 from payments.callbacks.tokens import static_token
 from payments.models import CallbackOutcome, DarajaCallback, Payment, PayoutEvent, PayoutStatus
 from tests.factories import b2c_result, make_payout, make_user, sample
@@ -117,15 +118,20 @@ def cache_down():
     caches["default"].clear()
 
 
-def test_refused_requests_are_answered_and_counted_when_the_cache_is_down(client, cache_down, caplog):
+@override_settings(CALLBACK_REJECTION_ALERT_THRESHOLD=3, ADMIN_WHATSAPP_NUMBERS=["254700111222"])
+def test_refused_requests_are_answered_counted_and_alerted_when_the_cache_is_down(client, cache_down, caplog):
     with caplog.at_level(logging.WARNING):
         answers = [
             client.post(c2b_url(), data="{}", content_type="application/json", REMOTE_ADDR="203.0.113.9").status_code
-            for _ in range(3)
+            for _ in range(4)
         ]
-    assert answers == [403, 403, 403]
-    assert DarajaCallback.objects.filter(outcome=CallbackOutcome.REJECTED).count() == 3
+    assert answers == [403, 403, 403, 403]
+    assert DarajaCallback.objects.filter(outcome=CallbackOutcome.REJECTED).count() == 4
+    # The throttles (the per-address store limit, the alert's flood shortcut) fall back and say so...
     assert "cache unavailable" in caplog.text
+    assert "could not record notifications" not in caplog.text
+    # ...and the burst alert still goes out, once.
+    assert Notification.objects.filter(alert=Alert.CALLBACKS_REJECTED).count() == 1
 
 
 def test_results_are_applied_when_the_cache_is_down(client, cache_down):
