@@ -14,7 +14,6 @@ import re
 # token is whatever the caller put in that segment: a forged one is masked too (masking never needs to know
 # whose it is). Six characters stay, enough to tell two apart.
 _TOKEN_IN_PATH = re.compile(r"(callbacks(?:\\?/[a-z0-9]+){1,2}\\?/)([^/\s\"'?#\\<>]{7,})", re.IGNORECASE)
-_TOKEN_IN_PATH_BYTES = re.compile(_TOKEN_IN_PATH.pattern.encode(), re.IGNORECASE)
 KEEP = 6
 ELLIPSIS = "…"
 
@@ -24,12 +23,6 @@ def mask_callback_tokens(text: str) -> str:
     if not text or "allbacks" not in text:
         return text
     return _TOKEN_IN_PATH.sub(lambda match: match.group(1) + match.group(2)[:KEEP] + ELLIPSIS, text)
-
-
-def mask_callback_tokens_bytes(data: bytes) -> bytes:
-    if not data or b"allbacks" not in data:
-        return data
-    return _TOKEN_IN_PATH_BYTES.sub(lambda m: m.group(1) + m.group(2)[:KEEP] + ELLIPSIS.encode(), data)
 
 
 def _masked(value):

@@ -323,7 +323,7 @@ def callback_store(
         # PostgreSQL text cannot hold NUL; keep everything else byte for byte, but for the credentials and
         # callback tokens a timeout echo carries back (its ResultURL and QueueTimeOutURL).
         raw_body=mask_callback_tokens(parse.redact_secrets(raw_body)).replace("\x00", "\ufffd"),
-        headers=headers,
+        headers={name: mask_callback_tokens(value) for name, value in headers.items()},  # a Referer names a URL
         source_ip=source_ip,
         path=mask_callback_tokens(path)[:255],
         outcome=outcome,
@@ -364,7 +364,7 @@ def callback_reject_stored(
     callback.processed_at = timezone.now()
     fields = ("outcome", "http_status", "error", "processed_at")
     if headers is not None:
-        callback.headers = headers
+        callback.headers = {name: mask_callback_tokens(value) for name, value in headers.items()}
         fields += ("headers",)
     update_row(callback, fields)
 
