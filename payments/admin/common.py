@@ -204,6 +204,7 @@ BADGE_COLOURS = {
     "duplicate": "#718096",
     "unmatched": "#c05621",
     "invalid": "#c53030",
+    "error": "#9b2c2c",
 }
 
 
