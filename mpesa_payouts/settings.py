@@ -292,6 +292,10 @@ LOGGING = {
     "loggers": {
         "payments.callbacks": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"filters": ["mask_callback_tokens"]},
+        # runserver's access log (`make run`): the request line names the path.
+        "django.server": {
+            "handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["mask_callback_tokens"]
+        },
     },
 }
 if CALLBACK_LOG_FILE:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 import pytest
 import requests
@@ -18,7 +19,10 @@ from rest_framework.test import APIClient
 from payments.callbacks.tokens import TOKEN_SCOPE, payout_urls, static_token, static_url
 from payments.models import DarajaCallback, PayoutStatus
 from tests.e2e.results import b2c_success_body, timeout_echo_body
+from tests.e2e.support import GroupProcess, free_port, port_open
 from tests.factories import make_payout, make_user, sample
+from tests.integration.conftest import wait_until
+from tests.security.conftest import web_environment
 
 FORGED = "f0" * 20  # the shape of a token, nobody's
 
@@ -120,3 +124,28 @@ def test_real_gunicorn_access_log_and_answers_never_carry_a_whole_token(gunicorn
     assert_no_token(log, tokens, "gunicorn's log (access log and Django's warnings)")  # ...masked
     assert_no_token("\n".join(answers), tokens, "the answers")
     assert_no_token(stored_text(), tokens, "stored callbacks")
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_runserver_access_log_of_make_run_masks_tokens_too(tmp_path):
+    """`make run` serves the web with runserver, whose own access log (`django.server`) names each path."""
+    port = free_port()
+    server = GroupProcess.start(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        env=web_environment(port), log_path=tmp_path / "runserver.log", name="runserver",
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_open(port), 30, message="runserver to listen")
+        payout = make_payout(status=PayoutStatus.SUBMITTED)
+        base = f"http://127.0.0.1:{port}"
+        for name, token in (("b2c-result", payout.callback_token), ("b2c-result", FORGED),
+                            ("c2b-validation", static_token("c2b"))):  # fmt: skip
+            url = base + reverse(f"callbacks:{name}", kwargs={"token": token})
+            requests.post(url, data=json.dumps(b2c_success_body(payout, receipt="RUN0000001")), timeout=15)
+    finally:
+        server.stop()
+    log = server.log()
+    assert '"POST /callbacks/b2c/result/' in log
+    assert_no_token(log, issued_tokens([payout]), "runserver's log")
