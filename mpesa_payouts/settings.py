@@ -253,6 +253,15 @@ CALLBACK_ALLOWED_IPS = env.list("CALLBACK_ALLOWED_IPS", default=_default_callbac
 CALLBACK_TRUSTED_PROXY_COUNT = env.int("CALLBACK_TRUSTED_PROXY_COUNT", default=0)
 CALLBACK_MAX_BODY_BYTES = 64 * 1024
 CALLBACK_LOG_FILE = env.str("CALLBACK_LOG_FILE", default="")
+# Refused requests (bad address, unknown URL, too large) stored per source address per minute; beyond this they
+# are counted in the log, not stored, so a flood cannot fill the database (0: store none).
+CALLBACK_REJECTED_STORE_PER_MINUTE = env.int("CALLBACK_REJECTED_STORE_PER_MINUTE", default=60)
+# A stored callback whose processing raised is retried by beat: first after this many seconds, doubling each
+# attempt (capped at an hour), at most CALLBACK_REPROCESS_MAX_ATTEMPTS times; then it waits for a person
+# (discrepancies list, admin, alert). A callback left `received` this long is retried too.
+CALLBACK_REPROCESS_BACKOFF_SECONDS = env.int("CALLBACK_REPROCESS_BACKOFF_SECONDS", default=30)
+CALLBACK_REPROCESS_MAX_ATTEMPTS = env.int("CALLBACK_REPROCESS_MAX_ATTEMPTS", default=6)
+CALLBACK_REPROCESS_INTERVAL_SECONDS = env.int("CALLBACK_REPROCESS_INTERVAL_SECONDS", default=30)
 
 # --- Payout rules -------------------------------------------------------------------------------------
 PAYOUT_MIN_AMOUNT = env_decimal("PAYOUT_MIN_AMOUNT", "10")
@@ -274,6 +283,10 @@ FLOAT_FROM_RESULTS_INTERVAL_SECONDS = env.int("FLOAT_FROM_RESULTS_INTERVAL_SECON
 CELERY_BEAT_SCHEDULE["sweep-stuck-payouts"] = {
     "task": "payments.tasks.sweep_payouts",
     "schedule": float(PAYOUT_SWEEP_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["reprocess-callbacks"] = {
+    "task": "payments.tasks.reprocess_callbacks",
+    "schedule": float(CALLBACK_REPROCESS_INTERVAL_SECONDS),
 }
 CELERY_BEAT_SCHEDULE["query-account-balance"] = {
     "task": "payments.tasks.query_account_balance",
@@ -316,10 +329,19 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Callback URL tokens are masked in every line written (django.request names the path of each 4xx/5xx).
+    "filters": {"mask_callback_tokens": {"()": "payments.callbacks.masking.MaskCallbackTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_callback_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "payments.callbacks": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.request": {"filters": ["mask_callback_tokens"]},
+        # runserver's access log (`make run`): the request line names the path.
+        "django.server": {
+            "handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["mask_callback_tokens"]
+        },
     },
 }
 if CALLBACK_LOG_FILE:
@@ -327,6 +349,7 @@ if CALLBACK_LOG_FILE:
         "class": "logging.handlers.WatchedFileHandler",
         "filename": CALLBACK_LOG_FILE,
         "formatter": "plain",
+        "filters": ["mask_callback_tokens"],
     }
     LOGGING["loggers"]["payments.callbacks"]["handlers"].append("callback_file")
 

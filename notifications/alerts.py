@@ -12,11 +12,13 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   customer_refund_paid:payout:<payout id>
   low_balance:float:<first low reading id>:<n>   a low streak alerts at once, then every N hours (n = 1, 2...)
   callbacks_rejected:window:<window start>       at most once per window
+  callback_error:callback:<callback id>:<n>      a stored callback that ran out of retries (n: its attempts)
   daily_summary:day:<Nairobi date>
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -42,6 +44,8 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
+
+logger = logging.getLogger("notifications")
 
 IN_FLIGHT = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
 
@@ -193,7 +197,7 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
     now = callback.received_at or timezone.now()
     seconds = minutes * 60
     window_start = int(now.timestamp() // seconds) * seconds
-    if cache.get(_window_cache_key(window_start)):
+    if _cache_get(_window_cache_key(window_start)):
         return []  # already alerted: spare the database during a flood
     recent = DarajaCallback.objects.filter(
         outcome=CallbackOutcome.REJECTED, received_at__gt=now - timedelta(minutes=minutes), received_at__lte=now
@@ -214,8 +218,37 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
         ),
         key=f"{Alert.CALLBACKS_REJECTED}:window:{window_start}",
     )
-    transaction.on_commit(lambda: cache.set(_window_cache_key(window_start), 1, seconds * 2))
+    transaction.on_commit(lambda: _cache_set(_window_cache_key(window_start), 1, seconds * 2))
     return created
+
+
+def _cache_get(key: str):
+    """The flood shortcut through the cache; with the cache (Redis) down, None: the alert's dedupe key in the
+    database still makes it once per window (logged, never raised)."""
+    try:
+        return cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - a throttle must not stop the refusal it counts
+        logger.warning("cache unavailable (%s); counting rejected callbacks in the database", exc.__class__.__name__)
+        return None
+
+
+def _cache_set(key: str, value, timeout: int) -> None:
+    try:
+        cache.set(key, value, timeout)
+    except Exception:  # noqa: BLE001 - see _cache_get
+        pass
+
+
+def callback_error_alert_create(*, callback: DarajaCallback) -> list[int]:
+    """A stored callback whose processing failed CALLBACK_REPROCESS_MAX_ATTEMPTS times: beat stops retrying it;
+    a person must look (it is also in the discrepancies list)."""
+    return _to_admins(
+        Alert.CALLBACK_ERROR,
+        lambda: messages.callback_error(callback),
+        key=f"{Alert.CALLBACK_ERROR}:callback:{callback.pk}:{callback.attempts}",
+        payout=callback.payout if callback.payout_id else None,
+        payment=callback.payment if callback.payment_id else None,
+    )
 
 
 # --- Daily summary ----------------------------------------------------------------------------------

@@ -222,6 +222,16 @@ def callbacks_rejected(*, count: int, window_minutes: int, threshold: int, sourc
     return _message(Alert.CALLBACKS_REJECTED, context, [count, window_minutes, top])
 
 
+def callback_error(callback) -> Message:
+    context = {
+        "callback": callback,
+        "kind": callback.get_kind_display(),
+        "error": callback.error or "-",
+        "link": _admin_change_url("darajacallback", callback.pk),
+    }
+    return _message(Alert.CALLBACK_ERROR, context, [callback.pk, context["kind"], context["error"]])
+
+
 def daily_summary(stats: dict[str, Any]) -> Message:
     context = {
         **stats,

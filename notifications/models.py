@@ -21,6 +21,7 @@ class Alert(models.TextChoices):
     PAYOUT_NEEDS_REVIEW = "payout_needs_review", "Payout needs review"
     LOW_BALANCE = "low_balance", "Float balance low"
     CALLBACKS_REJECTED = "callbacks_rejected", "Burst of rejected callbacks"
+    CALLBACK_ERROR = "callback_error", "Callback could not be processed"
     DAILY_SUMMARY = "daily_summary", "Daily summary"
     CUSTOMER_REFUND_APPROVED = "customer_refund_approved", "Customer: refund approved"
     CUSTOMER_REFUND_PAID = "customer_refund_paid", "Customer: refund paid"

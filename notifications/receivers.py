@@ -15,7 +15,13 @@ from django.dispatch import receiver
 
 from notifications import alerts
 from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutKind
-from payments.signals import callback_rejected, float_updated, payment_received, payout_status_changed
+from payments.signals import (
+    callback_failed,
+    callback_rejected,
+    float_updated,
+    payment_received,
+    payout_status_changed,
+)
 
 logger = logging.getLogger("notifications")
 
@@ -88,3 +94,9 @@ def on_float_updated(sender, balance, **kwargs):
 @guarded
 def on_callback_rejected(sender, callback, **kwargs):
     alerts.rejected_callbacks_alert_create(callback=callback)
+
+
+@receiver(callback_failed, sender=DarajaCallback, dispatch_uid="notifications.callback_failed")
+@guarded
+def on_callback_failed(sender, callback, **kwargs):
+    alerts.callback_error_alert_create(callback=callback)

@@ -317,6 +317,8 @@ class CallbackOutcome(models.TextChoices):
     UNMATCHED = "unmatched", "Unmatched"
     INVALID = "invalid", "Invalid"
     REJECTED = "rejected", "Rejected"
+    # Stored, but processing raised (the database went away, a bug): retried by beat with backoff.
+    ERROR = "error", "Error (processing failed; retried)"
 
 
 class DarajaCallback(models.Model):
@@ -346,6 +348,10 @@ class DarajaCallback(models.Model):
     result_code = models.CharField(max_length=32, blank=True)
     # The result disagreed with the payout (amount or phone), or contradicted a final state.
     mismatch = models.BooleanField(default=False)
+    # Processing attempts that raised, and when beat tries the next one (null: none due; after
+    # CALLBACK_REPROCESS_MAX_ATTEMPTS an `error` row waits for a person).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]

@@ -169,6 +169,7 @@ class DiscrepancyKind:
     RESULT_MISMATCH = "result_mismatch"
     CALLBACK_UNMATCHED = "callback_unmatched"
     CALLBACK_INVALID = "callback_invalid"
+    CALLBACK_ERROR = "callback_error"
     PAYMENT_PENDING = "payment_pending"
 
     # Listing order: what is most likely money at risk first.
@@ -178,6 +179,7 @@ class DiscrepancyKind:
         RESULT_MISMATCH,
         CALLBACK_UNMATCHED,
         CALLBACK_INVALID,
+        CALLBACK_ERROR,
         PAYMENT_PENDING,
     )
 
@@ -213,6 +215,10 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
         ),
         DiscrepancySource(
             DiscrepancyKind.CALLBACK_INVALID, callbacks.filter(outcome=CallbackOutcome.INVALID), "received_at"
+        ),
+        DiscrepancySource(
+            # Stored, but processing raised: retried by beat, and here until it goes through.
+            DiscrepancyKind.CALLBACK_ERROR, callbacks.filter(outcome=CallbackOutcome.ERROR), "received_at"
         ),
         DiscrepancySource(
             DiscrepancyKind.PAYMENT_PENDING,

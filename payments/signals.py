@@ -13,3 +13,5 @@ payment_received = Signal()
 float_updated = Signal()
 # callback (DarajaCallback): a request refused at the door (IP, token, size)
 callback_rejected = Signal()
+# A stored callback whose processing failed CALLBACK_REPROCESS_MAX_ATTEMPTS times: a person must look.
+callback_failed = Signal()

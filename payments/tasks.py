@@ -8,7 +8,7 @@ from collections import Counter
 
 from celery import shared_task
 
-from payments.services import dispatch, payouts
+from payments.services import callbacks, dispatch, payouts
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +78,13 @@ def run_finance_job(job_id: int) -> str:
     from payments.services import finance
 
     return finance.finance_job_run(job_id=job_id)
+
+
+@shared_task(acks_late=True)
+def reprocess_callbacks() -> dict[str, int]:
+    """Beat: process again the stored callbacks whose processing failed (with backoff, bounded attempts) or
+    that were left `received`. Idempotent: a row is locked while it is retried and a settled one is skipped."""
+    counts = callbacks.callbacks_reprocess_due()
+    if counts:
+        logger.info("reprocessed callbacks: %s", counts)
+    return counts

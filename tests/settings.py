@@ -36,3 +36,6 @@ CALLBACK_TOKEN_SECRET = SECRET_KEY
 CALLBACK_BASE_URL = "https://payouts.example.co.ke"
 # Each new notification queued at once, so a test sees its delivery task; the coalescing has its own tests.
 NOTIFICATIONS_QUEUE_WINDOW_SECONDS = 0
+# Every test posts from 127.0.0.1 into one shared local cache: the per-address store limit for refused requests
+# would carry over from test to test. Its own tests (tests/security/test_rejected_flood.py) set it.
+CALLBACK_REJECTED_STORE_PER_MINUTE = 1_000_000

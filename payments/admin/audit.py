@@ -8,14 +8,17 @@ from django.db.models import Q
 from payments.admin.common import (
     FastListMixin,
     ReadOnlyAdminMixin,
+    RowResult,
     badge,
     link_to,
     mask_tokens,
     pretty_json,
+    report_rows,
     table,
     when,
 )
 from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutEvent
+from payments.services.callbacks import callback_reprocess
 
 
 def _id_search(term: str) -> int | None:
@@ -52,6 +55,8 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
                     "processed_at",
                     "http_status",
                     "error",
+                    "attempts",
+                    "next_attempt_at",
                     "mismatch",
                 ]
             },
@@ -73,6 +78,27 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         ("As received", {"fields": ["source_ip", "masked_path", "pretty_headers", "pretty_body"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+    actions = ["reprocess"]
+
+    def get_actions(self, request):
+        # Read-only rows, one action: processing a stored callback again changes only what its own body says.
+        return admin.ModelAdmin.get_actions(self, request)
+
+    def has_reprocess_permission(self, request) -> bool:
+        return request.user.has_perm("payments.view_darajacallback")
+
+    @admin.action(description="Reprocess selected callbacks (those received or in error)", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        results = []
+        for callback_id in queryset.order_by("received_at", "id").values_list("id", flat=True)[:500]:
+            result = callback_reprocess(callback_id=callback_id)
+            if result.outcome is None:
+                results.append(RowResult(callback_id, False, f"nothing done: {result.message}"))
+            elif result.outcome == "error":
+                results.append(RowResult(callback_id, False, f"failed again: {result.message}"))
+            else:
+                results.append(RowResult(callback_id, True, f"reprocessed: {result.outcome}"))
+        report_rows(request, results, label="Callback")
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -204,6 +204,7 @@ BADGE_COLOURS = {
     "duplicate": "#718096",
     "unmatched": "#c05621",
     "invalid": "#c53030",
+    "error": "#9b2c2c",
 }
 
 
@@ -269,7 +270,7 @@ def pretty_json(value) -> str:
     if isinstance(value, str):
         try:
             text = json.dumps(json.loads(value), indent=2, ensure_ascii=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to indent: as received
             text = value
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -97,6 +97,16 @@ def describe(kind: str, obj, now: datetime) -> str:
         return f"{_callback_label(obj)}{about} matched no payout or payment of ours."
     if kind == DiscrepancyKind.CALLBACK_INVALID:
         return f"{_callback_label(obj)} could not be read: {(obj.error or 'unparseable body').rstrip('.')}."
+    if kind == DiscrepancyKind.CALLBACK_ERROR:
+        if obj.next_attempt_at:
+            retry = f"attempt {obj.attempts + 1} is due at {timezone.localtime(obj.next_attempt_at):%Y-%m-%d %H:%M:%S}"
+        else:
+            retry = (
+                f"it failed {obj.attempts} times and is no longer retried; fix the cause, then reprocess it "
+                "(admin action or `manage.py reprocess_callbacks --id`)"
+            )
+        error = obj.error or "no error recorded"
+        return f"{_callback_label(obj)} was stored but its processing failed ({error}); {retry}."
     if kind == DiscrepancyKind.PAYMENT_PENDING:
         return (
             f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) has been pending for "

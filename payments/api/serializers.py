@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from payments import selectors
+from payments.callbacks.masking import mask_callback_tokens
 from payments.models import DarajaCallback, Payment, Payout, PayoutApproval, PayoutEditor, PayoutEvent
 from payments.selectors import DiscrepancyKind
 
@@ -190,6 +191,12 @@ class StatsSerializer(serializers.Serializer):
 
 
 class CallbackSummarySerializer(serializers.ModelSerializer):
+    # The token in a callback path is a secret: shown as the admin shows it (first six characters).
+    path = serializers.SerializerMethodField(help_text="The path posted to, its token masked.")
+
+    def get_path(self, obj: DarajaCallback) -> str:
+        return mask_callback_tokens(obj.path)
+
     class Meta:
         model = DarajaCallback
         fields = [
@@ -205,6 +212,8 @@ class CallbackSummarySerializer(serializers.ModelSerializer):
             "result_code",
             "mismatch",
             "error",
+            "attempts",
+            "next_attempt_at",
             "payout",
             "payment",
         ]

@@ -4,15 +4,19 @@ kind is processed in its own transaction and the outcome written back onto the r
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from payments.callbacks.masking import mask_callback_tokens
 from payments.daraja import callbacks as parse
 from payments.daraja.result_codes import Namespace, classify
 from payments.models import (
@@ -31,7 +35,7 @@ from payments.phone import mask_msisdn
 from payments.rows import insert_row, update_row
 from payments.services.events import event_record, payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
-from payments.signals import payment_received
+from payments.signals import callback_failed, payment_received
 
 logger = logging.getLogger("payments.callbacks")
 
@@ -368,11 +372,12 @@ def callback_store(
     returned row when the token is nobody's)."""
     callback = DarajaCallback(
         kind=kind,
-        # PostgreSQL text cannot hold NUL; keep everything else byte for byte.
-        raw_body=parse.redact_secrets(raw_body).replace("\x00", "\ufffd"),
-        headers=headers,
+        # PostgreSQL text cannot hold NUL; keep everything else byte for byte, but for the credentials and
+        # callback tokens a timeout echo carries back (its ResultURL and QueueTimeOutURL).
+        raw_body=mask_callback_tokens(parse.redact_secrets(raw_body)).replace("\x00", "\ufffd"),
+        headers={name: mask_callback_tokens(value) for name, value in headers.items()},  # a Referer names a URL
         source_ip=source_ip,
-        path=path[:255],
+        path=mask_callback_tokens(path)[:255],
         outcome=outcome,
         error=error,
         http_status=http_status,
@@ -400,18 +405,25 @@ def payout_token_known(token: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def callback_reject_stored(callback: DarajaCallback, *, status: int, reason: str) -> None:
-    """Mark a stored request as refused (an unknown URL found by the store itself)."""
+def callback_reject_stored(
+    callback: DarajaCallback, *, status: int, reason: str, headers: dict | None = None
+) -> None:
+    """Mark a stored request as refused (an unknown URL found by the store itself); `headers`: what to keep
+    of its headers instead (a refused request keeps only a few named ones)."""
     callback.outcome = CallbackOutcome.REJECTED
     callback.http_status = status
     callback.error = reason
     callback.processed_at = timezone.now()
-    update_row(callback, ("outcome", "http_status", "error", "processed_at"))
+    fields = ("outcome", "http_status", "error", "processed_at")
+    if headers is not None:
+        callback.headers = {name: mask_callback_tokens(value) for name, value in headers.items()}
+        fields += ("headers",)
+    update_row(callback, fields)
 
 
 _RESULT_FIELDS = (
     "outcome", "http_status", "mismatch", "error", "processed_at", "payout", "payment",
-    "originator_conversation_id", "conversation_id", "transaction_id", "result_code",
+    "originator_conversation_id", "conversation_id", "transaction_id", "result_code", "next_attempt_at",
 )
 
 
@@ -421,27 +433,196 @@ def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
     callback.mismatch = handled.mismatch
     callback.error = "" if handled.message.startswith("Accepted") else handled.message
     callback.processed_at = timezone.now()
+    callback.next_attempt_at = None
     # The raw body and headers were written when the request arrived; only the outcome changes.
     update_row(callback, _RESULT_FIELDS)
 
 
-def callback_process(*, callback: DarajaCallback) -> Handled:
-    """Parse and apply a stored callback. Never raises: every outcome is written onto the row, in the same
-    transaction as the state change it caused."""
+# Only what the JSON decoder makes of an escape can hold these; PostgreSQL text refuses NUL, and UTF-8 cannot
+# encode an unpaired surrogate. A quick look at the raw text first: nearly every body has no escape at all.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_storable(raw: str, data) -> None:
+    if not _SUSPECT_ESCAPE.search(raw):
+        return
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _UNSTORABLE.search(value):
+            raise parse.CallbackParseError(
+                "Body carries a NUL character or an unpaired surrogate (\\u0000, \\ud800...) in a text value."
+            )
+
+
+def _load(raw: str) -> dict:
     try:
-        data = parse.load_json(callback.raw_body)
+        data = parse.load_json(raw)
+    except RecursionError:
+        raise parse.CallbackParseError("Body is nested too deeply to read.") from None
+    _check_storable(raw, data)
+    return data
+
+
+# Kinds whose URL token names a payout: with no payout on the row, the URL was nobody's.
+_PAYOUT_KINDS = frozenset(
+    {CallbackKind.B2C_RESULT, CallbackKind.B2C_TIMEOUT, CallbackKind.STATUS_RESULT, CallbackKind.STATUS_TIMEOUT}
+)
+UNKNOWN_URL = "Unknown callback URL."
+
+
+def _apply(callback: DarajaCallback) -> Handled:
+    """Run the kind's handler and write its outcome in one transaction (a savepoint when the caller holds one)."""
+    try:
+        data = _load(callback.raw_body)
+        if callback.kind in _PAYOUT_KINDS and callback.payout_id is None:
+            handled = Handled(CallbackOutcome.REJECTED, 404, UNKNOWN_URL)
+            _record_outcome(callback, handled)
+            return handled
         with transaction.atomic():
             handled = HANDLERS[callback.kind](callback, callback.payout_id, data)
             _record_outcome(callback, handled)
     except parse.CallbackParseError as exc:
         handled = Handled(CallbackOutcome.INVALID, 400, f"Invalid callback: {exc}")
         _record_outcome(callback, handled)
-    except Exception:  # noqa: BLE001 - the row keeps the body; an operator can reprocess it
+    return handled
+
+
+_ERROR_FIELDS = ("outcome", "http_status", "error", "processed_at", "attempts", "next_attempt_at")
+_CONNECTION_LOST = (OperationalError, InterfaceError)
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = settings.CALLBACK_REPROCESS_BACKOFF_SECONDS
+    return timedelta(seconds=min(base * 2 ** max(0, attempts - 1), 3600))
+
+
+def _error_text(exc: BaseException) -> str:
+    """The exception's class and message for the row and the API: never a callback token, never a body."""
+    message = mask_callback_tokens(" ".join(str(exc).split()))[:300]
+    return f"{exc.__class__.__name__}: {message}" if message else exc.__class__.__name__
+
+
+def _record_error(callback: DarajaCallback, exc: BaseException) -> bool:
+    """Write `error` (and when to try again) onto the row; True when the row just ran out of attempts. Only
+    these columns: what the handler linked may be what the database refused."""
+    callback.attempts = (callback.attempts or 0) + 1
+    exhausted = callback.attempts >= settings.CALLBACK_REPROCESS_MAX_ATTEMPTS
+    callback.outcome = CallbackOutcome.ERROR
+    callback.http_status = 200
+    callback.error = _error_text(exc)
+    callback.processed_at = timezone.now()
+    callback.next_attempt_at = None if exhausted else callback.processed_at + _backoff(callback.attempts)
+    update_row(callback, _ERROR_FIELDS)
+    return exhausted
+
+
+def _fresh_connection_if_lost(exc: BaseException) -> None:
+    if isinstance(exc, _CONNECTION_LOST) and not connection.in_atomic_block:
+        connection.close()  # the next query opens a new one
+
+
+def callback_process(*, callback: DarajaCallback) -> Handled:
+    """Parse and apply a stored callback. Never raises: every outcome is written onto the row, in the same
+    transaction as the state change it caused. When processing raises (the database connection dropped, a
+    bug), the row says `error` with the exception, and beat retries it (callbacks_reprocess_due); the caller
+    still answers 200: the raw request is stored."""
+    try:
+        handled = _apply(callback)
+    except Exception as exc:  # noqa: BLE001 - the row keeps the body; it is retried
         logger.exception("callback processing error kind=%s id=%s", callback.kind, callback.pk)
-        handled = Handled(CallbackOutcome.RECEIVED, 200, "Accepted (stored; processing error logged)")
-        _record_outcome(callback, handled)
+        _fresh_connection_if_lost(exc)
+        handled = Handled(CallbackOutcome.ERROR, 200, "Accepted (stored; processing failed and will be retried)")
+        _note_error(callback, exc)
     _log(callback)
     return handled
+
+
+def _note_error(callback: DarajaCallback, exc: BaseException) -> None:
+    for attempt in range(2):
+        try:
+            if _record_error(callback, exc):
+                callback_failed.send(sender=DarajaCallback, callback=callback)
+            return
+        except Exception as again:  # noqa: BLE001 - still `received` on the row: beat picks it up after a while
+            if attempt:
+                logger.error(
+                    "callback id=%s: could not record its processing error (%s); it stays received and is "
+                    "retried later",
+                    callback.pk,
+                    again.__class__.__name__,
+                )
+                return
+            _fresh_connection_if_lost(again)
+
+
+# --- Reprocessing -----------------------------------------------------------------------------------------
+
+
+def callbacks_due_for_reprocessing(*, now=None) -> list[int]:
+    """Stored callbacks whose processing raised and whose next attempt is due, and callbacks left `received`
+    (the process died, or could not even record the error) for longer than the first backoff."""
+    now = now or timezone.now()
+    grace = now - timedelta(seconds=settings.CALLBACK_REPROCESS_BACKOFF_SECONDS)
+    due = DarajaCallback.objects.filter(
+        Q(outcome=CallbackOutcome.ERROR, next_attempt_at__lte=now)
+        | Q(outcome=CallbackOutcome.RECEIVED, received_at__lt=grace)
+    )
+    return list(due.order_by("received_at", "id").values_list("id", flat=True)[:1000])
+
+
+@dataclass
+class Reprocessed:
+    callback_id: int
+    outcome: str | None  # None: not there, or already settled (nothing done)
+    message: str = ""
+
+
+def callback_reprocess(*, callback_id: int) -> Reprocessed:
+    """Process one stored callback again, if it is `received` or `error` (whatever its attempts or due time:
+    beat, the command and the admin action all come here). Idempotent: a callback that already took effect
+    is left as it is, and the handlers absorb a delivery whose effect another one already made (`duplicate`).
+    The row is locked (skipped when someone else holds it) for the whole attempt."""
+    with transaction.atomic():
+        callback = (
+            DarajaCallback.objects.select_for_update(skip_locked=True)
+            .filter(pk=callback_id, outcome__in=[CallbackOutcome.RECEIVED, CallbackOutcome.ERROR])
+            .first()
+        )
+        if callback is None:
+            return Reprocessed(callback_id, None, "already processed, being processed, or not there")
+        try:
+            with transaction.atomic():
+                handled = _apply(callback)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row, retried later
+            logger.exception("callback reprocessing error kind=%s id=%s", callback.kind, callback.pk)
+            if _record_error(callback, exc):
+                callback_failed.send(sender=DarajaCallback, callback=callback)
+            _log(callback)
+            return Reprocessed(callback_id, CallbackOutcome.ERROR, callback.error)
+    _log(callback)
+    return Reprocessed(callback_id, handled.outcome, handled.message)
+
+
+def callbacks_reprocess_due() -> dict[str, int]:
+    """Beat: reprocess every due callback; counts by outcome."""
+    counts: dict[str, int] = {}
+    for callback_id in callbacks_due_for_reprocessing():
+        try:
+            result = callback_reprocess(callback_id=callback_id)
+        except Exception as exc:  # noqa: BLE001 - the database went away: the next run goes on
+            logger.warning("reprocessing stopped at callback id=%s: %s", callback_id, exc.__class__.__name__)
+            _fresh_connection_if_lost(exc)
+            break
+        if result.outcome:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return counts
 
 
 def _log(callback: DarajaCallback) -> None:
