@@ -8,7 +8,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from payments.admin.common import badge, link_to, table
+from payments.admin.common import badge, kes, link_to, table
 from payments.admin.payouts import MAX_PER_DECISION, can_approve, can_request
 from payments.models import Payout, PayoutBatch, PayoutStatus
 
@@ -60,14 +60,14 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return obj.n_pending
 
     @admin.display(description="Total (KES)", ordering="total")
-    def total_amount(self, obj: PayoutBatch):
-        return obj.total
+    def total_amount(self, obj: PayoutBatch) -> str:
+        return kes(obj.total)
 
     @admin.display(description="Summary")
     def summary(self, obj: PayoutBatch) -> str:
         by_status = obj.payouts.values("status").annotate(n=Count("pk"), total=Sum("amount")).order_by("status")
         labels = dict(PayoutStatus.choices)
-        rows = [(badge(row["status"], labels.get(row["status"])), row["n"], f"KES {row['total']}") for row in by_status]
+        rows = [(badge(row["status"], labels.get(row["status"])), row["n"], kes(row["total"])) for row in by_status]
         return table(["Status", "Payouts", "Amount"], rows, empty="No payouts.")
 
     @admin.display(description="Payouts")
@@ -77,7 +77,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
             (
                 link_to(Payout, payout.pk, f"#{payout.pk}"),
                 badge(payout.status, payout.get_status_display()),
-                f"KES {payout.amount}",
+                kes(payout.amount),
                 payout.phone,
                 payout.recipient_name,
                 payout.recipient_reference,

@@ -7,7 +7,8 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -15,8 +16,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min
+from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -245,11 +247,26 @@ def time_since(value, now=None) -> str:
     return f"{days // 30} mo" if days < 730 else f"{days // 365} y"
 
 
-def when(value, *, seconds: bool = True) -> str:
-    """A time as the operators read it: local (Nairobi) time."""
+# The console's one date/time format (the same as DATETIME_FORMAT in mpesa_payouts/formats/en/formats.py).
+DATETIME_FORMAT = "j M Y, H:i"
+
+
+def when(value) -> str:
+    """A time as the operators read it, on every page: local (Nairobi) time, "2 Dec 2026, 00:37"."""
     if value is None:
         return "-"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if isinstance(value, datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        return dateformat.format(value, DATETIME_FORMAT)
+    return dateformat.format(value, "j M Y")
+
+
+def kes(amount) -> str:
+    """Money as the console writes it: "KES 12,500.00" (Decimal in, never float)."""
+    if amount is None or amount == "":
+        return "-"
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return f"KES {value:,.2f}"
 
 
 def link_to(model, pk: int | None, label: str | None = None) -> str:
@@ -278,6 +295,50 @@ def pretty_json(value) -> str:
     return format_html('<pre style="white-space:pre-wrap;max-width:100%;margin:0">{}</pre>', text)
 
 
+MONEY_KEYS = {"amount", "total", "utility_available", "working_available"}
+DETAIL_LABELS = {
+    "phone_differs": "Goes to another number than the one that paid",
+    "command_id": "CommandID",
+    "transaction_id": "M-Pesa receipt",
+    "result_code": "Result code",
+    "retry_of": "Request again of payout",
+    "retried_as": "Requested again as payout",
+}
+
+
+def _detail_value(key: str, value) -> str:
+    if isinstance(value, dict) and set(value) == {"from", "to"}:
+        return f"{_detail_value(key, value['from'])} → {_detail_value(key, value['to'])}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key in MONEY_KEYS:
+        try:
+            return kes(Decimal(str(value)))
+        except (ArithmeticError, ValueError):
+            return str(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "-" if value in (None, "") else str(value)
+
+
+def describe_details(details) -> str:
+    """An event's details as a reader wants them: a small two-column table ("Amount: KES 500.00 → KES
+    700.00"), not raw JSON."""
+    if not details:
+        return ""
+    if not isinstance(details, dict):
+        return str(details)
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th><td>{}</td></tr>",
+        (
+            (DETAIL_LABELS.get(key, capfirst(key.replace("_", " "))), _detail_value(key, value))
+            for key, value in details.items()
+        ),
+    )
+    return format_html('<table class="event-details">{}</table>', rows)
+
+
 _TOKEN = re.compile(r"[0-9a-f]{24,}")
 
 
@@ -297,6 +358,23 @@ def table(headers: Iterable[str], rows: Iterable[Iterable], empty: str = "None")
         ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
     )
     return format_html('<table class="payout-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+
+
+# --- Refusals --------------------------------------------------------------------------------------------
+
+
+def refused(request, reason: str, *, admin_site=None) -> TemplateResponse:
+    """A 403 as an admin page that says why. Returned rather than raised: Django logs a raised
+    PermissionDenied with its traceback, and a refusal is not an error of ours."""
+    from django.contrib.admin import site as default_site
+
+    site = admin_site or default_site
+    return TemplateResponse(
+        request,
+        "admin/payments/refused.html",
+        {**site.each_context(request), "title": "Not allowed", "reason": reason},
+        status=403,
+    )
 
 
 # --- Reporting what an action did, row by row ------------------------------------------------------------

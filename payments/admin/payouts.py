@@ -12,29 +12,31 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from payments.admin.common import (
     FastListMixin,
     RowResult,
     badge,
+    describe_details,
+    kes,
     link_to,
     mask_tokens,
-    pretty_json,
+    refused,
     report_rows,
     table,
     time_since,
     warning_box,
     when,
 )
+from payments.daraja import result_codes
 from payments.errors import PayoutError
 from payments.forms import (
     BulkUploadForm,
@@ -45,6 +47,7 @@ from payments.forms import (
     add_service_error,
 )
 from payments.models import (
+    FINAL_STATUSES,
     DarajaCallback,
     EventSource,
     Payment,
@@ -58,7 +61,7 @@ from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.services import dispatch
 from payments.services import payouts as payout_services
 from payments.services.bulk import payout_batch_create_from_csv
-from payments.services.limits import payouts_paused
+from payments.services.limits import payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
 REQUEST_PERMISSION = "payments.request_payout"
@@ -66,6 +69,93 @@ APPROVE_PERMISSION = "payments.approve_payout"
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
+
+
+# Shorter terms would match most names, and a trigram index cannot narrow them down.
+NAME_SEARCH_MIN = 3
+# The list shows the count and total of the filter in view when the filtered set is at most this many rows
+# (the paginator has counted it up to its cap already); beyond, it asks for a narrower filter.
+TOTALS_CAP = 10_000
+
+# Each audit action as a sentence ("{actor}" is who did it).
+EVENT_SENTENCES = {
+    "requested": "{actor} requested it",
+    "requested_again": "{actor} requested it again after the earlier payout failed",
+    "retried": "{actor} requested it again as a new payout",
+    "approval": "{actor} approved it; another approval is needed",
+    "approved": "{actor} approved it: it will be sent",
+    "approval_voided": "{actor} changed it: the approvals given so far were voided",
+    "edited": "{actor} edited it",
+    "rejected": "{actor} rejected it",
+    "held": "Held before sending",
+    "sending": "Claimed by a worker to send to M-Pesa",
+    "submitted": "M-Pesa accepted the request",
+    "send_retry": "M-Pesa refused the request before it left; it will be tried again",
+    "completed": "M-Pesa paid it",
+    "failed": "M-Pesa reported that it failed",
+    "outcome_unknown": "The outcome is unknown; a status query will settle it",
+    "queue_timeout": "M-Pesa's queue timed out; a status query will settle it",
+    "status_query": "A Transaction Status query was sent",
+    "unanswered": "Status queries went unanswered: it needs a person to review it",
+    "result_mismatch": "M-Pesa's result disagrees with the payout: it needs review",
+    "result_for_unsent_payout": "A result arrived for a payout we had not sent",
+    "reviewed": "{actor} reviewed it against the M-Pesa portal",
+}
+
+
+def event_sentence(event) -> str:
+    template = EVENT_SENTENCES.get(event.action)
+    if template is None:
+        return event.action.replace("_", " ").capitalize()
+    return template.format(actor=event.actor_label or "The system")
+
+
+_NAME_NOISE = {"MR", "MRS", "MS", "DR"}
+
+
+def _name_words(name: str) -> set[str]:
+    cleaned = "".join(ch if ch.isalpha() else " " for ch in name.upper())
+    return {word for word in cleaned.split() if len(word) > 1 and word not in _NAME_NOISE}
+
+
+def names_differ(intended: str, reported: str) -> bool:
+    """True when the name M-Pesa reports for the recipient shares no word with the one we intended (M-Pesa
+    writes names in capitals, sometimes only two of them, so order, case and extra names are not a
+    difference). Nothing to compare when either is blank."""
+    intended_words, reported_words = _name_words(intended or ""), _name_words(reported or "")
+    if not intended_words or not reported_words:
+        return False
+    return not intended_words & reported_words
+
+
+def what_happens_next(payout: Payout, approvals: int) -> str:
+    status = payout.status
+    if status == PayoutStatus.PENDING_APPROVAL:
+        missing = max(payout.required_approvals - approvals, 1)
+        return (
+            f"It waits for {missing} more approval{'s' if missing > 1 else ''} from someone other than "
+            f"{payout.requested_by}; then a worker sends it to M-Pesa."
+        )
+    if status == PayoutStatus.APPROVED:
+        if payout.hold_reason:
+            return f"Approved, held before sending: {payout.hold_reason}. It goes as soon as that clears."
+        return "Approved: a worker sends it to M-Pesa within seconds (unless payouts are paused)."
+    if status in (PayoutStatus.SENDING, PayoutStatus.SUBMITTED):
+        return "Sent to M-Pesa: its result arrives by callback and settles the payout. Nothing to do."
+    if status == PayoutStatus.VERIFYING:
+        return (
+            "The outcome is not known yet: a Transaction Status query will settle it. It is never sent again; "
+            "wait, or use Query status now."
+        )
+    if status == PayoutStatus.NEEDS_REVIEW:
+        return f"A person must check the M-Pesa portal and mark it reviewed. Why: {payout.review_reason or '-'}"
+    if status == PayoutStatus.COMPLETED:
+        return "Nothing: M-Pesa paid it."
+    if status == PayoutStatus.REJECTED:
+        return "Nothing: it was rejected and never sent."
+    if status == PayoutStatus.FAILED:
+        return "No money moved. Fix the cause below, then Request again (a new payout, approved again)."
+    return ""
 
 
 def can_request(request) -> bool:
@@ -148,9 +238,10 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         "id",
         "status_badge",
         "kind",
-        "amount",
+        "amount_kes",
         "masked_phone",
         "recipient_name",
+        "receipt",
         "requested_by",
         "approvals",
         "age",
@@ -163,8 +254,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     sortable_by = ["id", "age"]
     search_fields = ["=phone"]  # the real search is get_search_results
     search_help_text = (
-        "Phone (any format), M-Pesa receipt, ConversationID, OriginatorConversationID, reference, "
-        "the receipt of the refunded payment, or #id."
+        "Recipient name (3 letters or more, any case), phone (any format), M-Pesa receipt, ConversationID, "
+        "OriginatorConversationID, reference, the receipt of the refunded payment, or #id."
     )
     actions = ["approve_selected", "reject_selected", "query_status_now", "mark_reviewed"]
     list_per_page = 100
@@ -177,17 +268,18 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                 "fields": [
                     "status_badge",
                     "kind",
-                    "amount",
+                    "amount_kes",
                     "phone_full",
                     "command_id",
                     "recipient_name",
-                    "recipient_type",
+                    "recipient_kind",
                     "recipient_reference",
                     "remarks",
                     "occasion",
                     "reason",
                     "payment_link",
                     "batch_link",
+                    "retry_links",
                 ]
             },
         ),
@@ -210,10 +302,11 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                 "fields": [
                     "originator_conversation_id",
                     "conversation_id",
-                    "transaction_id",
+                    "receipt_full",
                     "result_code",
                     "result_description",
-                    "receiver_name",
+                    "result_meaning",
+                    "receiver_name_checked",
                     "mpesa_completed_at",
                     "send_attempts",
                     "status_queries_sent",
@@ -272,12 +365,32 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             pass
         if term.isdigit() and len(term) <= 10:
             query |= Q(pk=int(term))
+        if len(term) >= NAME_SEARCH_MIN and not term.isdigit():
+            # Case-insensitive, anywhere in the name: served on PostgreSQL by the trigram index of migration
+            # 0014 on UPPER(recipient_name) (a trigram index needs 3 characters to narrow anything down).
+            query |= Q(recipient_name__icontains=term)
         return queryset.filter(query), False
 
     def changelist_view(self, request, extra_context=None):
         context = {**payout_kill_switch_context(), **(extra_context or {})}
         context["can_upload"] = can_request(request)
-        return super().changelist_view(request, extra_context=context)
+        response = super().changelist_view(request, extra_context=context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:
+            response.context_data["totals"] = self.filter_totals(cl)
+        return response
+
+    def filter_totals(self, cl) -> dict:
+        """Count and KES total of the payouts the filters select, without counting a million rows: only when
+        the paginator's capped count found at most TOTALS_CAP rows (an unfiltered big table is estimated,
+        never counted)."""
+        paginator = cl.paginator
+        if paginator.estimated or paginator.capped or cl.result_count > TOTALS_CAP:
+            return {"bounded": False, "cap": TOTALS_CAP}
+        # Sliced, so the database stops after TOTALS_CAP + 1 rows whatever happens to the table meanwhile.
+        bounded = cl.queryset.order_by().values("pk", "amount")[: TOTALS_CAP + 1]
+        totals = bounded.aggregate(n=Count("pk"), total=Sum("amount"))
+        return {"bounded": True, "count": totals["n"], "total": kes(totals["total"] or 0)}
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Payout) -> str:
@@ -304,7 +417,18 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Age", ordering="created_at")
     def age(self, obj: Payout) -> str:
+        # How long an open payout has waited; a finished one has no age (its times are on its page).
+        if obj.status in FINAL_STATUSES:
+            return "-"
         return time_since(obj.created_at)
+
+    @admin.display(description="Amount")
+    def amount_kes(self, obj: Payout) -> str:
+        return kes(obj.amount)
+
+    @admin.display(description="M-Pesa receipt")
+    def receipt(self, obj: Payout) -> str:
+        return obj.transaction_id or "-"
 
     # --- the (read-only) change page --------------------------------------------------------------
 
@@ -313,6 +437,42 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         if obj.phone_differs_from_payment:
             return format_html("{}<br>{}", obj.phone, warning_box(phone_differs_text(obj)))
         return obj.phone
+
+    @admin.display(description="M-Pesa receipt")
+    def receipt_full(self, obj: Payout) -> str:
+        return obj.transaction_id or "-"
+
+    @admin.display(description="Recipient type")
+    def recipient_kind(self, obj: Payout) -> str:
+        return obj.recipient_type or "-"
+
+    @admin.display(description="What the result code means")
+    def result_meaning(self, obj: Payout) -> str:
+        if not obj.result_code:
+            return "-"
+        info = result_codes.lookup(obj.result_code)
+        return format_html("{}<br><strong>What to do:</strong> {}", info.meaning, info.action)
+
+    @admin.display(description="Recipient name M-Pesa reports")
+    def receiver_name_checked(self, obj: Payout) -> str:
+        if not obj.receiver_name:
+            return "-"
+        if names_differ(obj.recipient_name, obj.receiver_name):
+            return format_html(
+                "{}<br>{}",
+                obj.receiver_name,
+                warning_box(f"Not the name we intended ({obj.recipient_name}): check who received it."),
+            )
+        return obj.receiver_name
+
+    @admin.display(description="Requested again")
+    def retry_links(self, obj: Payout) -> str:
+        parts = []
+        if obj.retry_of_id:
+            parts.append(format_html("This is a request again of {}.", link_to(Payout, obj.retry_of_id)))
+        for pk in obj.retries.order_by("pk").values_list("pk", flat=True):
+            parts.append(format_html("Requested again as {}.", link_to(Payout, pk)))
+        return format_html_join(" ", "{}", ((part,) for part in parts)) if parts else "-"
 
     @admin.display(description="Refunded payment")
     def payment_link(self, obj: Payout) -> str:
@@ -326,13 +486,9 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     def approvals_table(self, obj: Payout) -> str:
         rows = []
         for approval in obj.approvals.select_related("approver"):
-            bound = f"KES {approval.amount} to {approval.phone} ({approval.command_id})"
-            state = (
-                f"voided {approval.voided_at:%Y-%m-%d %H:%M}: {approval.voided_reason}"
-                if approval.voided_at
-                else "active"
-            )
-            rows.append((approval.created_at, approval.approver, bound, state))
+            bound = f"{kes(approval.amount)} to {approval.phone} ({approval.command_id})"
+            state = f"voided {when(approval.voided_at)}: {approval.voided_reason}" if approval.voided_at else "active"
+            rows.append((when(approval.created_at), approval.approver, bound, state))
         return table(["When", "Approver", "Approved", "State"], rows, empty="No approvals yet.")
 
     @admin.display(description="Events")
@@ -343,16 +499,16 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         rows = [
             (
                 link_to(PayoutEvent, event.pk, when(event.created_at)),
-                event.action,
+                event_sentence(event),
                 f"{event.from_status or '-'} → {event.to_status or '-'}",
                 event.actor_label,
                 event.get_source_display(),
                 link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
-                pretty_json(event.details) if event.details else "",
+                describe_details(event.details),
             )
             for event in events
         ]
-        return table(["When", "Action", "Status", "By", "Source", "Callback", "Details"], rows)
+        return table(["When", "What happened", "Status", "By", "Source", "Callback", "Details"], rows)
 
     @admin.display(description="Callbacks")
     def callbacks_table(self, obj: Payout) -> str:
@@ -380,7 +536,35 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         context = dict(extra_context or {})
         if payout is not None:
             context["payout_tools"] = self.object_tools(request, payout)
+            context["summary"] = self.summary(payout)
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def summary(self, payout: Payout) -> dict:
+        """What the page opens with: the payout in a few lines, who did what, and what happens next."""
+        events = list(
+            payout.events.filter(action__in=("edited", "approval_voided")).select_related("actor").order_by("pk")
+        )
+        edits = [
+            {"who": event.actor_label, "when": when(event.created_at), "what": ", ".join(sorted(event.details or {}))}
+            for event in events
+        ]
+        approvals = list(payout.approvals.filter(voided_at__isnull=True).select_related("approver").order_by("pk"))
+        failure = None
+        if payout.status == PayoutStatus.FAILED and payout.result_code:
+            info = result_codes.lookup(payout.result_code)
+            failure = {"code": payout.result_code, "meaning": info.meaning, "action": info.action}
+        return {
+            "amount": kes(payout.amount),
+            "receipt": payout.transaction_id,
+            "requested_by": payout.requested_by,
+            "requested_at": when(payout.created_at),
+            "edits": edits,
+            "approvals": [{"who": a.approver, "when": when(a.created_at)} for a in approvals],
+            "next": what_happens_next(payout, len(approvals)),
+            "failure": failure,
+            "names_differ": names_differ(payout.recipient_name, payout.receiver_name),
+            "retries": list(payout.retries.order_by("pk").values_list("pk", flat=True)),
+        }
 
     def object_tools(self, request, payout: Payout) -> list[dict]:
         tools = []
@@ -396,6 +580,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                 tools.append({"url": url("review", payout.pk), "label": "Mark reviewed"})
         if payout.status in QUERYABLE_FROM_ADMIN and (can_approve(request) or can_request(request)):
             tools.append({"url": url("query_status", payout.pk), "label": "Query status now"})
+        if payout.status == PayoutStatus.FAILED and can_request(request) and not payout.retries.exists():
+            tools.append({"url": url("request_again", payout.pk), "label": "Request again"})
         return tools
 
     # --- URLs -------------------------------------------------------------------------------------
@@ -409,6 +595,9 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             path("<int:object_id>/edit/", view(self.edit_view), name="payments_payout_edit"),
             path("<int:object_id>/review/", view(self.review_view), name="payments_payout_review"),
             path("<int:object_id>/query-status/", view(self.query_status_view), name="payments_payout_query_status"),
+            path(
+                "<int:object_id>/request-again/", view(self.request_again_view), name="payments_payout_request_again"
+            ),
         ]
         return custom + super().get_urls()
 
@@ -432,16 +621,34 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     def add_view(self, request, form_url="", extra_context=None):
         if not can_request(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters can request disbursements.")
+        # Two steps, as a refund: the form ("Continue", which checks the amount, phone and limits), then a
+        # confirmation of what will be created ("Yes, request this payout").
         form = DisbursementForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
+            data = form.cleaned_data
             try:
-                payout = payout_services.payout_request_disbursement(
-                    requested_by=request.user, source=ADMIN, **form.cleaned_data
-                )
+                phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
+                payout = None
+                if "confirm" in request.POST:
+                    payout = payout_services.payout_request_disbursement(
+                        requested_by=request.user, source=ADMIN, **data
+                    )
             except PayoutError as exc:
                 add_service_error(form, exc)
             else:
+                if payout is None:
+                    return self.page(
+                        request,
+                        "admin/payments/payout/disbursement_confirmation.html",
+                        "Confirm the payout request",
+                        form=form,
+                        data=data,
+                        phone=phone,
+                        amount=kes(amount),
+                        approvals_needed=required_approvals(amount),
+                        hidden=[(name, form[name].value() or "") for name in form.fields],
+                    )
                 messages.success(
                     request,
                     f"Payout #{payout.pk} of KES {payout.amount} to "
@@ -453,7 +660,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             "admin/payments/payout/form_page.html",
             "Request a disbursement",
             form=form,
-            submit_label="Request payout",
+            submit_label="Continue",
             intro="The payout is created in pending approval: another person must approve it before it is sent.",
         )
 
@@ -462,7 +669,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     def edit_view(self, request, object_id: int):
         payout = get_object_or_404(Payout.objects.select_related("payment"), pk=object_id)
         if not can_request(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters can edit payouts.")
         change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
         if payout.status not in payout_services.EDITABLE_STATUSES:
             messages.error(
@@ -563,7 +770,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     def _decision_guard(self, request, ids: list[int]):
         if not can_approve(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout approvers can approve or reject payouts.")
         if not ids:
             messages.warning(request, "No payouts to decide on: none was chosen, or none is pending approval.")
             return HttpResponseRedirect(self.url("changelist"))
@@ -664,7 +871,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     def query_status_view(self, request, object_id: int):
         payout = get_object_or_404(Payout, pk=object_id)
         if not (can_approve(request) or can_request(request)):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters and approvers can ask M-Pesa for a payout's status.")
         change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
         if request.method == "POST":
             report_rows(request, [self._query_one(request, payout.pk, payout.status)])
@@ -680,6 +887,44 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             "M-Pesa what happened to it; the answer arrives by callback and settles it. Nothing is sent again.",
         )
 
+    # --- a failed payout, requested again ------------------------------------------------------------
+
+    def request_again_view(self, request, object_id: int):
+        payout = get_object_or_404(Payout, pk=object_id)
+        if not can_request(request):
+            return refused(request, "Only payout requesters can request a failed payout again.")
+        change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
+        if request.method == "POST":
+            try:
+                retry = payout_services.payout_request_again(
+                    payout_id=payout.pk, requested_by=request.user, source=ADMIN
+                )
+            except PayoutError as exc:
+                messages.error(request, f"Payout #{payout.pk}: {exc.message}")
+                return HttpResponseRedirect(change_url)
+            messages.success(
+                request,
+                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {mask_msisdn(retry.phone)}, again after "
+                f"#{payout.pk} failed. It waits for approval.",
+            )
+            return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
+        meaning = ""
+        if payout.result_code:
+            info = result_codes.lookup(payout.result_code)
+            meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
+        return self.page(
+            request,
+            "admin/payments/confirm.html",
+            f"Request payout #{payout.pk} again",
+            original=payout,
+            cancel_url=change_url,
+            submit_label="Yes, request it again",
+            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
+            "Requesting it again creates a new payout with the same recipient, amount and CommandID and a new "
+            "OriginatorConversationID, waiting for approval by someone other than you. The failed payout is not "
+            "sent again.",
+        )
+
     # --- needs_review: a person settles it ----------------------------------------------------------
 
     @admin.action(description="Mark reviewed (one needs-review payout)…", permissions=["approve"])
@@ -693,7 +938,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     def review_view(self, request, object_id: int):
         payout = get_object_or_404(Payout, pk=object_id)
         if not can_approve(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout approvers can mark a payout reviewed.")
         change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
@@ -725,7 +970,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     def bulk_upload_view(self, request):
         if not can_request(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
         form = BulkUploadForm(request.POST or None, request.FILES or None)
         batch, errors = None, []
         if request.method == "POST" and form.is_valid():
