@@ -8,13 +8,17 @@ change of amount, phone or CommandID.
 
 from __future__ import annotations
 
+import io
+import secrets
+from pathlib import PurePath
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -58,9 +62,8 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
-from payments.services import dispatch
+from payments.services import bulk, dispatch
 from payments.services import payouts as payout_services
-from payments.services.bulk import payout_batch_create_from_csv
 from payments.services.limits import payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
@@ -69,6 +72,34 @@ APPROVE_PERMISSION = "payments.approve_payout"
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
+
+
+UPLOADS_KEY = "payments.bulk_uploads"
+SESSION_UPLOADS = 3
+ROW_REPORT_MAX = 20
+
+
+class NamedText(io.StringIO):
+    """The stored text of an upload, read as the uploaded file was (with its name)."""
+
+    def __init__(self, text: str, name: str) -> None:
+        super().__init__(text)
+        self.name = name
+
+
+def mask_cell_phone(value: str) -> str:
+    """A phone from a refused row, masked whether or not it is a valid number."""
+    try:
+        return mask_msisdn(normalize_msisdn(value))
+    except InvalidPhoneNumber:
+        text = value.strip()
+        if len(text) <= 4:
+            return "*" * len(text)
+        return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def safe_file_name(stem: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:80] or "upload"
 
 
 # Shorter terms would match most names, and a trigram index cannot narrow them down.
@@ -592,6 +623,13 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             path("approve/", view(self.approve_view), name="payments_payout_approve"),
             path("reject/", view(self.reject_view), name="payments_payout_reject"),
             path("bulk-upload/", view(self.bulk_upload_view), name="payments_payout_bulk_upload"),
+            path("bulk-upload/confirm/", view(self.bulk_confirm_view), name="payments_payout_bulk_confirm"),
+            path("bulk-upload/template.csv", view(self.bulk_template_view), name="payments_payout_bulk_template"),
+            path(
+                "bulk-upload/<str:token>/refused-rows.csv",
+                view(self.bulk_errors_view),
+                name="payments_payout_bulk_errors",
+            ),
             path("<int:object_id>/edit/", view(self.edit_view), name="payments_payout_edit"),
             path("<int:object_id>/review/", view(self.review_view), name="payments_payout_review"),
             path("<int:object_id>/query-status/", view(self.query_status_view), name="payments_payout_query_status"),
@@ -968,37 +1006,141 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
 
     # --- bulk disbursement ------------------------------------------------------------------------
 
+    # Upload -> preview (nothing created) -> confirm (the batch is created, every row checked again). The file's
+    # text waits in the uploader's session between the two, under a random token; at most SESSION_UPLOADS.
+
+    def _uploads(self, request) -> dict:
+        return request.session.get(UPLOADS_KEY, {})
+
+    def _upload(self, request, token: str) -> dict | None:
+        return self._uploads(request).get(token) if token else None
+
     def bulk_upload_view(self, request):
         if not can_request(request):
             return refused(request, "Only payout requesters can upload a bulk disbursement.")
         form = BulkUploadForm(request.POST or None, request.FILES or None)
-        batch, errors = None, []
         if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            raw = upload.read(bulk.MAX_BYTES + 1)
             try:
-                batch, errors = payout_batch_create_from_csv(
-                    uploaded_by=request.user,
-                    file=form.cleaned_data["file"],
-                    source=ADMIN,
-                    name=form.cleaned_data["name"],
-                    command_id=form.cleaned_data["command_id"],
-                )
+                text = bulk.decoded(raw)
+                preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(text))
             except PayoutError as exc:
                 form.add_error("file", exc.message)
             else:
-                if batch is not None:
-                    count = batch.payouts.count()
-                    messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
-                if errors:
-                    lines = len({error.line for error in errors})
-                    messages.error(request, f"{lines} row(s) were not created; see the report below.")
-                elif batch is not None:
-                    return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))
+                token = secrets.token_urlsafe(12)
+                uploads = dict(list(self._uploads(request).items())[-(SESSION_UPLOADS - 1) :])
+                uploads[token] = {
+                    "text": text,
+                    "file_name": PurePath(upload.name or "").name[:255],
+                    "name": form.cleaned_data["name"],
+                    "command_id": form.cleaned_data["command_id"],
+                }
+                request.session[UPLOADS_KEY] = uploads
+                return self.bulk_preview_page(request, token, uploads[token], preview)
         return self.page(
             request,
             "admin/payments/payout/bulk_upload.html",
             "Upload a bulk disbursement (CSV)",
             form=form,
-            batch=batch,
-            errors=errors,
-            batch_url=reverse("admin:payments_payoutbatch_change", args=(batch.pk,)) if batch else "",
+            submit_label="Check the file",
         )
+
+    def bulk_preview_page(self, request, token: str, upload: dict, preview) -> TemplateResponse:
+        refused_rows = []
+        by_line: dict[int, list] = {}
+        for error in preview.errors:
+            by_line.setdefault(error.line, []).append(error)
+        for line in sorted(by_line):
+            first = by_line[line][0]
+            refused_rows.append(
+                {
+                    "line": line,
+                    "phone": mask_cell_phone(first.cell("phone")),
+                    "name": first.cell("recipient_name"),
+                    "reason": " ".join(error.message for error in by_line[line]),
+                }
+            )
+        rows = [
+            {
+                "line": row.line,
+                "phone": mask_msisdn(row.phone),
+                "name": row.recipient_name,
+                "amount": kes(row.amount),
+                "reference": row.recipient_reference,
+                "remarks": row.remarks,
+            }
+            for row in preview.rows
+        ]
+        return self.page(
+            request,
+            "admin/payments/payout/bulk_preview.html",
+            "Check the batch before it is created",
+            token=token,
+            upload=upload,
+            rows=rows,
+            total=kes(preview.total),
+            refused_rows=refused_rows,
+            errors_url=self.url("bulk_errors", token) if refused_rows else "",
+            confirm_url=self.url("bulk_confirm"),
+        )
+
+    def bulk_confirm_view(self, request):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
+        upload_url = self.url("bulk_upload")
+        if request.method != "POST":
+            return HttpResponseRedirect(upload_url)
+        token = request.POST.get("token", "")
+        upload = self._upload(request, token)
+        if upload is None:
+            messages.error(request, "That upload is no longer waiting (confirmed already, or the session ended); "
+                                    "upload the file again.")
+            return HttpResponseRedirect(upload_url)
+        try:
+            batch, errors = bulk.payout_batch_create_from_csv(
+                uploaded_by=request.user,
+                file=NamedText(upload["text"], upload["file_name"]),
+                source=ADMIN,
+                name=upload["name"],
+                command_id=upload["command_id"],
+            )
+        except PayoutError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(upload_url)
+        uploads = self._uploads(request)
+        uploads.pop(token, None)
+        request.session[UPLOADS_KEY] = uploads
+        if batch is None:
+            messages.error(request, "No row could be created; nothing was created. Fix the rows and upload again.")
+            return HttpResponseRedirect(upload_url)
+        count = batch.payouts.count()
+        messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
+        if errors:
+            lines = len({error.line for error in errors})
+            messages.warning(request, f"{lines} row(s) were not created; their reasons are in the batch's report.")
+            for error in errors[:ROW_REPORT_MAX]:
+                messages.error(request, str(error))
+        return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))
+
+    def bulk_errors_view(self, request, token: str):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
+        upload = self._upload(request, token)
+        if upload is None:
+            messages.error(request, "That upload is no longer waiting; upload the file again.")
+            return HttpResponseRedirect(self.url("bulk_upload"))
+        try:
+            preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(upload["text"]))
+        except PayoutError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(self.url("bulk_upload"))
+        stem = PurePath(upload["file_name"] or "upload.csv").stem or "upload"
+        response = HttpResponse(bulk.batch_errors_csv(preview.errors), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{safe_file_name(stem)}-refused-rows.csv"'
+        return response
+
+    def bulk_template_view(self, request):
+        response = HttpResponse(bulk.TEMPLATE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="bulk-disbursement-template.csv"'
+        return response
