@@ -45,7 +45,6 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         "id",
         "receipt",
         "status_badge",
-        "source",
         "amount_kes",
         "refunded_kes",
         "masked_phone",

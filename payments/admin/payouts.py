@@ -59,6 +59,7 @@ from payments.models import (
     PayoutApproval,
     PayoutBatch,
     PayoutControl,
+    PayoutKind,
     PayoutStatus,
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
@@ -268,7 +269,6 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "status_badge",
-        "kind",
         "amount_kes",
         "masked_phone",
         "recipient_name",
@@ -426,6 +426,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Payout) -> str:
         shown = badge(obj.status, obj.get_status_display())
+        if obj.kind == PayoutKind.REFUND:
+            shown = format_html('{}<span class="payout-kind">refund</span>', shown)
         if obj.hold_reason and obj.status == PayoutStatus.APPROVED:
             return format_html('{} <span title="{}">held</span>', shown, obj.hold_reason)
         return shown
