@@ -51,9 +51,10 @@ def main() -> int:
         "status=failed, one day (totals)": "/admin/payments/payout/?status__exact=failed&created_at__year=2024"
         "&created_at__month=2&created_at__day=14",
         # Recipient names (trigram index, migration 0014): a rare name, a common one, and a term in every row.
-        "search by name, ~200 rows": "/admin/payments/payout/?q=recipient%204217",
-        "search by name, ~2,200 rows": "/admin/payments/payout/?q=recipient%2042",
-        "search by name, every row": "/admin/payments/payout/?q=recip",
+        "search by full name (~280 rows)": "/admin/payments/payout/?q=halima%20odhiambo",
+        "search by family name (~17k)": "/admin/payments/payout/?q=odhiambo",
+        "search by part of a name": "/admin/payments/payout/?q=wanj",
+        "search by a name nobody has": "/admin/payments/payout/?q=zebedayo",
     }
     failed = False
     for label, url in cases.items():

@@ -102,7 +102,7 @@ class FastChangeList(ChangeList):
                 "back": {"link": link({y: year, m: month}), "title": _fmt(chosen, "YEAR_MONTH_FORMAT")},
                 "choices": [{"title": _fmt(chosen, "MONTH_DAY_FORMAT")}],
             }
-        span = self.queryset.aggregate(first=Min(field), last=Max(field))
+        span = self._date_span(field)
         first, last = span["first"], span["last"]
         if first is None or last is None:
             return {"show": False}
@@ -138,6 +138,22 @@ class FastChangeList(ChangeList):
             "back": None,
             "choices": [{"link": link({y: n}), "title": str(n)} for n in range(first.year, last.year + 1)],
         }
+
+
+    def _date_span(self, field: str) -> dict:
+        """First and last date of the list. Many rows: two index probes (MIN and MAX walk the date index from
+        each end and stop at the first row that matches). Few rows, as the paginator has counted them exactly:
+        over those rows only, fetched through the filter's own indexes. A walk of the date index would read
+        every row of the table before deciding that a search matching nothing has no first date."""
+        paginator = getattr(self, "paginator", None)
+        exact = paginator is not None and not getattr(paginator, "estimated", False)
+        exact = exact and not getattr(paginator, "capped", False)
+        if exact and self.result_count == 0:
+            return {"first": None, "last": None}
+        if exact and self.result_count <= EstimatedCountPaginator.cap:
+            rows = self.queryset.order_by().values(field)[: EstimatedCountPaginator.cap + 1]
+            return rows.aggregate(first=Min(field), last=Max(field))
+        return self.queryset.aggregate(first=Min(field), last=Max(field))
 
 
 def _fmt(value: date, fmt: str) -> str:
