@@ -278,7 +278,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             return self._refund_page(request, payment, form)
         note = " It goes to another number than the one that paid." if payout.phone_differs_from_payment else ""
         messages.success(
-            request, f"Refund of KES {payout.amount} requested as payout #{payout.pk}; it waits for approval.{note}"
+            request, f"Refund of {kes(payout.amount)} requested as payout #{payout.pk}; it waits for approval.{note}"
         )
         return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
 

@@ -346,7 +346,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             },
         ),
         ("Times", {"fields": ["created_at", "status_changed_at", "submitted_at", "completed_at", "updated_at"]}),
-        ("History, oldest first", {"fields": ["events_table", "callbacks_table"]}),
+        ("History, oldest first", {"fields": ["events_table", "callbacks_table", "notifications_table"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
@@ -543,6 +543,22 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         ]
         return table(["When", "What happened", "Status", "By", "Source", "Callback", "Details"], rows)
 
+    @admin.display(description="Notifications")
+    def notifications_table(self, obj: Payout) -> str:
+        from notifications.models import Notification
+
+        rows = [
+            (
+                link_to(Notification, note.pk, when(note.created_at)),
+                note.get_alert_display(),
+                mask_msisdn(note.to) if note.to.isdigit() and len(note.to) == 12 else note.to,
+                note.get_status_display(),
+                when(note.sent_at) if note.sent_at else "-",
+            )
+            for note in obj.notifications.order_by("created_at", "id")
+        ]
+        return table(["Queued", "Alert", "To", "Status", "Sent"], rows, empty="No notifications about this payout.")
+
     @admin.display(description="Callbacks")
     def callbacks_table(self, obj: Payout) -> str:
         callbacks = obj.callbacks.order_by("received_at", "id")
@@ -691,7 +707,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                     )
                 messages.success(
                     request,
-                    f"Payout #{payout.pk} of KES {payout.amount} to "
+                    f"Payout #{payout.pk} of {kes(payout.amount)} to "
                     f"{mask_msisdn(payout.phone)} requested; it waits for approval.",
                 )
                 return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
@@ -1002,7 +1018,7 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             original=payout,
             submit_label="Record the review",
             intro=f"Why it needs review: {payout.review_reason or 'no answer from M-Pesa'}. Check the M-Pesa portal "
-            f"for OriginatorConversationID {payout.originator_conversation_id} (KES {payout.amount} to "
+            f"for OriginatorConversationID {payout.originator_conversation_id} ({kes(payout.amount)} to "
             f"{payout.phone}) and record what it shows. Nothing is sent again from here.",
         )
 

@@ -92,7 +92,7 @@ def test_disbursement_over_a_daily_limit_is_refused_at_continue(requester, reque
         {"phone": "0712345678", "amount": "800", "command_id": "BusinessPayment", "remarks": "March fee"},
     )
     assert response.status_code == 200 and "Yes, request this payout" not in response.content.decode()
-    assert "above KES 1500" in str(response.context["form"].errors)
+    assert "above KES 1,500.00" in str(response.context["form"].errors)
     assert Payout.objects.count() == 1
 
 
@@ -130,6 +130,14 @@ def test_read_only_payout_page_shows_no_form_hints(requester, approver_client):
     page = approver_client.get(change_url(payout)).content.decode()
     assert "trainer" in page
     assert "e.g. customer, trainer, client" not in page
+
+
+def test_read_only_notification_page_shows_no_form_hints(requester, requester_client):
+    note = Notification.objects.create(
+        alert="payout_failed", to="254700000001", body="Failed", payout=request_payout(requester), dedupe_key="h"
+    )
+    page = requester_client.get(reverse("admin:notifications_notification_change", args=(note.pk,))).content.decode()
+    assert "The text message, as sent when no approved template is configured." not in page
 
 
 def test_a_different_name_reported_by_mpesa_is_flagged(requester, approver_client):
@@ -260,6 +268,9 @@ def test_requesters_see_the_notifications_of_their_payouts_read_only(requester, 
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
     assert "resend" not in listing.context["cl"].model_admin.get_actions(listing.wsgi_request)
+    # And from the payout's own page.
+    payout_page = requester_client.get(change_url(mine)).content.decode()
+    assert reverse("admin:notifications_notification_change", args=(note.pk,)) in payout_page
 
 
 def test_a_refused_page_is_an_admin_page_that_says_why_and_logs_no_traceback(approver_client, caplog):
