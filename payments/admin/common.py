@@ -327,6 +327,8 @@ def _detail_value(key: str, value) -> str:
         return f"{_detail_value(key, value['from'])} → {_detail_value(key, value['to'])}"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key in ("retry_of", "retried_as", "payment") and isinstance(value, int):
+        return f"#{value}"
     if key in MONEY_KEYS:
         try:
             return kes(Decimal(str(value)))
