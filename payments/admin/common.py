@@ -313,7 +313,7 @@ def pretty_json(value) -> str:
 
 MONEY_KEYS = {"amount", "total", "utility_available", "working_available"}
 DETAIL_LABELS = {
-    "phone_differs": "Goes to another number than the one that paid",
+    "phone_differs": "To another number than the one that paid",
     "command_id": "CommandID",
     "transaction_id": "M-Pesa receipt",
     "result_code": "Result code",
@@ -340,21 +340,21 @@ def _detail_value(key: str, value) -> str:
 
 
 def describe_details(details) -> str:
-    """An event's details as a reader wants them: a small two-column table ("Amount: KES 500.00 → KES
-    700.00"), not raw JSON."""
+    """An event's details as a reader wants them: one line per item ("Amount: KES 500.00 → KES 700.00"),
+    not raw JSON."""
     if not details:
         return ""
     if not isinstance(details, dict):
         return str(details)
-    rows = format_html_join(
+    lines = format_html_join(
         "",
-        "<tr><th>{}</th><td>{}</td></tr>",
+        "<div><strong>{}:</strong> {}</div>",
         (
             (DETAIL_LABELS.get(key, capfirst(key.replace("_", " "))), _detail_value(key, value))
             for key, value in details.items()
         ),
     )
-    return format_html('<table class="event-details">{}</table>', rows)
+    return format_html('<div class="event-details">{}</div>', lines)
 
 
 _TOKEN = re.compile(r"[0-9a-f]{24,}")

@@ -484,6 +484,8 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
         if not obj.result_code:
             return "-"
         info = result_codes.lookup(obj.result_code)
+        if result_codes.is_success(obj.result_code):
+            return info.meaning
         return format_html("{}<br><strong>What to do:</strong> {}", info.meaning, info.action)
 
     @admin.display(description="Recipient name M-Pesa reports")
@@ -534,14 +536,13 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
                 link_to(PayoutEvent, event.pk, when(event.created_at)),
                 event_sentence(event),
                 f"{event.from_status or '-'} → {event.to_status or '-'}",
-                event.actor_label,
-                event.get_source_display(),
+                f"{event.actor_label} ({event.get_source_display()})",
                 link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
                 describe_details(event.details),
             )
             for event in events
         ]
-        return table(["When", "What happened", "Status", "By", "Source", "Callback", "Details"], rows)
+        return table(["When", "What happened", "Status", "By (source)", "Callback", "Details"], rows)
 
     @admin.display(description="Notifications")
     def notifications_table(self, obj: Payout) -> str:
@@ -580,13 +581,12 @@ class PayoutAdmin(FastListMixin, admin.ModelAdmin):
             empty="No callbacks received for this payout.",
         )
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        payout = self.get_object(request, object_id)
-        context = dict(extra_context or {})
-        if payout is not None:
-            context["payout_tools"] = self.object_tools(request, payout)
-            context["summary"] = self.summary(payout)
-        return super().change_view(request, object_id, form_url, extra_context=context)
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Built from the very row the page shows (a callback may settle the payout while the page loads).
+        if obj is not None:
+            context["payout_tools"] = self.object_tools(request, obj)
+            context["summary"] = self.summary(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def summary(self, payout: Payout) -> dict:
         """What the page opens with: the payout in a few lines, who did what, and what happens next."""

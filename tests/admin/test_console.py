@@ -121,7 +121,7 @@ def test_events_read_as_sentences_and_a_table_not_json(requester, approver_clien
     page = approver_client.get(change_url(payout)).content.decode()
     assert f"{requester} requested it" in page
     assert f"{requester} edited it" in page
-    assert "<th>Amount</th><td>KES 700.00 → KES 900.00</td>" in page
+    assert "<strong>Amount:</strong> KES 700.00 → KES 900.00" in page
     assert "&quot;from&quot;" not in page
 
 

@@ -184,7 +184,6 @@ def test_failed_payout_explains_itself_and_is_requested_again(browse):
         assert page.evaluate("document.documentElement.scrollWidth") <= 1366
         assert page.evaluate("(r => r.scrollWidth <= r.clientWidth)(document.querySelector('#changelist .results'))")
         page.goto(f"{page.base}/admin/payments/payment/")
-        page.screenshot(path=page.shots / "13-payments-list.png")
         assert page.evaluate("(r => r.scrollWidth <= r.clientWidth)(document.querySelector('#changelist .results'))")
         assert page.console_errors == []
 
