@@ -115,7 +115,7 @@ def test_payout_page_opens_with_a_summary_of_who_did_what_and_what_happens_next(
     assert summary["next"] == "Nothing: M-Pesa paid it."
 
 
-def test_events_read_as_sentences_and_a_table_not_json(requester, approver_client):
+def test_events_read_as_sentences_with_their_details_as_lines_not_json(requester, approver_client):
     payout = request_payout(requester, amount="700")
     payout_services.payout_update(payout_id=payout.pk, updated_by=requester, amount=Decimal("900"))
     page = approver_client.get(change_url(payout)).content.decode()
