@@ -47,6 +47,14 @@ def main() -> int:
         "changelist, status=failed": "/admin/payments/payout/?status__exact=failed",
         "changelist, search by phone": "/admin/payments/payout/?q=254712345678",
         "changelist, page 50": "/admin/payments/payout/?p=50",
+        # Totals for the filter in view are computed only when it holds at most 10,000 rows: one day's failures.
+        "status=failed, one day (totals)": "/admin/payments/payout/?status__exact=failed&created_at__year=2024"
+        "&created_at__month=2&created_at__day=14",
+        # Recipient names (trigram index, migration 0013): a rare name, a common one, and a term in every row.
+        "search by full name (~280 rows)": "/admin/payments/payout/?q=halima%20odhiambo",
+        "search by family name (~17k)": "/admin/payments/payout/?q=odhiambo",
+        "search by part of a name": "/admin/payments/payout/?q=wanj",
+        "search by a name nobody has": "/admin/payments/payout/?q=zebedayo",
     }
     failed = False
     for label, url in cases.items():

@@ -35,6 +35,28 @@ APPROVED_STATUSES = {"approved", "submitted", "completed", "failed", "verifying"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+# Names as a Kenyan payroll has them (the name search's trigram index is measured on these): 60 first names
+# by 60 family names, so a full name is on ~280 payouts, a first or family name on ~17,000.
+FIRST_NAMES = (
+    "Wanjiku Achieng Njeri Atieno Wambui Akinyi Nyambura Chebet Wairimu Adhiambo Muthoni Jepkosgei Kemunto Nafula "
+    "Moraa Mumbua Zawadi Halima Amina Faith Grace Mercy Joyce Esther Mary Jane Ann Lucy Rose Ruth John Peter James "
+    "Joseph David Daniel Samuel Brian Kevin Dennis Kamau Otieno Mwangi Kiprono Omondi Mutua Njoroge Ochieng Kipchoge "
+    "Wafula Barasa Onyango Kariuki Mutiso Juma Hassan Ali Kibet Cheruiyot Maina"
+).split()
+FAMILY_NAMES = (
+    "Kamau Wanjiru Otieno Ochieng Mwangi Njoroge Kariuki Mutua Kiprono Kibet Odhiambo Onyango Wafula Barasa Maina "
+    "Githinji Kimani Ndungu Macharia Gitau Korir Rotich Langat Kiptoo Chepkoech Omondi Owino Okoth Were Atieno "
+    "Mutiso Musyoka Kioko Nzioka Wambua Njeri Waweru Gichuru Kinyua Muriuki Nyaga Mugo Karanja Kirui Cheruiyot "
+    "Sang Bett Koech Mohamed Abdi Hassan Omar Ali Juma Salim Mwakio Mwamburi Kahindi Charo Baya"
+).split()
+
+
+def recipient_name(n: int) -> str:
+    first = FIRST_NAMES[n % len(FIRST_NAMES)]
+    family = FAMILY_NAMES[(n // len(FIRST_NAMES)) % len(FAMILY_NAMES)]
+    return f"{first} {family}"
+
+
 def receipt(prefix: str, n: int) -> str:
     """A unique 10-character M-Pesa-like receipt (SG632NMUAB)."""
     digits = []
@@ -142,7 +164,7 @@ def main() -> int:
                 "kind": "refund" if payment_id else "disbursement",
                 "status": status,
                 "payment_id": payment_id,
-                "recipient_name": f"Recipient {n % 5000}",
+                "recipient_name": recipient_name(n),
                 "recipient_reference": f"R-{n % 5000}",
                 "phone": f"2547{rng.randrange(10**8):08d}",
                 "amount": amount,

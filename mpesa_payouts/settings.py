@@ -156,6 +156,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "Africa/Nairobi"
+# One date/time format on every console page (mpesa_payouts/formats/en/formats.py): "2 Dec 2026, 00:37".
+FORMAT_MODULE_PATH = ["mpesa_payouts.formats"]
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
@@ -329,10 +331,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Callback URL tokens are masked in every line written (django.request names the path of each 4xx/5xx).
-    "filters": {"mask_callback_tokens": {"()": "payments.callbacks.masking.MaskCallbackTokens"}},
+    # Callback URL tokens are masked in every line written (django.request names the path of each 4xx/5xx);
+    # a refused page (403) is logged as one line, without a traceback (mpesa_payouts/errors.py).
+    "filters": {
+        "mask_callback_tokens": {"()": "payments.callbacks.masking.MaskCallbackTokens"},
+        "no_refusal_traceback": {"()": "mpesa_payouts.errors.NoTracebackForRefusals"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_callback_tokens"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_callback_tokens", "no_refusal_traceback"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

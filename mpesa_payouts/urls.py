@@ -15,3 +15,6 @@ urlpatterns = [
     path("callbacks/", include("payments.callbacks.urls")),
     path("api/", include("payments.api.urls")),
 ]
+
+# A refused page is a console page that says why (mpesa_payouts/errors.py).
+handler403 = "mpesa_payouts.errors.permission_denied"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html
 
 from notifications.models import ADMIN_ALERTS, Notification, NotificationRecipient, NotificationStatus
@@ -84,6 +85,39 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    # Read-only for everyone (no Save button): the log is what was sent. Resending is its own permission.
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.change_notification")
+
+    def _sees_all(self, request) -> bool:
+        return request.user.has_perm("notifications.view_notification")
+
+    def _sees_own(self, request) -> bool:
+        user = request.user
+        return user.has_perm("payments.request_payout") or user.has_perm("payments.approve_payout")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Approvers and requesters see the notifications about their payouts, without a notifications role.
+        return self._sees_all(request) or self._sees_own(request)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self._sees_all(request):
+            return queryset
+        user = request.user
+        mine = Q(recipient__user=user)
+        if user.has_perm("payments.approve_payout"):
+            mine |= Q(payout__isnull=False)  # approvers decide on every payout
+        if user.has_perm("payments.request_payout"):
+            mine |= Q(payout__requested_by=user)
+        return queryset.filter(mine)
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: Notification) -> str:
         colours = {
@@ -97,7 +131,7 @@ class NotificationAdmin(admin.ModelAdmin):
     def short_error(self, obj: Notification) -> str:
         return (obj.last_error[:80] + "...") if len(obj.last_error) > 80 else obj.last_error
 
-    @admin.action(description="Resend selected notifications (failed or stuck pending)", permissions=["change"])
+    @admin.action(description="Resend selected notifications (failed or stuck pending)", permissions=["resend"])
     def resend(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         count = notifications_resend(notification_ids=ids)

@@ -13,7 +13,7 @@ from payments.errors import PayoutError
 from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
 
 # Service error codes that belong to one field of the form that caused them.
-ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount"}
+ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount", "amount": "amount"}
 
 
 def add_service_error(form: forms.Form, exc: PayoutError) -> None:

@@ -70,7 +70,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.receipt or self.checkout_request_id or self.pk} KES {self.amount}"
+        return f"{self.receipt or self.checkout_request_id or self.pk} KES {self.amount:,.2f}"
 
     @property
     def refundable_amount(self) -> Decimal:
@@ -138,6 +138,11 @@ class Payout(models.Model):
     )
     batch = models.ForeignKey(
         PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts"
+    )
+    # A payout requested again after this one failed (payout_request_again): a new request with its own
+    # OriginatorConversationID and its own approvals. Indexed only where set (most payouts are not retries).
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries", db_index=False
     )
     recipient_name = models.CharField(max_length=150, blank=True)
     recipient_type = models.CharField(max_length=30, blank=True, help_text="e.g. customer, trainer, client")
@@ -213,6 +218,7 @@ class Payout(models.Model):
                 condition=Q(status="pending_approval"),
                 name="payout_pending_requester",
             ),
+            models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),
@@ -230,7 +236,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payout #{self.pk} KES {self.amount} ({self.status})"
+        return f"Payout #{self.pk} KES {self.amount:,.2f} ({self.get_status_display().lower()})"
 
     @property
     def is_final(self) -> bool:
@@ -433,7 +439,7 @@ class FloatBalance(models.Model):
         get_latest_by = "observed_at"
 
     def __str__(self) -> str:
-        return f"KES {self.utility_available} at {self.observed_at:%Y-%m-%d %H:%M}"
+        return f"KES {self.utility_available:,.2f} at {timezone.localtime(self.observed_at):%-d %b %Y, %H:%M}"
 
 
 class SentHour(models.Model):
@@ -457,7 +463,7 @@ class SentHour(models.Model):
 
 class PayoutDay(models.Model):
     """Payouts that ended (completed or failed) per Nairobi day of their last status change, kind and status:
-    how many and how much. Kept by a PostgreSQL trigger on the payout table (migration 0012), whatever writes
+    how many and how much. Kept by a PostgreSQL trigger on the payout table (migration 0011), whatever writes
     the row, so the console's "today" and "this week" read at most 28 of these rows instead of every payout
     that ended this week. Not kept on SQLite, where the overview sums the payouts themselves."""
 

@@ -10,6 +10,8 @@ from payments.admin.common import (
     ReadOnlyAdminMixin,
     RowResult,
     badge,
+    describe_details,
+    kes,
     link_to,
     mask_tokens,
     pretty_json,
@@ -210,15 +212,23 @@ class PayoutEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Details")
     def pretty_details(self, obj: PayoutEvent) -> str:
-        return pretty_json(obj.details)
+        return describe_details(obj.details) or "-"
 
 
 @admin.register(FloatBalance)
 class FloatBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["observed_at", "utility_available", "working_available", "source", "callback_link"]
+    list_display = ["observed_at", "utility_kes", "working_kes", "source", "callback_link"]
     list_filter = ["source", ("observed_at", admin.DateFieldListFilter)]
-    fields = ["observed_at", "utility_available", "working_available", "source", "callback_link"]
+    fields = ["observed_at", "utility_kes", "working_kes", "source", "callback_link"]
     readonly_fields = fields
+
+    @admin.display(description="Utility account available")
+    def utility_kes(self, obj: FloatBalance) -> str:
+        return kes(obj.utility_available)
+
+    @admin.display(description="Working account available")
+    def working_kes(self, obj: FloatBalance) -> str:
+        return kes(obj.working_available)
 
     @admin.display(description="Callback")
     def callback_link(self, obj: FloatBalance) -> str:

@@ -8,9 +8,27 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from payments.admin.common import badge, link_to, table
+from payments.admin.common import badge, kes, link_to, table
 from payments.admin.payouts import MAX_PER_DECISION, can_approve, can_request
+from payments.daraja import result_codes
 from payments.models import Payout, PayoutBatch, PayoutStatus
+from payments.phone import mask_msisdn
+
+
+def failure_reason(payout: Payout) -> str:
+    """Why a batch row did not pay, and what to do, in the catalogue's words."""
+    if payout.status == PayoutStatus.FAILED:
+        if payout.result_code:
+            info = result_codes.lookup(payout.result_code)
+            return f"Result {payout.result_code}: {info.meaning}. {info.action}."
+        return payout.review_reason or payout.result_description or "Failed."
+    if payout.status == PayoutStatus.REJECTED:
+        return f"Rejected: {payout.review_reason}" if payout.review_reason else "Rejected."
+    if payout.status == PayoutStatus.NEEDS_REVIEW:
+        return f"Needs review: {payout.review_reason}" if payout.review_reason else "Needs review."
+    if payout.hold_reason and payout.status == PayoutStatus.APPROVED:
+        return f"Held: {payout.hold_reason}"
+    return ""
 
 
 @admin.register(PayoutBatch)
@@ -60,36 +78,44 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return obj.n_pending
 
     @admin.display(description="Total (KES)", ordering="total")
-    def total_amount(self, obj: PayoutBatch):
-        return obj.total
+    def total_amount(self, obj: PayoutBatch) -> str:
+        return kes(obj.total)
 
     @admin.display(description="Summary")
     def summary(self, obj: PayoutBatch) -> str:
         by_status = obj.payouts.values("status").annotate(n=Count("pk"), total=Sum("amount")).order_by("status")
         labels = dict(PayoutStatus.choices)
-        rows = [(badge(row["status"], labels.get(row["status"])), row["n"], f"KES {row['total']}") for row in by_status]
+        rows = [(badge(row["status"], labels.get(row["status"])), row["n"], kes(row["total"])) for row in by_status]
         return table(["Status", "Payouts", "Amount"], rows, empty="No payouts.")
 
     @admin.display(description="Payouts")
     def payouts_table(self, obj: PayoutBatch) -> str:
-        payouts = obj.payouts.select_related("requested_by").order_by("pk")
+        payouts = obj.payouts.order_by("pk")
         rows = [
             (
                 link_to(Payout, payout.pk, f"#{payout.pk}"),
                 badge(payout.status, payout.get_status_display()),
-                f"KES {payout.amount}",
-                payout.phone,
+                kes(payout.amount),
+                mask_msisdn(payout.phone),
                 payout.recipient_name,
                 payout.recipient_reference,
-                payout.remarks,
+                payout.transaction_id or "",
+                failure_reason(payout),
             )
             for payout in payouts
         ]
-        return table(["Payout", "Status", "Amount", "Phone", "Recipient", "Reference", "Remarks"], rows)
+        return table(
+            ["Payout", "State", "Amount", "Phone", "Recipient", "Reference", "M-Pesa receipt", "Why / what to do"], rows
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
-        if can_approve(request) and str(object_id).isdigit():
+        pending = (
+            str(object_id).isdigit()
+            and Payout.objects.filter(batch_id=int(object_id), status=PayoutStatus.PENDING_APPROVAL).exists()
+        )
+        # "Approve all" only while something in the batch waits for approval.
+        if can_approve(request) and pending:
             here = reverse("admin:payments_payoutbatch_change", args=(object_id,))
             context["approve_url"] = (
                 reverse("admin:payments_payout_approve") + "?" + urlencode({"batch": object_id, "next": here})

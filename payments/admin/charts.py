@@ -12,16 +12,14 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from payments.admin.common import kes
+
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 70, 10, 14, 28
 
 
 def _n(value: float) -> str:
     return f"{value:.1f}"
-
-
-def kes(amount: Decimal | None) -> str:
-    return "-" if amount is None else f"KES {amount:,.2f}"
 
 
 def _short(amount: Decimal) -> str:

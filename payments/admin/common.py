@@ -7,7 +7,8 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -15,8 +16,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Max, Min
+from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -100,7 +102,7 @@ class FastChangeList(ChangeList):
                 "back": {"link": link({y: year, m: month}), "title": _fmt(chosen, "YEAR_MONTH_FORMAT")},
                 "choices": [{"title": _fmt(chosen, "MONTH_DAY_FORMAT")}],
             }
-        span = self.queryset.aggregate(first=Min(field), last=Max(field))
+        span = self._date_span(field)
         first, last = span["first"], span["last"]
         if first is None or last is None:
             return {"show": False}
@@ -136,6 +138,22 @@ class FastChangeList(ChangeList):
             "back": None,
             "choices": [{"link": link({y: n}), "title": str(n)} for n in range(first.year, last.year + 1)],
         }
+
+
+    def _date_span(self, field: str) -> dict:
+        """First and last date of the list. Many rows: two index probes (MIN and MAX walk the date index from
+        each end and stop at the first row that matches). Few rows, as the paginator has counted them exactly:
+        over those rows only, fetched through the filter's own indexes. A walk of the date index would read
+        every row of the table before deciding that a search matching nothing has no first date."""
+        paginator = getattr(self, "paginator", None)
+        exact = paginator is not None and not getattr(paginator, "estimated", False)
+        exact = exact and not getattr(paginator, "capped", False)
+        if exact and self.result_count == 0:
+            return {"first": None, "last": None}
+        if exact and self.result_count <= EstimatedCountPaginator.cap:
+            rows = self.queryset.order_by().values(field)[: EstimatedCountPaginator.cap + 1]
+            return rows.aggregate(first=Min(field), last=Max(field))
+        return self.queryset.aggregate(first=Min(field), last=Max(field))
 
 
 def _fmt(value: date, fmt: str) -> str:
@@ -246,11 +264,26 @@ def time_since(value, now=None) -> str:
     return f"{days // 30} mo" if days < 730 else f"{days // 365} y"
 
 
-def when(value, *, seconds: bool = True) -> str:
-    """A time as the operators read it: local (Nairobi) time."""
+# The console's one date/time format (the same as DATETIME_FORMAT in mpesa_payouts/formats/en/formats.py).
+DATETIME_FORMAT = "j M Y, H:i"
+
+
+def when(value) -> str:
+    """A time as the operators read it, on every page: local (Nairobi) time, "2 Dec 2026, 00:37"."""
     if value is None:
         return "-"
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if isinstance(value, datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        return dateformat.format(value, DATETIME_FORMAT)
+    return dateformat.format(value, "j M Y")
+
+
+def kes(amount) -> str:
+    """Money as the console writes it: "KES 12,500.00" (Decimal in, never float)."""
+    if amount is None or amount == "":
+        return "-"
+    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    return f"KES {value:,.2f}"
 
 
 def link_to(model, pk: int | None, label: str | None = None) -> str:
@@ -279,6 +312,52 @@ def pretty_json(value) -> str:
     return format_html('<pre style="white-space:pre-wrap;max-width:100%;margin:0">{}</pre>', text)
 
 
+MONEY_KEYS = {"amount", "total", "utility_available", "working_available"}
+DETAIL_LABELS = {
+    "phone_differs": "To another number than the one that paid",
+    "command_id": "CommandID",
+    "transaction_id": "M-Pesa receipt",
+    "result_code": "Result code",
+    "retry_of": "Request again of payout",
+    "retried_as": "Requested again as payout",
+}
+
+
+def _detail_value(key: str, value) -> str:
+    if isinstance(value, dict) and set(value) == {"from", "to"}:
+        return f"{_detail_value(key, value['from'])} → {_detail_value(key, value['to'])}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key in ("retry_of", "retried_as", "payment") and isinstance(value, int):
+        return f"#{value}"
+    if key in MONEY_KEYS:
+        try:
+            return kes(Decimal(str(value)))
+        except (ArithmeticError, ValueError):
+            return str(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "-" if value in (None, "") else str(value)
+
+
+def describe_details(details) -> str:
+    """An event's details as a reader wants them: one line per item ("Amount: KES 500.00 → KES 700.00"),
+    not raw JSON."""
+    if not details:
+        return ""
+    if not isinstance(details, dict):
+        return str(details)
+    lines = format_html_join(
+        "",
+        "<div><strong>{}:</strong> {}</div>",
+        (
+            (DETAIL_LABELS.get(key, capfirst(key.replace("_", " "))), _detail_value(key, value))
+            for key, value in details.items()
+        ),
+    )
+    return format_html('<div class="event-details">{}</div>', lines)
+
+
 _TOKEN = re.compile(r"[0-9a-f]{24,}")
 
 
@@ -298,6 +377,23 @@ def table(headers: Iterable[str], rows: Iterable[Iterable], empty: str = "None")
         ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
     )
     return format_html('<table class="payout-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+
+
+# --- Refusals --------------------------------------------------------------------------------------------
+
+
+def refused(request, reason: str, *, admin_site=None) -> TemplateResponse:
+    """A 403 as an admin page that says why. Returned rather than raised: Django logs a raised
+    PermissionDenied with its traceback, and a refusal is not an error of ours."""
+    from django.contrib.admin import site as default_site
+
+    site = admin_site or default_site
+    return TemplateResponse(
+        request,
+        "admin/payments/refused.html",
+        {**site.each_context(request), "title": "Not allowed", "reason": reason},
+        status=403,
+    )
 
 
 # --- Reporting what an action did, row by row ------------------------------------------------------------

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from payments.admin.common import refused
 from payments.admin.payouts import can_approve, can_request
 from payments.credentials import SECRET_FIELDS, encryption_configured
 from payments.errors import PayoutError
@@ -40,7 +40,7 @@ class PayoutControlAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters and approvers can see the kill switch.")
         here = reverse("admin:payments_payoutcontrol_changelist")
         control = PayoutControl.objects.select_related("changed_by").filter(pk=1).first()
         paused = bool(control and control.paused)

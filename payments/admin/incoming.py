@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Q, Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -13,13 +12,24 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from payments.admin.common import FastListMixin, badge, link_to, mask_tokens, pretty_json, table, warning_box, when
+from payments.admin.common import (
+    FastListMixin,
+    badge,
+    describe_details,
+    kes,
+    link_to,
+    mask_tokens,
+    refused,
+    table,
+    warning_box,
+    when,
+)
 from payments.admin.payouts import can_request
 from payments.errors import PayoutError
 from payments.forms import RefundForm, add_service_error
 from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
 from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
-from payments.services.payouts import payment_refund
+from payments.services.payouts import payment_refund, payout_request_precheck
 
 
 def _normalised(phone: str) -> str:
@@ -35,9 +45,8 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         "id",
         "receipt",
         "status_badge",
-        "source",
-        "amount",
-        "refunded_amount",
+        "amount_kes",
+        "refunded_kes",
         "masked_phone",
         "payer_name",
         "account_reference",
@@ -115,22 +124,30 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             return f"SHA-256 hash of the payer's number (not a phone number): {obj.phone}"
         return obj.phone
 
+    @admin.display(description="Amount")
+    def amount_kes(self, obj: Payment) -> str:
+        return kes(obj.amount)
+
+    @admin.display(description="Refunded")
+    def refunded_kes(self, obj: Payment) -> str:
+        return kes(obj.refunded_amount)
+
     @admin.display(description="Paid")
     def paid(self, obj: Payment) -> str:
-        return f"KES {obj.amount}"
+        return kes(obj.amount)
 
     @admin.display(description="Refunded (paid out or waiting)")
     def refunded(self, obj: Payment) -> str:
-        return f"KES {obj.refunded_amount}"
+        return kes(obj.refunded_amount)
 
     @admin.display(description="Refundable now")
     def refundable(self, obj: Payment) -> str:
-        return f"KES {obj.refundable_amount}"
+        return kes(obj.refundable_amount)
 
     @admin.display(description="Refunds paid out")
     def refunds_paid(self, obj: Payment) -> str:
         paid = obj.refunds.filter(status=PayoutStatus.COMPLETED).aggregate(total=Sum("amount"))["total"]
-        return f"KES {paid or Decimal('0.00')}"
+        return kes(paid or Decimal("0.00"))
 
     @admin.display(description="Refunds")
     def refunds_table(self, obj: Payment) -> str:
@@ -138,12 +155,12 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             (
                 link_to(Payout, refund.pk, f"#{refund.pk}"),
                 badge(refund.status, refund.get_status_display()),
-                f"KES {refund.amount}",
+                kes(refund.amount),
                 format_html("{} {}", refund.phone, warning_box("not the number that paid"))
                 if refund.phone_differs_from_payment
                 else refund.phone,
                 refund.requested_by,
-                when(refund.created_at, seconds=False),
+                when(refund.created_at),
                 refund.reason,
             )
             for refund in obj.refunds.select_related("requested_by").order_by("created_at", "pk")
@@ -159,7 +176,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                 event.actor_label,
                 event.get_source_display(),
                 link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
-                pretty_json(event.details) if event.details else "",
+                describe_details(event.details),
             )
             for event in obj.events.select_related("actor").order_by("created_at", "id")
         ]
@@ -207,14 +224,14 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
     def refund_view(self, request, object_id: int):
         payment = get_object_or_404(Payment, pk=object_id)
         if not can_request(request):
-            raise DjangoPermissionDenied
+            return refused(request, "Only payout requesters can request refunds.")
         change_url = reverse("admin:payments_payment_change", args=(payment.pk,))
         if payment.status != PaymentStatus.COMPLETED or payment.refundable_amount < 1:
             messages.error(
                 request,
                 f"Payment {payment.receipt or payment.pk} has nothing left to refund "
                 f"(status {payment.get_status_display().lower()}, refundable "
-                f"KES {payment.refundable_amount}).",
+                f"{kes(payment.refundable_amount)}).",
             )
             return HttpResponseRedirect(change_url)
         remainder = payment.refundable_amount.quantize(Decimal("1"), rounding=ROUND_DOWN)
@@ -237,6 +254,13 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                 if not data["phone"]
                 else "Enter a Kenyan mobile number such as 0712345678 or 254712345678.",
             )
+            return self._refund_page(request, payment, form)
+        try:
+            # The amount (remainder, whole shillings, limits) is checked here, at "Continue", not only after
+            # the confirmation; payment_refund checks it all again under the payment's lock.
+            payout_request_precheck(phone=target, amount=data["amount"], payment=payment)
+        except PayoutError as exc:
+            add_service_error(form, exc)
             return self._refund_page(request, payment, form)
         if "confirm" not in request.POST:
             return TemplateResponse(
@@ -267,7 +291,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             return self._refund_page(request, payment, form)
         note = " It goes to another number than the one that paid." if payout.phone_differs_from_payment else ""
         messages.success(
-            request, f"Refund of KES {payout.amount} requested as payout #{payout.pk}; it waits for approval.{note}"
+            request, f"Refund of {kes(payout.amount)} requested as payout #{payout.pk}; it waits for approval.{note}"
         )
         return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
 

@@ -1,5 +1,9 @@
 """Bulk disbursement: a CSV of payees becomes one batch of payouts waiting for approval.
 
+`payout_batch_preview` checks every row and creates nothing: the admin shows its valid rows with their total
+and its refused rows with their reasons (and `batch_errors_csv` as a file to fix and upload again) before
+the operator confirms. `payout_batch_create_from_csv` checks them all again and creates the batch.
+
 Every row is checked before anything is created. A file that cannot be read (not CSV, not UTF-8, missing
 columns, too big) creates nothing and raises PayoutError. Otherwise the valid rows become one PayoutBatch,
 each payout made by payout_request_disbursement (so the same rules, limits and audit events apply as to a
@@ -40,6 +44,11 @@ REQUIRED = ("phone", "amount", "remarks")
 class RowError:
     line: int  # line of the file, the header being line 1
     message: str
+    # The row's cells as uploaded (column -> text), for the preview and the error file.
+    cells: tuple[tuple[str, str], ...] = ()
+
+    def cell(self, name: str) -> str:
+        return dict(self.cells).get(name, "")
 
     def __str__(self) -> str:
         return f"Line {self.line}: {self.message}"
@@ -55,12 +64,26 @@ class _Row:
     remarks: str
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; the error file writes them behind a
+# leading ' (batch_errors_csv), and a file uploaded again with them is read without it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def _unquoted(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+
+
 def _key(header: str) -> str:
     return "".join(ch for ch in header.lower() if ch.isalnum())
 
 
-def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    raw = file.read(MAX_BYTES + 1)
+def decoded(raw: bytes | str) -> str:
+    """An uploaded file's text, or PayoutError when it is too big or not UTF-8."""
     if len(raw) > MAX_BYTES:
         raise PayoutError(f"The file is larger than {MAX_BYTES // 1024} KB; split it into smaller batches.")
     if isinstance(raw, bytes):
@@ -68,7 +91,11 @@ def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise PayoutError("The file is not UTF-8 text: save it from your spreadsheet as CSV (UTF-8).") from None
-    raw = raw.lstrip("\ufeff")
+    return raw.lstrip("\ufeff")
+
+
+def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    raw = decoded(file.read(MAX_BYTES + 1))
     if not raw.strip():
         raise PayoutError("The file is empty.")
     try:
@@ -117,7 +144,7 @@ def _parse_amount(text: str) -> Decimal:
 def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row | None, list[str]]:
     def cell(name: str) -> str:
         index = columns.get(name)
-        return row[index].strip() if index is not None and index < len(row) else ""
+        return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
     problems: list[str] = []
     phone = amount = None
@@ -146,24 +173,32 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
     return _Row(line, phone, amount, name, reference, remarks), []
 
 
-def payout_batch_create_from_csv(
-    *,
-    uploaded_by,
-    file,
-    source: str = EventSource.ADMIN,
-    name: str = "",
-    command_id: str = CommandID.BUSINESS_PAYMENT,
-) -> tuple[PayoutBatch | None, list[RowError]]:
-    """Validate every row of `file` (bytes or text, opened for reading), then create the valid ones as one
-    batch of payouts in `pending_approval`. Returns the batch (None when no row was valid) and the errors of
-    the other rows. Raises PayoutError, creating nothing, when the file itself cannot be read."""
-    if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
-        raise PermissionDenied("You do not have permission to request payouts.")
-    if command_id not in CommandID.values:
-        raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
+def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(getattr(row, name))) for name in ERROR_FILE_COLUMNS_ROW)
+
+
+ERROR_FILE_COLUMNS_ROW = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    """What an upload would create (valid rows and their total) and what it would refuse."""
+
+    rows: list[_Row]
+    errors: list[RowError]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((row.amount for row in self.rows), Decimal("0.00"))
+
+    @property
+    def refused_lines(self) -> list[int]:
+        return sorted({error.line for error in self.errors})
+
+
+def _check_file(file) -> BatchPreview:
     header, body = _read(file)
     columns = _columns(header)
-
     errors: list[RowError] = []
     valid: list[_Row] = []
     seen: dict[tuple, int] = {}
@@ -180,9 +215,69 @@ def payout_batch_create_from_csv(
             else:
                 seen[key] = line
         if row is None:
-            errors.extend(RowError(line, problem) for problem in problems)
+            raw = tuple(
+                (name, _unquoted(cells[index].strip()) if index < len(cells) else "")
+                for name, index in columns.items()
+            )
+            errors.extend(RowError(line, problem, raw) for problem in problems)
         else:
             valid.append(row)
+    return BatchPreview(rows=valid, errors=errors)
+
+
+def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
+    """Check every row of `file` as payout_batch_create_from_csv would, creating nothing. Raises
+    PayoutError when the file itself cannot be read."""
+    if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
+        raise PermissionDenied("You do not have permission to request payouts.")
+    return _check_file(file)
+
+
+ERROR_FILE_COLUMNS = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
+ERROR_FILE_HEADER = ("line", "phone", "amount", "recipient name", "reference", "remarks", "problem")
+
+
+def batch_errors_csv(errors: list[RowError]) -> str:
+    """The refused rows as a CSV to fix and upload again: the columns the upload reads (so the file itself
+    can be uploaded once fixed) plus its line and the problem. Every cell is neutralised against formulas."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ERROR_FILE_HEADER)
+    by_line: dict[int, list[RowError]] = {}
+    for error in errors:
+        by_line.setdefault(error.line, []).append(error)
+    for line in sorted(by_line):
+        first = by_line[line][0]
+        problems = " ".join(error.message for error in by_line[line])
+        cells = [first.cell(name) for name in ERROR_FILE_COLUMNS]
+        writer.writerow([str(line), *(neutralise(value) for value in cells), neutralise(problems)])
+    return out.getvalue()
+
+
+TEMPLATE_CSV = (
+    "phone,amount,recipient name,reference,remarks\r\n"
+    "0712345678,1500,Jane Wanjiru,INV-1042,March trainer fee\r\n"
+    "254722000111,2300,Otieno Juma,INV-1043,March trainer fee\r\n"
+)
+
+
+def payout_batch_create_from_csv(
+    *,
+    uploaded_by,
+    file,
+    source: str = EventSource.ADMIN,
+    name: str = "",
+    command_id: str = CommandID.BUSINESS_PAYMENT,
+) -> tuple[PayoutBatch | None, list[RowError]]:
+    """Validate every row of `file` (bytes or text, opened for reading), then create the valid ones as one
+    batch of payouts in `pending_approval`. Returns the batch (None when no row was valid) and the errors of
+    the other rows. Raises PayoutError, creating nothing, when the file itself cannot be read."""
+    if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
+        raise PermissionDenied("You do not have permission to request payouts.")
+    if command_id not in CommandID.values:
+        raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
+    preview = _check_file(file)
+    errors, valid = list(preview.errors), preview.rows
     if not valid:
         return None, errors
 
@@ -209,7 +304,7 @@ def payout_batch_create_from_csv(
                     )
                 created += 1
             except PayoutError as exc:
-                errors.append(RowError(row.line, exc.message))
+                errors.append(RowError(row.line, exc.message, _cells_of(row)))
         if not created:
             transaction.set_rollback(True)
             batch = None

@@ -187,6 +187,81 @@ def payment_refund(
     return payout
 
 
+def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | None = None) -> tuple[str, Decimal]:
+    """The checks a request will meet, run before anyone confirms it (the admin's "Continue"): the amount in
+    whole shillings within the limits, at most a refunded payment's remainder, today's limits. Writes
+    nothing and reserves nothing; the request itself checks everything again under its locks. Returns the
+    normalised phone and amount, or raises the PayoutError the request would raise."""
+    phone = _phone(phone)
+    if payment is not None:
+        remaining = payment.amount - payment.refunded_amount
+        if amount > remaining:
+            raise PayoutError(
+                f"KES {amount:,.2f} is more than the refundable remainder of this payment (KES {remaining:,.2f}).",
+                code="over_refund",
+            )
+    try:
+        amount = validate_amount(amount)
+    except PayoutError as exc:
+        raise PayoutError(exc.message, code="amount") from None
+    check_daily_limits_at_creation(phone=phone, amount=amount)
+    return phone, amount
+
+
+def payout_request_again(*, payout_id: int, requested_by, source: str = EventSource.API) -> Payout:
+    """A failed payout asked for again: a NEW payout (its own OriginatorConversationID, its own callback
+    token, no approvals) with the same recipient, amount and CommandID, linked to the failed one by
+    `retry_of`, waiting in `pending_approval` under the same four-eyes rules and limits as any request.
+
+    The failed payout itself is never sent again. A refund reserves its amount on the payment again (the
+    failure gave it back). Each failed payout is requested again at most once (its row is locked while
+    this is checked); a retry that fails in turn is requested again from its own page. Both payouts get an
+    audit event."""
+    _require(requested_by, REQUEST_PERMISSION, "request payouts")
+    with transaction.atomic():
+        original = payout_lock(payout_id=payout_id)
+        if original.status != PayoutStatus.FAILED:
+            raise InvalidState(
+                f"Payout #{original.pk} is {original.status}; only a failed payout can be requested again."
+            )
+        earlier = Payout.objects.filter(retry_of=original).order_by("pk").values_list("pk", flat=True).first()
+        if earlier is not None:
+            raise InvalidState(
+                f"Payout #{original.pk} was already requested again as payout #{earlier}.", code="already_retried"
+            )
+        if original.payment_id:
+            retry = payment_refund(
+                payment_id=original.payment_id,
+                requested_by=requested_by,
+                reason=original.reason or f"Request again of payout #{original.pk}",
+                amount=original.amount,
+                phone=original.phone,
+                source=source,
+            )
+        else:
+            retry = payout_request_disbursement(
+                requested_by=requested_by,
+                phone=original.phone,
+                amount=original.amount,
+                remarks=original.remarks,
+                command_id=original.command_id,
+                occasion=original.occasion,
+                recipient_name=original.recipient_name,
+                recipient_reference=original.recipient_reference,
+                recipient_type=original.recipient_type,
+                reason=original.reason,
+                batch=original.batch,
+                source=source,
+            )
+        Payout.objects.filter(pk=retry.pk).update(retry_of=original)
+        retry.retry_of = original
+        event_record(action="requested_again", source=source, payout=retry, actor=requested_by,
+                     from_status=retry.status, to_status=retry.status, details={"retry_of": original.pk})
+        event_record(action="retried", source=source, payout=original, actor=requested_by,
+                     from_status=original.status, to_status=original.status, details={"retried_as": retry.pk})
+    return retry
+
+
 def _active_approvals(payout: Payout):
     return payout.approvals.filter(voided_at__isnull=True)
 

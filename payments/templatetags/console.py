@@ -1,12 +1,13 @@
-"""Template helpers of the console: the overview's figures and amounts written as finance reads them."""
+"""Template helpers of the console: the overview's figures, `{{ value|kes }}` (KES 12,500.00) and
+`{{ value|local_time }}` (local time in the console's one format). The filters are the helpers the admin's
+Python code uses."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
 
-from payments.admin.charts import kes as kes_text
+from payments.admin.common import kes as _kes
+from payments.admin.common import when
 
 register = template.Library()
 
@@ -19,8 +20,11 @@ def console_overview(context) -> dict:
 
 
 @register.filter
-def kes(amount: Decimal | str | None) -> str:
+def kes(value) -> str:
     """`KES 12,500.00` (from a Decimal, or the text of one as stored in a job's summary)."""
-    if amount in (None, ""):
-        return "-"
-    return kes_text(Decimal(str(amount)))
+    return _kes(value)
+
+
+@register.filter
+def local_time(value) -> str:
+    return when(value)

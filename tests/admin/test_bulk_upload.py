@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
 
 import pytest
@@ -16,6 +18,7 @@ from tests.admin.conftest import messages_of
 pytestmark = pytest.mark.django_db
 
 UPLOAD = reverse("admin:payments_payout_bulk_upload")
+CONFIRM = reverse("admin:payments_payout_bulk_confirm")
 
 MIXED = (
     "phone,amount,recipient name,reference,remarks\n"  # line 1
@@ -83,12 +86,14 @@ def test_admin_upload_reports_line_numbers_and_the_batch_is_approvable(requester
         UPLOAD, {"file": upload(MIXED), "name": "March trainers", "command_id": "BusinessPayment"}
     )
     assert page.status_code == 200
-    batch = PayoutBatch.objects.get()
-    assert batch.name == "March trainers" and batch.payouts.count() == 2
+    assert not PayoutBatch.objects.exists()  # a preview first: nothing created
     content = page.content.decode()
     for line in (3, 4, 5, 6):
         assert f"<td>{line}</td>" in content
-    assert "4 row(s) were not created" in " ".join(messages_of(page))
+    done = requester_client.post(CONFIRM, {"token": page.context["token"]}, follow=True)
+    batch = PayoutBatch.objects.get()
+    assert batch.name == "March trainers" and batch.payouts.count() == 2
+    assert done.redirect_chain[-1][0] == reverse("admin:payments_payoutbatch_change", args=(batch.pk,))
 
     batch_page = approver_client.get(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))
     approve_link = batch_page.context["approve_url"]
@@ -123,9 +128,77 @@ def test_admin_upload_of_an_unreadable_file_shows_the_error(requester_client):
     assert not PayoutBatch.objects.exists()
 
 
-def test_a_clean_file_goes_straight_to_its_batch(requester_client):
+def test_a_clean_file_previews_then_its_batch_on_confirm(requester_client):
     clean = "phone,amount,remarks\n0712345678,100,Fee one\n0722000111,200,Fee two\n"
-    response = requester_client.post(UPLOAD, {"file": upload(clean), "command_id": "SalaryPayment"})
+    preview = requester_client.post(UPLOAD, {"file": upload(clean), "command_id": "SalaryPayment"})
+    assert preview.status_code == 200 and not PayoutBatch.objects.exists()
+    response = requester_client.post(CONFIRM, {"token": preview.context["token"]})
     batch = PayoutBatch.objects.get()
     assert response.url == reverse("admin:payments_payoutbatch_change", args=(batch.pk,))
     assert set(batch.payouts.values_list("command_id", flat=True)) == {"SalaryPayment"}
+
+
+def test_preview_lists_valid_rows_with_their_total_and_refused_rows_masked_with_reasons(requester_client):
+    page = requester_client.post(UPLOAD, {"file": upload(MIXED), "command_id": "BusinessPayment"})
+    content = page.content.decode()
+    assert "2 rows will become payouts: KES 3,800.00 in all" in content
+    assert "4 rows refused" in content
+    refused = {row["line"]: row for row in page.context["refused_rows"]}
+    assert sorted(refused) == [3, 4, 5, 6]
+    assert refused[3]["phone"] == "081*****78" and refused[3]["name"] == "Bad Phone"
+    assert refused[4]["phone"] == "2547****0111" and "smallest payout" in refused[4]["reason"]
+    assert "the same payout as line 2" in refused[6]["reason"]
+    assert "0812345678" not in content and "254722000111" not in content  # phones masked
+    assert 'value="Create the batch of 2 payouts"' in content
+
+
+def test_confirm_creates_the_batch_once(requester_client):
+    page = requester_client.post(UPLOAD, {"file": upload(MIXED), "command_id": "BusinessPayment"})
+    requester_client.post(CONFIRM, {"token": page.context["token"]})
+    again = requester_client.post(CONFIRM, {"token": page.context["token"]}, follow=True)
+    assert PayoutBatch.objects.count() == 1 and Payout.objects.count() == 2
+    assert any("no longer waiting" in m for m in messages_of(again))
+
+
+def test_refused_rows_download_as_a_csv_to_fix_with_formulas_neutralised(requester_client):
+    evil = (
+        "phone,amount,recipient name,reference,remarks\n"
+        "0712345678,1500,Jane Wanjiru,INV-1,March fee\n"
+        "0812345678,1500,=HYPERLINK(\"http://x\"),+INV-2,@SUM(A1)\n"
+        "0722000111,12.50,-Otieno,INV-3,March fee\n"
+    )
+    page = requester_client.post(UPLOAD, {"file": upload(evil, "march.csv"), "command_id": "BusinessPayment"})
+    response = requester_client.get(page.context["errors_url"])
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert 'filename="march-refused-rows.csv"' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0] == ["line", "phone", "amount", "recipient name", "reference", "remarks", "problem"]
+    assert rows[1][:6] == ["3", "0812345678", "1500", "'=HYPERLINK(\"http://x\")", "'+INV-2", "'@SUM(A1)"]
+    assert rows[2][0] == "4" and rows[2][3] == "'-Otieno" and "whole shillings" in rows[2][6]
+    # Fixed and uploaded again, the neutralised cells read as they were written.
+    fixed = response.content.decode().replace("0812345678", "0712000999").replace("12.50", "1250")
+    again = requester_client.post(UPLOAD, {"file": upload(fixed), "command_id": "BusinessPayment"})
+    assert again.context["refused_rows"] == []
+    assert {row["name"] for row in again.context["rows"]} == {'=HYPERLINK("http://x")', "-Otieno"}
+
+
+def test_a_template_downloads_and_uploads_cleanly(requester_client):
+    response = requester_client.get(reverse("admin:payments_payout_bulk_template"))
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    page = requester_client.post(UPLOAD, {"file": upload(response.content), "command_id": "BusinessPayment"})
+    assert len(page.context["rows"]) == 2 and page.context["refused_rows"] == []
+
+
+def test_batch_page_shows_row_states_and_failure_reasons_and_approve_all_only_while_pending(
+    requester, approver_client
+):
+    batch, _ = payout_batch_create_from_csv(uploaded_by=requester, file=upload(MIXED), source="admin")
+    first, second = batch.payouts.order_by("pk")
+    url = reverse("admin:payments_payoutbatch_change", args=(batch.pk,))
+    page = approver_client.get(url).content.decode()
+    assert "Approve all pending payouts in this batch" in page
+    Payout.objects.filter(pk=first.pk).update(status=PayoutStatus.FAILED, result_code="1")
+    Payout.objects.filter(pk=second.pk).update(status=PayoutStatus.COMPLETED, transaction_id="UAB9999XYZ")
+    page = approver_client.get(url).content.decode()
+    assert "Approve all pending payouts in this batch" not in page
+    assert "Insufficient funds in our B2C utility account" in page and "UAB9999XYZ" in page

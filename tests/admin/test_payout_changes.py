@@ -35,20 +35,24 @@ def edit_data(payout, **changes) -> dict:
 def test_add_payout_goes_through_the_request_service(requester_client, requester):
     form = requester_client.get(reverse("admin:payments_payout_add"))
     assert form.status_code == 200 and 'name="phone"' in form.content.decode()
-    response = requester_client.post(
-        reverse("admin:payments_payout_add"),
-        {
-            "phone": "+254 712 345 678",
-            "amount": "1500",
-            "command_id": "BusinessPayment",
-            "remarks": "March fee",
-            "recipient_name": "Jane Trainer",
-            "recipient_type": "trainer",
-            "recipient_reference": "INV-7",
-            "occasion": "",
-            "reason": "Ran the March classes",
-        },
-    )
+    data = {
+        "phone": "+254 712 345 678",
+        "amount": "1500",
+        "command_id": "BusinessPayment",
+        "remarks": "March fee",
+        "recipient_name": "Jane Trainer",
+        "recipient_type": "trainer",
+        "recipient_reference": "INV-7",
+        "occasion": "",
+        "reason": "Ran the March classes",
+    }
+    # Two steps, as a refund: "Continue" shows what will be created and creates nothing.
+    confirmation = requester_client.post(reverse("admin:payments_payout_add"), data)
+    page = confirmation.content.decode()
+    assert confirmation.status_code == 200 and "Yes, request this payout" in page
+    assert "KES 1,500.00" in page and "254712345678" in page
+    assert not Payout.objects.exists()
+    response = requester_client.post(reverse("admin:payments_payout_add"), {**data, "confirm": "1"})
     payout = Payout.objects.get()
     assert response.status_code == 302 and response.url == reverse("admin:payments_payout_change", args=(payout.pk,))
     assert (payout.kind, payout.status, payout.phone, payout.amount) == (

@@ -75,7 +75,7 @@ def test_payment_page_shows_paid_refunded_refundable_and_refunds(approver_client
         payment_id=payment.pk, requested_by=requester, reason="Part", amount=Decimal("250")
     )
     page = approver_client.get(reverse("admin:payments_payment_change", args=(payment.pk,))).content.decode()
-    assert "1000.00" in page and "250.00" in page and "KES 750.00" in page
+    assert "KES 1,000.00" in page and "KES 250.00" in page and "KES 750.00" in page
     assert reverse("admin:payments_payout_change", args=(refund.pk,)) in page
     # Approvers do not request: no refund button for them.
     assert refund_url(payment) not in page

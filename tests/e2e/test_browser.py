@@ -116,7 +116,7 @@ def test_refund_requested_and_approved_in_the_admin_with_a_real_browser(running_
 
             def completed() -> bool:
                 page.goto(f"{base}/admin/payments/payout/{payout_id}/change/")
-                return "Completed" in page.inner_text("#content")
+                return "Completed" in page.inner_text(".field-status_badge")
 
             for _ in range(60):  # at most ~30 s: the worker sends, the simulator answers, its Result settles it
                 if completed():

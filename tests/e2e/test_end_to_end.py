@@ -17,6 +17,7 @@ agrees with the database, with no OriginatorConversationID paid twice.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter
@@ -147,7 +148,11 @@ def test_payment_refund_batch_and_timeout_on_real_processes(running_system, tmp_
         {"name": "March trainers", "command_id": "BusinessPayment"},
         files={"file": ("march.csv", csv_text.encode(), "text/csv")},
     )
-    assert uploaded.status_code == 200 and "/admin/payments/payoutbatch/" in uploaded.url, uploaded.text[-2000:]
+    # A preview first (nothing created yet), then the confirmation creates the batch.
+    assert uploaded.status_code == 200 and "4 rows will become payouts" in uploaded.text, uploaded.text[-2000:]
+    token = re.search(r'name="token" value="([^"]+)"', uploaded.text).group(1)
+    created = admin_requester.post("/admin/payments/payout/bulk-upload/confirm/", {"token": token})
+    assert created.status_code == 200 and "/admin/payments/payoutbatch/" in created.url, created.text[-2000:]
     batch = PayoutBatch.objects.get(name="March trainers")
     batch_ids = sorted(batch.payouts.values_list("pk", flat=True))
     assert len(batch_ids) == len(rows)

@@ -261,7 +261,7 @@ def test_limits_count_sending_payouts_of_any_day_and_others_submitted_today(dara
     make_payout(status=PayoutStatus.NEEDS_REVIEW, amount=Decimal("20"), submitted_at=now)
     assert send_hold_reason(payout) == ""  # 60 + 30 = 90
     make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("11"), submitted_at=now)
-    assert send_hold_reason(payout) == "Daily limit of KES 100 reached; waits for tomorrow."  # 71 + 30 > 100
+    assert send_hold_reason(payout) == "Daily limit of KES 100.00 reached; waits for tomorrow."  # 71 + 30 > 100
     assert dispatch.payout_send(payout_id=payout.pk).outcome == "held"
 
 
@@ -274,7 +274,7 @@ def test_recipient_limit_counts_only_that_phone(daraja, settings):
     assert send_hold_reason(payout) == ""
     make_payout(status=PayoutStatus.SENDING, amount=Decimal("41"), phone="254700000002",
                 submitted_at=now - timedelta(days=3))
-    assert send_hold_reason(payout) == "This phone's daily limit of KES 50 reached; waits for tomorrow."
+    assert send_hold_reason(payout) == "This phone's daily limit of KES 50.00 reached; waits for tomorrow."
 
 
 def test_hold_reasons_keep_their_order(daraja, settings):
