@@ -199,6 +199,13 @@ MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=30.0)
 # Key for credentials kept in the admin; comma-separated Fernet keys, newest first (rotation).
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
+# --- Reconciliation -----------------------------------------------------------------------------------
+# reconcile_statement reads a statement within these bounds, and refuses it (exit 2) beyond them: a zip
+# bomb or a sheet claiming a million rows of 16,384 columns must not run for minutes (docs/reconciliation.md).
+STATEMENT_MAX_ROWS = env.int("STATEMENT_MAX_ROWS", default=3_000_000)
+STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=1024)
+STATEMENT_MAX_SECONDS = env.float("STATEMENT_MAX_SECONDS", default=900.0)
+
 # --- Callbacks ---------------------------------------------------------------------------------------
 CALLBACK_BASE_URL = env.str("CALLBACK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Secret the callback URL tokens are derived from; defaults to SECRET_KEY.

@@ -69,6 +69,10 @@ def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:
         except UnicodeDecodeError:
             raise PayoutError("The file is not UTF-8 text: save it from your spreadsheet as CSV (UTF-8).") from None
     raw = raw.lstrip("\ufeff")
+    if "\x00" in raw:
+        # Not text a spreadsheet saves; PostgreSQL cannot store it either.
+        line = raw.count("\n", 0, raw.index("\x00")) + 1
+        raise PayoutError(f"The file contains a NUL byte (line {line}): it is not a CSV text file.")
     if not raw.strip():
         raise PayoutError("The file is empty.")
     try:
