@@ -81,6 +81,23 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# --- HTTPS (on by default when MPESA_ENVIRONMENT=production: `check --deploy` then warns of nothing) ------
+_PRODUCTION = env.str("MPESA_ENVIRONMENT", default="simulator") == "production"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_PRODUCTION)
+# Plain-HTTP probes from inside the compose network (docker's health check) are not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_PRODUCTION)
+# Behind a TLS proxy: the header it sets and the value meaning https, "HTTP_X_FORWARDED_PROTO,https" (the
+# shipped compose file's proxy sets it). Only set it when every request comes through that proxy: a caller
+# reaching the app directly could otherwise claim https.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
+
 # Benchmarks swap in bench.urls (adds a bare "floor" view); nothing else should set this.
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="mpesa_payouts.urls")
 WSGI_APPLICATION = "mpesa_payouts.wsgi.application"
