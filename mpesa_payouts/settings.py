@@ -188,6 +188,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker goes away (Redis restarted, the network down) keeps trying to reconnect for as long
+# as it takes, instead of giving up after Celery's default 100 attempts and exiting: nothing would be sent
+# until a person restarted it. Keepalive and a periodic health check notice a dead connection.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {"socket_keepalive": True, "health_check_interval": 10, "retry_on_timeout": True}
+    )
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work; each app adds its own entries below its own settings section.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
