@@ -5,11 +5,14 @@ import os
 from celery import Celery
 from celery.signals import task_prerun
 
+from mpesa_payouts import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mpesa_payouts.settings")
 
 app = Celery("mpesa_payouts")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+broker.install()  # a worker reconnects after Redis restarts instead of exiting (mpesa_payouts/broker.py)
 # Celery closes the database connection after every task unless told otherwise. Its recycling count is only
 # a backstop: `close_old_connections` below already drops a connection that is broken or older than
 # CONN_MAX_AGE before each task. At 1000 (a reconnect every 2000 tasks of a process) a 10,000-payout run

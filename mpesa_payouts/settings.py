@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mpesa_payouts.security.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -68,6 +69,44 @@ MIDDLEWARE = [
     "payments.second_factor.AdminSecondFactorMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lock-out page
 ]
+
+# --- Browser security headers (docs/security.md, "Pages, exports and input") ----------------------------
+# Scripts only from this site's own files: no inline script, no eval, no other origin, on every page (the
+# admin, its confirmation pages, the API's browsable pages and /api/docs/, whose Swagger UI init script is
+# a file too). Inline *styles* stay allowed: the admin's pages and Swagger UI set style attributes, and a
+# style cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ("'self'",),
+    "script-src": ("'self'",),
+    "style-src": ("'self'", "'unsafe-inline'"),
+    "img-src": ("'self'", "data:"),
+    "font-src": ("'self'", "data:"),
+    "connect-src": ("'self'",),
+    "object-src": ("'none'",),
+    "base-uri": ("'self'",),
+    "form-action": ("'self'",),
+    "frame-ancestors": ("'none'",),
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- HTTPS (on by default when MPESA_ENVIRONMENT=production: `check --deploy` then warns of nothing) ------
+_PRODUCTION = env.str("MPESA_ENVIRONMENT", default="simulator") == "production"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_PRODUCTION)
+# Plain-HTTP probes from inside the compose network (docker's health check) are not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=_PRODUCTION)
+# Behind a TLS proxy: the header it sets and the value meaning https, "HTTP_X_FORWARDED_PROTO,https" (the
+# shipped compose file's proxy sets it). Only set it when every request comes through that proxy: a caller
+# reaching the app directly could otherwise claim https.
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if len(_proxy_ssl_header) == 2 else None
 
 ROOT_URLCONF = "mpesa_payouts.urls"
 WSGI_APPLICATION = "mpesa_payouts.wsgi.application"
@@ -197,6 +236,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker goes away (Redis restarted, the network down) keeps trying to reconnect for as long
+# as it takes, instead of giving up after Celery's default 100 attempts and exiting: nothing would be sent
+# until a person restarted it. Keepalive and a periodic health check notice a dead connection.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {"socket_keepalive": True, "health_check_interval": 10, "retry_on_timeout": True}
+    )
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work; each app adds its own entries below its own settings section.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
@@ -224,6 +272,13 @@ MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=5.0)
 MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=30.0)
 # Key for credentials kept in the admin; comma-separated Fernet keys, newest first (rotation).
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+
+# --- Reconciliation -----------------------------------------------------------------------------------
+# reconcile_statement reads a statement within these bounds, and refuses it (exit 2) beyond them: a zip
+# bomb or a sheet claiming a million rows of 16,384 columns must not run for minutes (docs/reconciliation.md).
+STATEMENT_MAX_ROWS = env.int("STATEMENT_MAX_ROWS", default=3_000_000)
+STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=1024)
+STATEMENT_MAX_SECONDS = env.float("STATEMENT_MAX_SECONDS", default=900.0)
 
 # --- Callbacks ---------------------------------------------------------------------------------------
 CALLBACK_BASE_URL = env.str("CALLBACK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")

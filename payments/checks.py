@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.urls import reverse
@@ -11,6 +13,32 @@ from payments.callbacks.network import parse_allowed_ips
 # Safaricom refuses callback URLs that contain any of these (REFERENCE.md, "Callback URLs").
 FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
 VALID_ENVIRONMENTS = ("simulator", "sandbox", "production")
+# The shipped compose file (the image holds it too): checked for a web port published past the proxy.
+COMPOSE_FILE = Path(settings.BASE_DIR) / "docker-compose.yml"
+LOOPBACK = ("127.0.0.1", "::1", "[::1]", "localhost")
+
+
+def directly_published_web_ports(compose_file: Path) -> list[str]:
+    """The web service's ports that docker publishes on every interface (not only loopback): a caller
+    reaching one skips the proxy and writes X-Forwarded-For itself."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load(compose_file.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    ports = (((spec.get("services") or {}).get("web") or {}).get("ports")) or []
+    exposed = []
+    for port in ports:
+        if isinstance(port, dict):
+            host_ip = str(port.get("host_ip", ""))
+            text = f"{host_ip + ':' if host_ip else ''}{port.get('published', '')}:{port.get('target', '')}"
+        else:
+            text = str(port)
+            host_ip = text.rsplit(":", 2)[0] if text.count(":") >= 2 else ""
+        if host_ip.strip("[]") not in {ip.strip("[]") for ip in LOOPBACK}:
+            exposed.append(text)
+    return exposed
 
 
 def forbidden_words_in(url: str) -> list[str]:
@@ -56,6 +84,19 @@ def check_configuration(app_configs=None, **kwargs):
                 )
             )
             break
+    if settings.CALLBACK_TRUSTED_PROXY_COUNT > 0:
+        exposed = directly_published_web_ports(COMPOSE_FILE)
+        if exposed:
+            errors.append(
+                Error(
+                    f"CALLBACK_TRUSTED_PROXY_COUNT is {settings.CALLBACK_TRUSTED_PROXY_COUNT} but "
+                    f"{COMPOSE_FILE.name} publishes the web port to the network ({', '.join(exposed)}): a "
+                    "direct request could name any address in X-Forwarded-For and pass the callback allow-list.",
+                    hint="Publish web only on 127.0.0.1 (\"127.0.0.1:8000:8000\") and let the proxy service "
+                    "take outside traffic, or set CALLBACK_TRUSTED_PROXY_COUNT=0 (docs/security.md).",
+                    id="payments.E013",
+                )
+            )
     if environment == "production":
         from mpesa_payouts.settings import INSECURE_SECRET_KEY
 

@@ -30,11 +30,13 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    TextField,
     Value,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from payments.cells import NeutralisedText
 from payments.models import (
     CallbackOutcome,
     DarajaCallback,
@@ -56,6 +58,18 @@ ZERO = Decimal("0.00")
 
 def nairobi_day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=NAIROBI)
+
+
+# Dates a report may ask for: the day after 9999-12-31 does not exist, and nothing of ours predates 2000.
+EARLIEST_REPORT_DATE = date(2000, 1, 1)
+LATEST_REPORT_DATE = date(9998, 12, 31)
+
+
+def report_date_problem(value: date) -> str:
+    """Why `value` cannot bound a report ("" when it can): nairobi_range of 9999-12-31 would overflow."""
+    if EARLIEST_REPORT_DATE <= value <= LATEST_REPORT_DATE:
+        return ""
+    return f"Give a date between {EARLIEST_REPORT_DATE.isoformat()} and {LATEST_REPORT_DATE.isoformat()}."
 
 
 def nairobi_range(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
@@ -342,14 +356,30 @@ TIME_COLUMNS = frozenset(
 MONEY_COLUMNS = frozenset({"amount", "refunded_amount"})
 
 
-def _export_values(queryset: QuerySet, spec: dict, *, as_text: bool) -> tuple[list[str], QuerySet]:
+def _is_text_field(model, path: str) -> bool:
+    field = None
+    for part in path.split("__"):
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    return isinstance(field, (CharField, TextField)) and not field.choices
+
+
+def _export_values(
+    queryset: QuerySet, spec: dict, *, as_text: bool, neutralise: bool = False
+) -> tuple[list[str], QuerySet]:
     """values_list of the spec's columns. With as_text on PostgreSQL the database formats times and
-    amounts itself; elsewhere (or for xlsx, which wants real dates and numbers) values come back typed."""
+    amounts itself; elsewhere (or for xlsx, which wants real dates and numbers) values come back typed.
+    With neutralise (PostgreSQL only) the database also prefixes free text that a spreadsheet would run as a
+    formula (payments.cells); rows written by Python are neutralised as they are written instead."""
     text = as_text and connection.vendor == "postgresql"
+    neutralise = neutralise and connection.vendor == "postgresql"
     annotations, names = {}, []
     for name, source in spec.items():
         if callable(source):
-            annotations[f"x_{name}"] = source()
+            annotations[f"x_{name}"] = NeutralisedText(source()) if neutralise else source()
+            names.append(f"x_{name}")
+        elif neutralise and _is_text_field(queryset.model, source):
+            annotations[f"x_{name}"] = NeutralisedText(F(source))
             names.append(f"x_{name}")
         elif text and name in TIME_COLUMNS:
             annotations[f"x_{name}"] = _NairobiText(F(source))
@@ -362,17 +392,21 @@ def _export_values(queryset: QuerySet, spec: dict, *, as_text: bool) -> tuple[li
     return list(spec), queryset.annotate(**annotations).values_list(*names)
 
 
-def payout_export(*, start: date, end: date, as_text: bool = True) -> tuple[list[str], QuerySet]:
+def payout_export(
+    *, start: date, end: date, as_text: bool = True, neutralise: bool = False
+) -> tuple[list[str], QuerySet]:
     """Every payout created between two dates (Nairobi, inclusive), oldest first: (columns, rows)."""
     lower, upper = nairobi_range(start, end)
     queryset = Payout.objects.filter(_in_range("created_at", lower, upper)).order_by("created_at", "id")
-    return _export_values(queryset, _PAYOUT_EXPORT, as_text=as_text)
+    return _export_values(queryset, _PAYOUT_EXPORT, as_text=as_text, neutralise=neutralise)
 
 
-def payment_export(*, start: date, end: date, as_text: bool = True) -> tuple[list[str], QuerySet]:
+def payment_export(
+    *, start: date, end: date, as_text: bool = True, neutralise: bool = False
+) -> tuple[list[str], QuerySet]:
     lower, upper = nairobi_range(start, end)
     queryset = Payment.objects.filter(_in_range("created_at", lower, upper)).order_by("created_at", "id")
-    return _export_values(queryset, _PAYMENT_EXPORT, as_text=as_text)
+    return _export_values(queryset, _PAYMENT_EXPORT, as_text=as_text, neutralise=neutralise)
 
 
 # --- Statement reconciliation ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 """`make run`: the whole system on one machine, wired together.
 
 Migrates the database, creates demo users and payments, then starts the Daraja simulator, a Celery
-worker, Celery beat and the web server on http://127.0.0.1:8000/. Ctrl-C stops every process it started.
+worker, Celery beat and the web server on http://127.0.0.1:8000/. A process that exits is started again
+(after 1 s, doubling to at most 30 s while it keeps exiting at once), as docker compose's restart policy
+does; the others keep running. Ctrl-C stops every process it started.
 With nothing configured it runs on SQLite and a broker on disk; DATABASE_URL, CELERY_BROKER_URL and
 REDIS_URL from the environment (or .env) are used when set.
 """
@@ -79,6 +81,47 @@ def _wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
+class Supervised:
+    """One process of the run, started again whenever it exits (never while stopping)."""
+
+    MAX_DELAY = 30.0
+    STABLE_AFTER = 30.0  # seconds up after which an exit is a fresh failure again (delay back to 1 s)
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        self.name, self.command, self.env = name, command, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.delay = 1.0
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, env=self.env)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def poll(self, now: float) -> None:
+        """Called every half second: notice an exit, and start the process again when its delay is over."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                print(f"{self.name}: starting again (restart {self.restarts}).", file=sys.stderr, flush=True)
+                self.start()
+            return
+        if self.proc is None or self.proc.poll() is None:
+            return
+        if now - self.started_at >= self.STABLE_AFTER:
+            self.delay = 1.0
+        print(
+            f"{self.name} exited with code {self.proc.returncode}; starting it again in {self.delay:g} s "
+            "(the others keep running).",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.restart_at = now + self.delay
+        self.delay = min(self.delay * 2, self.MAX_DELAY)
+
+
 def main() -> int:
     os.chdir(ROOT)
     VAR.mkdir(exist_ok=True)
@@ -99,24 +142,27 @@ def main() -> int:
                   "--schedule", str(VAR / "celerybeat-schedule")]),
         ("web", [*manage, "runserver", "127.0.0.1:8000", "--noreload"]),
     ]
-    processes: list[tuple[str, subprocess.Popen]] = []
+    processes = [Supervised(name, command, env) for name, command in commands]
 
     def stop(*_args) -> None:
-        for _name, proc in reversed(processes):
-            if proc.poll() is None:
-                proc.terminate()
+        for supervised in reversed(processes):
+            supervised.restart_at = None
+            if supervised.proc is not None and supervised.proc.poll() is None:
+                supervised.proc.terminate()
         deadline = time.monotonic() + 10
-        for _name, proc in processes:
+        for supervised in processes:
+            if supervised.proc is None:
+                continue
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                supervised.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                supervised.proc.kill()
 
     signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
     try:
-        for name, command in commands:
-            processes.append((name, subprocess.Popen(command, env=env)))
-            if name == "simulator" and not _wait_for_port(8001):
+        for supervised in processes:
+            supervised.start()
+            if supervised.name == "simulator" and not _wait_for_port(8001):
                 print("The Daraja simulator did not start on 127.0.0.1:8001", file=sys.stderr)
                 stop()
                 return 1
@@ -129,11 +175,9 @@ def main() -> int:
             flush=True,
         )
         while True:
-            for name, proc in processes:
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping the rest.", file=sys.stderr)
-                    stop()
-                    return proc.returncode or 1
+            now = time.monotonic()
+            for supervised in processes:
+                supervised.poll(now)
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop()

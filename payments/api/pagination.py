@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -23,6 +24,21 @@ class NewestFirstPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def decode_cursor(self, request):
+        """DRF's cursor, whose position (a created_at we wrote) must also read back as a time: a forged one
+        (`p=garbage`) would otherwise reach the query and answer 500. Anything else is 404 Invalid cursor."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                when = parse_datetime(cursor.position)
+                if when is None:
+                    raise ValueError(cursor.position)
+                if when.tzinfo is not None:
+                    when.astimezone(UTC)  # a year 1 or 9999 time that cannot be moved to UTC
+            except (TypeError, ValueError, OverflowError):
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
 
 
 class MergedKeysetPagination:
@@ -55,8 +71,13 @@ class MergedKeysetPagination:
             return None
         try:
             source, when, pk, reverse = json.loads(base64.urlsafe_b64decode(raw.encode()).decode())
-            return int(source), datetime.fromisoformat(when), int(pk), bool(reverse)
-        except (TypeError, ValueError, UnicodeDecodeError):
+            source, when, pk = int(source), datetime.fromisoformat(when), int(pk)
+            if when.tzinfo is not None:
+                when.astimezone(UTC)
+            if not (0 <= source < 100 and 0 <= pk < 2**63):
+                raise ValueError(raw)
+            return source, when, pk, bool(reverse)
+        except (TypeError, ValueError, UnicodeDecodeError, OverflowError):
             raise NotFound(self.invalid_cursor_message) from None
 
     @staticmethod

@@ -163,6 +163,14 @@ class StatsQuerySerializer(serializers.Serializer):
     start = serializers.DateField(required=False, help_text="First day (Nairobi time), inclusive.")
     end = serializers.DateField(required=False, help_text="Last day (Nairobi time), inclusive.")
 
+    def _in_range(self, value):
+        problem = selectors.report_date_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+    validate_start = validate_end = _in_range
+
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
             raise serializers.ValidationError({"end": "The end date is before the start date."})

@@ -2,7 +2,7 @@
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from payments.api.dashboard import DashboardView
@@ -22,10 +22,12 @@ urlpatterns = [
     path("", include(router.urls)),
     # The OpenAPI 3 document of the whole API, and a browsable page of it (Swagger UI served from our own
     # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Either payout role, like the API.
+    # The split view serves Swagger UI's init script as a file (`?script=`): the Content-Security-Policy
+    # allows no inline script.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[CanReadAny]), name="schema"),
     path(
         "docs/",
-        staff_member_required(SpectacularSwaggerView.as_view(url_name="schema")),
+        staff_member_required(SpectacularSwaggerSplitView.as_view(url_name="schema")),
         name="api-docs",
     ),
 ]

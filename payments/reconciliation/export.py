@@ -5,6 +5,8 @@ flat however many there are. On PostgreSQL the database formats times (Nairobi) 
 comes straight out of `COPY` of the same SELECT; elsewhere, and for XLSX (which wants real dates and
 numbers), Python formats them.
 Times are 'YYYY-MM-DD HH:MM:SS' in Africa/Nairobi (EAT, UTC+3) in CSV and JSON, dates in XLSX.
+In CSV and XLSX, text that a spreadsheet would run as a formula (a payer name `=HYPERLINK(...)`) gets a
+leading `'` (payments.cells); numbers and dates stay numbers and dates, and XLSX text is always a string.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import IO
 from django.db import connection, transaction
 
 from payments import selectors
+from payments.cells import neutralise_row
 from payments.reconciliation.progress import Progress
 from payments.selectors import MONEY_COLUMNS, NAIROBI, TIME_COLUMNS
 
@@ -32,11 +35,11 @@ CHUNK = 5000
 XLSX_SHEET_ROWS = 1_048_575
 
 
-def export_query(kind: str, *, start: date, end: date, as_text: bool):
+def export_query(kind: str, *, start: date, end: date, as_text: bool, neutralise: bool = False):
     if kind == "payouts":
-        return selectors.payout_export(start=start, end=end, as_text=as_text)
+        return selectors.payout_export(start=start, end=end, as_text=as_text, neutralise=neutralise)
     if kind == "payments":
-        return selectors.payment_export(start=start, end=end, as_text=as_text)
+        return selectors.payment_export(start=start, end=end, as_text=as_text, neutralise=neutralise)
     raise ValueError(f"Unknown export kind {kind!r}")
 
 
@@ -123,7 +126,7 @@ def write_csv(out: IO[str], columns: list[str], rows: Iterable, progress: Progre
     fmt = _row_formatter(columns, _time_text, _money_text) if _needs_python_formatting() else None
 
     def write(batch: list) -> None:
-        writer.writerows(map(fmt, batch) if fmt else batch)
+        writer.writerows(neutralise_row(fmt(row) if fmt else row) for row in batch)
         progress.update(len(batch))
 
     return _pipelined(_batches(rows), write)
@@ -239,7 +242,8 @@ def write_xlsx(out: IO[bytes], columns: list[str], rows: Iterable, progress: Pro
                 number = len(workbook.worksheets) + 1
                 sheet = new_sheet(title if number == 1 else f"{title} ({number})")
                 sheet_rows = 0
-            values = fmt(row) if fmt else list(row)
+            # Text never starts with '=' once neutralised, so openpyxl writes it as a string, not a formula.
+            values = neutralise_row(fmt(row) if fmt else row)
             for i in time_positions:
                 if values[i] is not None:
                     cell = WriteOnlyCell(sheet, value=values[i])
@@ -271,13 +275,15 @@ def export(
 ) -> int:
     """Write every `kind` record created between `start` and `end` (Nairobi dates, inclusive) to `out` (text
     for csv/json, binary for xlsx). Returns the number of rows."""
-    columns, queryset = export_query(kind, start=start, end=end, as_text=fmt != "xlsx")
+    streamed_csv = fmt == "csv" and connection.vendor == "postgresql"
+    # COPY's rows never pass through Python: PostgreSQL neutralises their text (payments.cells) itself.
+    columns, queryset = export_query(kind, start=start, end=end, as_text=fmt != "xlsx", neutralise=streamed_csv)
     if progress.enabled:
         progress.total = queryset.count()
     # One transaction, so PostgreSQL streams from a plain server-side cursor (outside one, Django's cursor is
     # WITH HOLD and PostgreSQL would materialise the whole result first), all rows from one snapshot.
     with transaction.atomic():
-        if fmt == "csv" and connection.vendor == "postgresql":
+        if streamed_csv:
             count = copy_csv(out, columns, queryset, progress)
             progress.close()
             return count

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from payments import selectors
+from payments.cells import neutralise
 from payments.models import PaymentStatus, PayoutStatus
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementRow
@@ -338,4 +339,5 @@ def write_report(result: Reconciliation, out: IO[str]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPORT_COLUMNS)
     for d in result.discrepancies:
-        writer.writerow(["" if getattr(d, name) is None else getattr(d, name) for name in REPORT_COLUMNS])
+        # Statement text (Details, Other Party Info) is Safaricom's and its customers': no formula runs.
+        writer.writerow(["" if getattr(d, name) is None else neutralise(getattr(d, name)) for name in REPORT_COLUMNS])

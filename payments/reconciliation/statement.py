@@ -10,17 +10,27 @@ The column row is found by its names (wherever the header block ends, in any col
 or without the trailing dots). Times are `dd-mm-yyyy HH:MM:SS` in Nairobi time (ISO `yyyy-mm-dd` and real
 spreadsheet dates are accepted too); amounts may carry thousands separators, a currency and a minus sign.
 Anything else is a StatementError that names the line.
+
+A file is read within bounds (STATEMENT_MAX_ROWS rows, STATEMENT_MAX_XLSX_MB uncompressed for an XLSX,
+STATEMENT_MAX_SECONDS in all), so a zip bomb or a sheet claiming a million columns is refused with a clear
+error instead of running for minutes; amounts beyond a trillion, impossible dates and NUL bytes in a
+receipt are refused too.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import re
+import time as clock
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+
+from django.conf import settings
 
 from payments.selectors import NAIROBI
 
@@ -45,6 +55,12 @@ REQUIRED = ("receipt", "completed", "status", "paid_in", "withdrawn")
 OPTIONAL = ("details", "reason_type", "other_party", "initiated", "linked_id", "account_no")
 # How far into the file the column row may be: the header block is a dozen lines.
 HEADER_SEARCH_LINES = 100
+# Columns read from an XLSX row: the portal writes 13; a sheet claiming 16,384 is not read that wide.
+XLSX_MAX_COLUMNS = 64
+# An amount at or beyond 10**12 KES (a trillion) is not a statement's: `1e999999999` would overflow.
+MAX_AMOUNT_DIGITS = 12
+# How often (in lines) the time bound is checked.
+CHECK_EVERY = 4096
 
 _DATE = re.compile(
     r"(?:(?P<d>\d{1,2})[-/.](?P<m>\d{1,2})[-/.](?P<y>\d{4})|(?P<iy>\d{4})-(?P<im>\d{2})-(?P<id>\d{2}))"
@@ -146,8 +162,16 @@ def _from_match(match: re.Match, *, end_of_day: bool = False) -> datetime:
     return datetime(year, month, day, int(g("H")), int(g("M")), int(g("S") or 0), tzinfo=NAIROBI)
 
 
+def _bounded(amount: Decimal, value) -> Decimal:
+    # adjusted() is the exponent of the leading digit; no arithmetic, so 1e999999999 cannot overflow here.
+    if not amount.is_finite() or amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise ValueError(value)
+    return amount
+
+
 def parse_amount(value) -> Decimal | None:
-    """Decimal from '1,500.00', '-1,500.00', '(1,500.00)', 'KES 1,500', a number cell; None when blank."""
+    """Decimal from '1,500.00', '-1,500.00', '(1,500.00)', 'KES 1,500', a number cell; None when blank.
+    Raises ValueError, also for an amount of a trillion or more (or not finite)."""
     if value is None or value == "":
         return None
     if type(value) is str and "," in value and "." in value and value.rfind(",") < value.rfind("."):
@@ -158,9 +182,11 @@ def parse_amount(value) -> Decimal | None:
         except InvalidOperation:
             pass
         else:
-            return amount
+            return _bounded(amount, value)
     if isinstance(value, (int, float)):
-        return Decimal(str(round(value, 2)))
+        if not math.isfinite(value):
+            raise ValueError(value)
+        return _bounded(Decimal(str(round(value, 2))), value)
     text = str(value).strip()
     if not text or text == "-":
         return None
@@ -178,8 +204,7 @@ def parse_amount(value) -> Decimal | None:
         amount = Decimal(text)
     except InvalidOperation:
         raise ValueError(value) from None
-    if not amount.is_finite():
-        raise ValueError(value)
+    _bounded(amount, value)
     return -amount if negative else amount
 
 
@@ -204,12 +229,56 @@ class Statement:
     """A statement file. `header` is read on opening; `rows()` streams the transactions (call it again for
     another pass)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_rows: int | None = None,
+        max_xlsx_bytes: int | None = None,
+        max_seconds: float | None = None,
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise StatementError(f"{self.path}: no such file")
+        self.max_rows = max_rows if max_rows is not None else settings.STATEMENT_MAX_ROWS
+        self.max_xlsx_bytes = (
+            max_xlsx_bytes if max_xlsx_bytes is not None else settings.STATEMENT_MAX_XLSX_MB * 1024 * 1024
+        )
+        self.max_seconds = max_seconds if max_seconds is not None else settings.STATEMENT_MAX_SECONDS
+        self.deadline = clock.monotonic() + self.max_seconds
         self.is_xlsx = self._looks_like_xlsx()
+        if self.is_xlsx:
+            self._check_xlsx_size()
         self.header, self._index = self._read_header()
+
+    def _check_xlsx_size(self) -> None:
+        """Refuse a zip bomb before openpyxl inflates it: the sizes a zip declares are the most it may
+        inflate to (zipfile stops at them), so their sum bounds the work."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                members = archive.infolist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise StatementError(f"{self.path.name}: not a readable XLSX file ({exc})") from None
+        inflated = sum(member.file_size for member in members)
+        if inflated > self.max_xlsx_bytes or len(members) > 10_000:
+            raise StatementError(
+                f"{self.path.name}: the XLSX inflates to {inflated // (1024 * 1024):,} MB in {len(members):,} "
+                f"parts, over the {self.max_xlsx_bytes // (1024 * 1024):,} MB allowed (STATEMENT_MAX_XLSX_MB); "
+                "export the statement as CSV or in smaller periods"
+            )
+
+    def _bound(self, line: int) -> None:
+        """Called for every line read (blank ones too): the row and time bounds."""
+        if line > self.max_rows:
+            raise StatementError(
+                f"line {line}: the statement has more than {self.max_rows:,} rows (STATEMENT_MAX_ROWS); "
+                "split it into smaller periods"
+            )
+        if line % CHECK_EVERY == 0 and clock.monotonic() > self.deadline:
+            raise StatementError(
+                f"line {line}: reading the statement took longer than {self.max_seconds:g} s "
+                "(STATEMENT_MAX_SECONDS); split it into smaller periods"
+            )
 
     def _looks_like_xlsx(self) -> bool:
         with self.path.open("rb") as f:
@@ -229,8 +298,10 @@ class Statement:
             f.seek(0)
             delimiter = ";" if sample.count(";") > sample.count(",") else ","
             reader = csv.reader(f, delimiter=delimiter)
+            bound = self._bound
             try:
                 for cells in reader:
+                    bound(reader.line_num)
                     if any(cells):
                         yield reader.line_num, cells
             except csv.Error as exc:
@@ -243,9 +314,14 @@ class Statement:
             workbook = load_workbook(self.path, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
             raise StatementError(f"{self.path.name}: not a readable XLSX file ({exc})") from None
+        bound = self._bound
         try:
             sheet = workbook.worksheets[0]
-            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            # The sheet's own <dimension> (A1:XFD1048576 in a bomb) would make openpyxl pad every row to
+            # 16,384 cells and yield a million rows: read only the cells there are, at most 64 wide.
+            sheet.reset_dimensions()
+            for number, cells in enumerate(sheet.iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS), start=1):
+                bound(number)
                 if any(c not in (None, "") for c in cells):
                     yield number, list(cells)
         finally:
@@ -269,7 +345,12 @@ class Statement:
                 value = " ".join([rest.strip(), *texts[1:]]).strip()
                 header.fields[label.strip()] = value
                 if _norm(label).startswith("time period") or _norm(label) == "period":
-                    period = _period(value)
+                    try:
+                        period = _period(value)
+                    except ValueError:
+                        raise StatementError(
+                            f"line {line}: Time Period {value!r} is not two real dd-mm-yyyy dates"
+                        ) from None
                     if period:
                         header.period_start, header.period_end = period
             if line >= HEADER_SEARCH_LINES:
@@ -302,6 +383,8 @@ class Statement:
             receipt = _cell_text(cells[i_receipt]).upper()
             if not receipt:
                 raise StatementError(f"line {line}: no {COLUMNS['receipt']}")
+            if "\x00" in receipt:
+                raise StatementError(f"line {line}: the {COLUMNS['receipt']} holds a NUL byte")
             try:
                 completed_at = _fast_time(completed) or parse_time(completed)
             except ValueError:

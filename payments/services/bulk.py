@@ -20,6 +20,7 @@ from pathlib import PurePath
 
 from django.db import transaction
 
+from payments.cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.errors import PayoutError, PermissionDenied
 from payments.models import CommandID, EventSource, PayoutBatch
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
@@ -64,18 +65,10 @@ class _Row:
     remarks: str
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula; the error file writes them behind a
-# leading ' (batch_errors_csv), and a file uploaded again with them is read without it.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: str) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
+# The error file writes formula-like cells behind a leading ' (payments.cells.neutralise); a file uploaded
+# again with them is read without it.
 def _unquoted(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
+    return value[1:] if value[:1] == PREFIX and value[1:2] in FORMULA_TRIGGERS else value
 
 
 def _key(header: str) -> str:
@@ -91,7 +84,12 @@ def decoded(raw: bytes | str) -> str:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise PayoutError("The file is not UTF-8 text: save it from your spreadsheet as CSV (UTF-8).") from None
-    return raw.lstrip("\ufeff")
+    raw = raw.lstrip("\ufeff")
+    if "\x00" in raw:
+        # Not text a spreadsheet saves; PostgreSQL cannot store it either.
+        line = raw.count("\n", 0, raw.index("\x00")) + 1
+        raise PayoutError(f"The file contains a NUL byte (line {line}): it is not a CSV text file.")
+    return raw
 
 
 def _read(file) -> tuple[list[str], list[tuple[int, list[str]]]]:

@@ -1,5 +1,6 @@
 """A real gunicorn (deploy/gunicorn.conf.py, access log on) on the test database, for the attack replays that
-must see what the web server itself writes and refuses."""
+must see what the web server itself writes and refuses; and the running-system fixtures of tests/e2e and
+tests/integration, reused as they are (importing a fixture into a conftest makes it available below it)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,16 @@ from collections.abc import Callable
 import pytest
 from django.conf import settings as django_settings
 
-from tests.e2e.conftest import web_server  # noqa: F401 - the fixture, reused as it is
+from tests.e2e.conftest import e2e_redis, e2e_worker, private_redis, web_server  # noqa: F401 - fixtures
 from tests.e2e.support import WebServer, free_port
-from tests.integration.conftest import subprocess_database_url
+from tests.integration.conftest import (  # noqa: F401 - fixtures, reused as they are
+    callback_base_url,
+    live_daraja,
+    simulator,
+    simulator_keys,
+    simulator_settings,
+    subprocess_database_url,
+)
 
 
 def web_environment(port: int, **extra: str) -> dict[str, str]:

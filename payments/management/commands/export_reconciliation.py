@@ -15,15 +15,20 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from payments import selectors
 from payments.reconciliation.export import FORMATS, KINDS, export
 from payments.reconciliation.progress import Progress
 
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+        raise CommandError(f"{value!r} is not a date in the form YYYY-MM-DD", returncode=2) from None
+    problem = selectors.report_date_problem(day)
+    if problem:
+        raise CommandError(f"{value}: {problem}", returncode=2)
+    return day
 
 
 class Command(BaseCommand):

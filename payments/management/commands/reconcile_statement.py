@@ -2,8 +2,8 @@
 
 Matches an M-Pesa org portal statement (CSV or XLSX) against our payouts and payments by receipt, prints a
 summary, writes every discrepancy to the report (CSV; default: beside the statement, named
-`<statement>.reconciliation.csv`), and exits 0 when everything matched, 1 otherwise (a file that cannot be
-read is an error naming the line, also exit 1).
+`<statement>.reconciliation.csv`), and exits 0 when everything matched, 1 otherwise. A file that cannot be
+read (or is beyond the STATEMENT_MAX_* bounds) is an error naming the line, exit 2, and no report is written.
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ class Command(BaseCommand):
             statement = Statement(path)
             result = reconcile(statement, progress_stream=self.stderr._out)
         except StatementError as exc:
-            raise CommandError(f"{path.name}: {exc}" if not str(exc).startswith(path.name) else str(exc)) from None
+            message = f"{path.name}: {exc}" if not str(exc).startswith(path.name) else str(exc)
+            raise CommandError(message, returncode=2) from None
 
         try:
             with report.open("w", newline="", encoding="utf-8") as out:
                 write_report(result, out)
         except OSError as exc:
-            raise CommandError(f"Cannot write the report {report}: {exc.strerror or exc}") from None
+            raise CommandError(f"Cannot write the report {report}: {exc.strerror or exc}", returncode=2) from None
 
         self._summary(path, report, result)
         if not result.ok:
