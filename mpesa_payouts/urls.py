@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("callbacks/", include("payments.callbacks.urls")),
+    path("api/", include("webhooks.api.urls")),
     path("api/", include("payments.api.urls")),
 ]
