@@ -34,6 +34,7 @@ class Received:
     headers: dict[str, str]
     raw: bytes
     valid_with: list[str]
+    status: int = 0
 
     @property
     def body(self) -> dict[str, Any]:
@@ -64,6 +65,10 @@ class Receiver:
     def valid(self) -> list[Received]:
         return [r for r in self.got() if r.valid_with]
 
+    def accepted(self) -> list[Received]:
+        """Validly signed and answered 2xx: what the receiver's system acted on."""
+        return [r for r in self.valid() if 200 <= r.status < 300]
+
     def start(self, port: int = 0) -> Receiver:
         receiver = self
 
@@ -73,11 +78,11 @@ class Receiver:
                 header = self.headers.get("X-Payouts-Signature", "")
                 with receiver.lock:
                     valid = [s for s in receiver.secrets if verify(header, raw, s)]
-                    receiver.received.append(Received(self.path, dict(self.headers), raw, valid))
                     answer = receiver.answer
+                    status = answer(self.path) if callable(answer) else answer
+                    receiver.received.append(Received(self.path, dict(self.headers), raw, valid, status))
                 if receiver.delay:
                     time.sleep(receiver.delay)
-                status = answer(self.path) if callable(answer) else answer
                 data = b'{"received": true}' if status < 300 else b"not now"
                 try:
                     self.send_response(status)
