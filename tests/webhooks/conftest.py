@@ -78,3 +78,15 @@ def endpoint(integrator, receiver):
     body = response.json()
     receiver.secrets.append(body["secret"])
     return body
+
+
+# --- The running system, for the end-to-end test (tests/e2e's fixtures, reused as they are) ----------------
+from tests.e2e.conftest import (  # noqa: E402, F401  (importing a fixture makes it available here)
+    e2e_redis,
+    e2e_worker,
+    simulator,
+    simulator_keys,
+    simulator_settings,
+    web_server,
+    whatsapp,
+)
