@@ -70,6 +70,27 @@ def test_b2c_result_raises_payout_completed(endpoint, receiver, broker, client):
     [got] = receiver.valid()
     assert got.body["type"] == "payout.completed"
     assert got.body["data"]["status"] == "completed" and got.body["data"]["transaction_id"]
+    # Exactly what the API's detail says now (nothing has changed since), audit trail included.
+    staff = make_approver()
+    assert got.body["data"] == api(staff).get(f"/api/payouts/{payout.pk}/").json()
+
+
+def test_a_large_payout_is_approved_when_the_second_approver_approves(settings, endpoint, receiver, broker):
+    settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = Decimal("100")
+    response = api(make_requester()).post("/api/payouts/", {"phone": "254712345678", "amount": "5000",
+                                                            "remarks": "Quarterly fee"}, format="json")
+    assert response.status_code == 201
+    payout_id = response.json()["id"]
+    first, second = make_approver(), make_approver()
+    assert api(first).post(f"/api/payouts/{payout_id}/approve/").json()["status"] == "pending_approval"
+    broker.run()
+    assert [r.body["type"] for r in receiver.accepted()] == ["payout.requested"]
+    assert api(second).post(f"/api/payouts/{payout_id}/approve/").json()["status"] == "approved"
+    broker.run()
+    approved = receiver.accepted()[-1].body
+    assert approved["type"] == "payout.approved"
+    assert [a["approver"] for a in approved["data"]["approvals"]] == [first.username, second.username]
+    assert approved["data"] == api(first).get(f"/api/payouts/{payout_id}/").json()
 
 
 def test_subscriptions_and_disabled_endpoints_get_only_what_they_asked_for(integrator, receiver, broker):

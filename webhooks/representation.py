@@ -1,0 +1,90 @@
+"""An event's `data`: the REST API's own detail representation of the object (payments/api/serializers.py),
+built at the moment of the event, inside its transaction.
+
+This runs on every payout status change, so it is kept cheap: the payout's fields come from the row the
+caller already holds (it has its new status), and on PostgreSQL its requester, active approvals and audit
+trail come in ONE query (JSON aggregates) instead of the three a fresh `payout_detail()` costs; the
+serializer is then given them as `payout_detail()` would (`active_approvals`, `event_list`). Elsewhere the
+selector is used as it is.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from functools import lru_cache
+from types import SimpleNamespace
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from payments.models import Payment, Payout, PayoutApproval, PayoutEvent
+
+
+def payment_data(payment: Payment) -> dict:
+    from payments.api.serializers import PaymentSerializer
+
+    return dict(PaymentSerializer(payment).data)
+
+
+def payout_data(payout: Payout) -> dict:
+    from payments import selectors
+    from payments.api.serializers import PayoutDetailSerializer
+
+    if connection.vendor != "postgresql" or _has_expressions(payout):
+        return dict(PayoutDetailSerializer(selectors.payout_detail().get(pk=payout.pk)).data)
+    with connection.cursor() as cursor:
+        cursor.execute(_related_sql(), [payout.pk, payout.pk, payout.requested_by_id])
+        username, approvals, events = cursor.fetchone()
+    view = copy.copy(payout)  # a copy with its own state: the caller's instance is left as it is
+    user = get_user_model()(pk=payout.requested_by_id, username=username)
+    view.requested_by = user
+    view.active_approvals = [
+        SimpleNamespace(approver=SimpleNamespace(username=a["approver"]), created_at=_when(a["created_at"]))
+        for a in _json(approvals)
+    ]
+    view.event_list = [
+        SimpleNamespace(
+            action=e["action"], from_status=e["from_status"], to_status=e["to_status"], source=e["source"],
+            details=e["details"], created_at=_when(e["created_at"]), actor_id=e["actor_id"],
+            actor=SimpleNamespace(username=e["actor"]) if e["actor_id"] else None,
+        )
+        for e in _json(events)
+    ]
+    return dict(PayoutDetailSerializer(view).data)
+
+
+def _has_expressions(instance) -> bool:
+    """A field the caller set to an expression (F() + 1): its value is only in the database."""
+    fields = instance._meta.concrete_fields
+    return any(hasattr(getattr(instance, f.attname, None), "resolve_expression") for f in fields)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else (value or [])
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@lru_cache(maxsize=1)
+def _related_sql() -> str:
+    q = connection.ops.quote_name
+    users, approvals, events = (q(m._meta.db_table) for m in (get_user_model(), PayoutApproval, PayoutEvent))
+    # Ordered as payments/selectors.py orders them: approvals and events by (created_at, id).
+    return f"""
+        SELECT u.username,
+          (SELECT COALESCE(json_agg(json_build_object('approver', au.username, 'created_at', a.created_at)
+                                    ORDER BY a.created_at, a.id), '[]')
+             FROM {approvals} a JOIN {users} au ON au.id = a.approver_id
+            WHERE a.payout_id = %s AND a.voided_at IS NULL),
+          (SELECT COALESCE(json_agg(json_build_object(
+                    'action', e.action, 'from_status', e.from_status, 'to_status', e.to_status,
+                    'actor_id', e.actor_id, 'actor', eu.username, 'source', e.source, 'details', e.details,
+                    'created_at', e.created_at) ORDER BY e.created_at, e.id), '[]')
+             FROM {events} e LEFT JOIN {users} eu ON eu.id = e.actor_id
+            WHERE e.payout_id = %s)
+        FROM {users} u WHERE u.id = %s
+    """
