@@ -75,6 +75,15 @@ def test_b2c_result_raises_payout_completed(endpoint, receiver, broker, client):
     assert got.body["data"] == api(staff).get(f"/api/payouts/{payout.pk}/").json()
 
 
+def test_a_success_reported_for_a_failed_payout_raises_needs_review(endpoint, receiver, broker, client):
+    payout = make_payout(status=PayoutStatus.FAILED)
+    url = reverse("callbacks:b2c-result", kwargs={"token": payout.callback_token})
+    assert client.post(url, data=json.dumps(b2c_result(payout)), content_type="application/json").status_code == 200
+    broker.run()
+    [got] = receiver.accepted()
+    assert got.body["type"] == "payout.needs_review" and got.body["data"]["review_reason"]
+
+
 def test_a_large_payout_is_approved_when_the_second_approver_approves(settings, endpoint, receiver, broker):
     settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = Decimal("100")
     response = api(make_requester()).post("/api/payouts/", {"phone": "254712345678", "amount": "5000",

@@ -53,6 +53,14 @@ def test_allowed_hosts_let_an_internal_receiver_in(production, integrator):
     assert create(integrator, "https://127.0.0.1:8443/hooks").status_code == 201
 
 
+def test_changing_the_url_in_production_is_checked_too(production, integrator):
+    created = create(integrator, "https://93.184.216.34/hooks")
+    patched = api(integrator).patch(f"/api/webhook-endpoints/{created.json()['id']}/",
+                                    {"url": "https://169.254.169.254/latest/meta-data"}, format="json")
+    assert patched.status_code == 400 and "link-local" in patched.json()["url"][0]
+    assert WebhookEndpoint.objects.get().url == "https://93.184.216.34/hooks"
+
+
 def test_outside_production_loopback_and_http_are_allowed(settings, integrator, receiver):
     settings.MPESA_ENVIRONMENT = "sandbox"
     assert create(integrator, receiver.url()).status_code == 201

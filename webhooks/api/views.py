@@ -7,11 +7,12 @@ from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from webhooks.addresses import RefusedURL
 from webhooks.api.serializers import (
     EventListSerializer,
     RotatedSecretSerializer,
@@ -64,7 +65,10 @@ class WebhookEndpointViewSet(
     def create(self, request, *args, **kwargs):
         serializer = WebhookEndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint, secret = endpoint_create(created_by=request.user, **serializer.validated_data)
+        try:
+            endpoint, secret = endpoint_create(created_by=request.user, **serializer.validated_data)
+        except RefusedURL as exc:  # the host's addresses changed since the serializer looked
+            raise ValidationError({"url": [str(exc)]}) from None
         body = WebhookEndpointSerializer(endpoint).data
         return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
 
@@ -72,7 +76,10 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         serializer = WebhookEndpointSerializer(endpoint, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        endpoint = endpoint_update(endpoint_id=endpoint.pk, changes=serializer.validated_data)
+        try:
+            endpoint = endpoint_update(endpoint_id=endpoint.pk, changes=serializer.validated_data)
+        except RefusedURL as exc:
+            raise ValidationError({"url": [str(exc)]}) from None
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     def destroy(self, request, *args, **kwargs):
