@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "axes",  # failed-login throttling; last of the auth apps, as django-axes asks
     "payments",
     "notifications",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -459,4 +460,26 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
     "task": "notifications.tasks.send_daily_summary",
     # CELERY_TIMEZONE is Africa/Nairobi, so the hour is Nairobi time.
     "schedule": crontab(hour=DAILY_SUMMARY_HOUR, minute=0),
+}
+
+# --- Webhooks ------------------------------------------------------------------------------------------------
+# Signed event deliveries to the business's own systems; see docs/webhooks.md.
+# Hosts (names or IP addresses) an endpoint may use in production even though they resolve to a private,
+# loopback or link-local address (e.g. a receiver on the business's own network).
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)
+# Retries: base * 2^(attempt-1) seconds (capped at the max), +-20% jitter, for this many hours after the event.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOK_RETRY_FOR_HOURS = env.float("WEBHOOK_RETRY_FOR_HOURS", default=72.0)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+# A worker's claim on a delivery (must exceed connect + read timeouts); a pending delivery this many seconds
+# past due is taken to have lost its task and is queued again by the sweep, which runs this often.
+WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=120)
+WEBHOOK_PICKUP_AFTER_SECONDS = env.int("WEBHOOK_PICKUP_AFTER_SECONDS", default=60)
+WEBHOOK_SWEEP_INTERVAL_SECONDS = env.int("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE["webhooks-deliver-pending"] = {
+    "task": "webhooks.tasks.deliver_pending_webhooks",
+    "schedule": float(WEBHOOK_SWEEP_INTERVAL_SECONDS),
 }

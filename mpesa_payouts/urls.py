@@ -13,6 +13,7 @@ urlpatterns = [
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
     path("", include(two_factor_urls)),
     path("callbacks/", include("payments.callbacks.urls")),
+    path("api/", include("webhooks.api.urls")),
     path("api/", include("payments.api.urls")),
 ]
 

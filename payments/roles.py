@@ -14,6 +14,8 @@ APPROVE_PERMISSION = "payments.approve_payout"  # approve, reject, review, pause
 VIEW_PAYOUTS = "payments.view_payout"
 VIEW_PAYMENTS = "payments.view_payment"
 VIEW_CALLBACKS = "payments.view_darajacallback"
+# Manage webhook endpoints and read the events feed (a business's own system; superusers have it).
+MANAGE_WEBHOOKS = "webhooks.manage_webhooks"
 
 # Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
 GROUP_PERMISSIONS = {

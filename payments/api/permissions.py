@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
-from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION, VIEW_CALLBACKS, VIEW_PAYMENTS, VIEW_PAYOUTS
+from payments.roles import (
+    APPROVE_PERMISSION,
+    MANAGE_WEBHOOKS,
+    REQUEST_PERMISSION,
+    VIEW_CALLBACKS,
+    VIEW_PAYMENTS,
+    VIEW_PAYOUTS,
+)
 
 
 def admin_user(user) -> bool:
@@ -57,10 +64,13 @@ class CanReadReconciliation(_Requires):
 
 
 class CanReadAny(BasePermission):
-    """The API's schema: anyone who may read something through it."""
+    """The API's schema: anyone who may read something through it (a payout role, or a business's own system
+    holding `manage_webhooks`, which reads the events feed)."""
 
-    message = "You need one of the payout roles to read the API's schema."
+    message = "You need one of the payout roles, or manage_webhooks, to read the API's schema."
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return admin_user(user) and any(user.has_perm(p) for p in (VIEW_PAYOUTS, VIEW_PAYMENTS))
+        if admin_user(user) and any(user.has_perm(p) for p in (VIEW_PAYOUTS, VIEW_PAYMENTS)):
+            return True
+        return bool(user and user.is_authenticated and user.is_active and user.has_perm(MANAGE_WEBHOOKS))

@@ -36,6 +36,7 @@ from payments.rows import insert_row, update_row
 from payments.services.events import event_record, payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
 from payments.signals import callback_failed, payment_received
+from webhooks.services.events import payment_received_webhook
 
 logger = logging.getLogger("payments.callbacks")
 
@@ -297,6 +298,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     )
     if result.succeeded:
         payment_received.send(sender=Payment, payment=payment, event=event)
+        payment_received_webhook(payment=payment)  # never raises
     return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
 
 
@@ -334,6 +336,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
         details={"receipt": payment.receipt},
     )
     payment_received.send(sender=Payment, payment=payment, event=event)
+    payment_received_webhook(payment=payment)  # never raises
     return Handled(CallbackOutcome.PROCESSED)
 
 

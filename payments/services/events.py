@@ -20,6 +20,7 @@ from payments.rows import (
     update_where_then_insert,
 )
 from payments.signals import payout_status_changed
+from webhooks.services.events import payout_status_webhook
 
 
 def event_record(
@@ -157,6 +158,7 @@ def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEven
         payout_status_changed.send(
             sender=Payout, payout=payout, event=event, old_status=old_status, new_status=to_status
         )
+    payout_status_webhook(payout=payout, old_status=old_status)  # outbox rows, same transaction; never raises
     return event
 
 

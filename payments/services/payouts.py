@@ -33,6 +33,7 @@ from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record, payout_lock, payout_set_status
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.signals import payout_status_changed
+from webhooks.services.events import payout_requested_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def _record_request(payout: Payout, *, actor, source: str, details: dict[str, An
         action="requested", source=source, payout=payout, actor=actor, to_status=payout.status, details=details
     )
     payout_status_changed.send(sender=Payout, payout=payout, event=event, old_status="", new_status=payout.status)
+    payout_requested_webhook(payout=payout)  # payout.requested / refund.requested; never raises
 
 
 def payout_request_disbursement(

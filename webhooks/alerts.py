@@ -1,0 +1,28 @@
+"""The admins' alert when an endpoint is disabled: a row in the notifications outbox (WhatsApp), written in
+the same transaction as the disabling, delivered like every other alert. It goes to the numbers in
+ADMIN_WHATSAPP_NUMBERS and to the recipients subscribed to operational problems (the
+"Burst of rejected callbacks" alert): the notifications app has no alert of its own for webhooks yet."""
+
+from __future__ import annotations
+
+from notifications.messages import Message
+from notifications.models import Alert
+from notifications.outbox import notifications_create
+from notifications.recipients import admin_targets
+from webhooks.models import WebhookEndpoint
+
+ALERT = "webhook_disabled"
+
+
+def endpoint_disabled_alert(*, endpoint: WebhookEndpoint) -> list[int]:
+    targets = {t.phone: t for t in admin_targets(Alert.CALLBACKS_REJECTED)}
+    if not targets:
+        return []
+    body = (
+        f"Webhook endpoint #{endpoint.pk} ({endpoint.url}) was disabled: {endpoint.disabled_reason} "
+        "Its undelivered events wait; enable it again in the admin (Webhook endpoints) once the receiver works."
+    )
+    message = Message(alert=ALERT, body=body, params=[str(endpoint.pk), endpoint.url, endpoint.disabled_reason])
+    stamp = int(endpoint.disabled_at.timestamp()) if endpoint.disabled_at else 0
+    return notifications_create(message=message, targets=list(targets.values()),
+                                key=f"{ALERT}:endpoint:{endpoint.pk}:{stamp}")
