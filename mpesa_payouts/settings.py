@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ loads nothing from a CDN
     "payments",
     "notifications",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -324,4 +325,17 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
     "task": "notifications.tasks.send_daily_summary",
     # CELERY_TIMEZONE is Africa/Nairobi, so the hour is Nairobi time.
     "schedule": crontab(hour=DAILY_SUMMARY_HOUR, minute=0),
+}
+
+# --- Ledger (docs/ledger.md) ---------------------------------------------------------------------------
+# A payout's money in payouts_in_flight longer than this is listed as a discrepancy and alerted.
+PAYOUT_IN_FLIGHT_ALERT_HOURS = env.int("PAYOUT_IN_FLIGHT_ALERT_HOURS", default=24)
+# A float reading further than this from the ledger's mpesa_utility (allowing for what is in flight) alerts.
+FLOAT_DRIFT_ALERT_KES = env_decimal("FLOAT_DRIFT_ALERT_KES", "100")
+# Completed disbursements by CommandID (or payout kind) -> ledger account code; unmapped: `disbursements`.
+# e.g. LEDGER_DISBURSEMENT_ACCOUNTS=SalaryPayment=salaries,PromotionPayment=promotions
+LEDGER_DISBURSEMENT_ACCOUNTS: dict[str, str] = env.dict("LEDGER_DISBURSEMENT_ACCOUNTS", default={})
+CELERY_BEAT_SCHEDULE["ledger-in-flight-check"] = {
+    "task": "ledger.tasks.check_in_flight",
+    "schedule": 3600.0,
 }

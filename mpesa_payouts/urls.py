@@ -7,5 +7,6 @@ urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("callbacks/", include("payments.callbacks.urls")),
+    path("api/ledger/", include("ledger.urls")),
     path("api/", include("payments.api.urls")),
 ]

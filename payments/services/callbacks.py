@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ledger.services.money import charges_post, payment_received_post
 from payments.daraja import callbacks as parse
 from payments.daraja.result_codes import Namespace, classify
 from payments.models import (
@@ -204,6 +205,8 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
         callback=callback,
         locked=payout,
     )
+    if result.found_completed and result.charges:
+        charges_post(receipt=result.receipt, amount=result.charges, payout=payout)  # once per receipt
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 
 
@@ -292,6 +295,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         details={"result_code": result.result_code, "receipt": result.receipt},
     )
     if result.succeeded:
+        payment_received_post(payment=payment)
         payment_received.send(sender=Payment, payment=payment, event=event)
     return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
 
@@ -329,6 +333,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
         callback=callback,
         details={"receipt": payment.receipt},
     )
+    payment_received_post(payment=payment)
     payment_received.send(sender=Payment, payment=payment, event=event)
     return Handled(CallbackOutcome.PROCESSED)
 
