@@ -196,5 +196,7 @@ def test_a_rejected_payout_moves_no_money(client):
     payout_id = api(requester).post(f"/api/payments/{payment.pk}/refund/",
                                     {"amount": "100", "reason": "Double charge", "phone": "254712345678"},
                                     format="json").json()["id"]
-    assert api(approver).post(f"/api/payouts/{payout_id}/reject/", {"reason": "Not a real double charge"}, format="json").status_code == 200
+    rejected = api(approver).post(f"/api/payouts/{payout_id}/reject/", {"reason": "Not a real double charge"},
+                                  format="json")
+    assert rejected.status_code == 200
     assert postings(payout_id) == []
