@@ -71,11 +71,13 @@ class JournalTransaction(models.Model):
     )
     # The transaction this one reverses (a correction, or a send M-Pesa proved it never received).
     reverses = models.ForeignKey(
-        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="reversed_by"
+        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="reversed_by",
+        db_index=False,
     )
     # The `sent` transaction whose money this one takes out of payouts_in_flight.
     clears = models.ForeignKey(
-        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="cleared_by"
+        "self", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="cleared_by",
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
@@ -85,6 +87,11 @@ class JournalTransaction(models.Model):
     class Meta:
         ordering = ["-posted_at", "-id"]
         verbose_name = "journal transaction"
+        # Most transactions link to nothing: partial indexes keep those NULLs out of the write path.
+        indexes = [
+            models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="ledger_tx_reverses"),
+            models.Index(fields=["clears"], condition=Q(clears__isnull=False), name="ledger_tx_clears"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["source", "source_id", "kind"], name="ledger_one_transaction_per_source")
         ]
