@@ -261,6 +261,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutKindEnum": "payments.models.PayoutKind",
         "CallbackKindEnum": "payments.models.CallbackKind",
         "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
+        "FundingKindEnum": "ledger.models.FundingKind",
+        "FundingStatusEnum": "ledger.models.FundingStatus",
     },
 }
 
