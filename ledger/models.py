@@ -103,8 +103,15 @@ class JournalTransaction(models.Model):
 class Entry(models.Model):
     """One side of a journal transaction: a debit or a credit of one account, never both."""
 
-    transaction = models.ForeignKey(JournalTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    # No foreign-key constraints: every posting would take a KEY SHARE lock on its (hot) account rows and run
+    # two referential checks per entry. The posting function writes entries only with their transaction, to
+    # the accounts the chart creates; the balance trigger checks the transaction they belong to.
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.DO_NOTHING, db_constraint=False, related_name="entries"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="entries", db_index=False
+    )
     debit = models.DecimalField(**MONEY, default=0)
     credit = models.DecimalField(**MONEY, default=0)
     posted_at = models.DateTimeField(default=timezone.now)  # the transaction's, copied for statements by date
@@ -134,7 +141,9 @@ class DailyBalance(models.Model):
     Each database connection adds to its own shard (its backend pid modulo LEDGER_BALANCE_SHARDS), so
     concurrent postings rarely wait for each other on a hot account."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_index=False)
+    account = models.ForeignKey(
+        Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
+    )
     day = models.DateField()
     shard = models.PositiveSmallIntegerField(default=0)
     debits = models.DecimalField(max_digits=18, decimal_places=2, default=0)

@@ -1,8 +1,9 @@
 """Writing journal transactions: one balanced transaction per (source, source_id, kind), never twice.
 
-On PostgreSQL one statement writes the transaction, its entries and the running totals (a data-modifying
-WITH): a posting costs the state change that causes it one round trip, and a duplicate (a retried step)
-writes nothing and raises nothing (ON CONFLICT DO NOTHING), so a posting can never fail the state change.
+On PostgreSQL one statement (`SELECT ledger_post(...)`, a function of migration 0004) writes the transaction,
+its entries and the running totals: a posting costs the state change that causes it one round trip, and a
+duplicate (a retried step) writes nothing and raises nothing (ON CONFLICT DO NOTHING), so a posting can never
+fail the state change.
 Elsewhere (SQLite) the same is done in a few ORM statements, with the balance checked here.
 """
 
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from ledger.models import BalanceShard, DailyBalance, Entry, JournalTransaction
 
-# Connections add to their own shard of each day's running totals (pg_backend_pid() modulo this).
+# Connections add to their own shard of each day's running totals (pg_backend_pid() modulo this, in ledger_post).
 SHARDS = 16
 CENT = Decimal("0.01")
 
@@ -56,39 +56,9 @@ def _checked(lines: Sequence[Line]) -> list[Line]:
     return cleaned
 
 
-@lru_cache(maxsize=32)
-def _post_sql(lines: int, reference: str | None) -> str:
-    """PostgreSQL: the transaction, its entries, the shard lock and the running totals, in one statement.
-    `reference`: 'latest_sent' fills reverses_id/clears_id with the payout's latest `sent` transaction."""
-    ref = (
-        "(SELECT s.id FROM ledger_journaltransaction s WHERE s.payout_id = %s AND s.kind = 'sent'"
-        " ORDER BY s.id DESC LIMIT 1)"
-        if reference
-        else "%s::bigint"
-    )
-    values = ", ".join(["(%s, %s::numeric, %s::numeric)"] * lines)
-    return (
-        "WITH tx AS ("
-        " INSERT INTO ledger_journaltransaction"
-        " (source, source_id, kind, posted_at, memo, payout_id, payment_id, created_by_id, reverses_id, clears_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s::bigint, %s::bigint, %s::bigint,"
-        f" CASE WHEN %s::boolean THEN {ref} END, CASE WHEN %s::boolean THEN {ref} END)"
-        " ON CONFLICT (source, source_id, kind) DO NOTHING RETURNING id, posted_at),"
-        f" lines (account_id, debit, credit) AS (VALUES {values}),"
-        " ent AS (INSERT INTO ledger_entry (transaction_id, account_id, debit, credit, posted_at)"
-        " SELECT tx.id, lines.account_id, lines.debit, lines.credit, tx.posted_at FROM tx CROSS JOIN lines"
-        " RETURNING account_id, debit, credit, posted_at),"
-        " head AS (INSERT INTO ledger_balanceshard (day, shard, postings)"
-        " SELECT (tx.posted_at AT TIME ZONE 'UTC')::date, pg_backend_pid() %% " + str(SHARDS) + ", 1 FROM tx"
-        " ON CONFLICT (day, shard) DO UPDATE SET postings = ledger_balanceshard.postings + 1"
-        " RETURNING day, shard),"
-        " bal AS (INSERT INTO ledger_dailybalance (account_id, day, shard, debits, credits)"
-        " SELECT ent.account_id, head.day, head.shard, sum(ent.debit), sum(ent.credit) FROM ent CROSS JOIN head"
-        " GROUP BY ent.account_id, head.day, head.shard ORDER BY ent.account_id"
-        " ON CONFLICT (account_id, day, shard) DO UPDATE SET debits = ledger_dailybalance.debits + EXCLUDED.debits,"
-        " credits = ledger_dailybalance.credits + EXCLUDED.credits RETURNING 1)"
-        " SELECT tx.id, (SELECT count(*) FROM bal) FROM tx"
-    )
+# PostgreSQL: the transaction, its entries, the day's shard lock and the running totals, in one call of the
+# function migration 0004 creates (its statements are planned once per connection).
+_POST_SQL = "SELECT ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def transaction_post(
@@ -114,18 +84,14 @@ def transaction_post(
     posted_at = posted_at or timezone.now()
     source_id = str(source_id)
     if connection.vendor == "postgresql":
-        reference = clears_latest_sent or reverses_latest_sent
-        params: list = [source, source_id, kind, posted_at, memo[:255], payout_id, payment_id, created_by_id]
-        if reference:
-            params += [reverses_latest_sent, payout_id, clears_latest_sent, payout_id]
-        else:
-            params += [reverses_id is not None, reverses_id, False, None]
-        for line in cleaned:
-            params += [line.account, line.debit, line.credit]
+        params = [
+            source, source_id, kind, posted_at, memo[:255], payout_id, payment_id, created_by_id, reverses_id,
+            reverses_latest_sent, clears_latest_sent,
+            [line.account for line in cleaned], [line.debit for line in cleaned], [line.credit for line in cleaned],
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(_post_sql(len(cleaned), "latest_sent" if reference else None), params)
-            row = cursor.fetchone()
-        return row[0] if row else None
+            cursor.execute(_POST_SQL, params)
+            return cursor.fetchone()[0]
     return _post_orm(
         cleaned, source=source, source_id=source_id, kind=kind, posted_at=posted_at, memo=memo, payout_id=payout_id,
         payment_id=payment_id, created_by_id=created_by_id, reverses_id=reverses_id,
