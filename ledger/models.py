@@ -63,7 +63,7 @@ class JournalTransaction(models.Model):
     # Plain references (no foreign-key constraint): the ledger never blocks or cascades from a payments row.
     payout = models.ForeignKey(
         "payments.Payout", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
-        related_name="+",
+        related_name="+", db_index=False,  # indexed with id: ledger_tx_payout
     )
     payment = models.ForeignKey(
         "payments.Payment", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
@@ -89,6 +89,10 @@ class JournalTransaction(models.Model):
         verbose_name = "journal transaction"
         # Most transactions link to nothing: partial indexes keep those NULLs out of the write path.
         indexes = [
+            # A payout's postings, newest first: the posting that clears a payout's money from flight finds its
+            # latest `sent` here (with the payout id alone, PostgreSQL preferred walking the primary key
+            # backwards from the newest transaction: 0.5 s at a million).
+            models.Index(fields=["payout", "id"], name="ledger_tx_payout"),
             models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="ledger_tx_reverses"),
             models.Index(fields=["clears"], condition=Q(clears__isnull=False), name="ledger_tx_clears"),
         ]
