@@ -159,7 +159,9 @@ def in_flight_stale(*, now: datetime | None = None) -> QuerySet[JournalTransacti
 
 
 def float_drifts() -> QuerySet[FloatCheck]:
-    return FloatCheck.objects.filter(flagged=True).select_related("reading")
+    """The latest float reading, when it drifts from the ledger (a later reading that agrees resolves it)."""
+    latest = FloatCheck.objects.order_by("-observed_at", "-id").values_list("pk", flat=True)[:1]
+    return FloatCheck.objects.filter(flagged=True, pk__in=latest).select_related("reading")
 
 
 def in_flight_balance() -> Decimal:

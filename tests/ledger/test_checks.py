@@ -113,3 +113,24 @@ def check_in_flight_at(moment) -> int:
 
     with mock.patch("django.utils.timezone.now", return_value=moment):
         return check_in_flight()
+
+
+def test_a_drift_alerts_once_until_a_reading_agrees_again(client):
+    opening_balance("200000.00")
+    balance_result(client)
+    balance_result(client)  # still drifting: listed, not alerted again
+    assert FloatCheck.objects.filter(flagged=True).count() == 2
+    assert Notification.objects.filter(alert="float_drift").count() == 1
+    assert len(discrepancies("float_drift")) == 1  # the latest reading
+    top_up = move(amount=Decimal("28037.00"), debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING)
+    transaction_post(source="test", source_id="topup", kind="funding", lines=top_up)
+    balance_result(client)  # agrees now: resolved
+    assert discrepancies("float_drift") == []
+    assert Notification.objects.filter(alert="float_drift").count() == 1
+
+
+def test_before_any_opening_balance_a_drift_is_listed_not_alerted(client):
+    balance_result(client)
+    [item] = discrepancies("float_drift")
+    assert "opening balance" in item["message"]
+    assert not Notification.objects.filter(alert="float_drift").exists()
