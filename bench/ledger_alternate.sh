@@ -1,7 +1,7 @@
 #!/bin/bash
 # Alternate the pipeline and intake benches between a base checkout (BASE_DIR, e.g. `git archive <commit>` extracted
 # with .venv linked) and this one (HERE), three runs each, emptying the ledger tables before each run.
-# Usage: BASE_DIR=${BASE_DIR:?set BASE_DIR} bench/ledger_alternate.sh   (results in var/bench/alternate/)
+# Usage: BASE_DIR=/tmp/ledger-base bench/ledger_alternate.sh   (results in var/bench/alternate/)
 export BENCH_REDIS_BROKER_DB=3 BENCH_REDIS_CACHE_DB=4
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$HERE/var/bench/alternate
