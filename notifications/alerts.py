@@ -11,7 +11,7 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   customer_refund_approved:payout:<payout id>    once per refund, even if re-approved after an edit
   customer_refund_paid:payout:<payout id>
   low_balance:float:<first low reading id>:<n>   a low streak alerts at once, then every N hours (n = 1, 2...)
-  float_drift:check:<ledger FloatCheck id>       the first reading of a drift from the ledger (ledger/services/checks.py)
+  float_drift:check:<ledger FloatCheck id>       the first reading of a drift from the ledger (ledger.services.checks)
   payout_in_flight_long:sent:<journal tx id>     once per sending whose money stays in flight too long
   callbacks_rejected:window:<window start>       at most once per window
   daily_summary:day:<Nairobi date>
