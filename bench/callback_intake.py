@@ -30,7 +30,7 @@ from _common import OUT, ROOT, django_env, ensure_database, free_port, manage, s
 from cpu import CpuMeter  # noqa: E402
 from loadgen import Result, run_closed, run_open  # noqa: E402
 
-BROKER = "redis://127.0.0.1:6379/12"
+BROKER = f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_BROKER_DB', '12')}"
 
 
 def seed(count: int) -> list:

@@ -38,7 +38,10 @@ from _common import (  # noqa: E402
 )
 from cpu import CpuMeter  # noqa: E402
 
-BROKER = "redis://127.0.0.1:6379/9"
+# Redis databases (override to keep out of another run's way on a shared machine).
+BROKER_DB = int(os.environ.get("BENCH_REDIS_BROKER_DB", "9"))
+CACHE_DB = int(os.environ.get("BENCH_REDIS_CACHE_DB", "8"))
+BROKER = f"redis://127.0.0.1:6379/{BROKER_DB}"
 VENV_BIN = Path(sys.executable).parent
 SIM_DIR = ROOT / "var" / "bench" / "simulator"
 
@@ -148,7 +151,7 @@ def app_env(sim_port: int, web_port: int) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         PAYOUT_DAILY_LIMIT="100000000",
         PAYOUT_RECIPIENT_DAILY_LIMIT="100000000",
-        REDIS_URL="redis://127.0.0.1:6379/8",
+        REDIS_URL=f"redis://127.0.0.1:6379/{CACHE_DB}",
     )
     return env
 
@@ -181,7 +184,7 @@ def main() -> None:
         args.group = SENDS_PER_MESSAGE
     import redis
 
-    for db in (8, 9):
+    for db in (CACHE_DB, BROKER_DB):
         redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}").flushdb()
     ids = seed(args.payouts)
     from django.db.models import Count

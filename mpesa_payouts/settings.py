@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "payments",
     "notifications",
     "webhooks",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -378,6 +379,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutKindEnum": "payments.models.PayoutKind",
         "CallbackKindEnum": "payments.models.CallbackKind",
         "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
+        "FundingKindEnum": "ledger.models.FundingKind",
+        "FundingStatusEnum": "ledger.models.FundingStatus",
     },
 }
 
@@ -482,4 +485,17 @@ WEBHOOK_SWEEP_INTERVAL_SECONDS = env.int("WEBHOOK_SWEEP_INTERVAL_SECONDS", defau
 CELERY_BEAT_SCHEDULE["webhooks-deliver-pending"] = {
     "task": "webhooks.tasks.deliver_pending_webhooks",
     "schedule": float(WEBHOOK_SWEEP_INTERVAL_SECONDS),
+}
+
+# --- Ledger (docs/ledger.md) ---------------------------------------------------------------------------
+# A payout's money in payouts_in_flight longer than this is listed as a discrepancy and alerted.
+PAYOUT_IN_FLIGHT_ALERT_HOURS = env.int("PAYOUT_IN_FLIGHT_ALERT_HOURS", default=24)
+# A float reading further than this from the ledger's mpesa_utility (allowing for what is in flight) alerts.
+FLOAT_DRIFT_ALERT_KES = env_decimal("FLOAT_DRIFT_ALERT_KES", "100")
+# Completed disbursements by CommandID (or payout kind) -> ledger account code; unmapped: `disbursements`.
+# e.g. LEDGER_DISBURSEMENT_ACCOUNTS=SalaryPayment=salaries,PromotionPayment=promotions
+LEDGER_DISBURSEMENT_ACCOUNTS: dict[str, str] = env.dict("LEDGER_DISBURSEMENT_ACCOUNTS", default={})
+CELERY_BEAT_SCHEDULE["ledger-in-flight-check"] = {
+    "task": "ledger.tasks.check_in_flight",
+    "schedule": 3600.0,
 }

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include(two_factor_urls)),
     path("callbacks/", include("payments.callbacks.urls")),
     path("api/", include("webhooks.api.urls")),
+    path("api/ledger/", include("ledger.urls")),
     path("api/", include("payments.api.urls")),
 ]
 

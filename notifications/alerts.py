@@ -11,6 +11,8 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   customer_refund_approved:payout:<payout id>    once per refund, even if re-approved after an edit
   customer_refund_paid:payout:<payout id>
   low_balance:float:<first low reading id>:<n>   a low streak alerts at once, then every N hours (n = 1, 2...)
+  float_drift:check:<ledger FloatCheck id>       the first reading of a drift from the ledger (ledger.services.checks)
+  payout_in_flight_long:sent:<journal tx id>     once per sending whose money stays in flight too long
   callbacks_rejected:window:<window start>       at most once per window
   callback_error:callback:<callback id>:<n>      a stored callback that ran out of retries (n: its attempts)
   daily_summary:day:<Nairobi date>
@@ -177,6 +179,23 @@ def low_balance_alert_create(*, balance: FloatBalance) -> list[int]:
         Alert.LOW_BALANCE,
         lambda: messages.low_balance(balance, threshold),
         key=f"{Alert.LOW_BALANCE}:float:{start.pk}:{reminder}",
+    )
+
+
+def float_drift_alert_create(*, check) -> list[int]:
+    """A float reading that disagrees with the ledger's mpesa_utility by more than FLOAT_DRIFT_ALERT_KES."""
+    return _to_admins(
+        Alert.FLOAT_DRIFT, lambda: messages.float_drift(check), key=f"{Alert.FLOAT_DRIFT}:check:{check.pk}"
+    )
+
+
+def payout_in_flight_alert_create(*, payout: Payout, sent_transaction_id: int, since: datetime) -> list[int]:
+    """A payout whose money has been in payouts_in_flight longer than PAYOUT_IN_FLIGHT_ALERT_HOURS."""
+    return _to_admins(
+        Alert.PAYOUT_IN_FLIGHT_LONG,
+        lambda: messages.payout_in_flight_long(payout, since, settings.PAYOUT_IN_FLIGHT_ALERT_HOURS),
+        key=f"{Alert.PAYOUT_IN_FLIGHT_LONG}:sent:{sent_transaction_id}",
+        payout=payout,
     )
 
 

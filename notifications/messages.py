@@ -210,6 +210,26 @@ def low_balance(balance: FloatBalance, threshold: Decimal) -> Message:
     return _message(Alert.LOW_BALANCE, context, params)
 
 
+def float_drift(check) -> Message:
+    """`check`: a ledger.models.FloatCheck that drifted beyond FLOAT_DRIFT_ALERT_KES."""
+    context = {
+        "reported": money(check.reported),
+        "ledger": money(check.ledger_balance),
+        "in_flight": money(check.in_flight),
+        "drift": money(check.drift),
+        "observed": local_time(check.observed_at),
+        "cause": check.likely_cause,
+    }
+    params = [context["reported"], context["ledger"], context["drift"], context["cause"]]
+    return _message(Alert.FLOAT_DRIFT, context, params)
+
+
+def payout_in_flight_long(payout: Payout, since: datetime, hours: int) -> Message:
+    context = {**_payout_context(payout), "since": local_time(since), "hours": hours, "status": payout.status}
+    params = [payout.pk, context["amount"], context["status"], context["since"], context["link"]]
+    return _message(Alert.PAYOUT_IN_FLIGHT_LONG, context, params)
+
+
 def callbacks_rejected(*, count: int, window_minutes: int, threshold: int, sources: list, reasons: list) -> Message:
     context = {
         "count": count,

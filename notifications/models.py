@@ -20,6 +20,8 @@ class Alert(models.TextChoices):
     PAYOUT_FAILED = "payout_failed", "Payout failed"
     PAYOUT_NEEDS_REVIEW = "payout_needs_review", "Payout needs review"
     LOW_BALANCE = "low_balance", "Float balance low"
+    FLOAT_DRIFT = "float_drift", "Float disagrees with the ledger"
+    PAYOUT_IN_FLIGHT_LONG = "payout_in_flight_long", "Payout in flight too long"
     CALLBACKS_REJECTED = "callbacks_rejected", "Burst of rejected callbacks"
     CALLBACK_ERROR = "callback_error", "Callback could not be processed"
     DAILY_SUMMARY = "daily_summary", "Daily summary"

@@ -185,11 +185,16 @@ class DiscrepancyKind:
     CALLBACK_INVALID = "callback_invalid"
     CALLBACK_ERROR = "callback_error"
     PAYMENT_PENDING = "payment_pending"
+    # From the ledger (docs/ledger.md).
+    PAYOUT_IN_FLIGHT_LONG = "payout_in_flight_long"
+    FLOAT_DRIFT = "float_drift"
 
     # Listing order: what is most likely money at risk first.
     ALL = (
         PAYOUT_NEEDS_REVIEW,
         PAYOUT_OVERDUE,
+        PAYOUT_IN_FLIGHT_LONG,
+        FLOAT_DRIFT,
         RESULT_MISMATCH,
         CALLBACK_UNMATCHED,
         CALLBACK_INVALID,
@@ -239,6 +244,18 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
             payment_list().filter(status=PaymentStatus.PENDING, created_at__lt=now - PENDING_PAYMENT_AGE),
             "created_at",
         ),
+        *_ledger_sources(now),
+    ]
+
+
+def _ledger_sources(now: datetime) -> list[DiscrepancySource]:
+    from ledger import selectors as ledger_selectors
+
+    return [
+        DiscrepancySource(
+            DiscrepancyKind.PAYOUT_IN_FLIGHT_LONG, ledger_selectors.in_flight_stale(now=now), "posted_at"
+        ),
+        DiscrepancySource(DiscrepancyKind.FLOAT_DRIFT, ledger_selectors.float_drifts(), "observed_at"),
     ]
 
 

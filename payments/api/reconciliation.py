@@ -107,6 +107,20 @@ def describe(kind: str, obj, now: datetime) -> str:
             )
         error = obj.error or "no error recorded"
         return f"{_callback_label(obj)} was stored but its processing failed ({error}); {retry}."
+    if kind == DiscrepancyKind.PAYOUT_IN_FLIGHT_LONG:
+        payout = obj.payout
+        return (
+            f"Payout #{obj.payout_id} ({_money(payout.amount) if payout else 'unknown amount'}) has been in "
+            f"payouts_in_flight for {_age(obj.posted_at, now)} (since ledger transaction #{obj.pk}), over "
+            f"PAYOUT_IN_FLIGHT_ALERT_HOURS ({settings.PAYOUT_IN_FLIGHT_ALERT_HOURS} h); it is "
+            f"{payout.status if payout else 'missing'}."
+        )
+    if kind == DiscrepancyKind.FLOAT_DRIFT:
+        return (
+            f"M-Pesa reported a float of {_money(obj.reported)}; the ledger's mpesa_utility was "
+            f"{_money(obj.ledger_balance)} with {_money(obj.in_flight)} in flight: a drift of {_money(obj.drift)}. "
+            f"{obj.likely_cause}"
+        )
     if kind == DiscrepancyKind.PAYMENT_PENDING:
         return (
             f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) has been pending for "
@@ -116,6 +130,16 @@ def describe(kind: str, obj, now: datetime) -> str:
 
 
 def _represent(obj) -> tuple[str, dict]:
+    from ledger.models import FloatCheck, JournalTransaction
+
+    if isinstance(obj, JournalTransaction):
+        payout = PayoutSerializer(obj.payout).data if obj.payout else None
+        return "ledger_transaction", {"id": obj.pk, "kind": obj.kind, "posted_at": obj.posted_at, "payout": payout}
+    if isinstance(obj, FloatCheck):
+        return "float_check", {
+            "id": obj.pk, "reading_id": obj.reading_id, "observed_at": obj.observed_at, "reported": obj.reported,
+            "ledger_balance": obj.ledger_balance, "in_flight": obj.in_flight, "drift": obj.drift,
+        }
     if isinstance(obj, Payout):
         return "payout", PayoutSerializer(obj).data
     if isinstance(obj, Payment):

@@ -230,7 +230,9 @@ class CallbackSummarySerializer(serializers.ModelSerializer):
 
 class DiscrepancySerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=DiscrepancyKind.ALL)
-    object_type = serializers.ChoiceField(choices=["payout", "payment", "callback"])
+    object_type = serializers.ChoiceField(
+        choices=["payout", "payment", "callback", "ledger_transaction", "float_check"]
+    )
     object_id = serializers.IntegerField()
     since = serializers.DateTimeField(help_text="When the problem started (status change, receipt, creation).")
     message = serializers.CharField(help_text="One sentence for the person who will deal with it.")

@@ -254,6 +254,8 @@ class StatusResult:
     receiver_phone: str = ""
     receiver_name: str = ""
     finalised_at: datetime | None = None
+    # DebitPartyCharges: what M-Pesa charged for the transaction (None when it says nothing).
+    charges: Decimal | None = None
 
     @property
     def code_info(self):
@@ -293,7 +295,21 @@ def parse_status_result(data: dict[str, Any]) -> StatusResult:
         receiver_phone=phone,
         receiver_name=name,
         finalised_at=parse_daraja_datetime(params.get("FinalisedTime")),
+        charges=parse_charges(params.get("DebitPartyCharges")),
     )
+
+
+def parse_charges(value: Any) -> Decimal | None:
+    """DebitPartyCharges: "" when none, a number, or "<name>|<currency>|<amount>" items separated by ";"
+    ("Business Payment Charge|KES|15.00"). The total, or None when nothing in it is an amount."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return _decimal(value)
+    total, found = Decimal("0"), False
+    for item in _text(value).split(";"):
+        amount = _decimal(item.split("|")[-1].strip()) if item.strip() else None
+        if amount is not None and amount >= 0:
+            total, found = total + amount, True
+    return total if found else None
 
 
 @dataclass(frozen=True)

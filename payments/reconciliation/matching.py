@@ -31,6 +31,8 @@ from typing import IO
 from django.conf import settings
 from django.db import transaction
 
+from ledger.accounts import MPESA_COLLECTIONS, MPESA_UTILITY
+from ledger.services.statement import StatementPosting, statement_rows_post
 from payments import selectors
 from payments.cells import neutralise
 from payments.models import PaymentStatus, PayoutStatus
@@ -80,6 +82,9 @@ class Reconciliation:
     covers: tuple[str, ...] = ()
     skipped: Counter = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    # Charges and transfers (what only the statement knows), and what of them the ledger newly posted.
+    ledger_items: list = field(default_factory=list)
+    ledger_posted: object = None
 
     @property
     def ok(self) -> bool:
@@ -208,6 +213,10 @@ def reconcile(
         kind = classify(row)
         if kind not in (PAYOUT, PAYMENT):
             result.skipped[kind] += 1
+            if kind in ("fee", "internal") and row.status.lower() in _COMPLETED:
+                signed = -row.amount if row.direction == "out" else row.amount
+                what = "charge" if kind == "fee" else "funding"
+                result.ledger_items.append(StatementPosting(row.receipt, what, signed, when, row.reason_type))
             continue
         seen.add(kind)
         status = statuses.setdefault(row.status, row.status)
@@ -237,6 +246,10 @@ def reconcile(
     with transaction.atomic():
         _match_ours(result, entries)
     entries.clear()
+    # Into the statement's own account: the paybill's when it lists only payments, else the B2C float.
+    account = MPESA_COLLECTIONS if result.covers == (PAYMENT,) else MPESA_UTILITY
+    result.ledger_posted = statement_rows_post(items=result.ledger_items, account=account)
+    result.ledger_items = []
 
     _add_our_times(result.discrepancies)
     _add_statement_details(statement, result.discrepancies)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
+from ledger.services.money import charges_post, payment_received_post
 from payments.callbacks.masking import mask_callback_tokens
 from payments.daraja import callbacks as parse
 from payments.daraja.result_codes import Namespace, classify
@@ -209,6 +210,8 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
         callback=callback,
         locked=payout,
     )
+    if result.found_completed and result.charges:
+        charges_post(receipt=result.receipt, amount=result.charges, payout=payout)  # once per receipt
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 
 
@@ -297,6 +300,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         details={"result_code": result.result_code, "receipt": result.receipt},
     )
     if result.succeeded:
+        payment_received_post(payment=payment)
         payment_received.send(sender=Payment, payment=payment, event=event)
         payment_received_webhook(payment=payment)  # never raises
     return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
@@ -335,6 +339,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
         callback=callback,
         details={"receipt": payment.receipt},
     )
+    payment_received_post(payment=payment)
     payment_received.send(sender=Payment, payment=payment, event=event)
     payment_received_webhook(payment=payment)  # never raises
     return Handled(CallbackOutcome.PROCESSED)

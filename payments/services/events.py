@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ledger.services.payouts import payout_status_posted
 from payments.errors import NotFound
 from payments.models import RELEASED_STATUSES, DarajaCallback, Payment, Payout, PayoutEvent
 from payments.rows import (
@@ -144,7 +145,8 @@ def payout_move(
 def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEvent) -> PayoutEvent:
     """What follows every status change, once the row holds its new status and its event is stored (written
     under the row lock, or by a conditional UPDATE that only one caller can win): a released refund's amount
-    back to its payment, and the signal the notifications listen to. Returns the event."""
+    back to its payment, the ledger's posting of any money it moved, and the signal the notifications listen
+    to. Returns the event."""
     to_status = payout.status
     if (
         payout.payment_id
@@ -155,6 +157,7 @@ def payout_status_recorded(*, payout: Payout, old_status: str, event: PayoutEven
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
     if old_status != to_status:
+        payout_status_posted(payout=payout, old_status=old_status, event=event)  # one statement, or none
         payout_status_changed.send(
             sender=Payout, payout=payout, event=event, old_status=old_status, new_status=to_status
         )

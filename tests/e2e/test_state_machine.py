@@ -18,9 +18,12 @@ IP allow-list, raw storage, processing). After every step:
   in review with an OVER-REFUND reason);
 - a completed payout has a receipt;
 - every change has an event: each payout's events form an unbroken chain from its request to its status;
-- one notification per final state: a payout_completed or payout_failed alert is written once per admin.
 - no active approval was given by the payout's requester or by someone who changed its amount or phone (a
-  user with both roles edits payouts others requested and then tries to approve them).
+  user with both roles edits payouts others requested and then tries to approve them);
+- one notification per final state: a payout_completed or payout_failed alert is written once per admin;
+- the ledger agrees (docs/ledger.md): the trial balance is zero, payouts_in_flight holds exactly the payouts
+  sending, submitted, verifying or in review, no account that may not go negative does, and every completed
+  payout and payment has exactly one posting.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from ledger import accounts as ledger_accounts
+from ledger import selectors as ledger_selectors
+from ledger.models import JournalTransaction
+from ledger.services.money import payment_received_post
+from ledger.services.payouts import IN_FLIGHT as LEDGER_IN_FLIGHT
 from notifications.models import Alert, Notification
 from payments.daraja.client import B2CAccepted, QueryAccepted
 from payments.daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
@@ -50,6 +58,7 @@ from payments.models import (
     DarajaCallback,
     EventSource,
     Payment,
+    PaymentStatus,
     Payout,
     PayoutApproval,
     PayoutEditor,
@@ -104,6 +113,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         # Holds both roles, as any superuser does: edits what others requested, then tries to approve it.
         self.insider = make_user(groups=("Payout requesters", "Payout approvers"), is_staff=True)
         self.payment = make_payment(amount=PAID, phone="254708374149")
+        payment_received_post(payment=self.payment)  # as its C2B confirmation would have posted it
         self.seen: dict[int, str] = {}  # the status each payout had after the last step
         self.history: list[tuple[str, dict]] = []  # every callback posted: (url, body)
         self.steps = 0
@@ -357,6 +367,25 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         # A B2C request leaves again only after an answer proving M-Pesa never got it (here: spike arrest).
         for payout in Payout.objects.filter(originator_conversation_id__in=list(self.daraja.requests)):
             assert self.daraja.requests[payout.originator_conversation_id] == payout.send_attempts
+
+
+    @invariant()
+    def the_ledger_agrees_with_every_payout(self) -> None:
+        # The trial balance is zero, the in-flight account holds exactly the payouts in flight, no account
+        # that may not go negative does, and each completed payout and payment is posted exactly once.
+        lines = ledger_selectors.trial_balance().lines
+        assert sum(line.debits for line in lines) == sum(line.credits for line in lines)
+        balances = {line.code: line.balance for line in lines}
+        in_flight = Payout.objects.filter(status__in=LEDGER_IN_FLIGHT).aggregate(s=Sum("amount"))["s"]
+        assert balances[ledger_accounts.PAYOUTS_IN_FLIGHT] == (in_flight or Decimal("0"))
+        for line in lines:
+            assert line.account.may_go_negative or line.balance >= 0, (line.code, line.balance)
+        completions = Counter(JournalTransaction.objects.filter(kind="completed").values_list("payout_id", flat=True))
+        completed = set(Payout.objects.filter(status=PayoutStatus.COMPLETED).values_list("pk", flat=True))
+        assert set(completions) == completed and set(completions.values()) <= {1}, completions
+        received = Counter(JournalTransaction.objects.filter(kind="received").values_list("payment_id", flat=True))
+        paid = set(Payment.objects.filter(status=PaymentStatus.COMPLETED).values_list("pk", flat=True))
+        assert set(received) == paid and set(received.values()) <= {1}, received
 
 
 def _receipt(payout_id: int, *, other: bool = False) -> str:

@@ -78,6 +78,13 @@ class Command(BaseCommand):
         for key, label in SKIPPED.items():
             if result.skipped.get(key):
                 write(f"Not matched ({label}): {result.skipped[key]:,}")
+        posted = result.ledger_posted
+        if posted is not None:
+            write(
+                f"Posted to the ledger: {posted.charges:,} charges (KES {posted.charges_amount:,.2f}), "
+                f"{posted.transfers:,} transfers (in KES {posted.transfers_in:,.2f}, out KES "
+                f"{posted.transfers_out:,.2f}); {posted.already:,} already in the ledger"
+            )
         counts = result.counts()
         if result.ok:
             write(self.style.SUCCESS("Everything matched."))

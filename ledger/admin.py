@@ -1,0 +1,169 @@
+"""The finance console: accounts with their balances and a statement per account (read-only: entries and
+transactions are never editable), journal transactions, float checks, and four-eyes funding requests."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.dateparse import parse_date
+from django.utils.html import format_html
+
+from ledger import selectors
+from ledger.export import NAIROBI
+from ledger.models import Account, Entry, FloatCheck, FundingRequest, FundingStatus, JournalTransaction
+from ledger.services import money
+from payments.admin.common import EstimatedCountPaginator
+from payments.errors import PayoutError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "type", "external_code", "balance", "statement"]
+    fields = ["code", "name", "type", "external_code", "may_go_negative", "description"]
+    readonly_fields = ["code", "type", "may_go_negative"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Only the name and the accounting system's code may change; never a balance.
+        return request.user.is_superuser
+
+    def changelist_view(self, request, extra_context=None):
+        self._balances = {line.code: line.balance for line in selectors.account_list()}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Balance (KES)")
+    def balance(self, obj: Account) -> str:
+        return f"{getattr(self, '_balances', {}).get(obj.code, 0):,.2f}"
+
+    @admin.display(description="Statement")
+    def statement(self, obj: Account) -> str:
+        return format_html('<a href="{}">Statement</a>', reverse("admin:ledger_account_statement", args=[obj.code]))
+
+    def get_urls(self):
+        own = [
+            path(
+                "<str:code>/statement/",
+                self.admin_site.admin_view(self.statement_view),
+                name="ledger_account_statement",
+            )
+        ]
+        return own + super().get_urls()
+
+    def statement_view(self, request, code: str):
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        account = get_object_or_404(Account, code=code)
+        start, end = parse_date(request.GET.get("start") or ""), parse_date(request.GET.get("end") or "")
+        since = datetime.combine(start, time.min, tzinfo=NAIROBI) if start else None
+        until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=NAIROBI) if end else None
+        entries = selectors.account_entries(code=code, start=since, end=until).order_by("-posted_at", "-id")
+        page = EstimatedCountPaginator(entries, 100).get_page(request.GET.get("p"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Statement: {account.name}",
+            "account": account,
+            "balance": selectors.account_balance(code),
+            "closing": selectors.account_balance(code, at=until) if until else None,
+            "page": page,
+            "start": start,
+            "end": end,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/ledger/account/statement.html", context)
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ["account", "debit", "credit", "posted_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(JournalTransaction)
+class JournalTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "posted_at", "kind", "source", "source_id", "memo", "payout_id", "payment_id"]
+    list_filter = ["kind", "source"]
+    search_fields = ["=source_id", "memo"]
+    inlines = [EntryInline]
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FloatCheck)
+class FloatCheckAdmin(ReadOnlyAdmin):
+    list_display = ["observed_at", "reported", "ledger_balance", "in_flight", "drift", "flagged", "likely_cause"]
+    list_filter = ["flagged"]
+
+
+@admin.register(FundingRequest)
+class FundingRequestAdmin(admin.ModelAdmin):
+    """One person enters a top-up or an opening balance; another approves it, and only then is it posted."""
+
+    list_display = ["id", "kind", "amount", "receipt", "effective_at", "status", "requested_by", "decided_by"]
+    list_filter = ["status", "kind"]
+    fields = ["kind", "amount", "receipt", "effective_at", "note"]
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        created = money.funding_request_create(
+            requested_by=request.user, kind=obj.kind, amount=obj.amount, note=obj.note, receipt=obj.receipt,
+            effective_at=obj.effective_at,
+        )
+        obj.pk = created.pk
+
+    def _decide(self, request, queryset, decide, verb: str) -> None:
+        for request_obj in queryset.filter(status=FundingStatus.PENDING):
+            try:
+                decide(request_id=request_obj.pk, user=request.user)
+            except PayoutError as exc:
+                self.message_user(request, f"#{request_obj.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{request_obj.pk} {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve (and post) the selected requests", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, money.funding_request_approve, "approved and posted")
+
+    @admin.action(description="Reject the selected requests", permissions=["approve"])
+    def reject(self, request, queryset):
+        self._decide(request, queryset, money.funding_request_reject, "rejected")
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("ledger.approve_fundingrequest")

@@ -1,0 +1,105 @@
+"""Shared by the ledger tests: Daraja answering sends, API clients, callbacks through their real routes."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import responses
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from ledger import accounts, selectors
+from ledger.models import JournalTransaction
+
+BASE = "https://daraja.test"
+B2C = f"{BASE}/mpesa/b2c/v3/paymentrequest"
+
+
+@pytest.fixture(autouse=True)
+def daraja_settings(settings):
+    settings.MPESA_BASE_URL = BASE
+    settings.MPESA_B2C_CONSUMER_KEY = "b2c-key"
+    settings.MPESA_B2C_CONSUMER_SECRET = "b2c-secret"
+    settings.MPESA_CONSUMER_KEY = "stk-key"
+    settings.MPESA_CONSUMER_SECRET = "stk-secret"
+    settings.MPESA_B2C_SHORTCODE = "600992"
+    settings.MPESA_INITIATOR_NAME = "testapi"
+    settings.MPESA_SECURITY_CREDENTIAL = "ZW5jcnlwdGVk"
+    settings.PAYOUTS_PAUSED = False
+    accounts._ensured.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    queued = []
+    monkeypatch.setattr("payments.services.payouts.queue_send", queued.append)
+    return queued
+
+
+@pytest.fixture
+def daraja():
+    """Daraja accepting every B2C request."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
+
+        def accept(request):
+            body = json.loads(request.body)
+            return 200, {}, json.dumps({
+                "ConversationID": f"AG_{body['OriginatorConversationID'][-12:]}",
+                "OriginatorConversationID": body["OriginatorConversationID"],
+                "ResponseCode": "0",
+                "ResponseDescription": "Accept the service request successfully.",
+            })
+
+        mock.add_callback(responses.POST, B2C, callback=accept)
+        yield mock
+
+
+def api(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def post_callback(client, name: str, token: str, body):
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(reverse(f"callbacks:{name}", kwargs={"token": token}), data=raw,
+                       content_type="application/json")
+
+
+def status_body(payout, *, status="Completed", receipt="SG632NMUAB", amount=None, charges=""):
+    params = [
+        {"Key": "ReceiptNo", "Value": receipt},
+        {"Key": "TransactionStatus", "Value": status},
+        {"Key": "Amount", "Value": str(amount if amount is not None else payout.amount)},
+        {"Key": "FinalisedTime", "Value": 20240706224852},
+        {"Key": "OriginatorConversationID", "Value": payout.originator_conversation_id},
+        {"Key": "ReceiverPartyPublicName", "Value": f"{payout.phone} - NICHOLAS JOHN SONGOK"},
+        {"Key": "DebitPartyCharges", "Value": charges},
+    ]
+    return {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "The service request is processed",
+                       "OriginatorConversationID": "status-query-ocid", "ConversationID": "AG_status",
+                       "TransactionID": "OEI2AK4Q16", "ResultParameters": {"ResultParameter": params}}}
+
+
+def balances() -> dict[str, Decimal]:
+    return {line.code: line.balance for line in selectors.trial_balance().lines}
+
+
+def assert_balanced() -> None:
+    tb = selectors.trial_balance()
+    assert tb.balanced, (tb.debits, tb.credits)
+
+
+def postings(payout_id: int, kind: str | None = None) -> list[JournalTransaction]:
+    found = JournalTransaction.objects.filter(payout_id=payout_id).order_by("id")
+    return list(found.filter(kind=kind) if kind else found)
+
+
+IN_FLIGHT = accounts.PAYOUTS_IN_FLIGHT
+FLOAT = accounts.MPESA_UTILITY

@@ -1,0 +1,58 @@
+"""`reconcile_statement` posts what only the statement knows (charges, transfers) once each, and says so."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from ledger import accounts
+from ledger.models import JournalTransaction
+from ledger.services.money import charges_post
+from payments.models import PayoutStatus
+from tests.factories import make_payout
+from tests.ledger.conftest import assert_balanced, balances
+from tests.reconciliation.statements import b2c_row, charge_row, transfer_row, write_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def reconcile(path) -> str:
+    out = StringIO()
+    try:
+        call_command("reconcile_statement", str(path), stdout=out)
+    except SystemExit:
+        pass  # exit 1: discrepancies (the B2C row is not ours here)
+    return out.getvalue()
+
+
+def test_charges_and_transfers_are_posted_once_and_reported(tmp_path):
+    path = write_csv(tmp_path / "statement.csv", [
+        b2c_row("SG1", "05-07-2024 10:00:00", "1,000.00"),
+        charge_row("SG1", "05-07-2024 10:00:00", "15.00"),
+        charge_row("SG2", "06-07-2024 10:00:00", "22.40"),
+        transfer_row("TR1", "07-07-2024 09:00:00", "50,000.00"),
+        {**transfer_row("TR2", "08-07-2024 09:00:00", "80,000.00"), "Withdrawn": "", "Paid In": "80,000.00",
+         "Details": "Working Account to Utility Account Transfer"},
+    ])
+    output = reconcile(path)
+    assert "Posted to the ledger: 2 charges (KES 37.40), 2 transfers (in KES 80,000.00, out KES 50,000.00)" in output
+    now = balances()
+    assert now[accounts.MPESA_CHARGES] == Decimal("37.40")
+    assert now[accounts.FLOAT_FUNDING] == Decimal("30000.00")
+    assert now[accounts.MPESA_UTILITY] == Decimal("29962.60")
+    assert_balanced()
+
+    again = reconcile(path)
+    assert "Posted to the ledger: 0 charges (KES 0.00), 0 transfers" in again and "4 already in the ledger" in again
+    assert JournalTransaction.objects.count() == 4
+
+
+def test_a_charge_already_known_from_a_status_result_is_not_posted_again(tmp_path):
+    payout = make_payout(status=PayoutStatus.COMPLETED, transaction_id="SG1")
+    charges_post(receipt="SG1", amount=Decimal("15.00"), payout=payout)  # from DebitPartyCharges
+    path = write_csv(tmp_path / "statement.csv", [charge_row("SG1", "05-07-2024 10:00:00", "15.00")])
+    assert "0 charges" in reconcile(path)
+    assert balances()[accounts.MPESA_CHARGES] == Decimal("15.00")
