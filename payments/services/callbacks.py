@@ -8,7 +8,6 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,6 +19,7 @@ from payments.callbacks.masking import mask_callback_tokens
 from payments.daraja import callbacks as parse
 from payments.daraja.result_codes import Namespace, classify
 from payments.models import (
+    AuditAction,
     CallbackKind,
     CallbackOutcome,
     DarajaCallback,
@@ -32,8 +32,8 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import mask_msisdn
-from payments.rows import insert_row, update_row
-from payments.services.events import event_record, payout_lock, payout_transition
+from payments.services.events import event_record
+from payments.services.lifecycle import payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
 from payments.signals import callback_failed, payment_received
 
@@ -171,7 +171,7 @@ def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handle
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
         to_status=PayoutStatus.VERIFYING,
-        action="queue_timeout",
+        action=AuditAction.QUEUE_TIMEOUT,
         source=SOURCE,
         callback=callback,
         details={"result_code": notice.result_code, "result_description": notice.result_description},
@@ -262,7 +262,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         # pending (nothing can be refunded from it) with the code on it, for a person or a later callback.
         payment.save(update_fields=["result_code", "result_description", "updated_at"])
         event_record(
-            action="payment_result_unknown",
+            action=AuditAction.PAYMENT_RESULT_UNKNOWN,
             source=SOURCE,
             payment=payment,
             from_status=old,
@@ -287,7 +287,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         payment.status = PaymentStatus.FAILED
     payment.save()
     event = event_record(
-        action="payment_completed" if result.succeeded else "payment_failed",
+        action=AuditAction.PAYMENT_COMPLETED if result.succeeded else AuditAction.PAYMENT_FAILED,
         source=SOURCE,
         payment=payment,
         from_status=old,
@@ -326,7 +326,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
         return Handled(CallbackOutcome.DUPLICATE)
     callback.payment = payment
     event = event_record(
-        action="payment_completed",
+        action=AuditAction.PAYMENT_COMPLETED,
         source=SOURCE,
         payment=payment,
         to_status=payment.status,
@@ -368,8 +368,8 @@ def callback_store(
 ) -> DarajaCallback:
     """Commit the request as received, before anything parses it (credentials already redacted).
 
-    `payout_token`: a payout URL's token; the same INSERT looks up whose it is (`payout_id` is None on the
-    returned row when the token is nobody's)."""
+    `payout_token`: a payout URL's token; the row's payout is the one it belongs to (`payout_id` is None
+    on the returned row when the token is nobody's)."""
     callback = DarajaCallback(
         kind=kind,
         # PostgreSQL text cannot hold NUL; keep everything else byte for byte, but for the credentials and
@@ -383,26 +383,19 @@ def callback_store(
         http_status=http_status,
         processed_at=timezone.now() if outcome != CallbackOutcome.RECEIVED else None,
     )
-    if payout_token is None:
-        return insert_row(callback)
-    return insert_row(callback, computed={"payout": (_payout_by_token_sql(), [payout_token])})
+    if payout_token is not None:
+        callback.payout_id = _payout_id_by_token(payout_token)
+    callback.save(force_insert=True)
+    return callback
 
 
-@lru_cache(maxsize=1)
-def _payout_by_token_sql() -> str:
-    quote = connection.ops.quote_name
-    return "(SELECT {pk} FROM {table} WHERE {token} = %s)".format(
-        pk=quote(Payout._meta.pk.column),
-        table=quote(Payout._meta.db_table),
-        token=quote(Payout._meta.get_field("callback_token").column),
-    )
+def _payout_id_by_token(token: str) -> int | None:
+    return Payout.objects.filter(callback_token=token).values_list("pk", flat=True).first()
 
 
 def payout_token_known(token: str) -> bool:
     """Whether a payout URL's token is anyone's (for a request refused before it is stored)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_payout_by_token_sql()} IS NOT NULL", [token])
-        return cursor.fetchone()[0]
+    return Payout.objects.filter(callback_token=token).exists()
 
 
 def callback_reject_stored(
@@ -418,7 +411,7 @@ def callback_reject_stored(
     if headers is not None:
         callback.headers = {name: mask_callback_tokens(value) for name, value in headers.items()}
         fields += ("headers",)
-    update_row(callback, fields)
+    callback.save(update_fields=fields)
 
 
 _RESULT_FIELDS = (
@@ -435,7 +428,7 @@ def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
     callback.processed_at = timezone.now()
     callback.next_attempt_at = None
     # The raw body and headers were written when the request arrived; only the outcome changes.
-    update_row(callback, _RESULT_FIELDS)
+    callback.save(update_fields=_RESULT_FIELDS)
 
 
 # Only what the JSON decoder makes of an escape can hold these; PostgreSQL text refuses NUL, and UTF-8 cannot
@@ -519,7 +512,7 @@ def _record_error(callback: DarajaCallback, exc: BaseException) -> bool:
     callback.error = _error_text(exc)
     callback.processed_at = timezone.now()
     callback.next_attempt_at = None if exhausted else callback.processed_at + _backoff(callback.attempts)
-    update_row(callback, _ERROR_FIELDS)
+    callback.save(update_fields=_ERROR_FIELDS)
     return exhausted
 
 

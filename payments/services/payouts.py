@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from payments.errors import InvalidState, NotFound, PayoutError, PermissionDenied
 from payments.models import (
+    AuditAction,
     CommandID,
     EventSource,
     Payment,
@@ -30,9 +31,9 @@ from payments.models import (
 )
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
-from payments.services.events import event_record, payout_lock, payout_set_status
+from payments.services.events import event_record
+from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
-from payments.signals import payout_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ def _command_id(value: str) -> str:
 
 
 def _record_request(payout: Payout, *, actor, source: str, details: dict[str, Any]) -> None:
-    event = event_record(
-        action="requested", source=source, payout=payout, actor=actor, to_status=payout.status, details=details
-    )
-    payout_status_changed.send(sender=Payout, payout=payout, event=event, old_status="", new_status=payout.status)
+    payout_created(payout=payout, source=source, actor=actor, details=details)
 
 
 def payout_request_disbursement(
@@ -245,19 +243,19 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         needed = max(payout.required_approvals, required_approvals(payout.amount))
         details = {"approvals": count, "required": needed}
         if count < needed:
-            event_record(action="approval", source=source, payout=payout, actor=approved_by,
+            event_record(action=AuditAction.APPROVAL, source=source, payout=payout, actor=approved_by,
                          from_status=payout.status, to_status=payout.status, details=details)
             return payout
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.APPROVED,
-            action="approved",
+            action=AuditAction.APPROVED,
             source=source,
             actor=approved_by,
             details=details,
             fields={"approved_at": timezone.now()},
         )
-        transaction.on_commit(lambda: queue_send(payout.pk))
+        after_commit(lambda: queue_send(payout.pk))
     return payout
 
 
@@ -332,10 +330,10 @@ def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = Eve
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}; only a payout not yet sent can be rejected.")
         if payout.requested_by_id == rejected_by.pk:
             raise PermissionDenied("You requested this payout: another person must decide on it.", code="own_payout")
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.REJECTED,
-            action="rejected",
+            action=AuditAction.REJECTED,
             source=source,
             actor=rejected_by,
             details={"reason": reason},
@@ -393,10 +391,10 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
         _record_editor(payout, user=updated_by, fields=changed, bound=bool(voids), now=now)
         if voids and _active_approvals(payout).exists():
             _active_approvals(payout).update(voided_at=now, voided_reason=f"Changed: {', '.join(voids)}")
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
-                action="approval_voided",
+                action=AuditAction.APPROVAL_VOIDED,
                 source=source,
                 actor=updated_by,
                 details=details,
@@ -406,7 +404,7 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             for name, value in clean.items():
                 setattr(payout, name, value)
             payout.save(update_fields=[*clean, "updated_at"])
-            event_record(action="edited", source=source, payout=payout, actor=updated_by,
+            event_record(action=AuditAction.EDITED, source=source, payout=payout, actor=updated_by,
                          from_status=payout.status, to_status=payout.status, details=details)
     return payout
 
@@ -445,10 +443,10 @@ def payout_mark_reviewed(
             if Payout.objects.filter(transaction_id=receipt).exclude(pk=payout.pk).exists():
                 raise PayoutError(f"Receipt {receipt} is already recorded on another payout.")
             fields["transaction_id"] = receipt
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=resolution,
-            action="reviewed",
+            action=AuditAction.REVIEWED,
             source=source,
             actor=reviewed_by,
             details={"note": note, "transaction_id": fields.get("transaction_id", "")},
@@ -467,6 +465,6 @@ def payout_control_set(*, paused: bool, changed_by, reason: str = "", source: st
         control.changed_by = changed_by
         control.changed_at = timezone.now()
         control.save()
-        event_record(action="payouts_paused" if paused else "payouts_resumed", source=source, actor=changed_by,
-                     details={"reason": control.reason})
+        action = AuditAction.PAYOUTS_PAUSED if paused else AuditAction.PAYOUTS_RESUMED
+        event_record(action=action, source=source, actor=changed_by, details={"reason": control.reason})
     return control
