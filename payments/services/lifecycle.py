@@ -153,6 +153,8 @@ def payout_transition(
     rule = transition_for(action=action, to_status=to_status)
     if source not in rule.causes:
         raise TransitionNotAllowed(f"{source!r} may not cause {action!r} (allowed: {sorted(rule.causes)}).")
+    if fields and {"status", "status_changed_at"} & set(fields):
+        raise TransitionNotAllowed("The status is the transition's to_status, not one of its fields.")
     starts = set(rule.sources) if from_statuses is None else set(rule.sources) & set(from_statuses)
     now = timezone.now()
     changes = {**(fields or {}), "status": to_status, "status_changed_at": now, "updated_at": now}
@@ -214,3 +216,14 @@ def after_commit(effect: Callable[[], None]) -> None:
     surrounding transaction commits, never if it rolls back. A failing effect is logged and does not stop
     the others (a broker that is down leaves the payout where it is, for the sweeps to pick up)."""
     transaction.on_commit(effect, robust=True)
+
+
+def state_diagram() -> str:
+    """TRANSITIONS as a Mermaid state diagram (docs/architecture.md holds this text; a test compares them)."""
+    lines = ["stateDiagram-v2"]
+    for rule in TRANSITIONS:
+        causes = ", ".join(sorted(str(cause) for cause in rule.causes))
+        for start in rule.sources:
+            lines.append(f"    {start or '[*]'} --> {rule.to}: {rule.action} ({causes})")
+    lines.extend(f"    {status} --> [*]" for status in (S.COMPLETED, S.FAILED, S.REJECTED))
+    return "\n".join(lines)
