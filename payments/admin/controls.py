@@ -14,7 +14,7 @@ from payments.admin.payouts import can_approve, can_request
 from payments.credentials import SECRET_FIELDS, encryption_configured
 from payments.errors import PayoutError
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
-from payments.models import DarajaCredentialSet, EventSource, PayoutControl, PayoutEvent
+from payments.models import AuditAction, DarajaCredentialSet, EventSource, PayoutControl, PayoutEvent
 from payments.services.events import event_record
 from payments.services.payouts import payout_control_set
 
@@ -132,7 +132,7 @@ class DarajaCredentialSetAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             changed = sorted(set(form.changed_data) - set(SECRET_FIELDS) - {"clear"} | set(form.changed_secrets))
             event_record(
-                action="credentials_changed" if change else "credentials_added",
+                action=AuditAction.CREDENTIALS_CHANGED if change else AuditAction.CREDENTIALS_ADDED,
                 source=EventSource.ADMIN,
                 actor=request.user,
                 # Names of what changed only: never a secret, not even a hint of one.
@@ -142,7 +142,7 @@ class DarajaCredentialSetAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         with transaction.atomic():
             event_record(
-                action="credentials_deleted",
+                action=AuditAction.CREDENTIALS_DELETED,
                 source=EventSource.ADMIN,
                 actor=request.user,
                 details={"credential_set": obj.pk, "name": obj.name, "active": obj.active},

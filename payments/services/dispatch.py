@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_now
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
@@ -29,6 +31,7 @@ from payments.models import (
     DarajaCallback,
     EventSource,
     Payment,
+    PaymentSource,
     PaymentStatus,
     Payout,
     PayoutApproval,
@@ -38,9 +41,10 @@ from payments.models import (
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import event_record
-from payments.services.lifecycle import payout_lock, payout_transition
+from payments.services.lifecycle import after_commit, payout_lock, payout_transition
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
 from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
+from payments.tasks import send_stk_push as send_stk_push_task
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +364,29 @@ def account_balance_query() -> str:
         logger.warning("account balance query failed: %s %s", exc.code, exc.message)
         return "error"
     return "queried"
+
+
+def payment_stk_push_request(
+    *, phone: str, amount: Decimal, account_reference: str, description: str = ""
+) -> Payment:
+    """Ask a customer to pay by STK push: a pending payment (settled by its callback), whose push a worker
+    sends after commit. If the broker is down the answer does not wait on it: the payment stays pending
+    with no push sent, and the failure is logged."""
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, phone=phone, amount=amount,
+            account_reference=account_reference, description=description,
+        )
+        after_commit(lambda: _queue_stk_push(payment.pk))
+    return payment
+
+
+def _queue_stk_push(payment_id: int) -> None:
+    try:
+        publish_now(send_stk_push_task, payment_id)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
+        logger.warning("could not queue the STK push of payment %s (%s); it stays pending", payment_id,
+                       type(exc).__name__)
 
 
 def payment_stk_push_send(*, payment_id: int) -> str:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_each, publish_now
 from payments.errors import InvalidState, NotFound, PayoutError, PermissionDenied
 from payments.models import (
     AuditAction,
@@ -34,6 +35,8 @@ from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record
 from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
+from payments.tasks import send_payout as send_payout_task
+from payments.tasks import send_payouts as send_payouts_task
 
 logger = logging.getLogger(__name__)
 
@@ -275,11 +278,8 @@ def queue_send(payout_id: int, *, countdown: float | None = None) -> None:
     if waiting is not None and countdown is None:
         waiting.append(payout_id)
         return
-    from mpesa_payouts.celery import publish_now
-    from payments.tasks import send_payout
-
     try:
-        publish_now(send_payout, payout_id, countdown=countdown)
+        publish_now(send_payout_task, payout_id, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
 
@@ -309,12 +309,9 @@ def send_groups(payout_ids: list[int], size: int = SENDS_PER_MESSAGE) -> list[li
 def queue_sends(payout_ids: list[int]) -> None:
     """Hand many approved payouts to the workers, SENDS_PER_MESSAGE to a `send_payouts` message, with one
     quick attempt; what cannot be queued now stays `approved` for the sweep."""
-    from mpesa_payouts.celery import publish_each
-    from payments.tasks import send_payouts
-
     queued: list = []
     try:
-        publish_each(send_payouts, [(group,) for group in send_groups(payout_ids)], queued=queued)
+        publish_each(send_payouts_task, [(group,) for group in send_groups(payout_ids)], queued=queued)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         left = len(payout_ids) - SENDS_PER_MESSAGE * len(queued)
         logger.warning("could not queue %d approved payouts (%s); the sweep will send them", left,
