@@ -26,6 +26,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from payments.daraja import result_codes
+from payments.kenya import NAIROBI
 from payments.models import (
     IN_FLIGHT_STATUSES,
     CallbackOutcome,
@@ -40,7 +41,6 @@ from payments.models import (
     PayoutStatus,
     SentHour,
 )
-from payments.selectors import NAIROBI
 
 ZERO = Decimal("0.00")
 SERIES_DAYS = 30

@@ -32,10 +32,11 @@ from django.conf import settings
 from django.db import transaction
 
 from payments import selectors
+from payments.kenya import NAIROBI
 from payments.models import PaymentStatus, PayoutStatus
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementRow
-from payments.selectors import NAIROBI, LedgerEntry
+from payments.selectors import LedgerEntry
 
 
 class Kind:

@@ -22,7 +22,7 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from payments.selectors import NAIROBI
+from payments.kenya import NAIROBI
 
 # Canonical key -> the column name as the portal writes it.
 COLUMNS = {

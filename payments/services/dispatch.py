@@ -25,6 +25,7 @@ from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
 from payments.models import (
+    IN_FLIGHT_STATUSES,
     AuditAction,
     CallbackKind,
     CallbackOutcome,
@@ -263,7 +264,7 @@ def _unknown(payout: Payout, *, code: str, message: str) -> None:
     )
 
 
-QUERYABLE = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
+QUERYABLE = IN_FLIGHT_STATUSES
 
 
 def _answers_without_outcome(payout: Payout) -> tuple[int, str]:
@@ -298,7 +299,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         actor.is_active and (actor.has_perm(REQUEST_PERMISSION) or actor.has_perm(APPROVE_PERMISSION))
     ):
         raise PermissionDenied("You do not have permission to query payouts' status.")
-    allowed = QUERYABLE + ((PayoutStatus.NEEDS_REVIEW,) if force else ())
+    allowed = QUERYABLE | ({PayoutStatus.NEEDS_REVIEW} if force else set())
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in allowed:

@@ -24,7 +24,16 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from payments.errors import NotFound
-from payments.models import RELEASED_STATUSES, AuditAction, DarajaCallback, EventSource, Payment, Payout, PayoutEvent
+from payments.models import (
+    IN_FLIGHT_STATUSES,
+    RELEASED_STATUSES,
+    AuditAction,
+    DarajaCallback,
+    EventSource,
+    Payment,
+    Payout,
+    PayoutEvent,
+)
 from payments.models import PayoutStatus as S
 from payments.services.events import event_record
 from payments.signals import payout_status_changed
@@ -38,7 +47,7 @@ INITIAL_STATUS = S.PENDING_APPROVAL
 _PEOPLE = frozenset({EventSource.ADMIN, EventSource.API})
 _TASK = frozenset({EventSource.TASK})
 _MPESA = frozenset({EventSource.CALLBACK})
-_IN_FLIGHT = (S.SENDING, S.SUBMITTED, S.VERIFYING)
+_IN_FLIGHT = tuple(sorted(IN_FLIGHT_STATUSES))  # sending, submitted, verifying
 
 
 @dataclass(frozen=True)

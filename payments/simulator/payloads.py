@@ -6,13 +6,13 @@ import hashlib
 import random
 import secrets
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from payments.kenya import NAIROBI
 from payments.simulator.ledger import PaymentRecord
 
-NAIROBI = timezone(timedelta(hours=3), "EAT")  # no daylight saving in Kenya: a fixed offset is exact
 B2C_REFERENCE = {
     "Key": "QueueTimeoutURL",
     "Value": "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit",

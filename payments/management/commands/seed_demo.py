@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from payments.kenya import NAIROBI
 from payments.models import (
     AuditAction,
     CallbackKind,
@@ -41,7 +42,6 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.selectors import NAIROBI
 from payments.services import payouts as payout_services
 
 DEMO_USERS = [
