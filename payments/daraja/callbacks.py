@@ -1,6 +1,6 @@
 """Parsing of the bodies Daraja posts to our callback URLs. Pure Python: no ORM, no Django models.
 
-Follows REFERENCE.md defensively: keys are looked up by name (order varies), codes come as numbers or
+Reads Daraja defensively (docs/daraja.md): keys are looked up by name (order varies), codes come as numbers or
 strings, ReferenceItem is an object or a list, TransactionCompletedDateTime is Nairobi time.
 """
 

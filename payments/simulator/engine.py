@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from payments.checks import FORBIDDEN_URL_WORDS
 from payments.daraja.security import decrypt_security_credential
 from payments.phone import MSISDN
 from payments.simulator import payloads
@@ -42,8 +43,6 @@ DUPLICATE = "500.002.1001"
 WRONG_CREDENTIALS = "500.001.1001"
 B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
 STK_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
-# Safaricom refuses callback URLs containing these words (REFERENCE.md "Callback URLs").
-FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _TOKEN_CHARS = string.ascii_letters + string.digits
 CREDENTIAL_CACHE_SIZE = 64  # SecurityCredentials remembered with what they decrypt to (an app sends one)

@@ -1,4 +1,5 @@
-"""Daraja-shaped bodies and identifiers, modelled on ../shared/daraja/samples/ (the documented payloads)."""
+"""Daraja-shaped bodies and identifiers, modelled on the documented payloads
+(tests/fixtures/daraja_samples/)."""
 
 from __future__ import annotations
 
