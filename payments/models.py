@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from payments.tokens import payout_token
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -238,8 +240,6 @@ class Payout(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.callback_token:
-            from payments.callbacks.tokens import payout_token
-
             self.callback_token = payout_token(self.originator_conversation_id)
         super().save(*args, **kwargs)
 
