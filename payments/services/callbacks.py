@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,6 +33,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import mask_msisdn
+from payments.rows import insert_row, update_row
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
@@ -368,8 +370,8 @@ def callback_store(
 ) -> DarajaCallback:
     """Commit the request as received, before anything parses it (credentials already redacted).
 
-    `payout_token`: a payout URL's token; the row's payout is the one it belongs to (`payout_id` is None
-    on the returned row when the token is nobody's)."""
+    `payout_token`: a payout URL's token; the same INSERT looks up whose it is (`payout_id` is None on the
+    returned row when the token is nobody's)."""
     callback = DarajaCallback(
         kind=kind,
         # PostgreSQL text cannot hold NUL; keep everything else byte for byte, but for the credentials and
@@ -383,14 +385,20 @@ def callback_store(
         http_status=http_status,
         processed_at=timezone.now() if outcome != CallbackOutcome.RECEIVED else None,
     )
-    if payout_token is not None:
-        callback.payout_id = _payout_id_by_token(payout_token)
-    callback.save(force_insert=True)
-    return callback
+    if payout_token is None:
+        return insert_row(callback)
+    # The same INSERT looks the payout up by its token: one round trip for the store (payments/rows.py).
+    return insert_row(callback, computed={"payout": (_payout_by_token_sql(), [payout_token])})
 
 
-def _payout_id_by_token(token: str) -> int | None:
-    return Payout.objects.filter(callback_token=token).values_list("pk", flat=True).first()
+@lru_cache(maxsize=1)
+def _payout_by_token_sql() -> str:
+    quote = connection.ops.quote_name
+    return "(SELECT {pk} FROM {table} WHERE {token} = %s)".format(
+        pk=quote(Payout._meta.pk.column),
+        table=quote(Payout._meta.db_table),
+        token=quote(Payout._meta.get_field("callback_token").column),
+    )
 
 
 def payout_token_known(token: str) -> bool:
@@ -411,7 +419,7 @@ def callback_reject_stored(
     if headers is not None:
         callback.headers = {name: mask_callback_tokens(value) for name, value in headers.items()}
         fields += ("headers",)
-    callback.save(update_fields=fields)
+    update_row(callback, fields)
 
 
 _RESULT_FIELDS = (
@@ -428,7 +436,7 @@ def _record_outcome(callback: DarajaCallback, handled: Handled) -> None:
     callback.processed_at = timezone.now()
     callback.next_attempt_at = None
     # The raw body and headers were written when the request arrived; only the outcome changes.
-    callback.save(update_fields=_RESULT_FIELDS)
+    update_row(callback, _RESULT_FIELDS)
 
 
 # Only what the JSON decoder makes of an escape can hold these; PostgreSQL text refuses NUL, and UTF-8 cannot
@@ -512,7 +520,7 @@ def _record_error(callback: DarajaCallback, exc: BaseException) -> bool:
     callback.error = _error_text(exc)
     callback.processed_at = timezone.now()
     callback.next_attempt_at = None if exhausted else callback.processed_at + _backoff(callback.attempts)
-    callback.save(update_fields=_ERROR_FIELDS)
+    update_row(callback, _ERROR_FIELDS)
     return exhausted
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.models import AuditAction, DarajaCallback, Payment, Payout, PayoutEvent
+from payments.rows import insert_row
 
 
 def event_record(
@@ -24,10 +25,11 @@ def event_record(
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
 ) -> PayoutEvent:
-    """Write one audit event (inside the caller's transaction, when it has one). Returns it."""
+    """Write one audit event (inside the caller's transaction, when it has one). Returns it. Inserted by
+    payments/rows.py: this runs for every status change, and Model.save() compiled its INSERT every time."""
     if action not in AuditAction.values:
         raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction.")
-    return PayoutEvent.objects.create(
+    return insert_row(PayoutEvent(
         payout=payout,
         payment=payment,
         action=action,
@@ -37,4 +39,4 @@ def event_record(
         source=source,
         details=details or {},
         callback=callback,
-    )
+    ))

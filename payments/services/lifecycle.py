@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from payments.errors import NotFound
@@ -35,6 +36,7 @@ from payments.models import (
     PayoutEvent,
 )
 from payments.models import PayoutStatus as S
+from payments.rows import load_row, selected_columns, update_row
 from payments.services.events import event_record
 from payments.signals import payout_status_changed
 
@@ -118,20 +120,37 @@ def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
     """The payout row, locked until the surrounding transaction ends. Call inside transaction.atomic().
 
     With `receipt`, the same query says whether another payout already holds that M-Pesa receipt
-    (`payout.receipt_elsewhere`): a settlement needs both, and one round trip is cheaper than two."""
-    rows = Payout.objects.select_for_update()
-    if receipt:
-        rows = rows.annotate(
-            receipt_elsewhere=Exists(Payout.objects.filter(transaction_id=receipt).exclude(pk=OuterRef("pk")))
-        )
-    try:
-        payout = rows.get(pk=payout_id)
-    except Payout.DoesNotExist:
-        raise NotFound(f"No payout #{payout_id}.") from None
+    (`payout.receipt_elsewhere`): a settlement needs both, and one round trip is cheaper than two.
+
+    Written as SQL rather than built by the ORM: it runs for every callback and every send, and compiling
+    the queryset cost more than the query (bench/README.md, session 6)."""
+    sql, params = _lock_sql(bool(receipt)), ([receipt, payout_id] if receipt else [payout_id])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(f"No payout #{payout_id}.")
+    payout = load_row(Payout, row)
     payout.receipt_checked = receipt
-    if not receipt:
-        payout.receipt_elsewhere = False
+    payout.receipt_elsewhere = bool(row[-1]) if receipt else False
     return payout
+
+
+@lru_cache(maxsize=2)
+def _lock_sql(with_receipt: bool) -> str:
+    table = connection.ops.quote_name(Payout._meta.db_table)
+    receipt = Payout._meta.get_field("transaction_id").column
+    pk = Payout._meta.pk.column
+    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else (
+        " FOR UPDATE" if connection.features.has_select_for_update else ""
+    )
+    columns = selected_columns(Payout, "p")
+    if with_receipt:
+        return (
+            f"SELECT {columns}, EXISTS (SELECT 1 FROM {table} o WHERE o.{receipt} = %s AND o.{pk} <> p.{pk})"
+            f" AS receipt_elsewhere FROM {table} p WHERE p.{pk} = %s{lock}"
+        )
+    return f"SELECT {columns} FROM {table} p WHERE p.{pk} = %s{lock}"
 
 
 def payout_transition(
@@ -156,7 +175,7 @@ def payout_transition(
     - `locked`: the caller already holds its row lock in this transaction (payout_lock);
     - `payout_id`: the lock is taken here;
     - `seen`: the payout as the caller last read it, not locked: moved by a conditional UPDATE (`WHERE status
-      IN ...`), one statement fewer, for a payout whose other columns nobody else writes while it is in the
+      = <what it was>`), no lock taken, for a payout whose other columns nobody else writes while it is in the
       starting status (a claimed `sending` payout, say).
     `fields`: other columns written with the status. Safe from any number of workers at once."""
     rule = transition_for(action=action, to_status=to_status)
@@ -168,20 +187,18 @@ def payout_transition(
     now = timezone.now()
     changes = {**(fields or {}), "status": to_status, "status_changed_at": now, "updated_at": now}
     with transaction.atomic(savepoint=False):
-        if seen is not None:
-            payout, old_status = seen, seen.status
-            if old_status not in starts or not Payout.objects.filter(pk=seen.pk, status=old_status).update(**changes):
-                return None
-            for name, value in changes.items():
+        payout = seen or locked or payout_lock(payout_id=payout_id)
+        old_status = payout.status
+        if old_status not in starts:
+            return None
+        before = {name: getattr(payout, name) for name in changes}
+        for name, value in changes.items():
+            setattr(payout, name, value)
+        # With `seen`, only the caller that finds the row still in old_status writes it.
+        if not update_row(payout, list(changes), where={"status": old_status} if seen is not None else None):
+            for name, value in before.items():
                 setattr(payout, name, value)
-        else:
-            payout = locked if locked is not None else payout_lock(payout_id=payout_id)
-            old_status = payout.status
-            if old_status not in starts:
-                return None
-            for name, value in changes.items():
-                setattr(payout, name, value)
-            payout.save(update_fields=list(changes))
+            return None
         event = event_record(action=action, source=source, payout=payout, actor=actor, from_status=old_status,
                              to_status=to_status, details=details, callback=callback)
         _in_transaction(payout=payout, old_status=old_status, event=event)

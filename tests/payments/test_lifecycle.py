@@ -63,6 +63,10 @@ def _status_writes(tree: ast.AST) -> list[str]:
             if name == "setattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
                     and node.args[1].value == "status" and _payoutish(node.args[0]):
                 found.append(ast.unparse(node))
+            # update_row(payout, ["status", ...]) (payments/rows.py)
+            if name == "update_row" and len(node.args) >= 2 and _payoutish(node.args[0]) \
+                    and "'status'" in ast.unparse(node.args[1]):
+                found.append(ast.unparse(node))
             # payout.save(update_fields=[..., "status", ...])
             for kw in node.keywords:
                 if kw.arg == "update_fields" and _payoutish(func) and "'status'" in ast.unparse(kw.value):
@@ -98,6 +102,7 @@ def test_the_static_check_finds_each_way_of_writing_a_status():
         "Payout(status='approved')",
         "setattr(payout, 'status', 'approved')",
         "payout.save(update_fields=['status'])",
+        "update_row(payout, ['status', 'updated_at'])",
         "cursor.execute('UPDATE payments_payout SET status = %s WHERE id = %s')",
     ]
     for sample in samples:
