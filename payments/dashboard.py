@@ -41,10 +41,10 @@ from payments.models import (
     PayoutStatus,
     SentHour,
 )
+from payments.roles import APPROVE_PERMISSION
 
 ZERO = Decimal("0.00")
 SERIES_DAYS = 30
-APPROVE_PERMISSION = "payments.approve_payout"
 
 
 @dataclass
