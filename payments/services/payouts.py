@@ -79,10 +79,6 @@ def _command_id(value: str) -> str:
     return value
 
 
-def _record_request(payout: Payout, *, actor, source: str, details: dict[str, Any]) -> None:
-    payout_created(payout=payout, source=source, actor=actor, details=details)
-
-
 def payout_request_disbursement(
     *,
     requested_by,
@@ -119,7 +115,7 @@ def payout_request_disbursement(
             requested_by=requested_by,
             required_approvals=required_approvals(amount),
         )
-        _record_request(payout, actor=requested_by, source=source, details={"amount": str(amount)})
+        payout_created(payout=payout, actor=requested_by, source=source, details={"amount": str(amount)})
     return payout
 
 
@@ -179,8 +175,8 @@ def payment_refund(
             requested_by=requested_by,
             required_approvals=required_approvals(amount),
         )
-        _record_request(
-            payout,
+        payout_created(
+            payout=payout,
             actor=requested_by,
             source=source,
             details={"amount": str(amount), "payment": payment.pk, "phone_differs": payout.phone_differs_from_payment},
