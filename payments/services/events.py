@@ -13,6 +13,9 @@ from payments.models import AuditAction, DarajaCallback, Payment, Payout, Payout
 from payments.rows import insert_row
 
 
+_ACTIONS = frozenset(AuditAction.values)
+
+
 def event_record(
     *,
     action: AuditAction | str,
@@ -27,7 +30,7 @@ def event_record(
 ) -> PayoutEvent:
     """Write one audit event (inside the caller's transaction, when it has one). Returns it. Inserted by
     payments/rows.py: this runs for every status change, and Model.save() compiled its INSERT every time."""
-    if action not in AuditAction.values:
+    if action not in _ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction.")
     return insert_row(PayoutEvent(
         payout=payout,
