@@ -12,7 +12,6 @@ from typing import Any
 from payments.models import AuditAction, DarajaCallback, Payment, Payout, PayoutEvent
 from payments.rows import insert_row
 
-
 _ACTIONS = frozenset(AuditAction.values)
 
 
