@@ -45,8 +45,8 @@ def main() -> int:
     from django.test.utils import CaptureQueriesContext
 
     from payments.admin.common import table_estimate
+    from payments.kenya import NAIROBI
     from payments.models import FloatBalance, Payout, PayoutStatus
-    from payments.selectors import NAIROBI
 
     last = Payout.objects.aggregate(last=Max("created_at"))["last"]
     if last is None:

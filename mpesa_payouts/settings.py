@@ -286,7 +286,7 @@ STATEMENT_MAX_SECONDS = env.float("STATEMENT_MAX_SECONDS", default=900.0)
 CALLBACK_BASE_URL = env.str("CALLBACK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Secret the callback URL tokens are derived from; defaults to SECRET_KEY.
 CALLBACK_TOKEN_SECRET = env.str("CALLBACK_TOKEN_SECRET", default="") or SECRET_KEY
-# The Safaricom addresses circulated by integrators (REFERENCE.md "Callback URLs").
+# The Safaricom addresses circulated by integrators (docs/daraja.md, "Callback URLs").
 SAFARICOM_CALLBACK_IPS = [
     "196.201.214.200",
     "196.201.214.206",

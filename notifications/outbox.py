@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_each, publish_now
 from notifications.backends import (
     OutgoingMessage,
     PermanentSendError,
@@ -36,6 +37,8 @@ from notifications.messages import Message
 from notifications.models import Notification, NotificationStatus
 from notifications.numbers import mask_number, mask_numbers_in_text
 from notifications.recipients import Target
+from notifications.tasks import deliver_notification as deliver_notification_task
+from notifications.tasks import deliver_recent as deliver_recent_task
 from payments.rows import insert_rows
 
 logger = logging.getLogger("notifications")
@@ -87,16 +90,13 @@ def _insert_new(rows: list[Notification]) -> list[int]:
 def enqueue(notification_ids: Iterable[int], *, countdown: float | None = None) -> int:
     """Hand rows to the workers, one delivery task each. Never raises: a row that cannot be queued now is
     picked up later."""
-    from mpesa_payouts.celery import publish_each
-    from notifications.tasks import deliver_notification
-
     ids = list(notification_ids)
     queued: list = []
     if not ids:
         return 0
     try:
         # One quick attempt: a callback must not wait on a broker that is down; the pick-up task retries.
-        publish_each(deliver_notification, [(notification_id,) for notification_id in ids], countdown=countdown,
+        publish_each(deliver_notification_task, [(notification_id,) for notification_id in ids], countdown=countdown,
                      queued=queued)
     except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
         logger.warning(
@@ -142,13 +142,10 @@ class _Doorbell:
             self._schedule(delay)
 
     def _schedule(self, delay: float) -> None:
-        from mpesa_payouts.celery import publish_now
-        from notifications.tasks import deliver_recent
-
         # Rows made from a few seconds before now: created_at is set before the commit this follows.
         since = (timezone.now() - timedelta(seconds=5)).isoformat()
         try:
-            publish_now(deliver_recent, since, countdown=delay)
+            publish_now(deliver_recent_task, since, countdown=delay)
         except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
             with self._lock:
                 self._scheduled_until = float("-inf")  # let the next row try again

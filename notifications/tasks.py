@@ -1,5 +1,6 @@
 """Celery tasks. Each takes ids (or nothing), loads rows and calls the outbox: safe to run twice, safe under
-acks_late (a redelivered task finds the row sent, or claimed, and does nothing)."""
+acks_late (a redelivered task finds the row sent, or claimed, and does nothing). As in payments/tasks.py, a
+task imports its service inside its body; the outbox imports the tasks at module level."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from datetime import datetime
 
 from celery import current_app, shared_task
 
-from notifications.outbox import enqueue, notification_deliver, notifications_due, notifications_recent
-
 logger = logging.getLogger("notifications")
 
 
 @shared_task(name="notifications.tasks.deliver_notification", acks_late=True, ignore_result=True)
 def deliver_notification(notification_id: int) -> str:
     """Send one notification; on a retryable error queue the next attempt after the backoff."""
+    from notifications.outbox import enqueue, notification_deliver
+
     delivery = notification_deliver(notification_id=notification_id)
     if delivery.status == "retry" and not current_app.conf.task_always_eager:
         # A fresh message with a countdown rather than self.retry(): the row holds the attempt count and the
@@ -27,6 +28,8 @@ def deliver_notification(notification_id: int) -> str:
 @shared_task(name="notifications.tasks.deliver_pending", acks_late=True, ignore_result=True)
 def deliver_pending() -> int:
     """Every minute (beat): queue pending rows whose delivery task was lost."""
+    from notifications.outbox import enqueue, notifications_due
+
     ids = notifications_due()
     if not ids:
         return 0
@@ -38,6 +41,8 @@ def deliver_pending() -> int:
 @shared_task(name="notifications.tasks.deliver_recent", acks_late=True, ignore_result=True)
 def deliver_recent(since: str, after_id: int = 0) -> int:
     """Queue the rows a burst made (see outbox._Doorbell): every pending, due row created since `since`."""
+    from notifications.outbox import enqueue, notifications_recent
+
     batch = 500
     ids = notifications_recent(since=datetime.fromisoformat(since), after_id=after_id, limit=batch)
     queued = enqueue(ids)

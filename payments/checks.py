@@ -10,7 +10,8 @@ from django.urls import reverse
 
 from payments.callbacks.network import parse_allowed_ips
 
-# Safaricom refuses callback URLs that contain any of these (REFERENCE.md, "Callback URLs").
+# Safaricom refuses callback URLs that contain any of these (docs/daraja.md, "Callback URLs"); the simulator
+# refuses them too.
 FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
 VALID_ENVIRONMENTS = ("simulator", "sandbox", "production")
 # The shipped compose file (the image holds it too): checked for a web port published past the proxy.

@@ -26,6 +26,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from payments.daraja import result_codes
+from payments.kenya import NAIROBI
 from payments.models import (
     IN_FLIGHT_STATUSES,
     CallbackOutcome,
@@ -40,11 +41,10 @@ from payments.models import (
     PayoutStatus,
     SentHour,
 )
-from payments.selectors import NAIROBI
+from payments.roles import APPROVE_PERMISSION
 
 ZERO = Decimal("0.00")
 SERIES_DAYS = 30
-APPROVE_PERMISSION = "payments.approve_payout"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import render
 
 from payments.callbacks.network import client_ip
+from payments.models import AuditAction
 
 USERNAME_MAX = 150
 
@@ -28,17 +29,17 @@ def _record(action: str, *, request, actor=None, username: str = "", **details) 
 
 
 def on_login(sender, request, user, **kwargs) -> None:
-    _record("login", request=request, actor=user, username=user.get_username())
+    _record(AuditAction.LOGIN, request=request, actor=user, username=user.get_username())
 
 
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str((credentials or {}).get("username") or "")
-    _record("login_failed", request=request, username=username,
+    _record(AuditAction.LOGIN_FAILED, request=request, username=username,
             locked_out=bool(getattr(request, "axes_locked_out", False)))
 
 
 def on_locked_out(sender, request, username, ip_address, **kwargs) -> None:
-    _record("login_locked_out", request=request, username=str(username or ""),
+    _record(AuditAction.LOGIN_LOCKED_OUT, request=request, username=str(username or ""),
             failure_limit=settings.AXES_FAILURE_LIMIT, cooloff_minutes=settings.AXES_COOLOFF_MINUTES)
 
 

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from payments.tokens import payout_token
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
@@ -244,8 +246,6 @@ class Payout(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.callback_token:
-            from payments.callbacks.tokens import payout_token
-
             self.callback_token = payout_token(self.originator_conversation_id)
         super().save(*args, **kwargs)
 
@@ -377,6 +377,55 @@ class EventSource(models.TextChoices):
     TASK = "task", "Task"
     CALLBACK = "callback", "Callback"
     COMMAND = "command", "Management command"
+
+
+class AuditAction(models.TextChoices):
+    """What an audit event records. A payout's status changes are the actions of the lifecycle's table
+    (payments/services/lifecycle.py); the rest are decisions that leave the status as it is, and the
+    events of payments, credentials, finance jobs and logins."""
+
+    # A payout's lifecycle (each a row of lifecycle.TRANSITIONS).
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    APPROVAL_VOIDED = "approval_voided", "Approvals voided"
+    SENDING = "sending", "Sending"
+    SUBMITTED = "submitted", "Submitted"
+    SEND_RETRY = "send_retry", "Send to be retried"
+    OUTCOME_UNKNOWN = "outcome_unknown", "Send outcome unknown"
+    QUEUE_TIMEOUT = "queue_timeout", "Queue timeout"
+    RESULT_UNKNOWN = "result_unknown", "Result proves no outcome"
+    RESULT_FOR_UNSENT_PAYOUT = "result_for_unsent_payout", "Result for a payout never sent"
+    RESULT_MISMATCH = "result_mismatch", "Result disagrees with the payout"
+    SUCCESS_AFTER_FAILURE = "success_after_failure", "Paid after recorded failed"
+    UNANSWERED = "unanswered", "Status queries unanswered"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    REVIEWED = "reviewed", "Reviewed"
+    # A payout's decisions that leave its status as it is.
+    APPROVAL = "approval", "Approval"
+    EDITED = "edited", "Edited"
+    HELD = "held", "Held"
+    STATUS_QUERY = "status_query", "Status query sent"
+    REQUESTED_AGAIN = "requested_again", "Requested again (a failed payout's new request)"
+    RETRIED = "retried", "Requested again as a new payout"
+    # Payments (C2B and STK push).
+    PAYMENT_COMPLETED = "payment_completed", "Payment completed"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+    PAYMENT_RESULT_UNKNOWN = "payment_result_unknown", "Payment result proves no outcome"
+    # Controls, credentials, finance jobs.
+    PAYOUTS_PAUSED = "payouts_paused", "Payouts paused"
+    PAYOUTS_RESUMED = "payouts_resumed", "Payouts resumed"
+    CREDENTIALS_ADDED = "credentials_added", "Credentials added"
+    CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"
+    CREDENTIALS_DELETED = "credentials_deleted", "Credentials deleted"
+    LEDGER_EXPORT_REQUESTED = "ledger_export_requested", "Ledger export requested"
+    STATEMENT_RECONCILE_REQUESTED = "statement_reconcile_requested", "Statement reconciliation requested"
+    # Logins (payments/login_audit.py, payments/second_factor.py).
+    LOGIN = "login", "Login"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    LOGIN_LOCKED_OUT = "login_locked_out", "Login locked out"
+    SECOND_FACTOR_REFUSED = "second_factor_refused", "Second factor refused"
 
 
 class AppendOnlyError(RuntimeError):

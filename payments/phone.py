@@ -7,7 +7,8 @@ import re
 _SEPARATORS = re.compile(r"[\s\-().]")
 # ASCII digits only: Python's \d also matches other scripts' digits ("2547123456\uff17" with a full-width
 # seven), which would pass here and then escape limits and search that compare the stored text.
-_MSISDN = re.compile(r"^254[17][0-9]{8}$", re.ASCII)
+# A full Kenyan mobile number as M-Pesa takes it: 254, then 7 or 1, then eight digits.
+MSISDN = re.compile(r"^254[17][0-9]{8}$", re.ASCII)
 _HASHED = re.compile(r"^[0-9a-f]{64}$", re.ASCII | re.IGNORECASE)
 
 
@@ -27,7 +28,7 @@ def normalize_msisdn(value: str | int) -> str:
         raw = "254" + raw[1:]
     elif len(raw) == 9 and raw[0] in "17":
         raw = "254" + raw
-    if not _MSISDN.fullmatch(raw):
+    if not MSISDN.fullmatch(raw):
         raise InvalidPhoneNumber(
             "Enter a Kenyan mobile number such as 0712345678 or 254712345678 (Safaricom needs 2547XXXXXXXX "
             "or 2541XXXXXXXX)."
@@ -36,7 +37,7 @@ def normalize_msisdn(value: str | int) -> str:
 
 
 def is_full_msisdn(value: str) -> bool:
-    return bool(_MSISDN.fullmatch(value or ""))
+    return bool(MSISDN.fullmatch(value or ""))
 
 
 def is_hashed_msisdn(value: str | None) -> bool:

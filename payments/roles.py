@@ -39,3 +39,12 @@ def ensure_groups_after_migrate(sender, **kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     ensure_groups(Group, Permission)
+
+
+def can_request(request) -> bool:
+    """Whether the signed-in person may request payouts (the admin's and the API's one question)."""
+    return request.user.has_perm(REQUEST_PERMISSION)
+
+
+def can_approve(request) -> bool:
+    return request.user.has_perm(APPROVE_PERMISSION)

@@ -1,13 +1,17 @@
-"""Row writes for the hot paths (a B2C result, a send), as SQL built once per model and column set.
+"""Row writes and the payout lock for the hot paths (a B2C result, a send), as SQL built once per model and
+column set.
 
-Django's `Model.save()` and `QuerySet.create()` compile their statement anew on every call; on a B2C result,
-with four writes, that compiling cost more Python time than everything else the callback does
-(bench/README.md). These helpers keep what matters from the ORM: the model's columns, each field's
-`pre_save()` and `get_db_prep_save()` conversions, the primary key set on the instance. They skip save()'s
-signals (no receiver listens to pre_save/post_save of the models they write; notifications/recipients.py
-listens to NotificationRecipient, which never comes here) and model `save()` overrides, so callers use them
-only for rows whose save() adds nothing to an insert (PayoutEvent, DarajaCallback, Notification) or for an
-update of named fields.
+Django's `Model.save()`, `QuerySet.create()/update()` and a locking `get()` compile their statement anew on
+every call; on a B2C result, with its five writes and the lock, that compiling cost more Python time than
+everything else the callback does. Measured (bench/README.md, session 6): returning these to the ORM made
+first results 40-60% slower against the floor and the pipeline about half as fast, so they stay; the
+"status change and its event in one statement" they once had measured no gain and is gone.
+
+They keep what matters from the ORM: the model's columns, each field's `pre_save()` and `get_db_prep_save()`
+conversions, the primary key set on the instance. They skip save()'s signals (no receiver listens to
+pre_save/post_save of the models they write; notifications/recipients.py listens to NotificationRecipient,
+which never comes here) and model `save()` overrides, so callers use them only for rows whose save() adds
+nothing to an insert (PayoutEvent, DarajaCallback, Notification) or for an update of named fields.
 """
 
 from __future__ import annotations
@@ -34,10 +38,6 @@ def _save_params(obj: models.Model, fields, add: bool) -> list:
     return [field.get_db_prep_save(field.pre_save(obj, add), connection) for field in fields]
 
 
-def _insert_params(obj: models.Model) -> list:
-    return _save_params(obj, _fields(type(obj), None), True)
-
-
 def _stored(obj: models.Model, pk: int) -> None:
     obj.pk = pk
     obj._state.adding = False
@@ -62,10 +62,12 @@ def _insert_sql(
 def insert_rows(objs: Sequence[models.Model], *, skip_conflicts_on: str | None = None) -> list[int]:
     """INSERT every object in one statement; returns the new primary keys in row order, and sets each
     object's pk when every row was inserted. `skip_conflicts_on`: a unique field; rows whose value already
-    exists are skipped (`ON CONFLICT ... DO NOTHING`) and only the inserted rows' keys come back."""
+    exists are skipped (`ON CONFLICT ... DO NOTHING`) and only the inserted rows' keys come back (Django's
+    `bulk_create(ignore_conflicts=True)` returns no keys: the notification outbox needs them)."""
     if not objs:
         return []
-    params = [value for obj in objs for value in _insert_params(obj)]
+    fields = _fields(type(objs[0]), None)
+    params = [value for obj in objs for value in _save_params(obj, fields, True)]
     sql = _insert_sql(type(objs[0]), len(objs), skip_conflicts_on, (), connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -109,97 +111,24 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...], where: tuple[
     return f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {conditions}"
 
 
-def update_row(obj: models.Model, names: Sequence[str]) -> None:
-    """UPDATE the named fields of a stored object from its attributes (as `save(update_fields=...)`)."""
-    key = tuple(names)
-    params = [*_save_params(obj, _fields(type(obj), key), False), obj.pk]
-    with connection.cursor() as cursor:
-        cursor.execute(_update_sql(type(obj), key, (), connection.vendor), params)
-        if cursor.rowcount != 1:
-            raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
+def update_row(obj: models.Model, names: Sequence[str], *, where: dict | None = None) -> bool:
+    """UPDATE the named fields of a stored object from its attributes (as `save(update_fields=...)`).
 
-
-def _insert_from_sql(model: type[models.Model], source: str) -> str:
-    """`INSERT INTO <model> (...) SELECT %s, ... FROM <source> RETURNING pk`: one row per row of `source` (a
-    WITH query), so the row is written only when the statement before it matched."""
-    fields = _fields(model, None)
-    return (
-        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({_columns(fields)})"
-        f" SELECT {', '.join(['%s'] * len(fields))} FROM {source}"
-        f" RETURNING {connection.ops.quote_name(model._meta.pk.column)}"
-    )
-
-
-@lru_cache(maxsize=64)
-def _update_then_insert_sql(
-    model: type[models.Model],
-    names: tuple[str, ...],
-    where: tuple[str, ...],
-    new_model: type[models.Model],
-    with_row: bool,
-    vendor: str,
-) -> str:
-    """PostgreSQL: the UPDATE of `_update_sql` and the INSERT of `new_model` only if the UPDATE matched; the
-    statement yields the new row's key, preceded by the updated row's columns when `with_row`."""
-    table, key = connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(model._meta.pk.column)
-    returning = selected_columns(model, table) if with_row else f"{table}.{key}"
-    selected = "updated.*, " if with_row else ""
-    return (
-        f"WITH updated AS ({_update_sql(model, names, where, vendor)} RETURNING {returning}),"
-        f" inserted AS ({_insert_from_sql(new_model, 'updated')})"
-        f" SELECT {selected}inserted.{connection.ops.quote_name(new_model._meta.pk.column)}"
-        " FROM updated, inserted"
-    )
-
-
-def update_where_then_insert(
-    model: type[models.Model], pk, values: dict, where: dict, new: models.Model, *, with_row: bool = True
-) -> models.Model | bool | None:
-    """UPDATE row `pk` of `model` SET `values` if it still matches `where` (field name -> value), and INSERT
-    `new` only if it did: the row as it now is (True instead when not `with_row`), or None when it no longer
-    matched (nothing is written). A conditional update only one caller can win, with its event; one
-    statement on PostgreSQL (a data-modifying WITH), elsewhere the UPDATE, a SELECT of the row and the
-    INSERT."""
-    names, where_names = tuple(values), tuple(where)
+    `where`: field name -> value the row must still hold (a conditional update only one caller can win);
+    returns whether the row matched. Without it, a row that is not there raises."""
+    key, where = tuple(names), where or {}
+    where_names = tuple(where)
     params = [
-        *(field.get_db_prep_save(values[field.name], connection) for field in _fields(model, names)),
-        pk,
-        *(field.get_db_prep_save(where[field.name], connection) for field in _fields(model, where_names)),
+        *_save_params(obj, _fields(type(obj), key), False),
+        obj.pk,
+        *(field.get_db_prep_save(where[field.name], connection) for field in _fields(type(obj), where_names)),
     ]
-    if connection.vendor == "postgresql":
-        sql = _update_then_insert_sql(model, names, where_names, type(new), with_row, connection.vendor)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params + _insert_params(new))
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        _stored(new, row[-1])
-        return load_row(model, row) if with_row else True
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(model, names, where_names, connection.vendor), params)
-        if cursor.rowcount != 1:
-            return None
-        row = None
-        if with_row:
-            table = connection.ops.quote_name(model._meta.db_table)
-            cursor.execute(
-                f"SELECT {selected_columns(model, table)} FROM {table}"
-                f" WHERE {connection.ops.quote_name(model._meta.pk.column)} = %s",
-                [pk],
-            )
-            row = cursor.fetchone()
-    insert_row(new)
-    return load_row(model, row) if with_row else True
-
-
-def update_row_then_insert(obj: models.Model, names: Sequence[str], new: models.Model) -> None:
-    """`update_row(obj, names)` then `insert_row(new)`, for a row the caller holds locked (and so already has
-    as it now is: the statement returns only the new row's key); on PostgreSQL one statement (see
-    update_where_then_insert), so a status change and its event cost one round trip. Nothing is inserted when
-    the row is not there, and that raises, as update_row does."""
-    values = {name: getattr(obj, _fields(type(obj), (name,))[0].attname) for name in names}
-    if update_where_then_insert(type(obj), obj.pk, values, {}, new, with_row=False) is None:
+        cursor.execute(_update_sql(type(obj), key, where_names, connection.vendor), params)
+        matched = cursor.rowcount == 1
+    if not matched and not where:
         raise DatabaseError(f"{type(obj).__name__} #{obj.pk} was not updated (no such row).")
+    return matched
 
 
 @lru_cache(maxsize=32)

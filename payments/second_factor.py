@@ -22,6 +22,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from payments.errors import PermissionDenied
+from payments.models import AuditAction
 from payments.roles import APPROVERS
 
 OTP_HEADER = "HTTP_X_OTP"
@@ -83,7 +84,7 @@ def _refuse(request, code: str, message: str) -> None:
     from payments.models import EventSource
     from payments.services.events import event_record
 
-    event_record(action="second_factor_refused", source=EventSource.API, actor=request.user,
+    event_record(action=AuditAction.SECOND_FACTOR_REFUSED, source=EventSource.API, actor=request.user,
                  details={"reason": code, "path": request.path})
     raise PermissionDenied(message, code=code)
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,6 +36,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments.cells import NeutralisedText
+from payments.kenya import NAIROBI
 from payments.models import (
     CallbackOutcome,
     DarajaCallback,
@@ -52,7 +52,6 @@ from payments.models import (
 )
 
 # Finance reads every time in Nairobi time, whatever the server's zone.
-NAIROBI = ZoneInfo("Africa/Nairobi")
 ZERO = Decimal("0.00")
 
 

@@ -1,5 +1,8 @@
 """Celery tasks: thin callers of the dispatch services. They take ids, are idempotent, and are safe under
-acks_late (a redelivered send finds its payout already claimed and does nothing)."""
+acks_late (a redelivered send finds its payout already claimed and does nothing).
+
+One convention against the import cycle: a service imports its task at module level (`send_payout as
+send_payout_task`); a task imports its service inside its body."""
 
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ from collections import Counter
 
 from celery import shared_task
 
-from payments.services import callbacks, dispatch, payouts
-
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=dispatch.MAX_SEND_ATTEMPTS)
+# max_retries=None: dispatch.MAX_SEND_ATTEMPTS bounds the tries (the payout's send_attempts), not Celery.
+@shared_task(bind=True, acks_late=True, max_retries=None)
 def send_payout(self, payout_id: int) -> str:
+    from payments.services import dispatch
+
     result = dispatch.payout_send(payout_id=payout_id)
     if result.retry_in is not None:
         # The payout is back in `approved`; if this retry is lost the sweep queues it again.
@@ -28,6 +32,8 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
     payouts.sends_queued_together). Each is claimed and sent on its own, as by send_payout; one that must wait
     before another try goes back to the queue alone. A redelivered message finds the ones already claimed and
     skips them."""
+    from payments.services import dispatch, payouts
+
     outcomes: Counter[str] = Counter()
     for payout_id in payout_ids:
         try:
@@ -44,22 +50,30 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def query_payout_status(payout_id: int) -> str:
+    from payments.services import dispatch
+
     return dispatch.payout_query_status(payout_id=payout_id)
 
 
 @shared_task(acks_late=True)
 def query_account_balance() -> str:
+    from payments.services import dispatch
+
     return dispatch.account_balance_query()
 
 
 @shared_task(acks_late=True)
 def send_stk_push(payment_id: int) -> str:
+    from payments.services import dispatch
+
     return dispatch.payment_stk_push_send(payment_id=payment_id)
 
 
 @shared_task(acks_late=True)
 def sweep_payouts() -> dict[str, int]:
     """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue."""
+    from payments.services import dispatch, payouts
+
     lost = list(dispatch.payouts_lost_in_queue())
     if lost:
         # After a broker outage that may be a whole payroll: queued in groups, as its approval would have.
@@ -84,6 +98,8 @@ def run_finance_job(job_id: int) -> str:
 def reprocess_callbacks() -> dict[str, int]:
     """Beat: process again the stored callbacks whose processing failed (with backoff, bounded attempts) or
     that were left `received`. Idempotent: a row is locked while it is retried and a settled one is skipped."""
+    from payments.services import callbacks
+
     counts = callbacks.callbacks_reprocess_due()
     if counts:
         logger.info("reprocessed callbacks: %s", counts)

@@ -10,7 +10,16 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
+from payments.models import (
+    AuditAction,
+    EventSource,
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
 
 SAMPLES = Path(__file__).parent / "fixtures" / "daraja_samples"
 _seq = itertools.count(1)
@@ -107,3 +116,21 @@ def make_float_reading(**fields):
     defaults = dict(utility_available=Decimal("50000.00"), source=FloatSource.BALANCE_QUERY)
     defaults.update(fields)
     return FloatBalance.objects.create(**defaults)
+
+
+# How a test moves a payout along the lifecycle's table, as the usual cause of each change would.
+_USUAL_CAUSE = {
+    PayoutStatus.SENDING: (AuditAction.SENDING, EventSource.TASK),  # the send task's claim
+    PayoutStatus.FAILED: (AuditAction.FAILED, EventSource.CALLBACK),  # a final-failure result
+    PayoutStatus.NEEDS_REVIEW: (AuditAction.UNANSWERED, EventSource.TASK),  # status queries ran out
+    PayoutStatus.COMPLETED: (AuditAction.COMPLETED, EventSource.CALLBACK),  # a success result
+}
+
+
+def advance(payout_id: int, to_status: str, *, fields: dict | None = None) -> Payout | None:
+    """The payout moved to `to_status` through payments.services.lifecycle (None when the table does not
+    allow it from where the payout is)."""
+    from payments.services.lifecycle import payout_transition
+
+    action, source = _USUAL_CAUSE[to_status]
+    return payout_transition(payout_id=payout_id, action=action, to_status=to_status, source=source, fields=fields)

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from payments.admin.common import refused
-from payments.admin.payouts import can_approve, can_request
 from payments.credentials import SECRET_FIELDS, encryption_configured
 from payments.errors import PayoutError
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
 from payments.models import DarajaCredentialSet, EventSource, PayoutControl, PayoutEvent
-from payments.services.events import event_record
+from payments.roles import can_approve, can_request
+from payments.services.credentials import credential_set_delete, credential_set_save
 from payments.services.payouts import payout_control_set
 
 
@@ -124,30 +123,12 @@ class DarajaCredentialSetAdmin(admin.ModelAdmin):
         return ", ".join(stored) or "none (environment)"
 
     def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        with transaction.atomic():
-            if obj.active:
-                # One active set at a time (a partial unique index): switching activates this one only.
-                DarajaCredentialSet.objects.filter(active=True).exclude(pk=obj.pk).update(active=False)
-            super().save_model(request, obj, form, change)
-            changed = sorted(set(form.changed_data) - set(SECRET_FIELDS) - {"clear"} | set(form.changed_secrets))
-            event_record(
-                action="credentials_changed" if change else "credentials_added",
-                source=EventSource.ADMIN,
-                actor=request.user,
-                # Names of what changed only: never a secret, not even a hint of one.
-                details={"credential_set": obj.pk, "name": obj.name, "active": obj.active, "fields": changed},
-            )
+        # Names of what changed only: never a secret, not even a hint of one.
+        changed = set(form.changed_data) - set(SECRET_FIELDS) - {"clear"} | set(form.changed_secrets)
+        credential_set_save(credential_set=obj, saved_by=request.user, changed=list(changed), created=not change)
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            event_record(
-                action="credentials_deleted",
-                source=EventSource.ADMIN,
-                actor=request.user,
-                details={"credential_set": obj.pk, "name": obj.name, "active": obj.active},
-            )
-            super().delete_model(request, obj)
+        credential_set_delete(credential_set=obj, deleted_by=request.user)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -20,9 +19,10 @@ from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
 from payments.errors import NotFound
-from payments.models import CommandID, EventSource, Payment, PaymentSource, PaymentStatus
+from payments.models import CommandID, EventSource
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.second_factor import require_api_code
+from payments.services import dispatch
 from payments.services import payouts as payout_services
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -132,20 +132,11 @@ class PaymentActionsMixin:
     def stk_push(self, request):
         """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
         data = _valid(StkPushSerializer, request)
-        with transaction.atomic():
-            payment = Payment.objects.create(
-                source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, phone=data["phone"],
-                amount=data["amount"], account_reference=data["account_reference"],
-                description=data["description"],
-            )
-            transaction.on_commit(lambda: _queue_stk(payment.pk))
+        payment = dispatch.payment_stk_push_request(
+            phone=data["phone"], amount=data["amount"], account_reference=data["account_reference"],
+            description=data["description"],
+        )
         return Response(PaymentSerializer(payment).data, status=status.HTTP_201_CREATED)
-
-
-def _queue_stk(payment_id: int) -> None:
-    from payments.tasks import send_stk_push
-
-    send_stk_push.delay(payment_id)
 
 
 class PayoutActionsMixin:

@@ -2,17 +2,20 @@
 
 A payout's ResultURL and QueueTimeOutURL (and the URLs of its Transaction Status queries) carry a token
 derived from its OriginatorConversationID, stored on the row: one payout's URL cannot settle another.
-STK, C2B and Account Balance URLs carry a per-kind token derived from CALLBACK_TOKEN_SECRET.
-Tokens are hex, so they can never contain a word Safaricom rejects in a URL.
+STK, C2B and Account Balance URLs carry a per-kind token derived from CALLBACK_TOKEN_SECRET. The HMAC
+itself is payments/tokens.py (the models need it too); this module builds the URLs that carry the tokens.
 """
 
 from __future__ import annotations
 
-import hmac
-
 from django.conf import settings
 from django.urls import reverse
-from django.utils.crypto import salted_hmac
+
+from payments.tokens import payout_token, static_token, static_token_matches
+
+__all__ = [
+    "TOKEN_SCOPE", "callback_url", "payout_token", "payout_urls", "static_token", "static_token_matches", "static_url",
+]
 
 # URL name -> what the token is bound to: "payout" or a static group.
 TOKEN_SCOPE = {
@@ -26,24 +29,6 @@ TOKEN_SCOPE = {
     "c2b-confirmation": "c2b",
     "c2b-validation": "c2b",
 }
-
-
-def _token(value: str) -> str:
-    return salted_hmac(
-        "payments.callbacks", value, secret=settings.CALLBACK_TOKEN_SECRET, algorithm="sha256"
-    ).hexdigest()[:40]
-
-
-def payout_token(originator_conversation_id: str) -> str:
-    return _token(f"payout:{originator_conversation_id}")
-
-
-def static_token(scope: str) -> str:
-    return _token(f"static:{scope}")
-
-
-def static_token_matches(scope: str, token: str) -> bool:
-    return hmac.compare_digest(static_token(scope), token)
 
 
 def callback_url(name: str, token: str) -> str:

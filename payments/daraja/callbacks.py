@@ -1,6 +1,6 @@
 """Parsing of the bodies Daraja posts to our callback URLs. Pure Python: no ORM, no Django models.
 
-Follows REFERENCE.md defensively: keys are looked up by name (order varies), codes come as numbers or
+Reads Daraja defensively (docs/daraja.md): keys are looked up by name (order varies), codes come as numbers or
 strings, ReferenceItem is an object or a list, TransactionCompletedDateTime is Nairobi time.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from payments.daraja.result_codes import Namespace, classify, is_code_value
+from payments.kenya import NAIROBI
 
-NAIROBI = timezone(timedelta(hours=3), "EAT")
 _CREDENTIAL_RE = re.compile(r'("(?:SecurityCredential|InitiatorPassword|Password)"\s*:\s*)"[^"]*"', re.IGNORECASE)
 
 

@@ -12,12 +12,11 @@ import base64
 import hashlib
 import logging
 import math
-import re
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
@@ -40,17 +39,16 @@ from payments.daraja.errors import (
     error_for_http_status,
 )
 from payments.daraja.result_codes import classify_sync
-from payments.phone import mask_msisdn
+from payments.kenya import NAIROBI
+from payments.phone import MSISDN, mask_msisdn
 
 logger = logging.getLogger(__name__)
 
 Product = Literal["b2c", "stk"]
 
-NAIROBI = timezone(timedelta(hours=3), "EAT")  # Kenya keeps no daylight saving: a fixed offset is exact.
 TOKEN_SAFETY_MARGIN = 60  # seconds before Daraja's expiry at which we fetch a new token
 DEFAULT_TOKEN_LIFETIME = 3599  # used when Daraja omits or garbles expires_in
 B2C_COMMANDS = frozenset({"BusinessPayment", "SalaryPayment", "PromotionPayment"})
-_MSISDN = re.compile(r"^254[17][0-9]{8}$", re.ASCII)
 _B2C_SETTINGS = {
     "b2c_shortcode": "B2C shortcode",
     "initiator_name": "initiator name",
@@ -568,7 +566,7 @@ def _whole_shillings(amount: Decimal | int | str) -> int:
 
 
 def _check_msisdn(phone: str) -> None:
-    if not _MSISDN.fullmatch(phone or ""):
+    if not MSISDN.fullmatch(phone or ""):
         raise DarajaValidationError("invalid_phone", "The phone number must be 12 digits: 2547XXXXXXXX or 2541XXXXXXXX")
 
 

@@ -1,6 +1,6 @@
 """The SecurityCredential: the initiator password encrypted with Safaricom's certificate.
 
-RSA with PKCS#1 v1.5 padding (not OAEP), base64 encoded (REFERENCE.md "SecurityCredential"). The padding is
+RSA with PKCS#1 v1.5 padding (not OAEP), base64 encoded (docs/daraja.md, "SecurityCredential"). The padding is
 random, so two credentials for one password differ: never compare credentials for equality.
 """
 

@@ -25,8 +25,9 @@ from django.db import connection, transaction
 
 from payments import selectors
 from payments.cells import neutralise_row
+from payments.kenya import NAIROBI
 from payments.reconciliation.progress import Progress
-from payments.selectors import MONEY_COLUMNS, NAIROBI, TIME_COLUMNS
+from payments.selectors import MONEY_COLUMNS, TIME_COLUMNS
 
 KINDS = ("payouts", "payments")
 FORMATS = ("csv", "json", "xlsx")

@@ -35,10 +35,11 @@ from ledger.accounts import MPESA_COLLECTIONS, MPESA_UTILITY
 from ledger.services.statement import StatementPosting, statement_rows_post
 from payments import selectors
 from payments.cells import neutralise
+from payments.kenya import NAIROBI
 from payments.models import PaymentStatus, PayoutStatus
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementRow
-from payments.selectors import NAIROBI, LedgerEntry
+from payments.selectors import LedgerEntry
 
 
 class Kind:

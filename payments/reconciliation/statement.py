@@ -32,7 +32,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from payments.selectors import NAIROBI
+from payments.kenya import NAIROBI
 
 # Canonical key -> the column name as the portal writes it.
 COLUMNS = {

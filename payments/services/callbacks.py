@@ -21,6 +21,7 @@ from payments.callbacks.masking import mask_callback_tokens
 from payments.daraja import callbacks as parse
 from payments.daraja.result_codes import Namespace, classify
 from payments.models import (
+    AuditAction,
     CallbackKind,
     CallbackOutcome,
     DarajaCallback,
@@ -34,7 +35,8 @@ from payments.models import (
 )
 from payments.phone import mask_msisdn
 from payments.rows import insert_row, update_row
-from payments.services.events import event_record, payout_lock, payout_transition
+from payments.services.events import event_record
+from payments.services.lifecycle import payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
 from payments.signals import callback_failed, payment_received
 from webhooks.services.events import payment_received_webhook
@@ -173,7 +175,7 @@ def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handle
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
         to_status=PayoutStatus.VERIFYING,
-        action="queue_timeout",
+        action=AuditAction.QUEUE_TIMEOUT,
         source=SOURCE,
         callback=callback,
         details={"result_code": notice.result_code, "result_description": notice.result_description},
@@ -266,7 +268,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         # pending (nothing can be refunded from it) with the code on it, for a person or a later callback.
         payment.save(update_fields=["result_code", "result_description", "updated_at"])
         event_record(
-            action="payment_result_unknown",
+            action=AuditAction.PAYMENT_RESULT_UNKNOWN,
             source=SOURCE,
             payment=payment,
             from_status=old,
@@ -291,7 +293,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         payment.status = PaymentStatus.FAILED
     payment.save()
     event = event_record(
-        action="payment_completed" if result.succeeded else "payment_failed",
+        action=AuditAction.PAYMENT_COMPLETED if result.succeeded else AuditAction.PAYMENT_FAILED,
         source=SOURCE,
         payment=payment,
         from_status=old,
@@ -332,7 +334,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
         return Handled(CallbackOutcome.DUPLICATE)
     callback.payment = payment
     event = event_record(
-        action="payment_completed",
+        action=AuditAction.PAYMENT_COMPLETED,
         source=SOURCE,
         payment=payment,
         to_status=payment.status,
@@ -393,6 +395,7 @@ def callback_store(
     )
     if payout_token is None:
         return insert_row(callback)
+    # The same INSERT looks the payout up by its token: one round trip for the store (payments/rows.py).
     return insert_row(callback, computed={"payout": (_payout_by_token_sql(), [payout_token])})
 
 
@@ -408,9 +411,7 @@ def _payout_by_token_sql() -> str:
 
 def payout_token_known(token: str) -> bool:
     """Whether a payout URL's token is anyone's (for a request refused before it is stored)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_payout_by_token_sql()} IS NOT NULL", [token])
-        return cursor.fetchone()[0]
+    return Payout.objects.filter(callback_token=token).exists()
 
 
 def callback_reject_stored(

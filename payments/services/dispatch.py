@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -19,15 +20,19 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_now
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
 from payments.models import (
+    IN_FLIGHT_STATUSES,
+    AuditAction,
     CallbackKind,
     CallbackOutcome,
     DarajaCallback,
     EventSource,
     Payment,
+    PaymentSource,
     PaymentStatus,
     Payout,
     PayoutApproval,
@@ -36,15 +41,11 @@ from payments.models import (
 )
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
-from payments.services.events import (
-    event_record,
-    payout_lock,
-    payout_move,
-    payout_set_status,
-    payout_transition,
-)
+from payments.services.events import event_record
+from payments.services.lifecycle import after_commit, payout_lock, payout_transition
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
 from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
+from payments.tasks import send_stk_push as send_stk_push_task
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +132,10 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             # An approval by its requester or by someone who changed what is paid does not count: it is
             # voided and the payout waits for other people's approval. Nothing is sent.
             _void_interested_approvals(payout)
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
-                action="approval_voided",
+                action=AuditAction.APPROVAL_VOIDED,
                 source=SOURCE,
                 details={"reason": "approved by its requester or by someone who changed its amount, phone or "
                                    "CommandID"},
@@ -143,10 +144,10 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             return SendResult("skipped")
         if not checks.approvals_bound:
             # Every active approval must be for exactly what is about to be sent.
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
-                action="approval_voided",
+                action=AuditAction.APPROVAL_VOIDED,
                 source=SOURCE,
                 details={"reason": "approvals do not match the payout"},
             )
@@ -156,13 +157,13 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             if reason != payout.hold_reason:
                 payout.hold_reason = reason
                 payout.save(update_fields=["hold_reason", "updated_at"])
-                event_record(action="held", source=SOURCE, payout=payout, from_status=payout.status,
+                event_record(action=AuditAction.HELD, source=SOURCE, payout=payout, from_status=payout.status,
                              to_status=payout.status, details={"reason": reason})
             return SendResult("held")
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.SENDING,
-            action="sending",
+            action=AuditAction.SENDING,
             source=SOURCE,
             details={"attempt": payout.send_attempts + 1},
             fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1},
@@ -215,13 +216,13 @@ def payout_send(*, payout_id: int) -> SendResult:
 
 
 def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
-    """sending -> submitted by a conditional update (no locking SELECT first): the row as it now is, or None
-    when the payout is no longer `sending` (its result arrived first)."""
-    return payout_move(
-        payout_id=payout.pk,
-        from_status=PayoutStatus.SENDING,
+    """sending -> submitted by a conditional update (no locking SELECT first): the payout as it now is, or
+    None when it is no longer `sending` (its result arrived first)."""
+    return payout_transition(
+        seen=payout,
+        from_statuses=[PayoutStatus.SENDING],
         to_status=PayoutStatus.SUBMITTED,
-        action="submitted",
+        action=AuditAction.SUBMITTED,
         source=SOURCE,
         details={"conversation_id": conversation_id},
         fields={"conversation_id": conversation_id[:64], "submitted_at": timezone.now()},
@@ -234,7 +235,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
             payout_id=payout.pk,
             from_statuses=[PayoutStatus.SENDING],
             to_status=PayoutStatus.APPROVED,
-            action="send_retry",
+            action=AuditAction.SEND_RETRY,
             source=SOURCE,
             details={"code": exc.code, "message": exc.message, "attempt": payout.send_attempts},
         )
@@ -243,7 +244,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING],
         to_status=PayoutStatus.FAILED,
-        action="failed",
+        action=AuditAction.FAILED,
         source=SOURCE,
         # A synchronous code: the alert reads it from the `sync` table, not as a B2C ResultCode.
         details={"code": exc.code, "message": exc.message, "namespace": "sync"},
@@ -257,13 +258,13 @@ def _unknown(payout: Payout, *, code: str, message: str) -> None:
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING],
         to_status=PayoutStatus.VERIFYING,
-        action="outcome_unknown",
+        action=AuditAction.OUTCOME_UNKNOWN,
         source=SOURCE,
         details={"code": code, "message": message},
     )
 
 
-QUERYABLE = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
+QUERYABLE = IN_FLIGHT_STATUSES
 
 
 def _answers_without_outcome(payout: Payout) -> tuple[int, str]:
@@ -298,7 +299,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         actor.is_active and (actor.has_perm(REQUEST_PERMISSION) or actor.has_perm(APPROVE_PERMISSION))
     ):
         raise PermissionDenied("You do not have permission to query payouts' status.")
-    allowed = QUERYABLE + ((PayoutStatus.NEEDS_REVIEW,) if force else ())
+    allowed = QUERYABLE | ({PayoutStatus.NEEDS_REVIEW} if force else set())
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in allowed:
@@ -306,10 +307,10 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         # A forced query (an operator's "query status now") does not count toward the hand-over to a person.
         if not force and payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
             answered, last = _answers_without_outcome(payout)
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.NEEDS_REVIEW,
-                action="unanswered",
+                action=AuditAction.UNANSWERED,
                 source=source,
                 details={"status_queries": payout.status_queries_sent, "answered": answered,
                          "last_answer": last},
@@ -319,8 +320,9 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
-        event_record(action="status_query", source=source, payout=payout, actor=actor, from_status=payout.status,
-                     to_status=payout.status, details={"query": payout.status_queries_sent + 1})
+        event_record(action=AuditAction.STATUS_QUERY, source=source, payout=payout, actor=actor,
+                     from_status=payout.status, to_status=payout.status,
+                     details={"query": payout.status_queries_sent + 1})
     urls = payout_urls(payout.callback_token)
     try:
         daraja_client().transaction_status(
@@ -365,6 +367,29 @@ def account_balance_query() -> str:
     return "queried"
 
 
+def payment_stk_push_request(
+    *, phone: str, amount: Decimal, account_reference: str, description: str = ""
+) -> Payment:
+    """Ask a customer to pay by STK push: a pending payment (settled by its callback), whose push a worker
+    sends after commit. If the broker is down the answer does not wait on it: the payment stays pending
+    with no push sent, and the failure is logged."""
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, phone=phone, amount=amount,
+            account_reference=account_reference, description=description,
+        )
+        after_commit(lambda: _queue_stk_push(payment.pk))
+    return payment
+
+
+def _queue_stk_push(payment_id: int) -> None:
+    try:
+        publish_now(send_stk_push_task, payment_id)
+    except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
+        logger.warning("could not queue the STK push of payment %s (%s); it stays pending", payment_id,
+                       type(exc).__name__)
+
+
 def payment_stk_push_send(*, payment_id: int) -> str:
     """Send the STK push for a pending payment created by the API; its callback settles the payment."""
     payment = Payment.objects.get(pk=payment_id)
@@ -382,7 +407,7 @@ def payment_stk_push_send(*, payment_id: int) -> str:
         Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
             status=PaymentStatus.FAILED, result_code=exc.code[:32], result_description=exc.message[:255]
         )
-        event_record(action="payment_failed", source=SOURCE, payment=payment, from_status="pending",
+        event_record(action=AuditAction.PAYMENT_FAILED, source=SOURCE, payment=payment, from_status="pending",
                      to_status="failed", details={"code": exc.code, "message": exc.message})
         return "failed"
     Payment.objects.filter(pk=payment.pk).update(

@@ -22,13 +22,16 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_now
 from payments.errors import PayoutError
-from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus
+from payments.models import AuditAction, EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus
 from payments.reconciliation.export import FORMATS, KINDS, export
 from payments.reconciliation.matching import Kind, reconcile, write_report
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementError
 from payments.services.events import event_record
+from payments.services.lifecycle import after_commit
+from payments.tasks import run_finance_job as run_finance_job_task
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +54,13 @@ def job_path(relative: str) -> Path:
 
 
 def _queue(job: FinanceJob) -> None:
-    from payments.tasks import run_finance_job
-
     def send() -> None:
         try:
-            run_finance_job.delay(job.pk)
+            publish_now(run_finance_job_task, job.pk)
         except Exception:  # noqa: BLE001 - the job stays queued and says so; nothing is lost
             logger.warning("finance job %s could not be queued (broker unreachable)", job.pk)
 
-    transaction.on_commit(send)
+    after_commit(send)
 
 
 def finance_export_request(*, requested_by, kind: str, start: date, end: date, fmt: str) -> FinanceJob:
@@ -80,7 +81,7 @@ def finance_export_request(*, requested_by, kind: str, start: date, end: date, f
             output_name=f"{kind}-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}",
         )
         event_record(
-            action="ledger_export_requested", source=EventSource.ADMIN, actor=requested_by,
+            action=AuditAction.LEDGER_EXPORT_REQUESTED, source=EventSource.ADMIN, actor=requested_by,
             details={"job": job.pk, **params},
         )  # fmt: skip
         _queue(job)
@@ -116,7 +117,7 @@ def finance_reconcile_request(*, requested_by, upload) -> FinanceJob:
         job.input_file = relative
         job.save(update_fields=["input_file"])
         event_record(
-            action="statement_reconcile_requested", source=EventSource.ADMIN, actor=requested_by,
+            action=AuditAction.STATEMENT_RECONCILE_REQUESTED, source=EventSource.ADMIN, actor=requested_by,
             details={"job": job.pk, "file_name": upload.name, "size": upload.size},
         )  # fmt: skip
         _queue(job)

@@ -14,8 +14,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_each, publish_now
 from payments.errors import InvalidState, NotFound, PayoutError, PermissionDenied
 from payments.models import (
+    AuditAction,
     CommandID,
     EventSource,
     Payment,
@@ -30,10 +32,11 @@ from payments.models import (
 )
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
-from payments.services.events import event_record, payout_lock, payout_set_status
+from payments.services.events import event_record
+from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
-from payments.signals import payout_status_changed
-from webhooks.services.events import payout_requested_webhook
+from payments.tasks import send_payout as send_payout_task
+from payments.tasks import send_payouts as send_payouts_task
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +79,6 @@ def _command_id(value: str) -> str:
     return value
 
 
-def _record_request(payout: Payout, *, actor, source: str, details: dict[str, Any]) -> None:
-    event = event_record(
-        action="requested", source=source, payout=payout, actor=actor, to_status=payout.status, details=details
-    )
-    payout_status_changed.send(sender=Payout, payout=payout, event=event, old_status="", new_status=payout.status)
-    payout_requested_webhook(payout=payout)  # payout.requested / refund.requested; never raises
-
-
 def payout_request_disbursement(
     *,
     requested_by,
@@ -120,7 +115,7 @@ def payout_request_disbursement(
             requested_by=requested_by,
             required_approvals=required_approvals(amount),
         )
-        _record_request(payout, actor=requested_by, source=source, details={"amount": str(amount)})
+        payout_created(payout=payout, actor=requested_by, source=source, details={"amount": str(amount)})
     return payout
 
 
@@ -180,8 +175,8 @@ def payment_refund(
             requested_by=requested_by,
             required_approvals=required_approvals(amount),
         )
-        _record_request(
-            payout,
+        payout_created(
+            payout=payout,
             actor=requested_by,
             source=source,
             details={"amount": str(amount), "payment": payment.pk, "phone_differs": payout.phone_differs_from_payment},
@@ -257,9 +252,9 @@ def payout_request_again(*, payout_id: int, requested_by, source: str = EventSou
             )
         Payout.objects.filter(pk=retry.pk).update(retry_of=original)
         retry.retry_of = original
-        event_record(action="requested_again", source=source, payout=retry, actor=requested_by,
+        event_record(action=AuditAction.REQUESTED_AGAIN, source=source, payout=retry, actor=requested_by,
                      from_status=retry.status, to_status=retry.status, details={"retry_of": original.pk})
-        event_record(action="retried", source=source, payout=original, actor=requested_by,
+        event_record(action=AuditAction.RETRIED, source=source, payout=original, actor=requested_by,
                      from_status=original.status, to_status=original.status, details={"retried_as": retry.pk})
     return retry
 
@@ -322,19 +317,19 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         needed = max(payout.required_approvals, required_approvals(payout.amount))
         details = {"approvals": count, "required": needed}
         if count < needed:
-            event_record(action="approval", source=source, payout=payout, actor=approved_by,
+            event_record(action=AuditAction.APPROVAL, source=source, payout=payout, actor=approved_by,
                          from_status=payout.status, to_status=payout.status, details=details)
             return payout
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.APPROVED,
-            action="approved",
+            action=AuditAction.APPROVED,
             source=source,
             actor=approved_by,
             details=details,
             fields={"approved_at": timezone.now()},
         )
-        transaction.on_commit(lambda: queue_send(payout.pk))
+        after_commit(lambda: queue_send(payout.pk))
     return payout
 
 
@@ -354,11 +349,8 @@ def queue_send(payout_id: int, *, countdown: float | None = None) -> None:
     if waiting is not None and countdown is None:
         waiting.append(payout_id)
         return
-    from mpesa_payouts.celery import publish_now
-    from payments.tasks import send_payout
-
     try:
-        publish_now(send_payout, payout_id, countdown=countdown)
+        publish_now(send_payout_task, payout_id, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
 
@@ -388,12 +380,9 @@ def send_groups(payout_ids: list[int], size: int = SENDS_PER_MESSAGE) -> list[li
 def queue_sends(payout_ids: list[int]) -> None:
     """Hand many approved payouts to the workers, SENDS_PER_MESSAGE to a `send_payouts` message, with one
     quick attempt; what cannot be queued now stays `approved` for the sweep."""
-    from mpesa_payouts.celery import publish_each
-    from payments.tasks import send_payouts
-
     queued: list = []
     try:
-        publish_each(send_payouts, [(group,) for group in send_groups(payout_ids)], queued=queued)
+        publish_each(send_payouts_task, [(group,) for group in send_groups(payout_ids)], queued=queued)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         left = len(payout_ids) - SENDS_PER_MESSAGE * len(queued)
         logger.warning("could not queue %d approved payouts (%s); the sweep will send them", left,
@@ -409,10 +398,10 @@ def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = Eve
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}; only a payout not yet sent can be rejected.")
         if payout.requested_by_id == rejected_by.pk:
             raise PermissionDenied("You requested this payout: another person must decide on it.", code="own_payout")
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.REJECTED,
-            action="rejected",
+            action=AuditAction.REJECTED,
             source=source,
             actor=rejected_by,
             details={"reason": reason},
@@ -470,10 +459,10 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
         _record_editor(payout, user=updated_by, fields=changed, bound=bool(voids), now=now)
         if voids and _active_approvals(payout).exists():
             _active_approvals(payout).update(voided_at=now, voided_reason=f"Changed: {', '.join(voids)}")
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
-                action="approval_voided",
+                action=AuditAction.APPROVAL_VOIDED,
                 source=source,
                 actor=updated_by,
                 details=details,
@@ -483,7 +472,7 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             for name, value in clean.items():
                 setattr(payout, name, value)
             payout.save(update_fields=[*clean, "updated_at"])
-            event_record(action="edited", source=source, payout=payout, actor=updated_by,
+            event_record(action=AuditAction.EDITED, source=source, payout=payout, actor=updated_by,
                          from_status=payout.status, to_status=payout.status, details=details)
     return payout
 
@@ -522,10 +511,10 @@ def payout_mark_reviewed(
             if Payout.objects.filter(transaction_id=receipt).exclude(pk=payout.pk).exists():
                 raise PayoutError(f"Receipt {receipt} is already recorded on another payout.")
             fields["transaction_id"] = receipt
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=resolution,
-            action="reviewed",
+            action=AuditAction.REVIEWED,
             source=source,
             actor=reviewed_by,
             details={"note": note, "transaction_id": fields.get("transaction_id", "")},
@@ -544,6 +533,6 @@ def payout_control_set(*, paused: bool, changed_by, reason: str = "", source: st
         control.changed_by = changed_by
         control.changed_at = timezone.now()
         control.save()
-        event_record(action="payouts_paused" if paused else "payouts_resumed", source=source, actor=changed_by,
-                     details={"reason": control.reason})
+        action = AuditAction.PAYOUTS_PAUSED if paused else AuditAction.PAYOUTS_RESUMED
+        event_record(action=action, source=source, actor=changed_by, details={"reason": control.reason})
     return control

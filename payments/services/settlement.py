@@ -24,6 +24,7 @@ from payments.daraja.result_codes import CodeClass, Namespace, classify
 from payments.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
+    AuditAction,
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
@@ -33,7 +34,8 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import is_full_msisdn
-from payments.services.events import event_record, payout_lock, payout_set_status
+from payments.services.events import event_record
+from payments.services.lifecycle import payout_lock, payout_transition
 from payments.signals import float_updated
 
 
@@ -171,10 +173,10 @@ def payout_settle(
             )
 
         if status in (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED):
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.NEEDS_REVIEW,
-                action="result_for_unsent_payout",
+                action=AuditAction.RESULT_FOR_UNSENT_PAYOUT,
                 source=source,
                 callback=callback,
                 details={"result_code": outcome.result_code},
@@ -192,10 +194,10 @@ def payout_settle(
         if outcome.klass == CodeClass.UNKNOWN:
             return _unknown_outcome(payout, outcome, source=source, callback=callback, fields=base_fields)
         if outcome.failed:
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.FAILED,
-                action="failed",
+                action=AuditAction.FAILED,
                 source=source,
                 callback=callback,
                 details={
@@ -219,10 +221,10 @@ def payout_settle(
             "mpesa_completed_at": outcome.completed_at,
         }
         if problems:
-            payout_set_status(
-                payout=payout,
+            payout_transition(
+                locked=payout,
                 to_status=PayoutStatus.NEEDS_REVIEW,
-                action="result_mismatch",
+                action=AuditAction.RESULT_MISMATCH,
                 source=source,
                 callback=callback,
                 details={"problems": problems, "transaction_id": outcome.transaction_id},
@@ -230,10 +232,10 @@ def payout_settle(
             )
             return SettleResult(CallbackOutcome.PROCESSED, changed=True, mismatch=True, note="; ".join(problems))
 
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.COMPLETED,
-            action="completed",
+            action=AuditAction.COMPLETED,
             source=source,
             callback=callback,
             details={"transaction_id": receipt},
@@ -254,10 +256,10 @@ def _unknown_outcome(
     )
     details = {"result_code": outcome.result_code, "result_description": outcome.result_description}
     if payout.status in (PayoutStatus.SENDING, PayoutStatus.SUBMITTED):
-        payout_set_status(
-            payout=payout,
+        payout_transition(
+            locked=payout,
             to_status=PayoutStatus.VERIFYING,
-            action="result_unknown",
+            action=AuditAction.RESULT_UNKNOWN,
             source=source,
             callback=callback,
             details=details,
@@ -266,7 +268,7 @@ def _unknown_outcome(
         return SettleResult(CallbackOutcome.PROCESSED, changed=True, note=note)
     # Already verifying (or in review): recorded, never silently dropped; the status query still decides.
     event_record(
-        action="result_unknown",
+        action=AuditAction.RESULT_UNKNOWN,
         source=source,
         payout=payout,
         from_status=payout.status,
@@ -312,10 +314,10 @@ def _success_after_failure(
             )
     reason = "; ".join(problems) + "."
     fields["review_reason"] = reason
-    payout_set_status(
-        payout=payout,
+    payout_transition(
+        locked=payout,
         to_status=PayoutStatus.NEEDS_REVIEW,
-        action="success_after_failure",
+        action=AuditAction.SUCCESS_AFTER_FAILURE,
         source=source,
         callback=callback,
         details={"problems": problems, "transaction_id": outcome.transaction_id},

@@ -18,7 +18,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from payments.checks import FORBIDDEN_URL_WORDS
 from payments.daraja.security import decrypt_security_credential
+from payments.phone import MSISDN
 from payments.simulator import payloads
 from payments.simulator.dispatcher import CallbackDispatcher
 from payments.simulator.keys import SimulatorKeys
@@ -41,9 +43,6 @@ DUPLICATE = "500.002.1001"
 WRONG_CREDENTIALS = "500.001.1001"
 B2C_COMMANDS = ("BusinessPayment", "SalaryPayment", "PromotionPayment")
 STK_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
-# Safaricom refuses callback URLs containing these words (REFERENCE.md "Callback URLs").
-FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
-_MSISDN = re.compile(r"^254[17][0-9]{8}$")
 _TIMESTAMP = re.compile(r"^\d{14}$")
 _TOKEN_CHARS = string.ascii_letters + string.digits
 CREDENTIAL_CACHE_SIZE = 64  # SecurityCredentials remembered with what they decrypt to (an app sends one)
@@ -166,7 +165,7 @@ class DarajaSimulator:
             return _invalid("CommandID")
         if amount is None:
             return _invalid("Amount")
-        if not _MSISDN.match(phone):
+        if not MSISDN.fullmatch(phone):
             return _invalid("PartyB")
         if not 2 <= len(str(body["Remarks"])) <= 100:
             return _invalid("Remarks")
@@ -388,7 +387,7 @@ class DarajaSimulator:
             return _invalid("ShortCode")
         if amount is None:
             return _invalid("Amount")
-        if not _MSISDN.match(msisdn):
+        if not MSISDN.fullmatch(msisdn):
             return _invalid("Msisdn")
         receipt_no = payloads.receipt()
         confirmation = payloads.c2b_confirmation(
@@ -438,7 +437,7 @@ class DarajaSimulator:
             return _invalid("Timestamp")
         if amount is None:
             return _invalid("Amount")
-        if not _MSISDN.match(phone):
+        if not MSISDN.fullmatch(phone):
             return _invalid("PhoneNumber")
         if not self._stk_password_ok(str(body["BusinessShortCode"]), str(body["Password"]), str(body["Timestamp"])):
             return Reply(500, payloads.error_body(WRONG_CREDENTIALS, "Wrong credentials"))

@@ -1,4 +1,5 @@
-"""Daraja-shaped bodies and identifiers, modelled on ../shared/daraja/samples/ (the documented payloads)."""
+"""Daraja-shaped bodies and identifiers, modelled on the documented payloads
+(tests/fixtures/daraja_samples/)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import hashlib
 import random
 import secrets
 import string
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from payments.kenya import NAIROBI
 from payments.simulator.ledger import PaymentRecord
 
-NAIROBI = timezone(timedelta(hours=3), "EAT")  # no daylight saving in Kenya: a fixed offset is exact
 B2C_REFERENCE = {
     "Key": "QueueTimeoutURL",
     "Value": "https://internalsandbox.safaricom.co.ke/mpesa/b2cresults/v1/submit",

@@ -14,10 +14,10 @@ from django.urls import reverse
 
 from notifications.models import Notification
 from payments.errors import InvalidState, PermissionDenied
-from payments.models import EventSource, Payout, PayoutStatus
+from payments.models import Payout, PayoutStatus
 from payments.services import payouts as payout_services
 from tests.admin.conftest import logged_in, messages_of, request_payout
-from tests.factories import make_approval, make_payment, make_payout, make_user
+from tests.factories import advance, make_approval, make_payment, make_payout, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -193,9 +193,9 @@ def test_request_again_of_a_refund_reserves_the_amount_again(requester):
     refund = payout_services.payment_refund(
         payment_id=payment.pk, requested_by=requester, reason="Returned", amount=Decimal("600"), source="admin"
     )
-    from payments.services.events import payout_set_status
-
-    payout_set_status(payout=refund, to_status=PayoutStatus.FAILED, action="failed", source=EventSource.CALLBACK)
+    Payout.objects.filter(pk=refund.pk).update(status=PayoutStatus.APPROVED)  # approved by someone else
+    advance(refund.pk, PayoutStatus.SENDING)
+    advance(refund.pk, PayoutStatus.FAILED)
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("0.00")  # the failure gave it back
     retry = payout_services.payout_request_again(payout_id=refund.pk, requested_by=requester)

@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from payments.kenya import NAIROBI
 from payments.models import FinanceJob, FinanceJobStatus, PayoutEvent, PayoutStatus
-from payments.selectors import NAIROBI
 from tests.admin.conftest import logged_in
 from tests.factories import make_payout, make_user
 from tests.reconciliation.statements import b2c_row, write_csv, write_xlsx

@@ -190,13 +190,11 @@ def test_approving_while_paused_says_the_payout_waits(approver_client, requester
 @pytest.mark.django_db(transaction=True)  # each approval really commits, as in production, so its send is queued
 def test_approving_many_queues_their_sends_in_groups(approver_client, requester, monkeypatch):
     """A payroll approved in one go reaches the workers as a few messages of many ids, not one per payout."""
-    import mpesa_payouts.celery as celery_module
-
     monkeypatch.setattr(payout_services, "queue_send", real_queue_send)
     published: list = []
-    monkeypatch.setattr(celery_module, "publish_each", lambda task, calls, **kw: published.extend(
+    monkeypatch.setattr(payout_services, "publish_each", lambda task, calls, **kw: published.extend(
         (task.name, args) for args in calls))
-    monkeypatch.setattr(celery_module, "publish_now", lambda task, *args, **kw: published.append((task.name, args)))
+    monkeypatch.setattr(payout_services, "publish_now", lambda task, *args, **kw: published.append((task.name, args)))
     payouts = [request_payout(requester, phone=f"07123456{n:02d}") for n in range(45)]
 
     approver_client.post(APPROVE, {"ids": ",".join(str(p.pk) for p in payouts), "confirm": "yes"})

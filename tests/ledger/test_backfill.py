@@ -13,8 +13,7 @@ from django.utils import timezone
 from ledger import accounts
 from ledger.models import JournalTransaction
 from payments.models import PaymentStatus, PayoutStatus
-from payments.services.events import payout_move
-from tests.factories import make_payment, make_payout
+from tests.factories import advance, make_payment, make_payout
 from tests.ledger.conftest import assert_balanced, balances
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +63,7 @@ def test_backfill_posts_the_history_once(history):
 def test_a_payout_backfilled_in_flight_is_cleared_by_its_live_settlement(history):
     backfill()
     verifying = history["verifying"]
-    payout_move(payout_id=verifying.pk, from_status="verifying", to_status="failed", action="failed", source="test")
+    advance(verifying.pk, "failed")
     assert balances()[accounts.PAYOUTS_IN_FLIGHT] == Decimal("5.00")
     live = JournalTransaction.objects.get(payout_id=verifying.pk, kind="returned")
     assert live.clears_id == JournalTransaction.objects.get(payout_id=verifying.pk, source="backfill").pk
@@ -75,9 +74,8 @@ def test_a_payout_settled_live_before_the_backfill_gets_only_what_is_missing(his
     """In flight when the ledger was deployed, completed before the backfill ran: its live `completed`
     posting took money out of flight that the ledger never saw go in; the backfill posts just that."""
     verifying = history["verifying"]
-    payout_move(payout_id=verifying.pk, from_status="verifying", to_status="needs_review", action="x", source="test")
-    payout = payout_move(payout_id=verifying.pk, from_status="needs_review", to_status="completed", action="x",
-                         source="test", fields={"transaction_id": "LIVE1"})
+    advance(verifying.pk, "needs_review")
+    payout = advance(verifying.pk, "completed", fields={"transaction_id": "LIVE1"})
     assert payout.status == PayoutStatus.COMPLETED
     assert balances()[accounts.PAYOUTS_IN_FLIGHT] == Decimal("-25.00")
     backfill()

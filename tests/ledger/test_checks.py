@@ -16,8 +16,7 @@ from ledger.tasks import check_in_flight
 from notifications.models import Notification
 from payments.callbacks.tokens import static_token
 from payments.models import PayoutStatus
-from payments.services.events import payout_move
-from tests.factories import make_approver, make_payout, sample
+from tests.factories import advance, make_approver, make_payout, sample
 from tests.ledger.conftest import api, post_callback
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +57,7 @@ def test_a_reading_that_agrees_with_the_ledger_raises_nothing(client):
 def test_a_reading_within_what_is_in_flight_agrees(client):
     opening_balance("228537.00")
     payout = make_payout(status=PayoutStatus.APPROVED, amount=Decimal("500.00"))
-    payout_move(payout_id=payout.pk, from_status="approved", to_status="sending", action="claimed", source="test")
+    advance(payout.pk, "sending")
     balance_result(client)  # the ledger says 228,037 + 500 in flight that M-Pesa may not have taken yet
     assert FloatCheck.objects.get().flagged is False
 
@@ -87,7 +86,7 @@ def test_money_in_flight_too_long_is_listed_and_alerted_once(settings):
     settings.PAYOUT_IN_FLIGHT_ALERT_HOURS = 24
     first, second = make_payout(status=PayoutStatus.APPROVED), make_payout(status=PayoutStatus.APPROVED)
     for payout in (first, second):
-        payout_move(payout_id=payout.pk, from_status="approved", to_status="sending", action="claimed", source="test")
+        advance(payout.pk, "sending")
     assert discrepancies("payout_in_flight_long") == []  # sent just now
     later = timezone.now() + timedelta(hours=25)
     listed = discrepancies_at(later)
@@ -97,7 +96,7 @@ def test_money_in_flight_too_long_is_listed_and_alerted_once(settings):
     assert check_in_flight_at(later) == 0  # once per sending
     assert Notification.objects.filter(alert="payout_in_flight_long").count() == 2
     # Settled: its money left payouts_in_flight, so it is no longer listed.
-    payout_move(payout_id=first.pk, from_status="sending", to_status="failed", action="failed", source="test")
+    advance(first.pk, "failed")
     assert [i["object"]["payout"]["id"] for i in discrepancies_at(later)] == [second.pk]
 
 

@@ -14,8 +14,7 @@ from django.test import Client
 from ledger import accounts
 from ledger.models import DailyBalance, Entry, JournalTransaction
 from payments.models import Payout, PayoutStatus
-from payments.services.events import payout_move
-from tests.factories import b2c_result, make_payout
+from tests.factories import advance, b2c_result, make_payout
 from tests.ledger.conftest import assert_balanced, balances, post_callback
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -27,7 +26,7 @@ def test_sixteen_settlements_at_once_post_sixteen_balanced_transactions():
     payouts = []
     for _ in range(N):
         payout = make_payout(status=PayoutStatus.APPROVED, transaction_id=None)
-        payout_move(payout_id=payout.pk, from_status="approved", to_status="sending", action="claimed", source="test")
+        advance(payout.pk, "sending")
         payouts.append(payout)
     assert balances()[accounts.PAYOUTS_IN_FLIGHT] == Decimal("10.00") * N
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from payments.models import PayoutStatus
 from payments.services import dispatch
-from payments.services import events as events_module
+from payments.services import lifecycle as lifecycle_module
 from tests.factories import b2c_result, make_approver, make_payout
 from tests.ledger.conftest import post_callback
 
@@ -46,7 +46,7 @@ def result_body(payout, receipt: str) -> dict:
 
 def measured(daraja, *, ledger: bool, monkeypatch, receipt: str = "") -> tuple[int, int]:
     if not ledger:
-        monkeypatch.setattr(events_module, "payout_status_posted", lambda **kwargs: None)
+        monkeypatch.setattr(lifecycle_module, "payout_status_posted", lambda **kwargs: None)
     payout = approved()
     send = statements(lambda: dispatch.payout_send(payout_id=payout.pk))
     result = statements(lambda: post_callback(Client(), "b2c-result", payout.callback_token,

@@ -21,7 +21,7 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.services.events import payout_transition
+from payments.services.lifecycle import payout_transition
 from payments.services.settlement import float_record
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
 from tests.notifications.conftest import ADMIN_A, ADMIN_B, MESSAGES_URL, TOKEN
@@ -191,7 +191,7 @@ def test_admin_base_url_sets_the_link(settings, admins, broker):
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SUBMITTED],
         to_status=PayoutStatus.NEEDS_REVIEW,
-        action="status_unknown",
+        action="unanswered",
         source=EventSource.TASK,
         fields={"review_reason": "No answer to 3 status queries"},
     )
@@ -308,17 +308,18 @@ def test_customer_is_told_when_refund_is_approved_and_when_paid(settings, broker
     settings.ADMIN_WHATSAPP_NUMBERS = []
     payout = _refund(status=PayoutStatus.PENDING_APPROVAL)
     approver = make_approver()
-    for to_status, from_status in [
-        (PayoutStatus.APPROVED, PayoutStatus.PENDING_APPROVAL),
-        (PayoutStatus.SUBMITTED, PayoutStatus.APPROVED),
+    for to_status, from_status, source in [
+        (PayoutStatus.APPROVED, PayoutStatus.PENDING_APPROVAL, EventSource.ADMIN),
+        (PayoutStatus.SENDING, PayoutStatus.APPROVED, EventSource.TASK),
+        (PayoutStatus.SUBMITTED, PayoutStatus.SENDING, EventSource.TASK),
     ]:
         payout_transition(
             payout_id=payout.pk,
             from_statuses=[from_status],
             to_status=to_status,
             action=to_status,
-            source=EventSource.ADMIN,
-            actor=approver,
+            source=source,
+            actor=approver if source == EventSource.ADMIN else None,
         )
     payout_transition(
         payout_id=payout.pk,

@@ -212,7 +212,7 @@ def test_payout_creation_is_throttled_per_user(requester, settings):
 
 def test_stk_push_creates_pending_payment_and_queues_it(django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("payments.tasks.send_stk_push.delay", queued.append)
+    monkeypatch.setattr("payments.services.dispatch.publish_now", lambda task, *args: queued.append((task.name, args)))
     staff = make_requester("cashier")
     with django_capture_on_commit_callbacks(execute=True):
         response = api(staff).post("/api/payments/stk-push/", {
@@ -221,7 +221,29 @@ def test_stk_push_creates_pending_payment_and_queues_it(django_capture_on_commit
     assert response.status_code == 201, response.content
     payment = Payment.objects.get()
     assert (payment.status, payment.source, payment.phone) == ("pending", "stk_push", "254708374149")
-    assert queued == [payment.pk]
+    assert queued == [("payments.tasks.send_stk_push", (payment.pk,))]
+
+
+def test_stk_push_with_the_broker_down_still_answers_201_with_the_pending_payment(
+    django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    """The request is not held on a broker that is down (a .delay() in the view retried the connection and
+    then raised: a 500): the payment is stored pending and the failure to queue its push is logged."""
+    from kombu import Connection
+
+    from mpesa_payouts.celery import app
+
+    dead = Connection("redis://127.0.0.1:1/0", connect_timeout=1)  # nothing listens on port 1
+    monkeypatch.setattr(app, "_pool", dead.Pool(limit=1))
+    staff = make_requester("cashier3")
+    with caplog.at_level("WARNING"), django_capture_on_commit_callbacks(execute=True):
+        response = api(staff).post("/api/payments/stk-push/", {
+            "phone": "0708374149", "amount": "150", "account_reference": "ORDER-10", "description": "Order 10",
+        }, format="json")
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get()
+    assert response.json()["id"] == payment.pk and payment.status == "pending"
+    assert f"could not queue the STK push of payment {payment.pk}" in caplog.text
 
 
 def test_stk_push_rejects_bad_phone():

@@ -327,7 +327,7 @@ def test_a_group_of_sends_claims_each_payout_on_its_own(daraja, monkeypatch):
     monkeypatch.setattr(dispatch, "payout_send", send)
     again: list = []
     monkeypatch.setattr(
-        "mpesa_payouts.celery.publish_now", lambda task, *args, countdown: again.append((args, countdown))
+        "payments.services.payouts.publish_now", lambda task, *args, countdown: again.append((args, countdown))
     )
     group = [broken.pk, sent.pk, throttled.pk, already.pk]
 

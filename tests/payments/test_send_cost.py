@@ -239,13 +239,14 @@ def test_a_send_runs_few_statements(daraja):
     # Claim: lock, the limits' advisory lock, checks (approvals, limits, float, kill switch, stored
     # credentials), update, event.
     # Submitted: update, event. Transaction control and the notification receivers' savepoints left out.
-    # Plus the webhook's payout.sent (its data, its outbox row) and the ledger's posting of the money leaving
-    # the float (one statement: tests/ledger/test_cost.py).
+    # Each status change and its event are two statements (the lifecycle's one door; fusing them measured no
+    # gain), plus the webhook's payout.sent (its data, its outbox row) and the ledger's posting of the money
+    # leaving the float (one statement: tests/ledger/test_cost.py).
     statements = [
         q["sql"] for q in queries.captured_queries
         if q["sql"].split()[0] not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
     ]
-    assert len(statements) <= 8, statements
+    assert len(statements) <= 10, statements
 
 
 def test_limits_count_sending_payouts_of_any_day_and_others_submitted_today(daraja, settings):

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from payments.kenya import NAIROBI
 from payments.models import PaymentStatus, PayoutStatus
-from payments.selectors import NAIROBI
 from tests.factories import make_payment, make_payout
 from tests.reconciliation.statements import (
     b2c_row,

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from payments.kenya import NAIROBI
 from payments.reconciliation.matching import classify
 from payments.reconciliation.statement import Statement, StatementError, parse_amount, parse_time
-from payments.selectors import NAIROBI
 from tests.reconciliation.statements import (
     COLUMNS,
     b2c_row,

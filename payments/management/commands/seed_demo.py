@@ -22,7 +22,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from payments.kenya import NAIROBI
 from payments.models import (
+    AuditAction,
     CallbackKind,
     CallbackOutcome,
     CommandID,
@@ -40,7 +42,6 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.selectors import NAIROBI
 from payments.services import payouts as payout_services
 
 DEMO_USERS = [
@@ -75,6 +76,15 @@ NAMES = [
     ("Chebet Koech", "254790000110"),
 ]  # fmt: skip
 FAILURES = ["1", "2001", "2040", "8006", "11"]
+
+# The event that moved a seeded payout from `sending` to where it ends.
+_LAST_ACTION = {
+    PayoutStatus.SUBMITTED: AuditAction.SUBMITTED,
+    PayoutStatus.COMPLETED: AuditAction.COMPLETED,
+    PayoutStatus.FAILED: AuditAction.FAILED,
+    PayoutStatus.VERIFYING: AuditAction.RESULT_UNKNOWN,
+    PayoutStatus.NEEDS_REVIEW: AuditAction.RESULT_MISMATCH,
+}
 
 
 def _receipt(rng: random.Random) -> str:
@@ -176,23 +186,25 @@ class Command(BaseCommand):
                 send_attempts=1 if approved else 0,
                 required_approvals=2 if amount >= settings.PAYOUT_DUAL_APPROVAL_THRESHOLD else 1,
             )
-            events = [PayoutEvent(payout=payout, action="requested", to_status="pending_approval", actor=requester,
-                                  source=EventSource.ADMIN, created_at=at)]  # fmt: skip
+            events = [PayoutEvent(payout=payout, action=AuditAction.REQUESTED, to_status=PayoutStatus.PENDING_APPROVAL,
+                                  actor=requester, source=EventSource.ADMIN, created_at=at)]  # fmt: skip
             if approved:
                 approvers = [approver] if payout.required_approvals == 1 else [approver, approver2]
                 for person in approvers:
                     PayoutApproval.objects.create(payout=payout, approver=person, requested_by=requester,
                                                   amount=amount, phone=phone, command_id=payout.command_id,
                                                   created_at=payout.approved_at)  # fmt: skip
-                events.append(PayoutEvent(payout=payout, action="approved", from_status="pending_approval",
-                                          to_status="approved", actor=approvers[-1], source=EventSource.ADMIN,
+                events.append(PayoutEvent(payout=payout, action=AuditAction.APPROVED,
+                                          from_status=PayoutStatus.PENDING_APPROVAL, to_status=PayoutStatus.APPROVED,
+                                          actor=approvers[-1], source=EventSource.ADMIN,
                                           created_at=payout.approved_at))  # fmt: skip
-                events.append(PayoutEvent(payout=payout, action="sending", from_status="approved",
-                                          to_status="sending", source=EventSource.TASK,
+                events.append(PayoutEvent(payout=payout, action=AuditAction.SENDING, from_status=PayoutStatus.APPROVED,
+                                          to_status=PayoutStatus.SENDING, source=EventSource.TASK,
                                           created_at=sent_at))  # fmt: skip
                 if status != PayoutStatus.SENDING:
-                    events.append(PayoutEvent(payout=payout, action=status, from_status="sending",
-                                              to_status=status, source=EventSource.CALLBACK,
+                    events.append(PayoutEvent(payout=payout, action=_LAST_ACTION[status],
+                                              from_status=PayoutStatus.SENDING, to_status=status,
+                                              source=EventSource.CALLBACK,
                                               details={"result_code": payout.result_code} if final else {},
                                               created_at=changed))  # fmt: skip
             PayoutEvent.objects.bulk_create(events)
