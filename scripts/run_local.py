@@ -130,6 +130,9 @@ def main() -> int:
     manage = [PYTHON, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
     subprocess.run([*manage, "seed_demo"], check=True, env=env)
+    # The demo's history was written as rows, not lived through: the ledger adopts it as a deployment would
+    # (docs/ledger.md, "Adopting the ledger on an existing deployment"); a second run posts nothing.
+    subprocess.run([*manage, "ledger_backfill"], check=True, env=env, stdout=subprocess.DEVNULL)
     threads = env.get("CELERY_WORKER_THREADS") or dotenv.get("CELERY_WORKER_THREADS") or "8"
 
     commands = [
