@@ -24,11 +24,11 @@ from payments.admin.common import (
     warning_box,
     when,
 )
-from payments.admin.payouts import can_request
 from payments.errors import PayoutError
 from payments.forms import RefundForm, add_service_error
 from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
 from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
+from payments.roles import can_request
 from payments.services.payouts import payment_refund, payout_request_precheck
 
 

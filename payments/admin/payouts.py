@@ -65,7 +65,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
-from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
+from payments.roles import can_approve, can_request
 from payments.services import bulk, dispatch
 from payments.services import payouts as payout_services
 from payments.services.limits import payouts_paused, required_approvals
@@ -189,14 +189,6 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
     if status == PayoutStatus.FAILED:
         return "No money moved. Fix the cause below, then Request again (a new payout, approved again)."
     return ""
-
-
-def can_request(request) -> bool:
-    return request.user.has_perm(REQUEST_PERMISSION)
-
-
-def can_approve(request) -> bool:
-    return request.user.has_perm(APPROVE_PERMISSION)
 
 
 def active_approvals_count():
