@@ -30,7 +30,7 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record
 from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
@@ -62,6 +62,24 @@ def _paid_from(payment: Payment) -> str:
         return normalize_msisdn(payment.phone)
     except InvalidPhoneNumber:
         return ""
+
+
+def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
+    """Where a refund of `payment` goes: the number given, else the number that paid. Returns it normalised
+    and whether it differs from the payer's; raises PayoutError(code="invalid_phone") when there is none."""
+    paid_from = _paid_from(payment)
+    if phone:
+        target = _phone(phone)
+    elif paid_from:
+        target = paid_from
+    else:
+        raise PayoutError(
+            "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
+            if is_hashed_msisdn(payment.phone)
+            else "This payment's phone number is masked or invalid; give the phone number to refund to.",
+            code="invalid_phone",
+        )
+    return target, target != paid_from
 
 
 def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100) -> str:
@@ -148,23 +166,14 @@ def payment_refund(
                 code="over_refund",
             )
         amount = validate_amount(amount)
-        paid_from = _paid_from(payment)
-        if phone:
-            target = _phone(phone)
-        elif paid_from:
-            target = paid_from
-        else:
-            raise PayoutError(
-                "This payment's phone number is masked or invalid; give the phone number to refund to.",
-                code="invalid_phone",
-            )
+        target, differs = refund_target(payment=payment, phone=phone)
         check_daily_limits_at_creation(phone=target, amount=amount)
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
         payout = Payout.objects.create(
             kind=PayoutKind.REFUND,
             payment=payment,
             phone=target,
-            phone_differs_from_payment=target != paid_from,
+            phone_differs_from_payment=differs,
             amount=amount,
             command_id=CommandID.BUSINESS_PAYMENT,
             remarks=f"Refund of {payment.receipt}"[:100],
