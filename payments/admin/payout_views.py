@@ -49,6 +49,7 @@ from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
 from payments.services import bulk, dispatch
 from payments.services import payouts as payout_services
+from payments.services.lifecycle import after_commit
 from payments.services.limits import payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
@@ -305,19 +306,28 @@ class PayoutViews(AdminPagesMixin):
         if request.method != "POST" or "confirm" not in request.POST:
             return self.decision_page(request, "approve", ids)
         paused = payouts_paused()
-        with payout_services.sends_queued_together():
-            rows = [self._approve_one(request, pk, paused=paused) for pk in ids]
+        # Each approval commits on its own; the ones that made a payout `approved` are queued together at the
+        # end, SENDS_PER_MESSAGE ids to a `send_payouts` message (a payroll of 1,000 is 50 messages, not 1,000).
+        approved: list[int] = []
+        try:
+            rows = [self._approve_one(request, pk, paused=paused, approved=approved) for pk in ids]
+        finally:
+            if approved:
+                after_commit(lambda: payout_services.queue_sends(approved))
         report_rows(request, rows)
         return self.back(request, self.url("changelist"))
 
-    def _approve_one(self, request, pk: int, *, paused: bool = False) -> RowResult:
+    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
         try:
-            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN)
+            payout = payout_services.payout_approve(
+                payout_id=pk, approved_by=request.user, source=ADMIN, queue=False
+            )
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
         except PayoutError as exc:
             return RowResult(pk, False, exc.message)
         if payout.status == PayoutStatus.APPROVED:
+            approved.append(pk)
             if paused:
                 return RowResult(pk, True, "approved; it waits until payouts are resumed (kill switch).")
             return RowResult(pk, True, "approved; it will be sent.")

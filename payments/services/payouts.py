@@ -5,8 +5,6 @@ what is paid, a CHECK on a payment's refunded total) and checked again at send t
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -290,9 +288,10 @@ def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now)
     editor.save(update_fields=["fields", "changed_bound", "last_edited_at"])
 
 
-def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API) -> Payout:
+def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True) -> Payout:
     """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
-    has enough distinct approvers, none of them its requester."""
+    has enough distinct approvers, none of them its requester. `queue=False`: the caller queues the send
+    itself, as an approval of many does (`queue_sends` of all the approved ids, after commit)."""
     _require(approved_by, APPROVE_PERMISSION, "approve payouts")
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
@@ -338,7 +337,8 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             details=details,
             fields={"approved_at": timezone.now()},
         )
-        after_commit(lambda: queue_send(payout.pk))
+        if queue:
+            after_commit(lambda: queue_send(payout.pk))
     return payout
 
 
@@ -346,39 +346,14 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
 # each is still claimed and sent on its own, but a worker pays the broker's per-message cost once per group.
 SENDS_PER_MESSAGE = 20
 
-_together = threading.local()
-
-
 def queue_send(payout_id: int, *, countdown: float | None = None) -> None:
     """Hand the payout to a worker (after `countdown` seconds: another try after a refusal that proves it
     did not leave). If the broker is down the payout stays `approved` and the sweep queues it later: nothing
-    is lost and nothing is sent twice (the task claims the row). Inside `sends_queued_together()` an id to
-    send now waits for the end of the block."""
-    waiting = getattr(_together, "ids", None)
-    if waiting is not None and countdown is None:
-        waiting.append(payout_id)
-        return
+    is lost and nothing is sent twice (the task claims the row)."""
     try:
         publish_now(send_payout_task, payout_id, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
-
-
-@contextmanager
-def sends_queued_together():
-    """Approvals committed inside the block queue their sends when it ends, SENDS_PER_MESSAGE ids to a
-    `send_payouts` message. A block inside another adds to the outer one. If the broker is down the payouts
-    stay `approved` and the sweep queues them, as for a single approval."""
-    if getattr(_together, "ids", None) is not None:
-        yield
-        return
-    _together.ids = ids = []
-    try:
-        yield
-    finally:
-        _together.ids = None
-        if ids:
-            queue_sends(ids)
 
 
 def send_groups(payout_ids: list[int], size: int = SENDS_PER_MESSAGE) -> list[list[int]]:
