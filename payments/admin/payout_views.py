@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import secrets
+from collections.abc import Callable
+from functools import wraps
 from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Prefetch
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -118,6 +120,23 @@ def phone_differs_text(payout: Payout) -> str:
 
 
 
+def one_payout(allowed: Callable[[HttpRequest], bool], refusal: str, *, related: tuple[str, ...] = ()):
+    """A page about one payout (`<int:object_id>/...`): 404 when there is no such payout, the refusal page for
+    whoever `allowed` refuses, else the view, given the payout and the URL of its change page."""
+
+    def decorate(view):
+        @wraps(view)
+        def page(self, request, object_id: int):
+            payout = get_object_or_404(Payout.objects.select_related(*related) if related else Payout, pk=object_id)
+            if not allowed(request):
+                return refused(request, refusal)
+            return view(self, request, payout, reverse("admin:payments_payout_change", args=(payout.pk,)))
+
+        return page
+
+    return decorate
+
+
 class PayoutViews(AdminPagesMixin):
     """The pages of the payout console beyond Django's own list and change page, each a view with its
     template; PayoutAdmin.get_urls names them."""
@@ -174,11 +193,8 @@ class PayoutViews(AdminPagesMixin):
 
     # --- edit: through payout_update, which voids approvals of a changed amount/phone/CommandID -----
 
-    def edit_view(self, request, object_id: int):
-        payout = get_object_or_404(Payout.objects.select_related("payment"), pk=object_id)
-        if not can_request(request):
-            return refused(request, "Only payout requesters can edit payouts.")
-        change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
+    @one_payout(can_request, "Only payout requesters can edit payouts.", related=("payment",))
+    def edit_view(self, request, payout: Payout, change_url: str):
         if payout.status not in payout_services.EDITABLE_STATUSES:
             messages.error(
                 request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}; it can no longer be edited."
@@ -298,13 +314,21 @@ class PayoutViews(AdminPagesMixin):
             return HttpResponseRedirect(self.url("changelist"))
         return None
 
-    def approve_view(self, request):
+    def _decision_request(self, request, decision: str, form=None):
+        """The ids to decide on, and the page to show instead unless this is the confirmed POST (a refusal,
+        or the confirmation page)."""
         ids = self.decision_ids(request)
-        refused = self._decision_guard(request, ids)
-        if refused:
-            return refused
+        refusal = self._decision_guard(request, ids)
+        if refusal:
+            return ids, refusal
         if request.method != "POST" or "confirm" not in request.POST:
-            return self.decision_page(request, "approve", ids)
+            return ids, self.decision_page(request, decision, ids, form=form)
+        return ids, None
+
+    def approve_view(self, request):
+        ids, page = self._decision_request(request, "approve")
+        if page is not None:
+            return page
         paused = payouts_paused()
         # Each approval commits on its own; the ones that made a payout `approved` are queued together at the
         # end, SENDS_PER_MESSAGE ids to a `send_payouts` message (a payroll of 1,000 is 50 messages, not 1,000).
@@ -337,12 +361,9 @@ class PayoutViews(AdminPagesMixin):
         )
 
     def reject_view(self, request):
-        ids = self.decision_ids(request)
-        refused = self._decision_guard(request, ids)
-        if refused:
-            return refused
-        if request.method != "POST" or "confirm" not in request.POST:
-            return self.decision_page(request, "reject", ids, form=RejectForm())
+        ids, page = self._decision_request(request, "reject", form=RejectForm())
+        if page is not None:
+            return page
         form = RejectForm(request.POST)
         if not form.is_valid():
             return self.decision_page(request, "reject", ids, form=form)
@@ -377,11 +398,11 @@ class PayoutViews(AdminPagesMixin):
             return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
         return RowResult(payout_id, False, f"not queried ({outcome}).")
 
-    def query_status_view(self, request, object_id: int):
-        payout = get_object_or_404(Payout, pk=object_id)
-        if not (can_approve(request) or can_request(request)):
-            return refused(request, "Only payout requesters and approvers can ask M-Pesa for a payout's status.")
-        change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
+    @one_payout(
+        lambda request: can_approve(request) or can_request(request),
+        "Only payout requesters and approvers can ask M-Pesa for a payout's status.",
+    )
+    def query_status_view(self, request, payout: Payout, change_url: str):
         if request.method == "POST":
             report_rows(request, [self._query_one(request, payout.pk, payout.status)])
             return HttpResponseRedirect(change_url)
@@ -398,11 +419,8 @@ class PayoutViews(AdminPagesMixin):
 
     # --- a failed payout, requested again ------------------------------------------------------------
 
-    def request_again_view(self, request, object_id: int):
-        payout = get_object_or_404(Payout, pk=object_id)
-        if not can_request(request):
-            return refused(request, "Only payout requesters can request a failed payout again.")
-        change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
+    @one_payout(can_request, "Only payout requesters can request a failed payout again.")
+    def request_again_view(self, request, payout: Payout, change_url: str):
         if request.method == "POST":
             try:
                 retry = payout_services.payout_request_again(
@@ -436,11 +454,8 @@ class PayoutViews(AdminPagesMixin):
 
     # --- needs_review: a person settles it ----------------------------------------------------------
 
-    def review_view(self, request, object_id: int):
-        payout = get_object_or_404(Payout, pk=object_id)
-        if not can_approve(request):
-            return refused(request, "Only payout approvers can mark a payout reviewed.")
-        change_url = reverse("admin:payments_payout_change", args=(payout.pk,))
+    @one_payout(can_approve, "Only payout approvers can mark a payout reviewed.")
+    def review_view(self, request, payout: Payout, change_url: str):
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
             return HttpResponseRedirect(change_url)
