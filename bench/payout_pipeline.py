@@ -104,7 +104,7 @@ def publish(name: str, argsets: list) -> None:
 
 def publish_sends(ids: list[int], group: int) -> None:
     """As the app queues them: one `send_payout` per payout (a lone approval, --group 1), or `send_payouts` of
-    `group` ids (an approval of many in the admin, payouts.sends_queued_together)."""
+    `group` ids (an approval of many in the admin, payouts.queue_sends)."""
     from payments.services.payouts import send_groups
 
     if group <= 1:

@@ -29,7 +29,7 @@ def send_payout(self, payout_id: int) -> str:
 @shared_task(acks_late=True)
 def send_payouts(payout_ids: list[int]) -> dict[str, int]:
     """Several approved payouts in one message (queued by an approval of many, see
-    payouts.sends_queued_together). Each is claimed and sent on its own, as by send_payout; one that must wait
+    payouts.queue_sends). Each is claimed and sent on its own, as by send_payout; one that must wait
     before another try goes back to the queue alone. A redelivered message finds the ones already claimed and
     skips them."""
     from payments.services import dispatch, payouts

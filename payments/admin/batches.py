@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from payments.admin.common import badge, kes, link_to, table
-from payments.admin.payouts import MAX_PER_DECISION, can_approve, can_request
+from payments.admin.payout_views import MAX_PER_DECISION
 from payments.daraja import result_codes
 from payments.models import Payout, PayoutBatch, PayoutStatus
 from payments.phone import mask_msisdn
+from payments.roles import can_approve, can_request
 
 
 def failure_reason(payout: Payout) -> str:

@@ -444,3 +444,19 @@ def report_rows(request, results: list[RowResult], *, label: str = "Payout") -> 
     for result in failed:
         messages.error(request, f"{label} #{result.pk}: {result.message}")
     messages.info(request, f"{len(done)} of {len(results)} done, {len(failed)} refused.")
+
+
+class AdminPagesMixin:
+    """A ModelAdmin's own pages: its URLs by short name ("approve" for admin:payments_payout_approve) and a
+    page in the admin's frame (site header, breadcrumbs from `opts`, the title)."""
+
+    def url(self, name: str, *args) -> str:
+        opts = self.opts
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", args=args, current_app=self.admin_site.name)
+
+    def page(self, request, template: str, title: str, **context) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.opts, "title": title, **context},
+        )

@@ -14,12 +14,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from payments.admin.common import ReadOnlyAdminMixin, badge, when
+from payments.admin.common import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
 from payments.models import FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
 from payments.reconciliation.export import FORMATS, KINDS
 from payments.reconciliation.matching import Kind
@@ -75,7 +74,7 @@ def job_what(job: FinanceJob) -> str:
 
 
 @admin.register(FinanceJob)
-class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "kind", "what", "requested_by", "requested", "status_badge", "rows", "download"]
     list_display_links = ["id"]
     list_filter = ["kind", "status"]
@@ -128,9 +127,6 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def url(self, name: str, *args) -> str:
-        return reverse(f"admin:payments_financejob_{name}", args=args)
-
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
@@ -138,10 +134,6 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "can_reconcile": request.user.has_perm(RECONCILE_PERMISSION),
         }
         return super().changelist_view(request, extra_context)
-
-    def page(self, request, template: str, title: str, **context) -> TemplateResponse:
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context}
-        return TemplateResponse(request, f"admin/payments/financejob/{template}", context)
 
     def export_view(self, request):
         if not request.user.has_perm(EXPORT_PERMISSION):
@@ -164,7 +156,9 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     messages.success(request, f"Export #{job.pk} queued: {job_what(job)}.")
                     return HttpResponseRedirect(reverse("admin:payments_financejob_change", args=(job.pk,)))
             status = 400
-        response = self.page(request, "export.html", "Export payouts or payments", form=form)
+        response = self.page(
+            request, "admin/payments/financejob/export.html", "Export payouts or payments", form=form
+        )
         response.status_code = status
         return response
 
@@ -186,7 +180,9 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     messages.success(request, f"Reconciliation #{job.pk} queued: {job_what(job)}.")
                     return HttpResponseRedirect(reverse("admin:payments_financejob_change", args=(job.pk,)))
             status = 400
-        response = self.page(request, "reconcile.html", "Reconcile an M-Pesa statement", form=form)
+        response = self.page(
+            request, "admin/payments/financejob/reconcile.html", "Reconcile an M-Pesa statement", form=form
+        )
         response.status_code = status
         return response
 
@@ -213,7 +209,7 @@ class FinanceJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         counts = [(DISCREPANCY_LABELS[k], n) for k, n in summary.get("counts", {}).items() if n]
         return self.page(
             request,
-            "job.html",
+            "admin/payments/financejob/job.html",
             f"{job.get_kind_display()} #{job.pk}",
             job=job,
             what=job_what(job),

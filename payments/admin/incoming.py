@@ -24,12 +24,12 @@ from payments.admin.common import (
     warning_box,
     when,
 )
-from payments.admin.payouts import can_request
 from payments.errors import PayoutError
 from payments.forms import RefundForm, add_service_error
 from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
 from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
-from payments.services.payouts import payment_refund, payout_request_precheck
+from payments.roles import can_request
+from payments.services.payouts import payment_refund, payout_request_precheck, refund_target
 
 
 def _normalised(phone: str) -> str:
@@ -241,23 +241,11 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         if not form.is_valid() or "edit" in request.POST:
             return self._refund_page(request, payment, form)
         data = form.cleaned_data
-        paid_from = _normalised(payment.phone)
-        target = _normalised(data["phone"]) if data["phone"] else paid_from
-        if not target:
-            form.add_error(
-                "phone",
-                (
-                    "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
-                    if is_hashed_msisdn(payment.phone)
-                    else "This payment's phone number is masked or invalid; give the phone number to refund to."
-                )
-                if not data["phone"]
-                else "Enter a Kenyan mobile number such as 0712345678 or 254712345678.",
-            )
-            return self._refund_page(request, payment, form)
         try:
-            # The amount (remainder, whole shillings, limits) is checked here, at "Continue", not only after
-            # the confirmation; payment_refund checks it all again under the payment's lock.
+            # Where it goes (the number given, else the one that paid) and the amount (remainder, whole
+            # shillings, limits) are checked here, at "Continue", not only after the confirmation;
+            # payment_refund checks it all again under the payment's lock.
+            target, differs = refund_target(payment=payment, phone=data["phone"])
             payout_request_precheck(phone=target, amount=data["amount"], payment=payment)
         except PayoutError as exc:
             add_service_error(form, exc)
@@ -274,7 +262,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                     "phone": data["phone"],
                     "target": target,
                     "paid_from": payment.phone,
-                    "differs": target != paid_from,
+                    "differs": differs,
                 },
             )
         try:

@@ -5,8 +5,6 @@ what is paid, a CHECK on a payment's refunded total) and checked again at send t
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import contextmanager
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -30,7 +28,7 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record
 from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
@@ -62,6 +60,24 @@ def _paid_from(payment: Payment) -> str:
         return normalize_msisdn(payment.phone)
     except InvalidPhoneNumber:
         return ""
+
+
+def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
+    """Where a refund of `payment` goes: the number given, else the number that paid. Returns it normalised
+    and whether it differs from the payer's; raises PayoutError(code="invalid_phone") when there is none."""
+    paid_from = _paid_from(payment)
+    if phone:
+        target = _phone(phone)
+    elif paid_from:
+        target = paid_from
+    else:
+        raise PayoutError(
+            "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
+            if is_hashed_msisdn(payment.phone)
+            else "This payment's phone number is masked or invalid; give the phone number to refund to.",
+            code="invalid_phone",
+        )
+    return target, target != paid_from
 
 
 def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100) -> str:
@@ -148,23 +164,14 @@ def payment_refund(
                 code="over_refund",
             )
         amount = validate_amount(amount)
-        paid_from = _paid_from(payment)
-        if phone:
-            target = _phone(phone)
-        elif paid_from:
-            target = paid_from
-        else:
-            raise PayoutError(
-                "This payment's phone number is masked or invalid; give the phone number to refund to.",
-                code="invalid_phone",
-            )
+        target, differs = refund_target(payment=payment, phone=phone)
         check_daily_limits_at_creation(phone=target, amount=amount)
         Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
         payout = Payout.objects.create(
             kind=PayoutKind.REFUND,
             payment=payment,
             phone=target,
-            phone_differs_from_payment=target != paid_from,
+            phone_differs_from_payment=differs,
             amount=amount,
             command_id=CommandID.BUSINESS_PAYMENT,
             remarks=f"Refund of {payment.receipt}"[:100],
@@ -281,9 +288,10 @@ def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now)
     editor.save(update_fields=["fields", "changed_bound", "last_edited_at"])
 
 
-def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API) -> Payout:
+def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True) -> Payout:
     """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
-    has enough distinct approvers, none of them its requester."""
+    has enough distinct approvers, none of them its requester. `queue=False`: the caller queues the send
+    itself, as an approval of many does (`queue_sends` of all the approved ids, after commit)."""
     _require(approved_by, APPROVE_PERMISSION, "approve payouts")
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
@@ -329,7 +337,8 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             details=details,
             fields={"approved_at": timezone.now()},
         )
-        after_commit(lambda: queue_send(payout.pk))
+        if queue:
+            after_commit(lambda: queue_send(payout.pk))
     return payout
 
 
@@ -337,39 +346,14 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
 # each is still claimed and sent on its own, but a worker pays the broker's per-message cost once per group.
 SENDS_PER_MESSAGE = 20
 
-_together = threading.local()
-
-
 def queue_send(payout_id: int, *, countdown: float | None = None) -> None:
     """Hand the payout to a worker (after `countdown` seconds: another try after a refusal that proves it
     did not leave). If the broker is down the payout stays `approved` and the sweep queues it later: nothing
-    is lost and nothing is sent twice (the task claims the row). Inside `sends_queued_together()` an id to
-    send now waits for the end of the block."""
-    waiting = getattr(_together, "ids", None)
-    if waiting is not None and countdown is None:
-        waiting.append(payout_id)
-        return
+    is lost and nothing is sent twice (the task claims the row)."""
     try:
         publish_now(send_payout_task, payout_id, countdown=countdown)
     except Exception as exc:  # noqa: BLE001 - the sweep picks up approved payouts
         logger.warning("could not queue payout %s (%s); the sweep will send it", payout_id, type(exc).__name__)
-
-
-@contextmanager
-def sends_queued_together():
-    """Approvals committed inside the block queue their sends when it ends, SENDS_PER_MESSAGE ids to a
-    `send_payouts` message. A block inside another adds to the outer one. If the broker is down the payouts
-    stay `approved` and the sweep queues them, as for a single approval."""
-    if getattr(_together, "ids", None) is not None:
-        yield
-        return
-    _together.ids = ids = []
-    try:
-        yield
-    finally:
-        _together.ids = None
-        if ids:
-            queue_sends(ids)
 
 
 def send_groups(payout_ids: list[int], size: int = SENDS_PER_MESSAGE) -> list[list[int]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from payments.models import Payout, PayoutKind, PayoutStatus
 from payments.services import payouts as payout_services
@@ -80,3 +82,30 @@ def test_payment_page_shows_paid_refunded_refundable_and_refunds(approver_client
     # Approvers do not request: no refund button for them.
     assert refund_url(payment) not in page
     assert approver_client.get(refund_url(payment)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "paid_from, typed, message",
+    [
+        ("2547******149", "", "masked or invalid; give the phone number to refund to"),
+        (hashlib.sha256(b"254708374149").hexdigest(), "", "is a SHA-256 hash, not a number"),
+        ("254712345678", "12345", "Safaricom needs 2547XXXXXXXX"),
+    ],
+)
+def test_the_admin_and_the_api_refuse_a_refund_destination_with_one_message(
+    requester_client, requester, paid_from, typed, message
+):
+    """Where a refund goes is one rule (the service's): the admin's "Continue" and the API say the same."""
+    payment = make_payment(phone=paid_from)
+    page = requester_client.post(refund_url(payment), {"amount": "100", "reason": "Paid twice", "phone": typed})
+    assert page.status_code == 200
+    assert message in str(page.context["form"].errors["phone"])
+    api = APIClient()
+    api.force_authenticate(requester)
+    body = {"reason": "Paid twice", "amount": "100", **({"phone": typed} if typed else {})}
+    response = api.post(f"/api/payments/{payment.pk}/refund/", body, format="json")
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Payout.objects.exists()
+    payment.refresh_from_db()
+    assert payment.refunded_amount == Decimal("0")

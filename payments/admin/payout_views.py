@@ -1,0 +1,624 @@
+"""The payout console's own pages (dj-stripe's admin/views.py shape): the disbursement request and edit
+forms, the approve/reject confirmation pages, status queries, request again, review, and the bulk upload's
+preview and confirmation. PayoutAdmin (payments/admin/payouts.py) is the list, the change page and the URLs
+that name these views; each view checks who may use it and calls a service, which writes (nothing here
+writes a Payout)."""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from pathlib import PurePath
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from payments.admin.common import (
+    AdminPagesMixin,
+    RowResult,
+    kes,
+    refused,
+    report_rows,
+    safe_next,
+)
+from payments.daraja import result_codes
+from payments.errors import PayoutError
+from payments.forms import (
+    BulkUploadForm,
+    DisbursementForm,
+    PayoutEditForm,
+    RejectForm,
+    ReviewForm,
+    add_service_error,
+)
+from payments.models import (
+    EventSource,
+    Payout,
+    PayoutApproval,
+    PayoutControl,
+    PayoutEditor,
+    PayoutStatus,
+)
+from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.roles import can_approve, can_request
+from payments.services import bulk, dispatch
+from payments.services import payouts as payout_services
+from payments.services.lifecycle import after_commit
+from payments.services.limits import payouts_paused, required_approvals
+
+ADMIN = EventSource.ADMIN
+# The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
+MAX_PER_DECISION = 1000
+QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
+
+
+UPLOADS_KEY = "payments.bulk_uploads"
+SESSION_UPLOADS = 3
+ROW_REPORT_MAX = 20
+
+
+class NamedText(io.StringIO):
+    """The stored text of an upload, read as the uploaded file was (with its name)."""
+
+    def __init__(self, text: str, name: str) -> None:
+        super().__init__(text)
+        self.name = name
+
+
+def mask_cell_phone(value: str) -> str:
+    """A phone from a refused row, masked whether or not it is a valid number."""
+    try:
+        return mask_msisdn(normalize_msisdn(value))
+    except InvalidPhoneNumber:
+        text = value.strip()
+        if len(text) <= 4:
+            return "*" * len(text)
+        return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def safe_file_name(stem: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:80] or "upload"
+
+
+def parse_ids(raw: str | list[str]) -> list[int]:
+    values = raw if isinstance(raw, list) else [raw]
+    ids: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids
+
+
+def editor_label(editor: PayoutEditor) -> str:
+    """"jane (amount, phone)": who changed the payout and what."""
+    return f"{editor.user} ({', '.join(editor.fields) or 'nothing'})"
+
+
+def payout_kill_switch_context() -> dict:
+    control = PayoutControl.objects.select_related("changed_by").filter(pk=1).first()
+    return {"payout_control": control, "payouts_paused_env": settings.PAYOUTS_PAUSED}
+
+
+def paid_from(payout: Payout) -> str:
+    if not payout.payment_id:
+        return ""
+    return payout.payment.phone
+
+
+def phone_differs_text(payout: Payout) -> str:
+    return f"This refund goes to {payout.phone}, not to the number that paid ({paid_from(payout) or 'unknown'})."
+
+
+
+def one_payout(allowed: Callable[[HttpRequest], bool], refusal: str, *, related: tuple[str, ...] = ()):
+    """A page about one payout (`<int:object_id>/...`): 404 when there is no such payout, the refusal page for
+    whoever `allowed` refuses, else the view, given the payout and the URL of its change page."""
+
+    def decorate(view):
+        @wraps(view)
+        def page(self, request, object_id: int):
+            payout = get_object_or_404(Payout.objects.select_related(*related) if related else Payout, pk=object_id)
+            if not allowed(request):
+                return refused(request, refusal)
+            return view(self, request, payout, reverse("admin:payments_payout_change", args=(payout.pk,)))
+
+        return page
+
+    return decorate
+
+
+class PayoutViews(AdminPagesMixin):
+    """The pages of the payout console beyond Django's own list and change page, each a view with its
+    template; PayoutAdmin.get_urls names them."""
+
+    def back(self, request, default: str) -> HttpResponseRedirect:
+        return HttpResponseRedirect(safe_next(request) or default)
+
+    # --- add: a disbursement request --------------------------------------------------------------
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can request disbursements.")
+        # Two steps, as a refund: the form ("Continue", which checks the amount, phone and limits), then a
+        # confirmation of what will be created ("Yes, request this payout").
+        form = DisbursementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
+            data = form.cleaned_data
+            try:
+                phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
+                payout = None
+                if "confirm" in request.POST:
+                    payout = payout_services.payout_request_disbursement(
+                        requested_by=request.user, source=ADMIN, **data
+                    )
+            except PayoutError as exc:
+                add_service_error(form, exc)
+            else:
+                if payout is None:
+                    return self.page(
+                        request,
+                        "admin/payments/payout/disbursement_confirmation.html",
+                        "Confirm the payout request",
+                        form=form,
+                        data=data,
+                        phone=phone,
+                        amount=kes(amount),
+                        approvals_needed=required_approvals(amount),
+                        hidden=[(name, form[name].value() or "") for name in form.fields],
+                    )
+                messages.success(
+                    request,
+                    f"Payout #{payout.pk} of {kes(payout.amount)} to "
+                    f"{mask_msisdn(payout.phone)} requested; it waits for approval.",
+                )
+                return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
+        return self.page(
+            request,
+            "admin/payments/payout/form_page.html",
+            "Request a disbursement",
+            form=form,
+            submit_label="Continue",
+            intro="The payout is created in pending approval: another person must approve it before it is sent.",
+        )
+
+    # --- edit: through payout_update, which voids approvals of a changed amount/phone/CommandID -----
+
+    @one_payout(can_request, "Only payout requesters can edit payouts.", related=("payment",))
+    def edit_view(self, request, payout: Payout, change_url: str):
+        if payout.status not in payout_services.EDITABLE_STATUSES:
+            messages.error(
+                request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}; it can no longer be edited."
+            )
+            return HttpResponseRedirect(change_url)
+        form = PayoutEditForm.for_payout(payout, data=request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            changes = form.changes()
+            if not changes:
+                messages.info(request, "Nothing was changed.")
+                return HttpResponseRedirect(change_url)
+            voiding = payout.approvals.filter(voided_at__isnull=True).count()
+            try:
+                updated = payout_services.payout_update(
+                    payout_id=payout.pk, updated_by=request.user, source=ADMIN, **changes
+                )
+            except PayoutError as exc:
+                add_service_error(form, exc)
+            else:
+                voided = voiding - updated.approvals.filter(voided_at__isnull=True).count()
+                note = f" {voided} approval(s) voided: the payout is back in pending approval." if voided else ""
+                messages.success(request, f"Payout #{payout.pk} updated.{note}")
+                return HttpResponseRedirect(change_url)
+        approvals = payout.approvals.filter(voided_at__isnull=True).count()
+        return self.page(
+            request,
+            "admin/payments/payout/form_page.html",
+            f"Edit payout #{payout.pk}",
+            form=form,
+            original=payout,
+            submit_label="Save changes",
+            intro=f"Status: {payout.get_status_display()}. Changing the amount, phone or CommandID voids "
+            f"the {approvals} approval(s) given so far and returns the payout to pending approval; whoever "
+            "changes them may no longer approve it. Every change is recorded with its old and new value.",
+        )
+
+    # --- approve / reject: confirmation page, then one service call per row --------------------------
+
+    def decision_ids(self, request) -> list[int]:
+        source = request.POST if request.method == "POST" else request.GET
+        ids = parse_ids(source.getlist("ids"))
+        batches = parse_ids(source.getlist("batch"))
+        if batches and not ids:
+            ids = list(
+                Payout.objects.filter(batch_id__in=batches, status=PayoutStatus.PENDING_APPROVAL)
+                .order_by("pk")
+                .values_list("pk", flat=True)[: MAX_PER_DECISION + 1]
+            )
+        return ids
+
+    def decision_rows(self, request, ids: list[int], decision: str) -> list[dict]:
+        active = PayoutApproval.objects.filter(voided_at__isnull=True).select_related("approver")
+        editors = PayoutEditor.objects.select_related("user")
+        payouts = (
+            Payout.objects.filter(pk__in=ids)
+            .select_related("requested_by", "payment")
+            .prefetch_related(
+                Prefetch("approvals", queryset=active, to_attr="active_list"),
+                Prefetch("editors", queryset=editors, to_attr="editor_list"),
+            )
+            .order_by("pk")
+        )
+        rows = []
+        for payout in payouts:
+            notes = []
+            if decision == "approve" and payout.status != PayoutStatus.PENDING_APPROVAL:
+                notes.append(f"It is {payout.get_status_display().lower()}: it will be refused.")
+            if decision == "reject" and payout.status not in payout_services.EDITABLE_STATUSES:
+                notes.append(f"It is {payout.get_status_display().lower()}: it will be refused.")
+            if payout.requested_by_id == request.user.pk:
+                notes.append("You requested it: another person must decide on it.")
+            elif decision == "approve" and any(
+                e.user_id == request.user.pk and e.changed_bound for e in payout.editor_list
+            ):
+                notes.append("You changed its amount, phone or CommandID: another person must approve it.")
+            if any(a.approver_id == request.user.pk for a in payout.active_list):
+                notes.append("You have already approved it.")
+            rows.append(
+                {
+                    "payout": payout,
+                    "approvers": ", ".join(str(a.approver) for a in payout.active_list),
+                    "editors": [editor_label(e) for e in payout.editor_list],
+                    "approval_count": len(payout.active_list),
+                    "warning": phone_differs_text(payout) if payout.phone_differs_from_payment else "",
+                    "notes": notes,
+                }
+            )
+        return rows
+
+    def decision_page(self, request, decision: str, ids: list[int], form=None) -> TemplateResponse:
+        rows = self.decision_rows(request, ids, decision)
+        total = sum(row["payout"].amount for row in rows)
+        title = ("Approve" if decision == "approve" else "Reject") + f" {len(rows)} payout(s)"
+        return self.page(
+            request,
+            f"admin/payments/payout/{decision}_confirmation.html",
+            title,
+            rows=rows,
+            total=total,
+            ids=",".join(str(row["payout"].pk) for row in rows),
+            form=form,
+            post_url=self.url(decision),
+            # Only a link to this site: `?next=javascript:...` would otherwise run script on one click.
+            next=safe_next(request),
+            warnings=sum(1 for row in rows if row["warning"]),
+            **payout_kill_switch_context(),
+        )
+
+    def _decision_guard(self, request, ids: list[int]):
+        if not can_approve(request):
+            return refused(request, "Only payout approvers can approve or reject payouts.")
+        if not ids:
+            messages.warning(request, "No payouts to decide on: none was chosen, or none is pending approval.")
+            return HttpResponseRedirect(self.url("changelist"))
+        if len(ids) > MAX_PER_DECISION:
+            messages.error(request, f"Choose at most {MAX_PER_DECISION} payouts at a time.")
+            return HttpResponseRedirect(self.url("changelist"))
+        return None
+
+    def _decision_request(self, request, decision: str, form=None):
+        """The ids to decide on, and the page to show instead unless this is the confirmed POST (a refusal,
+        or the confirmation page)."""
+        ids = self.decision_ids(request)
+        refusal = self._decision_guard(request, ids)
+        if refusal:
+            return ids, refusal
+        if request.method != "POST" or "confirm" not in request.POST:
+            return ids, self.decision_page(request, decision, ids, form=form)
+        return ids, None
+
+    def approve_view(self, request):
+        ids, page = self._decision_request(request, "approve")
+        if page is not None:
+            return page
+        paused = payouts_paused()
+        # Each approval commits on its own; the ones that made a payout `approved` are queued together at the
+        # end, SENDS_PER_MESSAGE ids to a `send_payouts` message (a payroll of 1,000 is 50 messages, not 1,000).
+        approved: list[int] = []
+        try:
+            rows = [self._approve_one(request, pk, paused=paused, approved=approved) for pk in ids]
+        finally:
+            if approved:
+                after_commit(lambda: payout_services.queue_sends(approved))
+        report_rows(request, rows)
+        return self.back(request, self.url("changelist"))
+
+    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
+        try:
+            payout = payout_services.payout_approve(
+                payout_id=pk, approved_by=request.user, source=ADMIN, queue=False
+            )
+        except Payout.DoesNotExist:
+            return RowResult(pk, False, "no such payout.")
+        except PayoutError as exc:
+            return RowResult(pk, False, exc.message)
+        if payout.status == PayoutStatus.APPROVED:
+            approved.append(pk)
+            if paused:
+                return RowResult(pk, True, "approved; it waits until payouts are resumed (kill switch).")
+            return RowResult(pk, True, "approved; it will be sent.")
+        count = payout.approvals.filter(voided_at__isnull=True).count()
+        return RowResult(
+            pk, True, f"approval recorded ({count} of {payout.required_approvals}); it needs another approver."
+        )
+
+    def reject_view(self, request):
+        ids, page = self._decision_request(request, "reject", form=RejectForm())
+        if page is not None:
+            return page
+        form = RejectForm(request.POST)
+        if not form.is_valid():
+            return self.decision_page(request, "reject", ids, form=form)
+        reason = form.cleaned_data["reason"]
+        results = []
+        for pk in ids:
+            try:
+                payout_services.payout_reject(payout_id=pk, rejected_by=request.user, reason=reason, source=ADMIN)
+            except Payout.DoesNotExist:
+                results.append(RowResult(pk, False, "no such payout."))
+            except PayoutError as exc:
+                results.append(RowResult(pk, False, exc.message))
+            else:
+                results.append(RowResult(pk, True, "rejected."))
+        report_rows(request, results)
+        return self.back(request, self.url("changelist"))
+
+    # --- what happened to it? ---------------------------------------------------------------------
+
+    def _query_one(self, request, payout_id: int, status: str) -> RowResult:
+        if status not in QUERYABLE_FROM_ADMIN:
+            return RowResult(
+                payout_id, False, f"it is {status}; only verifying and needs-review payouts are queried from here."
+            )
+        try:
+            outcome = dispatch.payout_query_status(payout_id=payout_id, source=ADMIN, force=True, actor=request.user)
+        except ImproperlyConfigured as exc:
+            return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
+        if outcome == "queried":
+            return RowResult(payout_id, True, "status query sent; M-Pesa's answer will settle the payout.")
+        if outcome == "error":
+            return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
+        return RowResult(payout_id, False, f"not queried ({outcome}).")
+
+    @one_payout(
+        lambda request: can_approve(request) or can_request(request),
+        "Only payout requesters and approvers can ask M-Pesa for a payout's status.",
+    )
+    def query_status_view(self, request, payout: Payout, change_url: str):
+        if request.method == "POST":
+            report_rows(request, [self._query_one(request, payout.pk, payout.status)])
+            return HttpResponseRedirect(change_url)
+        return self.page(
+            request,
+            "admin/payments/confirm.html",
+            f"Query the status of payout #{payout.pk}",
+            original=payout,
+            cancel_url=change_url,
+            submit_label="Ask M-Pesa now",
+            text=f"Payout #{payout.pk} is {payout.get_status_display().lower()}. A Transaction Status query asks "
+            "M-Pesa what happened to it; the answer arrives by callback and settles it. Nothing is sent again.",
+        )
+
+    # --- a failed payout, requested again ------------------------------------------------------------
+
+    @one_payout(can_request, "Only payout requesters can request a failed payout again.")
+    def request_again_view(self, request, payout: Payout, change_url: str):
+        if request.method == "POST":
+            try:
+                retry = payout_services.payout_request_again(
+                    payout_id=payout.pk, requested_by=request.user, source=ADMIN
+                )
+            except PayoutError as exc:
+                messages.error(request, f"Payout #{payout.pk}: {exc.message}")
+                return HttpResponseRedirect(change_url)
+            messages.success(
+                request,
+                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {mask_msisdn(retry.phone)}, again after "
+                f"#{payout.pk} failed. It waits for approval.",
+            )
+            return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
+        meaning = ""
+        if payout.result_code:
+            info = result_codes.lookup(payout.result_code)
+            meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
+        return self.page(
+            request,
+            "admin/payments/confirm.html",
+            f"Request payout #{payout.pk} again",
+            original=payout,
+            cancel_url=change_url,
+            submit_label="Yes, request it again",
+            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
+            "Requesting it again creates a new payout with the same recipient, amount and CommandID and a new "
+            "OriginatorConversationID, waiting for approval by someone other than you. The failed payout is not "
+            "sent again.",
+        )
+
+    # --- needs_review: a person settles it ----------------------------------------------------------
+
+    @one_payout(can_approve, "Only payout approvers can mark a payout reviewed.")
+    def review_view(self, request, payout: Payout, change_url: str):
+        if payout.status != PayoutStatus.NEEDS_REVIEW:
+            messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
+            return HttpResponseRedirect(change_url)
+        form = ReviewForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                payout_services.payout_mark_reviewed(
+                    payout_id=payout.pk, reviewed_by=request.user, source=ADMIN, **form.cleaned_data
+                )
+            except PayoutError as exc:
+                add_service_error(form, exc)
+            else:
+                messages.success(request, f"Payout #{payout.pk} marked {form.cleaned_data['resolution']}.")
+                return HttpResponseRedirect(change_url)
+        return self.page(
+            request,
+            "admin/payments/payout/form_page.html",
+            f"Mark payout #{payout.pk} reviewed",
+            form=form,
+            original=payout,
+            submit_label="Record the review",
+            intro=f"Why it needs review: {payout.review_reason or 'no answer from M-Pesa'}. Check the M-Pesa portal "
+            f"for OriginatorConversationID {payout.originator_conversation_id} ({kes(payout.amount)} to "
+            f"{payout.phone}) and record what it shows. Nothing is sent again from here.",
+        )
+
+    # --- bulk disbursement ------------------------------------------------------------------------
+
+    # Upload -> preview (nothing created) -> confirm (the batch is created, every row checked again). The file's
+    # text waits in the uploader's session between the two, under a random token; at most SESSION_UPLOADS.
+
+    def _uploads(self, request) -> dict:
+        return request.session.get(UPLOADS_KEY, {})
+
+    def _upload(self, request, token: str) -> dict | None:
+        return self._uploads(request).get(token) if token else None
+
+    def bulk_upload_view(self, request):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
+        form = BulkUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            raw = upload.read(bulk.MAX_BYTES + 1)
+            try:
+                text = bulk.decoded(raw)
+                preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(text))
+            except PayoutError as exc:
+                form.add_error("file", exc.message)
+            else:
+                token = secrets.token_urlsafe(12)
+                uploads = dict(list(self._uploads(request).items())[-(SESSION_UPLOADS - 1) :])
+                uploads[token] = {
+                    "text": text,
+                    "file_name": PurePath(upload.name or "").name[:255],
+                    "name": form.cleaned_data["name"],
+                    "command_id": form.cleaned_data["command_id"],
+                }
+                request.session[UPLOADS_KEY] = uploads
+                return self.bulk_preview_page(request, token, uploads[token], preview)
+        return self.page(
+            request,
+            "admin/payments/payout/bulk_upload.html",
+            "Upload a bulk disbursement (CSV)",
+            form=form,
+            submit_label="Check the file",
+        )
+
+    def bulk_preview_page(self, request, token: str, upload: dict, preview) -> TemplateResponse:
+        refused_rows = []
+        by_line: dict[int, list] = {}
+        for error in preview.errors:
+            by_line.setdefault(error.line, []).append(error)
+        for line in sorted(by_line):
+            first = by_line[line][0]
+            refused_rows.append(
+                {
+                    "line": line,
+                    "phone": mask_cell_phone(first.cell("phone")),
+                    "name": first.cell("recipient_name"),
+                    "reason": " ".join(error.message for error in by_line[line]),
+                }
+            )
+        rows = [
+            {
+                "line": row.line,
+                "phone": mask_msisdn(row.phone),
+                "name": row.recipient_name,
+                "amount": kes(row.amount),
+                "reference": row.recipient_reference,
+                "remarks": row.remarks,
+            }
+            for row in preview.rows
+        ]
+        return self.page(
+            request,
+            "admin/payments/payout/bulk_preview.html",
+            "Check the batch before it is created",
+            token=token,
+            upload=upload,
+            rows=rows,
+            total=kes(preview.total),
+            refused_rows=refused_rows,
+            errors_url=self.url("bulk_errors", token) if refused_rows else "",
+            confirm_url=self.url("bulk_confirm"),
+        )
+
+    def bulk_confirm_view(self, request):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
+        upload_url = self.url("bulk_upload")
+        if request.method != "POST":
+            return HttpResponseRedirect(upload_url)
+        token = request.POST.get("token", "")
+        upload = self._upload(request, token)
+        if upload is None:
+            messages.error(request, "That upload is no longer waiting (confirmed already, or the session ended); "
+                                    "upload the file again.")
+            return HttpResponseRedirect(upload_url)
+        try:
+            batch, errors = bulk.payout_batch_create_from_csv(
+                uploaded_by=request.user,
+                file=NamedText(upload["text"], upload["file_name"]),
+                source=ADMIN,
+                name=upload["name"],
+                command_id=upload["command_id"],
+            )
+        except PayoutError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(upload_url)
+        uploads = self._uploads(request)
+        uploads.pop(token, None)
+        request.session[UPLOADS_KEY] = uploads
+        if batch is None:
+            messages.error(request, "No row could be created; nothing was created. Fix the rows and upload again.")
+            return HttpResponseRedirect(upload_url)
+        count = batch.payouts.count()
+        messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
+        if errors:
+            lines = len({error.line for error in errors})
+            messages.warning(request, f"{lines} row(s) were not created; their reasons are in the batch's report.")
+            for error in errors[:ROW_REPORT_MAX]:
+                messages.error(request, str(error))
+        return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))
+
+    def bulk_errors_view(self, request, token: str):
+        if not can_request(request):
+            return refused(request, "Only payout requesters can upload a bulk disbursement.")
+        upload = self._upload(request, token)
+        if upload is None:
+            messages.error(request, "That upload is no longer waiting; upload the file again.")
+            return HttpResponseRedirect(self.url("bulk_upload"))
+        try:
+            preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(upload["text"]))
+        except PayoutError as exc:
+            messages.error(request, exc.message)
+            return HttpResponseRedirect(self.url("bulk_upload"))
+        stem = PurePath(upload["file_name"] or "upload.csv").stem or "upload"
+        response = HttpResponse(bulk.batch_errors_csv(preview.errors), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{safe_file_name(stem)}-refused-rows.csv"'
+        return response
+
+    def bulk_template_view(self, request):
+        response = HttpResponse(bulk.TEMPLATE_CSV, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="bulk-disbursement-template.csv"'
+        return response
