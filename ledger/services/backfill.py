@@ -24,7 +24,7 @@ from ledger import accounts
 from ledger.models import Entry
 from ledger.services.money import payment_received_post
 from ledger.services.payouts import IN_FLIGHT, payout_place
-from ledger.services.posting import transaction_post
+from ledger.services.posting import DAILY_TOTALS_CTE, transaction_post
 from payments.models import Payment, PaymentStatus, Payout, PayoutStatus
 
 CHUNK = 20_000
@@ -76,14 +76,7 @@ ent AS (
     FROM tx JOIN diff d ON d.id = tx.payout_id
     RETURNING account_id, debit, credit, posted_at
 ),
-bal AS (
-    INSERT INTO ledger_dailybalance (account_id, day, shard, debits, credits)
-    SELECT account_id, (posted_at AT TIME ZONE 'UTC')::date, 0, sum(debit), sum(credit) FROM ent
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (account_id, day, shard) DO UPDATE SET debits = ledger_dailybalance.debits + EXCLUDED.debits,
-        credits = ledger_dailybalance.credits + EXCLUDED.credits
-    RETURNING 1
-)
+{DAILY_TOTALS_CTE}
 SELECT (SELECT count(*) FROM tx), (SELECT coalesce(sum(debit), 0) FROM ent), (SELECT count(*) FROM bal)
 """
 
@@ -105,14 +98,7 @@ ent AS (
     CROSS JOIN (VALUES ('mpesa_collections'::varchar, true), ('payments_received'::varchar, false)) side(account, dr)
     RETURNING account_id, debit, credit, posted_at
 ),
-bal AS (
-    INSERT INTO ledger_dailybalance (account_id, day, shard, debits, credits)
-    SELECT account_id, (posted_at AT TIME ZONE 'UTC')::date, 0, sum(debit), sum(credit) FROM ent
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (account_id, day, shard) DO UPDATE SET debits = ledger_dailybalance.debits + EXCLUDED.debits,
-        credits = ledger_dailybalance.credits + EXCLUDED.credits
-    RETURNING 1
-)
+""" + DAILY_TOTALS_CTE + """
 SELECT (SELECT count(*) FROM tx), (SELECT coalesce(sum(debit), 0) FROM ent), (SELECT count(*) FROM bal)
 """
 

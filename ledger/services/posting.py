@@ -137,3 +137,17 @@ def transaction_reverse(*, transaction_id: int, memo: str, created_by_id: int | 
         payout_id=original.payout_id, payment_id=original.payment_id, created_by_id=created_by_id,
         reverses_id=original.pk,
     )
+
+
+# The bulk writers (backfill, statement postings) end their INSERT ... RETURNING of entries (a CTE named `ent`:
+# account_id, debit, credit, posted_at) with this: the entries added to their day's running totals (shard 0),
+# in account order so two writers never wait on each other in opposite orders.
+DAILY_TOTALS_CTE = """bal AS (
+    INSERT INTO ledger_dailybalance (account_id, day, shard, debits, credits)
+    SELECT account_id, (posted_at AT TIME ZONE 'UTC')::date, 0, sum(debit), sum(credit) FROM ent
+    GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (account_id, day, shard) DO UPDATE SET debits = ledger_dailybalance.debits + EXCLUDED.debits,
+        credits = ledger_dailybalance.credits + EXCLUDED.credits
+    RETURNING 1
+)
+"""

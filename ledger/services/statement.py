@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from ledger import accounts
-from ledger.services.posting import move, transaction_post
+from ledger.services.posting import DAILY_TOTALS_CTE, move, transaction_post
 
 BATCH = 5_000
 
@@ -75,14 +75,7 @@ ent AS (
     CROSS JOIN (VALUES (true), (false)) side(dr)
     RETURNING account_id, debit, credit, posted_at
 ),
-bal AS (
-    INSERT INTO ledger_dailybalance (account_id, day, shard, debits, credits)
-    SELECT account_id, (posted_at AT TIME ZONE 'UTC')::date, 0, sum(debit), sum(credit) FROM ent
-    GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (account_id, day, shard) DO UPDATE SET debits = ledger_dailybalance.debits + EXCLUDED.debits,
-        credits = ledger_dailybalance.credits + EXCLUDED.credits
-    RETURNING 1
-)
+""" + DAILY_TOTALS_CTE + """
 SELECT tx.source_id, tx.kind FROM tx, (SELECT count(*) FROM bal) b
 """
 
