@@ -15,7 +15,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,10 +22,11 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from mpesa_payouts.celery import publish_each, publish_now
+from mpesa_payouts.outbox_claims import outbox_row_claim
 from notifications.backends import (
     OutgoingMessage,
     PermanentSendError,
@@ -233,22 +233,12 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 def _claim(notification_id: int) -> tuple[Notification | None, str]:
     now = timezone.now()
-    token = uuid.uuid4().hex
-    claimed = (
-        Notification.objects.filter(
-            pk=notification_id, status=NotificationStatus.PENDING, next_attempt_at__lte=now + _DUE_SLACK
-        )
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
-        .update(
-            locked_until=now + timedelta(seconds=settings.NOTIFICATIONS_CLAIM_SECONDS),
-            claim_token=token,
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            updated_at=now,
-        )
+    due = Notification.objects.filter(
+        pk=notification_id, status=NotificationStatus.PENDING, next_attempt_at__lte=now + _DUE_SLACK
     )
-    if not claimed:
-        return None, token
+    token = outbox_row_claim(due, now=now, hold_seconds=settings.NOTIFICATIONS_CLAIM_SECONDS)
+    if token is None:
+        return None, ""
     return Notification.objects.get(pk=notification_id), token
 
 

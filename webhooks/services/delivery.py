@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mpesa_payouts.outbox_claims import outbox_row_claim
 from webhooks.addresses import RefusedURL
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.secrets import decrypt_secret, signature_header
@@ -117,20 +117,10 @@ def backoff_seconds(attempts: int) -> float:
 
 def _claim(delivery_id: int) -> tuple[WebhookDelivery | None, str]:
     now = timezone.now()
-    token = uuid.uuid4().hex
-    claimed = (
-        WebhookDelivery.objects.filter(_deliverable(), pk=delivery_id, next_attempt_at__lte=now + _DUE_SLACK)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lte=now))
-        .update(
-            locked_until=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS),
-            claim_token=token,
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            updated_at=now,
-        )
-    )
-    if not claimed:
-        return None, token
+    due = WebhookDelivery.objects.filter(_deliverable(), pk=delivery_id, next_attempt_at__lte=now + _DUE_SLACK)
+    token = outbox_row_claim(due, now=now, hold_seconds=settings.WEBHOOK_CLAIM_SECONDS)
+    if token is None:
+        return None, ""
     return WebhookDelivery.objects.select_related("endpoint", "event").get(pk=delivery_id), token
 
 
