@@ -8,6 +8,7 @@ import logging
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -259,6 +260,14 @@ def payout_request_again(*, payout_id: int, requested_by, source: str = EventSou
             )
         Payout.objects.filter(pk=retry.pk).update(retry_of=original)
         retry.retry_of = original
+        # What is paid was chosen by the original's requester and by whoever changed its amount, phone or
+        # CommandID: the retry carries their choice, so none of them is its second pair of eyes either.
+        now = timezone.now()
+        chose = {original.requested_by_id} | set(
+            PayoutEditor.objects.filter(payout=original, changed_bound=True).values_list("user_id", flat=True)
+        )
+        for user_id in sorted(chose - {requested_by.pk}):
+            _record_editor(retry, user=get_user_model()(pk=user_id), fields=["retry_of"], bound=True, now=now)
         event_record(action=AuditAction.REQUESTED_AGAIN, source=source, payout=retry, actor=requested_by,
                      from_status=retry.status, to_status=retry.status, details={"retry_of": original.pk})
         event_record(action=AuditAction.RETRIED, source=source, payout=original, actor=requested_by,

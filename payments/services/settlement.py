@@ -293,6 +293,9 @@ def _success_after_failure(
     if receipt and _receipt_elsewhere(payout, receipt):
         problems.append(f"Receipt {receipt} is already recorded on another payout")
         receipt = None
+    for retry_id, retry_status in Payout.objects.filter(retry_of=payout).values_list("pk", "status"):
+        # Requested again after the failure: the recipient may now be paid twice.
+        problems.append(f"PAID TWICE? It was requested again as payout #{retry_id}, which is {retry_status}")
     fields: dict = {
         "result_code": outcome.result_code[:32],
         "result_description": outcome.result_description[:255],

@@ -25,6 +25,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.services import dispatch
+from payments.services import payouts as payout_services
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
 
 pytestmark = pytest.mark.django_db
@@ -373,3 +374,18 @@ def test_a_synchronous_1_is_not_read_as_insufficient_balance_in_the_failure_aler
     alert = Notification.objects.get(alert=Alert.PAYOUT_FAILED, payout=payout)
     assert "balance too low" not in alert.body
     assert "Daraja declined the request with code 1" in alert.body
+
+
+def test_success_for_a_failed_payout_already_requested_again_says_it_may_be_paid_twice(client):
+    payout = make_payout(status=PayoutStatus.SUBMITTED)
+    post(client, "b2c-result", payout.callback_token, b2c_result(payout, "b2c_result_failure"))
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.FAILED
+    retry = payout_services.payout_request_again(payout_id=payout.pk, requested_by=make_requester(), source="api")
+
+    post(client, "b2c-result", payout.callback_token, b2c_result(payout))  # M-Pesa: it was paid after all
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.NEEDS_REVIEW
+    assert f"PAID TWICE? It was requested again as payout #{retry.pk}, which is pending_approval" in (
+        payout.review_reason
+    )

@@ -243,3 +243,23 @@ def test_send_time_check_refuses_an_approval_given_by_an_editor(settings):
     assert not payout.approvals.filter(voided_at__isnull=True).exists()
     event = payout.events.get(action="approval_voided")
     assert "someone who changed" in event.details["reason"]
+
+
+def test_whoever_chose_what_a_failed_payout_pays_cannot_approve_its_request_again(insider, no_broker):
+    """The insider edits a payout (new phone and amount), it fails, a colleague requests it again: the retry
+    pays what the insider chose, so the insider may not approve it either, through the API or the database."""
+    payout = request_payout(make_requester("rita"))
+    assert api(insider).patch(f"/api/payouts/{payout.pk}/", {"phone": "0799000111", "amount": "700"},
+                              format="json").status_code == 200
+    payout.__class__.objects.filter(pk=payout.pk).update(status=PayoutStatus.FAILED, result_code="1")
+    colleague = make_requester("ken")
+    retry = payout_services.payout_request_again(payout_id=payout.pk, requested_by=colleague, source="api")
+    assert (retry.phone, retry.amount) == ("254799000111", Decimal("700.00"))
+
+    refused = api(insider).post(f"/api/payouts/{retry.pk}/approve/")
+    assert refused.status_code == 403 and refused.json()["code"] == "own_edit", refused.content
+    # The original's requester chose it too.
+    rita = payout.requested_by
+    rita.groups.add(*make_approver("spare").groups.all())
+    assert api(rita).post(f"/api/payouts/{retry.pk}/approve/").status_code == 403
+    assert api(make_approver("alan")).post(f"/api/payouts/{retry.pk}/approve/").status_code == 200
