@@ -166,9 +166,7 @@ else:
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Second factor (TOTP) for "Payout approvers" and superusers in the admin, and a fresh code in X-OTP to approve
 # or reject through the API. On by default in production; off for `make run`'s simulator (docs/security.md).
-ADMIN_REQUIRE_2FA = env.bool(
-    "ADMIN_REQUIRE_2FA", default=env.str("MPESA_ENVIRONMENT", default="simulator") == "production"
-)
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=_PRODUCTION)
 LOGIN_URL = "two_factor:login"
 LOGIN_REDIRECT_URL = "admin:index"
 OTP_TOTP_ISSUER = "M-Pesa payouts"  # for devices a superuser makes in the admin (enrolment names the host)

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from notifications.models import ADMIN_ALERTS, Notification, NotificationRecipient, NotificationStatus
 from notifications.numbers import InvalidWhatsAppNumber, normalize_whatsapp_number
 from notifications.outbox import notifications_resend
+from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 
 
 class NotificationRecipientForm(forms.ModelForm):
@@ -97,7 +98,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def _sees_own(self, request) -> bool:
         user = request.user
-        return user.has_perm("payments.request_payout") or user.has_perm("payments.approve_payout")
+        return user.has_perm(REQUEST_PERMISSION) or user.has_perm(APPROVE_PERMISSION)
 
     def has_view_permission(self, request, obj=None) -> bool:
         # Approvers and requesters see the notifications about their payouts, without a notifications role.
@@ -112,9 +113,9 @@ class NotificationAdmin(admin.ModelAdmin):
             return queryset
         user = request.user
         mine = Q(recipient__user=user)
-        if user.has_perm("payments.approve_payout"):
+        if user.has_perm(APPROVE_PERMISSION):
             mine |= Q(payout__isnull=False)  # approvers decide on every payout
-        if user.has_perm("payments.request_payout"):
+        if user.has_perm(REQUEST_PERMISSION):
             mine |= Q(payout__requested_by=user)
         return queryset.filter(mine)
 

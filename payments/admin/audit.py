@@ -20,7 +20,8 @@ from payments.admin.common import (
     when,
 )
 from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutEvent
-from payments.services.callbacks import callback_reprocess
+from payments.roles import can_approve
+from payments.services.callbacks import callbacks_reprocess
 
 
 def _id_search(term: str) -> int | None:
@@ -87,13 +88,14 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         return admin.ModelAdmin.get_actions(self, request)
 
     def has_reprocess_permission(self, request) -> bool:
-        return request.user.has_perm("payments.view_darajacallback")
+        # Reprocessing settles payouts and payments: an approver's decision, as marking reviewed is.
+        return can_approve(request)
 
     @admin.action(description="Reprocess selected callbacks (those received or in error)", permissions=["reprocess"])
     def reprocess(self, request, queryset):
         results = []
-        for callback_id in queryset.order_by("received_at", "id").values_list("id", flat=True)[:500]:
-            result = callback_reprocess(callback_id=callback_id)
+        ids = list(queryset.order_by("received_at", "id").values_list("id", flat=True)[:500])
+        for callback_id, result in callbacks_reprocess(ids):
             if result.outcome is None:
                 results.append(RowResult(callback_id, False, f"nothing done: {result.message}"))
             elif result.outcome == "error":

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments import dashboard
-from payments.admin.overview import may_see_overview
-
-
-class ConsoleReader(BasePermission):
-    """Superusers and members of Payout requesters or Payout approvers."""
-
-    message = "The dashboard is for payout requesters, payout approvers and superusers."
-
-    def has_permission(self, request, view) -> bool:
-        return may_see_overview(request.user)
+from payments.api.permissions import CanReadPayouts
 
 
 class CountAmountSerializer(serializers.Serializer):
@@ -122,7 +112,7 @@ def dashboard_data(o: dashboard.Overview) -> dict:
 
 
 class DashboardView(APIView):
-    permission_classes = [ConsoleReader]
+    permission_classes = [CanReadPayouts]  # as every read: an active staff user with a role
 
     @extend_schema(responses=DashboardSerializer, operation_id="dashboard_retrieve")
     def get(self, request: Request) -> Response:

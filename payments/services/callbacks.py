@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -619,16 +620,24 @@ def callback_reprocess(*, callback_id: int) -> Reprocessed:
     return Reprocessed(callback_id, handled.outcome, handled.message)
 
 
-def callbacks_reprocess_due() -> dict[str, int]:
-    """Beat: reprocess every due callback; counts by outcome."""
-    counts: dict[str, int] = {}
-    for callback_id in callbacks_due_for_reprocessing():
+def callbacks_reprocess(callback_ids: Iterable[int]) -> Iterator[tuple[int, Reprocessed]]:
+    """Each callback processed again in turn (beat, the command and the admin action all loop here), with
+    what came of it. Stops at the first one whose attempt raised (the database went away: the connection is
+    made fresh for the next run, and the rest wait for it)."""
+    for callback_id in callback_ids:
         try:
             result = callback_reprocess(callback_id=callback_id)
         except Exception as exc:  # noqa: BLE001 - the database went away: the next run goes on
             logger.warning("reprocessing stopped at callback id=%s: %s", callback_id, exc.__class__.__name__)
             _fresh_connection_if_lost(exc)
-            break
+            return
+        yield callback_id, result
+
+
+def callbacks_reprocess_due() -> dict[str, int]:
+    """Beat: reprocess every due callback; counts by outcome."""
+    counts: dict[str, int] = {}
+    for _, result in callbacks_reprocess(callbacks_due_for_reprocessing()):
         if result.outcome:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
     return counts

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from payments.models import DarajaCallback
-from payments.services.callbacks import callback_reprocess, callbacks_due_for_reprocessing
+from payments.services.callbacks import callbacks_due_for_reprocessing, callbacks_reprocess
 
 
 class Command(BaseCommand):
@@ -26,11 +26,15 @@ class Command(BaseCommand):
         else:
             ids = callbacks_due_for_reprocessing()
         counts: dict[str, int] = {}
-        for callback_id in ids:
-            result = callback_reprocess(callback_id=callback_id)
+        done = 0
+        for callback_id, result in callbacks_reprocess(ids):
+            done += 1
             outcome = result.outcome or "unchanged"
             counts[outcome] = counts.get(outcome, 0) + 1
             detail = f" ({result.message})" if result.message else ""
             self.stdout.write(f"callback {callback_id}: {outcome}{detail}")
         summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing due"
+        if done < len(ids):
+            raise CommandError(f"Stopped after {done} of {len(ids)} callbacks: the database connection was lost "
+                               f"({summary}); run the command again.")
         self.stdout.write(self.style.SUCCESS(f"{len(ids)} callbacks: {summary}"))
