@@ -75,7 +75,7 @@ class AccountAdmin(admin.ModelAdmin):
 
             raise PermissionDenied
         account = get_object_or_404(Account, code=code)
-        start, end = parse_date(request.GET.get("start") or ""), parse_date(request.GET.get("end") or "")
+        start, end = _day(request.GET.get("start")), _day(request.GET.get("end"))
         since = datetime.combine(start, time.min, tzinfo=NAIROBI) if start else None
         until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=NAIROBI) if end else None
         entries = selectors.account_entries(code=code, start=since, end=until).order_by("-posted_at", "-id")
@@ -167,3 +167,11 @@ class FundingRequestAdmin(admin.ModelAdmin):
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("ledger.approve_fundingrequest")
+
+
+def _day(text: str | None):
+    """A statement bound from the query string; one that is no date (2026-02-30, garbage) is no bound."""
+    try:
+        return parse_date(text or "")
+    except ValueError:
+        return None

@@ -187,13 +187,13 @@ class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses=FundingRequestSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk=None) -> Response:
-        get_object_or_404(FundingRequest, pk=pk)
-        approved = money.funding_request_approve(request_id=int(pk), user=request.user)
+        funding = self.get_object()  # an id that is no number is a 404, as an unknown one
+        approved = money.funding_request_approve(request_id=funding.pk, user=request.user)
         return Response(FundingRequestSerializer(approved).data)
 
     @extend_schema(request=None, responses=FundingRequestSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk=None) -> Response:
-        get_object_or_404(FundingRequest, pk=pk)
-        rejected = money.funding_request_reject(request_id=int(pk), user=request.user)
+        funding = self.get_object()  # an id that is no number is a 404, as an unknown one
+        rejected = money.funding_request_reject(request_id=funding.pk, user=request.user)
         return Response(FundingRequestSerializer(rejected).data)

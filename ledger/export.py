@@ -1,9 +1,7 @@
 """The journal for the accounting system: Xero's manual journal import, QuickBooks Online's journal entry
 import, or a plain double-entry CSV. One journal per ledger transaction; accounts by their external code when
 they have one. Text cells are neutralised against formulas (a cell starting with = + - @ tab or CR gets a
-leading apostrophe) so a spreadsheet never runs what a memo or a name says.
-
-(The reconciliation exports will share one helper for that; until then this module keeps its own.)
+leading apostrophe, payments/cells.py) so a spreadsheet never runs what a memo or a name says.
 """
 
 from __future__ import annotations
@@ -17,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 from ledger import selectors
 from ledger.models import Entry
+from payments.cells import neutralise
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 FORMATS = ("xero", "quickbooks", "csv")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 XERO_COLUMNS = ["*Narration", "*Date", "Description", "*AccountCode", "*TaxRate", "*Amount",
                 "TrackingName1", "TrackingOption1", "TrackingName2", "TrackingOption2"]
@@ -30,9 +28,8 @@ CSV_COLUMNS = ["transaction_id", "posted_at", "kind", "source", "source_id", "me
 
 
 def safe_text(value) -> str:
-    """A text cell a spreadsheet will show, never evaluate."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """A text cell a spreadsheet will show, never evaluate (the project's one rule: payments/cells.py)."""
+    return neutralise("" if value is None else str(value))
 
 
 def period(start: date, end: date) -> tuple[datetime, datetime]:

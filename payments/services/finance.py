@@ -29,6 +29,7 @@ from payments.reconciliation.export import FORMATS, KINDS, export
 from payments.reconciliation.matching import Kind, reconcile, write_report
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementError
+from payments.selectors import report_date_problem
 from payments.services.events import event_record
 from payments.services.lifecycle import after_commit
 from payments.tasks import run_finance_job as run_finance_job_task
@@ -68,6 +69,9 @@ def finance_export_request(*, requested_by, kind: str, start: date, end: date, f
         raise FinanceJobError(f"Unknown kind {kind!r}: choose payouts or payments.")
     if fmt not in FORMATS:
         raise FinanceJobError(f"Unknown format {fmt!r}: choose csv, json or xlsx.")
+    for day in (start, end):
+        if problem := report_date_problem(day):  # the command's and the API's own bound
+            raise FinanceJobError(problem)
     if end < start:
         raise FinanceJobError("The last day is before the first.")
     if (end - start).days >= EXPORT_MAX_DAYS:

@@ -110,6 +110,11 @@ def test_export_refuses_bad_dates_and_users_without_the_permission(approver, dja
         {"start": "2023-01-01", "end": "2024-07-01", "kind": "payouts", "format": "csv"},
     )
     assert too_long.status_code == 400 and "at most 366 days" in too_long.content.decode()
+    out_of_range = client.post(
+        "/admin/payments/financejob/export/",
+        {"start": "9999-12-31", "end": "9999-12-31", "kind": "payouts", "format": "csv"},
+    )
+    assert out_of_range.status_code == 400 and "Give a date between" in out_of_range.content.decode()
     assert not FinanceJob.objects.exists()
     assert not PayoutEvent.objects.filter(action="ledger_export_requested").exists()  # the login is audited, no export
     outsider = make_user("staffonly", is_staff=True)

@@ -195,9 +195,10 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
         logger.info("webhook delivered %s status=%s attempts=%s", who, answer.status, delivery.attempts)
         return Outcome("delivered")
     if answer.status == 410:
-        _record(delivery, token, status=DeliveryStatus.FAILED, last_error="HTTP 410 Gone", **answered)
-        endpoint_disable(endpoint_id=endpoint.pk, reason="The receiver answered 410 Gone.")
-        logger.warning("webhook endpoint %s disabled: 410 Gone (%s)", endpoint.pk, who)
+        # Only a worker that still holds its claim speaks for the endpoint (an expired claim's answer is stale).
+        if _record(delivery, token, status=DeliveryStatus.FAILED, last_error="HTTP 410 Gone", **answered):
+            endpoint_disable(endpoint_id=endpoint.pk, reason="The receiver answered 410 Gone.")
+            logger.warning("webhook endpoint %s disabled: 410 Gone (%s)", endpoint.pk, who)
         return Outcome("failed", error="HTTP 410")
     return _failed_attempt(delivery, token, f"HTTP {answer.status}", who, **answered)
 
@@ -210,22 +211,26 @@ def _queue_next_of_object(delivery: WebhookDelivery) -> None:
 
 def _failed_attempt(delivery: WebhookDelivery, token: str, error: str, who: str, **answered) -> Outcome:
     endpoint = delivery.endpoint
-    streak = _count_failure(endpoint.pk)
     now = timezone.now()
     delay = backoff_seconds(delivery.attempts)
     give_up_at = delivery.event.created_at + timedelta(hours=settings.WEBHOOK_RETRY_FOR_HOURS)
     if now + timedelta(seconds=delay) > give_up_at:
         error = f"{error} (gave up after {delivery.attempts} attempts)"
-        if _record(delivery, token, status=DeliveryStatus.FAILED, last_error=error[:500], **answered):
+        recorded = _record(delivery, token, status=DeliveryStatus.FAILED, last_error=error[:500], **answered)
+        if recorded:
             _queue_next_of_object(delivery)
         logger.error("webhook failed %s: %s", who, error)
         outcome = Outcome("failed", error=error)
     else:
-        _record(delivery, token, last_error=error[:500], next_attempt_at=now + timedelta(seconds=delay), **answered)
+        recorded = _record(delivery, token, last_error=error[:500], next_attempt_at=now + timedelta(seconds=delay),
+                           **answered)
         logger.warning("webhook not delivered %s attempt=%s retry_in=%ss: %s", who, delivery.attempts, delay, error)
         outcome = Outcome("retry", retry_in=delay, error=error)
-    if streak >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
-        endpoint_disable(endpoint_id=endpoint.pk, reason=f"{streak} failed deliveries in a row (last: {error})")
+    # A worker whose claim expired meanwhile recorded nothing: its failure does not count against the endpoint.
+    if recorded:
+        streak = _count_failure(endpoint.pk)
+        if streak >= settings.WEBHOOK_DISABLE_AFTER_FAILURES:
+            endpoint_disable(endpoint_id=endpoint.pk, reason=f"{streak} failed deliveries in a row (last: {error})")
     return outcome
 
 
