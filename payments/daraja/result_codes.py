@@ -455,6 +455,3 @@ def lookup(code: str | int | float | Decimal | None, namespace: str | None = Non
 def is_success(code: str | int | float | Decimal | None, namespace: str = Namespace.B2C) -> bool:
     return classify(namespace, code).is_success
 
-
-def is_final_failure(code: Any, namespace: str = Namespace.B2C) -> bool:
-    return classify(namespace, code).is_final_failure

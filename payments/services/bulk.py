@@ -172,10 +172,10 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
 
 
 def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
-    return tuple((name, str(getattr(row, name))) for name in ERROR_FILE_COLUMNS_ROW)
+    return tuple((name, str(getattr(row, name))) for name in ERROR_FILE_COLUMNS)
 
 
-ERROR_FILE_COLUMNS_ROW = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
+ERROR_FILE_COLUMNS = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,6 @@ def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
     return _check_file(file)
 
 
-ERROR_FILE_COLUMNS = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
 ERROR_FILE_HEADER = ("line", "phone", "amount", "recipient name", "reference", "remarks", "problem")
 
 
