@@ -42,7 +42,7 @@ def seed(count: int) -> list:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE payments_payoutevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
+            "TRUNCATE payments_auditevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
             " payments_payout, notifications_notification CASCADE"
         )
     from django.contrib.auth import get_user_model
@@ -201,13 +201,13 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
 
-    from payments.models import Payout, PayoutEvent
+    from payments.models import AuditEvent, Payout
 
     completed = Payout.objects.filter(status="completed").count()
     results["check"] = {
         "completed_payouts": completed,
         "expected": len(payouts),
-        "events": PayoutEvent.objects.count(),
+        "events": AuditEvent.objects.count(),
     }
     from notifications.models import Notification
 

@@ -77,7 +77,7 @@ def seed(count: int) -> list[int]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE payments_payoutevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
+            "TRUNCATE payments_auditevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
             " payments_payout, notifications_notification CASCADE"
         )
     users = get_user_model().objects

@@ -54,7 +54,7 @@ def seed(count: int, history: int, days: int = 1) -> list[int]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE payments_payoutevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
+            "TRUNCATE payments_auditevent, payments_darajacallback, payments_floatbalance, payments_payoutapproval,"
             " payments_payout, payments_darajacredentialset, notifications_notification CASCADE"
         )
     users = get_user_model().objects

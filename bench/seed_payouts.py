@@ -115,7 +115,7 @@ def main() -> int:
     User = get_user_model()
     with connection.cursor() as c:
         c.execute(
-            "TRUNCATE payments_payoutevent, payments_payoutapproval, payments_darajacallback, payments_payout, "
+            "TRUNCATE payments_auditevent, payments_payoutapproval, payments_darajacallback, payments_payout, "
             "payments_payment RESTART IDENTITY CASCADE"
         )
     requesters = [

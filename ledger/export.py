@@ -11,13 +11,12 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO
-from zoneinfo import ZoneInfo
 
 from ledger import selectors
 from ledger.models import Entry
 from payments.cells import neutralise
+from payments.kenya import NAIROBI
 
-NAIROBI = ZoneInfo("Africa/Nairobi")
 FORMATS = ("xero", "quickbooks", "csv")
 
 XERO_COLUMNS = ["*Narration", "*Date", "Description", "*AccountCode", "*TaxRate", "*Amount",

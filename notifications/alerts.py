@@ -3,11 +3,11 @@ transaction of the event) and by the daily summary task.
 
 Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   payment_received:payment:<payment id>         a payment is received once
-  approval_requested:event:<PayoutEvent id>      each request (and each re-request after an edit)
+  approval_requested:event:<AuditEvent id>      each request (and each re-request after an edit)
   approval_requested:batch:<PayoutBatch id>      a CSV upload: once for the whole batch
   payout_completed:payout:<payout id>            final states are never left: once per payout
   payout_failed:payout:<payout id>
-  payout_needs_review:event:<PayoutEvent id>     each time a payout is handed to a person
+  payout_needs_review:event:<AuditEvent id>     each time a payout is handed to a person
   customer_refund_approved:payout:<payout id>    once per refund, even if re-approved after an edit
   customer_refund_paid:payout:<payout id>
   low_balance:float:<first low reading id>:<n>   a low streak alerts at once, then every N hours (n = 1, 2...)
@@ -31,25 +31,26 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from mpesa_payouts.effects import after_commit
 from notifications import messages
 from notifications.models import Alert
 from notifications.outbox import notifications_create
 from notifications.recipients import admin_targets, customer_target
 from payments.models import (
+    IN_FLIGHT_STATUSES,
+    UNSETTLED_STATUSES,
+    AuditEvent,
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
     Payment,
     PaymentStatus,
     Payout,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
 
 logger = logging.getLogger("notifications")
-
-IN_FLIGHT = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING)
 
 
 def _to_admins(alert: str, build, *, key: str, requester_id: int | None = None, **links) -> list[int]:
@@ -79,7 +80,7 @@ ADMIN_ALERT_STATUSES = frozenset(
 CUSTOMER_ALERT_STATUSES = frozenset({PayoutStatus.APPROVED, PayoutStatus.COMPLETED})
 
 
-def payout_alerts_create(*, payout: Payout, event: PayoutEvent, new_status: str, old_status: str = "") -> list[int]:
+def payout_alerts_create(*, payout: Payout, event: AuditEvent, new_status: str, old_status: str = "") -> list[int]:
     if new_status == PayoutStatus.PENDING_APPROVAL and payout.batch_id and not old_status:
         # A CSV upload: one message for the batch, however many rows it has.
         return _to_admins(
@@ -237,7 +238,7 @@ def rejected_callbacks_alert_create(*, callback: DarajaCallback) -> list[int]:
         ),
         key=f"{Alert.CALLBACKS_REJECTED}:window:{window_start}",
     )
-    transaction.on_commit(lambda: _cache_set(_window_cache_key(window_start), 1, seconds * 2))
+    after_commit(lambda: _cache_set(_window_cache_key(window_start), 1, seconds * 2))
     return created
 
 
@@ -283,14 +284,14 @@ def daily_summary_stats(*, until: datetime | None = None) -> dict:
     sent = completed.aggregate(n=Count("id"), total=Sum("amount"))
     open_counts = dict(
         Payout.objects.filter(
-            status__in=[PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED, PayoutStatus.NEEDS_REVIEW, *IN_FLIGHT]
+            status__in=[PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED, *UNSETTLED_STATUSES]
         )
         .order_by()
         .values("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    in_flight = sum(open_counts.get(status, 0) for status in IN_FLIGHT)
+    in_flight = sum(open_counts.get(status, 0) for status in IN_FLIGHT_STATUSES)
     latest_float = FloatBalance.objects.order_by("-observed_at", "-pk").first()
     stats = {
         "since": since,

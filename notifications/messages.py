@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from notifications.models import Alert
-from payments.models import FloatBalance, Payment, Payout, PayoutEvent, PayoutKind
+from payments.models import AuditEvent, FloatBalance, Payment, Payout, PayoutKind
 from payments.phone import is_full_msisdn
 
 logger = logging.getLogger("notifications")
@@ -137,7 +137,7 @@ def payment_received(payment: Payment) -> Message:
     return _message(Alert.PAYMENT_RECEIVED, context, params)
 
 
-def approval_requested(payout: Payout, event: PayoutEvent) -> Message:
+def approval_requested(payout: Payout, event: AuditEvent) -> Message:
     requester = event.actor or payout.requested_by
     context = {
         **_payout_context(payout),
@@ -158,7 +158,7 @@ def approval_requested(payout: Payout, event: PayoutEvent) -> Message:
     return _message(Alert.APPROVAL_REQUESTED, context, params)
 
 
-def approval_requested_batch(payout: Payout, event: PayoutEvent) -> Message:
+def approval_requested_batch(payout: Payout, event: AuditEvent) -> Message:
     """One message for a whole CSV upload, not one per row (the batch's other payouts are still being
     created in the same transaction, so it names the batch rather than counting it)."""
     batch = payout.batch

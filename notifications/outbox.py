@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mpesa_payouts.celery import publish_each, publish_now
+from mpesa_payouts.effects import after_commit
 from mpesa_payouts.outbox_claims import outbox_row_claim
 from notifications.backends import (
     OutgoingMessage,
@@ -77,7 +78,7 @@ def notifications_create(
     ]
     created_ids = _insert_new(rows)
     if created_ids:
-        transaction.on_commit(partial(doorbell.ring, created_ids), robust=True)
+        after_commit(partial(doorbell.ring, created_ids))
     return created_ids
 
 
@@ -193,7 +194,7 @@ def notifications_resend(*, notification_ids: Iterable[int]) -> int:
             updated_at=now,
         )
         if ids:
-            transaction.on_commit(partial(enqueue, ids), robust=True)
+            after_commit(partial(enqueue, ids))
     return len(ids)
 
 

@@ -1,4 +1,4 @@
-"""Every admin login, failed login and lock-out is a row in the audit trail (PayoutEvent, append-only),
+"""Every admin login, failed login and lock-out is a row in the audit trail (AuditEvent, append-only),
 next to the payouts' own events: actions `login`, `login_failed`, `login_locked_out` (and
 `second_factor_refused` from the API, payments/second_factor.py). No password or code is ever written."""
 

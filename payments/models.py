@@ -2,7 +2,7 @@
 append-only audit of every state change.
 
 Money is Decimal with two places. State moves only through the service layer (`payments/services/`), which
-changes status by conditional update or under a row lock and writes a PayoutEvent in the same transaction.
+changes status by conditional update or under a row lock and writes a AuditEvent in the same transaction.
 """
 
 from __future__ import annotations
@@ -101,6 +101,9 @@ class PayoutStatus(models.TextChoices):
 FINAL_STATUSES = frozenset({PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.REJECTED})
 # Statuses in which money may be on its way: a result may settle them.
 IN_FLIGHT_STATUSES = frozenset({PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING})
+# Statuses in which the money has left the float and is not yet final: in flight, or with a person who checks
+# the M-Pesa portal. The ledger keeps these payouts' amounts in its `payouts_in_flight` account.
+UNSETTLED_STATUSES = IN_FLIGHT_STATUSES | {PayoutStatus.NEEDS_REVIEW}
 # Statuses whose payout amount no longer counts against a payment's refundable remainder.
 RELEASED_STATUSES = frozenset({PayoutStatus.FAILED, PayoutStatus.REJECTED})
 
@@ -432,8 +435,11 @@ class AppendOnlyError(RuntimeError):
     pass
 
 
-class PayoutEvent(models.Model):
-    """Append-only audit row: one per state change or decision, written in the same transaction."""
+class AuditEvent(models.Model):
+    """The audit log: one append-only row per state change or decision, written in the same transaction.
+
+    Most rows are a payout's (its lifecycle, approvals, edits); others record a payment (received, refund
+    reserved), a credential set's change, or a sign-in (login, failure, lock-out). `action` is an AuditAction."""
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
@@ -462,11 +468,11 @@ class PayoutEvent(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:
-            raise AppendOnlyError("Payout events are append-only.")
+            raise AppendOnlyError("Audit events are append-only.")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise AppendOnlyError("Payout events are append-only.")
+        raise AppendOnlyError("Audit events are append-only.")
 
 
 class FloatSource(models.TextChoices):
@@ -609,7 +615,7 @@ class FinanceJobStatus(models.TextChoices):
 
 class FinanceJob(models.Model):
     """An export or a statement reconciliation asked for in the console and run by a Celery worker: who asked
-    for what and when (with a PayoutEvent written in the same transaction), its progress, and its file.
+    for what and when (with a AuditEvent written in the same transaction), its progress, and its file.
 
     Files live under CONSOLE_FILES_DIR; the paths here are relative to it."""
 

@@ -20,10 +20,10 @@ MANAGE_WEBHOOKS = "webhooks.manage_webhooks"
 # Requesters may request and see; approvers may approve/reject and see. Nobody may delete money records.
 GROUP_PERMISSIONS = {
     REQUESTERS: ["request_payout", "view_payout", "view_payment", "view_payoutbatch", "add_payoutbatch",
-                 "view_darajacallback", "view_payoutevent",
+                 "view_darajacallback", "view_auditevent",
                  "view_financejob", "export_ledger"],
     APPROVERS: ["approve_payout", "view_payout", "view_payment", "view_payoutbatch",
-                "view_darajacallback", "view_payoutevent", "view_floatbalance",
+                "view_darajacallback", "view_auditevent", "view_floatbalance",
                 "view_financejob", "export_ledger", "reconcile_statement"],
 }
 

@@ -11,7 +11,7 @@ They keep what matters from the ORM: the model's columns, each field's `pre_save
 conversions, the primary key set on the instance. They skip save()'s signals (no receiver listens to
 pre_save/post_save of the models they write; notifications/recipients.py listens to NotificationRecipient,
 which never comes here) and model `save()` overrides, so callers use them only for rows whose save() adds
-nothing to an insert (PayoutEvent, DarajaCallback, Notification) or for an update of named fields.
+nothing to an insert (AuditEvent, DarajaCallback, Notification) or for an update of named fields.
 """
 
 from __future__ import annotations

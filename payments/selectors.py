@@ -38,6 +38,7 @@ from django.utils import timezone
 from payments.cells import NeutralisedText
 from payments.kenya import NAIROBI
 from payments.models import (
+    AuditEvent,
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
@@ -46,7 +47,6 @@ from payments.models import (
     Payout,
     PayoutApproval,
     PayoutEditor,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
@@ -112,7 +112,7 @@ def payout_list() -> QuerySet[Payout]:
 def payout_detail() -> QuerySet[Payout]:
     """As payout_list, plus the audit trail (`event_list` attribute), oldest event first, and the people who
     edited it (`editor_list`)."""
-    events = PayoutEvent.objects.select_related("actor").order_by("created_at", "id")
+    events = AuditEvent.objects.select_related("actor").order_by("created_at", "id")
     editors = PayoutEditor.objects.select_related("user")
     return payout_list().prefetch_related(
         Prefetch("events", queryset=events, to_attr="event_list"),

@@ -5,9 +5,9 @@ Receivers must not raise: `notifications` wraps its own work in a savepoint.
 
 from django.dispatch import Signal
 
-# payout, event (PayoutEvent), old_status ("" at creation), new_status
+# payout, event (AuditEvent), old_status ("" at creation), new_status
 payout_status_changed = Signal()
-# payment, event (PayoutEvent): a completed incoming payment
+# payment, event (AuditEvent): a completed incoming payment
 payment_received = Signal()
 # balance (FloatBalance)
 float_updated = Signal()

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from payments.models import Payment, Payout, PayoutApproval, PayoutEditor, PayoutEvent
+from payments.models import AuditEvent, Payment, Payout, PayoutApproval, PayoutEditor
 
 
 @lru_cache(maxsize=4)
@@ -87,7 +87,7 @@ def _when(value: str) -> datetime:
 def _related_sql() -> str:
     q = connection.ops.quote_name
     users, approvals, editors, events = (
-        q(m._meta.db_table) for m in (get_user_model(), PayoutApproval, PayoutEditor, PayoutEvent)
+        q(m._meta.db_table) for m in (get_user_model(), PayoutApproval, PayoutEditor, AuditEvent)
     )
     # Ordered as payments/selectors.py orders them: approvals and events by (created_at, id), editors as
     # PayoutEditor.Meta orders them (first_edited_at, id).

@@ -23,12 +23,12 @@ from django.db.models import Max, Sum
 from ledger import accounts
 from ledger.models import Entry
 from ledger.services.money import payment_received_post
-from ledger.services.payouts import IN_FLIGHT, payout_place
+from ledger.services.payouts import payout_place
 from ledger.services.posting import DAILY_TOTALS_CTE, transaction_post
-from payments.models import Payment, PaymentStatus, Payout, PayoutStatus
+from payments.models import UNSETTLED_STATUSES, Payment, PaymentStatus, Payout, PayoutStatus
 
 CHUNK = 20_000
-_IN_FLIGHT_SQL = ", ".join(f"'{status}'" for status in sorted(IN_FLIGHT))
+_IN_FLIGHT_SQL = ", ".join(f"'{status}'" for status in sorted(UNSETTLED_STATUSES))
 _POSITIONED = f"{_IN_FLIGHT_SQL}, 'completed'"
 
 _PAYOUTS_SQL = f"""
@@ -147,7 +147,7 @@ def _backfill_sql(result: BackfillResult, chunk: int, progress) -> None:
 
 def _backfill_orm(result: BackfillResult) -> None:
     """The same, one payout at a time (SQLite)."""
-    positioned = [*IN_FLIGHT, PayoutStatus.COMPLETED]
+    positioned = [*UNSETTLED_STATUSES, PayoutStatus.COMPLETED]
     for payout in Payout.objects.order_by("id").iterator():
         with transaction.atomic():
             payout = Payout.objects.select_for_update().get(pk=payout.pk)

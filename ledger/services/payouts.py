@@ -17,11 +17,7 @@ from __future__ import annotations
 
 from ledger import accounts
 from ledger.services.posting import move, transaction_post
-from payments.models import Payout, PayoutEvent, PayoutKind, PayoutStatus
-
-IN_FLIGHT = frozenset(
-    {PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW}
-)
+from payments.models import UNSETTLED_STATUSES, AuditEvent, Payout, PayoutKind, PayoutStatus
 
 
 def payout_destination(payout: Payout) -> str:
@@ -32,14 +28,14 @@ def payout_destination(payout: Payout) -> str:
 
 def payout_place(payout: Payout, status: str) -> str:
     """Where the payout's amount is while it has `status`."""
-    if status in IN_FLIGHT:
+    if status in UNSETTLED_STATUSES:
         return accounts.PAYOUTS_IN_FLIGHT
     if status == PayoutStatus.COMPLETED:
         return payout_destination(payout)
     return accounts.MPESA_UTILITY
 
 
-def payout_status_posted(*, payout: Payout, old_status: str, event: PayoutEvent | None = None) -> int | None:
+def payout_status_posted(*, payout: Payout, old_status: str, event: AuditEvent | None = None) -> int | None:
     """Post what the change old_status -> payout.status moved, in the caller's transaction (called for every
     status change, after the row has its new status). The journal transaction's id, or None when the change
     moved no money (or was posted before)."""

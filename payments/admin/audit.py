@@ -19,7 +19,7 @@ from payments.admin.common import (
     table,
     when,
 )
-from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutEvent
+from payments.models import AuditEvent, DarajaCallback, FloatBalance, Payment, Payout
 from payments.roles import can_approve
 from payments.services.callbacks import callbacks_reprocess
 
@@ -142,7 +142,7 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     def events_table(self, obj: DarajaCallback) -> str:
         rows = [
             (
-                link_to(PayoutEvent, event.pk, when(event.created_at)),
+                link_to(AuditEvent, event.pk, when(event.created_at)),
                 event.action,
                 f"{event.from_status or '-'} → {event.to_status or '-'}",
                 link_to(Payout, event.payout_id),
@@ -152,8 +152,8 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         return table(["When", "Action", "Status", "Payout"], rows)
 
 
-@admin.register(PayoutEvent)
-class PayoutEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "created_at",
@@ -195,25 +195,25 @@ class PayoutEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
         return queryset.filter(action=term.lower()), False
 
     @admin.display(description="Status")
-    def transition(self, obj: PayoutEvent) -> str:
+    def transition(self, obj: AuditEvent) -> str:
         if not (obj.from_status or obj.to_status):
             return ""
         return f"{obj.from_status or '-'} → {obj.to_status or '-'}"
 
     @admin.display(description="Payout")
-    def payout_link(self, obj: PayoutEvent) -> str:
+    def payout_link(self, obj: AuditEvent) -> str:
         return link_to(Payout, obj.payout_id)
 
     @admin.display(description="Payment")
-    def payment_link(self, obj: PayoutEvent) -> str:
+    def payment_link(self, obj: AuditEvent) -> str:
         return link_to(Payment, obj.payment_id)
 
     @admin.display(description="Callback")
-    def callback_link(self, obj: PayoutEvent) -> str:
+    def callback_link(self, obj: AuditEvent) -> str:
         return link_to(DarajaCallback, obj.callback_id)
 
     @admin.display(description="Details")
-    def pretty_details(self, obj: PayoutEvent) -> str:
+    def pretty_details(self, obj: AuditEvent) -> str:
         return describe_details(obj.details) or "-"
 
 

@@ -12,7 +12,7 @@ from payments.admin.common import refused
 from payments.credentials import SECRET_FIELDS, encryption_configured
 from payments.errors import PayoutError
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
-from payments.models import DarajaCredentialSet, EventSource, PayoutControl, PayoutEvent
+from payments.models import AuditEvent, DarajaCredentialSet, EventSource, PayoutControl
 from payments.roles import can_approve, can_request
 from payments.services.credentials import credential_set_delete, credential_set_save
 from payments.services.payouts import payout_control_set
@@ -69,7 +69,7 @@ class PayoutControlAdmin(admin.ModelAdmin):
                     )
                 return HttpResponseRedirect(here)
         history = (
-            PayoutEvent.objects.filter(action__in=["payouts_paused", "payouts_resumed"])
+            AuditEvent.objects.filter(action__in=["payouts_paused", "payouts_resumed"])
             .select_related("actor")
             .order_by("-created_at", "-id")[:10]
         )

@@ -26,7 +26,7 @@ from payments.admin.common import (
 )
 from payments.errors import PayoutError
 from payments.forms import RefundForm, add_service_error
-from payments.models import DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutStatus
 from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
 from payments.roles import can_request
 from payments.services.payouts import payment_refund, payout_request_precheck, refund_target
@@ -171,7 +171,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
     def events_table(self, obj: Payment) -> str:
         rows = [
             (
-                link_to(PayoutEvent, event.pk, when(event.created_at)),
+                link_to(AuditEvent, event.pk, when(event.created_at)),
                 event.action,
                 event.actor_label,
                 event.get_source_display(),

@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from mpesa_payouts.effects import after_commit
 from payments.admin.common import (
     AdminPagesMixin,
     RowResult,
@@ -51,7 +52,6 @@ from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
 from payments.services import bulk, dispatch
 from payments.services import payouts as payout_services
-from payments.services.lifecycle import after_commit
 from payments.services.limits import payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN

@@ -468,12 +468,12 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Events")
     def events_table(self, obj: Payout) -> str:
-        from payments.models import PayoutEvent
+        from payments.models import AuditEvent
 
         events = obj.events.select_related("actor").order_by("created_at", "id")
         rows = [
             (
-                link_to(PayoutEvent, event.pk, when(event.created_at)),
+                link_to(AuditEvent, event.pk, when(event.created_at)),
                 event_sentence(event),
                 f"{event.from_status or '-'} → {event.to_status or '-'}",
                 f"{event.actor_label} ({event.get_source_display()})",

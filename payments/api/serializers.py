@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from payments import selectors
 from payments.callbacks.masking import mask_callback_tokens
-from payments.models import DarajaCallback, Payment, Payout, PayoutApproval, PayoutEditor, PayoutEvent
+from payments.models import AuditEvent, DarajaCallback, Payment, Payout, PayoutApproval, PayoutEditor
 from payments.selectors import DiscrepancyKind
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -50,11 +50,11 @@ class ApprovalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PayoutEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(serializers.ModelSerializer):
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
-        model = PayoutEvent
+        model = AuditEvent
         fields = ["action", "from_status", "to_status", "actor", "source", "details", "created_at"]
         read_only_fields = fields
 
@@ -137,7 +137,7 @@ class PayoutDetailSerializer(PayoutSerializer):
             editors = payout.editors.select_related("user")
         return PayoutEditorSerializer(editors, many=True).data
 
-    @extend_schema_field(PayoutEventSerializer(many=True))
+    @extend_schema_field(AuditEventSerializer(many=True))
     def get_events(self, payout: Payout) -> list[dict]:
         events = getattr(payout, "event_list", None)
         if events is None:

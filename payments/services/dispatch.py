@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from mpesa_payouts.celery import publish_now
+from mpesa_payouts.effects import after_commit
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.credentials import active_set_sql, stored_row
 from payments.daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
@@ -42,7 +43,7 @@ from payments.models import (
 from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import event_record
-from payments.services.lifecycle import after_commit, payout_lock, payout_transition
+from payments.services.lifecycle import payout_lock, payout_transition
 from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
 from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_stk_push as send_stk_push_task

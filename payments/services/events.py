@@ -1,4 +1,4 @@
-"""Audit events: the append-only rows that say who did what, when and why (PayoutEvent).
+"""Audit events: the append-only rows that say who did what, when and why (AuditEvent).
 
 A payout's status changes write theirs through payments/services/lifecycle.py; this module writes the
 events of decisions that change no status (an approval short of the number needed, an edit, a hold, a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.models import AuditAction, DarajaCallback, Payment, Payout, PayoutEvent
+from payments.models import AuditAction, AuditEvent, DarajaCallback, Payment, Payout
 from payments.rows import insert_row
 
 _ACTIONS = frozenset(AuditAction.values)
@@ -26,12 +26,12 @@ def event_record(
     to_status: str = "",
     details: dict[str, Any] | None = None,
     callback: DarajaCallback | None = None,
-) -> PayoutEvent:
+) -> AuditEvent:
     """Write one audit event (inside the caller's transaction, when it has one). Returns it. Inserted by
     payments/rows.py: this runs for every status change, and Model.save() compiled its INSERT every time."""
     if action not in _ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction.")
-    return insert_row(PayoutEvent(
+    return insert_row(AuditEvent(
         payout=payout,
         payment=payment,
         action=action,

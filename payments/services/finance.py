@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mpesa_payouts.celery import publish_now
+from mpesa_payouts.effects import after_commit
 from payments.errors import PayoutError
 from payments.models import AuditAction, EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus
 from payments.reconciliation.export import FORMATS, KINDS, export
@@ -31,7 +32,6 @@ from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementError
 from payments.selectors import report_date_problem
 from payments.services.events import event_record
-from payments.services.lifecycle import after_commit
 from payments.tasks import run_finance_job as run_finance_job_task
 
 logger = logging.getLogger(__name__)

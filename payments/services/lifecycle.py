@@ -15,7 +15,7 @@ goes to `verifying`, which only a Transaction Status answer (or a person) settle
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -30,11 +30,11 @@ from payments.models import (
     IN_FLIGHT_STATUSES,
     RELEASED_STATUSES,
     AuditAction,
+    AuditEvent,
     DarajaCallback,
     EventSource,
     Payment,
     Payout,
-    PayoutEvent,
 )
 from payments.models import PayoutStatus as S
 from payments.rows import load_row, selected_columns, update_row
@@ -207,7 +207,7 @@ def payout_transition(
         return payout
 
 
-def payout_created(*, payout: Payout, source: str, actor=None, details: dict[str, Any] | None = None) -> PayoutEvent:
+def payout_created(*, payout: Payout, source: str, actor=None, details: dict[str, Any] | None = None) -> AuditEvent:
     """The first row of the table (NEW -> pending_approval) for a payout just inserted, in the same
     transaction: its `requested` event and what follows every status change."""
     rule = transition_for(action=AuditAction.REQUESTED, to_status=payout.status)
@@ -220,7 +220,7 @@ def payout_created(*, payout: Payout, source: str, actor=None, details: dict[str
     return event
 
 
-def _in_transaction(*, payout: Payout, old_status: str, event: PayoutEvent) -> None:
+def _in_transaction(*, payout: Payout, old_status: str, event: AuditEvent) -> None:
     """What every status change does inside its transaction, once the row holds its new status and its event
     is stored. The one place an in-transaction consumer of status changes is called from: anything it writes
     commits or rolls back with the change. What must wait for the commit goes through after_commit()."""
@@ -242,13 +242,6 @@ def _in_transaction(*, payout: Payout, old_status: str, event: PayoutEvent) -> N
         )
         # The webhooks' outbox rows (webhooks/services/events.py); never raises.
         payout_status_webhook(payout=payout, old_status=old_status)
-
-
-def after_commit(effect: Callable[[], None]) -> None:
-    """The one door for a side effect of a state change (a task to queue, a message to send): it runs once the
-    surrounding transaction commits, never if it rolls back. A failing effect is logged and does not stop
-    the others (a broker that is down leaves the payout where it is, for the sweeps to pick up)."""
-    transaction.on_commit(effect, robust=True)
 
 
 def state_diagram() -> str:

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from mpesa_payouts.celery import publish_each, publish_now
+from mpesa_payouts.effects import after_commit
 from payments.errors import InvalidState, NotFound, PayoutError, PermissionDenied
 from payments.models import (
     AuditAction,
@@ -32,7 +33,7 @@ from payments.models import (
 from payments.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.services.events import event_record
-from payments.services.lifecycle import after_commit, payout_created, payout_lock, payout_transition
+from payments.services.lifecycle import payout_created, payout_lock, payout_transition
 from payments.services.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.tasks import send_payout as send_payout_task
 from payments.tasks import send_payouts as send_payouts_task

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from payments.models import CallbackKind, CallbackOutcome, DarajaCallback, FloatBalance, PayoutEvent
+from payments.models import AuditEvent, CallbackKind, CallbackOutcome, DarajaCallback, FloatBalance
 from payments.services.events import event_record
 from tests.factories import b2c_result, make_payout
 
@@ -48,9 +48,9 @@ def test_a_body_that_is_not_json_is_shown_as_received(approver_client):
     assert "&lt;html&gt;not json&lt;/html&gt;" in page
 
 
-@pytest.mark.parametrize("model", [DarajaCallback, PayoutEvent, FloatBalance])
+@pytest.mark.parametrize("model", [DarajaCallback, AuditEvent, FloatBalance])
 def test_audit_rows_are_read_only(approver_client, callback, model):
-    if model is PayoutEvent:
+    if model is AuditEvent:
         row = event_record(action="approved", source="admin", payout=callback.payout)
     elif model is FloatBalance:
         row = FloatBalance.objects.create(utility_available="1000.00", source="balance_query")
@@ -75,12 +75,12 @@ def test_event_links_to_payout_and_callback_and_back(approver_client, callback):
         callback=callback,
         details={"receipt": "UAB1234XYZ"},
     )
-    page = approver_client.get(reverse("admin:payments_payoutevent_change", args=(event.pk,))).content.decode()
+    page = approver_client.get(reverse("admin:payments_auditevent_change", args=(event.pk,))).content.decode()
     assert reverse("admin:payments_payout_change", args=(callback.payout_id,)) in page
     assert reverse("admin:payments_darajacallback_change", args=(callback.pk,)) in page
     assert "<strong>Receipt:</strong> UAB1234XYZ" in page  # details as a table, not raw JSON
     callback_page = approver_client.get(reverse("admin:payments_darajacallback_change", args=(callback.pk,)))
-    assert reverse("admin:payments_payoutevent_change", args=(event.pk,)) in callback_page.content.decode()
+    assert reverse("admin:payments_auditevent_change", args=(event.pk,)) in callback_page.content.decode()
 
 
 def test_payout_change_page_lists_events_and_callbacks_in_time_order(approver_client, callback):
@@ -88,6 +88,6 @@ def test_payout_change_page_lists_events_and_callbacks_in_time_order(approver_cl
     first = event_record(action="sending", source="task", payout=payout)
     second = event_record(action="completed", source="callback", payout=payout, callback=callback)
     page = approver_client.get(reverse("admin:payments_payout_change", args=(payout.pk,))).content.decode()
-    first_at = page.index(reverse("admin:payments_payoutevent_change", args=(first.pk,)))
-    second_at = page.index(reverse("admin:payments_payoutevent_change", args=(second.pk,)))
+    first_at = page.index(reverse("admin:payments_auditevent_change", args=(first.pk,)))
+    second_at = page.index(reverse("admin:payments_auditevent_change", args=(second.pk,)))
     assert first_at < second_at

@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from payments.kenya import NAIROBI
-from payments.models import FinanceJob, FinanceJobStatus, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, FinanceJob, FinanceJobStatus, PayoutStatus
 from tests.admin.conftest import logged_in
 from tests.factories import make_payout, make_user
 from tests.reconciliation.statements import b2c_row, write_csv, write_xlsx
@@ -74,7 +74,7 @@ def test_export_in_the_console_runs_on_the_worker_and_downloads_the_commands_fil
     assert isinstance(rows[1][rows[0].index("Created (Nairobi)")], datetime)
 
     # Audited: who exported what, when.
-    event = PayoutEvent.objects.get(action="ledger_export_requested")
+    event = AuditEvent.objects.get(action="ledger_export_requested")
     assert event.actor == approver and event.details["start"] == "2024-07-01" and event.details["format"] == "xlsx"
     listing = client.get("/admin/payments/financejob/").content.decode()
     assert "payouts created 2024-07-01 to 2024-07-31 (XLSX)" in listing and "alan" in listing
@@ -116,7 +116,7 @@ def test_export_refuses_bad_dates_and_users_without_the_permission(approver, dja
     )
     assert out_of_range.status_code == 400 and "Give a date between" in out_of_range.content.decode()
     assert not FinanceJob.objects.exists()
-    assert not PayoutEvent.objects.filter(action="ledger_export_requested").exists()  # the login is audited, no export
+    assert not AuditEvent.objects.filter(action="ledger_export_requested").exists()  # the login is audited, no export
     outsider = make_user("staffonly", is_staff=True)
     assert logged_in(outsider).get("/admin/payments/financejob/export/").status_code == 403
     assert logged_in(outsider).get("/admin/payments/financejob/reconcile/").status_code == 403
@@ -157,7 +157,7 @@ def test_reconcile_a_statement_in_the_console(approver, django_capture_on_commit
     rows = list(csv.DictReader(io.StringIO(b"".join(report.streaming_content).decode())))
     assert sorted(r["kind"] for r in rows) == ["amount_mismatch", "statement_only"]
 
-    event = PayoutEvent.objects.get(action="statement_reconcile_requested")
+    event = AuditEvent.objects.get(action="statement_reconcile_requested")
     assert event.actor == approver and event.details["file_name"] == path.name
 
 
@@ -169,7 +169,7 @@ def test_a_file_that_is_not_a_statement_is_refused_and_nothing_is_queued(approve
     )
     assert response.status_code == 400
     assert "notes.csv" in response.content.decode() and "Please correct" in response.content.decode()
-    assert not FinanceJob.objects.exists() and not PayoutEvent.objects.filter(action__contains="reconcile").exists()
+    assert not FinanceJob.objects.exists() and not AuditEvent.objects.filter(action__contains="reconcile").exists()
 
 
 def test_requesters_may_export_but_not_reconcile_or_download_a_reconciliation(

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from django.urls import reverse
 
 from payments.credentials import decrypt_value
-from payments.models import DarajaCredentialSet, PayoutControl, PayoutEvent
+from payments.models import AuditEvent, DarajaCredentialSet, PayoutControl
 from tests.admin.conftest import logged_in, messages_of
 from tests.factories import make_user
 
@@ -25,7 +25,7 @@ def test_kill_switch_records_who_and_when(approver_client, approver):
     assert "Payouts PAUSED" in messages_of(done)[0]
     page = done.content.decode()
     assert "Payouts are PAUSED" in page and "alan" in page
-    event = PayoutEvent.objects.get(action="payouts_paused")
+    event = AuditEvent.objects.get(action="payouts_paused")
     assert (event.actor, event.source) == (approver, "admin")
     # Visible where approvers work.
     assert "Payouts are PAUSED" in approver_client.get(reverse("admin:payments_payout_changelist")).content.decode()
@@ -33,7 +33,7 @@ def test_kill_switch_records_who_and_when(approver_client, approver):
     approver_client.post(SWITCH, {"paused": "0", "reason": ""})
     control.refresh_from_db()
     assert control.paused is False
-    assert PayoutEvent.objects.filter(action="payouts_resumed", actor=approver).exists()
+    assert AuditEvent.objects.filter(action="payouts_resumed", actor=approver).exists()
 
 
 def test_pausing_needs_a_reason(approver_client):
@@ -97,8 +97,8 @@ def test_credential_secrets_are_write_only_and_encrypted(admin_client_with_key):
     stored.refresh_from_db()
     assert stored.initiator_name == "apiop2"
     assert decrypt_value(stored.initiator_password_encrypted) == "Safaricom999!"
-    assert PayoutEvent.objects.filter(action="credentials_changed").exists()
-    assert "Safaricom999!" not in str(list(PayoutEvent.objects.values_list("details", flat=True)))
+    assert AuditEvent.objects.filter(action="credentials_changed").exists()
+    assert "Safaricom999!" not in str(list(AuditEvent.objects.values_list("details", flat=True)))
 
     client.post(url, credential_data(clear=["initiator_password"]))
     stored.refresh_from_db()

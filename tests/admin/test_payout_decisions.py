@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from payments.models import EventSource, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, EventSource, PayoutStatus
 from payments.services import payouts as payout_services
 from tests.admin.conftest import logged_in, messages_of, request_payout
 from tests.factories import make_approver, make_payment, make_requester
@@ -156,7 +156,7 @@ def test_change_page_buttons_lead_to_the_same_confirmation(approver_client, requ
 def test_every_decision_is_in_the_audit_trail_with_its_actor(approver_client, requester, approver):
     payout = request_payout(requester)
     approver_client.post(APPROVE, {"ids": str(payout.pk), "confirm": "yes"})
-    actions = list(PayoutEvent.objects.filter(payout=payout).values_list("action", "actor__username", "source"))
+    actions = list(AuditEvent.objects.filter(payout=payout).values_list("action", "actor__username", "source"))
     assert actions == [("requested", "rita", "admin"), ("approved", "alan", "admin")]
 
 

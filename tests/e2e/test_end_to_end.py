@@ -30,7 +30,7 @@ from rest_framework.authtoken.models import Token
 
 from notifications.models import Alert, Notification, NotificationStatus
 from payments.callbacks.tokens import static_token
-from payments.models import Payment, Payout, PayoutBatch, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, Payment, Payout, PayoutBatch, PayoutStatus
 from payments.simulator import phone_for
 from tests.e2e.support import ADMIN_NUMBERS, AdminSession, ApiClient, set_login_password
 from tests.factories import make_approver, make_requester, sample
@@ -192,7 +192,7 @@ def test_payment_refund_batch_and_timeout_on_real_processes(running_system, tmp_
     assert detail["status"] == PayoutStatus.COMPLETED, detail
     expected = ["approved", "sending", "queue_timeout", "status_query", "completed"]
     assert _in_order(_actions(detail), expected), _actions(detail)
-    completed_event = PayoutEvent.objects.get(payout_id=timed_out, action="completed")
+    completed_event = AuditEvent.objects.get(payout_id=timed_out, action="completed")
     assert completed_event.from_status == PayoutStatus.VERIFYING
     assert completed_event.callback.kind == "status_result"  # settled by the Transaction Status answer
 
@@ -210,7 +210,7 @@ def test_payment_refund_batch_and_timeout_on_real_processes(running_system, tmp_
     assert completed.count() == 5 and Payout.objects.filter(status=PayoutStatus.FAILED).count() == 1
     for payout in completed:
         assert payout.send_attempts == 1
-        assert PayoutEvent.objects.filter(payout=payout, action="completed").count() == 1
+        assert AuditEvent.objects.filter(payout=payout, action="completed").count() == 1
 
     # --- Every alert delivered to WhatsApp, each exactly once ------------------------------------------------
     wait_until(_notifications_settled, WAIT, interval=0.2, message="every notification sent")

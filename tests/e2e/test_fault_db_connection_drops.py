@@ -28,7 +28,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from payments.callbacks.tokens import static_token
-from payments.models import CallbackOutcome, DarajaCallback, Payment, Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payment, Payout, PayoutStatus
 from payments.services.callbacks import callbacks_due_for_reprocessing, callbacks_reprocess_due
 from tests.e2e.results import b2c_success_body
 from tests.e2e.support import free_port
@@ -141,14 +141,14 @@ def test_every_callback_answered_200_is_applied_once_while_connections_drop(web_
     assert confirmed <= set(receipts), f"answered 200, never a payment: {sorted(confirmed - set(receipts))[:5]}"
     assert set(receipts.values()) == {1}
     payment_events = Counter(
-        PayoutEvent.objects.filter(action="payment_completed").values_list("payment__receipt", flat=True)
+        AuditEvent.objects.filter(action="payment_completed").values_list("payment__receipt", flat=True)
     )
     assert set(payment_events.values()) == {1} and set(payment_events) == set(receipts)
 
     resulted = {key for kind, key in ok if kind == "b2c"}
     completed = set(Payout.objects.filter(status=PayoutStatus.COMPLETED).values_list("pk", flat=True))
     assert resulted <= completed, f"answered 200, never completed: {sorted(resulted - completed)[:5]}"
-    completed_events = PayoutEvent.objects.filter(payout__isnull=False, to_status=PayoutStatus.COMPLETED)
+    completed_events = AuditEvent.objects.filter(payout__isnull=False, to_status=PayoutStatus.COMPLETED)
     completions = Counter(completed_events.values_list("payout_id", flat=True))
     assert set(completions) == completed and set(completions.values()) == {1}
     print(

@@ -20,7 +20,7 @@ import requests
 from django.urls import reverse
 
 from notifications.models import Alert, Notification, NotificationStatus
-from payments.models import CallbackOutcome, DarajaCallback, FloatBalance, Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, FloatBalance, Payout, PayoutStatus
 from tests.e2e.results import b2c_success_body
 from tests.e2e.support import ADMIN_NUMBERS, free_port
 from tests.factories import make_payout, make_requester
@@ -45,7 +45,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def _settled_once(payout: Payout, deliveries: int) -> None:
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.COMPLETED and payout.transaction_id == f"DUP{payout.pk:07d}"
-    events = PayoutEvent.objects.filter(payout=payout).values_list("action", "from_status", "to_status")
+    events = AuditEvent.objects.filter(payout=payout).values_list("action", "from_status", "to_status")
     assert list(events) == [("completed", "submitted", "completed")]
     callbacks = Counter(DarajaCallback.objects.filter(payout=payout).values_list("outcome", flat=True))
     assert callbacks == {CallbackOutcome.PROCESSED: 1, CallbackOutcome.DUPLICATE: deliveries - 1}, callbacks

@@ -20,7 +20,7 @@ import requests
 from django.urls import reverse
 
 from notifications.models import Alert, Notification, NotificationStatus
-from payments.models import CallbackOutcome, DarajaCallback, Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payout, PayoutStatus
 from tests.e2e.results import b2c_success_body
 from tests.e2e.support import ADMIN_NUMBERS, free_port
 from tests.factories import make_payout, make_requester
@@ -100,7 +100,7 @@ def test_callbacks_survive_a_broker_outage_and_every_alert_is_delivered_once_aft
     assert stored.count() == CALLBACKS
     assert set(stored.values_list("outcome", flat=True)) == {CallbackOutcome.PROCESSED}
     assert set(Payout.objects.values_list("status", flat=True)) == {PayoutStatus.COMPLETED}
-    completed = Counter(PayoutEvent.objects.filter(action="completed").values_list("payout_id", flat=True))
+    completed = Counter(AuditEvent.objects.filter(action="completed").values_list("payout_id", flat=True))
     assert len(completed) == CALLBACKS and set(completed.values()) == {1}
     rows = Notification.objects.filter(alert=Alert.PAYOUT_COMPLETED)
     assert rows.count() == CALLBACKS * len(ADMIN_NUMBERS)

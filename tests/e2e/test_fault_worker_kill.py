@@ -23,7 +23,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from payments.models import FINAL_STATUSES, Payout, PayoutEvent, PayoutStatus
+from payments.models import FINAL_STATUSES, AuditEvent, Payout, PayoutStatus
 from payments.services import dispatch
 from payments.simulator import B2C_SCENARIOS
 from tests.factories import make_approver, make_requester
@@ -178,9 +178,9 @@ def test_sigkilled_workers_never_pay_twice_and_leave_nothing_in_between(
     completed = Payout.objects.filter(status=PayoutStatus.COMPLETED)
     assert set(completed.values_list("originator_conversation_id", flat=True)) == ledger_ocids
     assert not completed.filter(transaction_id__isnull=True).exists()
-    assert PayoutEvent.objects.filter(action="completed").count() == completed.count()
+    assert AuditEvent.objects.filter(action="completed").count() == completed.count()
     # Each payout was claimed for sending exactly once, whatever the kills and redeliveries did.
-    claims = Counter(PayoutEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
+    claims = Counter(AuditEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
     assert len(claims) == PAYOUTS and set(claims.values()) == {1}
     # A payout caught between its claim and its request never reached M-Pesa and was not sent again.
     for payout in Payout.objects.filter(status=PayoutStatus.NEEDS_REVIEW):

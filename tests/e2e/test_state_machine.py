@@ -45,7 +45,6 @@ from ledger import accounts as ledger_accounts
 from ledger import selectors as ledger_selectors
 from ledger.models import JournalTransaction
 from ledger.services.money import payment_received_post
-from ledger.services.payouts import IN_FLIGHT as LEDGER_IN_FLIGHT
 from notifications.models import Alert, Notification
 from payments.daraja.client import B2CAccepted, QueryAccepted
 from payments.daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
@@ -54,6 +53,7 @@ from payments.errors import PayoutError
 from payments.models import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
+    AuditEvent,
     CommandID,
     DarajaCallback,
     EventSource,
@@ -62,9 +62,9 @@ from payments.models import (
     Payout,
     PayoutApproval,
     PayoutEditor,
-    PayoutEvent,
     PayoutStatus,
 )
+from payments.models import UNSETTLED_STATUSES as LEDGER_IN_FLIGHT
 from payments.services import dispatch
 from payments.services import payouts as payout_services
 from tests.e2e import results
@@ -288,7 +288,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
             before = self.seen.get(pk)
             if before in FINAL_STATUSES and status != before:
                 # The one exit: M-Pesa reports a payout recorded failed as paid; a person must look.
-                last = PayoutEvent.objects.filter(payout_id=pk).order_by("-id").values_list("action", flat=True)[0]
+                last = AuditEvent.objects.filter(payout_id=pk).order_by("-id").values_list("action", flat=True)[0]
                 assert (before, status, last) == (
                     PayoutStatus.FAILED,
                     PayoutStatus.NEEDS_REVIEW,
@@ -299,7 +299,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def only_a_final_failure_fails_a_payout(self) -> None:
-        for details in PayoutEvent.objects.filter(
+        for details in AuditEvent.objects.filter(
             action="failed", source=EventSource.CALLBACK, payout__isnull=False
         ).values_list("details", flat=True):
             code = str(details.get("result_code", ""))
@@ -327,7 +327,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
     def every_change_has_an_event(self) -> None:
         chains: dict[int, list[tuple[str, str]]] = {}
         for payout_id, from_status, to_status in (
-            PayoutEvent.objects.filter(payout__isnull=False)
+            AuditEvent.objects.filter(payout__isnull=False)
             .order_by("id")
             .values_list("payout_id", "from_status", "to_status")
         ):

@@ -21,7 +21,7 @@ import pytest
 import redis
 from django.utils import timezone
 
-from payments.models import Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, Payout, PayoutStatus
 from payments.services import dispatch
 from payments.simulator import B2C_SCENARIOS
 from tests.factories import make_approver, make_requester
@@ -166,12 +166,12 @@ def test_two_deliveries_and_a_killed_worker_pay_every_payout_once(
     assert ledger["duplicate_attempts"] == []
     assert ledger_ocids <= set(ocids), "the ledger holds a payment that is none of ours"
     # Each payout was claimed for sending exactly once, whatever the deliveries and the kill did.
-    sending_events = Counter(PayoutEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
+    sending_events = Counter(AuditEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
     assert set(sending_events) == set(ocids.values()) and set(sending_events.values()) == {1}
     # The app agrees with "M-Pesa": paid exactly when completed, each completion recorded once.
     assert all(p["outcome"] == "paid" for p in ledger["payments"])
     assert completed == ledger_ocids
-    assert PayoutEvent.objects.filter(action="completed").count() == len(completed)
+    assert AuditEvent.objects.filter(action="completed").count() == len(completed)
     # Nothing is left unsettled, nothing failed; only the kill's victims wait for a person.
     assert set(statuses) <= {PayoutStatus.COMPLETED, PayoutStatus.NEEDS_REVIEW}
     for payout in review:
@@ -219,5 +219,5 @@ def test_groups_of_sends_delivered_twice_and_overlapping_pay_every_payout_once(
     assert {p["originator_conversation_id"] for p in ledger["payments"]} == {
         p.originator_conversation_id for p in payouts
     }
-    sending_events = Counter(PayoutEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
+    sending_events = Counter(AuditEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
     assert sending_events == Counter(ids)

@@ -570,12 +570,12 @@ def test_the_receivers_skip_list_matches_what_raises_an_alert(admins, settings, 
     # The receiver opens no savepoint for a status outside these sets; if an alert were added for another
     # status without adding it to the set, it would silently never be written.
     from notifications import alerts
-    from payments.models import PayoutEvent
+    from payments.models import AuditEvent
 
     settings.NOTIFY_CUSTOMERS = True
     payment = make_payment(status=PaymentStatus.COMPLETED)
     payout = make_payout(kind=PayoutKind.REFUND, payment=payment, status=status, transaction_id="SGT0000001")
-    event = PayoutEvent.objects.create(payout=payout, action="test", source=EventSource.ADMIN, to_status=status)
+    event = AuditEvent.objects.create(payout=payout, action="test", source=EventSource.ADMIN, to_status=status)
     made_for_admins = alerts.payout_alerts_create(payout=payout, event=event, new_status=status)
     made_for_customer = alerts.customer_alerts_create(payout=payout, new_status=status)
     assert bool(made_for_admins) == (status in alerts.ADMIN_ALERT_STATUSES)

@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 
 from notifications.models import Alert, Notification
 from payments.callbacks.tokens import static_token
-from payments.models import CallbackKind, CallbackOutcome, DarajaCallback, Payment, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackKind, CallbackOutcome, DarajaCallback, Payment, PayoutStatus
 from payments.services import callbacks as callback_services
 from payments.tasks import reprocess_callbacks
 from tests.factories import b2c_result, make_payout, make_user, sample
@@ -114,13 +114,13 @@ def test_command_reprocesses_due_callbacks_once_and_a_second_run_changes_nothing
     callback.refresh_from_db()
     assert callback.outcome == CallbackOutcome.PROCESSED
     payment = Payment.objects.get(receipt="RKL0000003")
-    assert PayoutEvent.objects.filter(payment=payment, action="payment_completed").count() == 1
+    assert AuditEvent.objects.filter(payment=payment, action="payment_completed").count() == 1
 
     out = StringIO()
     call_command("reprocess_callbacks", "--id", str(callback.pk), stdout=out)
     assert f"callback {callback.pk}: unchanged" in out.getvalue()
     assert Payment.objects.count() == 1
-    assert PayoutEvent.objects.filter(payment=payment).count() == 1
+    assert AuditEvent.objects.filter(payment=payment).count() == 1
 
 
 def test_reprocessing_a_callback_whose_effect_another_delivery_made_is_a_duplicate(client):
@@ -133,7 +133,7 @@ def test_reprocessing_a_callback_whose_effect_another_delivery_made_is_a_duplica
     failed.refresh_from_db()
     assert failed.outcome == CallbackOutcome.DUPLICATE
     assert Payment.objects.filter(receipt="RKL0000004").count() == 1
-    assert PayoutEvent.objects.filter(action="payment_completed").count() == 1
+    assert AuditEvent.objects.filter(action="payment_completed").count() == 1
 
 
 def test_command_refuses_an_unknown_id():
@@ -170,7 +170,7 @@ def test_beat_retries_with_backoff_then_stops_and_alerts(client, django_capture_
     call_command("reprocess_callbacks", "--id", str(callback.pk), stdout=StringIO())
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.COMPLETED
-    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+    assert AuditEvent.objects.filter(payout=payout).count() == 1
 
 
 def test_callback_left_received_is_picked_up_by_beat(client):

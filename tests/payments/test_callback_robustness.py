@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from payments.callbacks.tokens import static_token
-from payments.models import CallbackOutcome, DarajaCallback, Payment, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payment, PayoutStatus
 from tests.factories import b2c_result, make_payout, sample
 
 ROUTES = [
@@ -94,7 +94,7 @@ def test_junk_never_gives_5xx_and_changes_nothing(name, body):
     assert response.status_code in (200, 400), response.content
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.SUBMITTED
-    assert not PayoutEvent.objects.filter(payout=payout).exists()
+    assert not AuditEvent.objects.filter(payout=payout).exists()
     assert not Payment.objects.exists() or name == "c2b-confirmation"
     stored = DarajaCallback.objects.order_by("-id").first()
     assert stored.outcome != CallbackOutcome.RECEIVED  # every request ends with a recorded outcome
@@ -177,7 +177,7 @@ def test_fifty_identical_results_at_once_make_one_change():
     assert statuses == [200] * 50
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.COMPLETED
-    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+    assert AuditEvent.objects.filter(payout=payout).count() == 1
     outcomes = list(DarajaCallback.objects.values_list("outcome", flat=True))
     assert len(outcomes) == 50
     assert outcomes.count(CallbackOutcome.PROCESSED) == 1

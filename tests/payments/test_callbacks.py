@@ -12,13 +12,13 @@ from django.urls import reverse
 
 from payments.callbacks.tokens import static_token
 from payments.models import (
+    AuditEvent,
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
     Payment,
     PaymentStatus,
     Payout,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
@@ -63,7 +63,7 @@ def test_success_result_completes_payout_with_receipt_and_records_float(client):
     assert callback.payout == payout
     assert json.loads(callback.raw_body)["Result"]["TransactionID"] == "SG632NMUAB"
     assert FloatBalance.objects.get().utility_available == Decimal("8959269.60")
-    event = PayoutEvent.objects.get(payout=payout)
+    event = AuditEvent.objects.get(payout=payout)
     assert (event.from_status, event.to_status, event.source) == ("submitted", "completed", "callback")
     assert event.callback == callback
 
@@ -123,7 +123,7 @@ def test_duplicate_result_makes_one_change_and_one_event(client):
     responses = [post(client, "b2c-result", payout.callback_token, body) for _ in range(3)]
 
     assert [r.status_code for r in responses] == [200, 200, 200]
-    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+    assert AuditEvent.objects.filter(payout=payout).count() == 1
     outcomes = sorted(DarajaCallback.objects.values_list("outcome", flat=True))
     assert outcomes == ["duplicate", "duplicate", "processed"]
 
@@ -212,7 +212,7 @@ def test_timeout_as_result_envelope_moves_to_verifying_never_failed(client):
     post(client, "b2c-timeout", payout.callback_token, body)
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.VERIFYING
-    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+    assert AuditEvent.objects.filter(payout=payout).count() == 1
 
 
 def test_late_success_after_timeout_settles(client):
@@ -270,7 +270,7 @@ def test_status_result_and_b2c_result_together_make_one_change(client):
     payout = make_payout(status=PayoutStatus.VERIFYING)
     post(client, "status-result", payout.callback_token, status_body(payout))
     post(client, "b2c-result", payout.callback_token, b2c_result(payout))
-    assert PayoutEvent.objects.filter(payout=payout).count() == 1
+    assert AuditEvent.objects.filter(payout=payout).count() == 1
     assert DarajaCallback.objects.order_by("-id").first().outcome == CallbackOutcome.DUPLICATE
 
 
@@ -414,7 +414,7 @@ def test_malformed_body_is_stored_invalid_and_answered_400(client, raw, message)
     assert (callback.outcome, callback.raw_body) == (CallbackOutcome.INVALID, raw)
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.SUBMITTED
-    assert not PayoutEvent.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_get_is_not_allowed(client):
@@ -446,7 +446,7 @@ def test_events_are_append_only():
     from payments.models import AppendOnlyError
 
     payout = make_payout()
-    event = PayoutEvent.objects.create(payout=payout, action="x", source="task")
+    event = AuditEvent.objects.create(payout=payout, action="x", source="task")
     with pytest.raises(AppendOnlyError):
         event.save()
     with pytest.raises(AppendOnlyError):

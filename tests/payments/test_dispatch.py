@@ -234,7 +234,7 @@ def test_status_query_names_the_payouts_status_urls(daraja):
 def test_an_operator_query_needs_permission_and_names_who_asked(daraja):
     from django.core.exceptions import PermissionDenied
 
-    from payments.models import PayoutEvent
+    from payments.models import AuditEvent
 
     payout = make_payout(status=PayoutStatus.NEEDS_REVIEW)
     with pytest.raises(PermissionDenied):
@@ -245,7 +245,7 @@ def test_an_operator_query_needs_permission_and_names_who_asked(daraja):
                               "ResponseDescription": "Accept the service request successfully."})
     approver = make_approver("asker")
     assert dispatch.payout_query_status(payout_id=payout.pk, force=True, actor=approver) == "queried"
-    assert PayoutEvent.objects.get(payout=payout, action="status_query").actor == approver
+    assert AuditEvent.objects.get(payout=payout, action="status_query").actor == approver
 
 
 def test_unanswered_status_queries_hand_the_payout_to_a_person(daraja, settings):

@@ -32,7 +32,7 @@ def _plain_indexes(table: str) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize(
-    "table", ["payments_payout", "payments_darajacallback", "payments_payoutevent", "notifications_notification"]
+    "table", ["payments_payout", "payments_darajacallback", "payments_auditevent", "notifications_notification"]
 )
 def test_no_index_is_the_first_columns_of_another(table):
     # A status change rewrites every index of the payout row; an index on (status) beside one on

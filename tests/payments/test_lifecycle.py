@@ -16,7 +16,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from payments.models import AuditAction, EventSource, Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditAction, AuditEvent, EventSource, Payout, PayoutStatus
 from payments.services.lifecycle import TRANSITIONS, TransitionNotAllowed, payout_transition, state_diagram
 from payments.tasks import send_payout
 from tests.factories import b2c_result, make_approver, make_payout, make_requester
@@ -92,6 +92,20 @@ def test_no_module_but_the_lifecycle_writes_a_payouts_status():
     assert writers == {}, "Move these status changes into payments/services/lifecycle.py (payout_transition)"
 
 
+def _on_commit_calls(tree: ast.AST) -> list[str]:
+    return [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "on_commit"]
+
+
+def test_side_effects_wait_for_the_commit_through_one_door():
+    door = ROOT / "mpesa_payouts" / "effects.py"
+    assert _on_commit_calls(ast.parse(door.read_text())), "the door itself calls transaction.on_commit"
+    assert _on_commit_calls(ast.parse("from django.db import transaction\ntransaction.on_commit(f, robust=True)"))
+    callers = {path.relative_to(ROOT).as_posix(): found for path in PRODUCT if path != door
+               and (found := _on_commit_calls(ast.parse(path.read_text())))}
+    assert callers == {}, "Queue these through mpesa_payouts.effects.after_commit()"
+
+
 def test_the_static_check_finds_each_way_of_writing_a_status():
     """The check above is only as good as what it recognises: each of these is a write it must flag."""
     samples = [
@@ -146,7 +160,7 @@ def test_every_status_write_of_a_whole_payout_goes_through_the_lifecycle(daraja,
     assert len(writers) == 4  # approved, sending, submitted, completed
     writers_outside = [stack for stack in writers if "payout_transition" not in stack]
     assert writers_outside == []
-    events = list(PayoutEvent.objects.filter(payout_id=payout_id).order_by("id")
+    events = list(AuditEvent.objects.filter(payout_id=payout_id).order_by("id")
                   .values_list("action", "from_status", "to_status"))
     assert events == [
         ("requested", "", "pending_approval"),
@@ -181,7 +195,7 @@ def test_a_change_the_table_does_not_list_is_refused_and_writes_nothing():
                              source=EventSource.CALLBACK) is None
     assert [p.status for p in Payout.objects.order_by("pk")] == [PayoutStatus.PENDING_APPROVAL,
                                                                   PayoutStatus.COMPLETED]
-    assert not PayoutEvent.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_every_transition_action_is_an_audit_action_and_every_status_is_reachable():

@@ -10,11 +10,11 @@ from django.db import IntegrityError, connection, transaction
 
 from payments.errors import InvalidState, PayoutError, PermissionDenied
 from payments.models import (
+    AuditEvent,
     Payment,
     PaymentStatus,
     Payout,
     PayoutApproval,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
@@ -62,7 +62,7 @@ def test_bad_requests_are_refused_and_change_nothing(requester, amount, phone, m
     with pytest.raises(PayoutError, match=message):
         disbursement(requester, amount=amount, phone=phone)
     assert not Payout.objects.exists()
-    assert not PayoutEvent.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_user_without_permission_cannot_request():

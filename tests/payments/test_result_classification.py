@@ -14,13 +14,13 @@ from rest_framework.test import APIClient
 
 from notifications.models import Alert, Notification
 from payments.models import (
+    AuditEvent,
     CallbackOutcome,
     DarajaCallback,
     Payment,
     PaymentSource,
     PaymentStatus,
     Payout,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
@@ -110,7 +110,7 @@ def test_result_1037_for_a_paid_refund_does_not_free_the_money_for_a_second_refu
     second = api(requester).post(f"/api/payments/{payment.pk}/refund/", {"reason": "Refund again"}, format="json")
     assert second.status_code == 400, second.content
     assert Payout.objects.filter(payment=payment).count() == 1
-    assert PayoutEvent.objects.filter(payout=payout, action="result_unknown").count() == 1
+    assert AuditEvent.objects.filter(payout=payout, action="result_unknown").count() == 1
 
 
 # --- Unknown, final and invalid codes -------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_an_unknown_code_for_a_payout_already_verifying_is_recorded_not_dropped(
     post(client, "b2c-result", payout.callback_token, b2c_result(payout, "b2c_result_failure", ResultCode=17))
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.VERIFYING
-    event = PayoutEvent.objects.get(payout=payout, action="result_unknown")
+    event = AuditEvent.objects.get(payout=payout, action="result_unknown")
     assert event.details["result_code"] == "17"
     assert event.callback == DarajaCallback.objects.get()
 
@@ -167,7 +167,7 @@ def test_a_result_code_that_is_not_a_code_is_invalid_stored_and_changes_nothing(
     assert payment.refunded_amount == Decimal("1000.00")
     callback = DarajaCallback.objects.get()
     assert (callback.outcome, callback.raw_body) == (CallbackOutcome.INVALID, raw)
-    assert not PayoutEvent.objects.filter(payout=payout).exists()
+    assert not AuditEvent.objects.filter(payout=payout).exists()
 
 
 def test_a_status_answer_with_a_garbage_code_is_invalid(client):

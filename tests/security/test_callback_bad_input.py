@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from notifications.models import Alert, Notification
 from payments.callbacks.tokens import static_token
-from payments.models import CallbackOutcome, DarajaCallback, Payment, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payment, PayoutStatus
 from tests.factories import b2c_result, make_payout, make_user, sample
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_b2c_result_with_nul_or_lone_surrogate_in_originator_conversation_id_is_
     assert escaped in callback.raw_body  # the request as received, escape and all
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.SUBMITTED
-    assert not PayoutEvent.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 @pytest.mark.parametrize("escaped", BAD_TEXT)

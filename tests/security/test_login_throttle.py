@@ -11,7 +11,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
 
-from payments.models import PayoutEvent
+from payments.models import AuditEvent
 from tests.factories import make_approver
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def admin_login(username: str, password: str, ip: str = "10.0.0.1", client: Clie
 
 
 def actions(username: str) -> list[str]:
-    return [e.action for e in PayoutEvent.objects.filter(details__username=username).order_by("id")]
+    return [e.action for e in AuditEvent.objects.filter(details__username=username).order_by("id")]
 
 
 def test_guessing_one_users_password_locks_that_user_out_with_a_clear_message():
@@ -46,10 +46,10 @@ def test_guessing_one_users_password_locks_that_user_out_with_a_clear_message():
     # refused attempt is one more failure.
     first = actions("alan")[: LIMIT + 1]
     assert sorted(first) == ["login_failed"] * LIMIT + ["login_locked_out"]
-    failed = PayoutEvent.objects.filter(action="login_failed", details__username="alan").first()
+    failed = AuditEvent.objects.filter(action="login_failed", details__username="alan").first()
     assert failed.details["ip"] == "10.0.0.1" and failed.actor.username == "alan" and failed.source == "admin"
     assert all(PASSWORD not in str(e.details) and "guess" not in str(e.details)
-               for e in PayoutEvent.objects.filter(details__username="alan"))
+               for e in AuditEvent.objects.filter(details__username="alan"))
 
 
 def test_guessing_many_users_from_one_address_locks_the_address():
@@ -73,7 +73,7 @@ def test_the_lock_lifts_after_the_cool_off_and_a_login_is_recorded():
     response = admin_login("alan", PASSWORD, client=client)
     assert response.status_code == 302
     assert client.get("/admin/payments/payout/").status_code == 200
-    login = PayoutEvent.objects.filter(action="login", details__username="alan").get()
+    login = AuditEvent.objects.filter(action="login", details__username="alan").get()
     assert (login.actor.username, login.details["ip"]) == ("alan", "10.0.0.1")
 
 

@@ -24,7 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from payments.models import PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, PayoutStatus
 from payments.services import payouts as payout_services
 from tests.factories import make_approver, make_requester, make_user
 
@@ -222,7 +222,7 @@ def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
     # The next code the app shows works.
     assert client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=code_for(device, steps_ahead=1)
                        ).status_code == 200
-    refused = PayoutEvent.objects.filter(action="second_factor_refused", actor=approver)
+    refused = AuditEvent.objects.filter(action="second_factor_refused", actor=approver)
     assert sorted(e.details["reason"] for e in refused) == ["otp_invalid", "otp_invalid", "otp_required"]
     assert all(code not in str(e.details) for e in refused)
 

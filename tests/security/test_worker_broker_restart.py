@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from payments.models import Payout, PayoutEvent, PayoutStatus
+from payments.models import AuditEvent, Payout, PayoutStatus
 from payments.simulator import B2C_SCENARIOS
 from tests.factories import make_approver, make_requester
 from tests.integration.conftest import approved_payout, publish_tasks, wait_until, worker_environment
@@ -102,7 +102,7 @@ def test_worker_reconnects_after_redis_restarts_and_sends_each_payout_once(
         p.originator_conversation_id for p in payouts
     }
     assert Counter(Payout.objects.values_list("status", flat=True)) == {PayoutStatus.COMPLETED: PAYOUTS}
-    claims = Counter(PayoutEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
+    claims = Counter(AuditEvent.objects.filter(action="sending").values_list("payout_id", flat=True))
     assert len(claims) == PAYOUTS and set(claims.values()) == {1}
     print(f"\n{PAYOUTS} payouts, {OUTAGES} broker outages; reconnects {log.count('Connected to redis://') - 1}")
 

@@ -28,10 +28,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from mpesa_payouts.celery import publish_each
+from mpesa_payouts.effects import after_commit
 from mpesa_payouts.outbox_claims import outbox_row_claim
 from webhooks.addresses import RefusedURL
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.secrets import decrypt_secret, signature_header
+from webhooks.tasks import deliver_webhook as deliver_webhook_task
 
 logger = logging.getLogger("webhooks")
 
@@ -45,15 +48,12 @@ _DUE_SLACK = timedelta(seconds=2)
 def deliveries_enqueue(delivery_ids: Iterable[int], *, countdown: float | None = None) -> int:
     """One delivery task per id, one quick attempt at the broker. Never raises: what cannot be queued now is
     found by the sweep (`deliveries_due`)."""
-    from mpesa_payouts.celery import publish_each
-    from webhooks.tasks import deliver_webhook
-
     ids = list(delivery_ids)
     queued: list = []
     if not ids:
         return 0
     try:
-        publish_each(deliver_webhook, [(i,) for i in ids], countdown=countdown, queued=queued)
+        publish_each(deliver_webhook_task, [(i,) for i in ids], countdown=countdown, queued=queued)
     except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
         logger.warning("could not queue webhook delivery %s (%s); the sweep will send it", ids[len(queued)],
                        type(exc).__name__)
@@ -263,7 +263,7 @@ def endpoint_enabled(*, endpoint: WebhookEndpoint) -> None:
     now = timezone.now()
     firsts = _first_pending_per_object(endpoint.pk)
     WebhookDelivery.objects.filter(pk__in=firsts).update(next_attempt_at=now, locked_until=None)
-    transaction.on_commit(partial(deliveries_enqueue, firsts), robust=True)
+    after_commit(partial(deliveries_enqueue, firsts))
 
 
 def _first_pending_per_object(endpoint_id: int) -> list[int]:

@@ -19,8 +19,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
+from mpesa_payouts.effects import after_commit
 from payments.models import Payment, Payout, PayoutKind, PayoutStatus
 from webhooks.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from webhooks.services.delivery import deliveries_enqueue
 
 logger = logging.getLogger("webhooks")
 
@@ -101,9 +103,7 @@ def _record(*, event_type: str, payout: Payout | None, payment: Payment | None) 
     if connection.vendor == "postgresql":
         ids = _insert_with_deliveries(event)
         if ids:
-            from webhooks.services.delivery import deliveries_enqueue
-
-            transaction.on_commit(partial(deliveries_enqueue, ids), robust=True)
+            after_commit(partial(deliveries_enqueue, ids))
         return event
     event.save()
     endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if e.wants(event_type)]
@@ -151,7 +151,5 @@ def deliveries_create(*, event: WebhookEvent, endpoints: list[WebhookEndpoint]) 
         [WebhookDelivery(endpoint=e, event=event, object_key=event.object_key) for e in endpoints]
     )
     ids = [row.pk for row in rows]
-    from webhooks.services.delivery import deliveries_enqueue
-
-    transaction.on_commit(partial(deliveries_enqueue, ids), robust=True)
+    after_commit(partial(deliveries_enqueue, ids))
     return ids

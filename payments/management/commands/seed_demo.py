@@ -25,6 +25,7 @@ from django.utils import timezone
 from payments.kenya import NAIROBI
 from payments.models import (
     AuditAction,
+    AuditEvent,
     CallbackKind,
     CallbackOutcome,
     CommandID,
@@ -38,7 +39,6 @@ from payments.models import (
     Payout,
     PayoutApproval,
     PayoutBatch,
-    PayoutEvent,
     PayoutKind,
     PayoutStatus,
 )
@@ -186,7 +186,7 @@ class Command(BaseCommand):
                 send_attempts=1 if approved else 0,
                 required_approvals=2 if amount >= settings.PAYOUT_DUAL_APPROVAL_THRESHOLD else 1,
             )
-            events = [PayoutEvent(payout=payout, action=AuditAction.REQUESTED, to_status=PayoutStatus.PENDING_APPROVAL,
+            events = [AuditEvent(payout=payout, action=AuditAction.REQUESTED, to_status=PayoutStatus.PENDING_APPROVAL,
                                   actor=requester, source=EventSource.ADMIN, created_at=at)]  # fmt: skip
             if approved:
                 approvers = [approver] if payout.required_approvals == 1 else [approver, approver2]
@@ -194,20 +194,20 @@ class Command(BaseCommand):
                     PayoutApproval.objects.create(payout=payout, approver=person, requested_by=requester,
                                                   amount=amount, phone=phone, command_id=payout.command_id,
                                                   created_at=payout.approved_at)  # fmt: skip
-                events.append(PayoutEvent(payout=payout, action=AuditAction.APPROVED,
+                events.append(AuditEvent(payout=payout, action=AuditAction.APPROVED,
                                           from_status=PayoutStatus.PENDING_APPROVAL, to_status=PayoutStatus.APPROVED,
                                           actor=approvers[-1], source=EventSource.ADMIN,
                                           created_at=payout.approved_at))  # fmt: skip
-                events.append(PayoutEvent(payout=payout, action=AuditAction.SENDING, from_status=PayoutStatus.APPROVED,
+                events.append(AuditEvent(payout=payout, action=AuditAction.SENDING, from_status=PayoutStatus.APPROVED,
                                           to_status=PayoutStatus.SENDING, source=EventSource.TASK,
                                           created_at=sent_at))  # fmt: skip
                 if status != PayoutStatus.SENDING:
-                    events.append(PayoutEvent(payout=payout, action=_LAST_ACTION[status],
+                    events.append(AuditEvent(payout=payout, action=_LAST_ACTION[status],
                                               from_status=PayoutStatus.SENDING, to_status=status,
                                               source=EventSource.CALLBACK,
                                               details={"result_code": payout.result_code} if final else {},
                                               created_at=changed))  # fmt: skip
-            PayoutEvent.objects.bulk_create(events)
+            AuditEvent.objects.bulk_create(events)
             counts[status] = counts.get(status, 0) + 1
             return payout
 
