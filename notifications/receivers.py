@@ -27,32 +27,22 @@ logger = logging.getLogger("notifications")
 
 
 def guarded(func):
-    """Run a receiver in a savepoint: on any error, roll back to it and log; the caller's work goes on.
+    """Run a receiver in a savepoint (`transaction.atomic()`): on any error, roll back to it and log; the
+    caller's work goes on. On-commit effects queued inside (the doorbell for new rows) go with a rolled-back
+    savepoint. Outside a transaction (autocommit) the block is a transaction of its own.
 
-    On success the savepoint is left for the caller's COMMIT to release (PostgreSQL releases every savepoint
-    at commit): no RELEASE round trip for each alert of each B2C result. This reaches into Django's private
-    `savepoint_ids` (as transaction.atomic() does) because it measured its keep: with transaction.atomic()
-    instead, a first B2C result ran 14 statements instead of 12 and intake fell 10-25% (bench/README.md,
-    session 6). Outside a transaction (autocommit)
-    there is no savepoint and a failed statement takes only itself back."""
+    Until session 7 this left the savepoint for the COMMIT to release, through Django's private
+    `savepoint_ids`, to save a RELEASE round trip per alert; five alternating runs measured it at 8% of
+    callback intake and nothing on the pipeline, short of the 10% a hand-made path must earn
+    (bench/README.md, session 7)."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
-        connection = transaction.get_connection()
-        savepoint = transaction.savepoint()
-        if savepoint:
-            # As transaction.atomic() does: on_commit hooks added inside (the doorbell for new rows) are tagged
-            # with this savepoint, so rolling back to it drops them with the rows.
-            connection.savepoint_ids.append(savepoint)
         try:
-            func(*args, **kwargs)
+            with transaction.atomic():
+                func(*args, **kwargs)
         except Exception:  # noqa: BLE001 - the caller's work matters more than its notification
-            if savepoint:
-                transaction.savepoint_rollback(savepoint)
             logger.exception("could not record notifications in %s; the event itself is unaffected", func.__name__)
-        finally:
-            if savepoint:
-                connection.savepoint_ids.remove(savepoint)
 
     return wrapper
 
