@@ -18,9 +18,11 @@ mkdir -p "$OUT"
 SUMMARY=$OUT/summary.tsv
 [ -f "$SUMMARY" ] || printf "round\tside\tbench\tload1\tresult\tfloor\tratio\tcpu_ms_whole\tcpu_ms_postgres\n" > "$SUMMARY"
 
-truncate_ledger() {
-  psql -h 127.0.0.1 -U postgres "$1" -qc "TRUNCATE ledger_entry, ledger_journaltransaction, ledger_dailybalance,
-    ledger_balanceshard, ledger_floatcheck, ledger_fundingrequest CASCADE" >/dev/null 2>&1 || true
+truncate_ledger() {  # whatever ledger tables the side's schema has, but the accounts
+  local tables
+  tables=$(psql -h 127.0.0.1 -U postgres "$1" -Atc "SELECT string_agg(tablename, ', ') FROM pg_tables
+    WHERE tablename LIKE 'ledger\_%' AND tablename <> 'ledger_account'" 2>/dev/null)
+  [ -n "$tables" ] && psql -h 127.0.0.1 -U postgres "$1" -qc "TRUNCATE $tables CASCADE" >/dev/null
 }
 
 summarise() {  # round side bench json

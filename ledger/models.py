@@ -162,21 +162,6 @@ class DailyBalance(models.Model):
         return f"{self.account_id} {self.day} #{self.shard}: Dr {self.debits} Cr {self.credits}"
 
 
-class BalanceShard(models.Model):
-    """The lock every posting takes first on its (day, shard): postings that share a shard queue here, in
-    one order, instead of deadlocking on two accounts' running totals taken in different orders."""
-
-    day = models.DateField()
-    shard = models.PositiveSmallIntegerField()
-    postings = models.BigIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["day", "shard"], name="ledger_balance_shard_key")]
-
-    def __str__(self) -> str:
-        return f"{self.day} #{self.shard}"
-
-
 class FundingKind(models.TextChoices):
     TOP_UP = "top_up", "Top-up of the B2C float"
     OPENING_BALANCE = "opening_balance", "Opening balance"

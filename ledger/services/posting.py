@@ -1,6 +1,7 @@
 """Writing journal transactions: one balanced transaction per (source, source_id, kind), never twice.
 
-On PostgreSQL one statement (`SELECT ledger_post(...)`, a function of migration 0004) writes the transaction,
+On PostgreSQL one statement (`SELECT ledger_post(...)`, a function of migrations 0004 and 0006) writes the
+transaction,
 its entries and the running totals: a posting costs the state change that causes it one round trip, and a
 duplicate (a retried step) writes nothing and raises nothing (ON CONFLICT DO NOTHING), so a posting can never
 fail the state change.
@@ -18,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ledger.models import BalanceShard, DailyBalance, Entry, JournalTransaction
+from ledger.models import DailyBalance, Entry, JournalTransaction
 
 # Connections add to their own shard of each day's running totals (pg_backend_pid() modulo this, in ledger_post).
 SHARDS = 16
@@ -56,8 +57,9 @@ def _checked(lines: Sequence[Line]) -> list[Line]:
     return cleaned
 
 
-# PostgreSQL: the transaction, its entries, the day's shard lock and the running totals, in one call of the
-# function migration 0004 creates (its statements are planned once per connection).
+# PostgreSQL: the shard's lock (an advisory lock held to the end of the transaction), the transaction, its
+# entries and the running totals, in one call of the function migrations 0004 and 0006 create (its statements
+# are planned once per connection).
 _POST_SQL = "SELECT ledger_post(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
@@ -119,7 +121,6 @@ def _post_orm(lines, *, clears_latest_sent, reverses_latest_sent, **fields) -> i
                posted_at=tx.posted_at) for line in lines]
     )
     day = tx.posted_at.astimezone(UTC).date()
-    BalanceShard.objects.get_or_create(day=day, shard=0)
     for line in sorted(lines, key=lambda line: line.account):
         DailyBalance.objects.get_or_create(account_id=line.account, day=day, shard=0)
         DailyBalance.objects.filter(account_id=line.account, day=day, shard=0).update(
