@@ -3,9 +3,9 @@ column set.
 
 Django's `Model.save()`, `QuerySet.create()/update()` and a locking `get()` compile their statement anew on
 every call; on a B2C result, with its five writes and the lock, that compiling cost more Python time than
-everything else the callback does. Measured (bench/README.md, session 6): returning these to the ORM made
-first results 40-60% slower against the floor and the pipeline about half as fast, so they stay; the
-"status change and its event in one statement" they once had measured no gain and is gone.
+everything else the callback does. Measured (bench/README.md, session 7, five alternating rounds): with these
+and the payout lock written by the ORM, callback intake ran 27% slower and the payout pipeline 16% slower,
+so they stay; the "status change and its event in one statement" they once had measured no gain and is gone.
 
 They keep what matters from the ORM: the model's columns, each field's `pre_save()` and `get_db_prep_save()`
 conversions, the primary key set on the instance. They skip save()'s signals (no receiver listens to
