@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""The variants bench/README.md's session 7 compared with the code they were cut from (commit 9395b88): each
+"""The variants bench/README.md's session 7 compared with the code they were cut from (commit 7a181b4): each
 changes one thing in a worktree, so an alternating run (bench/alternate.sh) says what that thing is worth.
 
-    git worktree add --detach /tmp/v_orm 9395b88 && ln -s "$PWD/.venv" /tmp/v_orm/.venv
+    git worktree add --detach /tmp/v_orm 7a181b4 && ln -s "$PWD/.venv" /tmp/v_orm/.venv
     .venv/bin/python bench/variants.py orm /tmp/v_orm
 
 - nopost:  the lifecycle skips the ledger's posting (what the posting costs);
@@ -11,7 +11,7 @@ changes one thing in a worktree, so an alternating run (bench/alternate.sh) says
 - orm:     rows.insert_row / rows.update_row and lifecycle.payout_lock through the ORM (save(),
            filter().update(), select_for_update().annotate(Exists(...)));
 - atomic:  the notification receivers in transaction.atomic() instead of a savepoint left for the COMMIT
-           (what the product does since 0c70f62).
+           (what the product does since cd70b72).
 Each edit replaces an exact piece of the code; on code that has moved on, it stops with the piece it missed.
 """
 
