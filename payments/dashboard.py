@@ -128,8 +128,8 @@ def _status_count(*statuses: str) -> int:
 
 def _ended_by_day(first_day: date, now: datetime) -> list[tuple[date, str, str, int, Decimal]]:
     """(day, kind, status, count, amount) of the payouts that completed or failed from `first_day` (Nairobi)
-    on: on PostgreSQL the per-day totals a trigger keeps (PayoutDay, at most 4 totals a day, each in up to 16
-    shards), elsewhere the
+    on: on PostgreSQL the per-day totals a trigger keeps (PayoutDay: at most 4 totals a day, their connection
+    shards added up by the query), elsewhere the
     payouts themselves."""
     if connection.vendor == "postgresql":
         return list(
@@ -201,12 +201,18 @@ def _failures_today(today_start: datetime, now: datetime) -> list[FailureReason]
 
 
 def _volume_by_day(first_day: date, end: datetime) -> dict[date, Decimal]:
-    """What left for M-Pesa per Nairobi day: the hourly totals kept by a trigger on PostgreSQL (at most 24 rows
-    a day); on SQLite, where no trigger keeps them, the payouts submitted in the range."""
+    """What left for M-Pesa per Nairobi day: the hourly totals kept by a trigger on PostgreSQL (each hour's
+    connection shards added up by the query, so at most 24 rows a day reach Python); on SQLite, where no
+    trigger keeps them, the payouts submitted in the range."""
     start = day_start(first_day)
     totals: dict[date, Decimal] = {}
     if connection.vendor == "postgresql":
-        rows = SentHour.objects.filter(hour__gte=start, hour__lt=end).values_list("hour", "amount")
+        rows = (
+            SentHour.objects.filter(hour__gte=start, hour__lt=end)
+            .values("hour")
+            .annotate(total=Sum("amount"))
+            .values_list("hour", "total")
+        )
     else:
         rows = Payout.objects.filter(
             submitted_at__gte=start,

@@ -1,10 +1,9 @@
 """Writing journal transactions: one balanced transaction per (source, source_id, kind), never twice.
 
 On PostgreSQL one statement (`SELECT ledger_post(...)`, a function of migrations 0004 and 0006) writes the
-transaction,
-its entries and the running totals: a posting costs the state change that causes it one round trip, and a
-duplicate (a retried step) writes nothing and raises nothing (ON CONFLICT DO NOTHING), so a posting can never
-fail the state change.
+transaction, its entries and the running totals: a posting costs the state change that causes it one round
+trip, and a duplicate (a retried step) writes nothing and raises nothing (ON CONFLICT DO NOTHING), so a
+posting can never fail the state change.
 Elsewhere (SQLite) the same is done in a few ORM statements, with the balance checked here.
 """
 

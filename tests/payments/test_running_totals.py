@@ -80,6 +80,9 @@ def test_two_sends_at_once_do_not_wait_for_each_other_and_the_daily_limit_counts
     _at_once(SUBMIT, [one.pk], [two.pk])
 
     assert SentHour.objects.values("shard").distinct().count() == 2
+    client = APIClient()
+    client.force_authenticate(make_user("boss", is_superuser=True, is_staff=True))
+    assert client.get("/api/dashboard/").json()["float"]["series"][-1]["payout_volume"] == "1000.00"  # today
     settings.PAYOUT_DAILY_LIMIT = Decimal("1050.00")
     assert limits.send_hold_reason(make_payout(status=PayoutStatus.APPROVED, amount=Decimal("60.00"))).startswith(
         "Daily limit"
