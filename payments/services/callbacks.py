@@ -521,15 +521,22 @@ def _error_text(exc: BaseException) -> str:
 
 def _record_error(callback: DarajaCallback, exc: BaseException) -> bool:
     """Write `error` (and when to try again) onto the row; True when the row just ran out of attempts. Only
-    these columns: what the handler linked may be what the database refused."""
-    callback.attempts = (callback.attempts or 0) + 1
+    these columns: what the handler linked may be what the database refused. When the write itself fails, the
+    count is put back: a second try at recording the same failure must not count it twice (and double its
+    backoff)."""
+    attempts_before = callback.attempts or 0
+    callback.attempts = attempts_before + 1
     exhausted = callback.attempts >= settings.CALLBACK_REPROCESS_MAX_ATTEMPTS
     callback.outcome = CallbackOutcome.ERROR
     callback.http_status = 200
     callback.error = _error_text(exc)
     callback.processed_at = timezone.now()
     callback.next_attempt_at = None if exhausted else callback.processed_at + _backoff(callback.attempts)
-    update_row(callback, _ERROR_FIELDS)
+    try:
+        update_row(callback, _ERROR_FIELDS)
+    except Exception:
+        callback.attempts = attempts_before
+        raise
     return exhausted
 
 

@@ -80,6 +80,30 @@ def test_processing_failure_is_stored_as_error_listed_and_answered_200(client):
     assert "Boom" in listed[0]["message"] and "attempt 2 is due" in listed[0]["message"]
 
 
+@override_settings(CALLBACK_REPROCESS_BACKOFF_SECONDS=30)
+def test_a_failure_recorded_on_the_second_try_counts_as_one_attempt(client):
+    # Processing fails, and so does the first write of the error (the connection dropped between them): the row
+    # must say one attempt with the first backoff, or beat waits twice as long and gives up an attempt early.
+    real_update_row = callback_services.update_row
+    calls = {"failed": 0}
+
+    def update_row_failing_once(row, fields):
+        if "next_attempt_at" in fields and not calls["failed"]:
+            calls["failed"] += 1
+            raise Boom("connection lost while recording the error")
+        return real_update_row(row, fields)
+
+    with mock.patch.object(callback_services, "update_row", update_row_failing_once):
+        response = post_c2b_while_processing_fails(client, "RKL0000011")
+
+    assert response.status_code == 200
+    assert calls["failed"] == 1
+    callback = DarajaCallback.objects.get()
+    assert callback.outcome == CallbackOutcome.ERROR
+    assert callback.attempts == 1
+    assert round((callback.next_attempt_at - callback.processed_at).total_seconds()) == 30
+
+
 def test_admin_lists_error_callbacks_and_reprocesses_them(client):
     post_c2b_while_processing_fails(client, "RKL0000002")
     callback = DarajaCallback.objects.get()
