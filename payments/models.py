@@ -54,6 +54,9 @@ class Payment(models.Model):
     payer_name = models.CharField(max_length=150, blank=True)
     checkout_request_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     merchant_request_id = models.CharField(max_length=64, blank=True)
+    # STK push only: set, and committed, before the push request leaves us; a redelivered task finds it set and
+    # sends nothing, so a customer is prompted at most once per payment.
+    push_sent_at = models.DateTimeField(null=True, blank=True)
     result_code = models.CharField(max_length=32, blank=True)
     result_description = models.CharField(max_length=255, blank=True)
     transaction_time = models.DateTimeField(null=True, blank=True)
@@ -499,7 +502,7 @@ class FloatBalance(models.Model):
 
 class SentHour(models.Model):
     """What has left for M-Pesa, per UTC hour of `submitted_at`: the sum of the amounts of payouts submitted,
-    verifying, completed or in review (payments.services.limits._SENT_BEFORE).
+    verifying, completed or in review (payments.services.limits.SUBMITTED_STATUSES).
 
     Kept by a PostgreSQL trigger on the payout table (migration 0007), whatever writes the row, so the
     daily limit at send reads at most 24 of these rows instead of summing every payout sent today (a

@@ -240,7 +240,10 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
         ),
         DiscrepancySource(
             DiscrepancyKind.PAYMENT_PENDING,
-            payment_list().filter(status=PaymentStatus.PENDING, created_at__lt=now - PENDING_PAYMENT_AGE),
+            # Old, or with an answer that left its outcome unknown (the push, or its callback's code): at once.
+            payment_list().filter(
+                Q(created_at__lt=now - PENDING_PAYMENT_AGE) | ~Q(result_code=""), status=PaymentStatus.PENDING
+            ),
             "created_at",
         ),
         *_ledger_sources(now),

@@ -122,6 +122,12 @@ def describe(kind: str, obj, now: datetime) -> str:
             f"{obj.likely_cause}"
         )
     if kind == DiscrepancyKind.PAYMENT_PENDING:
+        if obj.result_code:
+            return (
+                f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) is pending with its outcome unknown "
+                f"({obj.result_code}: {obj.result_description}): the customer may have paid. Look for it in the "
+                f"M-Pesa statement before asking again."
+            )
         return (
             f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) has been pending for "
             f"{_age(obj.created_at, now)}: no callback settled it."

@@ -394,10 +394,18 @@ def _queue_stk_push(payment_id: int) -> None:
 
 
 def payment_stk_push_send(*, payment_id: int) -> str:
-    """Send the STK push for a pending payment created by the API; its callback settles the payment."""
-    payment = Payment.objects.get(pk=payment_id)
-    if payment.status != PaymentStatus.PENDING or payment.checkout_request_id:
+    """Send the STK push for a pending payment created by the API, at most once; its callback settles the
+    payment. The payment is claimed (`push_sent_at`, committed) before the request leaves, so a task that runs
+    again sends nothing. Only an answer that proves M-Pesa never got the request fails the payment. When the
+    outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
+    stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
+    person to settle against the statement (without a CheckoutRequestID no STK query can ask)."""
+    claimed = Payment.objects.filter(
+        pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
+    ).update(push_sent_at=timezone.now())
+    if not claimed:
         return "skipped"
+    payment = Payment.objects.get(pk=payment_id)
     try:
         accepted = daraja_client().stk_push(
             phone=payment.phone,
@@ -407,12 +415,22 @@ def payment_stk_push_send(*, payment_id: int) -> str:
             callback_url=static_url("stk"),
         )
     except DarajaError as exc:
-        Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-            status=PaymentStatus.FAILED, result_code=exc.code[:32], result_description=exc.message[:255]
-        )
-        event_record(action=AuditAction.PAYMENT_FAILED, source=SOURCE, payment=payment, from_status="pending",
-                     to_status="failed", details={"code": exc.code, "message": exc.message})
-        return "failed"
+        unknown = exc.may_have_been_processed
+        with transaction.atomic():
+            Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+                status=PaymentStatus.PENDING if unknown else PaymentStatus.FAILED,
+                result_code=exc.code[:32],
+                result_description=exc.message[:255],
+            )
+            event_record(
+                action=AuditAction.OUTCOME_UNKNOWN if unknown else AuditAction.PAYMENT_FAILED,
+                source=SOURCE, payment=payment, from_status="pending", to_status="pending" if unknown else "failed",
+                details={"code": exc.code, "message": exc.message},
+            )  # fmt: skip
+        if unknown:
+            logger.warning("STK push of payment %s: outcome unknown (%s); it stays pending for a person",
+                           payment.pk, exc.code)  # fmt: skip
+        return "unknown" if unknown else "failed"
     Payment.objects.filter(pk=payment.pk).update(
         checkout_request_id=accepted.checkout_request_id, merchant_request_id=accepted.merchant_request_id
     )

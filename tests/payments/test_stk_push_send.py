@@ -1,0 +1,130 @@
+"""Asking a customer to pay by STK push: the push is sent at most once, and only an answer that proves M-Pesa
+never got it fails the payment. A push whose outcome is unknown (the customer may have been prompted, and may
+pay) stays pending, says why, and is listed for a person at once.
+
+Through the real route (`POST /api/payments/stk-push/`), the Celery task as the worker runs it, and Daraja faked
+with `responses`."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import responses
+from rest_framework.test import APIClient
+
+from payments.models import AuditEvent, Payment, PaymentStatus
+from payments.tasks import send_stk_push
+from tests.factories import make_requester, make_user
+
+pytestmark = pytest.mark.django_db
+
+BASE = "https://daraja.test"
+STK = f"{BASE}/mpesa/stkpush/v1/processrequest"
+
+
+@pytest.fixture(autouse=True)
+def daraja_settings(settings):
+    settings.MPESA_BASE_URL = BASE
+    settings.MPESA_CONSUMER_KEY = "stk-key"
+    settings.MPESA_CONSUMER_SECRET = "stk-secret"
+    settings.MPESA_SHORTCODE = "174379"
+    settings.MPESA_PASSKEY = "passkey"
+
+
+@pytest.fixture
+def daraja():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
+        yield mock
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """What the view queued for the worker, instead of a broker."""
+    calls = []
+    monkeypatch.setattr("payments.services.dispatch.publish_now", lambda task, *args: calls.append((task, args)))
+    return calls
+
+
+def ask_to_pay(django_capture_on_commit_callbacks, queued) -> Payment:
+    api = APIClient()
+    api.force_authenticate(make_requester("cashier"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/payments/stk-push/", {"phone": "0708374149", "amount": "150",
+                                                        "account_reference": "ORDER-9"}, format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
+    [(task, args)] = queued
+    assert task is send_stk_push
+    return Payment.objects.get(pk=response.json()["id"])
+
+
+def run_worker(payment: Payment) -> str:
+    return send_stk_push.apply(args=(payment.pk,)).get()
+
+
+def stk_calls(mock) -> list:
+    return [call for call in mock.calls if call.request.url == STK]
+
+
+def discrepancies() -> list[dict]:
+    api = APIClient()
+    api.force_authenticate(make_user(is_staff=True, is_superuser=True))
+    response = api.get("/api/reconciliation/discrepancies/", {"kind": "payment_pending"})
+    assert response.status_code == 200
+    return response.json()["results"]
+
+
+def test_an_accepted_push_is_sent_once_and_waits_for_its_callback(daraja, queued, django_capture_on_commit_callbacks):
+    daraja.post(STK, json={"MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": "ws_CO_1",
+                           "ResponseCode": "0", "ResponseDescription": "Success. Request accepted for processing",
+                           "CustomerMessage": "Success. Request accepted for processing"})  # fmt: skip
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+
+    assert run_worker(payment) == "sent"
+    assert run_worker(payment) == "skipped"  # the task delivered again (acks_late): no second prompt
+    payment.refresh_from_db()
+    assert (payment.status, payment.checkout_request_id) == (PaymentStatus.PENDING, "ws_CO_1")
+    assert len(stk_calls(daraja)) == 1
+    assert discrepancies() == []  # waiting for its callback is not a discrepancy
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"body": requests.exceptions.ReadTimeout("read timed out")},
+        {"status": 500, "json": {"requestId": "r", "errorCode": "500.003.1001", "errorMessage": "Internal error"}},
+    ],
+    ids=["read-timeout", "internal-error"],
+)
+def test_a_push_whose_outcome_is_unknown_stays_pending_and_is_never_sent_again(
+    daraja, queued, django_capture_on_commit_callbacks, answer
+):
+    daraja.post(STK, **answer)
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+
+    assert run_worker(payment) == "unknown"
+    assert run_worker(payment) == "skipped"
+    assert len(stk_calls(daraja)) == 1
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING  # the customer may have paid: not failed
+    assert payment.result_code
+    event = AuditEvent.objects.get(payment=payment)
+    assert (event.action, event.from_status, event.to_status) == ("outcome_unknown", "pending", "pending")
+
+    [listed] = discrepancies()  # at once, not after a day
+    assert listed["object_id"] == payment.pk
+    assert "outcome unknown" in listed["message"] and "statement" in listed["message"]
+
+
+def test_a_push_that_never_reached_mpesa_fails_the_payment(daraja, queued, django_capture_on_commit_callbacks):
+    daraja.post(STK, status=400, json={"requestId": "r", "errorCode": "400.002.02",
+                                       "errorMessage": "Bad Request - Invalid PhoneNumber"})  # fmt: skip
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+
+    assert run_worker(payment) == "failed"
+    payment.refresh_from_db()
+    assert (payment.status, payment.result_code) == (PaymentStatus.FAILED, "400.002.02")
+    assert AuditEvent.objects.get(payment=payment).action == "payment_failed"
+    assert run_worker(payment) == "skipped"
+    assert len(stk_calls(daraja)) == 1
+    assert discrepancies() == []
