@@ -47,7 +47,12 @@ def decrypt_value(token: str) -> str:
 
 
 def rotate_value(token: str) -> str:
-    return _fernet().rotate(token.encode()).decode() if token else ""
+    if not token:
+        return ""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ImproperlyConfigured("A stored credential cannot be decrypted with FIELD_ENCRYPTION_KEY.") from None
 
 
 # The active set as stored (encrypted), in this order. The values themselves, not updated_at, tell a process

@@ -42,6 +42,16 @@ def decrypt_secret(token: str) -> str:
         raise ValueError("A webhook signing secret cannot be decrypted with the configured keys.") from None
 
 
+def rotate_secret(token: str) -> str:
+    """The same secret, encrypted again with the first key (`manage.py rotate_credential_key`)."""
+    if not token:
+        return ""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise ValueError("A webhook signing secret cannot be decrypted with the configured keys.") from None
+
+
 def sign(*, secret: str, timestamp: int, body: bytes) -> str:
     """hex HMAC-SHA256 of "<timestamp>.<body>"."""
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

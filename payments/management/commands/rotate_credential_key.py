@@ -1,22 +1,41 @@
-"""Re-encrypt every stored credential with the first key of FIELD_ENCRYPTION_KEY (after adding a new key
-in front of the old one). Afterwards the old key can be removed."""
+"""Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEY (after adding a new key in front
+of the old one): the Daraja credential sets and the webhook endpoints' signing secrets. Afterwards the old key
+can be removed. All or nothing: one value the keys cannot decrypt changes nothing and names its row."""
 
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from payments.credentials import SECRET_FIELDS, rotate_value
 from payments.models import DarajaCredentialSet
+from webhooks.models import WebhookEndpoint
+from webhooks.secrets import rotate_secret
+
+WEBHOOK_SECRET_FIELDS = ("secret_encrypted", "previous_secret_encrypted")
 
 
 class Command(BaseCommand):
-    help = "Re-encrypts stored Daraja credentials with the newest FIELD_ENCRYPTION_KEY."
+    help = "Re-encrypts stored Daraja credentials and webhook signing secrets with the newest FIELD_ENCRYPTION_KEY."
 
     def handle(self, *args, **options):
-        count = 0
+        sets = endpoints = 0
         with transaction.atomic():
             for stored in DarajaCredentialSet.objects.select_for_update():
-                for column in SECRET_FIELDS.values():
-                    setattr(stored, column, rotate_value(getattr(stored, column)))
-                stored.save(update_fields=[*SECRET_FIELDS.values(), "updated_at"])
-                count += 1
-        self.stdout.write(self.style.SUCCESS(f"Re-encrypted {count} credential set(s) with the newest key."))
+                _rotate(stored, SECRET_FIELDS.values(), rotate_value, f"credential set #{stored.pk}")
+                sets += 1
+            for endpoint in WebhookEndpoint.objects.select_for_update():
+                _rotate(endpoint, WEBHOOK_SECRET_FIELDS, rotate_secret, f"webhook endpoint #{endpoint.pk}")
+                endpoints += 1
+        self.stdout.write(self.style.SUCCESS(
+            f"Re-encrypted {sets} credential set(s) and {endpoints} webhook endpoint secret(s) with the newest key."
+        ))  # fmt: skip
+
+
+def _rotate(row, columns, rotate, label: str) -> None:
+    columns = list(columns)
+    try:
+        for column in columns:
+            setattr(row, column, rotate(getattr(row, column)))
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise CommandError(f"{label}: {exc} Nothing was changed.") from None
+    row.save(update_fields=[*columns, "updated_at"])

@@ -1,0 +1,61 @@
+"""`manage.py rotate_credential_key` re-encrypts the webhook endpoints' signing secrets as well as the Daraja
+credentials: once it has run, the old FIELD_ENCRYPTION_KEY can be removed and deliveries still verify with the
+secret the business was shown (and the one it is still allowed to use after a secret rotation)."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import CommandError, call_command
+
+from tests.factories import make_payment, make_requester
+from tests.webhooks.conftest import api
+from webhooks.models import WebhookEndpoint
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def old_key(settings):
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
+    return settings.FIELD_ENCRYPTION_KEY[0]
+
+
+def test_after_rotation_the_old_key_can_go_and_deliveries_still_verify(old_key, settings, integrator, receiver,
+                                                                       broker):  # fmt: skip
+    created = api(integrator).post("/api/webhook-endpoints/", {"url": receiver.url(), "events": ["*"]}, format="json")
+    assert created.status_code == 201
+    first = created.json()["secret"]
+    # A secret rotated through the API: the previous one keeps signing for a while, encrypted too.
+    rotated = api(integrator).post(f"/api/webhook-endpoints/{created.json()['id']}/rotate/")
+    assert rotated.status_code == 200
+    second = rotated.json()["secret"]
+    receiver.secrets.extend([second, first])
+
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = [new_key, old_key]
+    out = io.StringIO()
+    call_command("rotate_credential_key", stdout=out)
+    assert "1 webhook endpoint secret(s)" in out.getvalue()
+    settings.FIELD_ENCRYPTION_KEY = [new_key]  # the old key is gone
+
+    payment = make_payment(amount=Decimal("1000"))
+    response = api(make_requester()).post(f"/api/payments/{payment.pk}/refund/",
+                                          {"reason": "Returned goods", "amount": "300"}, format="json")  # fmt: skip
+    assert response.status_code == 201
+    assert broker.run() == ["delivered"]
+    [got] = receiver.got()
+    assert got.valid_with == [second, first] and got.v1_count == 2
+
+
+def test_a_secret_no_key_can_decrypt_stops_the_rotation_and_changes_nothing(old_key, settings, integrator, receiver):
+    api(integrator).post("/api/webhook-endpoints/", {"url": receiver.url(), "events": ["*"]}, format="json")
+    stored_before = WebhookEndpoint.objects.values_list("secret_encrypted", flat=True).get()
+
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # the key it was stored with was dropped
+    with pytest.raises(CommandError, match=r"webhook endpoint #\d+: .*cannot be decrypted.*Nothing was changed"):
+        call_command("rotate_credential_key", stdout=io.StringIO())
+    assert WebhookEndpoint.objects.values_list("secret_encrypted", flat=True).get() == stored_before
