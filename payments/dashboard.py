@@ -42,6 +42,7 @@ from payments.models import (
     SentHour,
 )
 from payments.roles import APPROVE_PERMISSION
+from payments.services.limits import SUBMITTED_STATUSES
 
 ZERO = Decimal("0.00")
 SERIES_DAYS = 30
@@ -215,14 +216,7 @@ def _volume_by_day(first_day: date, end: datetime) -> dict[date, Decimal]:
         )
     else:
         rows = Payout.objects.filter(
-            submitted_at__gte=start,
-            submitted_at__lt=end,
-            status__in=[
-                PayoutStatus.SUBMITTED,
-                PayoutStatus.VERIFYING,
-                PayoutStatus.COMPLETED,
-                PayoutStatus.NEEDS_REVIEW,
-            ],
+            submitted_at__gte=start, submitted_at__lt=end, status__in=SUBMITTED_STATUSES
         ).values_list("submitted_at", "amount")
     for moment, amount in rows:
         day = moment.astimezone(NAIROBI).date()

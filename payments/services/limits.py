@@ -86,8 +86,9 @@ def latest_float() -> FloatBalance | None:
 # `sending` now (whenever they were claimed). That set is split in two disjoint parts, each read through an
 # index instead of a scan of every payout: the `sending` ones (the status index; a handful at any moment) and
 # the others submitted today (the partial indexes `payout_sent_submitted` and `payout_sent_phone_submitted`,
-# whose condition is _SENT_BEFORE: the statuses below, written out as literals so the planner can match it).
-_SENT_BEFORE = [s for s in _SENT if s != PayoutStatus.SENDING]
+# whose condition is SUBMITTED_STATUSES, written out as literals so the planner can match it). The same set is
+# what the SentHour trigger counts and what the console's volume series reads on SQLite.
+SUBMITTED_STATUSES = [s for s in _SENT if s != PayoutStatus.SENDING]
 
 
 def _literals(values) -> str:
@@ -118,7 +119,7 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
     start, end = (connection.ops.adapt_datetimefield_value(t) for t in today)
     sending = f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}' AND id <> %s"
     submitted = (
-        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(_SENT_BEFORE)})"
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(SUBMITTED_STATUSES)})"
         " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
     )
     total_sql, total_params = f"({submitted})", [start, end, payout.pk]
@@ -129,7 +130,7 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
         total_sql = (
             f"((SELECT COALESCE(SUM(amount), 0) FROM {hours} WHERE hour >= %s AND hour < %s)"
             f" - (SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE id = %s"
-            f" AND status IN ({_literals(_SENT_BEFORE)}) AND submitted_at >= %s AND submitted_at < %s))"
+            f" AND status IN ({_literals(SUBMITTED_STATUSES)}) AND submitted_at >= %s AND submitted_at < %s))"
         )
         total_params = [start, end, payout.pk, start, end]
     columns = [
