@@ -210,6 +210,8 @@ SITE_NAME = env.str("SITE_NAME", default="M-Pesa payouts")
 CONSOLE_FILES_DIR = Path(env.str("CONSOLE_FILES_DIR", default=str(BASE_DIR / "var" / "console-files")))
 # Largest statement file the console accepts, in megabytes.
 CONSOLE_STATEMENT_MAX_MB = env.int("CONSOLE_STATEMENT_MAX_MB", default=200)
+# A console job `running` this long is taken for one whose worker died: it is marked failed (ask again).
+FINANCE_JOB_TIMEOUT_MINUTES = env.int("FINANCE_JOB_TIMEOUT_MINUTES", default=60)
 
 # --- Celery --------------------------------------------------------------------------------------
 # The default broker is a directory on disk: `make run` needs no server. Set CELERY_BROKER_URL to
@@ -344,6 +346,10 @@ CELERY_BEAT_SCHEDULE["sweep-stuck-payouts"] = {
 CELERY_BEAT_SCHEDULE["reprocess-callbacks"] = {
     "task": "payments.tasks.reprocess_callbacks",
     "schedule": float(CALLBACK_REPROCESS_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["sweep-finance-jobs"] = {
+    "task": "payments.tasks.sweep_finance_jobs",
+    "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["query-account-balance"] = {
     "task": "payments.tasks.query_account_balance",

@@ -95,6 +95,14 @@ def run_finance_job(job_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def sweep_finance_jobs() -> dict[str, int]:
+    """Beat: console jobs no worker took are queued again; jobs whose worker died are marked failed."""
+    from payments.services import finance
+
+    return finance.finance_jobs_sweep()
+
+
+@shared_task(acks_late=True)
 def reprocess_callbacks() -> dict[str, int]:
     """Beat: process again the stored callbacks whose processing failed (with backoff, bounded attempts) or
     that were left `received`. Idempotent: a row is locked while it is retried and a settled one is skipped."""

@@ -14,7 +14,7 @@ import os
 import re
 import time
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -212,6 +212,47 @@ def finance_job_run(*, job_id: int) -> str:
         )
         raise
     return "done"
+
+
+# --- Jobs that lost their way (beat) -------------------------------------------------------------------
+
+# A job still `queued` this long after it was asked for was not queued (the broker was down) or its message was
+# lost; it is queued again, at most once per REQUEUE_EVERY (a job waiting behind a long one is not queued
+# over and over). Queuing twice is harmless: the worker claims a job by a conditional update.
+REQUEUE_AFTER = timedelta(minutes=1)
+REQUEUE_EVERY = timedelta(minutes=10)
+_SWEEP_BATCH = 100
+
+
+def finance_jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat: queue again the jobs no worker took, and fail the jobs whose worker died (`running` for longer than
+    FINANCE_JOB_TIMEOUT_MINUTES) with a message to ask again. A job that was only slow and finishes after that
+    still records its result: the finish overwrites the failure."""
+    now = now or timezone.now()
+    requeued = 0
+    waiting = FinanceJob.objects.filter(status=FinanceJobStatus.QUEUED, created_at__lt=now - REQUEUE_AFTER)
+    for job_id in waiting.order_by("created_at", "id").values_list("pk", flat=True)[:_SWEEP_BATCH]:
+        key = f"finance-job-requeued:{job_id}"
+        if not cache.add(key, 1, timeout=int(REQUEUE_EVERY.total_seconds())):
+            continue
+        try:
+            publish_now(run_finance_job_task, job_id)
+        except Exception:  # noqa: BLE001 - still down: the next sweep tries again
+            cache.delete(key)
+            logger.warning("finance job %s could not be queued again (broker unreachable)", job_id)
+            break
+        requeued += 1
+    minutes = settings.FINANCE_JOB_TIMEOUT_MINUTES
+    stopped = FinanceJob.objects.filter(
+        status=FinanceJobStatus.RUNNING, started_at__lt=now - timedelta(minutes=minutes)
+    ).update(
+        status=FinanceJobStatus.FAILED,
+        finished_at=now,
+        error=f"The worker stopped before the job finished (nothing for {minutes} minutes). Ask for it again.",
+    )
+    if requeued or stopped:
+        logger.info("finance jobs sweep: %d queued again, %d marked failed", requeued, stopped)
+    return {"requeued": requeued, "stopped": stopped}
 
 
 def _finish(job: FinanceJob, **fields) -> None:

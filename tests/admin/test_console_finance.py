@@ -203,3 +203,58 @@ def test_while_the_job_waits_its_page_shows_a_progress_bar_polled_by_a_static_sc
     assert "/download/" not in page
     assert client.get(f"/admin/payments/financejob/{job.pk}/download/").status_code == 404
     assert client.get(f"/admin/payments/financejob/{job.pk}/progress/").json()["finished"] is False
+
+
+def test_a_job_the_broker_never_got_is_queued_again_by_beat_and_runs(approver, monkeypatch,
+                                                                       django_capture_on_commit_callbacks):  # fmt: skip
+    from payments.services import finance
+    from payments.tasks import sweep_finance_jobs
+
+    payout_on("SGE0000021", july(4), "700.00")
+    real_publish = finance.publish_now
+
+    def broker_down(task, *args):
+        raise ConnectionRefusedError("Error 111 connecting to 127.0.0.1:6379")
+
+    monkeypatch.setattr(finance, "publish_now", broker_down)
+    client = logged_in(approver)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/payments/financejob/export/",
+                    {"start": "2024-07-01", "end": "2024-07-31", "kind": "payouts", "format": "csv"})  # fmt: skip
+    job = FinanceJob.objects.get()
+    assert job.status == FinanceJobStatus.QUEUED
+
+    assert sweep_finance_jobs.apply().get() == {"requeued": 0, "stopped": 0}  # asked for a moment ago: not yet
+    FinanceJob.objects.filter(pk=job.pk).update(created_at=job.created_at - timedelta(minutes=2))
+    assert sweep_finance_jobs.apply().get() == {"requeued": 0, "stopped": 0}  # the broker is still down
+    monkeypatch.setattr(finance, "publish_now", real_publish)
+    assert sweep_finance_jobs.apply().get() == {"requeued": 1, "stopped": 0}
+
+    job.refresh_from_db()
+    assert (job.status, job.rows) == (FinanceJobStatus.DONE, 1)
+    page = client.get(f"/admin/payments/financejob/{job.pk}/change/").content.decode()
+    assert "1 row written." in page
+    assert sweep_finance_jobs.apply().get() == {"requeued": 0, "stopped": 0}
+
+
+def test_a_job_whose_worker_died_is_marked_failed_and_says_ask_again(approver, settings):
+    from payments.tasks import sweep_finance_jobs
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    client = logged_in(approver)
+    client.post("/admin/payments/financejob/export/",
+                {"start": "2024-07-01", "end": "2024-07-31", "kind": "payouts", "format": "csv"})  # fmt: skip
+    job = FinanceJob.objects.get()
+    # A worker claimed it and died: nothing has been heard of it for longer than the timeout.
+    started = datetime.now(tz=NAIROBI) - timedelta(minutes=settings.FINANCE_JOB_TIMEOUT_MINUTES + 1)
+    FinanceJob.objects.filter(pk=job.pk).update(status=FinanceJobStatus.RUNNING, started_at=started)
+    other = FinanceJob.objects.create(kind="export", requested_by=approver, status=FinanceJobStatus.RUNNING,
+                                      started_at=datetime.now(tz=NAIROBI))  # fmt: skip
+
+    assert sweep_finance_jobs.apply().get() == {"requeued": 0, "stopped": 1}
+    job.refresh_from_db()
+    other.refresh_from_db()
+    assert job.status == FinanceJobStatus.FAILED and other.status == FinanceJobStatus.RUNNING
+    page = client.get(f"/admin/payments/financejob/{job.pk}/change/").content.decode()
+    assert "The worker stopped before the job finished" in page and "Ask for it again." in page
+    assert client.get(f"/admin/payments/financejob/{job.pk}/progress/").json()["finished"] is True
