@@ -256,8 +256,14 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     result = parse.parse_stk_callback(data)
     _link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
     payment = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id).first()
+    matched_by = ""
     if payment is None:
-        return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payment with that CheckoutRequestID)")
+        payment = _stk_push_whose_answer_was_lost(callback, result)
+        if payment is None:
+            return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payment with that CheckoutRequestID)")
+        payment.checkout_request_id = result.checkout_request_id
+        payment.merchant_request_id = result.merchant_request_id[:64]
+        matched_by = "phone and amount: the answer to its push was lost, so its CheckoutRequestID was not known"
     callback.payment = payment
     if payment.status != PaymentStatus.PENDING:
         return Handled(CallbackOutcome.DUPLICATE)
@@ -267,7 +273,9 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     if result.code_info.is_unknown:
         # A code the STK table does not hold: the customer may or may not have paid. The payment stays
         # pending (nothing can be refunded from it) with the code on it, for a person or a later callback.
-        payment.save(update_fields=["result_code", "result_description", "updated_at"])
+        payment.save(update_fields=[
+            "result_code", "result_description", "checkout_request_id", "merchant_request_id", "updated_at"
+        ])  # fmt: skip
         event_record(
             action=AuditAction.PAYMENT_RESULT_UNKNOWN,
             source=SOURCE,
@@ -275,7 +283,8 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
             from_status=old,
             to_status=old,
             callback=callback,
-            details={"result_code": result.result_code, "result_description": result.result_description},
+            details={"result_code": result.result_code, "result_description": result.result_description,
+                     **({"matched_by": matched_by} if matched_by else {})},  # fmt: skip
         )
         return Handled(
             CallbackOutcome.PROCESSED,
@@ -300,13 +309,37 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         from_status=old,
         to_status=payment.status,
         callback=callback,
-        details={"result_code": result.result_code, "receipt": result.receipt},
+        details={"result_code": result.result_code, "receipt": result.receipt,
+                 **({"matched_by": matched_by} if matched_by else {})},  # fmt: skip
     )
     if result.succeeded:
         payment_received_post(payment=payment)
         payment_received.send(sender=Payment, payment=payment, event=event)
         payment_received_webhook(payment=payment)  # never raises
     return Handled(CallbackOutcome.PROCESSED, mismatch=mismatch)
+
+
+# How long after its push was claimed a callback may still be matched to a payment by phone and amount (an STK
+# prompt expires within a couple of minutes; the callback follows).
+STK_LOST_ANSWER_WINDOW = timedelta(minutes=15)
+
+
+def _stk_push_whose_answer_was_lost(callback: DarajaCallback, result) -> Payment | None:
+    """The payment a successful STK callback with an unknown CheckoutRequestID belongs to, when its push timed
+    out (so the CheckoutRequestID never reached us): exactly one pending STK payment without one, whose push
+    was claimed in the window before the callback arrived, for the same phone and amount. Two candidates, a
+    masked phone or a callback that is not a success (it carries no phone or amount): unmatched, for a person."""
+    if not result.succeeded or not result.phone.isdigit() or result.amount is None:
+        return None
+    arrived = callback.received_at or timezone.now()
+    candidates = list(
+        Payment.objects.select_for_update().filter(
+            source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, checkout_request_id__isnull=True,
+            push_sent_at__gte=arrived - STK_LOST_ANSWER_WINDOW, push_sent_at__lte=arrived,
+            phone=result.phone, amount=result.amount,
+        )[:2]
+    )  # fmt: skip
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:

@@ -399,7 +399,8 @@ def payment_stk_push_send(*, payment_id: int) -> str:
     again sends nothing. Only an answer that proves M-Pesa never got the request fails the payment. When the
     outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
     stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
-    person to settle against the statement (without a CheckoutRequestID no STK query can ask)."""
+    person to settle against the statement (without a CheckoutRequestID no STK query can ask), unless a
+    success callback that fits it alone arrives (callbacks._stk_push_whose_answer_was_lost)."""
     claimed = Payment.objects.filter(
         pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
     ).update(push_sent_at=timezone.now())

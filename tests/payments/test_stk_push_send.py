@@ -1,20 +1,25 @@
 """Asking a customer to pay by STK push: the push is sent at most once, and only an answer that proves M-Pesa
 never got it fails the payment. A push whose outcome is unknown (the customer may have been prompted, and may
-pay) stays pending, says why, and is listed for a person at once.
+pay) stays pending, says why, and is listed for a person at once; when the customer did pay, the callback
+(whose CheckoutRequestID we never learned) completes it if exactly one such payment fits its phone and amount.
 
 Through the real route (`POST /api/payments/stk-push/`), the Celery task as the worker runs it, and Daraja faked
 with `responses`."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 import responses
+from django.urls import reverse
 from rest_framework.test import APIClient
 
-from payments.models import AuditEvent, Payment, PaymentStatus
+from payments.callbacks.tokens import static_token
+from payments.models import AuditEvent, DarajaCallback, Payment, PaymentStatus
 from payments.tasks import send_stk_push
-from tests.factories import make_requester, make_user
+from tests.factories import make_requester, make_user, sample
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +53,7 @@ def queued(monkeypatch):
 
 def ask_to_pay(django_capture_on_commit_callbacks, queued) -> Payment:
     api = APIClient()
-    api.force_authenticate(make_requester("cashier"))
+    api.force_authenticate(make_requester())
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post("/api/payments/stk-push/", {"phone": "0708374149", "amount": "150",
                                                         "account_reference": "ORDER-9"}, format="json")  # fmt: skip
@@ -128,3 +133,74 @@ def test_a_push_that_never_reached_mpesa_fails_the_payment(daraja, queued, djang
     assert run_worker(payment) == "skipped"
     assert len(stk_calls(daraja)) == 1
     assert discrepancies() == []
+
+
+def stk_callback(checkout: str, *, amount, phone, receipt: str = "SLK0000001") -> dict:
+    body = sample("stk_callback_success")
+    callback = body["Body"]["stkCallback"]
+    callback["CheckoutRequestID"] = checkout
+    callback["CallbackMetadata"]["Item"] = [
+        {"Name": "Amount", "Value": amount}, {"Name": "MpesaReceiptNumber", "Value": receipt},
+        {"Name": "TransactionDate", "Value": 20261206102115}, {"Name": "PhoneNumber", "Value": phone},
+    ]  # fmt: skip
+    return body
+
+
+def post_stk_callback(client, body: dict):
+    url = reverse("callbacks:stk", kwargs={"token": static_token("stk")})
+    response = client.post(url, data=json.dumps(body), content_type="application/json")
+    assert response.status_code == 200
+    return DarajaCallback.objects.order_by("-id").first()
+
+
+def test_the_customer_paid_a_push_whose_answer_was_lost_its_callback_completes_it(
+    client, daraja, queued, django_capture_on_commit_callbacks
+):
+    daraja.post(STK, body=requests.exceptions.ReadTimeout("read timed out"))
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    assert run_worker(payment) == "unknown"
+
+    # Safaricom did prompt the customer, who paid: the callback names a CheckoutRequestID we never heard of.
+    callback = post_stk_callback(client, stk_callback("ws_CO_lost", amount=150, phone=254708374149))
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.receipt, payment.checkout_request_id) == ("completed", "SLK0000001", "ws_CO_lost")
+    assert (callback.outcome, callback.payment_id) == ("processed", payment.pk)
+    event = AuditEvent.objects.get(payment=payment, action="payment_completed")
+    assert "answer to its push was lost" in event.details["matched_by"]
+    assert discrepancies() == []
+
+
+@pytest.mark.parametrize(
+    "amount,phone",
+    [(151, 254708374149), (150, 254700000001), (150, "2547****4149")],
+    ids=["another-amount", "another-phone", "masked-phone"],
+)
+def test_a_callback_that_does_not_fit_the_lost_push_is_left_for_a_person(
+    client, daraja, queued, django_capture_on_commit_callbacks, amount, phone
+):
+    daraja.post(STK, body=requests.exceptions.ReadTimeout("read timed out"))
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    run_worker(payment)
+
+    callback = post_stk_callback(client, stk_callback("ws_CO_other", amount=amount, phone=phone))
+
+    assert callback.outcome == "unmatched"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING and payment.checkout_request_id is None
+    assert [row["object_id"] for row in discrepancies()] == [payment.pk]
+
+
+def test_two_lost_pushes_for_the_same_phone_and_amount_are_not_guessed_between(
+    client, daraja, queued, django_capture_on_commit_callbacks
+):
+    daraja.post(STK, body=requests.exceptions.ReadTimeout("read timed out"))
+    first = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    queued.clear()
+    second = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    assert run_worker(first) == run_worker(second) == "unknown"
+
+    callback = post_stk_callback(client, stk_callback("ws_CO_which", amount=150, phone=254708374149))
+
+    assert callback.outcome == "unmatched"
+    assert set(Payment.objects.values_list("status", flat=True)) == {"pending"}
