@@ -38,19 +38,20 @@ def encrypt_value(value: str) -> str:
 
 
 def decrypt_value(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        raise ImproperlyConfigured("A stored credential cannot be decrypted with FIELD_ENCRYPTION_KEY.") from None
+    return _with_keys("decrypt", token)
 
 
 def rotate_value(token: str) -> str:
+    """The same value, encrypted again with the first key (`manage.py rotate_credential_key`)."""
+    return _with_keys("rotate", token)
+
+
+def _with_keys(operation: str, token: str) -> str:
+    """MultiFernet's `decrypt` or `rotate` on a stored value ("" stays "", and needs no key)."""
     if not token:
         return ""
     try:
-        return _fernet().rotate(token.encode()).decode()
+        return getattr(_fernet(), operation)(token.encode()).decode()
     except InvalidToken:
         raise ImproperlyConfigured("A stored credential cannot be decrypted with FIELD_ENCRYPTION_KEY.") from None
 

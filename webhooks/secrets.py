@@ -35,20 +35,20 @@ def encrypt_secret(value: str) -> str:
 
 
 def decrypt_secret(token: str) -> str:
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        # Never the token or the secret in the message.
-        raise ValueError("A webhook signing secret cannot be decrypted with the configured keys.") from None
+    return _with_keys("decrypt", token)
 
 
 def rotate_secret(token: str) -> str:
     """The same secret, encrypted again with the first key (`manage.py rotate_credential_key`)."""
-    if not token:
-        return ""
+    return _with_keys("rotate", token) if token else ""
+
+
+def _with_keys(operation: str, token: str) -> str:
+    """MultiFernet's `decrypt` or `rotate`."""
     try:
-        return _fernet().rotate(token.encode()).decode()
+        return getattr(_fernet(), operation)(token.encode()).decode()
     except InvalidToken:
+        # Never the token or the secret in the message.
         raise ValueError("A webhook signing secret cannot be decrypted with the configured keys.") from None
 
 

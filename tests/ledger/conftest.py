@@ -13,22 +13,13 @@ from rest_framework.test import APIClient
 
 from ledger import accounts, selectors
 from ledger.models import JournalTransaction
-
-BASE = "https://daraja.test"
-B2C = f"{BASE}/mpesa/b2c/v3/paymentrequest"
+from tests import fake_daraja
+from tests.fake_daraja import B2C
 
 
 @pytest.fixture(autouse=True)
 def daraja_settings(settings):
-    settings.MPESA_BASE_URL = BASE
-    settings.MPESA_B2C_CONSUMER_KEY = "b2c-key"
-    settings.MPESA_B2C_CONSUMER_SECRET = "b2c-secret"
-    settings.MPESA_CONSUMER_KEY = "stk-key"
-    settings.MPESA_CONSUMER_SECRET = "stk-secret"
-    settings.MPESA_B2C_SHORTCODE = "600992"
-    settings.MPESA_INITIATOR_NAME = "testapi"
-    settings.MPESA_SECURITY_CREDENTIAL = "ZW5jcnlwdGVk"
-    settings.PAYOUTS_PAUSED = False
+    fake_daraja.configure(settings)
     accounts._ensured.clear()
 
 
@@ -42,8 +33,7 @@ def no_broker(monkeypatch):
 @pytest.fixture
 def daraja():
     """Daraja accepting every B2C request."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
+    with fake_daraja.answering() as mock:
 
         def accept(request):
             body = json.loads(request.body)

@@ -15,32 +15,9 @@ from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus
 from payments.services import dispatch
 from payments.tasks import sweep_payouts
 from tests.factories import b2c_result, make_approver, make_payout, make_user
+from tests.fake_daraja import B2C, STATUS
 
-pytestmark = pytest.mark.django_db
-
-BASE = "https://daraja.test"
-B2C = f"{BASE}/mpesa/b2c/v3/paymentrequest"
-STATUS = f"{BASE}/mpesa/transactionstatus/v1/query"
-
-
-@pytest.fixture(autouse=True)
-def daraja_settings(settings):
-    settings.MPESA_BASE_URL = BASE
-    settings.MPESA_B2C_CONSUMER_KEY = "b2c-key"
-    settings.MPESA_B2C_CONSUMER_SECRET = "b2c-secret"
-    settings.MPESA_CONSUMER_KEY = "stk-key"
-    settings.MPESA_CONSUMER_SECRET = "stk-secret"
-    settings.MPESA_B2C_SHORTCODE = "600992"
-    settings.MPESA_INITIATOR_NAME = "testapi"
-    settings.MPESA_SECURITY_CREDENTIAL = "ZW5jcnlwdGVk"
-    settings.PAYOUTS_PAUSED = False
-
-
-@pytest.fixture
-def daraja():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
-        yield mock
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
 
 def approved_payout(**kw):

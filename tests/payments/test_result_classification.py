@@ -7,7 +7,6 @@ import json
 from decimal import Decimal
 
 import pytest
-import responses
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -27,29 +26,9 @@ from payments.models import (
 from payments.services import dispatch
 from payments.services import payouts as payout_services
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
+from tests.fake_daraja import B2C
 
-pytestmark = pytest.mark.django_db
-
-BASE = "https://daraja.test"
-B2C_URL = f"{BASE}/mpesa/b2c/v3/paymentrequest"
-
-
-@pytest.fixture(autouse=True)
-def daraja_settings(settings):
-    settings.MPESA_BASE_URL = BASE
-    settings.MPESA_B2C_CONSUMER_KEY = "b2c-key"
-    settings.MPESA_B2C_CONSUMER_SECRET = "b2c-secret"
-    settings.MPESA_B2C_SHORTCODE = "600992"
-    settings.MPESA_INITIATOR_NAME = "testapi"
-    settings.MPESA_SECURITY_CREDENTIAL = "ZW5jcnlwdGVk"
-    settings.PAYOUTS_PAUSED = False
-
-
-@pytest.fixture
-def daraja():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
-        yield mock
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
 
 @pytest.fixture
@@ -94,7 +73,7 @@ def test_result_1037_for_a_paid_refund_does_not_free_the_money_for_a_second_refu
     payout_id = created.json()["id"]
     assert api(approver).post(f"/api/payouts/{payout_id}/approve/", format="json").status_code == 200
     payout = Payout.objects.get(pk=payout_id)
-    daraja.post(B2C_URL, json={"ConversationID": "AG_1", "OriginatorConversationID": payout.originator_conversation_id,
+    daraja.post(B2C, json={"ConversationID": "AG_1", "OriginatorConversationID": payout.originator_conversation_id,
                                "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully."})
     assert dispatch.payout_send(payout_id=payout_id).outcome == "submitted"
 
@@ -351,7 +330,7 @@ def test_404_001_03_after_the_refresh_fails_the_payout_once_as_configuration(dar
     payout = make_payout(status=PayoutStatus.APPROVED)
     payout.approvals.create(approver=make_approver(), requested_by=payout.requested_by, amount=payout.amount,
                             phone=payout.phone, command_id=payout.command_id)
-    daraja.post(B2C_URL, status=404, json={"requestId": "r", "errorCode": "404.001.03",
+    daraja.post(B2C, status=404, json={"requestId": "r", "errorCode": "404.001.03",
                                            "errorMessage": "Invalid Access Token"})
 
     assert dispatch.payout_send(payout_id=payout.pk).outcome == "failed"
@@ -359,7 +338,7 @@ def test_404_001_03_after_the_refresh_fails_the_payout_once_as_configuration(dar
     assert payout.status == PayoutStatus.FAILED
     assert payout.send_attempts == 1
     assert "lacks this product" in payout.result_description
-    assert len([c for c in daraja.calls if c.request.url == B2C_URL]) == 2  # the one refresh, no more
+    assert len([c for c in daraja.calls if c.request.url == B2C]) == 2  # the one refresh, no more
 
 
 def test_a_synchronous_1_is_not_read_as_insufficient_balance_in_the_failure_alert(daraja, settings):
@@ -368,7 +347,7 @@ def test_a_synchronous_1_is_not_read_as_insufficient_balance_in_the_failure_aler
     payout = make_payout(status=PayoutStatus.APPROVED)
     payout.approvals.create(approver=make_approver(), requested_by=payout.requested_by, amount=payout.amount,
                             phone=payout.phone, command_id=payout.command_id)
-    daraja.post(B2C_URL, json={"ResponseCode": "1", "ResponseDescription": "Request declined"})
+    daraja.post(B2C, json={"ResponseCode": "1", "ResponseDescription": "Request declined"})
 
     assert dispatch.payout_send(payout_id=payout.pk).outcome == "failed"
     alert = Notification.objects.get(alert=Alert.PAYOUT_FAILED, payout=payout)

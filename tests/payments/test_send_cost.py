@@ -22,26 +22,23 @@ from payments.models import DarajaCredentialSet, FloatBalance, PayoutControl, Pa
 from payments.services import daraja as daraja_service
 from payments.services import dispatch
 from payments.services.limits import send_hold_reason
+from tests import fake_daraja
 from tests.factories import make_approver, make_payout, make_user
+from tests.fake_daraja import B2C, BASE
 
 pytestmark = pytest.mark.django_db
 
-BASE = "https://daraja.test"
 OAUTH = f"{BASE}/oauth/v1/generate"
-B2C = f"{BASE}/mpesa/b2c/v3/paymentrequest"
 
 
 @pytest.fixture(autouse=True)
 def daraja_settings(settings):
-    settings.MPESA_BASE_URL = BASE
+    fake_daraja.configure(settings)
+    # The environment's B2C app and initiator, told apart from a stored credential set's in the requests.
     settings.MPESA_B2C_CONSUMER_KEY = "env-key"
     settings.MPESA_B2C_CONSUMER_SECRET = "env-secret"
-    settings.MPESA_CONSUMER_KEY = "stk-key"
-    settings.MPESA_CONSUMER_SECRET = "stk-secret"
-    settings.MPESA_B2C_SHORTCODE = "600992"
     settings.MPESA_INITIATOR_NAME = "envapi"
     settings.MPESA_SECURITY_CREDENTIAL = "ZW52LWNyZWRlbnRpYWw="
-    settings.PAYOUTS_PAUSED = False
     settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
 
 

@@ -12,7 +12,6 @@ import json
 
 import pytest
 import requests
-import responses
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -20,27 +19,9 @@ from payments.callbacks.tokens import static_token
 from payments.models import AuditEvent, DarajaCallback, Payment, PaymentStatus
 from payments.tasks import send_stk_push
 from tests.factories import make_requester, make_user, sample
+from tests.fake_daraja import STK
 
-pytestmark = pytest.mark.django_db
-
-BASE = "https://daraja.test"
-STK = f"{BASE}/mpesa/stkpush/v1/processrequest"
-
-
-@pytest.fixture(autouse=True)
-def daraja_settings(settings):
-    settings.MPESA_BASE_URL = BASE
-    settings.MPESA_CONSUMER_KEY = "stk-key"
-    settings.MPESA_CONSUMER_SECRET = "stk-secret"
-    settings.MPESA_SHORTCODE = "174379"
-    settings.MPESA_PASSKEY = "passkey"
-
-
-@pytest.fixture
-def daraja():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{BASE}/oauth/v1/generate", json={"access_token": "tok", "expires_in": "3599"})
-        yield mock
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
 
 @pytest.fixture
