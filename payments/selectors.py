@@ -43,6 +43,7 @@ from payments.models import (
     DarajaCallback,
     FloatBalance,
     Payment,
+    PaymentSource,
     PaymentStatus,
     Payout,
     PayoutApproval,
@@ -205,6 +206,18 @@ class DiscrepancyKind:
 PENDING_PAYMENT_AGE = timedelta(days=1)
 
 
+def stk_push_unanswered(now: datetime) -> Q:
+    """Pending STK payments whose push left (it was claimed) without its answer giving us a CheckoutRequestID:
+    the answer left the outcome unknown (its code is on the payment), or none was recorded within the
+    timeouts and a minute (the worker stopped mid-request). The customer may have been prompted."""
+    answered_by = now - timedelta(seconds=settings.MPESA_CONNECT_TIMEOUT + settings.MPESA_READ_TIMEOUT + 60)
+    return Q(
+        Q(result_code__gt="") | Q(push_sent_at__lt=answered_by),
+        source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, checkout_request_id__isnull=True,
+        push_sent_at__isnull=False,
+    )  # fmt: skip
+
+
 def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySource]:
     """Each kind's rows, oldest first within a kind. Every filter here is served by an index."""
     now = now or timezone.now()
@@ -240,9 +253,11 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
         ),
         DiscrepancySource(
             DiscrepancyKind.PAYMENT_PENDING,
-            # Old, or with an answer that left its outcome unknown (the push, or its callback's code): at once.
+            # Old, or at once when an answer left its outcome unknown (the push's, or its callback's code) or
+            # its push's answer never came.
             payment_list().filter(
-                Q(created_at__lt=now - PENDING_PAYMENT_AGE) | ~Q(result_code=""), status=PaymentStatus.PENDING
+                Q(created_at__lt=now - PENDING_PAYMENT_AGE) | ~Q(result_code="") | stk_push_unanswered(now),
+                status=PaymentStatus.PENDING,
             ),
             "created_at",
         ),

@@ -122,6 +122,13 @@ def describe(kind: str, obj, now: datetime) -> str:
             f"{obj.likely_cause}"
         )
     if kind == DiscrepancyKind.PAYMENT_PENDING:
+        if obj.push_sent_at and not obj.checkout_request_id and not obj.result_code:
+            return (
+                f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) is pending: its STK push left "
+                f"{_age(obj.push_sent_at, now)} ago and no answer was recorded (the worker may have stopped), so "
+                f"the customer may have been prompted and paid. Look for it in the M-Pesa statement before "
+                f"asking again."
+            )
         if obj.result_code:
             return (
                 f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) is pending with its outcome unknown "

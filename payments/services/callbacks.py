@@ -36,6 +36,7 @@ from payments.models import (
 )
 from payments.phone import mask_msisdn
 from payments.rows import insert_row, update_row
+from payments.selectors import stk_push_unanswered
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
 from payments.services.settlement import Outcome, float_record, payout_settle
@@ -255,15 +256,21 @@ def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict)
 def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     result = parse.parse_stk_callback(data)
     _link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
-    payment = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id).first()
+    checkout = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id)
+    payment = checkout.first()
     matched_by = ""
     if payment is None:
         payment = _stk_push_whose_answer_was_lost(callback, result)
+        if payment is not None:
+            payment.checkout_request_id = result.checkout_request_id
+            payment.merchant_request_id = result.merchant_request_id[:64]
+            matched_by = "phone and amount: the answer to its push was lost, so its CheckoutRequestID was not known"
+        else:
+            # The same callback delivered twice at once: the second waited on the first's lock, which has now
+            # linked the payment to this CheckoutRequestID. Look again, so it is a duplicate, not unmatched.
+            payment = checkout.first()
         if payment is None:
             return Handled(CallbackOutcome.UNMATCHED, message="Accepted (no payment with that CheckoutRequestID)")
-        payment.checkout_request_id = result.checkout_request_id
-        payment.merchant_request_id = result.merchant_request_id[:64]
-        matched_by = "phone and amount: the answer to its push was lost, so its CheckoutRequestID was not known"
     callback.payment = payment
     if payment.status != PaymentStatus.PENDING:
         return Handled(CallbackOutcome.DUPLICATE)
@@ -273,9 +280,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     if result.code_info.is_unknown:
         # A code the STK table does not hold: the customer may or may not have paid. The payment stays
         # pending (nothing can be refunded from it) with the code on it, for a person or a later callback.
-        payment.save(update_fields=[
-            "result_code", "result_description", "checkout_request_id", "merchant_request_id", "updated_at"
-        ])  # fmt: skip
+        payment.save(update_fields=["result_code", "result_description", "updated_at"])
         event_record(
             action=AuditAction.PAYMENT_RESULT_UNKNOWN,
             source=SOURCE,
@@ -283,8 +288,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
             from_status=old,
             to_status=old,
             callback=callback,
-            details={"result_code": result.result_code, "result_description": result.result_description,
-                     **({"matched_by": matched_by} if matched_by else {})},  # fmt: skip
+            details={"result_code": result.result_code, "result_description": result.result_description},
         )
         return Handled(
             CallbackOutcome.PROCESSED,
@@ -325,17 +329,17 @@ STK_LOST_ANSWER_WINDOW = timedelta(minutes=15)
 
 
 def _stk_push_whose_answer_was_lost(callback: DarajaCallback, result) -> Payment | None:
-    """The payment a successful STK callback with an unknown CheckoutRequestID belongs to, when its push timed
-    out (so the CheckoutRequestID never reached us): exactly one pending STK payment without one, whose push
-    was claimed in the window before the callback arrived, for the same phone and amount. Two candidates, a
-    masked phone or a callback that is not a success (it carries no phone or amount): unmatched, for a person."""
+    """The payment a successful STK callback with an unknown CheckoutRequestID belongs to, when its push's
+    answer never gave us that id (selectors.stk_push_unanswered: the outcome was unknown, or no answer was
+    recorded): exactly one such payment, pushed in the window before the callback arrived, for the same phone
+    and amount. A push still waiting for its answer is not a candidate. Two candidates, a masked phone or a
+    callback that is not a success (it carries no phone or amount): unmatched, for a person."""
     if not result.succeeded or not result.phone.isdigit() or result.amount is None:
         return None
     arrived = callback.received_at or timezone.now()
     candidates = list(
         Payment.objects.select_for_update().filter(
-            source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, checkout_request_id__isnull=True,
-            push_sent_at__gte=arrived - STK_LOST_ANSWER_WINDOW, push_sent_at__lte=arrived,
+            stk_push_unanswered(arrived), push_sent_at__gte=arrived - STK_LOST_ANSWER_WINDOW,
             phone=result.phone, amount=result.amount,
         )[:2]
     )  # fmt: skip

@@ -400,7 +400,9 @@ def payment_stk_push_send(*, payment_id: int) -> str:
     outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
     stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
     person to settle against the statement (without a CheckoutRequestID no STK query can ask), unless a
-    success callback that fits it alone arrives (callbacks._stk_push_whose_answer_was_lost)."""
+    success callback that fits it alone arrives (callbacks._stk_push_whose_answer_was_lost). A claim with no
+    answer recorded (the worker stopped mid-request) is listed the same way once the timeouts have passed."""
+    client = daraja_client()  # before the claim: a configuration it cannot read leaves the payment sendable
     claimed = Payment.objects.filter(
         pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
     ).update(push_sent_at=timezone.now())
@@ -408,7 +410,7 @@ def payment_stk_push_send(*, payment_id: int) -> str:
         return "skipped"
     payment = Payment.objects.get(pk=payment_id)
     try:
-        accepted = daraja_client().stk_push(
+        accepted = client.stk_push(
             phone=payment.phone,
             amount=payment.amount,
             account_reference=payment.account_reference,
@@ -416,23 +418,31 @@ def payment_stk_push_send(*, payment_id: int) -> str:
             callback_url=static_url("stk"),
         )
     except DarajaError as exc:
-        unknown = exc.may_have_been_processed
-        with transaction.atomic():
-            Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-                status=PaymentStatus.PENDING if unknown else PaymentStatus.FAILED,
-                result_code=exc.code[:32],
-                result_description=exc.message[:255],
-            )
-            event_record(
-                action=AuditAction.OUTCOME_UNKNOWN if unknown else AuditAction.PAYMENT_FAILED,
-                source=SOURCE, payment=payment, from_status="pending", to_status="pending" if unknown else "failed",
-                details={"code": exc.code, "message": exc.message},
-            )  # fmt: skip
-        if unknown:
-            logger.warning("STK push of payment %s: outcome unknown (%s); it stays pending for a person",
-                           payment.pk, exc.code)  # fmt: skip
-        return "unknown" if unknown else "failed"
-    Payment.objects.filter(pk=payment.pk).update(
+        return _stk_push_not_accepted(payment, exc)
+    recorded = Payment.objects.filter(pk=payment.pk, checkout_request_id__isnull=True).update(
         checkout_request_id=accepted.checkout_request_id, merchant_request_id=accepted.merchant_request_id
     )
+    if not recorded:
+        logger.warning("STK push of payment %s: a callback was matched to it before its answer came", payment.pk)
     return "sent"
+
+
+def _stk_push_not_accepted(payment: Payment, exc: DarajaError) -> str:
+    unknown = exc.may_have_been_processed
+    with transaction.atomic():
+        changed = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.PENDING if unknown else PaymentStatus.FAILED,
+            result_code=exc.code[:32],
+            result_description=exc.message[:255],
+        )
+        if not changed:  # its callback came first and settled it
+            return "skipped"
+        event_record(
+            action=AuditAction.OUTCOME_UNKNOWN if unknown else AuditAction.PAYMENT_FAILED,
+            source=SOURCE, payment=payment, from_status="pending", to_status="pending" if unknown else "failed",
+            details={"code": exc.code, "message": exc.message},
+        )  # fmt: skip
+    if unknown:
+        logger.warning("STK push of payment %s: outcome unknown (%s); it stays pending for a person",
+                       payment.pk, exc.code)  # fmt: skip
+    return "unknown" if unknown else "failed"

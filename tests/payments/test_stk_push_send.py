@@ -9,10 +9,15 @@ with `responses`."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import psycopg
 import pytest
 import requests
+import responses
+from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from payments.callbacks.tokens import static_token
@@ -185,3 +190,70 @@ def test_two_lost_pushes_for_the_same_phone_and_amount_are_not_guessed_between(
 
     assert callback.outcome == "unmatched"
     assert set(Payment.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_worker_that_stopped_after_the_claim_sends_nothing_again_and_the_payment_is_listed(
+    daraja, queued, django_capture_on_commit_callbacks
+):
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    # The worker claimed it and died before any answer was recorded; the broker delivers the task again.
+    claimed_at = timezone.now() - timedelta(minutes=3)
+    Payment.objects.filter(pk=payment.pk).update(push_sent_at=claimed_at)
+
+    assert run_worker(payment) == "skipped"
+    assert stk_calls(daraja) == []
+    [listed] = discrepancies()  # the timeouts and a minute have passed: at once, not after a day
+    assert listed["object_id"] == payment.pk
+    assert "no answer was recorded" in listed["message"] and "statement" in listed["message"]
+
+
+def test_a_push_still_waiting_for_its_answer_is_not_matched_to_a_callback(
+    client, daraja, queued, django_capture_on_commit_callbacks
+):
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    Payment.objects.filter(pk=payment.pk).update(push_sent_at=timezone.now())  # its request is still open
+
+    callback = post_stk_callback(client, stk_callback("ws_CO_someone", amount=150, phone=254708374149))
+
+    assert callback.outcome == "unmatched"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING and payment.checkout_request_id is None
+    assert discrepancies() == []
+
+
+def test_a_callback_long_after_the_lost_push_or_reporting_a_failure_is_not_matched(
+    client, daraja, queued, django_capture_on_commit_callbacks
+):
+    daraja.post(STK, body=requests.exceptions.ReadTimeout("read timed out"))
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    run_worker(payment)
+
+    cancelled = sample("stk_callback_cancelled")  # a failure carries no phone or amount to match on
+    cancelled["Body"]["stkCallback"]["CheckoutRequestID"] = "ws_CO_cancelled"
+    assert post_stk_callback(client, cancelled).outcome == "unmatched"
+
+    Payment.objects.filter(pk=payment.pk).update(push_sent_at=timezone.now() - timedelta(minutes=16))
+    late = post_stk_callback(client, stk_callback("ws_CO_late", amount=150, phone=254708374149))
+    assert late.outcome == "unmatched"
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_is_committed_before_the_push_leaves(daraja, queued, django_capture_on_commit_callbacks):
+    """Seen from another connection while Daraja is being asked: were the worker to die now, the claim stands."""
+    seen = []
+
+    def answer(request):
+        s = connection.settings_dict
+        with psycopg.connect(host=s["HOST"] or "127.0.0.1", port=s["PORT"] or 5432, user=s["USER"],
+                             dbname=s["NAME"], autocommit=True) as other:  # fmt: skip
+            seen.append(other.execute("SELECT push_sent_at FROM payments_payment").fetchone()[0])
+        return 200, {}, json.dumps({"MerchantRequestID": "m-1", "CheckoutRequestID": "ws_CO_seen",
+                                    "ResponseCode": "0", "ResponseDescription": "Accepted"})  # fmt: skip
+
+    daraja.add_callback(responses.POST, STK, callback=answer)
+    payment = ask_to_pay(django_capture_on_commit_callbacks, queued)
+    assert run_worker(payment) == "sent"
+    assert len(seen) == 1 and seen[0] is not None
