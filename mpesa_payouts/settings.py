@@ -210,7 +210,8 @@ SITE_NAME = env.str("SITE_NAME", default="M-Pesa payouts")
 CONSOLE_FILES_DIR = Path(env.str("CONSOLE_FILES_DIR", default=str(BASE_DIR / "var" / "console-files")))
 # Largest statement file the console accepts, in megabytes.
 CONSOLE_STATEMENT_MAX_MB = env.int("CONSOLE_STATEMENT_MAX_MB", default=200)
-# A console job `running` this long is taken for one whose worker died: it is marked failed (ask again).
+# A console job `running` this long without word from its worker (start or progress) is taken for one whose
+# worker died: it is marked failed (ask again).
 FINANCE_JOB_TIMEOUT_MINUTES = env.int("FINANCE_JOB_TIMEOUT_MINUTES", default=60)
 
 # --- Celery --------------------------------------------------------------------------------------
@@ -272,7 +273,8 @@ MPESA_CERTIFICATE_PATH = env.str("MPESA_CERTIFICATE_PATH", default="")
 MPESA_SECURITY_CREDENTIAL = env.str("MPESA_SECURITY_CREDENTIAL", default="")
 MPESA_CONNECT_TIMEOUT = env.float("MPESA_CONNECT_TIMEOUT", default=5.0)
 MPESA_READ_TIMEOUT = env.float("MPESA_READ_TIMEOUT", default=30.0)
-# Key for credentials kept in the admin; comma-separated Fernet keys, newest first (rotation).
+# Keys for credentials kept in the admin and webhook signing secrets; comma-separated Fernet keys, newest first
+# (rotation: `manage.py rotate_credential_key`).
 FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 
 # --- Reconciliation -----------------------------------------------------------------------------------

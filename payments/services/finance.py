@@ -158,7 +158,9 @@ class JobProgress(Progress):
         self._publish()
 
     def _publish(self) -> None:
-        cache.set(_progress_key(self.job_id), {"done": self.count, "total": self.total}, timeout=24 * 3600)
+        # `at`: the worker's heartbeat, which beat's sweep reads before it takes a long job for a dead one.
+        progress = {"done": self.count, "total": self.total, "at": time.time()}
+        cache.set(_progress_key(self.job_id), progress, timeout=24 * 3600)
 
 
 def job_progress(job: FinanceJob) -> dict:
@@ -225,9 +227,9 @@ _SWEEP_BATCH = 100
 
 
 def finance_jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat: queue again the jobs no worker took, and fail the jobs whose worker died (`running` for longer than
-    FINANCE_JOB_TIMEOUT_MINUTES) with a message to ask again. A job that was only slow and finishes after that
-    still records its result: the finish overwrites the failure."""
+    """Beat: queue again the jobs no worker took, and fail the jobs whose worker died (`running`, and no word
+    from the worker, started or progress, for FINANCE_JOB_TIMEOUT_MINUTES) with a message to ask again. A job
+    that was only silent and finishes after that still records its result: the finish overwrites the failure."""
     now = now or timezone.now()
     requeued = 0
     waiting = FinanceJob.objects.filter(status=FinanceJobStatus.QUEUED, created_at__lt=now - REQUEUE_AFTER)
@@ -243,13 +245,20 @@ def finance_jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
             break
         requeued += 1
     minutes = settings.FINANCE_JOB_TIMEOUT_MINUTES
-    stopped = FinanceJob.objects.filter(
-        status=FinanceJobStatus.RUNNING, started_at__lt=now - timedelta(minutes=minutes)
-    ).update(
-        status=FinanceJobStatus.FAILED,
-        finished_at=now,
-        error=f"The worker stopped before the job finished (nothing for {minutes} minutes). Ask for it again.",
-    )
+    silent_since = now - timedelta(minutes=minutes)
+    stopped = 0
+    for job_id in FinanceJob.objects.filter(status=FinanceJobStatus.RUNNING, started_at__lt=silent_since).values_list(
+        "pk", flat=True
+    )[:_SWEEP_BATCH]:
+        heartbeat = (cache.get(_progress_key(job_id)) or {}).get("at", 0)
+        if heartbeat >= silent_since.timestamp():
+            continue  # long, but its worker is still reporting progress
+        stopped += FinanceJob.objects.filter(pk=job_id, status=FinanceJobStatus.RUNNING).update(
+            status=FinanceJobStatus.FAILED,
+            finished_at=now,
+            error=f"No word from its worker for {minutes} minutes: it stopped before the job finished. "
+            f"Ask for it again.",
+        )
     if requeued or stopped:
         logger.info("finance jobs sweep: %d queued again, %d marked failed", requeued, stopped)
     return {"requeued": requeued, "stopped": stopped}

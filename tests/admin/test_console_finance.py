@@ -238,6 +238,7 @@ def test_a_job_the_broker_never_got_is_queued_again_by_beat_and_runs(approver, m
 
 
 def test_a_job_whose_worker_died_is_marked_failed_and_says_ask_again(approver, settings):
+    from payments.services.finance import JobProgress
     from payments.tasks import sweep_finance_jobs
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -248,13 +249,15 @@ def test_a_job_whose_worker_died_is_marked_failed_and_says_ask_again(approver, s
     # A worker claimed it and died: nothing has been heard of it for longer than the timeout.
     started = datetime.now(tz=NAIROBI) - timedelta(minutes=settings.FINANCE_JOB_TIMEOUT_MINUTES + 1)
     FinanceJob.objects.filter(pk=job.pk).update(status=FinanceJobStatus.RUNNING, started_at=started)
-    other = FinanceJob.objects.create(kind="export", requested_by=approver, status=FinanceJobStatus.RUNNING,
-                                      started_at=datetime.now(tz=NAIROBI))  # fmt: skip
+    # Another started as long ago, but its worker still reports progress: a long job, not a dead one.
+    long_one = FinanceJob.objects.create(kind="export", requested_by=approver, status=FinanceJobStatus.RUNNING,
+                                         started_at=started)  # fmt: skip
+    JobProgress(long_one.pk, total=1000).update(10)
 
     assert sweep_finance_jobs.apply().get() == {"requeued": 0, "stopped": 1}
     job.refresh_from_db()
-    other.refresh_from_db()
-    assert job.status == FinanceJobStatus.FAILED and other.status == FinanceJobStatus.RUNNING
+    long_one.refresh_from_db()
+    assert job.status == FinanceJobStatus.FAILED and long_one.status == FinanceJobStatus.RUNNING
     page = client.get(f"/admin/payments/financejob/{job.pk}/change/").content.decode()
-    assert "The worker stopped before the job finished" in page and "Ask for it again." in page
+    assert "No word from its worker for 60 minutes" in page and "Ask for it again." in page
     assert client.get(f"/admin/payments/financejob/{job.pk}/progress/").json()["finished"] is True

@@ -5,11 +5,13 @@ secret the business was shown (and the one it is still allowed to use after a se
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from tests.factories import make_payment, make_requester
 from tests.webhooks.conftest import api
@@ -59,3 +61,19 @@ def test_a_secret_no_key_can_decrypt_stops_the_rotation_and_changes_nothing(old_
     with pytest.raises(CommandError, match=r"webhook endpoint #\d+: .*cannot be decrypted.*Nothing was changed"):
         call_command("rotate_credential_key", stdout=io.StringIO())
     assert WebhookEndpoint.objects.values_list("secret_encrypted", flat=True).get() == stored_before
+
+
+def test_an_expired_previous_secret_is_dropped_not_rotated(old_key, settings, integrator, receiver):
+    """A deployment that removed a key the old way may hold a previous secret no key decrypts any more; once it no
+    longer signs, it must not stop the rotation of everything else."""
+    created = api(integrator).post("/api/webhook-endpoints/", {"url": receiver.url(), "events": ["*"]}, format="json")
+    assert api(integrator).post(f"/api/webhook-endpoints/{created.json()['id']}/rotate/").status_code == 200
+    lost_key = Fernet(Fernet.generate_key())  # the previous secret was stored under a key that is gone
+    WebhookEndpoint.objects.update(previous_secret_encrypted=lost_key.encrypt(b"whsec_old").decode(),
+                                   previous_secret_expires_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode(), old_key]
+    call_command("rotate_credential_key", stdout=io.StringIO())
+
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.previous_secret_encrypted, endpoint.previous_secret_expires_at) == ("", None)
