@@ -2,7 +2,7 @@
 append-only audit of every state change.
 
 Money is Decimal with two places. State moves only through the service layer (`payments/services/`), which
-changes status by conditional update or under a row lock and writes a AuditEvent in the same transaction.
+changes status by conditional update or under a row lock and writes an AuditEvent in the same transaction.
 """
 
 from __future__ import annotations
@@ -632,7 +632,7 @@ class FinanceJobStatus(models.TextChoices):
 
 class FinanceJob(models.Model):
     """An export or a statement reconciliation asked for in the console and run by a Celery worker: who asked
-    for what and when (with a AuditEvent written in the same transaction), its progress, and its file.
+    for what and when (with an AuditEvent written in the same transaction), its progress, and its file.
 
     Files live under CONSOLE_FILES_DIR; the paths here are relative to it."""
 

@@ -219,10 +219,9 @@ def finance_job_run(*, job_id: int) -> str:
 # --- Jobs that lost their way (beat) -------------------------------------------------------------------
 
 # A job still `queued` this long after it was asked for was not queued (the broker was down) or its message was
-# lost; it is queued again, at most once per REQUEUE_EVERY (a job waiting behind a long one is not queued
-# over and over). Queuing twice is harmless: the worker claims a job by a conditional update.
+# lost; each sweep queues it again, as sweep_payouts does an approved payout's send. Queuing twice is harmless:
+# the worker claims a job by a conditional update, and a copy that finds it claimed does nothing.
 REQUEUE_AFTER = timedelta(minutes=1)
-REQUEUE_EVERY = timedelta(minutes=10)
 _SWEEP_BATCH = 100
 
 
@@ -234,13 +233,9 @@ def finance_jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     requeued = 0
     waiting = FinanceJob.objects.filter(status=FinanceJobStatus.QUEUED, created_at__lt=now - REQUEUE_AFTER)
     for job_id in waiting.order_by("created_at", "id").values_list("pk", flat=True)[:_SWEEP_BATCH]:
-        key = f"finance-job-requeued:{job_id}"
-        if not cache.add(key, 1, timeout=int(REQUEUE_EVERY.total_seconds())):
-            continue
         try:
             publish_now(run_finance_job_task, job_id)
         except Exception:  # noqa: BLE001 - still down: the next sweep tries again
-            cache.delete(key)
             logger.warning("finance job %s could not be queued again (broker unreachable)", job_id)
             break
         requeued += 1
