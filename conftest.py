@@ -1,7 +1,7 @@
 import pytest
 
 # Under CI=true a skipped browser test fails the run (tests/ci_gate.py).
-pytest_plugins = ["tests.ci_gate"]
+pytest_plugins = ["tests.ci_gate", "tests.clock"]
 
 
 def pytest_report_header(config):

@@ -78,21 +78,22 @@ def test_a_requester_sees_no_approval_queue_but_sees_review_and_failures(request
     assert data["failures_today"][0]["result_code"] == "2001" and data["failures_today"][0]["action"]
 
 
-def test_today_and_this_week_figures(approver):
+def test_today_and_this_week_figures(approver, clock):
     now = timezone.localtime()
-    week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start = today_start - timedelta(days=now.weekday())
     payment = make_payment(amount=Decimal("5000.00"))
     make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("1500.00"), transaction_id="TODAY00001",
                 status_changed_at=now)  # fmt: skip
     make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("2500.00"), transaction_id="TODAY00002",
                 kind=PayoutKind.REFUND, payment=payment, status_changed_at=now)  # fmt: skip
     make_payout(status=PayoutStatus.FAILED, result_code="1", status_changed_at=now)
-    if now - week_start > timedelta(hours=1):  # earlier this week (not possible on a Monday's first hour)
+    # Earlier this week and not today: there is no such moment on a Monday (the week starts today).
+    week_extra = 0
+    if week_start < today_start:
         make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("100.00"), transaction_id="WEEK000001",
-                    status_changed_at=week_start + timedelta(minutes=1))  # fmt: skip
+                    status_changed_at=today_start - timedelta(minutes=1))  # fmt: skip
         week_extra = 1
-    else:
-        week_extra = 0
     make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("999.00"), transaction_id="LASTWEEK01",
                 status_changed_at=week_start - timedelta(minutes=1))  # fmt: skip
     make_payout(status=PayoutStatus.SUBMITTED)
