@@ -24,7 +24,9 @@ from ledger import selectors
 from ledger.export import NAIROBI
 from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest
 from ledger.services import money
+from payments.api.actions import OTP_PARAMETER
 from payments.api.pagination import NewestFirstPagination
+from payments.second_factor import require_api_code
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
@@ -184,16 +186,20 @@ class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         created = money.funding_request_create(requested_by=request.user, **data.validated_data)
         return Response(FundingRequestSerializer(created).data, status=201)
 
-    @extend_schema(request=None, responses=FundingRequestSerializer)
+    @extend_schema(request=None, responses=FundingRequestSerializer, parameters=[OTP_PARAMETER])
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk=None) -> Response:
+        """Post a top-up or opening balance someone else requested: with ADMIN_REQUIRE_2FA, only with a fresh
+        code in X-OTP, as a payout approval."""
         funding = self.get_object()  # an id that is no number is a 404, as an unknown one
+        require_api_code(request, what="approve top-ups and opening balances")
         approved = money.funding_request_approve(request_id=funding.pk, user=request.user)
         return Response(FundingRequestSerializer(approved).data)
 
-    @extend_schema(request=None, responses=FundingRequestSerializer)
+    @extend_schema(request=None, responses=FundingRequestSerializer, parameters=[OTP_PARAMETER])
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk=None) -> Response:
         funding = self.get_object()  # an id that is no number is a 404, as an unknown one
+        require_api_code(request, what="reject top-ups and opening balances")
         rejected = money.funding_request_reject(request_id=funding.pk, user=request.user)
         return Response(FundingRequestSerializer(rejected).data)

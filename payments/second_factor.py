@@ -1,6 +1,7 @@
 """The second factor: TOTP (django-otp, enrolment and backup codes by django-two-factor-auth).
 
-With ADMIN_REQUIRE_2FA on, members of "Payout approvers" and superusers
+With ADMIN_REQUIRE_2FA on, whoever may make a money decision (approve payouts, approve funding, accept a
+statement's postings: MONEY_DECISIONS) and superusers
 - log into the admin through the two-step login (`/account/login/`: password, then a code from their
   authenticator app or a backup code); one who has no device yet is sent to enrol (`/account/two_factor/setup/`:
   a QR code rendered here as SVG, then backup codes) before any admin page opens;
@@ -25,16 +26,19 @@ from payments.errors import PermissionDenied
 from payments.models import AuditAction
 from payments.roles import APPROVE_PERMISSION
 
+# Each permission that lets its holder move ledger money or release a payout: holding any one asks the second
+# factor, so a role made of one of them (a funding approver without the payout role) is not a way around it.
+MONEY_DECISIONS = (APPROVE_PERMISSION, "ledger.approve_fundingrequest")
 OTP_HEADER = "HTTP_X_OTP"
 SETUP_PATH_PREFIX = "/account/"
 
 
 def second_factor_required(user) -> bool:
-    """Whether this user must prove a second factor (ADMIN_REQUIRE_2FA, and whoever may approve: the
-    permission the approve service asks, however it was granted; superusers hold it)."""
+    """Whether this user must prove a second factor (ADMIN_REQUIRE_2FA, and whoever may make a money
+    decision: the permissions the services ask, however they were granted; superusers hold them)."""
     if not settings.ADMIN_REQUIRE_2FA or user is None or not user.is_authenticated or not user.is_active:
         return False
-    return user.has_perm(APPROVE_PERMISSION)
+    return any(user.has_perm(permission) for permission in MONEY_DECISIONS)
 
 
 def _totp_devices(user):
