@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from two_factor.urls import urlpatterns as two_factor_urls
 
 from mpesa_payouts.health import healthz
+from payments.devices import SetupView
 
 urlpatterns = [
     # The console is the admin: the site's root opens it.
@@ -11,6 +12,8 @@ urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
+    # Enrolment first, ours: an unverified session of someone who has a device may not add one.
+    path("account/two_factor/setup/", SetupView.as_view(), name="second_factor_setup"),
     path("", include(two_factor_urls)),
     path("callbacks/", include("payments.callbacks.urls")),
     path("api/", include("webhooks.api.urls")),

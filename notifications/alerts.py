@@ -15,6 +15,7 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   payout_in_flight_long:sent:<journal tx id>     once per sending whose money stays in flight too long
   callbacks_rejected:window:<window start>       at most once per window
   callback_error:callback:<callback id>:<n>      a stored callback that ran out of retries (n: its attempts)
+  second_factor_changed:event:<AuditEvent id>   each device added or removed
   daily_summary:day:<Nairobi date>
 """
 
@@ -268,6 +269,19 @@ def callback_error_alert_create(*, callback: DarajaCallback) -> list[int]:
         key=f"{Alert.CALLBACK_ERROR}:callback:{callback.pk}:{callback.attempts}",
         payout=callback.payout if callback.payout_id else None,
         payment=callback.payment if callback.payment_id else None,
+    )
+
+
+# --- Second factor ---------------------------------------------------------------------------------
+
+
+def second_factor_alert_create(*, event: AuditEvent) -> list[int]:
+    """An authenticator or backup codes added or removed (payments/devices.py): a device nobody expected is
+    how a stolen session would become an approver's second factor."""
+    return _to_admins(
+        Alert.SECOND_FACTOR_CHANGED,
+        lambda: messages.second_factor_changed(event),
+        key=f"{Alert.SECOND_FACTOR_CHANGED}:event:{event.pk}",
     )
 
 

@@ -252,6 +252,21 @@ def callback_error(callback) -> Message:
     return _message(Alert.CALLBACK_ERROR, context, [callback.pk, context["kind"], context["error"]])
 
 
+def second_factor_changed(event: AuditEvent) -> Message:
+    details = event.details or {}
+    context = {
+        "added": event.action == "second_factor_device_added",
+        "user": details.get("user") or "-",
+        "device": details.get("device") or "device",
+        "by": _display_user(event.actor),
+        "by_owner": details.get("by_owner", False),
+        "time": local_time(event.created_at),
+    }
+    params = [context["user"], "added" if context["added"] else "removed", context["device"], context["by"],
+              context["time"]]
+    return _message(Alert.SECOND_FACTOR_CHANGED, context, params)
+
+
 def daily_summary(stats: dict[str, Any]) -> Message:
     context = {
         **stats,

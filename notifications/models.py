@@ -25,6 +25,7 @@ class Alert(models.TextChoices):
     CALLBACKS_REJECTED = "callbacks_rejected", "Burst of rejected callbacks"
     CALLBACK_ERROR = "callback_error", "Callback could not be processed"
     DAILY_SUMMARY = "daily_summary", "Daily summary"
+    SECOND_FACTOR_CHANGED = "second_factor_changed", "Second factor added or removed"
     CUSTOMER_REFUND_APPROVED = "customer_refund_approved", "Customer: refund approved"
     CUSTOMER_REFUND_PAID = "customer_refund_paid", "Customer: refund paid"
 

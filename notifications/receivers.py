@@ -21,6 +21,7 @@ from payments.signals import (
     float_updated,
     payment_received,
     payout_status_changed,
+    second_factor_changed,
 )
 
 logger = logging.getLogger("notifications")
@@ -93,3 +94,9 @@ def on_callback_rejected(sender, callback, **kwargs):
 @guarded
 def on_callback_failed(sender, callback, **kwargs):
     alerts.callback_error_alert_create(callback=callback)
+
+
+@receiver(second_factor_changed, dispatch_uid="notifications.second_factor_changed")
+@guarded
+def on_second_factor_changed(sender, device, event, **kwargs):
+    alerts.second_factor_alert_create(event=event)

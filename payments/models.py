@@ -432,6 +432,9 @@ class AuditAction(models.TextChoices):
     LOGIN_FAILED = "login_failed", "Login failed"
     LOGIN_LOCKED_OUT = "login_locked_out", "Login locked out"
     SECOND_FACTOR_REFUSED = "second_factor_refused", "Second factor refused"
+    # payments/devices.py: an authenticator or a set of backup codes, added or removed.
+    SECOND_FACTOR_DEVICE_ADDED = "second_factor_device_added", "Second factor added"
+    SECOND_FACTOR_DEVICE_REMOVED = "second_factor_device_removed", "Second factor removed"
 
 
 class AppendOnlyError(RuntimeError):

@@ -15,3 +15,5 @@ float_updated = Signal()
 callback_rejected = Signal()
 # A stored callback whose processing failed CALLBACK_REPROCESS_MAX_ATTEMPTS times: a person must look.
 callback_failed = Signal()
+# device (a django-otp device), event (AuditEvent): a second factor added or removed (payments/devices.py)
+second_factor_changed = Signal()

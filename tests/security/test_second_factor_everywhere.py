@@ -4,18 +4,21 @@ real routes: funding approved with a token alone; a password-only session enroll
 
 from __future__ import annotations
 
+from base64 import b32decode
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ledger import accounts
 from ledger.models import FundingRequest, FundingStatus
+from notifications.models import Notification
 from payments.models import AuditEvent
 from tests.factories import make_approver, make_requester, make_user
-from tests.security.test_second_factor import api, code_for, enrolled, required  # noqa: F401 - fixture
+from tests.security.test_second_factor import PASSWORD, api, code_for, enrolled, required  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +109,120 @@ def test_a_funding_approver_without_the_payout_role_is_asked_too():
 
     done = api(finance).post(f"/api/ledger/funding/{request_id}/approve/", HTTP_X_OTP=code_for(device))
     assert done.status_code == 200
+
+
+# --- Finding 4: a password-only session may not enrol its own authenticator ----------------------------
+
+ADMIN_NUMBER = "254700000001"
+
+
+@pytest.fixture
+def admin_number(settings):
+    settings.ADMIN_WHATSAPP_NUMBERS = [ADMIN_NUMBER]
+    return ADMIN_NUMBER
+
+
+def pending_payout():
+    from payments.services import payouts as payout_services
+
+    return payout_services.payout_request_disbursement(
+        requested_by=make_requester("rita"), phone="0712345678", amount=Decimal("500"), remarks="Trainer fee"
+    )
+
+
+def second_factor_alerts(after: int = 0) -> list[Notification]:
+    return list(Notification.objects.filter(alert="second_factor_changed", pk__gt=after).order_by("id"))
+
+
+def last_notification() -> int:
+    """Enrolling the test's own devices alerts too: a test reads the alerts after this one."""
+    return Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def test_a_password_only_session_cannot_enrol_its_own_authenticator_and_approve(admin_number):
+    approver = make_approver("alan")
+    enrolled(approver)
+    payout = pending_payout()
+    seen = last_notification()
+    stolen = Client()
+    stolen.force_login(approver)  # a cookie from before ADMIN_REQUIRE_2FA was on, or a stolen one
+
+    welcome = stolen.post("/account/two_factor/setup/", {"setup_view-current_step": "welcome"})
+    assert welcome.status_code == 403
+    assert "already have a second factor" in welcome.content.decode()
+    assert "django_two_factor-qr_secret_key" not in stolen.session  # no secret was shown
+    assert stolen.get("/account/two_factor/qrcode/").status_code == 404
+
+    # The attacker's own secret, confirmed straight away: refused as well.
+    attacker = TOTPDevice(key="3132333435363738393031323334353637383930")
+    confirm = stolen.post(
+        "/account/two_factor/setup/", {"setup_view-current_step": "generator", "generator-token": code_for(attacker)}
+    )
+    assert confirm.status_code == 403
+    assert TOTPDevice.objects.filter(user=approver).count() == 1
+    assert not second_factor_alerts(after=seen)
+    refused = AuditEvent.objects.filter(action="second_factor_refused", actor=approver)
+    assert [(e.details["reason"], e.details["path"]) for e in refused] == [
+        ("setup_unverified", "/account/two_factor/setup/")
+    ] * 2
+
+    # Neither the admin nor the API approves for it.
+    stolen.force_login(approver)
+    approve = stolen.post("/admin/payments/payout/approve/", {"ids": [payout.pk], "confirm": "1"})
+    assert approve.status_code == 302 and approve["Location"].startswith("/account/login/")
+    api_approve = api(approver).post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(attacker))
+    assert (api_approve.status_code, api_approve.json()["code"]) == (403, "otp_invalid")
+    payout.refresh_from_db()
+    assert payout.status == "pending_approval" and not payout.approvals.exists()
+
+
+def test_a_verified_session_adds_a_device_and_the_admins_are_told(admin_number):
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    seen = last_notification()
+    client = Client()
+    client.post(
+        "/account/login/?next=/admin/",
+        {"login_view-current_step": "auth", "auth-username": "alan", "auth-password": PASSWORD},
+    )
+    signed_in = client.post(
+        "/account/login/?next=/admin/", {"login_view-current_step": "token", "token-otp_token": code_for(device)}
+    )
+    assert signed_in.status_code == 302
+
+    client.post("/account/two_factor/setup/", {"setup_view-current_step": "welcome"})
+    secret = client.session["django_two_factor-qr_secret_key"]
+    second = TOTPDevice(key=b32decode(secret).hex())
+    done = client.post(
+        "/account/two_factor/setup/", {"setup_view-current_step": "generator", "generator-token": code_for(second)}
+    )
+    assert done.status_code == 302 and done["Location"] == "/account/two_factor/setup/complete/"
+    assert TOTPDevice.objects.filter(user=approver).count() == 2
+
+    added = AuditEvent.objects.filter(action="second_factor_device_added").last()
+    assert added.actor == approver and added.details["user"] == "alan" and added.details["by_owner"]
+    assert secret not in str(added.details)
+    [alert] = second_factor_alerts(after=seen)
+    assert alert.to == admin_number
+    assert "alan" in alert.body and "added" in alert.body and secret not in alert.body
+
+
+def test_a_superuser_removes_a_device_in_the_admin_and_is_named(admin_number):
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    enrolled(boss)
+    client = Client()
+    client.force_login(boss)
+    session = client.session
+    session["otp_device_id"] = TOTPDevice.objects.get(user=boss).persistent_id  # verified, as after the login
+    session.save()
+    seen = last_notification()
+
+    deleted = client.post(f"/admin/otp_totp/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302
+    assert not TOTPDevice.objects.filter(user=approver).exists()
+    removed = AuditEvent.objects.get(action="second_factor_device_removed")
+    assert removed.actor == boss and removed.details["user"] == "alan" and not removed.details["by_owner"]
+    [alert] = second_factor_alerts(after=seen)
+    assert "alan" in alert.body and "removed" in alert.body and "boss" in alert.body
