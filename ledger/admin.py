@@ -1,5 +1,6 @@
 """The finance console: accounts with their balances and a statement per account (read-only: entries and
-transactions are never editable), journal transactions, float checks, and four-eyes funding requests."""
+transactions are never editable), journal transactions, float checks, four-eyes funding requests, and the
+charges and transfers an uploaded statement proposes (posted only when another person accepts them)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from django.utils.html import format_html
 
 from ledger import selectors
 from ledger.export import NAIROBI
-from ledger.models import Account, Entry, FloatCheck, FundingRequest, FundingStatus, JournalTransaction
-from ledger.services import money
+from ledger.models import (
+    Account,
+    Entry,
+    FloatCheck,
+    FundingRequest,
+    FundingStatus,
+    JournalTransaction,
+    ProposalStatus,
+    StatementProposal,
+)
+from ledger.services import money, statement
 from payments.admin.common import EstimatedCountPaginator
 from payments.errors import PayoutError
 
@@ -167,6 +177,58 @@ class FundingRequestAdmin(admin.ModelAdmin):
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("ledger.approve_fundingrequest")
+
+
+@admin.register(StatementProposal)
+class StatementProposalAdmin(admin.ModelAdmin):
+    """What an uploaded statement proposes for the ledger, shown row by row (date, receipt, kind, amount) and
+    posted only when someone other than the uploader accepts it: a statement is one person's file."""
+
+    list_display = ["at", "receipt", "kind", "amount", "account", "details", "status", "proposed_by", "job_link",
+                    "decided_by"]
+    list_filter = ["status", "kind"]
+    search_fields = ["receipt"]
+    actions = ["accept", "reject"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("proposed_by", "decided_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Statement")
+    def job_link(self, obj: StatementProposal) -> str:
+        if not obj.job_id:
+            return "reconcile_statement command"
+        url = reverse("admin:payments_financejob_change", args=(obj.job_id,))
+        return format_html('<a href="{}">Reconciliation #{}</a>', url, obj.job_id)
+
+    def _decide(self, request, queryset, decide, verb: str) -> None:
+        for proposal in queryset.filter(status=ProposalStatus.PROPOSED).order_by("at", "id"):
+            try:
+                decide(proposal_id=proposal.pk, user=request.user)
+            except PayoutError as exc:
+                self.message_user(request, f"{proposal.receipt}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES "
+                                  f"{proposal.amount:,.2f}) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Accept (and post) the selected statement rows", permissions=["accept"])
+    def accept(self, request, queryset):
+        self._decide(request, queryset, statement.statement_proposal_accept, "accepted")
+
+    @admin.action(description="Reject the selected statement rows", permissions=["accept"])
+    def reject(self, request, queryset):
+        self._decide(request, queryset, statement.statement_proposal_reject, "rejected")
+
+    def has_accept_permission(self, request) -> bool:
+        return request.user.has_perm(statement.ACCEPT_PERMISSION)
 
 
 def _day(text: str | None):

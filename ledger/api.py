@@ -22,8 +22,8 @@ from rest_framework.response import Response
 
 from ledger import selectors
 from ledger.export import NAIROBI
-from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest
-from ledger.services import money
+from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest, StatementProposal
+from ledger.services import money, statement
 from payments.api.actions import OTP_PARAMETER
 from payments.api.pagination import NewestFirstPagination
 from payments.second_factor import require_api_code
@@ -203,3 +203,43 @@ class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         require_api_code(request, what="reject top-ups and opening balances")
         rejected = money.funding_request_reject(request_id=funding.pk, user=request.user)
         return Response(FundingRequestSerializer(rejected).data)
+
+
+class StatementProposalSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StatementProposal
+        fields = ["id", "at", "receipt", "kind", "amount", "account", "details", "status", "proposed_by", "job",
+                  "decided_by", "decided_at", "transaction", "created_at"]
+        read_only_fields = fields
+
+
+class StatementProposalViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The charges and transfers an uploaded statement proposes: `GET` lists them (date, receipt, kind, signed
+    amount, status), another person than the uploader accepts or rejects each, with the second factor."""
+
+    permission_classes = [CanReadLedger]
+    serializer_class = StatementProposalSerializer
+    queryset = StatementProposal.objects.all()
+    pagination_class = NewestFirstPagination
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return StatementProposal.objects.order_by("-created_at", "-id")
+
+    @extend_schema(request=None, responses=StatementProposalSerializer, parameters=[OTP_PARAMETER])
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk=None) -> Response:
+        """Post it (nothing, when its receipt is already in the ledger). With ADMIN_REQUIRE_2FA, only with a
+        fresh code in X-OTP."""
+        proposal = self.get_object()  # an id that is no number is a 404, as an unknown one
+        require_api_code(request, what="accept a statement's charges and transfers")
+        accepted = statement.statement_proposal_accept(proposal_id=proposal.pk, user=request.user)
+        return Response(StatementProposalSerializer(accepted).data)
+
+    @extend_schema(request=None, responses=StatementProposalSerializer, parameters=[OTP_PARAMETER])
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk=None) -> Response:
+        proposal = self.get_object()
+        require_api_code(request, what="reject a statement's charges and transfers")
+        rejected = statement.statement_proposal_reject(proposal_id=proposal.pk, user=request.user)
+        return Response(StatementProposalSerializer(rejected).data)

@@ -209,6 +209,67 @@ class FundingRequest(models.Model):
         return f"{self.get_kind_display()} KES {self.amount} ({self.status})"
 
 
+class ProposalKind(models.TextChoices):
+    CHARGE = "charge", "Charge"
+    FUNDING = "funding", "Transfer"
+
+
+class ProposalStatus(models.TextChoices):
+    PROPOSED = "proposed", "Waiting for approval"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class StatementProposal(models.Model):
+    """A charge or a transfer only an uploaded statement knows. A statement is one person's file: what it
+    proposes is posted only when another person accepts it (ledger.services.statement), never on upload.
+    Until then it is in no balance and holds its receipt against nothing: a four-eyes top-up carrying the same
+    receipt still posts, and accepting this one afterwards posts nothing again (the journal's key)."""
+
+    receipt = models.CharField(max_length=64)  # as long as the journal's source_id it is posted under
+    kind = models.CharField(max_length=10, choices=ProposalKind.choices)
+    # Signed, as on the statement: paid into the account (> 0) or withdrawn from it (< 0).
+    amount = models.DecimalField(**MONEY)
+    at = models.DateTimeField()
+    details = models.CharField(max_length=255, blank=True)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.PROPOSED)
+    # Who uploaded the statement (none when read by the `reconcile_statement` command), and from which job.
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    job = models.ForeignKey("payments.FinanceJob", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The journal transaction under the receipt once accepted: this one's, or the one already there.
+    transaction = models.ForeignKey(
+        JournalTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "statement posting"
+        verbose_name_plural = "statement postings"
+        permissions = [("accept_statementproposal", "Can accept a statement's charges and transfers")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("proposed_by")),
+                name="ledger_statement_proposal_not_decided_by_proposer",
+            ),
+            # A statement uploaded twice proposes each receipt once while it waits.
+            models.UniqueConstraint(
+                fields=["receipt", "kind"], condition=Q(status="proposed"), name="ledger_statement_proposal_waiting"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "at"], name="ledger_stmt_proposal_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.receipt} KES {self.amount} ({self.status})"
+
+
 class FloatCheck(models.Model):
     """A float reading compared with the ledger's mpesa_utility balance at that moment."""
 

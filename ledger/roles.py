@@ -1,14 +1,16 @@
 """The ledger's permissions for the two payout roles: both may read it; a requester may ask for a top-up or an
-opening balance, an approver may approve one (never their own: the database refuses it too)."""
+opening balance, an approver may approve one (never their own: the database refuses it too), and accept what
+a statement someone else uploaded proposes."""
 
 from __future__ import annotations
 
 from payments.roles import APPROVERS, REQUESTERS
 
-READ = ["view_account", "view_journaltransaction", "view_entry", "view_fundingrequest", "view_floatcheck"]
+READ = ["view_account", "view_journaltransaction", "view_entry", "view_fundingrequest", "view_floatcheck",
+        "view_statementproposal"]
 GROUP_PERMISSIONS = {
     REQUESTERS: [*READ, "add_fundingrequest"],
-    APPROVERS: [*READ, "approve_fundingrequest"],
+    APPROVERS: [*READ, "approve_fundingrequest", "accept_statementproposal"],
 }
 
 

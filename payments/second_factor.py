@@ -28,7 +28,7 @@ from payments.roles import APPROVE_PERMISSION
 
 # Each permission that lets its holder move ledger money or release a payout: holding any one asks the second
 # factor, so a role made of one of them (a funding approver without the payout role) is not a way around it.
-MONEY_DECISIONS = (APPROVE_PERMISSION, "ledger.approve_fundingrequest")
+MONEY_DECISIONS = (APPROVE_PERMISSION, "ledger.approve_fundingrequest", "ledger.accept_statementproposal")
 OTP_HEADER = "HTTP_X_OTP"
 SETUP_PATH_PREFIX = "/account/"
 

@@ -1,6 +1,11 @@
 """What only an M-Pesa statement knows, posted into the ledger once each: charges, and transfers into or out
 of the account (top-ups, moves to the working account or the bank).
 
+A statement is a file one person uploads: reading it only proposes its charges and transfers
+(`statement_postings_propose`, StatementProposal rows, one audit event); each is posted when someone other than
+the uploader accepts it (`statement_proposals_accept`, with the second factor: the admin's verified session or
+X-OTP in the API), or rejected. A proposal waiting blocks nothing: its receipt is in no journal key yet.
+
 Keys are the statement's receipts: a charge is (`mpesa`, receipt, `charge`), the key a Transaction Status
 result's DebitPartyCharges posts under, and a transfer is (`mpesa`, receipt, `funding`), the key a top-up
 entered with its receipt posts under; so a second reconciliation of the same statement, or of one that
@@ -15,9 +20,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from ledger import accounts
+from ledger.models import JournalTransaction, ProposalStatus, StatementProposal
 from ledger.services.posting import DAILY_TOTALS_CTE, move, transaction_post
+from payments.errors import InvalidState, PermissionDenied
 
 BATCH = 5_000
 
@@ -132,3 +140,144 @@ def _post_batch(items: list[StatementPosting], account: str) -> set[tuple[str, s
             ):
                 posted.add((item.receipt, kind))
     return posted
+
+
+# --- Proposals: nothing a statement says is posted on one person's word -------------------------------------
+
+ACCEPT_PERMISSION = "ledger.accept_statementproposal"
+
+
+@dataclass
+class StatementProposed:
+    charges: int = 0
+    charges_amount: Decimal = Decimal("0")
+    transfers: int = 0
+    transfers_in: Decimal = Decimal("0")
+    transfers_out: Decimal = Decimal("0")
+    already: int = 0  # already in the ledger (a status result's charge, a top-up with its receipt)
+    waiting: int = 0  # already proposed by an earlier upload and still waiting
+
+
+def _present(keys: set[tuple[str, str]], queryset, receipt_field: str, kind_field: str) -> set[tuple[str, str]]:
+    """Which of `keys` (receipt, kind) the queryset holds, looked up by receipt in slices."""
+    found: set[tuple[str, str]] = set()
+    receipts = sorted({receipt for receipt, _ in keys})
+    for start in range(0, len(receipts), BATCH):
+        rows = queryset.filter(**{f"{receipt_field}__in": receipts[start : start + BATCH]})
+        found.update(key for key in rows.values_list(receipt_field, kind_field) if key in keys)
+    return found
+
+
+def statement_postings_propose(
+    *, items: Iterable[StatementPosting], account: str = accounts.MPESA_UTILITY, proposed_by=None, job_id=None
+) -> StatementProposed:
+    """Store what a statement would post, for another person to accept; post nothing. One audit event names
+    the uploader and the totals."""
+    from payments.models import AuditAction, EventSource
+    from payments.services.events import event_record
+
+    result = StatementProposed()
+    wanted: dict[tuple[str, str], StatementPosting] = {}
+    for item in items:
+        if item.receipt and item.amount:
+            wanted.setdefault((item.receipt, _lines(item, account)[0]), item)  # a receipt listed twice: once
+    with transaction.atomic():
+        already = _present(set(wanted), JournalTransaction.objects.filter(source="mpesa"), "source_id", "kind")
+        waiting = _present(
+            set(wanted) - already,
+            StatementProposal.objects.filter(status=ProposalStatus.PROPOSED),
+            "receipt",
+            "kind",
+        )
+        result.already, result.waiting = len(already), len(waiting)
+        new = {key: item for key, item in wanted.items() if key not in already and key not in waiting}
+        StatementProposal.objects.bulk_create(
+            [
+                StatementProposal(
+                    receipt=receipt, kind=kind, amount=item.amount, at=item.at, details=item.details[:255],
+                    account_id=account, proposed_by=proposed_by, job_id=job_id,
+                )
+                for (receipt, kind), item in new.items()
+            ],
+            batch_size=BATCH,
+            # Two uploads of one statement at once: the waiting receipt's unique index keeps one proposal.
+            ignore_conflicts=True,
+        )
+        for (_, kind), item in new.items():
+            if kind == "charge":
+                result.charges += 1
+                result.charges_amount += -item.amount
+            else:
+                result.transfers += 1
+                if item.amount > 0:
+                    result.transfers_in += item.amount
+                else:
+                    result.transfers_out += -item.amount
+        event_record(
+            action=AuditAction.STATEMENT_POSTINGS_PROPOSED,
+            source=EventSource.ADMIN,
+            actor=proposed_by,
+            details={
+                "job": job_id,
+                "account": account,
+                "charges": result.charges,
+                "charges_amount": str(result.charges_amount),
+                "transfers": result.transfers,
+                "transfers_in": str(result.transfers_in),
+                "transfers_out": str(result.transfers_out),
+                "already_in_ledger": result.already,
+                "already_waiting": result.waiting,
+            },
+        )
+    return result
+
+
+def _decide(*, proposal_id: int, user, accept: bool) -> StatementProposal:
+    from payments.models import AuditAction, EventSource
+    from payments.services.events import event_record
+
+    if not user.has_perm(ACCEPT_PERMISSION):
+        raise PermissionDenied("You may not accept or reject a statement's charges and transfers.")
+    with transaction.atomic():
+        proposal = StatementProposal.objects.select_for_update().get(pk=proposal_id)
+        if proposal.proposed_by_id is not None and proposal.proposed_by_id == user.pk:
+            raise PermissionDenied("Another person must accept what the statement you uploaded proposes.")
+        if proposal.status != ProposalStatus.PROPOSED:
+            raise InvalidState(f"{proposal.receipt} is already {proposal.get_status_display().lower()}.")
+        posted = False
+        if accept:
+            item = StatementPosting(
+                proposal.receipt, proposal.kind, proposal.amount, proposal.at, proposal.details
+            )
+            posted = statement_rows_post(items=[item], account=proposal.account_id).already == 0
+            proposal.transaction = JournalTransaction.objects.get(
+                source="mpesa", source_id=proposal.receipt, kind=_lines(item, proposal.account_id)[0]
+            )
+        proposal.status = ProposalStatus.ACCEPTED if accept else ProposalStatus.REJECTED
+        proposal.decided_by, proposal.decided_at = user, timezone.now()
+        proposal.save(update_fields=["status", "decided_by", "decided_at", "transaction"])
+        event_record(
+            action=AuditAction.STATEMENT_POSTING_ACCEPTED if accept else AuditAction.STATEMENT_POSTING_REJECTED,
+            source=EventSource.ADMIN,
+            actor=user,
+            details={
+                "proposal": proposal.pk,
+                "receipt": proposal.receipt,
+                "kind": proposal.kind,
+                "amount": str(proposal.amount),
+                "account": proposal.account_id,
+                "proposed_by": proposal.proposed_by_id,
+                "job": proposal.job_id,
+                # False: the receipt was already in the ledger (a top-up entered with it): nothing was posted.
+                "posted": posted,
+            },
+        )
+        return proposal
+
+
+def statement_proposal_accept(*, proposal_id: int, user) -> StatementProposal:
+    return _decide(proposal_id=proposal_id, user=user, accept=True)
+
+
+def statement_proposal_reject(*, proposal_id: int, user) -> StatementProposal:
+    return _decide(proposal_id=proposal_id, user=user, accept=False)

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import transaction
 
 from ledger.accounts import MPESA_COLLECTIONS, MPESA_UTILITY
-from ledger.services.statement import StatementPosting, statement_rows_post
+from ledger.services.statement import StatementPosting, statement_postings_propose
 from payments import selectors
 from payments.cells import neutralise
 from payments.kenya import NAIROBI
@@ -83,9 +83,10 @@ class Reconciliation:
     covers: tuple[str, ...] = ()
     skipped: Counter = field(default_factory=Counter)
     discrepancies: list[Discrepancy] = field(default_factory=list)
-    # Charges and transfers (what only the statement knows), and what of them the ledger newly posted.
+    # Charges and transfers (what only the statement knows), and what of them waits for another person's
+    # acceptance (ledger.services.statement.StatementProposed).
     ledger_items: list = field(default_factory=list)
-    ledger_posted: object = None
+    ledger_proposed: object = None
 
     @property
     def ok(self) -> bool:
@@ -190,10 +191,17 @@ def _compare(receipt: str, stmt: tuple, entry: LedgerEntry) -> list[Discrepancy]
 
 
 def reconcile(
-    statement: Statement, *, progress_stream: IO[str] | None = None, progress: Progress | None = None
+    statement: Statement,
+    *,
+    progress_stream: IO[str] | None = None,
+    progress: Progress | None = None,
+    proposed_by=None,
+    job_id: int | None = None,
 ) -> Reconciliation:
     """Match `statement` against our ledger. Progress (rows read) goes to a terminal bar on `progress_stream`,
-    or to `progress` when given (the console's worker reports it to the page)."""
+    or to `progress` when given (the console's worker reports it to the page). The charges and transfers only
+    the statement knows are proposed for the ledger in the name of `proposed_by` (who uploaded it), never
+    posted: another person accepts them."""
     result = Reconciliation()
     entries: dict[str, tuple] = {}
     statuses: dict[str, str] = {}  # one string object per distinct status text
@@ -249,7 +257,9 @@ def reconcile(
     entries.clear()
     # Into the statement's own account: the paybill's when it lists only payments, else the B2C float.
     account = MPESA_COLLECTIONS if result.covers == (PAYMENT,) else MPESA_UTILITY
-    result.ledger_posted = statement_rows_post(items=result.ledger_items, account=account)
+    result.ledger_proposed = statement_postings_propose(
+        items=result.ledger_items, account=account, proposed_by=proposed_by, job_id=job_id
+    )
     result.ledger_items = []
 
     _add_our_times(result.discrepancies)

@@ -15,6 +15,7 @@ import re
 import time
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -296,7 +297,7 @@ def _run_reconcile(job: FinanceJob) -> None:
     source = job_path(job.input_file)
     statement = Statement(source)
     progress = JobProgress(job.pk, total=_estimate_rows(source, statement))
-    result = reconcile(statement, progress=progress)
+    result = reconcile(statement, progress=progress, proposed_by=job.requested_by, job_id=job.pk)
     relative = f"reports/{job.pk}-{job.output_name}"
     target = job_path(relative)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +314,8 @@ def _run_reconcile(job: FinanceJob) -> None:
         "covers": list(result.covers),
         "skipped": dict(result.skipped),
         "ok": result.ok,
+        # What the statement proposes for the ledger: nothing is posted until another person accepts it.
+        "proposed": {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(result.ledger_proposed).items()},
         "discrepancy_count": len(result.discrepancies),
         "counts": {kind: counts.get(kind, 0) for kind in Kind.ALL},
         "discrepancies": [

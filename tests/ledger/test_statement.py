@@ -1,4 +1,5 @@
-"""`reconcile_statement` posts what only the statement knows (charges, transfers) once each, and says so."""
+"""`reconcile_statement` proposes what only the statement knows (charges, transfers), and says so; each is
+posted once, when an approver accepts it in the admin (Ledger > Statement postings)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 from django.core.management import call_command
 
 from ledger import accounts
-from ledger.models import JournalTransaction
+from ledger.models import JournalTransaction, StatementProposal
 from ledger.services.money import charges_post
 from payments.models import PayoutStatus
-from tests.factories import make_payout
+from tests.admin.conftest import logged_in
+from tests.factories import make_approver, make_payout
 from tests.ledger.conftest import assert_balanced, balances
 from tests.reconciliation.statements import b2c_row, charge_row, transfer_row, write_csv
 
@@ -28,7 +30,12 @@ def reconcile(path) -> str:
     return out.getvalue()
 
 
-def test_charges_and_transfers_are_posted_once_and_reported(tmp_path):
+def accept_all() -> None:
+    ids = list(StatementProposal.objects.values_list("pk", flat=True))
+    logged_in(make_approver()).post("/admin/ledger/statementproposal/", {"action": "accept", "_selected_action": ids})
+
+
+def test_charges_and_transfers_are_proposed_then_posted_once_and_reported(tmp_path):
     path = write_csv(tmp_path / "statement.csv", [
         b2c_row("SG1", "05-07-2024 10:00:00", "1,000.00"),
         charge_row("SG1", "05-07-2024 10:00:00", "15.00"),
@@ -38,7 +45,12 @@ def test_charges_and_transfers_are_posted_once_and_reported(tmp_path):
          "Details": "Working Account to Utility Account Transfer"},
     ])
     output = reconcile(path)
-    assert "Posted to the ledger: 2 charges (KES 37.40), 2 transfers (in KES 80,000.00, out KES 50,000.00)" in output
+    assert "Proposed for the ledger: 2 charges (KES 37.40), 2 transfers (in KES 80,000.00, out KES 50,000.00)" in output
+    assert "Nothing is posted until an approver accepts them" in output
+    assert not JournalTransaction.objects.exists()
+    twice = reconcile(path)
+    assert "0 charges" in twice and "4 already waiting" in twice  # proposed once
+    accept_all()
     now = balances()
     assert now[accounts.MPESA_CHARGES] == Decimal("37.40")
     assert now[accounts.FLOAT_FUNDING] == Decimal("30000.00")
@@ -46,7 +58,7 @@ def test_charges_and_transfers_are_posted_once_and_reported(tmp_path):
     assert_balanced()
 
     again = reconcile(path)
-    assert "Posted to the ledger: 0 charges (KES 0.00), 0 transfers" in again and "4 already in the ledger" in again
+    assert "Proposed for the ledger: 0 charges (KES 0.00), 0 transfers" in again and "4 already in the ledger" in again
     assert JournalTransaction.objects.count() == 4
 
 

@@ -10,14 +10,16 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ledger import accounts
 from ledger.models import FundingRequest, FundingStatus
 from notifications.models import Notification
-from payments.models import AuditEvent
+from payments.models import AuditEvent, FinanceJob, FinanceJobStatus
 from tests.factories import make_approver, make_requester, make_user
+from tests.reconciliation.statements import charge_row, transfer_row, write_csv
 from tests.security.test_second_factor import PASSWORD, api, code_for, enrolled, required  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +228,118 @@ def test_a_superuser_removes_a_device_in_the_admin_and_is_named(admin_number):
     assert removed.actor == boss and removed.details["user"] == "alan" and not removed.details["by_owner"]
     [alert] = second_factor_alerts(after=seen)
     assert "alan" in alert.body and "removed" in alert.body and "boss" in alert.body
+
+
+# --- Finding 6: a statement upload proposes; another person accepts, with the code ----------------------
+
+
+def verified(user) -> Client:
+    """A console session signed in with the code, as the two-step login leaves it."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["otp_device_id"] = TOTPDevice.objects.filter(user=user).first().persistent_id
+    session.save()
+    return client
+
+
+def made_up_statement(path):
+    transfer_in = {
+        **transfer_row("TRIN000001", "10-07-2024 09:00:00", "5,000,000.00"),
+        "Withdrawn": "",
+        "Paid In": "5,000,000.00",
+        "Details": "Working Account to Utility Account Transfer",
+    }
+    return write_csv(
+        path,
+        [
+            transfer_in,
+            transfer_row("TROUT00001", "11-07-2024 09:00:00", "1,234,567.00"),
+            charge_row("CHG0000001", "12-07-2024 09:00:00", "99,999.00"),
+        ],
+    )
+
+
+def test_a_statement_upload_posts_nothing_until_another_approver_accepts_with_the_code(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CONSOLE_FILES_DIR = tmp_path / "console-files"
+    uploader, colleague = make_approver("alan"), make_approver("ann")
+    uploader_device, colleague_device = enrolled(uploader), enrolled(colleague)
+    path = made_up_statement(tmp_path / "ORG_600999_Statement.csv")
+
+    uploader_console = verified(uploader)
+    with django_capture_on_commit_callbacks(execute=True):
+        uploaded = uploader_console.post(
+            "/admin/payments/financejob/reconcile/", {"statement": SimpleUploadedFile(path.name, path.read_bytes())}
+        )
+    assert uploaded.status_code == 302
+    assert FinanceJob.objects.get().status == FinanceJobStatus.DONE
+    job_page = uploader_console.get(uploaded["Location"]).content.decode()
+    assert "Proposed for the ledger" in job_page and "in KES 5000000.00" in job_page
+    assert utility_balance() == Decimal("0")  # the ledger is unchanged
+
+    # Shown before anyone accepts it: date, receipt, kind, amount.
+    listing = verified(colleague).get("/admin/ledger/statementproposal/").content.decode()
+    for text in (
+        "TRIN000001",
+        "TROUT00001",
+        "CHG0000001",
+        "5000000.00",
+        "-1234567.00",
+        "-99999.00",
+        "Transfer",
+        "Charge",
+        "10 Jul 2024",
+    ):
+        assert text in listing, text
+    proposals = {p["receipt"]: p for p in api(colleague).get("/api/ledger/statement-postings/").json()["results"]}
+    assert {r: (p["kind"], p["amount"], p["status"]) for r, p in proposals.items()} == {
+        "TRIN000001": ("funding", "5000000.00", "proposed"),
+        "TROUT00001": ("funding", "-1234567.00", "proposed"),
+        "CHG0000001": ("charge", "-99999.00", "proposed"),
+    }
+    proposed = AuditEvent.objects.get(action="statement_postings_proposed")
+    assert proposed.actor == uploader and proposed.details["transfers_in"] == "5000000.00"
+
+    # The uploader cannot accept, in the admin nor through the API, code or not.
+    ids = [p["id"] for p in proposals.values()]
+    refused = uploader_console.post(
+        "/admin/ledger/statementproposal/", {"action": "accept", "_selected_action": ids}, follow=True
+    )
+    assert "Another person must accept what the statement you uploaded proposes" in refused.content.decode()
+    own = api(uploader).post(
+        f"/api/ledger/statement-postings/{proposals['CHG0000001']['id']}/accept/", HTTP_X_OTP=code_for(uploader_device)
+    )
+    assert own.status_code == 403 and "uploaded" in own.json()["detail"]
+    assert utility_balance() == Decimal("0")
+
+    # The receipt the statement proposes blocks nothing: a real four-eyes top-up with it goes through.
+    top_up = api(make_requester("rita")).post(
+        "/api/ledger/funding/",
+        {"kind": "top_up", "amount": "5000000.00", "note": "Bank transfer", "receipt": "TRIN000001"},
+        format="json",
+    )
+    approved = api(colleague).post(
+        f"/api/ledger/funding/{top_up.json()['id']}/approve/", HTTP_X_OTP=code_for(colleague_device)
+    )
+    assert (approved.status_code, approved.json()["status"]) == (200, "approved")
+    assert utility_balance() == Decimal("5000000.00")
+
+    # Another approver accepts: without the code, refused; with it, posted (the top-up's receipt: once).
+    charge = f"/api/ledger/statement-postings/{proposals['CHG0000001']['id']}/accept/"
+    assert api(colleague).post(charge).json()["code"] == "otp_required"
+    accepted = api(colleague).post(charge, HTTP_X_OTP=code_for(colleague_device, steps_ahead=1))
+    assert (accepted.status_code, accepted.json()["status"]) == (200, "accepted")
+    verified(colleague).post(
+        "/admin/ledger/statementproposal/",
+        {"action": "accept", "_selected_action": [proposals["TRIN000001"]["id"], proposals["TROUT00001"]["id"]]},
+    )
+    assert utility_balance() == Decimal("5000000.00") - Decimal("1234567.00") - Decimal("99999.00")
+    decisions = AuditEvent.objects.filter(action="statement_posting_accepted").order_by("id")
+    assert [(e.actor, e.details["receipt"], e.details["posted"]) for e in decisions] == [
+        (colleague, "CHG0000001", True),
+        (colleague, "TRIN000001", False),
+        (colleague, "TROUT00001", True),
+    ]

@@ -4,6 +4,8 @@ Matches an M-Pesa org portal statement (CSV or XLSX) against our payouts and pay
 summary, writes every discrepancy to the report (CSV; default: beside the statement, named
 `<statement>.reconciliation.csv`), and exits 0 when everything matched, 1 otherwise. A file that cannot be
 read (or is beyond the STATEMENT_MAX_* bounds) is an error naming the line, exit 2, and no report is written.
+The charges and transfers only the statement knows are proposed for the ledger, never posted: an approver
+accepts them (admin: Ledger > Statement postings; ledger.services.statement).
 """
 
 from __future__ import annotations
@@ -78,12 +80,14 @@ class Command(BaseCommand):
         for key, label in SKIPPED.items():
             if result.skipped.get(key):
                 write(f"Not matched ({label}): {result.skipped[key]:,}")
-        posted = result.ledger_posted
-        if posted is not None:
+        proposed = result.ledger_proposed
+        if proposed is not None:
             write(
-                f"Posted to the ledger: {posted.charges:,} charges (KES {posted.charges_amount:,.2f}), "
-                f"{posted.transfers:,} transfers (in KES {posted.transfers_in:,.2f}, out KES "
-                f"{posted.transfers_out:,.2f}); {posted.already:,} already in the ledger"
+                f"Proposed for the ledger: {proposed.charges:,} charges (KES {proposed.charges_amount:,.2f}), "
+                f"{proposed.transfers:,} transfers (in KES {proposed.transfers_in:,.2f}, out KES "
+                f"{proposed.transfers_out:,.2f}); {proposed.already:,} already in the ledger, "
+                f"{proposed.waiting:,} already waiting. Nothing is posted until an approver accepts them "
+                "(admin: Ledger > Statement postings)."
             )
         counts = result.counts()
         if result.ok:
