@@ -1,5 +1,6 @@
 """The second factor and four eyes wherever money is touched (issue 24, findings 4-6), replayed through the
-real routes: funding approved with a token alone; a password-only session enrolling its own authenticator.
+real routes: funding approved with a token alone; a password-only session enrolling its own authenticator;
+a made-up statement whose upload posted KES 5,000,000 into the ledger and squatted the receipt of a real top-up.
 """
 
 from __future__ import annotations
