@@ -1,5 +1,7 @@
 """The finance team's ledger reads: `GET /api/ledger/accounts/`, `GET /api/ledger/accounts/{code}/entries/`
-and `GET /api/ledger/trial-balance/?at=`; and the four-eyes funding requests (top-ups, opening balances).
+and `GET /api/ledger/trial-balance/?at=`; the four-eyes funding requests (top-ups, opening balances) and the
+charges and transfers an uploaded statement proposes (`/api/ledger/statement-postings/`): each decision that
+posts money asks the second factor in X-OTP, as a payout approval does.
 
 Reads are for staff with the ledger's view permission (both payout groups have it) or superusers.
 Money is a string with two decimals; times are ISO 8601 in Nairobi time.
