@@ -214,7 +214,8 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
         callback=callback,
         locked=payout,
     )
-    if result.found_completed and result.charges:
+    if result.found_completed and result.charges and not settled.mismatch:
+        # Only charges of a transaction proven to be this payout's.
         charges_post(receipt=result.receipt, amount=result.charges, payout=payout)  # once per receipt
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 

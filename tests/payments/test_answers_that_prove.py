@@ -1,0 +1,162 @@
+"""Issue 25: only an answer that proves money moved for THIS payout completes it. Every body is posted through
+the real callback URLs; the third-party bodies are in tests/fixtures/third_party/."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from ledger import selectors as ledger_selectors
+from payments.models import AuditEvent, DarajaCallback, Payout, PayoutKind, PayoutStatus
+from payments.services import dispatch
+from tests.factories import b2c_result, make_payment, make_payout, third_party
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
+
+PHONE = "254708374149"  # the customer the third-party bodies name
+
+
+def post(client, name: str, token: str, body):
+    raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(reverse(f"callbacks:{name}", kwargs={"token": token}), data=raw, content_type="application/json")
+
+
+def customer_refunds() -> Decimal:
+    lines = {line.code: line.balance for line in ledger_selectors.trial_balance().lines}
+    return lines.get("customer_refunds", Decimal("0"))
+
+
+# --- 1. A Transaction Status answer must be about this payout's payment ---------------------------------
+
+
+def test_a_status_answer_carrying_the_refunded_payments_own_receipt_does_not_complete_the_refund(client):
+    """Measured: the refund completed with the customer's own C2B receipt, debited customer refunds and kept
+    the reservation. The answer says the customer paid us: it proves nothing about the refund."""
+    payment = make_payment(receipt="TCB7QJ0R9X", phone=PHONE, amount=Decimal("50.00"), refunded_amount=Decimal("50.00"))
+    refund = make_payout(
+        kind=PayoutKind.REFUND, payment=payment, phone=PHONE, amount=Decimal("50.00"), status=PayoutStatus.VERIFYING
+    )
+
+    response = post(client, "status-result", refund.callback_token, third_party("status_incoming_c2b_receipt"))
+
+    assert response.status_code == 200
+    refund.refresh_from_db()
+    payment.refresh_from_db()
+    assert refund.status == PayoutStatus.NEEDS_REVIEW
+    assert refund.transaction_id is None  # the payment's receipt is not pinned on the refund
+    assert f"incoming payment #{payment.pk}" in refund.review_reason
+    assert "payer (debit party) is a customer" in refund.review_reason
+    assert 'ReasonType "Pay Bill" describes money paid in' in refund.review_reason
+    assert payment.refunded_amount == Decimal("50.00")  # still reserved until a person decides
+    assert customer_refunds() == Decimal("0")
+    assert DarajaCallback.objects.get().mismatch is True
+
+
+@pytest.mark.parametrize(
+    ("body", "amount", "phone", "expected", "reason"),
+    [
+        ("status_b2b_transfer", "22000.00", "254705912645", PayoutStatus.NEEDS_REVIEW,
+         "payer (debit party) is 000000, not our B2C shortcode"),
+        ("status_pay_bill_online", "10.00", PHONE, PayoutStatus.NEEDS_REVIEW,
+         "names no phone number as the party paid"),
+        ("status_b2c_payment", "10.00", PHONE, PayoutStatus.COMPLETED, ""),
+    ],
+)  # fmt: skip
+def test_a_status_answer_completes_a_payout_only_when_it_shows_our_money_going_to_the_payouts_phone(
+    client, body, amount, phone, expected, reason
+):
+    payout = make_payout(status=PayoutStatus.VERIFYING, amount=Decimal(amount), phone=phone)
+
+    assert post(client, "status-result", payout.callback_token, third_party(body)).status_code == 200
+
+    payout.refresh_from_db()
+    assert payout.status == expected
+    assert reason in payout.review_reason
+    if expected == PayoutStatus.COMPLETED:
+        assert payout.transaction_id == "SG632NMUAB"
+        assert payout.receiver_name == "JOHN OTIENO DOE"
+    else:
+        assert payout.transaction_id is None
+
+
+def test_a_status_answer_whose_payer_is_the_customer_is_never_read_as_the_one_paid(client):
+    """DebitPartyName is the payer: a customer there, with a paybill as the credit party, is money in."""
+    payout = make_payout(status=PayoutStatus.VERIFYING, amount=Decimal("10.00"), phone=PHONE)
+    body = third_party("status_b2c_payment")
+    parameters = body["Result"]["ResultParameters"]["ResultParameter"]
+    for parameter in parameters:
+        if parameter["Key"] == "DebitPartyName":
+            parameter["Value"] = f"{PHONE} - JOHN OTIENO DOE"
+        elif parameter["Key"] == "CreditPartyName":
+            parameter["Value"] = "490742 - FINGO AFRICA"
+
+    post(client, "status-result", payout.callback_token, body)
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.NEEDS_REVIEW
+    assert payout.receiver_name == "FINGO AFRICA"  # who the answer says was paid, shown to the reviewer
+    assert "payer (debit party) is a customer" in payout.review_reason
+
+
+# --- 2. Code 26 proves nothing ------------------------------------------------------------------------
+
+
+# --- 3. A success that does not say how much ----------------------------------------------------------
+
+
+def _without_amount(shape: str, payout: Payout) -> dict:
+    body = b2c_result(payout)
+    parameters = body["Result"]["ResultParameters"]["ResultParameter"]
+    receipt = {"Key": "TransactionReceipt", "Value": "SG632NMUAB"}
+    if shape == "one_object":
+        body["Result"]["ResultParameters"]["ResultParameter"] = receipt
+    elif shape == "bare_list":
+        body["Result"]["ResultParameters"] = [receipt, parameters[2]]
+    elif shape == "absent":
+        del body["Result"]["ResultParameters"]
+    elif shape == "string":
+        body["Result"]["ResultParameters"] = "TransactionAmount=500, TransactionReceipt=SG632NMUAB"
+    return body
+
+
+@pytest.mark.parametrize("shape", ["one_object", "bare_list", "absent", "string", "b2b_shaped"])
+def test_a_success_without_an_amount_we_can_read_waits_for_a_status_query(client, shape):
+    """Measured: a KES 500 payout completed on a body saying 190.00 under B2B's `Amount`; a string
+    ResultParameters (issue 24, finding 10) completed one unchecked."""
+    payment = make_payment(amount=Decimal("500.00"), refunded_amount=Decimal("500.00"))
+    payout = make_payout(kind=PayoutKind.REFUND, payment=payment, amount=Decimal("500.00"), phone=payment.phone)
+    if shape == "b2b_shaped":
+        body = third_party("b2c_result_b2b_shaped_amount")
+        body["Result"]["OriginatorConversationID"] = payout.originator_conversation_id
+    else:
+        body = _without_amount(shape, payout)
+
+    assert post(client, "b2c-result", payout.callback_token, body).status_code == 200
+
+    payout.refresh_from_db()
+    payment.refresh_from_db()
+    assert payout.status == PayoutStatus.VERIFYING
+    assert payout.transaction_id is None
+    assert payment.refunded_amount == Decimal("500.00")
+    assert payout.pk in set(dispatch.payouts_due_for_status_query())
+    assert "without an amount we can read" in DarajaCallback.objects.get().error
+    assert AuditEvent.objects.filter(payout=payout, action="result_unknown").count() == 1
+
+
+def test_a_status_answer_then_settles_a_payout_whose_result_said_no_amount(client):
+    payout = make_payout(amount=Decimal("10.00"), phone=PHONE)
+    post(client, "b2c-result", payout.callback_token, _without_amount("absent", payout))
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.VERIFYING
+
+    post(client, "status-result", payout.callback_token, third_party("status_b2c_payment"))
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.COMPLETED
+    assert payout.transaction_id == "SG632NMUAB"
+
+
+# --- 4. Smaller answers read wrongly ------------------------------------------------------------------
