@@ -8,11 +8,23 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from ledger import selectors as ledger_selectors
-from payments.models import AuditEvent, DarajaCallback, Payout, PayoutKind, PayoutStatus
+from payments.callbacks.tokens import static_token
+from payments.models import (
+    AuditEvent,
+    DarajaCallback,
+    PaymentSource,
+    PaymentStatus,
+    Payout,
+    PayoutKind,
+    PayoutStatus,
+)
 from payments.services import dispatch
-from tests.factories import b2c_result, make_payment, make_payout, third_party
+from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample, third_party
+from tests.fake_daraja import B2C
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
@@ -22,6 +34,13 @@ PHONE = "254708374149"  # the customer the third-party bodies name
 def post(client, name: str, token: str, body):
     raw = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return client.post(reverse(f"callbacks:{name}", kwargs={"token": token}), data=raw, content_type="application/json")
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
 
 
 def customer_refunds() -> Decimal:
@@ -104,6 +123,45 @@ def test_a_status_answer_whose_payer_is_the_customer_is_never_read_as_the_one_pa
 # --- 2. Code 26 proves nothing ------------------------------------------------------------------------
 
 
+def test_result_26_keeps_the_refund_verifying_and_its_reservation_so_a_second_refund_is_refused(
+    client, daraja, monkeypatch
+):
+    """Measured: 26 failed the refund and freed its reservation; a second refund of the same payment was
+    requested and approved, and the late success of the first ended as OVER-REFUND."""
+    monkeypatch.setattr("payments.services.payouts.queue_send", lambda payout_id: None)
+    requester, approver = make_requester(), make_approver()
+    payment = make_payment(amount=Decimal("1000.00"))
+    created = api(requester).post(f"/api/payments/{payment.pk}/refund/", {"reason": "Order cancelled"}, format="json")
+    assert created.status_code == 201, created.content
+    payout_id = created.json()["id"]
+    assert api(approver).post(f"/api/payouts/{payout_id}/approve/", format="json").status_code == 200
+    payout = Payout.objects.get(pk=payout_id)
+    daraja.post(
+        B2C,
+        json={
+            "ConversationID": "AG_1",
+            "OriginatorConversationID": payout.originator_conversation_id,
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
+        },
+    )
+    assert dispatch.payout_send(payout_id=payout_id).outcome == "submitted"
+
+    body = b2c_result(
+        payout, "b2c_result_failure", ResultCode=26, ResultDesc="System is busy. Please try again in few minutes."
+    )
+    assert post(client, "b2c-result", payout.callback_token, body).status_code == 200
+
+    payout.refresh_from_db()
+    payment.refresh_from_db()
+    assert payout.status == PayoutStatus.VERIFYING
+    assert payment.refunded_amount == Decimal("1000.00")
+    assert payout.pk in set(dispatch.payouts_due_for_status_query())
+    second = api(requester).post(f"/api/payments/{payment.pk}/refund/", {"reason": "Refund again"}, format="json")
+    assert second.status_code == 400, second.content
+    assert Payout.objects.filter(payment=payment).count() == 1
+
+
 # --- 3. A success that does not say how much ----------------------------------------------------------
 
 
@@ -160,3 +218,20 @@ def test_a_status_answer_then_settles_a_payout_whose_result_said_no_amount(clien
 
 
 # --- 4. Smaller answers read wrongly ------------------------------------------------------------------
+
+
+def test_an_stk_callback_with_sfc_ic0003_fails_the_payment(client):
+    """The push was refused (the number is not M-Pesa's): nobody was prompted, so the payment is failed, not
+    left pending for ever."""
+    payment = make_payment(
+        status=PaymentStatus.PENDING, receipt=None, source=PaymentSource.STK_PUSH, checkout_request_id="ws_CO_SFC"
+    )
+    body = sample("stk_callback_cancelled")
+    body["Body"]["stkCallback"].update(
+        CheckoutRequestID="ws_CO_SFC", ResultCode="SFC_IC0003", ResultDesc="The operator does not exist"
+    )
+
+    assert post(client, "stk", static_token("stk"), body).status_code == 200
+
+    payment.refresh_from_db()
+    assert (payment.status, payment.result_code) == (PaymentStatus.FAILED, "SFC_IC0003")
