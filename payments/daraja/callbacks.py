@@ -224,22 +224,37 @@ class TimeoutNotice:
     originator_conversation_id: str
     result_code: str = ""
     result_description: str = ""
+    # Of an echoed request without an OriginatorConversationID: whom and how much it asked to pay.
+    party_b: str = ""
+    amount: Decimal | None = None
+
+
+_B2C_COMMANDS = frozenset({"BusinessPayment", "SalaryPayment", "PromotionPayment", "BusinessPayToPochi"})
 
 
 def parse_timeout(data: dict[str, Any]) -> TimeoutNotice:
-    """Both shapes carry the OriginatorConversationID (a v3 request always has one); without it the body
-    says nothing about any payout and is refused, so junk can never move a payout to `verifying`."""
+    """Both shapes normally carry the OriginatorConversationID (a v3 request always has one). Old-style bodies
+    do not (v1 requests had none): the URL's token names the payout, so such a body is still a timeout when
+    it is one of the two shapes in full, a Result with its code and description, or a B2C request echoed back
+    with its CommandID, PartyB and Amount (checked against the payout by the caller). Anything less says
+    nothing about any payout and is refused, so junk can never move a payout to `verifying`."""
     if isinstance(data.get("Result"), dict):
         result = data["Result"]
-        return TimeoutNotice(
-            originator_conversation_id=_require(result, "OriginatorConversationID"),
-            result_code=_result_code(result, "Result", required=False),
-            result_description=_text(result.get("ResultDesc"))[:255],
-        )
+        ocid = _code(result.get("OriginatorConversationID"))
+        code = _result_code(result, "Result", required=False)
+        description = _text(result.get("ResultDesc"))[:255]
+        if not ocid and not (code and description):
+            raise CallbackParseError(
+                "Missing field: Result.OriginatorConversationID (nor a ResultCode with its ResultDesc)"
+            )
+        return TimeoutNotice(originator_conversation_id=ocid, result_code=code, result_description=description)
     ocid = _code(data.get("OriginatorConversationID") or data.get("OriginalConversationID"))
-    if not ocid:
-        raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
-    return TimeoutNotice(originator_conversation_id=ocid)
+    if ocid:
+        return TimeoutNotice(originator_conversation_id=ocid)
+    party_b, amount = _code(data.get("PartyB")), _decimal(data.get("Amount"))
+    if _text(data.get("CommandID")) in _B2C_COMMANDS and party_b and amount is not None:
+        return TimeoutNotice(originator_conversation_id="", party_b=party_b, amount=amount)
+    raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
 
 
 def parse_balance_timeout(data: dict[str, Any]) -> TimeoutNotice:

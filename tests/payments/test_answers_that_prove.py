@@ -4,6 +4,7 @@ the real callback URLs; the third-party bodies are in tests/fixtures/third_party
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -235,3 +236,82 @@ def test_an_stk_callback_with_sfc_ic0003_fails_the_payment(client):
 
     payment.refresh_from_db()
     assert (payment.status, payment.result_code) == (PaymentStatus.FAILED, "SFC_IC0003")
+
+
+def test_a_masked_receiver_name_is_kept(client):
+    payout = make_payout(amount=Decimal("10.00"))
+    body = third_party("b2c_result_masked_name")
+    body["Result"]["OriginatorConversationID"] = payout.originator_conversation_id
+
+    assert post(client, "b2c-result", payout.callback_token, body).status_code == 200
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.COMPLETED
+    assert payout.receiver_name == "J*** D**"
+
+
+@pytest.mark.parametrize(
+    "public_name", ["254705912645 - NICHOLAS SONGOK", "254705912645-NICHOLAS SONGOK", "NICHOLAS SONGOK"]
+)
+def test_the_receiver_name_never_holds_the_phone_whichever_way_it_is_written(client, public_name):
+    payout = make_payout()
+    body = b2c_result(payout)
+    for parameter in body["Result"]["ResultParameters"]["ResultParameter"]:
+        if parameter["Key"] == "ReceiverPartyPublicName":
+            parameter["Value"] = public_name
+
+    post(client, "b2c-result", payout.callback_token, body)
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.COMPLETED
+    assert payout.receiver_name == "NICHOLAS SONGOK"
+
+
+def test_an_iso_transaction_completed_time_is_read(client):
+    payout = make_payout(amount=Decimal("10.00"))
+    body = third_party("b2c_result_iso_time")
+    body["Result"]["OriginatorConversationID"] = payout.originator_conversation_id
+
+    post(client, "b2c-result", payout.callback_token, body)
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.COMPLETED
+    assert payout.mpesa_completed_at == datetime(2025, 4, 2, 6, 15, 42, tzinfo=UTC)  # 09:15:42 in Nairobi
+
+
+OLD_STYLE_TIMEOUTS = {
+    "result": {"Result": {"ResultType": 1, "ResultCode": 1, "ResultDesc": "The service request timed out.",
+                          "ConversationID": "AG_20190322_000056e3ab5cc0b7e8b6", "TransactionID": "MCM1DRZF1B"}},
+    "echoed_v1_request": {"InitiatorName": "testapi", "SecurityCredential": "c2VjcmV0LWNyZWQ=",
+                          "CommandID": "BusinessPayment", "Amount": "10", "PartyA": "600992",
+                          "PartyB": "254705912645", "Remarks": "Trainer payout",
+                          "QueueTimeOutURL": "https://example.test/callbacks/b2c/timeout/x/",
+                          "ResultURL": "https://example.test/callbacks/b2c/result/x/", "Occasion": ""},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", sorted(OLD_STYLE_TIMEOUTS))
+def test_an_old_style_timeout_without_the_request_id_is_stored_and_treated_as_a_timeout(client, shape):
+    payout = make_payout(amount=Decimal("10.00"), phone="254705912645")
+
+    response = post(client, "b2c-timeout", payout.callback_token, OLD_STYLE_TIMEOUTS[shape])
+
+    assert response.status_code == 200
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.VERIFYING  # a status query settles it, never failed
+    assert payout.pk in set(dispatch.payouts_due_for_status_query())
+    callback = DarajaCallback.objects.get()
+    assert callback.payout == payout
+    assert "c2VjcmV0LWNyZWQ=" not in callback.raw_body
+
+
+def test_an_echoed_request_without_the_request_id_for_another_payment_changes_nothing(client):
+    payout = make_payout(amount=Decimal("10.00"), phone="254705912645")
+    body = {**OLD_STYLE_TIMEOUTS["echoed_v1_request"], "PartyB": "254711000111"}
+
+    response = post(client, "b2c-timeout", payout.callback_token, body)
+
+    assert response.status_code == 403
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.SUBMITTED
+    assert DarajaCallback.objects.get().raw_body  # stored all the same
