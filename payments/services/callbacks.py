@@ -254,14 +254,12 @@ def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict)
     _link(callback, result_code=balance.result_code[:32])
     if not classify(Namespace.B2C, balance.result_code).is_success:
         return Handled(CallbackOutcome.PROCESSED, message="Balance query failed; no reading recorded")
-    if balance.utility_available is None:
-        # A successful reading of a shortcode that reports no Utility Account (the float B2C draws on).
-        working = balance.working_available
+    if balance.utility_available is None and balance.working_available is None:
         return Handled(
             CallbackOutcome.PROCESSED,
-            message=f"Balance read: no Utility Account in the answer (Working Account KES {working}); "
-            "no float reading recorded",
+            message="Balance read: neither a Utility nor a Working Account in the answer; no reading recorded",
         )
+    # What is there is stored: a Working Account alone is still a reading (its Utility stays unknown).
     float_record(
         utility_available=balance.utility_available,
         working_available=balance.working_available,

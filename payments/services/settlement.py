@@ -437,7 +437,7 @@ def _success_after_failure(
 
 
 def float_record(
-    *, utility_available: Decimal, source: str, working_available: Decimal | None = None, callback=None
+    *, utility_available: Decimal | None, source: str, working_available: Decimal | None = None, callback=None
 ) -> FloatBalance:
     balance = FloatBalance.objects.create(
         utility_available=utility_available,
@@ -445,7 +445,9 @@ def float_record(
         source=source,
         callback=callback,
     )
-    float_updated.send(sender=FloatBalance, balance=balance)
+    if utility_available is not None:
+        # The low-balance alert and the ledger's float check are about the Utility Account only.
+        float_updated.send(sender=FloatBalance, balance=balance)
     return balance
 
 
