@@ -110,10 +110,10 @@ def parse_daraja_datetime(value: Any) -> datetime | None:
     return None
 
 
-_CUSTOMER_NUMBER = re.compile(r"^(?:254|0)?[17][0-9]{8}$")
+_CUSTOMER_NUMBER = re.compile(r"^(?:\+?254|0)?[17][0-9]{8}$")
 # "<number> - <NAME>", also written without spaces ("254708374149-JOHN"); the number may be masked
 # ("2547 ***** 149"). Without a digit before the dash it is a name ("MARY-JANE").
-_NUMBERED_PARTY = re.compile(r"^(?=[0-9*\s]*[0-9])([0-9*\s]+?)\s*-\s*(.*)$", re.DOTALL)
+_NUMBERED_PARTY = re.compile(r"^(?=\+?[0-9*\s]*[0-9])(\+?[0-9*\s]+?)\s*-\s*(.*)$", re.DOTALL)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from payments.models import (
     Payout,
     PayoutStatus,
 )
-from payments.phone import InvalidPhoneNumber, is_full_msisdn, normalize_msisdn
+from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
 from payments.signals import float_updated
@@ -128,7 +128,7 @@ def _disagreements(payout: Payout, outcome: Outcome) -> list[str]:
         problems.append(f"M-Pesa paid KES {outcome.amount}, the payout is for KES {payout.amount}")
     if outcome.from_status_query:
         problems.extend(_status_answer_problems(payout, outcome))
-    elif is_full_msisdn(outcome.receiver_phone) and outcome.receiver_phone != payout.phone:
+    elif _as_phone(outcome.receiver_phone) not in ("", payout.phone):
         problems.append("M-Pesa paid a different phone number than the payout names")
     if not outcome.transaction_id:
         problems.append("M-Pesa reported success without a receipt")
@@ -141,6 +141,9 @@ def _disagreements(payout: Payout, outcome: Outcome) -> list[str]:
 _INCOMING_REASON = re.compile(
     r"^\s*(?:customer\b|pay\s*bill|buy\s*goods|lipa\b|c2b\b)|\bonline\b|\bdeposit|\breversal", re.IGNORECASE
 )
+
+
+_SHORTCODE = re.compile(r"[0-9]{5,7}")
 
 
 def _as_phone(number: str) -> str:
@@ -167,6 +170,7 @@ _CREDIT_PARTY_CHECKS: dict[str, Callable[[Payout, Outcome], str]] = {"phone": _p
 
 
 def _payee_kind(payout: Payout) -> str:
+    """What the payout names as its payee; a payout has no rail of its own yet, so always a phone."""
     return "phone"
 
 
@@ -188,7 +192,9 @@ def _status_answer_problems(payout: Payout, outcome: Outcome) -> list[str]:
     elif debit.number:
         ours = _our_shortcodes()
         if ours and debit.number not in ours:
-            problems.append(f"The status answer's payer (debit party) is {debit.number}, not our B2C shortcode")
+            # Named only when shaped like a shortcode: a review reason travels in alerts, a phone must not.
+            named = f" {debit.number}," if _SHORTCODE.fullmatch(debit.number) else ""
+            problems.append(f"The status answer's payer (debit party) is{named} not our B2C shortcode")
     if _INCOMING_REASON.search(outcome.reason_type):
         problems.append(f'The status answer\'s ReasonType "{outcome.reason_type[:60]}" describes money paid in')
     payee_problem = _CREDIT_PARTY_CHECKS[_payee_kind(payout)](payout, outcome)
