@@ -306,7 +306,7 @@ def daily_summary_stats(*, until: datetime | None = None) -> dict:
         .values_list("status", "n")
     )
     in_flight = sum(open_counts.get(status, 0) for status in IN_FLIGHT_STATUSES)
-    latest_float = FloatBalance.objects.order_by("-observed_at", "-pk").first()
+    latest_float = FloatBalance.objects.of_utility().order_by("-observed_at", "-pk").first()
     stats = {
         "since": since,
         "until": until,

@@ -229,7 +229,8 @@ def _float_by_day(days: list[date]) -> dict[date, Decimal | None]:
     found = {}
     for day in days:
         reading = (
-            FloatBalance.objects.filter(observed_at__lt=day_start(day + timedelta(days=1)))
+            FloatBalance.objects.of_utility()
+            .filter(observed_at__lt=day_start(day + timedelta(days=1)))
             .order_by("-observed_at", "-id")
             .values_list("utility_available", flat=True)
             .first()
@@ -265,7 +266,10 @@ def dashboard_overview(*, user, now: datetime | None = None) -> Overview:
         today=today_period,
         week=week_period,
         failures_today=_failures_today(today_start, now),
-        float_latest=FloatBalance.objects.filter(observed_at__lte=now).order_by("-observed_at", "-id").first(),
+        float_latest=FloatBalance.objects.of_utility()
+        .filter(observed_at__lte=now)
+        .order_by("-observed_at", "-id")
+        .first(),
         low_balance_threshold=settings.LOW_BALANCE_THRESHOLD,
         paused=bool(settings.PAYOUTS_PAUSED or control),
         paused_by_environment=bool(settings.PAYOUTS_PAUSED),

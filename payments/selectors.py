@@ -154,7 +154,7 @@ def reconciliation_stats(*, start: date | None = None, end: date | None = None) 
         payout_total=_sum("amount", status=PayoutStatus.COMPLETED),
         refunded_total=_sum("amount", status=PayoutStatus.COMPLETED, kind=PayoutKind.REFUND),
     )
-    latest = FloatBalance.objects.order_by("-observed_at", "-id").first()
+    latest = FloatBalance.objects.of_utility().order_by("-observed_at", "-id").first()
     return {
         "start": start,
         "end": end,

@@ -30,12 +30,15 @@ def main() -> None:
     entries = all_entries()
     for namespace in (Namespace.SYNC, Namespace.B2C, Namespace.STK, Namespace.C2B_VALIDATION):
         print(f"## {TITLES[namespace]}\n")
-        print("| Code | Namespace | Class | Meaning | What the operator does |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| Code | Namespace | Class | Meaning | What the operator does | Source (final failures) |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for info in entries:
             if info.namespace == namespace:
                 klass = str(info.klass) + (" (retryable)" if info.retryable else "")
-                print(f"| `{info.code}` | {info.namespace} | {klass} | {_cell(info.meaning)} | {_cell(info.action)} |")
+                print(
+                    f"| `{info.code}` | {info.namespace} | {klass} | {_cell(info.meaning)} | {_cell(info.action)} "
+                    f"| {_cell(info.source) or '-'} |"
+                )
         print()
 
 

@@ -22,11 +22,17 @@ from payments.models import (
 )
 
 SAMPLES = Path(__file__).parent / "fixtures" / "daraja_samples"
+THIRD_PARTY = Path(__file__).parent / "fixtures" / "third_party"
 _seq = itertools.count(1)
 
 
 def sample(name: str) -> dict:
     return json.loads((SAMPLES / f"{name}.json").read_text())
+
+
+def third_party(name: str) -> dict:
+    """A body in a shape other integrations received from Daraja (tests/fixtures/third_party/README.md)."""
+    return json.loads((THIRD_PARTY / f"{name}.json").read_text())
 
 
 def make_user(username: str | None = None, *, groups: tuple[str, ...] = (), **fields):

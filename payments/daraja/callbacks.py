@@ -93,46 +93,63 @@ def _key_values(container: Any, list_key: str, key_name: str = "Key") -> dict[st
 
 
 def parse_daraja_datetime(value: Any) -> datetime | None:
-    """`dd.MM.yyyy HH:mm:ss` or `yyyymmddHHMMSS`, Nairobi time, to an aware datetime (None if unreadable)."""
+    """`dd.MM.yyyy HH:mm:ss`, `yyyymmddHHMMSS` or ISO 8601 (some integrations relay it so), Nairobi time unless
+    it names its own offset, to an aware datetime (None if unreadable)."""
     text = _code(value)
     for fmt in ("%d.%m.%Y %H:%M:%S", "%Y%m%d%H%M%S", "%d-%m-%Y %H:%M:%S"):
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=NAIROBI)
         except ValueError:
             continue
+    if "-" in text[:10]:  # ISO starts with a dated year; fromisoformat alone also reads bare digit strings
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=NAIROBI)
     return None
 
 
-_CUSTOMER_NUMBER = re.compile(r"^(?:254|0)?[17][0-9]{8}$")
+_CUSTOMER_NUMBER = re.compile(r"^(?:\+?254|0)?[17][0-9]{8}$")
+# "<number> - <NAME>", also written without spaces ("254708374149-JOHN"); the number may be masked
+# ("2547 ***** 149"). Without a digit before the dash it is a name ("MARY-JANE").
+_NUMBERED_PARTY = re.compile(r"^(?=\+?[0-9*\s]*[0-9])(\+?[0-9*\s]+?)\s*-\s*(.*)$", re.DOTALL)
 
 
-def _split_public_name(value: Any) -> tuple[str, str]:
-    """"254705912645 - NICHOLAS JOHN SONGOK" -> ("254705912645", "NICHOLAS JOHN SONGOK"). The part before
-    " - " is kept as a number only when it is shaped like a mobile number: a paybill or till party
-    ("490742 - FINGO AFRICA") names a shortcode, never a phone."""
+@dataclass(frozen=True)
+class Party:
+    """A party as a result names it: "254705912645 - NICHOLAS JOHN SONGOK", "600992 - Test Org",
+    "2547 ***** 149 - J*** D**" or a bare name. `number` is what stands before the dash, as given."""
+
+    number: str = ""
+    name: str = ""
+
+    @property
+    def phone(self) -> str:
+        """The number when it is shaped like a customer's mobile number: a paybill or till party ("490742 -
+        FINGO AFRICA") names a shortcode, never a phone."""
+        return self.number if _CUSTOMER_NUMBER.match(self.number) else ""
+
+    def __bool__(self) -> bool:
+        return bool(self.number or self.name)
+
+
+def parse_party(value: Any) -> Party:
     text = _text(value)
-    if " - " in text:
-        number, name = text.split(" - ", 1)
-        number = number.strip()
-        return (number if _CUSTOMER_NUMBER.match(number) else ""), name.strip()
-    return "", text
+    match = _NUMBERED_PARTY.match(text)
+    if match:
+        return Party(number=" ".join(match.group(1).split()), name=match.group(2).strip())
+    return Party(name=text)
 
 
-_PARTY_KEYS = ("ReceiverPartyPublicName", "CreditPartyName", "DebitPartyName")
-
-
-def _customer_party(params: dict[str, Any]) -> tuple[str, str]:
-    """(phone, name) of the customer, from whichever party field carries one: a B2C result names them in
-    ReceiverPartyPublicName, a status result in CreditPartyName (or DebitPartyName, by direction)."""
-    split = [_split_public_name(params.get(key)) for key in _PARTY_KEYS]
-    for number, name in split:
-        if number:
-            return number, name
-    # No party is a customer number: a bare name (no " - ") from the receiving side is still the customer's.
-    for key, (_number, name) in zip(_PARTY_KEYS[:2], split[:2], strict=True):
-        if name and " - " not in _text(params.get(key)):
-            return "", name
-    return "", ""
+def _receiving_party(params: dict[str, Any], keys: tuple[str, ...]) -> Party:
+    """The first of `keys` that names a party. Only the receiving side: DebitPartyName is the payer, and for
+    a payout the payer is us, never the customer."""
+    for key in keys:
+        party = parse_party(params.get(key))
+        if party:
+            return party
+    return Party()
 
 
 def _result_envelope(data: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +195,7 @@ def parse_b2c_result(data: dict[str, Any]) -> B2CResult:
     ocid = _require(result, "OriginatorConversationID")
     code = _result_code(result, "Result")
     params = _key_values(result.get("ResultParameters"), "ResultParameter")
-    phone, name = _customer_party(params)
+    receiver = _receiving_party(params, ("ReceiverPartyPublicName", "CreditPartyName"))
     succeeded = classify(Namespace.B2C, code).is_success
     # Only a success's receipt is trusted: a failure may carry a placeholder (OA00000000) shared by many.
     receipt = _text(params.get("TransactionReceipt")) if succeeded else ""
@@ -189,10 +206,11 @@ def parse_b2c_result(data: dict[str, Any]) -> B2CResult:
         result_description=_text(result.get("ResultDesc"))[:255],
         # On failures TransactionID may be a placeholder; only a success's receipt is trusted.
         transaction_id=receipt or (_text(result.get("TransactionID")) if succeeded else ""),
+        # Only B2C's own key: a body with `Amount` (B2B-shaped) says nothing we can check this payout against.
         amount=_decimal(params.get("TransactionAmount")),
         receipt=receipt,
-        receiver_phone=phone,
-        receiver_name=name,
+        receiver_phone=receiver.phone,
+        receiver_name=receiver.name,
         completed_at=parse_daraja_datetime(params.get("TransactionCompletedDateTime")),
         utility_funds=_decimal(params.get("B2CUtilityAccountAvailableFunds")),
         working_funds=_decimal(params.get("B2CWorkingAccountAvailableFunds")),
@@ -206,22 +224,37 @@ class TimeoutNotice:
     originator_conversation_id: str
     result_code: str = ""
     result_description: str = ""
+    # Of an echoed request without an OriginatorConversationID: whom and how much it asked to pay.
+    party_b: str = ""
+    amount: Decimal | None = None
+
+
+_B2C_COMMANDS = frozenset({"BusinessPayment", "SalaryPayment", "PromotionPayment", "BusinessPayToPochi"})
 
 
 def parse_timeout(data: dict[str, Any]) -> TimeoutNotice:
-    """Both shapes carry the OriginatorConversationID (a v3 request always has one); without it the body
-    says nothing about any payout and is refused, so junk can never move a payout to `verifying`."""
+    """Both shapes normally carry the OriginatorConversationID (a v3 request always has one). Old-style bodies
+    do not (v1 requests had none): the URL's token names the payout, so such a body is still a timeout when
+    it is one of the two shapes in full, a Result with its code and description, or a B2C request echoed back
+    with its CommandID, PartyB and Amount (checked against the payout by the caller). Anything less says
+    nothing about any payout and is refused, so junk can never move a payout to `verifying`."""
     if isinstance(data.get("Result"), dict):
         result = data["Result"]
-        return TimeoutNotice(
-            originator_conversation_id=_require(result, "OriginatorConversationID"),
-            result_code=_result_code(result, "Result", required=False),
-            result_description=_text(result.get("ResultDesc"))[:255],
-        )
+        ocid = _code(result.get("OriginatorConversationID"))
+        code = _result_code(result, "Result", required=False)
+        description = _text(result.get("ResultDesc"))[:255]
+        if not ocid and not (code and description):
+            raise CallbackParseError(
+                "Missing field: Result.OriginatorConversationID (nor a ResultCode with its ResultDesc)"
+            )
+        return TimeoutNotice(originator_conversation_id=ocid, result_code=code, result_description=description)
     ocid = _code(data.get("OriginatorConversationID") or data.get("OriginalConversationID"))
-    if not ocid:
-        raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
-    return TimeoutNotice(originator_conversation_id=ocid)
+    if ocid:
+        return TimeoutNotice(originator_conversation_id=ocid)
+    party_b, amount = _code(data.get("PartyB")), _decimal(data.get("Amount"))
+    if _text(data.get("CommandID")) in _B2C_COMMANDS and party_b and amount is not None:
+        return TimeoutNotice(originator_conversation_id="", party_b=party_b, amount=amount)
+    raise CallbackParseError("Missing field: OriginatorConversationID (neither a Result nor an echoed request)")
 
 
 def parse_balance_timeout(data: dict[str, Any]) -> TimeoutNotice:
@@ -256,6 +289,11 @@ class StatusResult:
     finalised_at: datetime | None = None
     # DebitPartyCharges: what M-Pesa charged for the transaction (None when it says nothing).
     charges: Decimal | None = None
+    # Who paid whom, and M-Pesa's name for the kind of transaction: a status answer may describe any
+    # transaction that carries the receipt asked about, money in as well as out (settlement checks them).
+    debit_party: Party = field(default_factory=Party)
+    credit_party: Party = field(default_factory=Party)
+    reason_type: str = ""
 
     @property
     def code_info(self):
@@ -281,7 +319,7 @@ def parse_status_result(data: dict[str, Any]) -> StatusResult:
     result = _result_envelope(data)
     code = _result_code(result, "Result")
     params = _key_values(result.get("ResultParameters"), "ResultParameter")
-    phone, name = _customer_party(params)
+    credit = _receiving_party(params, ("CreditPartyName", "ReceiverPartyPublicName"))
     return StatusResult(
         result_code=code,
         result_description=_text(result.get("ResultDesc"))[:255],
@@ -292,8 +330,11 @@ def parse_status_result(data: dict[str, Any]) -> StatusResult:
         transaction_status=_text(params.get("TransactionStatus")),
         receipt=_text(params.get("ReceiptNo")),
         amount=_decimal(params.get("Amount")),
-        receiver_phone=phone,
-        receiver_name=name,
+        receiver_phone=credit.phone,
+        receiver_name=credit.name,
+        debit_party=parse_party(params.get("DebitPartyName")),
+        credit_party=credit,
+        reason_type=_text(params.get("ReasonType")),
         finalised_at=parse_daraja_datetime(params.get("FinalisedTime")),
         charges=parse_charges(params.get("DebitPartyCharges")),
     )

@@ -8,8 +8,9 @@ table (docs/result-codes.md lists them all):
   M-Pesa processed it; *unknown* means it may have been processed.
 - `b2c`: the `ResultCode` of an asynchronous B2C Result (also of Transaction Status and Account Balance
   results). *Final failure* means M-Pesa proves that no money moved (balance, limits, initiator, credential,
-  account state, unknown party). Anything else, including every code not in the table (15 Duplicate
-  Detected, 17 Internal Failure, 1037), is *unknown*: a Transaction Status query settles it.
+  account state, unknown party), each with the published source that says so (`source`). Anything else,
+  including every code not in the table (15 Duplicate Detected, 17 Internal Failure, 26 system busy, 1037),
+  is *unknown*: a Transaction Status query settles it.
 - `stk`: the `ResultCode` of an STK push callback (17 there is "rule limited", not "internal failure").
 - `c2b_validation`: the codes our validation URL answers with to accept or reject a customer's payment.
 
@@ -64,6 +65,9 @@ class ResultCodeInfo:
     klass: str = CodeClass.UNKNOWN
     sync_kind: str = ""
     known: bool = True
+    # For a final failure: the published source showing the code means "refused before any money moved"
+    # (docs/result-codes.md prints it beside the code, so each one's proof can be checked).
+    source: str = ""
 
     @property
     def is_success(self) -> bool:
@@ -89,82 +93,105 @@ _SETTLED_BY_QUERY = (
 _TOKEN_ACTION = "None: a new token is fetched automatically; if it persists, check the consumer key and secret"
 
 
-def _b2c(code, klass, meaning, admin_message, action, retryable=False) -> ResultCodeInfo:
-    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.B2C, klass)
+# Where each final failure's meaning is published. A code whose only description is "busy", "error" or a
+# number is not proof that nothing moved, so it is unknown (26, 17, 29, ...), whatever it is called.
+G2_TABLE = (
+    "Safaricom M-Pesa G2 API result code table (B2C API Specification v1.5, \"Response and Result Codes\"), "
+    "also reported by integrators (Peach Payments, \"M-Pesa error codes\"): a refusal of the request"
+)
+DARAJA_B2C = "Safaricom Daraja docs, Business To Customer (B2C) API page, result codes: a refusal of the request"
+DARAJA_ERRORS = "Safaricom Daraja docs, API error codes: the gateway refused the request before it reached M-Pesa"
+DARAJA_STK = "Safaricom Daraja docs, M-Pesa Express (STK push) result codes: the customer did not pay"
+DARAJA_C2B = "Safaricom Daraja docs, C2B API page: a non-zero validation answer cancels the customer's payment"
+CLIENT_NO_CONNECTION = "This client: no connection was made, so no request reached Daraja"
 
 
-def _stk(code, klass, meaning, admin_message, action, retryable=False) -> ResultCodeInfo:
-    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.STK, klass)
+def _b2c(code, klass, meaning, admin_message, action, retryable=False, source="") -> ResultCodeInfo:
+    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.B2C, klass, source=source)
 
 
-def _sync(code, kind, meaning, admin_message, action, retryable=False) -> ResultCodeInfo:
+def _stk(code, klass, meaning, admin_message, action, retryable=False, source=DARAJA_STK) -> ResultCodeInfo:
+    source = source if klass == F else ""
+    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.STK, klass, source=source)
+
+
+def _sync(code, kind, meaning, admin_message, action, retryable=False, source=DARAJA_ERRORS) -> ResultCodeInfo:
     klass = {SyncKind.ACCEPTED: S, SyncKind.DUPLICATE: U, SyncKind.UNKNOWN: U}.get(kind, F)
-    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.SYNC, klass, kind)
+    source = source if klass == F else ""
+    return ResultCodeInfo(
+        code, meaning, retryable, admin_message, action, Namespace.SYNC, klass, kind, source=source
+    )
 
 
 def _c2b(code, klass, meaning, admin_message, action) -> ResultCodeInfo:
-    return ResultCodeInfo(code, meaning, False, admin_message, action, Namespace.C2B_VALIDATION, klass)
+    source = DARAJA_C2B if klass == F else ""
+    return ResultCodeInfo(
+        code, meaning, False, admin_message, action, Namespace.C2B_VALIDATION, klass, source=source
+    )
 
 
 _B2C_ENTRIES = (
     _b2c("0", S, "Success", "Completed successfully", "None"),
     _b2c("1", F, "Insufficient funds in our B2C utility account", "B2C utility account balance too low",
-         "Top up the B2C utility account, then request a new payout"),
+         "Top up the B2C utility account, then request a new payout", source=DARAJA_B2C),
     _b2c("2", F, "Declined: amount below the minimum transaction value",
          "Amount is below the M-Pesa minimum per transaction",
-         "Request a new payout of at least the minimum (KES 10)"),
+         "Request a new payout of at least the minimum (KES 10)", source=G2_TABLE),
     _b2c("3", F, "Declined: amount above the maximum transaction value",
          "Amount is above the M-Pesa maximum per transaction",
-         "Split the amount into payouts below the per-transaction maximum (KES 250,000)"),
+         "Split the amount into payouts below the per-transaction maximum (KES 250,000)", source=G2_TABLE),
     _b2c("4", F, "Declined: the customer's daily transfer limit would be exceeded",
          "The recipient has reached their daily M-Pesa limit",
-         "Request a new payout tomorrow, or pay by another method"),
+         "Request a new payout tomorrow, or pay by another method", source=G2_TABLE),
     _b2c("5", F, "Declined: our account would fall below its minimum balance",
          "The B2C account would go below its minimum balance",
-         "Top up the B2C utility account, then request a new payout"),
+         "Top up the B2C utility account, then request a new payout", source=G2_TABLE),
     _b2c("6", F, "Unresolved primary party: M-Pesa does not know the initiating organisation",
          "M-Pesa could not resolve our shortcode (PartyA)",
-         "Check MPESA_B2C_SHORTCODE and that the shortcode is live for this environment"),
+         "Check MPESA_B2C_SHORTCODE and that the shortcode is live for this environment", source=G2_TABLE),
     _b2c("7", F, "Unresolved receiver party: M-Pesa does not know the recipient",
          "M-Pesa could not resolve the recipient (PartyB)",
-         "Check the recipient's phone number; it must be a registered M-Pesa number"),
+         "Check the recipient's phone number; it must be a registered M-Pesa number", source=G2_TABLE),
     _b2c("8", F, "Declined: the customer's account would exceed its maximum balance",
          "The recipient's M-Pesa account is at its maximum balance",
-         "Ask the recipient to lower their M-Pesa balance, then request a new payout"),
+         "Ask the recipient to lower their M-Pesa balance, then request a new payout", source=G2_TABLE),
     _b2c("11", F, "The debit party (our account) is in an invalid state",
          "Our B2C shortcode is in a state that does not allow payouts",
-         "Ask Safaricom support to check the B2C shortcode's status"),
+         "Ask Safaricom support to check the B2C shortcode's status", source=G2_TABLE),
     _b2c("12", F, "The credit account (the recipient's) is invalid",
          "The recipient's M-Pesa account cannot receive this payment",
-         "Ask the recipient to check their M-Pesa account, or pay by another method"),
+         "Ask the recipient to check their M-Pesa account, or pay by another method", source=G2_TABLE),
     _b2c("13", F, "Unresolved debit account", "M-Pesa could not find our B2C account",
-         "Ask Safaricom support to check the B2C shortcode's accounts"),
+         "Ask Safaricom support to check the B2C shortcode's accounts", source=G2_TABLE),
     _b2c("14", F, "Unresolved credit account", "M-Pesa could not find the recipient's account",
-         "Check the recipient's phone number, or pay by another method"),
+         "Check the recipient's phone number, or pay by another method", source=G2_TABLE),
     _b2c("15", U, "Duplicate detected: M-Pesa saw this request before (the first one may have paid)",
          "M-Pesa reported the payout as a duplicate: it may already have been paid",
          f"Do not resend. {_SETTLED_BY_QUERY}"),
     _b2c("17", U, "Internal failure inside M-Pesa: the payout may or may not have been made",
          "M-Pesa had an internal failure: the payout may or may not have been made", _SETTLED_BY_QUERY),
     _b2c("18", F, "Initiator credential check failure", "The initiator's security credential was refused",
-         "Regenerate the security credential with the right certificate (sandbox and production differ)"),
+         "Regenerate the security credential with the right certificate (sandbox and production differ)",
+         source=G2_TABLE),
     _b2c("19", U, "Message sequencing failure", "M-Pesa reported a message sequencing failure", _SETTLED_BY_QUERY),
     _b2c("20", F, "Unresolved initiator: M-Pesa does not know the initiator user",
          "The API initiator name is not known to M-Pesa",
-         "Check MPESA_INITIATOR_NAME against the API user on the M-Pesa org portal"),
+         "Check MPESA_INITIATOR_NAME against the API user on the M-Pesa org portal", source=G2_TABLE),
     _b2c("21", F, "The initiator is not allowed to initiate this request (initiator to primary party permission)",
          "The API initiator user may not make this payment",
-         "Give the initiator user the B2C API role on the M-Pesa org portal"),
+         "Give the initiator user the B2C API role on the M-Pesa org portal", source=G2_TABLE),
     _b2c("22", F, "Initiator to debit account permission failure",
          "The API initiator user may not debit the B2C account",
-         "Give the initiator user rights on the B2C utility account on the M-Pesa org portal"),
+         "Give the initiator user rights on the B2C utility account on the M-Pesa org portal", source=G2_TABLE),
     _b2c("24", F, "Missing mandatory fields", "M-Pesa refused the request: a mandatory field is missing",
-         "Report this to the developers: a request field is missing"),
+         "Report this to the developers: a request field is missing", source=G2_TABLE),
     _b2c("25", U, "Code 25 (integrators report it with varying descriptions; not proof that nothing was paid)",
          "M-Pesa answered with code 25, which does not prove that nothing was paid", _SETTLED_BY_QUERY),
-    _b2c("26", F, "Traffic blocking condition in place: M-Pesa refused the request (system busy)",
-         "M-Pesa is refusing traffic for now (system busy)",
-         "Wait a few minutes, then request a new payout", retryable=True),
+    # 26: no published source says a request refused this way never moved money (a busy system may still have
+    # processed it), so a status query settles it: failing it freed a refund's reservation, refunded twice.
+    _b2c("26", U, "Traffic blocking condition in place (system busy): not proof that nothing was paid",
+         "M-Pesa reported it was refusing traffic (system busy): the payout may or may not have been made",
+         _SETTLED_BY_QUERY),
     _b2c("29", U, "System error (integrators' lists): the payout may or may not have been made",
          "M-Pesa reported a system error: the payout may or may not have been made", _SETTLED_BY_QUERY),
     _b2c("1037", U, "Timeout: no answer in time inside M-Pesa (B2C queue timeout)",
@@ -173,20 +200,22 @@ _B2C_ENTRIES = (
     _b2c("2001", F, "The initiator information is invalid (initiator name or password)",
          "The initiator name or security credential is wrong",
          "Check the initiator name and regenerate the security credential with the right certificate "
-         "(sandbox and production differ)"),
+         "(sandbox and production differ)", source=DARAJA_B2C),
     _b2c("2006", F, "Declined: the account status does not allow this transaction",
          "An M-Pesa account status does not allow this transaction",
-         "Ask the recipient to contact Safaricom about their M-Pesa account, or pay by another method"),
+         "Ask the recipient to contact Safaricom about their M-Pesa account, or pay by another method",
+         source=DARAJA_B2C),
     _b2c("2028", F, "The request is not permitted according to product assignment",
          "Our shortcode is not set up for this payment type (CommandID)",
-         "Use a CommandID the shortcode is set up for, or ask Safaricom to enable it"),
+         "Use a CommandID the shortcode is set up for, or ask Safaricom to enable it", source=DARAJA_B2C),
     _b2c("2040", F, "Credit party customer type is not supported (e.g. unregistered customer)",
          "The recipient is not a registered M-Pesa customer",
-         "Ask the recipient to register for M-Pesa, or pay by another method"),
+         "Ask the recipient to register for M-Pesa, or pay by another method", source=DARAJA_B2C),
     _b2c("8006", F, "The security credential is locked", "The initiator's security credential is locked",
-         "Reset the initiator password on the M-Pesa org portal, then regenerate the security credential"),
+         "Reset the initiator password on the M-Pesa org portal, then regenerate the security credential",
+         source=DARAJA_B2C),
     _b2c("SFC_IC0003", F, "The operator does not exist", "The recipient number is not an M-Pesa number",
-         "Check the recipient's phone number"),
+         "Check the recipient's phone number", source=DARAJA_B2C),
     # Reversal results (string codes). Neither proves anything about a B2C payout.
     _b2c("R000001", U, "The transaction has already been reversed", "This transaction was already reversed",
          "Nothing to do: check the statement for the earlier reversal"),
@@ -224,6 +253,11 @@ _STK_ENTRIES = (
          "The customer's phone could not be reached",
          "Ask the customer to try again with the phone on and unlocked"),
     _stk("2001", F, "Wrong PIN entered", "The customer entered a wrong M-Pesa PIN", "Ask the customer to try again"),
+    # Seen in STK callbacks for a number M-Pesa does not serve: the push was refused, nobody was prompted.
+    _stk("SFC_IC0003", F, "The operator does not exist: M-Pesa refused the push (not an M-Pesa number)",
+         "M-Pesa refused the prompt: the number is not an M-Pesa number", "Check the customer's phone number",
+         source="Integrator reports (M-Pesa Express callbacks with SFC_IC0003 \"The operator does not exist\" "
+         "for a number M-Pesa does not serve); the same code is a refusal in Daraja's B2C result codes"),
 )
 
 _C2B_ENTRIES = (
@@ -300,10 +334,11 @@ _SYNC_ENTRIES = (
     _sync("connect_error", SyncKind.RATE_LIMITED, "No connection to Daraja could be made",
           "Could not connect to M-Pesa: nothing was sent",
           "None: the request can be sent again; if it persists, check the network and MPESA_BASE_URL",
-          retryable=True),
+          retryable=True, source=CLIENT_NO_CONNECTION),
     _sync("connect_timeout", SyncKind.RATE_LIMITED, "Connecting to Daraja timed out",
           "Connecting to M-Pesa timed out: nothing was sent",
-          "None: the request can be sent again; if it persists, check the network", retryable=True),
+          "None: the request can be sent again; if it persists, check the network", retryable=True,
+          source=CLIENT_NO_CONNECTION),
     _sync("read_timeout", SyncKind.UNKNOWN, "Daraja did not answer in time after the request was sent",
           "M-Pesa did not answer in time: the payout may or may not have been made", _SETTLE_FIRST),
     _sync("connection_lost", SyncKind.UNKNOWN, "The connection dropped after the request was sent",

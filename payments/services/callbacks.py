@@ -34,7 +34,7 @@ from payments.models import (
     Payout,
     PayoutStatus,
 )
-from payments.phone import mask_msisdn
+from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.rows import insert_row, update_row
 from payments.selectors import stk_push_unanswered
 from payments.services.events import event_record
@@ -161,6 +161,21 @@ def _float_reading_due() -> bool:
     return due
 
 
+def _echo_refusal(callback: DarajaCallback, payout: Payout, notice: parse.TimeoutNotice) -> Handled | None:
+    """An echoed request without an OriginatorConversationID is bound by the URL alone: it must at least
+    ask to pay this payout's phone this payout's amount."""
+    if not notice.party_b:
+        return None
+    try:
+        same_phone = normalize_msisdn(notice.party_b) == payout.phone
+    except InvalidPhoneNumber:
+        same_phone = False
+    if same_phone and notice.amount == payout.amount:
+        return None
+    callback.payout = None
+    return Handled(CallbackOutcome.REJECTED, 403, "The echoed request names another payment than this URL's payout.")
+
+
 def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     notice = parse.parse_timeout(data)
     _link(
@@ -169,7 +184,9 @@ def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handle
         result_code=notice.result_code[:32],
     )
     payout = _lock(callback, payout_id)
-    refused = _check_bound(callback, payout, notice.originator_conversation_id)
+    refused = _check_bound(callback, payout, notice.originator_conversation_id) or _echo_refusal(
+        callback, payout, notice
+    )
     if refused:
         return refused
     # A timeout is not a failure: the money may have moved. A status query will tell.
@@ -214,7 +231,8 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
         callback=callback,
         locked=payout,
     )
-    if result.found_completed and result.charges:
+    if result.found_completed and result.charges and not settled.mismatch:
+        # Only charges of a transaction proven to be this payout's.
         charges_post(receipt=result.receipt, amount=result.charges, payout=payout)  # once per receipt
     return Handled(settled.outcome, message=settled.note or "Accepted", mismatch=settled.mismatch)
 
@@ -236,14 +254,12 @@ def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict)
     _link(callback, result_code=balance.result_code[:32])
     if not classify(Namespace.B2C, balance.result_code).is_success:
         return Handled(CallbackOutcome.PROCESSED, message="Balance query failed; no reading recorded")
-    if balance.utility_available is None:
-        # A successful reading of a shortcode that reports no Utility Account (the float B2C draws on).
-        working = balance.working_available
+    if balance.utility_available is None and balance.working_available is None:
         return Handled(
             CallbackOutcome.PROCESSED,
-            message=f"Balance read: no Utility Account in the answer (Working Account KES {working}); "
-            "no float reading recorded",
+            message="Balance read: neither a Utility nor a Working Account in the answer; no reading recorded",
         )
+    # What is there is stored: a Working Account alone is still a reading (its Utility stays unknown).
     float_record(
         utility_available=balance.utility_available,
         working_available=balance.working_available,

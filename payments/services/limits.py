@@ -77,7 +77,7 @@ def payouts_paused() -> bool:
 
 
 def latest_float() -> FloatBalance | None:
-    return FloatBalance.objects.order_by("-observed_at", "-id").first()
+    return FloatBalance.objects.of_utility().order_by("-observed_at", "-id").first()
 
 
 # --- At send: one round trip --------------------------------------------------------------------------------
@@ -139,7 +139,8 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
         total_sql,
         f"({sending} AND phone = %s)",
         f"({submitted} AND phone = %s)",
-        f"(SELECT utility_available FROM {floats} ORDER BY observed_at DESC, id DESC LIMIT 1)",
+        f"(SELECT utility_available FROM {floats} WHERE utility_available IS NOT NULL"
+        " ORDER BY observed_at DESC, id DESC LIMIT 1)",
     ]
     params = [
         payout.pk,

@@ -11,15 +11,18 @@ payment; an unknown code moves it to `verifying` for a Transaction Status query 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from payments.daraja.callbacks import B2CResult, StatusResult
+from payments.daraja.callbacks import B2CResult, Party, StatusResult
 from payments.daraja.result_codes import CodeClass, Namespace, classify
 from payments.models import (
     FINAL_STATUSES,
@@ -27,13 +30,14 @@ from payments.models import (
     AuditAction,
     CallbackOutcome,
     DarajaCallback,
+    DarajaCredentialSet,
     FloatBalance,
     FloatSource,
     Payment,
     Payout,
     PayoutStatus,
 )
-from payments.phone import is_full_msisdn
+from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
 from payments.signals import float_updated
@@ -52,6 +56,13 @@ class Outcome:
     receiver_phone: str = ""
     receiver_name: str = ""
     completed_at: datetime | None = None
+    # A Transaction Status answer describes whatever transaction carries the receipt it found, money in as well
+    # as out, so it proves this payout paid only when it shows our money going to the payout's party
+    # (_status_answer_problems). A B2C result is bound to the payout by its URL and OriginatorConversationID.
+    from_status_query: bool = False
+    debit_party: Party = field(default_factory=Party)
+    credit_party: Party = field(default_factory=Party)
+    reason_type: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -96,6 +107,10 @@ class Outcome:
             receiver_phone=result.receiver_phone,
             receiver_name=result.receiver_name,
             completed_at=result.finalised_at,
+            from_status_query=True,
+            debit_party=result.debit_party,
+            credit_party=result.credit_party,
+            reason_type=result.reason_type,
         )
 
 
@@ -111,10 +126,84 @@ def _disagreements(payout: Payout, outcome: Outcome) -> list[str]:
     problems = []
     if outcome.amount is not None and outcome.amount != payout.amount:
         problems.append(f"M-Pesa paid KES {outcome.amount}, the payout is for KES {payout.amount}")
-    if is_full_msisdn(outcome.receiver_phone) and outcome.receiver_phone != payout.phone:
+    if outcome.from_status_query:
+        problems.extend(_status_answer_problems(payout, outcome))
+    elif _as_phone(outcome.receiver_phone) not in ("", payout.phone):
         problems.append("M-Pesa paid a different phone number than the payout names")
     if not outcome.transaction_id:
         problems.append("M-Pesa reported success without a receipt")
+    return problems
+
+
+# ReasonType values that describe money paid IN to a shortcode: "Pay Bill", "Pay Bill Online", "Buy Goods",
+# "Customer Paybill Payment", an STK ("... Online") or a deposit. "Business Pay Bill" (our money out to a
+# paybill, a B2B rail) is not among them.
+_INCOMING_REASON = re.compile(
+    r"^\s*(?:customer\b|pay\s*bill|buy\s*goods|lipa\b|c2b\b)|\bonline\b|\bdeposit|\breversal", re.IGNORECASE
+)
+
+
+_SHORTCODE = re.compile(r"[0-9]{5,7}")
+
+
+def _as_phone(number: str) -> str:
+    try:
+        return normalize_msisdn(number)
+    except InvalidPhoneNumber:
+        return ""
+
+
+def _paid_to_phone(payout: Payout, outcome: Outcome) -> str:
+    """The check of a mobile (B2C) payout: the credit party is the payout's phone. A party that names no
+    phone (a paybill, a business, a masked number) proves nothing about who was paid."""
+    phone = _as_phone(outcome.credit_party.phone)
+    if not phone:
+        return "The status answer names no phone number as the party paid"
+    if phone != payout.phone:
+        return "The status answer shows a different phone number paid than the payout names"
+    return ""
+
+
+# Who a payout pays, by what it names: today every payout pays a phone. A rail that pays a paybill, a till or
+# our own B2C account adds its check here (comparing the credit party with the payout's party_b).
+_CREDIT_PARTY_CHECKS: dict[str, Callable[[Payout, Outcome], str]] = {"phone": _paid_to_phone}
+
+
+def _payee_kind(payout: Payout) -> str:
+    """What the payout names as its payee; a payout has no rail of its own yet, so always a phone."""
+    return "phone"
+
+
+def _our_shortcodes() -> set[str]:
+    stored = DarajaCredentialSet.objects.exclude(b2c_shortcode="").values_list("b2c_shortcode", flat=True)
+    return {code.strip() for code in (settings.MPESA_B2C_SHORTCODE, *stored) if code and code.strip()}
+
+
+def _status_answer_problems(payout: Payout, outcome: Outcome) -> list[str]:
+    """Why a "Completed" status answer does not prove THIS payout paid: it must show money leaving our shortcode
+    (when it names the payer) to the payout's party, for a reason that is not money paid in, in the amount
+    asked, under a receipt no incoming payment holds. Each problem names the fact, never a phone number."""
+    problems = []
+    if outcome.amount is None:
+        problems.append("The status answer does not say how much was paid")
+    debit = outcome.debit_party
+    if debit.phone:
+        problems.append("The status answer's payer (debit party) is a customer's phone: it describes money paid in")
+    elif debit.number:
+        ours = _our_shortcodes()
+        if ours and debit.number not in ours:
+            # Named only when shaped like a shortcode: a review reason travels in alerts, a phone must not.
+            named = f" {debit.number}," if _SHORTCODE.fullmatch(debit.number) else ""
+            problems.append(f"The status answer's payer (debit party) is{named} not our B2C shortcode")
+    if _INCOMING_REASON.search(outcome.reason_type):
+        problems.append(f'The status answer\'s ReasonType "{outcome.reason_type[:60]}" describes money paid in')
+    payee_problem = _CREDIT_PARTY_CHECKS[_payee_kind(payout)](payout, outcome)
+    if payee_problem:
+        problems.append(payee_problem)
+    if outcome.transaction_id:
+        payment_id = Payment.objects.filter(receipt=outcome.transaction_id).values_list("pk", flat=True).first()
+        if payment_id:
+            problems.append(f"Receipt {outcome.transaction_id} is the receipt of incoming payment #{payment_id}")
     return problems
 
 
@@ -209,10 +298,25 @@ def payout_settle(
             )
             return SettleResult(CallbackOutcome.PROCESSED, changed=True)
 
+        if outcome.amount is None and not outcome.from_status_query:
+            # A success that does not say how much (in its own rail's key) proves a receipt, not this payment.
+            return _unknown_outcome(
+                payout,
+                outcome,
+                source=source,
+                callback=callback,
+                fields=base_fields,
+                note="A success result without an amount we can read does not prove what was paid; a "
+                "Transaction Status query settles the payout.",
+            )
         problems = _disagreements(payout, outcome)
         receipt = outcome.transaction_id or None
         if receipt and _receipt_elsewhere(payout, receipt):
             problems.append(f"Receipt {receipt} is already recorded on another payout")
+            receipt = None
+        if outcome.from_status_query and problems:
+            # The answer may describe another transaction: its receipt is not pinned on this payout, so a
+            # later result that does prove it can still settle the payout.
             receipt = None
         success_fields = {
             **base_fields,
@@ -245,16 +349,25 @@ def payout_settle(
 
 
 def _unknown_outcome(
-    payout: Payout, outcome: Outcome, *, source: str, callback: DarajaCallback | None, fields: dict
+    payout: Payout,
+    outcome: Outcome,
+    *,
+    source: str,
+    callback: DarajaCallback | None,
+    fields: dict,
+    note: str = "",
 ) -> SettleResult:
-    """A code that proves nothing (15, 17, 1037, any code the catalogue does not hold): the money may have
-    moved. The payout waits in `verifying` for a Transaction Status query; a refund keeps its reservation."""
+    """A code that proves nothing (15, 17, 26, 1037, any code the catalogue does not hold), or a success that
+    does not say how much: the money may have moved. The payout waits in `verifying` for a Transaction Status
+    query; a refund keeps its reservation."""
     info = classify(Namespace.B2C, outcome.result_code)
-    note = (
+    note = note or (
         f"Result {outcome.result_code or '-'} ({info.meaning}) does not prove whether money moved; "
         "a Transaction Status query settles the payout."
     )
-    details = {"result_code": outcome.result_code, "result_description": outcome.result_description}
+    details = {"result_code": outcome.result_code, "result_description": outcome.result_description, "note": note}
+    if outcome.transaction_id:
+        details["transaction_id"] = outcome.transaction_id
     if payout.status in (PayoutStatus.SENDING, PayoutStatus.SUBMITTED):
         payout_transition(
             locked=payout,
@@ -330,7 +443,7 @@ def _success_after_failure(
 
 
 def float_record(
-    *, utility_available: Decimal, source: str, working_available: Decimal | None = None, callback=None
+    *, utility_available: Decimal | None, source: str, working_available: Decimal | None = None, callback=None
 ) -> FloatBalance:
     balance = FloatBalance.objects.create(
         utility_available=utility_available,
@@ -338,7 +451,9 @@ def float_record(
         source=source,
         callback=callback,
     )
-    float_updated.send(sender=FloatBalance, balance=balance)
+    if utility_available is not None:
+        # The low-balance alert and the ledger's float check are about the Utility Account only.
+        float_updated.send(sender=FloatBalance, balance=balance)
     return balance
 
 

@@ -57,6 +57,15 @@ def test_codes_that_prove_no_money_moved_are_final_failures(code):
     assert classify(B2C, code).klass == CodeClass.FINAL_FAILURE
 
 
+def test_every_final_failure_names_the_source_that_proves_it_and_the_doc_prints_it():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "result-codes.md").read_text()
+    for info in all_entries():
+        if info.is_final_failure:
+            assert info.source, (info.namespace, info.code)
+            row = re.search(rf"^\| `{re.escape(info.code)}` \| {info.namespace} \|.*$", doc, flags=re.MULTILINE)
+            assert row and row.group(0).rstrip(" |").endswith(info.source.replace("|", "\\|")), info.code
+
+
 @pytest.mark.parametrize("code", ["15", "17", "1037", "19", "100000001", "9999", "", "abc"])
 def test_codes_that_prove_nothing_are_unknown(code):
     info = classify(B2C, code)

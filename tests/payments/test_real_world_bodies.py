@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from payments.callbacks.tokens import static_token
 from payments.models import CallbackOutcome, DarajaCallback, FloatBalance, Payment, Payout
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
-from tests.factories import make_requester, sample
+from tests.factories import make_float_reading, make_requester, sample
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,9 @@ def test_the_api_refuses_a_full_width_digit_in_a_disbursement_phone():
 # --- Account Balance ------------------------------------------------------------------------------------
 
 
-def test_a_balance_result_with_a_working_account_only_is_a_successful_reading(client):
+def test_a_balance_result_with_a_working_account_only_records_what_it_read(client):
+    # Issue 25: it used to record nothing. The Working reading is kept; the Utility float stays the last known.
+    make_float_reading(utility_available=Decimal("50000.00"))
     body = sample("account_balance_result")
     for parameter in body["Result"]["ResultParameters"]["ResultParameter"]:
         if parameter["Key"] == "AccountBalance":
@@ -97,9 +99,13 @@ def test_a_balance_result_with_a_working_account_only_is_a_successful_reading(cl
     assert post(client, "balance-result", static_token("balance"), body).status_code == 200
     callback = DarajaCallback.objects.get()
     assert callback.outcome == CallbackOutcome.PROCESSED
-    assert "Balance read" in callback.error and "700000.00" in callback.error
-    assert "failed" not in callback.error
-    assert not FloatBalance.objects.exists()  # no Utility Account: no float that B2C draws on was read
+    reading = FloatBalance.objects.get(callback=callback)
+    assert (reading.utility_available, reading.working_available) == (None, Decimal("700000.00"))
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=make_requester()).key}")
+    latest = api.get("/api/dashboard/").json()["float"]["latest"]
+    assert Decimal(latest["utility_available"]) == Decimal("50000.00")  # not taken for an empty float
 
 
 def test_an_echoed_balance_request_at_the_timeout_url_is_a_timeout_not_400(client):

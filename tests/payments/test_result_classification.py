@@ -272,14 +272,16 @@ def test_a_status_result_naming_another_payouts_ids_is_refused(client, named):
     assert DarajaCallback.objects.get().outcome == CallbackOutcome.REJECTED
 
 
-def test_the_customer_is_read_from_whichever_party_carries_them_and_a_paybill_is_no_phone(client):
+def test_a_paybill_credit_party_is_no_phone_and_the_payer_is_never_the_customer(client):
+    # Issue 25: the payer (DebitPartyName) used to be read as the customer and this completed the payout;
+    # it is money paid in to a paybill, so it goes to a person.
     payout = make_payout(status=PayoutStatus.VERIFYING)
     body = status_body(payout, extra=[("CreditPartyName", "490742 - FINGO AFRICA"),
                                       ("DebitPartyName", "254705912645 - NICHOLAS JOHN SONGOK")])
     post(client, "status-result", payout.callback_token, body)
     payout.refresh_from_db()
-    assert payout.status == PayoutStatus.COMPLETED
-    assert payout.receiver_name == "NICHOLAS JOHN SONGOK"
+    assert payout.status == PayoutStatus.NEEDS_REVIEW
+    assert "names no phone number as the party paid" in payout.review_reason
 
 
 def test_a_status_query_that_failed_never_fails_the_payout(client):
