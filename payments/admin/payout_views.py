@@ -31,6 +31,7 @@ from payments.admin.common import (
     safe_next,
 )
 from payments.daraja import result_codes
+from payments.daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
 from payments.errors import PayoutError
 from payments.forms import (
     BulkUploadForm,
@@ -41,6 +42,8 @@ from payments.forms import (
     add_service_error,
 )
 from payments.models import (
+    CallbackKind,
+    DarajaCallback,
     EventSource,
     Payout,
     PayoutApproval,
@@ -118,6 +121,33 @@ def paid_from(payout: Payout) -> str:
 def phone_differs_text(payout: Payout) -> str:
     return f"This refund goes to {payout.phone}, not to the number that paid ({paid_from(payout) or 'unknown'})."
 
+
+
+def mpesa_said(payout: Payout) -> dict:
+    """What M-Pesa last reported about a payout, shown beside a review's choice: its result, receipt and the
+    amount its last result or status answer named (read from that stored callback)."""
+    amount = None
+    last = (
+        DarajaCallback.objects.filter(
+            payout_id=payout.pk, kind__in=[CallbackKind.B2C_RESULT, CallbackKind.STATUS_RESULT]
+        )
+        .order_by("-received_at", "-id")
+        .first()
+    )
+    if last is not None:
+        try:
+            data = load_json(last.raw_body)
+            parsed = parse_b2c_result(data) if last.kind == CallbackKind.B2C_RESULT else parse_status_result(data)
+            amount = parsed.amount
+        except (CallbackParseError, ValueError, TypeError, AttributeError):
+            amount = None  # a body we could not read shows no amount; the raw body is on the payout's page
+    return {
+        "result_code": payout.result_code or "-",
+        "result_description": payout.result_description or "-",
+        "receipt": payout.transaction_id or "none",
+        "amount": kes(amount) if amount is not None else "not reported",
+        "payout_amount": kes(payout.amount),
+    }
 
 
 def one_payout(allowed: Callable[[HttpRequest], bool], refusal: str, *, related: tuple[str, ...] = ()):
@@ -459,27 +489,47 @@ class PayoutViews(AdminPagesMixin):
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
             return HttpResponseRedirect(change_url)
+        waiting = payout_services.open_review(payout)
+        if request.method == "POST" and "confirm_review" in request.POST:
+            try:
+                payout_services.payout_confirm_review(payout_id=payout.pk, confirmed_by=request.user, source=ADMIN)
+            except PayoutError as exc:
+                messages.error(request, f"Payout #{payout.pk}: {exc.message}")
+                return HttpResponseRedirect(self.url("review", payout.pk))
+            messages.success(request, f"Review confirmed: payout #{payout.pk} marked {waiting.resolution}.")
+            return HttpResponseRedirect(change_url)
         form = ReviewForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                payout_services.payout_mark_reviewed(
+                reviewed = payout_services.payout_mark_reviewed(
                     payout_id=payout.pk, reviewed_by=request.user, source=ADMIN, **form.cleaned_data
                 )
             except PayoutError as exc:
                 add_service_error(form, exc)
             else:
-                messages.success(request, f"Payout #{payout.pk} marked {form.cleaned_data['resolution']}.")
+                if reviewed.status == PayoutStatus.NEEDS_REVIEW:
+                    messages.warning(
+                        request,
+                        f"Review of payout #{payout.pk} recorded: it contradicts what M-Pesa reported, so another "
+                        "approver (not its requester, an editor, nor you) must confirm it before it counts.",
+                    )
+                else:
+                    messages.success(request, f"Payout #{payout.pk} marked {form.cleaned_data['resolution']}.")
                 return HttpResponseRedirect(change_url)
         return self.page(
             request,
-            "admin/payments/payout/form_page.html",
+            "admin/payments/payout/review_page.html",
             f"Mark payout #{payout.pk} reviewed",
             form=form,
             original=payout,
+            mpesa=mpesa_said(payout),
+            waiting=waiting,
             submit_label="Record the review",
             intro=f"Why it needs review: {payout.review_reason or 'no answer from M-Pesa'}. Check the M-Pesa portal "
             f"for OriginatorConversationID {payout.originator_conversation_id} ({kes(payout.amount)} to "
-            f"{payout.phone}) and record what it shows. Nothing is sent again from here.",
+            f"{payout.phone}) and record what it shows. Nothing is sent again from here. A resolution that "
+            "contradicts what M-Pesa reported (failed after a success, completed without its receipt) is "
+            "recorded and counts only once another approver confirms it.",
         )
 
     # --- bulk disbursement ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from payments.models import (
     EventSource,
     Payment,
     Payout,
+    PayoutReview,
 )
 from payments.models import PayoutStatus as S
 from payments.rows import load_row, selected_columns, update_row
@@ -234,6 +235,11 @@ def _in_transaction(*, payout: Payout, old_status: str, event: AuditEvent) -> No
     ):
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
+    if old_status == S.NEEDS_REVIEW and to_status != S.NEEDS_REVIEW:
+        # A review still waiting for its second person no longer applies once the payout is settled otherwise.
+        PayoutReview.objects.filter(payout_id=payout.pk, confirmed_at__isnull=True, dropped_at__isnull=True).update(
+            dropped_at=event.created_at
+        )
     if old_status != to_status:
         # The ledger posts the money the change moved (one statement, or none: ledger/services/payouts.py).
         payout_status_posted(payout=payout, old_status=old_status, event=event)

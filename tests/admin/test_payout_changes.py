@@ -11,8 +11,8 @@ from django.urls import reverse
 from payments.models import EventSource, Payout, PayoutKind, PayoutStatus
 from payments.services import dispatch
 from payments.services import payouts as payout_services
-from tests.admin.conftest import messages_of, request_payout
-from tests.factories import make_payout
+from tests.admin.conftest import logged_in, messages_of, request_payout
+from tests.factories import make_approver, make_payout
 
 pytestmark = pytest.mark.django_db
 
@@ -139,11 +139,30 @@ def test_needs_review_payout_is_marked_reviewed_with_a_receipt(approver_client, 
     missing = approver_client.post(url, {"resolution": "completed", "transaction_id": "", "note": "Portal shows it"})
     assert "receipt" in str(missing.context["form"].errors)
 
+    # M-Pesa never reported a receipt: a typed one is recorded, and counts once a second approver confirms it.
     approver_client.post(url, {"resolution": "completed", "transaction_id": "uab1234xyz", "note": "Portal shows it"})
+    payout.refresh_from_db()
+    assert (payout.status, payout.transaction_id) == (PayoutStatus.NEEDS_REVIEW, None)
+    colleague = make_approver("cora")
+    logged_in(colleague).post(url, {"confirm_review": "1"})
     payout.refresh_from_db()
     assert (payout.status, payout.transaction_id) == (PayoutStatus.COMPLETED, "UAB1234XYZ")
     event = payout.events.get(action="reviewed")
-    assert (event.actor, event.details["note"]) == (approver, "Portal shows it")
+    assert (event.actor, event.details["note"], event.details["recorded_by"]) == (
+        colleague,
+        "Portal shows it",
+        approver.pk,
+    )
+
+
+def test_needs_review_payout_without_a_reported_success_is_marked_failed_by_one_approver(approver_client):
+    payout = make_payout(status=PayoutStatus.NEEDS_REVIEW, review_reason="No answer to 3 queries")
+    approver_client.post(
+        reverse("admin:payments_payout_review", args=(payout.pk,)),
+        {"resolution": "failed", "note": "Portal shows nothing"},
+    )
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.FAILED
 
 
 def test_mark_reviewed_action_works_on_one_payout(approver_client):
