@@ -116,10 +116,11 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
     status = payout.status
     if status == PayoutStatus.PENDING_APPROVAL:
         missing = max(payout.required_approvals - approvals, 1)
-        return (
+        waits = (
             f"It waits for {missing} more approval{'s' if missing > 1 else ''} from someone other than "
             f"{payout.requested_by}; then a worker sends it to M-Pesa."
         )
+        return f"{waits} Held meanwhile: {payout.hold_reason}" if payout.hold_reason else waits
     if status == PayoutStatus.APPROVED:
         if payout.hold_reason:
             return f"Approved, held before sending: {payout.hold_reason}. It goes as soon as that clears."
