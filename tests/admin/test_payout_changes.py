@@ -52,7 +52,9 @@ def test_add_payout_goes_through_the_request_service(requester_client, requester
     assert confirmation.status_code == 200 and "Yes, request this payout" in page
     assert "KES 1,500.00" in page and "254712345678" in page
     assert not Payout.objects.exists()
-    response = requester_client.post(reverse("admin:payments_payout_add"), {**data, "confirm": "1"})
+    response = requester_client.post(
+        reverse("admin:payments_payout_add"), {**data, "confirm": "1", "form_nonce": confirmation.context["form_nonce"]}
+    )
     payout = Payout.objects.get()
     assert response.status_code == 302 and response.url == reverse("admin:payments_payout_change", args=(payout.pk,))
     assert (payout.kind, payout.status, payout.phone, payout.amount) == (
