@@ -99,9 +99,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(AuditAction.UNANSWERED, _IN_FLIGHT, S.NEEDS_REVIEW, _TASK | {EventSource.COMMAND, EventSource.ADMIN},
                "PAYOUT_MAX_STATUS_QUERIES queries without a final answer: a person checks the M-Pesa portal."),
     Transition(AuditAction.REVIEWED, (S.NEEDS_REVIEW,), S.COMPLETED, _PEOPLE,
-               "A person found it paid in the M-Pesa portal (with its receipt)."),
+               "A person found it paid in the M-Pesa portal (with its receipt); against M-Pesa, a second confirms."),
     Transition(AuditAction.REVIEWED, (S.NEEDS_REVIEW,), S.FAILED, _PEOPLE,
-               "A person found it not paid in the M-Pesa portal."),
+               "A person found it not paid in the M-Pesa portal; against M-Pesa, a second confirms."),
 )
 
 _BY_ACTION_AND_TARGET: dict[tuple[str, str], Transition] = {(t.action, t.to): t for t in TRANSITIONS}
