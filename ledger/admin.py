@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, resolve, reverse
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
@@ -28,6 +30,7 @@ from ledger.models import (
 from ledger.services import money, statement
 from payments.admin.common import EstimatedCountPaginator
 from payments.errors import PayoutError
+from payments.services import submissions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -136,14 +139,44 @@ class FloatCheckAdmin(ReadOnlyAdmin):
     list_filter = ["flagged"]
 
 
+FUNDING_FORM = "funding"
+
+
+class FundingRequestForm(forms.ModelForm):
+    # One-time token of this render of the form (payments/services/submissions.py): a double submit makes one.
+    form_nonce = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=submissions.NONCE_MAX,
+        error_messages={"required": "This form has no one-time token: open it again and submit it once."},
+    )
+
+    class Meta:
+        model = FundingRequest
+        fields = ["kind", "amount", "receipt", "effective_at", "note"]
+
+
 @admin.register(FundingRequest)
 class FundingRequestAdmin(admin.ModelAdmin):
     """One person enters a top-up or an opening balance; another approves it, and only then is it posted."""
 
     list_display = ["id", "kind", "amount", "receipt", "effective_at", "status", "requested_by", "decided_by"]
     list_filter = ["status", "kind"]
-    fields = ["kind", "amount", "receipt", "effective_at", "note"]
+    form = FundingRequestForm
+    fields = ["kind", "amount", "receipt", "effective_at", "note", "form_nonce"]
     actions = ["approve", "reject"]
+
+    def get_changeform_initial_data(self, request):
+        return {**super().get_changeform_initial_data(request), "form_nonce": submissions.new_nonce()}
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if request.method == "POST":
+            earlier = submissions.submitted_earlier(
+                user=request.user, form=FUNDING_FORM, nonce=request.POST.get(submissions.NONCE_FIELD, "")
+            )
+            if earlier:
+                self.message_user(request, "This funding request was submitted already: here it is.", messages.INFO)
+                return HttpResponseRedirect(earlier)
+        return super().add_view(request, form_url, extra_context)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -152,11 +185,18 @@ class FundingRequestAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        created = money.funding_request_create(
-            requested_by=request.user, kind=obj.kind, amount=obj.amount, note=obj.note, receipt=obj.receipt,
-            effective_at=obj.effective_at,
+        submitted = submissions.submit_once(
+            user=request.user,
+            form=FUNDING_FORM,
+            nonce=form.cleaned_data.get("form_nonce", ""),
+            create=lambda: money.funding_request_create(
+                requested_by=request.user, kind=obj.kind, amount=obj.amount, note=obj.note, receipt=obj.receipt,
+                effective_at=obj.effective_at,
+            ),
+            url_of=lambda created: reverse("admin:ledger_fundingrequest_change", args=(created.pk,)),
         )
-        obj.pk = created.pk
+        # A concurrent twin of this submit made it: this one shows that request.
+        obj.pk = submitted.created.pk if submitted.created else int(resolve(submitted.url).kwargs["object_id"])
 
     def _decide(self, request, queryset, decide, verb: str) -> None:
         for request_obj in queryset.filter(status=FundingStatus.PENDING):

@@ -310,6 +310,44 @@ class PayoutEditor(models.Model):
         return f"{self.user} edited payout #{self.payout_id}"
 
 
+class PayoutReview(models.Model):
+    """A review resolution that contradicts what M-Pesa reported (failed after a success, completed without
+    M-Pesa's receipt), recorded by one person and waiting for another to confirm it: until then the payout
+    stays in `needs_review`. Neither may be the payout's requester or an editor, and the confirmer is not the
+    recorder (the services refuse it; the CHECK below refuses it in the database too)."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="reviews")
+    resolution = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    transaction_id = models.CharField(max_length=32, blank=True)
+    note = models.TextField()
+    # What M-Pesa reported that this resolution contradicts, as the recorder was shown it.
+    contradicts = models.CharField(max_length=255)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the payout left `needs_review` another way (M-Pesa's answer, an agreeing review) before anyone
+    # confirmed this: it can no longer be confirmed.
+    dropped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            # One resolution waits at a time: two recorders cannot each leave one for the other to confirm.
+            models.UniqueConstraint(
+                fields=["payout"],
+                condition=Q(confirmed_at__isnull=True, dropped_at__isnull=True),
+                name="one_open_review_per_payout",
+            ),
+            models.CheckConstraint(condition=~Q(confirmed_by=F("recorded_by")), name="review_confirmed_by_another"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of payout #{self.payout_id}: {self.resolution} by {self.recorded_by}"
+
+
 class CallbackKind(models.TextChoices):
     B2C_RESULT = "b2c_result", "B2C result"
     B2C_TIMEOUT = "b2c_timeout", "B2C queue timeout"
@@ -413,6 +451,7 @@ class AuditAction(models.TextChoices):
     EDITED = "edited", "Edited"
     HELD = "held", "Held"
     STATUS_QUERY = "status_query", "Status query sent"
+    REVIEW_RECORDED = "review_recorded", "Review recorded (waits for a second person)"
     REQUESTED_AGAIN = "requested_again", "Requested again (a failed payout's new request)"
     RETRIED = "retried", "Requested again as a new payout"
     # Payments (C2B and STK push).
@@ -608,6 +647,26 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class FormSubmission(models.Model):
+    """One submit of a console form that creates money movements (bulk upload confirmation, refund,
+    disbursement, ledger funding): the one-time token rendered into the form, stored in the transaction that
+    creates what it asks for. The UNIQUE constraint makes a double click or six concurrent confirms of one
+    render create one thing; the others wait on the index and are answered with what the first made."""
+
+    form = models.CharField(max_length=40)
+    nonce = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The page of what the first submit created (a batch, a payout, a funding request).
+    result_url = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["form", "nonce"], name="form_submitted_once")]
+
+    def __str__(self) -> str:
+        return f"{self.form} {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class DarajaCredentialSet(models.Model):

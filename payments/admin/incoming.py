@@ -29,6 +29,7 @@ from payments.forms import RefundForm, add_service_error
 from payments.models import AuditEvent, DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutStatus
 from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
 from payments.roles import can_request
+from payments.services import submissions
 from payments.services.payouts import payment_refund, payout_request_precheck, refund_target
 
 
@@ -225,6 +226,14 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         payment = get_object_or_404(Payment, pk=object_id)
         if not can_request(request):
             return refused(request, "Only payout requesters can request refunds.")
+        if request.method == "POST" and "confirm" in request.POST:
+            # A second click of "Yes" is answered with the refund the first made, before any check it would fail.
+            earlier = submissions.submitted_earlier(
+                user=request.user, form="refund", nonce=request.POST.get(submissions.NONCE_FIELD, "")
+            )
+            if earlier:
+                messages.info(request, "This refund was requested already: here is its payout.")
+                return HttpResponseRedirect(earlier)
         change_url = reverse("admin:payments_payment_change", args=(payment.pk,))
         if payment.status != PaymentStatus.COMPLETED or payment.refundable_amount < 1:
             messages.error(
@@ -263,20 +272,31 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                     "target": target,
                     "paid_from": payment.phone,
                     "differs": differs,
+                    "form_nonce": submissions.new_nonce(),
                 },
             )
         try:
-            payout = payment_refund(
-                payment_id=payment.pk,
-                requested_by=request.user,
-                reason=data["reason"],
-                amount=data["amount"],
-                phone=data["phone"] or None,
-                source=EventSource.ADMIN,
+            submitted = submissions.submit_once(
+                user=request.user,
+                form="refund",
+                nonce=request.POST.get(submissions.NONCE_FIELD, ""),
+                create=lambda: payment_refund(
+                    payment_id=payment.pk,
+                    requested_by=request.user,
+                    reason=data["reason"],
+                    amount=data["amount"],
+                    phone=data["phone"] or None,
+                    source=EventSource.ADMIN,
+                ),
+                url_of=lambda payout: reverse("admin:payments_payout_change", args=(payout.pk,)),
             )
         except PayoutError as exc:
             add_service_error(form, exc)
             return self._refund_page(request, payment, form)
+        if submitted.created is None:
+            messages.info(request, "This refund was requested already: here is its payout.")
+            return HttpResponseRedirect(submitted.url)
+        payout = submitted.created
         note = " It goes to another number than the one that paid." if payout.phone_differs_from_payment else ""
         messages.success(
             request, f"Refund of {kes(payout.amount)} requested as payout #{payout.pk}; it waits for approval.{note}"

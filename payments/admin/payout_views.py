@@ -31,7 +31,8 @@ from payments.admin.common import (
     safe_next,
 )
 from payments.daraja import result_codes
-from payments.errors import PayoutError
+from payments.daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
+from payments.errors import InvalidState, PayoutError
 from payments.forms import (
     BulkUploadForm,
     DisbursementForm,
@@ -41,6 +42,8 @@ from payments.forms import (
     add_service_error,
 )
 from payments.models import (
+    CallbackKind,
+    DarajaCallback,
     EventSource,
     Payout,
     PayoutApproval,
@@ -50,7 +53,7 @@ from payments.models import (
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
-from payments.services import bulk, dispatch
+from payments.services import bulk, dispatch, submissions
 from payments.services import payouts as payout_services
 from payments.services.limits import payouts_paused, required_approvals
 
@@ -61,6 +64,7 @@ QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
 
 
 UPLOADS_KEY = "payments.bulk_uploads"
+BULK_FORM = "bulk_upload"
 SESSION_UPLOADS = 3
 ROW_REPORT_MAX = 20
 
@@ -120,6 +124,33 @@ def phone_differs_text(payout: Payout) -> str:
 
 
 
+def mpesa_said(payout: Payout) -> dict:
+    """What M-Pesa last reported about a payout, shown beside a review's choice: its result, receipt and the
+    amount its last result or status answer named (read from that stored callback)."""
+    amount = None
+    last = (
+        DarajaCallback.objects.filter(
+            payout_id=payout.pk, kind__in=[CallbackKind.B2C_RESULT, CallbackKind.STATUS_RESULT]
+        )
+        .order_by("-received_at", "-id")
+        .first()
+    )
+    if last is not None:
+        try:
+            data = load_json(last.raw_body)
+            parsed = parse_b2c_result(data) if last.kind == CallbackKind.B2C_RESULT else parse_status_result(data)
+            amount = parsed.amount
+        except (CallbackParseError, ValueError, TypeError, AttributeError):
+            amount = None  # a body we could not read shows no amount; the raw body is on the payout's page
+    return {
+        "result_code": payout.result_code or "-",
+        "result_description": payout.result_description or "-",
+        "receipt": payout.transaction_id or "none",
+        "amount": kes(amount) if amount is not None else "not reported",
+        "payout_amount": kes(payout.amount),
+    }
+
+
 def one_payout(allowed: Callable[[HttpRequest], bool], refusal: str, *, related: tuple[str, ...] = ()):
     """A page about one payout (`<int:object_id>/...`): 404 when there is no such payout, the refusal page for
     whoever `allowed` refuses, else the view, given the payout and the URL of its change page."""
@@ -151,19 +182,37 @@ class PayoutViews(AdminPagesMixin):
             return refused(request, "Only payout requesters can request disbursements.")
         # Two steps, as a refund: the form ("Continue", which checks the amount, phone and limits), then a
         # confirmation of what will be created ("Yes, request this payout").
+        if request.method == "POST" and "confirm" in request.POST:
+            # A second click of "Yes" is answered with the payout the first made, before any check it would fail.
+            earlier = submissions.submitted_earlier(
+                user=request.user, form="disbursement", nonce=request.POST.get(submissions.NONCE_FIELD, "")
+            )
+            if earlier:
+                messages.info(request, "This request was submitted already: here is its payout.")
+                return HttpResponseRedirect(earlier)
         form = DisbursementForm(request.POST or None)
         if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
             data = form.cleaned_data
             try:
                 phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
-                payout = None
+                submitted = None
                 if "confirm" in request.POST:
-                    payout = payout_services.payout_request_disbursement(
-                        requested_by=request.user, source=ADMIN, **data
+                    submitted = submissions.submit_once(
+                        user=request.user,
+                        form="disbursement",
+                        nonce=request.POST.get(submissions.NONCE_FIELD, ""),
+                        create=lambda: payout_services.payout_request_disbursement(
+                            requested_by=request.user, source=ADMIN, **data
+                        ),
+                        url_of=lambda payout: reverse("admin:payments_payout_change", args=(payout.pk,)),
                     )
             except PayoutError as exc:
                 add_service_error(form, exc)
             else:
+                if submitted is not None and submitted.created is None:
+                    messages.info(request, "This request was submitted already: here is its payout.")
+                    return HttpResponseRedirect(submitted.url)
+                payout = submitted.created if submitted is not None else None
                 if payout is None:
                     return self.page(
                         request,
@@ -175,6 +224,7 @@ class PayoutViews(AdminPagesMixin):
                         amount=kes(amount),
                         approvals_needed=required_approvals(amount),
                         hidden=[(name, form[name].value() or "") for name in form.fields],
+                        form_nonce=submissions.new_nonce(),
                     )
                 messages.success(
                     request,
@@ -426,6 +476,14 @@ class PayoutViews(AdminPagesMixin):
                 retry = payout_services.payout_request_again(
                     payout_id=payout.pk, requested_by=request.user, source=ADMIN
                 )
+            except InvalidState as exc:
+                earlier = payout.retries.order_by("pk").first() if exc.code == "already_retried" else None
+                if earlier is None:
+                    messages.error(request, f"Payout #{payout.pk}: {exc.message}")
+                    return HttpResponseRedirect(change_url)
+                # A double click: the original is requested again once (under its row lock); show that request.
+                messages.info(request, f"Payout #{payout.pk} was already requested again as payout #{earlier.pk}.")
+                return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(earlier.pk,)))
             except PayoutError as exc:
                 messages.error(request, f"Payout #{payout.pk}: {exc.message}")
                 return HttpResponseRedirect(change_url)
@@ -459,27 +517,47 @@ class PayoutViews(AdminPagesMixin):
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
             return HttpResponseRedirect(change_url)
+        waiting = payout_services.open_review(payout)
+        if request.method == "POST" and "confirm_review" in request.POST:
+            try:
+                payout_services.payout_confirm_review(payout_id=payout.pk, confirmed_by=request.user, source=ADMIN)
+            except PayoutError as exc:
+                messages.error(request, f"Payout #{payout.pk}: {exc.message}")
+                return HttpResponseRedirect(self.url("review", payout.pk))
+            messages.success(request, f"Review confirmed: payout #{payout.pk} marked {waiting.resolution}.")
+            return HttpResponseRedirect(change_url)
         form = ReviewForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                payout_services.payout_mark_reviewed(
+                reviewed = payout_services.payout_mark_reviewed(
                     payout_id=payout.pk, reviewed_by=request.user, source=ADMIN, **form.cleaned_data
                 )
             except PayoutError as exc:
                 add_service_error(form, exc)
             else:
-                messages.success(request, f"Payout #{payout.pk} marked {form.cleaned_data['resolution']}.")
+                if reviewed.status == PayoutStatus.NEEDS_REVIEW:
+                    messages.warning(
+                        request,
+                        f"Review of payout #{payout.pk} recorded: it contradicts what M-Pesa reported, so another "
+                        "approver (not its requester, an editor, nor you) must confirm it before it counts.",
+                    )
+                else:
+                    messages.success(request, f"Payout #{payout.pk} marked {form.cleaned_data['resolution']}.")
                 return HttpResponseRedirect(change_url)
         return self.page(
             request,
-            "admin/payments/payout/form_page.html",
+            "admin/payments/payout/review_page.html",
             f"Mark payout #{payout.pk} reviewed",
             form=form,
             original=payout,
+            mpesa=mpesa_said(payout),
+            waiting=waiting,
             submit_label="Record the review",
             intro=f"Why it needs review: {payout.review_reason or 'no answer from M-Pesa'}. Check the M-Pesa portal "
             f"for OriginatorConversationID {payout.originator_conversation_id} ({kes(payout.amount)} to "
-            f"{payout.phone}) and record what it shows. Nothing is sent again from here.",
+            f"{payout.phone}) and record what it shows. Nothing is sent again from here. A resolution that "
+            "contradicts what M-Pesa reported (failed after a success, completed without its receipt) is "
+            "recorded and counts only once another approver confirms it.",
         )
 
     # --- bulk disbursement ------------------------------------------------------------------------
@@ -570,18 +648,34 @@ class PayoutViews(AdminPagesMixin):
         if request.method != "POST":
             return HttpResponseRedirect(upload_url)
         token = request.POST.get("token", "")
+        # A preview is confirmed once: its token is stored with the batch (a UNIQUE constraint, not the
+        # session, which concurrent confirms each read before any of them saves it).
+        earlier = submissions.submitted_earlier(user=request.user, form=BULK_FORM, nonce=token)
+        if earlier:
+            messages.info(request, "This upload was confirmed already: here is its batch.")
+            return HttpResponseRedirect(earlier)
         upload = self._upload(request, token)
         if upload is None:
             messages.error(request, "That upload is no longer waiting (confirmed already, or the session ended); "
                                     "upload the file again.")
             return HttpResponseRedirect(upload_url)
-        try:
-            batch, errors = bulk.payout_batch_create_from_csv(
+        errors: list = []
+
+        def create():
+            batch, refused = bulk.payout_batch_create_from_csv(
                 uploaded_by=request.user,
                 file=NamedText(upload["text"], upload["file_name"]),
                 source=ADMIN,
                 name=upload["name"],
                 command_id=upload["command_id"],
+            )
+            errors.extend(refused)
+            return batch
+
+        try:
+            submitted = submissions.submit_once(
+                user=request.user, form=BULK_FORM, nonce=token, create=create,
+                url_of=lambda batch: reverse("admin:payments_payoutbatch_change", args=(batch.pk,)),
             )
         except PayoutError as exc:
             messages.error(request, exc.message)
@@ -589,6 +683,10 @@ class PayoutViews(AdminPagesMixin):
         uploads = self._uploads(request)
         uploads.pop(token, None)
         request.session[UPLOADS_KEY] = uploads
+        if submitted.url and submitted.created is None:
+            messages.info(request, "This upload was confirmed already: here is its batch.")
+            return HttpResponseRedirect(submitted.url)
+        batch = submitted.created
         if batch is None:
             messages.error(request, "No row could be created; nothing was created. Fix the rows and upload again.")
             return HttpResponseRedirect(upload_url)

@@ -116,10 +116,11 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
     status = payout.status
     if status == PayoutStatus.PENDING_APPROVAL:
         missing = max(payout.required_approvals - approvals, 1)
-        return (
+        waits = (
             f"It waits for {missing} more approval{'s' if missing > 1 else ''} from someone other than "
             f"{payout.requested_by}; then a worker sends it to M-Pesa."
         )
+        return f"{waits} Held meanwhile: {payout.hold_reason}" if payout.hold_reason else waits
     if status == PayoutStatus.APPROVED:
         if payout.hold_reason:
             return f"Approved, held before sending: {payout.hold_reason}. It goes as soon as that clears."
@@ -246,6 +247,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                     "approved_at",
                     "hold_reason",
                     "review_reason",
+                    "review_waiting",
                 ]
             },
         ),
@@ -430,6 +432,17 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
         for pk in obj.retries.order_by("pk").values_list("pk", flat=True):
             parts.append(format_html("Requested again as {}.", link_to(Payout, pk)))
         return format_html_join(" ", "{}", ((part,) for part in parts)) if parts else "-"
+
+    @admin.display(description="Review waiting for confirmation")
+    def review_waiting(self, obj: Payout) -> str:
+        waiting = payout_services.open_review(obj)
+        if waiting is None:
+            return "-"
+        return warning_box(
+            f"{waiting.recorded_by} recorded it {waiting.resolution} on {when(waiting.recorded_at)} "
+            f"({waiting.note}); it contradicts what M-Pesa reported ({waiting.contradicts}). Pending "
+            "confirmation by another approver, not its requester, an editor nor the recorder."
+        )
 
     @admin.display(description="Refunded payment")
     def payment_link(self, obj: Payout) -> str:

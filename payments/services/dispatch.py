@@ -44,7 +44,7 @@ from payments.phone import mask_msisdn
 from payments.services.daraja import daraja_client
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
-from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql
+from payments.services.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
 from payments.services.payouts import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_stk_push as send_stk_push_task
 
@@ -129,6 +129,8 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
             return SendResult("skipped")
+        if _hold_retry_of_paid(payout):
+            return SendResult("held")
         _one_claim_at_a_time()
         checks = _send_checks(payout)
         if checks.approvals_by_interested:
@@ -172,6 +174,24 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1},
         )
         return payout, checks
+
+
+def _hold_retry_of_paid(payout: Payout) -> bool:
+    """The last line against paying twice: a request again whose original M-Pesa has since reported paid
+    stays `approved` with the reason, and is not sent. Its original is read, not locked: a success for the
+    original locks the original and then its retries, so locking it here (after the retry) could deadlock."""
+    if not payout.retry_of_id:
+        return False
+    original_status = Payout.objects.filter(pk=payout.retry_of_id).values_list("status", flat=True).first()
+    reason = retry_hold_reason(original_id=payout.retry_of_id, original_status=original_status or "")
+    if not reason:
+        return False
+    if reason != payout.hold_reason:
+        payout.hold_reason = reason
+        payout.save(update_fields=["hold_reason", "updated_at"])
+        event_record(action=AuditAction.HELD, source=SOURCE, payout=payout, from_status=payout.status,
+                     to_status=payout.status, details={"reason": reason})
+    return True
 
 
 def _void_interested_approvals(payout: Payout) -> None:

@@ -35,6 +35,7 @@ from payments.models import (
     EventSource,
     Payment,
     Payout,
+    PayoutReview,
 )
 from payments.models import PayoutStatus as S
 from payments.rows import load_row, selected_columns, update_row
@@ -98,9 +99,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(AuditAction.UNANSWERED, _IN_FLIGHT, S.NEEDS_REVIEW, _TASK | {EventSource.COMMAND, EventSource.ADMIN},
                "PAYOUT_MAX_STATUS_QUERIES queries without a final answer: a person checks the M-Pesa portal."),
     Transition(AuditAction.REVIEWED, (S.NEEDS_REVIEW,), S.COMPLETED, _PEOPLE,
-               "A person found it paid in the M-Pesa portal (with its receipt)."),
+               "A person found it paid in the M-Pesa portal (with its receipt); against M-Pesa, a second confirms."),
     Transition(AuditAction.REVIEWED, (S.NEEDS_REVIEW,), S.FAILED, _PEOPLE,
-               "A person found it not paid in the M-Pesa portal."),
+               "A person found it not paid in the M-Pesa portal; against M-Pesa, a second confirms."),
 )
 
 _BY_ACTION_AND_TARGET: dict[tuple[str, str], Transition] = {(t.action, t.to): t for t in TRANSITIONS}
@@ -234,6 +235,11 @@ def _in_transaction(*, payout: Payout, old_status: str, event: AuditEvent) -> No
     ):
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
         Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
+    if old_status == S.NEEDS_REVIEW and to_status != S.NEEDS_REVIEW:
+        # A review still waiting for its second person no longer applies once the payout is settled otherwise.
+        PayoutReview.objects.filter(payout_id=payout.pk, confirmed_at__isnull=True, dropped_at__isnull=True).update(
+            dropped_at=event.created_at
+        )
     if old_status != to_status:
         # The ledger posts the money the change moved (one statement, or none: ledger/services/payouts.py).
         payout_status_posted(payout=payout, old_status=old_status, event=event)

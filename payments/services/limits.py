@@ -183,6 +183,23 @@ def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
     return ""
 
 
+# The statuses of a failed payout that M-Pesa then reported paid: completed, or in review after that success.
+ORIGINAL_REPORTED_PAID = (PayoutStatus.COMPLETED, PayoutStatus.NEEDS_REVIEW)
+
+
+def retry_hold_reason(*, original_id: int, original_status: str) -> str:
+    """Why a request again of payout `original_id` must not leave: its original, recorded failed, was then
+    reported paid (completed, or in review after that success), so sending it would pay the recipient twice.
+    "" when the original is still failed. It waits, approved or not, until a person settles the original;
+    if the original was paid, an approver rejects it."""
+    if original_status not in ORIGINAL_REPORTED_PAID:
+        return ""
+    return (
+        f"PAID TWICE? Payout #{original_id}, requested again as this one, was reported paid by M-Pesa "
+        f"({original_status}): this one is not sent while that stands; reject it if the original was paid."
+    )
+
+
 def send_hold_reason(payout: Payout) -> str:
     """Why this approved payout must wait instead of leaving now ("" when it may go). One statement: the
     kill switch, today's sent totals (all and to this phone) and the latest float reading."""

@@ -40,6 +40,7 @@ from payments.models import (
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.services.events import event_record
 from payments.services.lifecycle import payout_lock, payout_transition
+from payments.services.limits import retry_hold_reason
 from payments.signals import float_updated
 
 
@@ -439,7 +440,23 @@ def _success_after_failure(
         details={"problems": problems, "transaction_id": outcome.transaction_id},
         fields=fields,
     )
+    _hold_unsent_retries(payout, source=source, callback=callback)
     return SettleResult(CallbackOutcome.PROCESSED, changed=True, mismatch=True, note=reason)
+
+
+def _hold_unsent_retries(payout: Payout, *, source: str, callback: DarajaCallback | None) -> None:
+    """Every request again of `payout` not yet sent waits with the reason on its page (the send-time check
+    holds it too, and keeps holding while the original stands paid or in review). Its approvals stay: if the
+    review finds the original not paid, the retry goes as approved, else an approver rejects it."""
+    reason = retry_hold_reason(original_id=payout.pk, original_status=payout.status)
+    unsent = Payout.objects.filter(
+        retry_of=payout, status__in=[PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED]
+    ).exclude(hold_reason=reason)
+    for retry in unsent.select_for_update().order_by("pk"):
+        retry.hold_reason = reason
+        retry.save(update_fields=["hold_reason", "updated_at"])
+        event_record(action=AuditAction.HELD, source=source, payout=retry, from_status=retry.status,
+                     to_status=retry.status, details={"reason": reason, "retry_of": payout.pk}, callback=callback)
 
 
 def float_record(

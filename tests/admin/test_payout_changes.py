@@ -11,8 +11,8 @@ from django.urls import reverse
 from payments.models import EventSource, Payout, PayoutKind, PayoutStatus
 from payments.services import dispatch
 from payments.services import payouts as payout_services
-from tests.admin.conftest import messages_of, request_payout
-from tests.factories import make_payout
+from tests.admin.conftest import logged_in, messages_of, request_payout
+from tests.factories import make_approver, make_payout
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,9 @@ def test_add_payout_goes_through_the_request_service(requester_client, requester
     assert confirmation.status_code == 200 and "Yes, request this payout" in page
     assert "KES 1,500.00" in page and "254712345678" in page
     assert not Payout.objects.exists()
-    response = requester_client.post(reverse("admin:payments_payout_add"), {**data, "confirm": "1"})
+    response = requester_client.post(
+        reverse("admin:payments_payout_add"), {**data, "confirm": "1", "form_nonce": confirmation.context["form_nonce"]}
+    )
     payout = Payout.objects.get()
     assert response.status_code == 302 and response.url == reverse("admin:payments_payout_change", args=(payout.pk,))
     assert (payout.kind, payout.status, payout.phone, payout.amount) == (
@@ -139,11 +141,30 @@ def test_needs_review_payout_is_marked_reviewed_with_a_receipt(approver_client, 
     missing = approver_client.post(url, {"resolution": "completed", "transaction_id": "", "note": "Portal shows it"})
     assert "receipt" in str(missing.context["form"].errors)
 
+    # M-Pesa never reported a receipt: a typed one is recorded, and counts once a second approver confirms it.
     approver_client.post(url, {"resolution": "completed", "transaction_id": "uab1234xyz", "note": "Portal shows it"})
+    payout.refresh_from_db()
+    assert (payout.status, payout.transaction_id) == (PayoutStatus.NEEDS_REVIEW, None)
+    colleague = make_approver("cora")
+    logged_in(colleague).post(url, {"confirm_review": "1"})
     payout.refresh_from_db()
     assert (payout.status, payout.transaction_id) == (PayoutStatus.COMPLETED, "UAB1234XYZ")
     event = payout.events.get(action="reviewed")
-    assert (event.actor, event.details["note"]) == (approver, "Portal shows it")
+    assert (event.actor, event.details["note"], event.details["recorded_by"]) == (
+        colleague,
+        "Portal shows it",
+        approver.pk,
+    )
+
+
+def test_needs_review_payout_without_a_reported_success_is_marked_failed_by_one_approver(approver_client):
+    payout = make_payout(status=PayoutStatus.NEEDS_REVIEW, review_reason="No answer to 3 queries")
+    approver_client.post(
+        reverse("admin:payments_payout_review", args=(payout.pk,)),
+        {"resolution": "failed", "note": "Portal shows nothing"},
+    )
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.FAILED
 
 
 def test_mark_reviewed_action_works_on_one_payout(approver_client):

@@ -35,7 +35,8 @@ def test_refund_form_confirmation_then_a_pending_payout(requester_client, reques
     assert "KES 400" in confirm.content.decode()
     assert not Payout.objects.exists()  # nothing before the confirmation
 
-    done = requester_client.post(refund_url(payment), {**data, "confirm": "yes"})
+    nonce = confirm.context["form_nonce"]
+    done = requester_client.post(refund_url(payment), {**data, "confirm": "yes", "form_nonce": nonce})
     payout = Payout.objects.get()
     assert done.url == reverse("admin:payments_payout_change", args=(payout.pk,))
     assert (payout.kind, payout.status, payout.amount, payout.phone) == (
@@ -57,7 +58,14 @@ def test_refund_to_another_phone_is_flagged_on_the_confirmation(requester_client
     content = page.content.decode()
     assert "payout-warning" in content and "254799000126" in content
     requester_client.post(
-        refund_url(payment), {"amount": "100", "reason": "Paid twice", "phone": "0799000126", "confirm": "yes"}
+        refund_url(payment),
+        {
+            "amount": "100",
+            "reason": "Paid twice",
+            "phone": "0799000126",
+            "confirm": "yes",
+            "form_nonce": page.context["form_nonce"],
+        },
     )
     assert Payout.objects.get().phone_differs_from_payment is True
 

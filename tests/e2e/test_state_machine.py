@@ -110,6 +110,8 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         self.daraja = FakeDaraja()
         self.requester = make_requester()
         self.approver = make_approver()
+        # Confirms a review that contradicts what M-Pesa reported (recorded by self.approver).
+        self.colleague = make_approver()
         # Holds both roles, as any superuser does: edits what others requested, then tries to approve it.
         self.insider = make_user(groups=("Payout requesters", "Payout approvers"), is_staff=True)
         self.payment = make_payment(amount=PAID, phone="254708374149")
@@ -208,6 +210,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
                 resolution=PayoutStatus.COMPLETED if paid else PayoutStatus.FAILED,
                 transaction_id=_receipt(payout),
             )  # fmt: skip
+            payout_services.payout_confirm_review(payout_id=payout, confirmed_by=self.colleague)
         except PayoutError:
             pass
 

@@ -55,7 +55,7 @@ def test_a_top_up_is_posted_only_when_another_person_approves_it():
     requester, approver = make_requester(), make_approver()
     added = logged_in(requester).post(reverse("admin:ledger_fundingrequest_add"), {
         "kind": "top_up", "amount": "50000.00", "receipt": "TOPUP1", "effective_at_0": "2024-07-01",
-        "effective_at_1": "09:00:00", "note": "Bank transfer to the utility account",
+        "effective_at_1": "09:00:00", "note": "Bank transfer to the utility account", "form_nonce": "render-1",
     })
     assert added.status_code == 302, added.content.decode()[:2000]
     request = FundingRequest.objects.get()
