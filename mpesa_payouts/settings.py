@@ -294,7 +294,9 @@ FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 # reconcile_statement reads a statement within these bounds, and refuses it (exit 2) beyond them: a zip
 # bomb or a sheet claiming a million rows of 16,384 columns must not run for minutes (docs/reconciliation.md).
 STATEMENT_MAX_ROWS = env.int("STATEMENT_MAX_ROWS", default=3_000_000)
-STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=1024)
+# Uncompressed, all parts of the zip together: what the worker may hold while it reads an XLSX (the shared
+# strings stay in memory whole). 64 MB is a year of a busy shortcode; bench/README.md "Statement memory".
+STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=64)
 STATEMENT_MAX_SECONDS = env.float("STATEMENT_MAX_SECONDS", default=900.0)
 
 # --- Callbacks ---------------------------------------------------------------------------------------
