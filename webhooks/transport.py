@@ -87,6 +87,9 @@ def post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise DeadlinePassed(f"no answer within {settings.WEBHOOK_DELIVERY_DEADLINE_SECONDS:g} s") from exc
+            if isinstance(exc, http.client.HTTPException) and not isinstance(exc, OSError):
+                # An answer that is not HTTP: a network error, as urllib3's pool reported it before.
+                raise urllib3.exceptions.ProtocolError(type(exc).__name__) from exc
             raise
         excerpt = b""
         while len(excerpt) < EXCERPT_BYTES and time.monotonic() < deadline:

@@ -5,6 +5,7 @@ followed, the broker being down, and a webhook problem never blocking the payout
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -277,6 +278,27 @@ def test_a_2xx_whose_body_drips_is_delivered_at_the_deadline(settings, integrato
     assert time.monotonic() - started < 4.0
     delivery = WebhookDelivery.objects.get()
     assert delivery.response_status == 200 and delivery.response_excerpt.startswith('{"')
+
+
+def test_an_answer_that_is_not_http_is_a_network_error_retried_without_a_traceback(integrator, broker, caplog):
+    import socketserver
+
+    class NotHttp(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+    with socketserver.TCPServer(("127.0.0.1", 0), NotHttp) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        api(integrator).post("/api/webhook-endpoints/", {"url": url, "events": ["*"]}, format="json")
+        request_refund()
+        try:
+            assert broker.run() == ["retry"]
+        finally:
+            server.shutdown()
+    assert WebhookDelivery.objects.get().last_error == "Network error: ProtocolError"
+    assert "webhook delivery error" not in caplog.text
 
 
 def test_redirects_are_not_followed(endpoint, receiver, broker):
