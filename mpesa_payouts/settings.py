@@ -248,6 +248,19 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS.update(
         {"socket_keepalive": True, "health_check_interval": 10, "retry_on_timeout": True}
     )
+# Queues. The default one (`celery`) sends payouts, queries their status and reprocesses callbacks; what
+# waits on someone else's server or runs for minutes has a queue of its own, consumed by a second worker
+# (`-Q webhooks,notifications,finance`: docker-compose.yml's worker-side, `make run`), so a slow webhook
+# receiver, WhatsApp or a long export never holds a thread a payout needs. Beat's entries and every
+# apply_async are routed by task name here; no call names a queue itself. docs/architecture.md, "Queues".
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "webhooks.tasks.*": {"queue": "webhooks"},
+    "notifications.tasks.*": {"queue": "notifications"},
+    # The finance sweep stays on the default queue: it only reads rows, and it must run while a long job
+    # holds the finance worker (it marks jobs whose worker died).
+    "payments.tasks.run_finance_job": {"queue": "finance"},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work; each app adds its own entries below its own settings section.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
@@ -281,7 +294,9 @@ FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
 # reconcile_statement reads a statement within these bounds, and refuses it (exit 2) beyond them: a zip
 # bomb or a sheet claiming a million rows of 16,384 columns must not run for minutes (docs/reconciliation.md).
 STATEMENT_MAX_ROWS = env.int("STATEMENT_MAX_ROWS", default=3_000_000)
-STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=1024)
+# Uncompressed, all parts of the zip together: what the worker may hold while it reads an XLSX (the shared
+# strings stay in memory whole). 64 MB is a year of a busy shortcode; bench/README.md "Statement memory".
+STATEMENT_MAX_XLSX_MB = env.int("STATEMENT_MAX_XLSX_MB", default=64)
 STATEMENT_MAX_SECONDS = env.float("STATEMENT_MAX_SECONDS", default=900.0)
 
 # --- Callbacks ---------------------------------------------------------------------------------------
@@ -478,13 +493,16 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)
+# The most one attempt may take, connect to the last byte read: a receiver dripping its answer a byte at a
+# time never trips the read timeout, which bounds each read only (webhooks/transport.py).
+WEBHOOK_DELIVERY_DEADLINE_SECONDS = env.float("WEBHOOK_DELIVERY_DEADLINE_SECONDS", default=15.0)
 # Retries: base * 2^(attempt-1) seconds (capped at the max), +-20% jitter, for this many hours after the event.
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=6 * 3600.0)
 WEBHOOK_RETRY_FOR_HOURS = env.float("WEBHOOK_RETRY_FOR_HOURS", default=72.0)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
-# A worker's claim on a delivery (must exceed connect + read timeouts); a pending delivery this many seconds
-# past due is taken to have lost its task and is queued again by the sweep, which runs this often.
+# A worker's claim on a delivery (must exceed WEBHOOK_DELIVERY_DEADLINE_SECONDS); a pending delivery this many
+# seconds past due is taken to have lost its task and is queued again by the sweep, which runs this often.
 WEBHOOK_CLAIM_SECONDS = env.int("WEBHOOK_CLAIM_SECONDS", default=120)
 WEBHOOK_PICKUP_AFTER_SECONDS = env.int("WEBHOOK_PICKUP_AFTER_SECONDS", default=60)
 WEBHOOK_SWEEP_INTERVAL_SECONDS = env.int("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=30)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """`make run`: the whole system on one machine, wired together.
 
-Migrates the database, creates demo users and payments, then starts the Daraja simulator, a Celery
-worker, Celery beat and the web server on http://127.0.0.1:8000/. A process that exits is started again
-(after 1 s, doubling to at most 30 s while it keeps exiting at once), as docker compose's restart policy
-does; the others keep running. Ctrl-C stops every process it started.
+Migrates the database, creates demo users and payments, then starts the Daraja simulator, two Celery
+workers (payouts; webhooks, notifications and finance jobs), Celery beat and the web server on
+http://127.0.0.1:8000/. A process that exits is started again (after 1 s, doubling to at most 30 s while it
+keeps exiting at once), as docker compose's restart policy does; the others keep running.
+Ctrl-C stops every process it started.
 With nothing configured it runs on SQLite and a broker on disk; DATABASE_URL, CELERY_BROKER_URL and
 REDIS_URL from the environment (or .env) are used when set.
 """
@@ -134,13 +135,18 @@ def main() -> int:
     # (docs/ledger.md, "Adopting the ledger on an existing deployment"); a second run posts nothing.
     subprocess.run([*manage, "ledger_backfill"], check=True, env=env, stdout=subprocess.DEVNULL)
     threads = env.get("CELERY_WORKER_THREADS") or dotenv.get("CELERY_WORKER_THREADS") or "8"
+    side_threads = env.get("CELERY_SIDE_WORKER_THREADS") or dotenv.get("CELERY_SIDE_WORKER_THREADS") or "4"
 
     commands = [
         ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),
                        "--ledger", str(VAR / "daraja-simulator" / "ledger.json")]),
-        # Threads: each send waits on Daraja (see docker-compose.yml).
+        # Threads: each send waits on Daraja (see docker-compose.yml). The first worker takes only the payout
+        # queue; webhooks, WhatsApp and finance jobs have their own, so a slow receiver never delays a payout
+        # (CELERY_TASK_ROUTES in mpesa_payouts/settings.py).
         ("worker", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "-P", "threads",
-                    "--concurrency", threads]),
+                    "--concurrency", threads, "-Q", "celery", "-n", "payouts@%h"]),
+        ("worker-side", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "-P", "threads",
+                         "--concurrency", side_threads, "-Q", "webhooks,notifications,finance", "-n", "side@%h"]),
         ("beat", [str(BIN / "celery"), "-A", "mpesa_payouts", "beat", "-l", "info",
                   "--schedule", str(VAR / "celerybeat-schedule")]),
         ("web", [*manage, "runserver", "127.0.0.1:8000", "--noreload"]),

@@ -15,6 +15,11 @@ A file is read within bounds (STATEMENT_MAX_ROWS rows, STATEMENT_MAX_XLSX_MB unc
 STATEMENT_MAX_SECONDS in all), so a zip bomb or a sheet claiming a million columns is refused with a clear
 error instead of running for minutes; amounts beyond a trillion, impossible dates and NUL bytes in a
 receipt are refused too.
+
+An XLSX is a zip. Its directory (names, declared sizes) is read without inflating anything
+(`xlsx_archive_check`), which is all an upload in the web request does; the worker then reads the sheet as
+a stream (openpyxl's read-only mode). What stays in memory is the shared-strings table, whole: its
+uncompressed size is bounded with the rest, so memory per job is bounded (bench/statement_memory.py).
 """
 
 from __future__ import annotations
@@ -57,6 +62,12 @@ OPTIONAL = ("details", "reason_type", "other_party", "initiated", "linked_id", "
 HEADER_SEARCH_LINES = 100
 # Columns read from an XLSX row: the portal writes 13; a sheet claiming 16,384 is not read that wide.
 XLSX_MAX_COLUMNS = 64
+# Most parts an XLSX may hold (the portal's has about ten).
+XLSX_MAX_MEMBERS = 10_000
+# The most a part may inflate per byte stored. Spreadsheet XML deflates 5-20 to 1; zeros deflate 1,000 to 1,
+# which is what a zip bomb is made of. Parts under a megabyte inflated are not worth refusing.
+XLSX_MAX_RATIO = 100
+XLSX_RATIO_FROM_BYTES = 1024 * 1024
 # An amount at or beyond 10**12 KES (a trillion) is not a statement's: `1e999999999` would overflow.
 MAX_AMOUNT_DIGITS = 12
 # How often (in lines) the time bound is checked.
@@ -225,6 +236,58 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
+def is_xlsx_file(path: Path) -> bool:
+    with path.open("rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def xlsx_archive_check(path: Path, *, max_bytes: int | None = None) -> None:
+    """Refuse a zip bomb before anything is inflated: only the zip's directory is read. The sizes it declares
+    are the most each part may inflate to (zipfile stops at them), so bounding them bounds the work and the
+    memory of reading it; a part that claims to inflate more than XLSX_MAX_RATIO times its stored size is no
+    spreadsheet. Raises StatementError."""
+    max_bytes = max_bytes if max_bytes is not None else settings.STATEMENT_MAX_XLSX_MB * 1024 * 1024
+    allowed = f"the {max_bytes / (1024 * 1024):,.0f} MB allowed (STATEMENT_MAX_XLSX_MB)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise StatementError(f"{path.name}: not a readable XLSX file ({exc})") from None
+    if len(members) > XLSX_MAX_MEMBERS:
+        raise StatementError(f"{path.name}: the XLSX has {len(members):,} parts; a statement has about ten")
+    names = {member.filename for member in members}
+    if "xl/workbook.xml" not in names or not any(n.startswith("xl/worksheets/") for n in names):
+        raise StatementError(f"{path.name}: not an XLSX workbook (no xl/workbook.xml and worksheet in it)")
+    for member in members:
+        if member.file_size > max_bytes:
+            raise StatementError(
+                f"{path.name}: its part {member.filename} inflates to {member.file_size / (1024 * 1024):,.0f} MB, "
+                f"over {allowed}; export the statement as CSV or in smaller periods"
+            )
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size >= XLSX_RATIO_FROM_BYTES and ratio > XLSX_MAX_RATIO:
+            raise StatementError(
+                f"{path.name}: its part {member.filename} inflates {ratio:,.0f} times its stored size; a real "
+                f"statement inflates at most {XLSX_MAX_RATIO} times (is it a zip bomb?)"
+            )
+    inflated = sum(member.file_size for member in members)
+    if inflated > max_bytes:
+        raise StatementError(
+            f"{path.name}: the XLSX inflates to {inflated / (1024 * 1024):,.0f} MB in {len(members):,} parts, over "
+            f"{allowed}; export the statement as CSV or in smaller periods"
+        )
+
+
+def statement_upload_check(path: Path) -> None:
+    """What a web request may check of an uploaded statement without inflating it: an XLSX's zip directory
+    (the worker reads its sheet), a CSV's header block and column row (a hundred lines at most). Raises
+    StatementError."""
+    if is_xlsx_file(path):
+        xlsx_archive_check(path)
+    else:
+        Statement(path)
+
+
 class Statement:
     """A statement file. `header` is read on opening; `rows()` streams the transactions (call it again for
     another pass)."""
@@ -246,26 +309,10 @@ class Statement:
         )
         self.max_seconds = max_seconds if max_seconds is not None else settings.STATEMENT_MAX_SECONDS
         self.deadline = clock.monotonic() + self.max_seconds
-        self.is_xlsx = self._looks_like_xlsx()
+        self.is_xlsx = is_xlsx_file(self.path)
         if self.is_xlsx:
-            self._check_xlsx_size()
+            xlsx_archive_check(self.path, max_bytes=self.max_xlsx_bytes)
         self.header, self._index = self._read_header()
-
-    def _check_xlsx_size(self) -> None:
-        """Refuse a zip bomb before openpyxl inflates it: the sizes a zip declares are the most it may
-        inflate to (zipfile stops at them), so their sum bounds the work."""
-        try:
-            with zipfile.ZipFile(self.path) as archive:
-                members = archive.infolist()
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise StatementError(f"{self.path.name}: not a readable XLSX file ({exc})") from None
-        inflated = sum(member.file_size for member in members)
-        if inflated > self.max_xlsx_bytes or len(members) > 10_000:
-            raise StatementError(
-                f"{self.path.name}: the XLSX inflates to {inflated // (1024 * 1024):,} MB in {len(members):,} "
-                f"parts, over the {self.max_xlsx_bytes // (1024 * 1024):,} MB allowed (STATEMENT_MAX_XLSX_MB); "
-                "export the statement as CSV or in smaller periods"
-            )
 
     def _bound(self, line: int) -> None:
         """Called for every line read (blank ones too): the row and time bounds."""
@@ -279,10 +326,6 @@ class Statement:
                 f"line {line}: reading the statement took longer than {self.max_seconds:g} s "
                 "(STATEMENT_MAX_SECONDS); split it into smaller periods"
             )
-
-    def _looks_like_xlsx(self) -> bool:
-        with self.path.open("rb") as f:
-            return f.read(4) == b"PK\x03\x04"
 
     # Raw lines: (line number, list of cell values), blank lines skipped.
     def _lines(self) -> Iterator[tuple[int, list]]:

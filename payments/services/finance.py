@@ -30,7 +30,7 @@ from payments.models import AuditAction, EventSource, FinanceJob, FinanceJobKind
 from payments.reconciliation.export import FORMATS, KINDS, export
 from payments.reconciliation.matching import Kind, reconcile, write_report
 from payments.reconciliation.progress import Progress
-from payments.reconciliation.statement import Statement, StatementError
+from payments.reconciliation.statement import Statement, StatementError, statement_upload_check
 from payments.selectors import report_date_problem
 from payments.services.events import event_record
 from payments.tasks import run_finance_job as run_finance_job_task
@@ -115,7 +115,8 @@ def finance_reconcile_request(*, requested_by, upload) -> FinanceJob:
             for chunk in upload.chunks():
                 out.write(chunk)
         try:
-            Statement(target)  # the header and column row: a file that is not a statement is refused now
+            # Refused now if it cannot be a statement, without inflating an XLSX here: the worker reads it.
+            statement_upload_check(target)
         except StatementError as exc:
             target.unlink(missing_ok=True)
             raise FinanceJobError(f"{upload.name}: {exc}") from None

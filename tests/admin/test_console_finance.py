@@ -15,7 +15,7 @@ from payments.kenya import NAIROBI
 from payments.models import AuditEvent, FinanceJob, FinanceJobStatus, PayoutStatus
 from tests.admin.conftest import logged_in
 from tests.factories import make_payout, make_user
-from tests.reconciliation.statements import b2c_row, write_csv, write_xlsx
+from tests.reconciliation.statements import b2c_row, write_csv, write_inflating_xlsx, write_xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +170,22 @@ def test_a_file_that_is_not_a_statement_is_refused_and_nothing_is_queued(approve
     assert response.status_code == 400
     assert "notes.csv" in response.content.decode() and "Please correct" in response.content.decode()
     assert not FinanceJob.objects.exists() and not AuditEvent.objects.filter(action__contains="reconcile").exists()
+
+
+def test_an_xlsx_that_inflates_like_a_zip_bomb_is_refused_unread_and_nothing_is_stored(approver, settings, tmp_path):
+    # 3 MB of zeros in the sheet, stored in a few KB: openpyxl would read it (and a 1,000 MB one, in the web
+    # request); only the zip's directory is read, and its ratio refuses it.
+    path = write_inflating_xlsx(tmp_path / "ORG_600999_Statement.xlsx", statement_rows(), padding_mb=3)
+    assert path.stat().st_size < 64 * 1024
+    response = logged_in(approver).post(
+        "/admin/payments/financejob/reconcile/",
+        {"statement": SimpleUploadedFile(path.name, path.read_bytes())},
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "its part xl/worksheets/sheet1.xml inflates" in page and "is it a zip bomb?" in page
+    assert not FinanceJob.objects.exists() and not AuditEvent.objects.filter(action__contains="reconcile").exists()
+    assert not list((settings.CONSOLE_FILES_DIR / "statements").glob("*"))
 
 
 def test_requesters_may_export_but_not_reconcile_or_download_a_reconciliation(

@@ -34,8 +34,11 @@ from tests.e2e.support import (
 from tests.integration.conftest import (  # noqa: F401
     RunningSimulator,
     WorkerProcess,
+    all_queues,
     callback_base_url,
     live_daraja,
+    payout_queue,
+    side_queues,
     simulator,
     simulator_keys,
     simulator_settings,
@@ -80,7 +83,7 @@ def e2e_worker(tmp_path: Path, e2e_redis) -> Iterator[Callable[..., E2EWorker]]:
     """Start `celery -A mpesa_payouts worker` processes (tests/integration's WorkerProcess: a process group of
     their own); every one is stopped when the test ends, before our Redis databases are flushed.
 
-    `start(env, pool="prefork", concurrency=2, extra_args=(), wait_ready=True)`.
+    `start(env, pool="prefork", concurrency=2, extra_args=(), wait_ready=True, queues=all_queues())`.
     """
     started: list[E2EWorker] = []
 
@@ -91,12 +94,13 @@ def e2e_worker(tmp_path: Path, e2e_redis) -> Iterator[Callable[..., E2EWorker]]:
         concurrency: int = 2,
         extra_args: tuple[str, ...] = (),
         wait_ready: bool = True,
+        queues: str | None = None,
     ) -> E2EWorker:
         name = f"e2e{len(started) + 1}"
         log_path = tmp_path / f"worker-{name}.log"
         command = [
             sys.executable, "-m", "celery", "-A", "mpesa_payouts", "worker",
-            "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO",
+            "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO", "-Q", queues or all_queues(),
             "--without-heartbeat", "--without-gossip", "--without-mingle",
             *extra_args,
         ]  # fmt: skip
@@ -169,11 +173,13 @@ def private_redis(tmp_path: Path) -> Iterator[Callable[[], PrivateRedis]]:
 
 @dataclass
 class RunningSystem:
-    """The whole system as `make run` starts it, on the test database: gunicorn, a Celery worker with beat
-    embedded, the Daraja simulator and (standing in for Meta) the fake WhatsApp API."""
+    """The whole system as `make run` starts it, on the test database: gunicorn, the payout worker with beat
+    embedded, the side worker (webhooks, notifications, finance jobs), the Daraja simulator and (standing in
+    for Meta) the fake WhatsApp API."""
 
     web: WebServer
     worker: WorkerProcess
+    side_worker: WorkerProcess
     simulator: RunningSimulator
     whatsapp: FakeWhatsApp
     broker_url: str
@@ -206,8 +212,11 @@ def running_system(
         NOTIFICATIONS_PICKUP_AFTER_SECONDS="5",
     )
     web = web_server(env, port=port)
-    # The pool and size docker-compose and `make run` start (sends wait on Daraja: threads, not processes).
+    # The pools, sizes and queues docker-compose and `make run` start (sends wait on Daraja: threads, not
+    # processes; webhooks, WhatsApp and finance jobs on a worker of their own).
     worker = e2e_worker(
-        env, pool="threads", concurrency=8, extra_args=("--beat", "--schedule", str(tmp_path / "beat-schedule"))
-    )
-    return RunningSystem(web, worker, simulator, whatsapp, broker_url, env)
+        env, pool="threads", concurrency=8, queues=payout_queue(),
+        extra_args=("--beat", "--schedule", str(tmp_path / "beat-schedule")),
+    )  # fmt: skip
+    side_worker = e2e_worker(env, pool="threads", concurrency=4, queues=side_queues())
+    return RunningSystem(web, worker, side_worker, simulator, whatsapp, broker_url, env)

@@ -372,13 +372,27 @@ class WorkerProcess:
         self.kill()
 
 
+def payout_queue() -> str:
+    return django_settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def side_queues() -> str:
+    """The queues CELERY_TASK_ROUTES sends tasks to (webhooks, notifications, finance): `worker-side`'s."""
+    return ",".join(sorted({route["queue"] for route in django_settings.CELERY_TASK_ROUTES.values()}))
+
+
+def all_queues() -> str:
+    """Every queue: one worker that stands for both of a deployment's (tests that are not about the split)."""
+    return f"{payout_queue()},{side_queues()}"
+
+
 @pytest.fixture
 def celery_worker_process(tmp_path: Path, redis_broker_url: str) -> Iterator[Callable[..., WorkerProcess]]:
     """Start `celery -A mpesa_payouts worker` processes; every one is stopped when the test ends, before the
     broker database is flushed and its lock released (hence the dependency on `redis_broker_url`).
 
-    `start(env, pool="prefork", concurrency=2, wait_ready=True)` returns a WorkerProcess whose output goes
-    to a log file under tmp_path (`worker.log()`).
+    `start(env, pool="prefork", concurrency=2, wait_ready=True, queues=all_queues())` returns a WorkerProcess
+    whose output goes to a log file under tmp_path (`worker.log()`).
     """
     started: list[WorkerProcess] = []
 
@@ -390,12 +404,13 @@ def celery_worker_process(tmp_path: Path, redis_broker_url: str) -> Iterator[Cal
         wait_ready: bool = True,
         ready_timeout: float = 30.0,
         extra_args: tuple[str, ...] = (),
+        queues: str | None = None,
     ) -> WorkerProcess:
         name = f"integration{len(started) + 1}"
         log_path = tmp_path / f"{name}.log"
         command = [
             sys.executable, "-m", "celery", "-A", "mpesa_payouts", "worker",
-            "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO",
+            "-P", pool, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO", "-Q", queues or all_queues(),
             "--without-heartbeat", "--without-gossip", "--without-mingle",
             *extra_args,
         ]  # fmt: skip

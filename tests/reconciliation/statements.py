@@ -131,3 +131,27 @@ def write_xlsx(
         sheet.append(values)
     workbook.save(path)
     return path
+
+
+def write_inflating_xlsx(path: Path, rows: list[dict], *, padding_mb: int) -> Path:
+    """A real statement (as `write_xlsx`) whose sheet also carries `padding_mb` MB of zeros in an XML comment:
+    a few kilobytes stored, megabytes inflated (about 1,000 to 1), as a zip bomb is made. openpyxl reads it
+    as the statement it is."""
+    import zipfile
+
+    base = write_xlsx(path.with_name(f"base-{path.name}"), rows)
+    megabyte = b"0" * (1024 * 1024)
+    with zipfile.ZipFile(base) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename != "xl/worksheets/sheet1.xml":
+                bomb.writestr(item, data)
+                continue
+            head, _, tail = data.rpartition(b"</worksheet>")
+            with bomb.open("xl/worksheets/sheet1.xml", "w") as sheet:
+                sheet.write(head + b"<!--")
+                for _ in range(padding_mb):
+                    sheet.write(megabyte)
+                sheet.write(b"--></worksheet>" + tail)
+    base.unlink()
+    return path

@@ -19,6 +19,7 @@ from tests.reconciliation.statements import (
     paid_in_row,
     transfer_row,
     write_csv,
+    write_inflating_xlsx,
     write_xlsx,
 )
 
@@ -231,6 +232,25 @@ def test_malformed_statement_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="no column row"):
         (tmp_path / "x.csv").write_text("just,some\ncsv,file\n")
         call_command("reconcile_statement", str(tmp_path / "x.csv"), stdout=io.StringIO())
+
+
+def test_an_xlsx_that_inflates_like_a_zip_bomb_is_a_clear_error_before_it_is_read(tmp_path):
+    path = write_inflating_xlsx(
+        tmp_path / "bomb.xlsx", [b2c_row("SGD0000001", "02-07-2024 09:00:00", "10.00")], padding_mb=3
+    )
+    refused = r"^bomb.xlsx: its part xl/worksheets/sheet1.xml inflates [\d,]+ times its stored size"
+    with pytest.raises(CommandError, match=refused) as error:
+        call_command("reconcile_statement", str(path), report=str(tmp_path / "r.csv"), stdout=io.StringIO())
+    assert error.value.returncode == 2 and not (tmp_path / "r.csv").exists()
+
+
+def test_an_xlsx_part_over_the_bound_is_refused_naming_the_part_and_the_setting(tmp_path, settings):
+    settings.STATEMENT_MAX_XLSX_MB = 1
+    rows = [b2c_row(f"SGD{n:07d}", "02-07-2024 09:00:00", "10.00") for n in range(20_000)]
+    path = write_xlsx(tmp_path / "big.xlsx", rows)
+    refused = r"its part xl/worksheets/sheet1.xml inflates to \d+ MB, over the 1 MB allowed \(STATEMENT_MAX_XLSX_MB\)"
+    with pytest.raises(CommandError, match=refused):
+        call_command("reconcile_statement", str(path), report=str(tmp_path / "r.csv"), stdout=io.StringIO())
 
 
 def test_a_b2c_account_statement_does_not_report_our_payments_missing(tmp_path):

@@ -108,3 +108,67 @@ class Receiver:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+@dataclass
+class SlowReceiver:
+    """A receiver that takes each request and then answers one byte every `interval` seconds: from the status
+    line on, or (`head_at_once`) after a `200 OK` sent at once. Each answer stops by itself after
+    `max_seconds` (the connection is closed), so a test against code without a deadline still ends."""
+
+    interval: float = 1.0
+    head_at_once: bool = False
+    max_seconds: float = 20.0
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+    port: int = 0
+
+    def url(self, path: str = "/hooks/slow") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def count(self) -> int:
+        with self.lock:
+            return self.requests
+
+    def start(self) -> SlowReceiver:
+        receiver = self
+        body = b'{"received": true}' + b" " * 200
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.requests += 1
+                dripped = body if receiver.head_at_once else head + body
+                stop_at = time.monotonic() + receiver.max_seconds
+                try:
+                    if receiver.head_at_once:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                    for byte in dripped:
+                        if time.monotonic() > stop_at:
+                            break
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(receiver.interval)
+                except OSError:
+                    pass  # the sender gave up (its deadline)
+                self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False  # stop() does not wait for an answer still dripping
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="slow-webhook-receiver", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

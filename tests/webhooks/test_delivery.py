@@ -5,6 +5,8 @@ followed, the broker being down, and a webhook problem never blocking the payout
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +18,7 @@ from notifications.models import Notification
 from payments.models import Payout, PayoutEditor, PayoutStatus
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester
 from tests.webhooks.conftest import api
-from tests.webhooks.receiver import verify
+from tests.webhooks.receiver import SlowReceiver, verify
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.services.delivery import backoff_seconds
 from webhooks.tasks import deliver_pending_webhooks
@@ -237,6 +239,66 @@ def test_a_slow_receiver_times_out_and_is_retried(settings, endpoint, receiver, 
     request_refund()
     assert broker.run() == ["retry"]
     assert WebhookDelivery.objects.get().last_error.startswith("Network error")
+
+
+@pytest.fixture
+def slow_receiver():
+    server = SlowReceiver(interval=1.0, max_seconds=12).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_receiver_dripping_its_answer_is_given_up_at_the_deadline(settings, integrator, slow_receiver, broker):
+    # One byte a second never trips the 10 s read timeout; only the attempt's own deadline ends it.
+    settings.WEBHOOK_READ_TIMEOUT_SECONDS = 10
+    settings.WEBHOOK_DELIVERY_DEADLINE_SECONDS = 2.5
+    registered = api(integrator).post(
+        "/api/webhook-endpoints/", {"url": slow_receiver.url(), "events": ["*"]}, format="json"
+    )
+    assert registered.status_code == 201, registered.content
+    request_refund()
+    started = time.monotonic()
+    assert broker.run() == ["retry"]
+    assert time.monotonic() - started < 4.0
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+    assert delivery.last_error == "No answer within 2.5 s (WEBHOOK_DELIVERY_DEADLINE_SECONDS)"
+    assert slow_receiver.count() == 1
+
+
+def test_a_2xx_whose_body_drips_is_delivered_at_the_deadline(settings, integrator, slow_receiver, broker):
+    settings.WEBHOOK_DELIVERY_DEADLINE_SECONDS = 2.5
+    slow_receiver.head_at_once = True
+    api(integrator).post("/api/webhook-endpoints/", {"url": slow_receiver.url(), "events": ["*"]}, format="json")
+    request_refund()
+    started = time.monotonic()
+    assert broker.run() == ["delivered"]
+    assert time.monotonic() - started < 4.0
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.response_status == 200 and delivery.response_excerpt.startswith('{"')
+
+
+def test_an_answer_that_is_not_http_is_a_network_error_retried_without_a_traceback(integrator, broker, caplog):
+    import socketserver
+
+    class NotHttp(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+    with socketserver.TCPServer(("127.0.0.1", 0), NotHttp) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        api(integrator).post("/api/webhook-endpoints/", {"url": url, "events": ["*"]}, format="json")
+        request_refund()
+        try:
+            assert broker.run() == ["retry"]
+        finally:
+            server.shutdown()
+    assert WebhookDelivery.objects.get().last_error == "Network error: ProtocolError"
+    assert "webhook delivery error" not in caplog.text
 
 
 def test_redirects_are_not_followed(endpoint, receiver, broker):

@@ -177,6 +177,11 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
         answer = transport.post(url=endpoint.url, body=body, headers=signed_headers(endpoint, body))
     except RefusedURL as exc:
         return _failed_attempt(delivery, token, f"Refused: {exc}", who)
+    except transport.DeadlinePassed:
+        return _failed_attempt(
+            delivery, token, f"No answer within {settings.WEBHOOK_DELIVERY_DEADLINE_SECONDS:g} s "
+            "(WEBHOOK_DELIVERY_DEADLINE_SECONDS)", who,
+        )
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         return _failed_attempt(delivery, token, f"Network error: {type(exc).__name__}", who)
     except Exception as exc:  # noqa: BLE001 - a bug: keep the row and try again later
