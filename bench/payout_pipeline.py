@@ -120,6 +120,10 @@ def worker_command(pool: list[str]) -> list[str]:
         "mpesa_payouts",
         "worker",
         *pool,
+        # Every queue, as one worker of a small deployment would: the payouts' alerts and webhooks are part
+        # of a payout's cost, and since they have queues of their own a worker without -Q would leave them.
+        "-Q",
+        "celery,webhooks,notifications,finance",
         "-I",
         "bench.tasks",
         "-l",
