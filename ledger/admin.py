@@ -26,7 +26,7 @@ from ledger.models import (
     StatementProposal,
 )
 from ledger.services import money, statement
-from payments.admin.common import EstimatedCountPaginator
+from payments.admin.common import EstimatedCountPaginator, badge, kes
 from payments.errors import PayoutError
 
 
@@ -132,8 +132,32 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(FloatCheck)
 class FloatCheckAdmin(ReadOnlyAdmin):
-    list_display = ["observed_at", "reported", "ledger_balance", "in_flight", "drift", "flagged", "likely_cause"]
+    list_display = ["observed_at", "reported_kes", "ledger_kes", "in_flight_kes", "drift_kes", "verdict",
+                    "likely_cause"]  # fmt: skip
     list_filter = ["flagged"]
+
+    @admin.display(description="M-Pesa reported", ordering="reported")
+    def reported_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.reported)
+
+    @admin.display(description="Ledger's float", ordering="ledger_balance")
+    def ledger_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.ledger_balance)
+
+    @admin.display(description="In flight", ordering="in_flight")
+    def in_flight_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.in_flight)
+
+    @admin.display(description="Drift", ordering="drift")
+    def drift_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.drift)
+
+    @admin.display(description="Check", ordering="flagged")
+    def verdict(self, obj: FloatCheck) -> str:
+        # A drift is a problem to look into, never Django's green tick for a True field.
+        if obj.flagged:
+            return badge("error", "Drift: look into it")
+        return badge("processed", "Agrees")
 
 
 @admin.register(FundingRequest)
@@ -153,7 +177,11 @@ class FundingRequestAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         created = money.funding_request_create(
-            requested_by=request.user, kind=obj.kind, amount=obj.amount, note=obj.note, receipt=obj.receipt,
+            requested_by=request.user,
+            kind=obj.kind,
+            amount=obj.amount,
+            note=obj.note,
+            receipt=obj.receipt,
             effective_at=obj.effective_at,
         )
         obj.pk = created.pk
@@ -184,8 +212,18 @@ class StatementProposalAdmin(admin.ModelAdmin):
     """What an uploaded statement proposes for the ledger, shown row by row (date, receipt, kind, amount) and
     posted only when someone other than the uploader accepts it: a statement is one person's file."""
 
-    list_display = ["at", "receipt", "kind", "amount", "account", "details", "status", "proposed_by", "job_link",
-                    "decided_by"]
+    list_display = [
+        "at",
+        "receipt",
+        "kind",
+        "amount",
+        "account",
+        "details",
+        "status",
+        "proposed_by",
+        "job_link",
+        "decided_by",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["receipt"]
     actions = ["accept", "reject"]
@@ -216,8 +254,11 @@ class StatementProposalAdmin(admin.ModelAdmin):
             except PayoutError as exc:
                 self.message_user(request, f"{proposal.receipt}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES "
-                                  f"{proposal.amount:,.2f}) {verb}.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES {proposal.amount:,.2f}) {verb}.",
+                    messages.SUCCESS,
+                )
 
     @admin.action(description="Accept (and post) the selected statement rows", permissions=["accept"])
     def accept(self, request, queryset):

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 VAR = ROOT / "var"
+# The B2C float the simulator holds at its first start; seed_demo makes it the ledger's float too, so the
+# first balance query agrees with the books.
+DEMO_FLOAT = "1000000.00"
 
 # What a laptop run needs; anything already in the environment (or .env) wins.
 LOCAL_DEFAULTS = {
@@ -129,7 +132,7 @@ def main() -> int:
     env = _environment(dotenv)
     manage = [PYTHON, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
-    subprocess.run([*manage, "seed_demo"], check=True, env=env)
+    subprocess.run([*manage, "seed_demo", "--float", DEMO_FLOAT], check=True, env=env)
     # The demo's history was written as rows, not lived through: the ledger adopts it as a deployment would
     # (docs/ledger.md, "Adopting the ledger on an existing deployment"); a second run posts nothing.
     subprocess.run([*manage, "ledger_backfill"], check=True, env=env, stdout=subprocess.DEVNULL)
@@ -137,7 +140,7 @@ def main() -> int:
 
     commands = [
         ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),
-                       "--ledger", str(VAR / "daraja-simulator" / "ledger.json")]),
+                       "--ledger", str(VAR / "daraja-simulator" / "ledger.json"), "--float", DEMO_FLOAT]),
         # Threads: each send waits on Daraja (see docker-compose.yml).
         ("worker", [str(BIN / "celery"), "-A", "mpesa_payouts", "worker", "-l", "info", "-P", "threads",
                     "--concurrency", threads]),
