@@ -5,8 +5,10 @@ charges and transfers an uploaded statement proposes (posted only when another p
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.db.models import Sum
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -43,6 +45,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    change_list_template = "admin/ledger/account/change_list.html"
     list_display = ["code", "name", "type", "external_code", "balance", "statement"]
     fields = ["code", "name", "type", "external_code", "may_go_negative", "description"]
     readonly_fields = ["code", "type", "may_go_negative"]
@@ -61,9 +64,9 @@ class AccountAdmin(admin.ModelAdmin):
         self._balances = {line.code: line.balance for line in selectors.account_list()}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="Balance (KES)")
+    @admin.display(description="Balance")
     def balance(self, obj: Account) -> str:
-        return f"{getattr(self, '_balances', {}).get(obj.code, 0):,.2f}"
+        return kes(getattr(self, "_balances", {}).get(obj.code, Decimal("0")))
 
     @admin.display(description="Statement")
     def statement(self, obj: Account) -> str:
@@ -72,10 +75,15 @@ class AccountAdmin(admin.ModelAdmin):
     def get_urls(self):
         own = [
             path(
+                "trial-balance/",
+                self.admin_site.admin_view(self.trial_balance_view),
+                name="ledger_account_trial_balance",
+            ),
+            path(
                 "<str:code>/statement/",
                 self.admin_site.admin_view(self.statement_view),
                 name="ledger_account_statement",
-            )
+            ),
         ]
         return own + super().get_urls()
 
@@ -90,26 +98,75 @@ class AccountAdmin(admin.ModelAdmin):
         until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=NAIROBI) if end else None
         entries = selectors.account_entries(code=code, start=since, end=until).order_by("-posted_at", "-id")
         page = EstimatedCountPaginator(entries, 100).get_page(request.GET.get("p"))
+        balance = selectors.account_balance(code)
+        closing = selectors.account_balance(code, at=until) if until else None
         context = {
             **self.admin_site.each_context(request),
             "title": f"Statement: {account.name}",
             "account": account,
-            "balance": selectors.account_balance(code),
-            "closing": selectors.account_balance(code, at=until) if until else None,
+            "balance": balance,
+            "closing": closing,
             "page": page,
+            "rows": _running(account, entries, page, balance if closing is None else closing),
             "start": start,
             "end": end,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/ledger/account/statement.html", context)
 
+    def trial_balance_view(self, request):
+        """The API's trial balance (the same selector) as of the end of a Nairobi day, today by default."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        day = _day(request.GET.get("at"))
+        at = datetime.combine(day + timedelta(days=1), time.min, tzinfo=NAIROBI) if day else None
+        trial = selectors.trial_balance(at=at)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Trial balance",
+            "day": day,
+            "refused": bool(request.GET.get("at")) and day is None,
+            "trial": trial,
+            "difference": trial.debits - trial.credits,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/ledger/account/trial_balance.html", context)
+
+
+def _running(account: Account, entries, page, newest_balance: Decimal) -> list[tuple[Entry, Decimal]]:
+    """Each entry of the page (newest first) with the account's balance just after it: the balance at the end
+    of the range less every newer entry of the range."""
+
+    def signed(debit, credit) -> Decimal:
+        return debit - credit if account.debit_normal else credit - debit
+
+    newer = page.start_index() - 1 if page.object_list else 0
+    if newer:
+        above = entries[:newer].aggregate(d=Sum("debit"), c=Sum("credit"))
+        newest_balance -= signed(above["d"] or Decimal("0"), above["c"] or Decimal("0"))
+    rows = []
+    for entry in page.object_list:
+        rows.append((entry, newest_balance))
+        newest_balance -= signed(entry.debit, entry.credit)
+    return rows
+
 
 class EntryInline(admin.TabularInline):
     model = Entry
-    fields = ["account", "debit", "credit", "posted_at"]
+    fields = ["account", "debit_kes", "credit_kes", "posted_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="Debit")
+    def debit_kes(self, obj: Entry) -> str:
+        return kes(obj.debit) if obj.debit else ""
+
+    @admin.display(description="Credit")
+    def credit_kes(self, obj: Entry) -> str:
+        return kes(obj.credit) if obj.credit else ""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -164,7 +221,7 @@ class FloatCheckAdmin(ReadOnlyAdmin):
 class FundingRequestAdmin(admin.ModelAdmin):
     """One person enters a top-up or an opening balance; another approves it, and only then is it posted."""
 
-    list_display = ["id", "kind", "amount", "receipt", "effective_at", "status", "requested_by", "decided_by"]
+    list_display = ["id", "kind", "amount_kes", "receipt", "effective_at", "status", "requested_by", "decided_by"]
     list_filter = ["status", "kind"]
     fields = ["kind", "amount", "receipt", "effective_at", "note"]
     actions = ["approve", "reject"]
@@ -174,6 +231,10 @@ class FundingRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj: FundingRequest) -> str:
+        return kes(obj.amount)
 
     def save_model(self, request, obj, form, change):
         created = money.funding_request_create(
@@ -216,7 +277,7 @@ class StatementProposalAdmin(admin.ModelAdmin):
         "at",
         "receipt",
         "kind",
-        "amount",
+        "amount_kes",
         "account",
         "details",
         "status",
@@ -239,6 +300,10 @@ class StatementProposalAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj: StatementProposal) -> str:
+        return kes(obj.amount)
 
     @admin.display(description="Statement")
     def job_link(self, obj: StatementProposal) -> str:
