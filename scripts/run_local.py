@@ -50,6 +50,15 @@ LOCAL_DEFAULTS = {
 }
 
 
+# Printed once everything listens: every demo login seed_demo creates (DEMO_USERS there).
+BANNER = (
+    "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / approver2 / admin, password demo-pass-123)"
+    "\n  API docs:  http://127.0.0.1:8000/api/docs/"
+    "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
+    "\n  Ctrl-C stops everything.\n"
+)
+
+
 def _dotenv() -> dict[str, str]:
     """The settings in .env (Django reads them itself; this script needs a few to start processes)."""
     path = ROOT / ".env"
@@ -173,13 +182,7 @@ def main() -> int:
                 stop()
                 return 1
         _wait_for_port(8000)
-        print(
-            "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / admin, password demo-pass-123)"
-            "\n  API docs:  http://127.0.0.1:8000/api/docs/"
-            "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
-            "\n  Ctrl-C stops everything.\n",
-            flush=True,
-        )
+        print(BANNER, flush=True)
         while True:
             now = time.monotonic()
             for supervised in processes:
