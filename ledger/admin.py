@@ -5,9 +5,11 @@ charges and transfers an uploaded statement proposes (posted only when another p
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Sum
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -28,7 +30,7 @@ from ledger.models import (
     StatementProposal,
 )
 from ledger.services import money, statement
-from payments.admin.common import EstimatedCountPaginator
+from payments.admin.common import EstimatedCountPaginator, badge, kes
 from payments.errors import PayoutError
 from payments.services import submissions
 
@@ -46,6 +48,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    change_list_template = "admin/ledger/account/change_list.html"
     list_display = ["code", "name", "type", "external_code", "balance", "statement"]
     fields = ["code", "name", "type", "external_code", "may_go_negative", "description"]
     readonly_fields = ["code", "type", "may_go_negative"]
@@ -64,9 +67,9 @@ class AccountAdmin(admin.ModelAdmin):
         self._balances = {line.code: line.balance for line in selectors.account_list()}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="Balance (KES)")
+    @admin.display(description="Balance")
     def balance(self, obj: Account) -> str:
-        return f"{getattr(self, '_balances', {}).get(obj.code, 0):,.2f}"
+        return kes(getattr(self, "_balances", {}).get(obj.code, Decimal("0")))
 
     @admin.display(description="Statement")
     def statement(self, obj: Account) -> str:
@@ -75,10 +78,15 @@ class AccountAdmin(admin.ModelAdmin):
     def get_urls(self):
         own = [
             path(
+                "trial-balance/",
+                self.admin_site.admin_view(self.trial_balance_view),
+                name="ledger_account_trial_balance",
+            ),
+            path(
                 "<str:code>/statement/",
                 self.admin_site.admin_view(self.statement_view),
                 name="ledger_account_statement",
-            )
+            ),
         ]
         return own + super().get_urls()
 
@@ -93,26 +101,75 @@ class AccountAdmin(admin.ModelAdmin):
         until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=NAIROBI) if end else None
         entries = selectors.account_entries(code=code, start=since, end=until).order_by("-posted_at", "-id")
         page = EstimatedCountPaginator(entries, 100).get_page(request.GET.get("p"))
+        balance = selectors.account_balance(code)
+        closing = selectors.account_balance(code, at=until) if until else None
         context = {
             **self.admin_site.each_context(request),
             "title": f"Statement: {account.name}",
             "account": account,
-            "balance": selectors.account_balance(code),
-            "closing": selectors.account_balance(code, at=until) if until else None,
+            "balance": balance,
+            "closing": closing,
             "page": page,
+            "rows": _running(account, entries, page, balance if closing is None else closing),
             "start": start,
             "end": end,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/ledger/account/statement.html", context)
 
+    def trial_balance_view(self, request):
+        """The API's trial balance (the same selector) as of the end of a Nairobi day, today by default."""
+        if not self.has_view_permission(request):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        day = _day(request.GET.get("at"))
+        at = datetime.combine(day + timedelta(days=1), time.min, tzinfo=NAIROBI) if day else None
+        trial = selectors.trial_balance(at=at)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Trial balance",
+            "day": day,
+            "refused": bool(request.GET.get("at")) and day is None,
+            "trial": trial,
+            "difference": trial.debits - trial.credits,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/ledger/account/trial_balance.html", context)
+
+
+def _running(account: Account, entries, page, newest_balance: Decimal) -> list[tuple[Entry, Decimal]]:
+    """Each entry of the page (newest first) with the account's balance just after it: the balance at the end
+    of the range less every newer entry of the range."""
+
+    def signed(debit, credit) -> Decimal:
+        return debit - credit if account.debit_normal else credit - debit
+
+    newer = page.start_index() - 1 if page.object_list else 0
+    if newer:
+        above = entries[:newer].aggregate(d=Sum("debit"), c=Sum("credit"))
+        newest_balance -= signed(above["d"] or Decimal("0"), above["c"] or Decimal("0"))
+    rows = []
+    for entry in page.object_list:
+        rows.append((entry, newest_balance))
+        newest_balance -= signed(entry.debit, entry.credit)
+    return rows
+
 
 class EntryInline(admin.TabularInline):
     model = Entry
-    fields = ["account", "debit", "credit", "posted_at"]
+    fields = ["account", "debit_kes", "credit_kes", "posted_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    @admin.display(description="Debit")
+    def debit_kes(self, obj: Entry) -> str:
+        return kes(obj.debit) if obj.debit else ""
+
+    @admin.display(description="Credit")
+    def credit_kes(self, obj: Entry) -> str:
+        return kes(obj.credit) if obj.credit else ""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -135,8 +192,32 @@ class JournalTransactionAdmin(ReadOnlyAdmin):
 
 @admin.register(FloatCheck)
 class FloatCheckAdmin(ReadOnlyAdmin):
-    list_display = ["observed_at", "reported", "ledger_balance", "in_flight", "drift", "flagged", "likely_cause"]
+    list_display = ["observed_at", "reported_kes", "ledger_kes", "in_flight_kes", "drift_kes", "verdict",
+                    "likely_cause"]  # fmt: skip
     list_filter = ["flagged"]
+
+    @admin.display(description="M-Pesa reported", ordering="reported")
+    def reported_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.reported)
+
+    @admin.display(description="Ledger's float", ordering="ledger_balance")
+    def ledger_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.ledger_balance)
+
+    @admin.display(description="In flight", ordering="in_flight")
+    def in_flight_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.in_flight)
+
+    @admin.display(description="Drift", ordering="drift")
+    def drift_kes(self, obj: FloatCheck) -> str:
+        return kes(obj.drift)
+
+    @admin.display(description="Check", ordering="flagged")
+    def verdict(self, obj: FloatCheck) -> str:
+        # A drift is a problem to look into, never Django's green tick for a True field.
+        if obj.flagged:
+            return badge("error", "Drift: look into it")
+        return badge("processed", "Agrees")
 
 
 FUNDING_FORM = "funding"
@@ -159,7 +240,7 @@ class FundingRequestForm(forms.ModelForm):
 class FundingRequestAdmin(admin.ModelAdmin):
     """One person enters a top-up or an opening balance; another approves it, and only then is it posted."""
 
-    list_display = ["id", "kind", "amount", "receipt", "effective_at", "status", "requested_by", "decided_by"]
+    list_display = ["id", "kind", "amount_kes", "receipt", "effective_at", "status", "requested_by", "decided_by"]
     list_filter = ["status", "kind"]
     form = FundingRequestForm
     fields = ["kind", "amount", "receipt", "effective_at", "note", "form_nonce"]
@@ -183,6 +264,10 @@ class FundingRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj: FundingRequest) -> str:
+        return kes(obj.amount)
 
     def save_model(self, request, obj, form, change):
         submitted = submissions.submit_once(
@@ -224,8 +309,18 @@ class StatementProposalAdmin(admin.ModelAdmin):
     """What an uploaded statement proposes for the ledger, shown row by row (date, receipt, kind, amount) and
     posted only when someone other than the uploader accepts it: a statement is one person's file."""
 
-    list_display = ["at", "receipt", "kind", "amount", "account", "details", "status", "proposed_by", "job_link",
-                    "decided_by"]
+    list_display = [
+        "at",
+        "receipt",
+        "kind",
+        "amount_kes",
+        "account",
+        "details",
+        "status",
+        "proposed_by",
+        "job_link",
+        "decided_by",
+    ]
     list_filter = ["status", "kind"]
     search_fields = ["receipt"]
     actions = ["accept", "reject"]
@@ -242,6 +337,10 @@ class StatementProposalAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Amount", ordering="amount")
+    def amount_kes(self, obj: StatementProposal) -> str:
+        return kes(obj.amount)
+
     @admin.display(description="Statement")
     def job_link(self, obj: StatementProposal) -> str:
         if not obj.job_id:
@@ -256,8 +355,11 @@ class StatementProposalAdmin(admin.ModelAdmin):
             except PayoutError as exc:
                 self.message_user(request, f"{proposal.receipt}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES "
-                                  f"{proposal.amount:,.2f}) {verb}.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES {proposal.amount:,.2f}) {verb}.",
+                    messages.SUCCESS,
+                )
 
     @admin.action(description="Accept (and post) the selected statement rows", permissions=["accept"])
     def accept(self, request, queryset):

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from two_factor.urls import urlpatterns as two_factor_urls
 
+from mpesa_payouts.favicon import favicon
 from mpesa_payouts.health import healthz
 from payments.devices import SetupView
 
@@ -10,6 +11,7 @@ urlpatterns = [
     # The console is the admin: the site's root opens it.
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("healthz/", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
     # Enrolment first, ours: an unverified session of someone who has a device may not add one.

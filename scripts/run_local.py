@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 VAR = ROOT / "var"
+# The B2C float the simulator holds at its first start; seed_demo makes it the ledger's float too, so the
+# first balance query agrees with the books.
+DEMO_FLOAT = "1000000.00"
 
 # What a laptop run needs; anything already in the environment (or .env) wins.
 LOCAL_DEFAULTS = {
@@ -46,6 +49,15 @@ LOCAL_DEFAULTS = {
     "PAYOUT_STATUS_QUERY_INTERVAL_MINUTES": "1",
     "BALANCE_QUERY_INTERVAL_SECONDS": "120",
 }
+
+
+# Printed once everything listens: every demo login seed_demo creates (DEMO_USERS there).
+BANNER = (
+    "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / approver2 / admin, password demo-pass-123)"
+    "\n  API docs:  http://127.0.0.1:8000/api/docs/"
+    "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
+    "\n  Ctrl-C stops everything.\n"
+)
 
 
 def _dotenv() -> dict[str, str]:
@@ -130,7 +142,7 @@ def main() -> int:
     env = _environment(dotenv)
     manage = [PYTHON, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, env=env)
-    subprocess.run([*manage, "seed_demo"], check=True, env=env)
+    subprocess.run([*manage, "seed_demo", "--float", DEMO_FLOAT], check=True, env=env)
     # The demo's history was written as rows, not lived through: the ledger adopts it as a deployment would
     # (docs/ledger.md, "Adopting the ledger on an existing deployment"); a second run posts nothing.
     subprocess.run([*manage, "ledger_backfill"], check=True, env=env, stdout=subprocess.DEVNULL)
@@ -139,7 +151,7 @@ def main() -> int:
 
     commands = [
         ("simulator", [*manage, "daraja_simulator", "--port", "8001", "--key-dir", str(VAR / "daraja-simulator"),
-                       "--ledger", str(VAR / "daraja-simulator" / "ledger.json")]),
+                       "--ledger", str(VAR / "daraja-simulator" / "ledger.json"), "--float", DEMO_FLOAT]),
         # Threads: each send waits on Daraja (see docker-compose.yml). The first worker takes only the payout
         # queue; webhooks, WhatsApp and finance jobs have their own, so a slow receiver never delays a payout
         # (CELERY_TASK_ROUTES in mpesa_payouts/settings.py).
@@ -176,13 +188,7 @@ def main() -> int:
                 stop()
                 return 1
         _wait_for_port(8000)
-        print(
-            "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / admin, password demo-pass-123)"
-            "\n  API docs:  http://127.0.0.1:8000/api/docs/"
-            "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
-            "\n  Ctrl-C stops everything.\n",
-            flush=True,
-        )
+        print(BANNER, flush=True)
         while True:
             now = time.monotonic()
             for supervised in processes:

@@ -1,5 +1,6 @@
 """The REST API. Each area registers its views on the one router here."""
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -17,6 +18,23 @@ router.register("payouts", PayoutViewSet, basename="payout")
 router.register("stats", StatsViewSet, basename="stats")
 router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")
 
+
+def _docs_for_staff(view):
+    """staff_member_required, saying why on the login page it sends a visitor to (it says nothing itself)."""
+    guarded = staff_member_required(view)
+
+    def docs(request, *args, **kwargs):
+        if not (request.user.is_active and request.user.is_staff):
+            messages.info(
+                request,
+                "The API documentation is for the console's users: sign in with your console account (a payout "
+                "role) to read it. Calls to the API itself take a token in the Authorization header.",
+            )
+        return guarded(request, *args, **kwargs)
+
+    return docs
+
+
 urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("", include(router.urls)),
@@ -27,7 +45,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(permission_classes=[CanReadAny]), name="schema"),
     path(
         "docs/",
-        staff_member_required(SpectacularSwaggerSplitView.as_view(url_name="schema")),
+        _docs_for_staff(SpectacularSwaggerSplitView.as_view(url_name="schema")),
         name="api-docs",
     ),
 ]

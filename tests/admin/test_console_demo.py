@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
-from payments.models import FloatBalance, Payout, PayoutBatch, PayoutKind, PayoutStatus
+from payments.callbacks.tokens import static_token
+from payments.models import AuditEvent, FloatBalance, Payout, PayoutBatch, PayoutKind, PayoutStatus
+from tests import fake_daraja
 from tests.admin.conftest import logged_in
+from tests.clock import travel_to
+from tests.factories import sample
+from tests.ledger.conftest import api, post_callback
 
 pytestmark = pytest.mark.django_db
 STATEMENT = settings.BASE_DIR / "docs" / "demo" / "ORG_600992_Statement_demo.csv"
@@ -63,3 +72,55 @@ def test_the_sample_statement_reconciles_with_one_planted_mismatch(tmp_path):
         rows = list(csv.DictReader(f))
     assert [(r["kind"], r["receipt"]) for r in rows] == [("amount_mismatch", "DEMOST0003")]
     assert "Matched by receipt: 6" in out.getvalue()
+
+
+def test_the_demo_books_agree_and_a_real_drift_shows_as_a_problem(client, settings):
+    """After `make run`'s seed_demo and ledger_backfill, the ledger's float is the float the home page shows,
+    and M-Pesa's next balance reading (the simulator reports the float seed_demo was given) flags nothing."""
+    fake_daraja.configure(settings)
+    settings.FLOAT_DRIFT_ALERT_KES = Decimal("100")
+    call_command("seed_demo", "--float", "228037.00", stdout=io.StringIO())  # what the sample reading reports
+    call_command("ledger_backfill", stdout=io.StringIO())
+    approver = get_user_model().objects.get(username="approver")
+    home = logged_in(approver).get("/api/dashboard/").json()
+    [utility] = [line for line in api(approver).get("/api/ledger/accounts/").json() if line["code"] == "mpesa_utility"]
+    assert Decimal(utility["balance"]) == Decimal(home["float"]["latest"]["utility_available"]) == Decimal("228037.00")
+    assert api(approver).get("/api/ledger/trial-balance/").json()["balanced"] is True
+
+    body = sample("account_balance_result")  # M-Pesa: Utility Account KES 228,037.00
+    assert post_callback(client, "balance-result", static_token("balance"), body).status_code == 200
+    assert drifts(approver) == []
+    page = logged_in(approver).get("/admin/ledger/floatcheck/").content.decode()
+    assert "Agrees" in page and "Drift: look into it" not in page and "KES 228,037.00" in page
+
+    # A reading KES 50,000 short of the ledger: a real drift, drawn as a problem in words.
+    raw = json.dumps(body).replace("Utility Account|KES|228037.00|228037.00", "Utility Account|KES|178037.00|178037.00")
+    assert post_callback(client, "balance-result", static_token("balance"), raw).status_code == 200
+    assert [d["object_type"] for d in drifts(approver)] == ["float_check"]
+    page = logged_in(approver).get("/admin/ledger/floatcheck/").content.decode()
+    assert "Drift: look into it" in page and "KES -50,000.00" in page and "icon-yes.svg" not in page
+
+
+def drifts(user) -> list[dict]:
+    response = api(user).get("/api/reconciliation/discrepancies/", {"kind": "float_drift"})
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+@pytest.mark.parametrize("moment", ["2026-12-07T00:05:00+03:00", "2026-12-09T12:00:00+03:00"])
+def test_the_demo_trail_is_in_the_past_and_in_lifecycle_order(moment):
+    """A few minutes past midnight Nairobi, today's seeded payouts would otherwise be sent after now."""
+    with travel_to(moment, tick=False):
+        seed()
+        now = timezone.now()
+        for payout in Payout.objects.all():
+            times = [payout.created_at, payout.approved_at, payout.submitted_at, payout.completed_at]
+            times = [t for t in times if t is not None]
+            assert times == sorted(times) and times[-1] <= now, (payout.recipient_reference, times)
+            assert payout.status_changed_at <= now
+            if payout.mpesa_completed_at and payout.approved_at:
+                assert payout.approved_at <= payout.mpesa_completed_at, payout.recipient_reference
+            events = list(payout.events.order_by("id").values_list("created_at", flat=True))
+            assert events == sorted(events) and events[-1] <= now, (payout.recipient_reference, events)
+        assert not AuditEvent.objects.filter(created_at__gt=now).exists()
+        assert not FloatBalance.objects.filter(observed_at__gt=now).exists()

@@ -3,6 +3,7 @@ and opening balances entered by one person and approved by another."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from ledger import accounts
+from ledger.export import NAIROBI
 from ledger.models import FundingRequest, FundingStatus, JournalTransaction
 from ledger.services.posting import move, transaction_post
 from tests.factories import make_approver, make_requester
@@ -26,23 +28,33 @@ def logged_in(user) -> Client:
 
 
 def test_accounts_page_shows_balances_and_links_each_statement():
-    transaction_post(source="test", source_id="1", kind="funding", memo="Opening balance July",
-                     lines=move(amount=Decimal("1234.50"), debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING))
+    transaction_post(
+        source="test",
+        source_id="1",
+        kind="funding",
+        memo="Opening balance July",
+        lines=move(amount=Decimal("1234.50"), debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING),
+    )
     client = logged_in(make_approver())
     page = client.get(reverse("admin:ledger_account_changelist"))
     assert page.status_code == 200
-    assert "1,234.50" in page.content.decode()
+    assert "KES 1,234.50" in page.content.decode()
+    assert reverse("admin:ledger_account_trial_balance") in page.content.decode()
     statement = client.get(reverse("admin:ledger_account_statement", args=["mpesa_utility"]))
     assert statement.status_code == 200
     body = statement.content.decode()
-    assert "Opening balance July" in body and "1234.50" in body
+    assert "Opening balance July" in body and "KES 1,234.50" in body
     template = Path(__file__).resolve().parents[2] / "templates/admin/ledger/account/statement.html"
     assert "<script" not in template.read_text()  # no inline script (CSP)
 
 
 def test_journal_entries_are_never_editable_in_the_admin():
-    tx = transaction_post(source="test", source_id="1", kind="funding",
-                          lines=move(amount=Decimal("10"), debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING))
+    tx = transaction_post(
+        source="test",
+        source_id="1",
+        kind="funding",
+        lines=move(amount=Decimal("10"), debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING),
+    )
     client = logged_in(make_approver())
     change = client.get(reverse("admin:ledger_journaltransaction_change", args=[tx]))
     assert change.status_code == 200
@@ -80,3 +92,48 @@ def test_a_top_up_is_posted_only_when_another_person_approves_it():
     assert (tx.source, tx.source_id, tx.kind) == ("mpesa", "TOPUP1", "funding")
     assert balances()[accounts.MPESA_UTILITY] == Decimal("50000.00")
     assert balances()[accounts.FLOAT_FUNDING] == Decimal("50000.00")
+
+
+def post(source_id: str, amount: str, debit: str, credit: str, at: str) -> None:
+    transaction_post(source="test", source_id=source_id, kind="funding", memo=f"Posting {source_id}",
+                     posted_at=datetime.fromisoformat(at).replace(tzinfo=NAIROBI),
+                     lines=move(amount=Decimal(amount), debit=debit, credit=credit))  # fmt: skip
+
+
+def test_the_trial_balance_page_shows_the_books_as_of_a_day_in_kes():
+    post("open", "1000000.00", accounts.MPESA_UTILITY, accounts.FLOAT_FUNDING, "2026-11-01 08:00:00")
+    post("charge", "15.00", accounts.MPESA_CHARGES, accounts.MPESA_UTILITY, "2026-11-05 09:00:00")
+    post("later", "50000.00", accounts.MPESA_UTILITY, accounts.FLOAT_FUNDING, "2026-11-10 09:00:00")
+    client = logged_in(make_approver())
+    page = client.get(reverse("admin:ledger_account_trial_balance"), {"at": "2026-11-06"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "As of the end of 6 Nov 2026" in body and "Balanced" in body
+    assert "KES 999,985.00" in body  # the float after the charge, before the later top-up
+    assert "KES 1,000,015.00" in body and "KES 1,050,000.00" not in body  # total debits that day
+    now = client.get(reverse("admin:ledger_account_trial_balance")).content.decode()
+    assert "As of now" in now and "KES 1,049,985.00" in now
+    wrong = client.get(reverse("admin:ledger_account_trial_balance"), {"at": "2026-02-30"})
+    assert wrong.status_code == 200 and "not a date" in wrong.content.decode()
+    assert logged_in(make_requester("nobody-else")).get(reverse("admin:ledger_account_trial_balance")).status_code in (
+        200, 403)  # fmt: skip
+
+
+def test_an_account_statement_shows_the_running_balance_on_every_page():
+    start = datetime(2026, 11, 1, 8, 0)
+    for n in range(101):  # one more than a page
+        at = (start + timedelta(minutes=n)).isoformat(sep=" ")
+        post(f"top-{n}", "10.00", accounts.MPESA_UTILITY, accounts.FLOAT_FUNDING, at)
+    post("charge", "2.50", accounts.MPESA_CHARGES, accounts.MPESA_UTILITY, "2026-11-02 08:00:00")
+    client = logged_in(make_approver())
+    url = reverse("admin:ledger_account_statement", args=[accounts.MPESA_UTILITY])
+    first = client.get(url).context["rows"]
+    assert [(entry.credit, balance) for entry, balance in first[:2]] == [
+        (Decimal("2.50"), Decimal("1007.50")), (Decimal("0"), Decimal("1010.00"))]  # fmt: skip
+    assert len(first) == 100 and first[-1][1] == Decimal("30.00")  # the charge and 99 top-ups: three older
+    second = client.get(url, {"p": 2})
+    assert [balance for _, balance in second.context["rows"]] == [Decimal("20.00"), Decimal("10.00")]
+    assert "KES 10.00" in second.content.decode()
+    # Up to the end of the first day, the newest row is the balance at that day's end.
+    ended = client.get(url, {"end": "2026-11-01"}).context["rows"]
+    assert ended[0][1] == Decimal("1010.00")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from tests.factories import make_approver, make_payment, make_requester, make_user
 from tests.webhooks.conftest import api
@@ -114,3 +115,26 @@ def test_openapi_documents_endpoints_and_event_payloads(integrator):
     assert "WebhookEvent" in components and "WebhookEventData" in components
     data_refs = str(components["WebhookEventData"])
     assert "PayoutDetail" in data_refs and "Payment" in data_refs
+
+
+def test_the_events_feed_follows_the_read_permissions(broker):
+    """The README's requester and approver tokens read the feed (they may view payouts and payments); a user who
+    may view only payments reads none of a payout's events; someone with no role still gets 403."""
+    requester, approver = make_requester("reader-req"), make_approver("reader-appr")
+    payout = api(requester).post("/api/payouts/", {"phone": "254712345678", "amount": "250",
+                                                   "remarks": "Trainer fee"}, format="json")  # fmt: skip
+    assert payout.status_code == 201
+    assert api(approver).post(f"/api/payouts/{payout.json()['id']}/approve/").status_code == 200
+    for user in (requester, approver):
+        feed = api(user).get("/api/events/")
+        assert feed.status_code == 200, feed.content
+        assert [e["type"] for e in feed.json()["results"]] == ["payout.requested", "payout.approved"]
+    event_id = feed.json()["results"][0]["id"]
+    assert api(requester).get(f"/api/events/{event_id}/").status_code == 200
+
+    payments_only = make_user("cashier", is_staff=True)
+    view_payment = Permission.objects.get(codename="view_payment", content_type__app_label="payments")
+    payments_only.user_permissions.add(view_payment)
+    assert api(payments_only).get("/api/events/").json()["results"] == []
+    assert api(payments_only).get(f"/api/events/{event_id}/").status_code == 404
+    assert api(make_user("nobody", is_staff=True)).get("/api/events/").status_code == 403

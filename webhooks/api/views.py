@@ -1,9 +1,11 @@
-"""`/api/webhook-endpoints/` and `/api/events/`: thin callers of webhooks/services, gated by the
-`webhooks.manage_webhooks` permission (superusers have it)."""
+"""`/api/webhook-endpoints/` and `/api/events/`: thin callers of webhooks/services. Endpoints are gated by
+the `webhooks.manage_webhooks` permission (superusers have it); the events feed follows the read permissions:
+a payout role reads the events of what it may view (payouts, payments), `manage_webhooks` reads them all."""
 
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -12,6 +14,8 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from payments.api.permissions import admin_user
+from payments.roles import VIEW_PAYMENTS, VIEW_PAYOUTS
 from webhooks.addresses import RefusedURL
 from webhooks.api.serializers import (
     EventListSerializer,
@@ -28,6 +32,29 @@ from webhooks.services.endpoints import (
     endpoint_update,
     endpoints_all,
 )
+
+
+class CanReadEvents(BasePermission):
+    message = "You need a payout role (view permission on payouts or payments), or manage_webhooks, to read events."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if admin_user(user) and (user.has_perm(VIEW_PAYOUTS) or user.has_perm(VIEW_PAYMENTS)):
+            return True
+        return bool(user and user.is_authenticated and user.is_active and user.has_perm(MANAGE_PERMISSION))
+
+
+def readable_events(user):
+    """The events about what `user` may view: a payout's events need the payouts view, a payment's the payments
+    view; `manage_webhooks` (an integrator's system, which receives them all by webhook anyway) reads every one."""
+    if user.has_perm(MANAGE_PERMISSION):
+        return WebhookEvent.objects.all()
+    allowed = Q(pk__in=[])
+    if user.has_perm(VIEW_PAYOUTS):
+        allowed |= Q(payout__isnull=False)
+    if user.has_perm(VIEW_PAYMENTS):
+        allowed |= Q(payout__isnull=True, payment__isnull=False)
+    return WebhookEvent.objects.filter(allowed)
 
 
 class CanManageWebhooks(BasePermission):
@@ -86,9 +113,12 @@ class WebhookEndpointViewSet(
         endpoint_delete(endpoint_id=self.get_object().pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: RotatedSecretSerializer},
-                   description="A new signing secret (shown only in this answer); the old one keeps signing, as a "
-                               "second v1= value, for 24 hours.")
+    @extend_schema(
+        request=None,
+        responses={200: RotatedSecretSerializer},
+        description="A new signing secret (shown only in this answer); the old one keeps signing, as a "
+        "second v1= value, for 24 hours.",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
         endpoint = self.get_object()
@@ -100,12 +130,15 @@ class WebhookEndpointViewSet(
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Every event in the order it happened, so a system that was down can catch up without webhooks."""
 
-    permission_classes = [IsAuthenticated, CanManageWebhooks]
+    permission_classes = [IsAuthenticated, CanReadEvents]
     serializer_class = WebhookEventSerializer
     lookup_field = "event_id"
     lookup_value_regex = "evt_[0-9a-f]{32}"
     page_size, max_page_size = 100, 500
     queryset = WebhookEvent.objects.all()
+
+    def get_queryset(self):
+        return readable_events(self.request.user)
 
     @extend_schema(
         parameters=[
@@ -115,7 +148,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         responses={200: EventListSerializer},
     )
     def list(self, request, *args, **kwargs):
-        events = WebhookEvent.objects.order_by("id")
+        events = self.get_queryset().order_by("id")
         after = request.query_params.get("after")
         if after:
             pk = WebhookEvent.objects.filter(event_id=after).values_list("pk", flat=True).first()

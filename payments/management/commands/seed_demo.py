@@ -6,6 +6,12 @@ different result codes, verifying, needs_review, pending approval), a CSV-style 
 days, and a callback refused. The pending ones are requested through the services, so approving them in the
 admin sends them to the simulator like any other. Besides, a week of November 2026 matches the sample statement
 shipped in docs/demo/ (one planted amount mismatch), which the README's walk-through reconciles.
+
+Every seeded time is in the past and in lifecycle order (requested, approved, sent, completed). The books
+agree: the float's opening balance (a funding request, approved) and the statement's charges and transfer
+(statement proposals, accepted) go through the ledger's own services, so once `ledger_backfill` has posted
+the history the ledger's float is every float reading, and the last reading is `--float`, what the Daraja
+simulator of `make run` starts with: its first balance query finds nothing to flag.
 """
 
 from __future__ import annotations
@@ -22,8 +28,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ledger.models import FundingKind, StatementProposal
+from ledger.services import money as ledger_money
+from ledger.services import statement as ledger_statement
 from payments.kenya import NAIROBI
 from payments.models import (
+    UNSETTLED_STATUSES,
     AuditAction,
     AuditEvent,
     CallbackKind,
@@ -68,6 +78,12 @@ STATEMENT_PAYOUTS = [
     ("DEMOST0006", "2026-11-06 13:31:27", "4500.00", "Wambui Muthoni", "254799000106"),
 ]
 STATEMENT_MISMATCH = {"DEMOST0003": "2050.00"}
+# What only the statement knows: M-Pesa's charge on each of its payouts, and a transfer into the float.
+STATEMENT_CHARGE = Decimal("15.00")
+STATEMENT_TRANSFER = ("DEMOTF0001", "2026-11-04 07:00:00", Decimal("100000.00"), "Organization Funds Transfer")
+STATEMENT_OPENS = "2026-11-01 00:00:00"
+# The float the Daraja simulator starts with (`daraja_simulator --float`, as scripts/run_local.py passes it).
+DEMO_FLOAT = Decimal("1000000.00")
 MARKER = "DEMO-"  # recipient references of the seeded fortnight
 NAMES = [
     ("Jane Wanjiru", "254712345601"), ("Otieno Juma", "254722000102"), ("Achieng Atieno", "254733000103"),
@@ -104,8 +120,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--password", default="demo-pass-123", help="Password for every demo user.")
         parser.add_argument("--seed", type=int, default=17, help="Random seed of the fortnight.")
+        parser.add_argument(
+            "--float", dest="float_now", type=Decimal, default=DEMO_FLOAT,
+            help="The B2C float M-Pesa holds now (the latest reading, and the ledger's once backfilled): what "
+            "the simulator reports, so its balance queries agree with the ledger.",
+        )  # fmt: skip
 
-    def handle(self, *args, password, seed, **options):
+    def handle(self, *args, password, seed, float_now, **options):
         if settings.MPESA_ENVIRONMENT == "production":
             raise CommandError("seed_demo refuses to run with MPESA_ENVIRONMENT=production.")
         User = get_user_model()
@@ -128,10 +149,8 @@ class Command(BaseCommand):
         if Payout.objects.filter(recipient_reference__startswith=MARKER).exists():
             self.stdout.write("The demo fortnight is already there.")
         else:
-            counts = self._fortnight(users, random.Random(seed))
-            self.stdout.write(
-                "Demo fortnight: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            )
+            counts = self._fortnight(users, random.Random(seed), float_now)
+            self.stdout.write("Demo fortnight: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
         self.stdout.write(f"Demo logins (password for each: {password}):")
         for username, group, superuser in DEMO_USERS:
             role = group or ("superuser" if superuser else "staff")
@@ -141,11 +160,13 @@ class Command(BaseCommand):
     # --- the fortnight -----------------------------------------------------------------------------------
 
     @transaction.atomic
-    def _fortnight(self, users, rng: random.Random) -> dict[str, int]:
+    def _fortnight(self, users, rng: random.Random, float_now: Decimal) -> dict[str, int]:
         requester, approver, approver2 = users["requester"], users["approver"], users["approver2"]
         now = timezone.now()
         counts: dict[str, int] = {}
         serial = [0]
+        # (when, signed amount) of every move of the B2C float, to draw readings the ledger will agree with.
+        float_moves: list[tuple[datetime, Decimal]] = []
 
         def history(
             *, status, kind=PayoutKind.DISBURSEMENT, at, amount, name, phone, payment=None, batch=None,
@@ -155,6 +176,14 @@ class Command(BaseCommand):
             approved = status != PayoutStatus.PENDING_APPROVAL
             sent_at = at + timedelta(minutes=1 if quick else rng.randint(5, 90))
             done_at = sent_at + timedelta(seconds=rng.randint(2, 40))
+            if mpesa_at is not None:
+                # M-Pesa paid it at a known moment: sent before it, and its result came after it.
+                sent_at = min(sent_at, mpesa_at - timedelta(seconds=5))
+                done_at = mpesa_at + timedelta(seconds=rng.randint(2, 40))
+            # A history that would end after now is moved back whole: nothing happens in the future.
+            late = done_at - (now - timedelta(seconds=5))
+            if late > timedelta(0):
+                at, sent_at, done_at = at - late, sent_at - late, done_at - late
             final = status in (PayoutStatus.COMPLETED, PayoutStatus.FAILED)
             changed = done_at if final or status == PayoutStatus.NEEDS_REVIEW else sent_at
             info = payout_services_result(result_code)
@@ -209,6 +238,10 @@ class Command(BaseCommand):
                                               created_at=changed))  # fmt: skip
             AuditEvent.objects.bulk_create(events)
             counts[status] = counts.get(status, 0) + 1
+            if status in UNSETTLED_STATUSES or status == PayoutStatus.COMPLETED:
+                # Where ledger_backfill will take it from the float (ledger/services/backfill.py).
+                taken = payout.completed_at or payout.submitted_at or payout.approved_at or payout.created_at
+                float_moves.append((taken, -amount))
             return payout
 
         # Fourteen days of trainer fees and refunds: mostly completed, some failed with different codes.
@@ -305,20 +338,7 @@ class Command(BaseCommand):
             history(status=PayoutStatus.COMPLETED, at=at - timedelta(minutes=30), amount=Decimal(amount), name=name,
                     phone=phone, receipt=receipt, mpesa_at=at)  # fmt: skip
 
-        # Float: a reading every six hours for 30 days; payouts draw it down, top-ups bring it back.
-        balance = Decimal(350000)
-        readings = []
-        start = now - timedelta(days=30)
-        for step in range(30 * 4 + 1):
-            at = start + timedelta(hours=6 * step)
-            if at > now:
-                break
-            balance -= Decimal(rng.randint(2000, 14000))
-            if balance < Decimal(40000):
-                balance += Decimal(250000)  # a top-up
-            readings.append(FloatBalance(utility_available=balance, working_available=Decimal(5000),
-                                         source=FloatSource.BALANCE_QUERY, observed_at=at))  # fmt: skip
-        FloatBalance.objects.bulk_create(readings)
+        self._books(requester=requester, approver=approver, now=now, float_now=float_now, float_moves=float_moves)
 
         # A callback from an address outside the allow-list, refused today.
         DarajaCallback.objects.create(
@@ -327,6 +347,49 @@ class Command(BaseCommand):
             received_at=today.astimezone(UTC) - timedelta(minutes=20),
         )  # fmt: skip
         return counts
+
+    def _books(self, *, requester, approver, now: datetime, float_now: Decimal, float_moves: list) -> None:
+        """The float's opening balance and the statement's charges and transfer, through the ledger's own
+        four-eyes services (requested or proposed, then approved by another person: this is demo data), and a
+        float reading every six hours for 30 days, each what the ledger holds at that moment."""
+        for _, moment, _, _, _ in STATEMENT_PAYOUTS:
+            float_moves.append((datetime.fromisoformat(moment).replace(tzinfo=NAIROBI), -STATEMENT_CHARGE))
+        receipt, moment, transfer, details = STATEMENT_TRANSFER
+        transfer_at = datetime.fromisoformat(moment).replace(tzinfo=NAIROBI)
+        float_moves.append((transfer_at, transfer))
+        items = [
+            ledger_statement.StatementPosting(
+                f"CHG{n:07d}", "charge", -STATEMENT_CHARGE,
+                datetime.fromisoformat(moment).replace(tzinfo=NAIROBI), "Business Payment to Customer Charge",
+            )
+            for n, (_, moment, _, _, _) in enumerate(STATEMENT_PAYOUTS, start=1)
+        ] + [ledger_statement.StatementPosting(receipt, "funding", transfer, transfer_at, details)]  # fmt: skip
+        ledger_statement.statement_postings_propose(items=items, proposed_by=requester)
+        for proposal in StatementProposal.objects.filter(proposed_by=requester):
+            ledger_statement.statement_proposal_accept(proposal_id=proposal.pk, user=approver)
+
+        opens = min(datetime.fromisoformat(STATEMENT_OPENS).replace(tzinfo=NAIROBI), now - timedelta(days=31))
+        opening = float_now - sum((amount for _, amount in float_moves), Decimal("0"))
+        request = ledger_money.funding_request_create(
+            requested_by=requester,
+            kind=FundingKind.OPENING_BALANCE,
+            amount=opening,
+            effective_at=opens,
+            note="The B2C float before the demo's history (demo data).",
+        )
+        ledger_money.funding_request_approve(request_id=request.pk, user=approver)
+
+        float_moves.sort(key=lambda move: move[0])
+        readings, balance, moved = [], opening, 0
+        start = now - timedelta(days=30)
+        moments = [start + timedelta(hours=6 * step) for step in range(30 * 4 + 1)]
+        for at in [moment for moment in moments if moment < now] + [now]:
+            while moved < len(float_moves) and float_moves[moved][0] <= at:
+                balance += float_moves[moved][1]
+                moved += 1
+            readings.append(FloatBalance(utility_available=balance, working_available=Decimal(5000),
+                                         source=FloatSource.BALANCE_QUERY, observed_at=at))  # fmt: skip
+        FloatBalance.objects.bulk_create(readings)
 
 
 def payout_services_result(code: str) -> str:
