@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -28,6 +30,8 @@ from webhooks.services.endpoints import (
     endpoint_update,
     endpoints_all,
 )
+
+EVENT_ID = re.compile("evt_[0-9a-f]{32}")
 
 
 class CanManageWebhooks(BasePermission):
@@ -103,7 +107,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, CanManageWebhooks]
     serializer_class = WebhookEventSerializer
     lookup_field = "event_id"
-    lookup_value_regex = "evt_[0-9a-f]{32}"
+    lookup_value_regex = EVENT_ID.pattern
     page_size, max_page_size = 100, 500
     queryset = WebhookEvent.objects.all()
 
@@ -117,6 +121,9 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def list(self, request, *args, **kwargs):
         events = WebhookEvent.objects.order_by("id")
         after = request.query_params.get("after")
+        if after and not EVENT_ID.fullmatch(after):
+            # A NUL byte would reach PostgreSQL (DataError, a 500); nothing but an event id can match anyway.
+            raise ValidationError({"after": ["Give an event id (evt_ and 32 hexadecimal digits)."]})
         if after:
             pk = WebhookEvent.objects.filter(event_id=after).values_list("pk", flat=True).first()
             if pk is None:
