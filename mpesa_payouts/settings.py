@@ -473,8 +473,9 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
 
 # --- Webhooks ------------------------------------------------------------------------------------------------
 # Signed event deliveries to the business's own systems; see docs/webhooks.md.
-# Hosts (names or IP addresses) an endpoint may use in production even though they resolve to a private,
-# loopback or link-local address (e.g. a receiver on the business's own network).
+# Hosts (names or IP addresses) an endpoint may use even though they resolve to a private, loopback or link-local
+# address (a receiver on the business's own network, or on this machine under `make run`). In every environment:
+# an internet-facing sandbox is as exposed as production.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)
