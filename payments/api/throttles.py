@@ -53,10 +53,13 @@ class _SharedOrLocal:
             _local.set(key, value, timeout)
 
 
+shared_or_local = _SharedOrLocal()
+
+
 class TolerantScopedRateThrottle(ScopedRateThrottle):
     """ScopedRateThrottle, per user (or address when anonymous), counting in this process when Redis is down."""
 
-    cache = _SharedOrLocal()
+    cache = shared_or_local
 
     @property
     def THROTTLE_RATES(self):  # noqa: N802 - DRF's name; read at each request, not once at import
