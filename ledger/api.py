@@ -24,6 +24,7 @@ from ledger.export import NAIROBI
 from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest
 from ledger.services import money
 from payments.api.pagination import NewestFirstPagination
+from payments.api.throttles import TolerantScopedRateThrottle
 from payments.selectors import report_date_problem
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
@@ -196,8 +197,15 @@ class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     pagination_class = NewestFirstPagination
     filter_backends: list = []
 
+    throttle_scope = "funding_request"
+
     def get_queryset(self):
         return FundingRequest.objects.order_by("-created_at", "-id")
+
+    def get_throttles(self):
+        if self.action in ("create", "approve", "reject"):
+            return [TolerantScopedRateThrottle()]
+        return super().get_throttles()
 
     @extend_schema(request=FundingCreateSerializer, responses={201: FundingRequestSerializer})
     def create(self, request: Request) -> Response:

@@ -13,6 +13,7 @@ so a setting changed in a test or by a reload applies at once.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from django.core.cache import cache as shared_cache
@@ -64,6 +65,22 @@ class TolerantScopedRateThrottle(ScopedRateThrottle):
     @property
     def THROTTLE_RATES(self):  # noqa: N802 - DRF's name; read at each request, not once at import
         return api_settings.DEFAULT_THROTTLE_RATES
+
+
+class _Scope:
+    """What DRF's scoped throttle asks of a view: its scope."""
+
+    def __init__(self, scope: str) -> None:
+        self.throttle_scope = scope
+
+
+def throttle_wait(request, *, scope: str) -> int | None:
+    """For a page outside DRF (the admin's console): None when the request may go on, else the seconds to wait.
+    Counts against the same scoped rate as an API view with `throttle_scope = scope`."""
+    throttle = TolerantScopedRateThrottle()
+    if throttle.allow_request(request, _Scope(scope)):
+        return None
+    return math.ceil(throttle.wait() or 1)
 
 
 def forget_local_counts() -> None:

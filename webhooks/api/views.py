@@ -14,6 +14,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from payments.api.throttles import TolerantScopedRateThrottle
 from webhooks.addresses import RefusedURL
 from webhooks.api.serializers import (
     EventListSerializer,
@@ -62,6 +63,13 @@ class WebhookEndpointViewSet(
     serializer_class = WebhookEndpointSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     pagination_class = None
+    throttle_scope = "webhook_manage"
+
+    def get_throttles(self):
+        # Each change resolves a host name and may queue deliveries: bounded per person; reads are not.
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            return [TolerantScopedRateThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return endpoints_all()
