@@ -390,7 +390,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min")},
+    # Per user, by scope (payments/api/throttles.py: counted per process while Redis is down).
+    "DEFAULT_THROTTLE_RATES": {
+        "payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min"),
+        "funding_request": env.str("FUNDING_REQUEST_THROTTLE", default="10/min"),
+        "webhook_manage": env.str("WEBHOOK_MANAGE_THROTTLE", default="30/min"),
+        "console_job": env.str("CONSOLE_JOB_THROTTLE", default="10/min"),
+    },
     "EXCEPTION_HANDLER": "payments.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -496,8 +502,9 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
 
 # --- Webhooks ------------------------------------------------------------------------------------------------
 # Signed event deliveries to the business's own systems; see docs/webhooks.md.
-# Hosts (names or IP addresses) an endpoint may use in production even though they resolve to a private,
-# loopback or link-local address (e.g. a receiver on the business's own network).
+# Hosts (names or IP addresses) an endpoint may use even though they resolve to a private, loopback or link-local
+# address (a receiver on the business's own network, or on this machine under `make run`). In every environment:
+# an internet-facing sandbox is as exposed as production.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)

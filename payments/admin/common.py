@@ -321,6 +321,12 @@ def pretty_json(value) -> str:
             text = value
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (`\ud800`, stored as the escape it arrived as) cannot be written to the page as UTF-8:
+        # show every escape as written rather than fail the page.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + "\n… (cut here; the full body is stored)"
     return format_html('<pre style="white-space:pre-wrap;max-width:100%;margin:0">{}</pre>', text)

@@ -12,12 +12,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from payments import selectors
 from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
+from payments.api.throttles import TolerantScopedRateThrottle
 from payments.errors import NotFound
 from payments.models import CommandID, EventSource
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
@@ -108,11 +108,12 @@ def _payout_response(payout, code=status.HTTP_200_OK) -> Response:
 class PaymentActionsMixin:
     """Adds `POST /api/payments/{id}/refund/` and `POST /api/payments/stk-push/`."""
 
-    throttle_scope = "payout_create"  # used by the actions that list ScopedRateThrottle
+    throttle_scope = "payout_create"  # used by the actions that list a throttle
 
     @extend_schema(request=RefundRequestSerializer, responses={201: PayoutDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
-    @action(detail=True, methods=["post"], permission_classes=[CanRequest], throttle_classes=[ScopedRateThrottle])
+    @action(detail=True, methods=["post"], permission_classes=[CanRequest],
+            throttle_classes=[TolerantScopedRateThrottle])
     def refund(self, request, pk=None):
         """Request a refund of a completed payment; it waits for another person's approval."""
         data = _valid(RefundRequestSerializer, request)
@@ -128,7 +129,7 @@ class PaymentActionsMixin:
 
     @extend_schema(request=StkPushSerializer, responses={201: PaymentSerializer})
     @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[CanRequest],
-            throttle_classes=[ScopedRateThrottle])
+            throttle_classes=[TolerantScopedRateThrottle])
     def stk_push(self, request):
         """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
         data = _valid(StkPushSerializer, request)
@@ -147,7 +148,7 @@ class PayoutActionsMixin:
 
     def get_throttles(self):
         if self.action == "create":
-            return [ScopedRateThrottle()]
+            return [TolerantScopedRateThrottle()]
         return super().get_throttles()
 
     def get_permissions(self):

@@ -241,6 +241,30 @@ def test_wrong_codes_are_throttled(settings):
     assert payout.status == PayoutStatus.PENDING_APPROVAL
 
 
+def test_a_thief_of_an_approvers_token_cannot_lock_the_approver_out_and_the_approver_is_told(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    payout = pending_payout()
+    client = api(approver)  # the thief and the approver's own system hold the same token
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+    thief = [client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong, REMOTE_ADDR="203.0.113.66")
+             for _ in range(4)]  # fmt: skip
+    assert [r.json()["code"] for r in thief] == ["otp_invalid", "otp_throttled", "otp_throttled", "otp_throttled"]
+    assert "wait" in thief[-1].json()["detail"]
+
+    # The approver, from their own address, is not delayed by the thief's wrong codes.
+    approved = client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device),
+                           REMOTE_ADDR="198.51.100.7")  # fmt: skip
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["status"] == PayoutStatus.APPROVED
+
+    # ...and is told, in the audit trail of their own account, where the wrong codes came from.
+    told = AuditEvent.objects.filter(action="second_factor_refused", actor=approver, details__reason="otp_invalid")
+    assert [e.details["notice"] for e in told] == ["1 wrong code for your device from 203.0.113.66"]
+    assert all(wrong not in str(e.details) for e in AuditEvent.objects.filter(actor=approver))
+
+
 def test_api_rejection_needs_a_code_too_and_an_unenrolled_approver_is_told_to_enrol():
     enrolled_approver, newcomer = make_approver("alan"), make_approver("nina")
     device = enrolled(enrolled_approver)
