@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from mpesa_payouts.effects import after_commit
+from payments import dashboard
 from payments.admin.common import (
     AdminPagesMixin,
     RowResult,
@@ -104,7 +105,7 @@ def parse_ids(raw: str | list[str]) -> list[int]:
 
 
 def editor_label(editor: PayoutEditor) -> str:
-    """"jane (amount, phone)": who changed the payout and what."""
+    """ "jane (amount, phone)": who changed the payout and what."""
     return f"{editor.user} ({', '.join(editor.fields) or 'nothing'})"
 
 
@@ -121,7 +122,6 @@ def paid_from(payout: Payout) -> str:
 
 def phone_differs_text(payout: Payout) -> str:
     return f"This refund goes to {payout.phone}, not to the number that paid ({paid_from(payout) or 'unknown'})."
-
 
 
 def mpesa_said(payout: Payout) -> dict:
@@ -389,13 +389,20 @@ class PayoutViews(AdminPagesMixin):
             if approved:
                 after_commit(lambda: payout_services.queue_sends(approved))
         report_rows(request, rows)
-        return self.back(request, self.url("changelist"))
+        return HttpResponseRedirect(safe_next(request) or self.next_awaiting_url(request))
+
+    def next_awaiting_url(self, request) -> str:
+        """Where an approver goes after a decision: the oldest payout still waiting for them (the queue they
+        work through), or their empty queue, said out loud, rather than the list of everyone's payouts."""
+        waiting = dashboard.awaiting_approval_of(request.user).order_by("created_at", "pk").first()
+        if waiting is not None:
+            return self.url("change", waiting.pk)
+        messages.info(request, "Nothing else is waiting for your approval.")
+        return f"{self.url('changelist')}?awaiting=me"
 
     def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
         try:
-            payout = payout_services.payout_approve(
-                payout_id=pk, approved_by=request.user, source=ADMIN, queue=False
-            )
+            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False)
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
         except PayoutError as exc:
@@ -656,8 +663,10 @@ class PayoutViews(AdminPagesMixin):
             return HttpResponseRedirect(earlier)
         upload = self._upload(request, token)
         if upload is None:
-            messages.error(request, "That upload is no longer waiting (confirmed already, or the session ended); "
-                                    "upload the file again.")
+            messages.error(
+                request,
+                "That upload is no longer waiting (confirmed already, or the session ended); upload the file again.",
+            )
             return HttpResponseRedirect(upload_url)
         errors: list = []
 
@@ -674,7 +683,10 @@ class PayoutViews(AdminPagesMixin):
 
         try:
             submitted = submissions.submit_once(
-                user=request.user, form=BULK_FORM, nonce=token, create=create,
+                user=request.user,
+                form=BULK_FORM,
+                nonce=token,
+                create=create,
                 url_of=lambda batch: reverse("admin:payments_payoutbatch_change", args=(batch.pk,)),
             )
         except PayoutError as exc:
