@@ -84,6 +84,39 @@ def test_refund_amount_is_checked_at_continue_before_the_confirmation(requester_
     assert not Payout.objects.exists()
 
 
+def test_the_disbursement_form_names_every_bad_field_at_once(requester_client):
+    response = requester_client.post(
+        reverse("admin:payments_payout_add"),
+        {"phone": "12345", "amount": "100.50", "command_id": "BusinessPayment", "remarks": "x"},
+    )
+    errors = response.context["form"].errors
+    assert "Kenyan mobile number" in str(errors["phone"])
+    assert "whole shillings" in str(errors["amount"])
+    assert "at least 2 characters" in str(errors["remarks"])
+    assert not Payout.objects.exists()
+
+
+def test_the_refund_form_names_every_bad_field_at_once(requester_client):
+    payment = make_payment(amount=Decimal("1000.00"))
+    response = requester_client.post(
+        reverse("admin:payments_payment_refund", args=(payment.pk,)),
+        {"amount": "100.50", "reason": "x", "phone": "12345"},
+    )
+    errors = response.context["form"].errors
+    assert "Kenyan mobile number" in str(errors["phone"])
+    assert "whole shillings" in str(errors["amount"])
+    assert "at least 3 characters" in str(errors["reason"])
+    assert not Payout.objects.exists()
+
+
+def test_the_amount_box_offers_only_whole_shillings(requester_client):
+    payment = make_payment(amount=Decimal("1000.00"))
+    for url in (reverse("admin:payments_payout_add"), reverse("admin:payments_payment_refund", args=(payment.pk,))):
+        page = requester_client.get(url).content.decode()
+        box = page[page.index('name="amount"') :].split(">", 1)[0]
+        assert 'step="1"' in box and 'inputmode="numeric"' in box, box
+
+
 @override_settings(PAYOUT_RECIPIENT_DAILY_LIMIT=Decimal("1500"))
 def test_disbursement_over_a_daily_limit_is_refused_at_continue(requester, requester_client):
     request_payout(requester, amount="1000", phone="0712345678")
