@@ -43,6 +43,7 @@ from payments.forms import (
 )
 from payments.models import (
     FINAL_STATUSES,
+    AuditAction,
     DarajaCallback,
     Payment,
     Payout,
@@ -139,7 +140,9 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
     if status == PayoutStatus.REJECTED:
         return "Nothing: it was rejected and never sent."
     if status == PayoutStatus.FAILED:
-        return "No money moved. Fix the cause below, then Request again (a new payout, approved again)."
+        return (
+            'No money moved. Fix the cause ("Why it failed", above), then Request again (a new payout, approved again).'
+        )
     return ""
 
 
@@ -555,6 +558,20 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
         if payout.status == PayoutStatus.FAILED and payout.result_code:
             info = result_codes.lookup(payout.result_code)
             failure = {"code": payout.result_code, "meaning": info.meaning, "action": info.action}
+        elif payout.status == PayoutStatus.FAILED:
+            # Settled by a person from the M-Pesa portal: no result code, and the reviewer's note is the reason.
+            review = (
+                payout.events.filter(action=AuditAction.REVIEWED, to_status=PayoutStatus.FAILED)
+                .select_related("actor")
+                .order_by("-pk")
+                .first()
+            )
+            if review is not None:
+                failure = {
+                    "reviewed_by": review.actor_label,
+                    "meaning": (review.details or {}).get("note", ""),
+                    "action": "Fix what the note names, then Request again.",
+                }
         return {
             "amount": kes(payout.amount),
             "receipt": payout.transaction_id,
@@ -604,12 +621,9 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
             path("<int:object_id>/edit/", view(self.edit_view), name="payments_payout_edit"),
             path("<int:object_id>/review/", view(self.review_view), name="payments_payout_review"),
             path("<int:object_id>/query-status/", view(self.query_status_view), name="payments_payout_query_status"),
-            path(
-                "<int:object_id>/request-again/", view(self.request_again_view), name="payments_payout_request_again"
-            ),
+            path("<int:object_id>/request-again/", view(self.request_again_view), name="payments_payout_request_again"),
         ]
         return custom + super().get_urls()
-
 
     # --- actions: each opens one of the pages in payout_views ----------------------------------------
 

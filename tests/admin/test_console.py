@@ -193,6 +193,33 @@ def test_failed_payout_shows_what_the_code_means_and_what_to_do(requester, reque
     assert reverse("admin:payments_payout_request_again", args=(payout.pk,)) in page
 
 
+def test_a_failed_payout_says_m_pesa_paid_nothing_and_its_next_step_points_at_why(requester, requester_client):
+    page = requester_client.get(change_url(failed_payout(requester))).content.decode()
+    assert "none: M-Pesa paid nothing" in page and "none yet" not in page
+    assert 'id="why-it-failed"' in page
+    assert "Fix the cause (&quot;Why it failed&quot;, above)" in page
+
+
+def test_a_payout_marked_failed_on_review_carries_the_reviewers_note_to_its_page_and_alert(
+    settings, requester, approver_client
+):
+    settings.ADMIN_WHATSAPP_NUMBERS = ["254700000001"]
+    payout = make_payout(status=PayoutStatus.NEEDS_REVIEW, requested_by=requester)
+    note = "Portal shows no such transaction"
+    response = approver_client.post(
+        reverse("admin:payments_payout_review", args=(payout.pk,)), {"resolution": "failed", "note": note}
+    )
+    assert response.status_code == 302
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.FAILED
+
+    page = approver_client.get(change_url(payout)).content.decode()
+    assert f"Marked failed on review by alan: {note}" in page
+    alert = Notification.objects.get(alert="payout_failed").body
+    assert f"Marked failed on review by alan: {note}" in alert
+    assert "Code -" not in alert and "No description" not in alert
+
+
 # --- Request again -------------------------------------------------------------------------------------
 
 
