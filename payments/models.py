@@ -124,6 +124,9 @@ class PayoutBatch(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     file_name = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The rows of the upload that did not become payouts, each {"line", "problem", "cells": {column: text}} as
+    # uploaded: kept with the batch so they can still be fixed and uploaded again after the preview is gone.
+    refused_rows = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

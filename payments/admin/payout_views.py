@@ -706,7 +706,11 @@ class PayoutViews(AdminPagesMixin):
         messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
         if errors:
             lines = len({error.line for error in errors})
-            messages.warning(request, f"{lines} row(s) were not created; their reasons are in the batch's report.")
+            messages.warning(
+                request,
+                f"{lines} row(s) were not created: the batch page below lists them with their reasons under "
+                "“Refused rows”, and offers them as a file to fix and upload again.",
+            )
             for error in errors[:ROW_REPORT_MAX]:
                 messages.error(request, str(error))
         return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))

@@ -184,6 +184,27 @@ def test_refused_rows_download_as_a_csv_to_fix_with_formulas_neutralised(request
     assert {row["name"] for row in again.context["rows"]} == {'=HYPERLINK("http://x")', "-Otieno"}
 
 
+def test_the_batch_keeps_its_refused_rows_and_offers_them_as_a_file(requester_client, approver_client):
+    page = requester_client.post(UPLOAD, {"file": upload(MIXED, "march.csv"), "command_id": "BusinessPayment"})
+    done = requester_client.post(CONFIRM, {"token": page.context["token"]}, follow=True)
+    batch = PayoutBatch.objects.get()
+    warning = next(m for m in messages_of(done) if "were not created" in m)
+    assert "4 row(s) were not created" in warning and "Refused rows" in warning
+
+    # Later, with the upload's preview long gone, anyone who sees the batch finds them on its page.
+    batch_page = approver_client.get(reverse("admin:payments_payoutbatch_change", args=(batch.pk,))).content.decode()
+    assert "Refused rows" in batch_page and "the same payout as line 2" in batch_page
+    assert "0812345678" not in batch_page  # masked on the page
+    download = reverse("admin:payments_payoutbatch_refused_rows", args=(batch.pk,))
+    assert download in batch_page
+    response = approver_client.get(download)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert 'filename="march-refused-rows.csv"' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert [row[0] for row in rows[1:]] == ["3", "4", "5", "6"]
+    assert rows[1][1] == "0812345678" and "Kenyan mobile number" in rows[1][6]  # full, to fix and upload again
+
+
 def test_a_template_downloads_and_uploads_cleanly(requester_client):
     response = requester_client.get(reverse("admin:payments_payout_bulk_template"))
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
