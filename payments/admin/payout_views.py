@@ -56,7 +56,7 @@ from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
 from payments.services import bulk, dispatch, submissions
 from payments.services import payouts as payout_services
-from payments.services.limits import payouts_paused, required_approvals
+from payments.services.limits import latest_float, payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
@@ -632,9 +632,11 @@ class PayoutViews(AdminPagesMixin):
                 "amount": kes(row.amount),
                 "reference": row.recipient_reference,
                 "remarks": row.remarks,
+                "approvals": required_approvals(row.amount),
             }
             for row in preview.rows
         ]
+        reading = latest_float()
         return self.page(
             request,
             "admin/payments/payout/bulk_preview.html",
@@ -643,6 +645,14 @@ class PayoutViews(AdminPagesMixin):
             upload=upload,
             rows=rows,
             total=kes(preview.total),
+            two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
+            threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
+            # The float the batch will draw on, as last read: charges are not in the total (not known here).
+            float_reading=reading,
+            float_available=kes(reading.utility_available) if reading else "",
+            float_short=kes(preview.total - reading.utility_available)
+            if reading and preview.total > reading.utility_available
+            else "",
             refused_rows=refused_rows,
             errors_url=self.url("bulk_errors", token) if refused_rows else "",
             confirm_url=self.url("bulk_confirm"),
