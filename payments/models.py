@@ -259,6 +259,22 @@ class Payout(models.Model):
         super().save(*args, **kwargs)
 
 
+class PayoutNote(models.Model):
+    """A line in a payout's case file: what someone who can see the payout found or did about it (called the
+    recipient, checked the portal). Notes decide nothing; they are shown in order with the payout's events."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on payout #{self.payout_id} by {self.author}"
+
+
 class PayoutApproval(models.Model):
     """One approver's consent, bound to what they saw: amount, phone and CommandID."""
 

@@ -220,6 +220,29 @@ def test_a_payout_marked_failed_on_review_carries_the_reviewers_note_to_its_page
     assert "Code -" not in alert and "No description" not in alert
 
 
+def test_a_note_in_the_case_file_is_shown_with_its_author_in_order_with_the_events(
+    requester, approver, approver_client, requester_client
+):
+    payout = failed_payout(requester)
+    add_note = reverse("admin:payments_payout_add_note", args=(payout.pk,))
+    assert add_note in approver_client.get(change_url(payout)).content.decode()  # the form is on the page
+
+    done = approver_client.post(add_note, {"text": "Called Jane: her line was off; she gave 0722 000 111"})
+    assert done.status_code == 302 and done["Location"] == change_url(payout) + "#case-file"
+    requester_client.post(add_note, {"text": "Asked finance to top up"})
+    refused = approver_client.post(add_note, {"text": " "}, follow=True)
+    assert "The note was not added: A note must have at least 2 characters." in messages_of(refused)
+
+    page = requester_client.get(change_url(payout)).content.decode()
+    history = page[page.index("Case file: events and notes") :]
+    requested = history.index("rita requested it")
+    first = history.index("Note: Called Jane: her line was off")
+    second = history.index("Note: Asked finance to top up")
+    assert requested < first < second  # one story, oldest first
+    assert "alan (note)" in history and "rita (note)" in history
+    assert payout.notes.count() == 2  # the refused blank note changed nothing
+
+
 # --- Request again -------------------------------------------------------------------------------------
 
 

@@ -91,6 +91,29 @@ def test_a_disbursement_400_lists_every_bad_field(requester):
     assert not Payout.objects.exists()
 
 
+def test_a_payouts_case_file_is_read_and_written_through_the_api(requester, approver):
+    payout_id = api(requester).post(
+        "/api/payouts/", {"phone": "0712345678", "amount": "500", "remarks": "Fee"}, format="json"
+    ).json()["id"]
+    url = f"/api/payouts/{payout_id}/notes/"
+    assert api(requester).get(url).json() == []
+    created = api(approver).post(url, {"text": "Checked the portal: nothing sent yet"}, format="json")
+    assert created.status_code == 201
+    assert (created.json()["author"], created.json()["text"]) == ("appr", "Checked the portal: nothing sent yet")
+    api(requester).post(url, {"text": "Recipient confirmed the number"}, format="json")
+
+    notes = api(requester).get(url).json()
+    assert [(n["author"], n["text"]) for n in notes] == [
+        ("appr", "Checked the portal: nothing sent yet"),
+        ("req", "Recipient confirmed the number"),
+    ]
+    bad = api(requester).post(url, {"text": "x"}, format="json")
+    assert bad.status_code == 400 and "text" in bad.json()
+    assert api(make_user("nobody", is_staff=True)).get(url).status_code == 403
+    assert api(requester).get("/api/payouts/999999/notes/").status_code == 404
+    assert len(api(requester).get(url).json()) == 2
+
+
 def test_refund_of_payment_not_completed_is_400(requester):
     payment = make_payment(status=PaymentStatus.FAILED, receipt=None)
     response = api(requester).post(f"/api/payments/{payment.pk}/refund/", {"reason": "x" * 5}, format="json")
