@@ -479,9 +479,21 @@ class PayoutViews(AdminPagesMixin):
     @one_payout(can_request, "Only payout requesters can request a failed payout again.")
     def request_again_view(self, request, payout: Payout, change_url: str):
         if request.method == "POST":
+            # Blank or unchanged boxes keep the failed payout's values; a changed one is the correction.
+            phone = request.POST.get("phone", "").strip()
+            name = request.POST.get("recipient_name", "").strip()
             try:
+                if phone and phone != payout.phone:
+                    try:
+                        normalize_msisdn(phone)
+                    except InvalidPhoneNumber as exc:
+                        return self.request_again_page(request, payout, change_url, error=str(exc), status=400)
                 retry = payout_services.payout_request_again(
-                    payout_id=payout.pk, requested_by=request.user, source=ADMIN
+                    payout_id=payout.pk,
+                    requested_by=request.user,
+                    source=ADMIN,
+                    phone=phone or None,
+                    recipient_name=name if name and not payout.payment_id else None,
                 )
             except InvalidState as exc:
                 earlier = payout.retries.order_by("pk").first() if exc.code == "already_retried" else None
@@ -500,22 +512,49 @@ class PayoutViews(AdminPagesMixin):
                 f"#{payout.pk} failed. It waits for approval.",
             )
             return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
+        return self.request_again_page(request, payout, change_url)
+
+    def request_again_page(
+        self, request, payout: Payout, change_url: str, *, error: str = "", status: int = 200
+    ) -> TemplateResponse:
         meaning = ""
         if payout.result_code:
             info = result_codes.lookup(payout.result_code)
             meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
-        return self.page(
+        fields = [
+            {
+                "name": "phone",
+                "label": "Phone",
+                "value": request.POST.get("phone", payout.phone),
+                "help": "Correct it if the number was wrong; leave it to pay the same number.",
+                "error": error,
+            }
+        ]
+        if not payout.payment_id:  # a refund goes to whoever paid: its name is the payment's
+            fields.append(
+                {
+                    "name": "recipient_name",
+                    "label": "Recipient name",
+                    "value": request.POST.get("recipient_name", payout.recipient_name),
+                    "help": "Correct it if M-Pesa reported another name.",
+                    "error": "",
+                }
+            )
+        response = self.page(
             request,
             "admin/payments/confirm.html",
             f"Request payout #{payout.pk} again",
             original=payout,
             cancel_url=change_url,
             submit_label="Yes, request it again",
+            fields=fields,
             text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same recipient, amount and CommandID and a new "
-            "OriginatorConversationID, waiting for approval by someone other than you. The failed payout is not "
-            "sent again.",
+            "Requesting it again creates a new payout with the same amount and CommandID (and the phone and name "
+            "below, corrected if need be) and a new OriginatorConversationID, waiting for approval by someone "
+            "other than you. The failed payout is not sent again.",
         )
+        response.status_code = status
+        return response
 
     # --- needs_review: a person settles it ----------------------------------------------------------
 

@@ -271,6 +271,32 @@ def test_request_again_makes_a_new_linked_payout_under_four_eyes(requester, appr
     assert Payout.objects.count() == 2
 
 
+def test_request_again_to_a_corrected_phone_and_name_under_the_same_four_eyes(
+    requester, approver, approver_client, requester_client
+):
+    payout = failed_payout(requester)
+    url = reverse("admin:payments_payout_request_again", args=(payout.pk,))
+    confirm = requester_client.get(url).content.decode()
+    assert 'name="phone"' in confirm and 'value="254712345678"' in confirm and 'name="recipient_name"' in confirm
+
+    bad = requester_client.post(url, {"phone": "12345", "recipient_name": "Jane Wanjiru"})
+    assert bad.status_code == 400 and "Kenyan mobile number" in bad.content.decode()
+    assert Payout.objects.count() == 1  # nothing created
+
+    requester_client.post(url, {"phone": "0722 000 111", "recipient_name": "Jane W. Wanjiru"})
+    retry = Payout.objects.exclude(pk=payout.pk).get()
+    assert (retry.phone, retry.recipient_name, retry.amount) == ("254722000111", "Jane W. Wanjiru", payout.amount)
+    assert retry.requested_by == requester and retry.status == PayoutStatus.PENDING_APPROVAL
+    event = retry.events.get(action="requested_again")
+    assert event.details["phone"] == {"from": "254712345678", "to": "254722000111"}
+    # Its approval is as any payout's: not by the one who asked, by another approver through the admin.
+    with pytest.raises(PermissionDenied):
+        payout_services.payout_approve(payout_id=retry.pk, approved_by=requester)
+    approver_client.post(reverse("admin:payments_payout_approve"), {"ids": str(retry.pk), "confirm": "yes"})
+    retry.refresh_from_db()
+    assert retry.status == PayoutStatus.APPROVED
+
+
 def test_request_again_of_a_refund_reserves_the_amount_again(requester):
     payment = make_payment(amount=Decimal("1000.00"))
     refund = payout_services.payment_refund(
