@@ -24,6 +24,7 @@ from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.second_factor import require_api_code
 from payments.services import dispatch
 from payments.services import payouts as payout_services
+from payments.validators import kenyan_phone, payable_amount
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
@@ -37,19 +38,21 @@ OTP_PARAMETER = OpenApiParameter(
 )
 
 
+# Every field is checked on its own before the service runs, so one 400 names every bad field (the service
+# checks them all again, and the rules that span fields, such as a refund's remainder and the daily limits).
 class RefundRequestSerializer(serializers.Serializer):
     amount = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"),
-                                      help_text="Default: the refundable remainder.")
-    reason = serializers.CharField(max_length=500)
-    phone = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                      validators=[payable_amount], help_text="Default: the refundable remainder.")
+    reason = serializers.CharField(min_length=3, max_length=500)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, validators=[kenyan_phone],
                                   help_text="Default: the phone that paid (required when it was masked).")
 
 
 class DisbursementRequestSerializer(serializers.Serializer):
-    phone = serializers.CharField(max_length=20)
-    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    phone = serializers.CharField(max_length=20, validators=[kenyan_phone])
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), validators=[payable_amount])
     command_id = serializers.ChoiceField(choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
-    remarks = serializers.CharField(max_length=100)
+    remarks = serializers.CharField(min_length=2, max_length=100)
     occasion = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
