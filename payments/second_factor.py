@@ -6,18 +6,24 @@ statement's postings: MONEY_DECISIONS) and superusers
   authenticator app or a backup code); one who has no device yet is sent to enrol (`/account/two_factor/setup/`:
   a QR code rendered here as SVG, then backup codes) before any admin page opens;
 - approve or reject through the API only with a fresh code in the `X-OTP` header: a code is accepted once
-  (django-otp refuses a time step it has already seen) and failures are throttled by django-otp.
+  (django-otp refuses a time step it has already seen) and failures are throttled by django-otp, except that
+  the first retry after a wrong code is let through at once (a typo is not an attack);
+- after a correct code, the same user with the same API token (or session) decides again for
+  SECOND_FACTOR_REAUTH_MINUTES without a new code: the window is kept on the server (the cache), never in a
+  cookie, keyed by a digest of the token so the token itself is stored nowhere new.
 Requesters are not asked (they cannot move money alone). With the setting off (the local simulator), the
 admin's own login page is used and nothing is asked.
 """
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -61,6 +67,8 @@ def require_api_code(request, *, what: str) -> None:
     user = request.user
     if not second_factor_required(user):
         return
+    if _within_reauth_window(request):
+        return
     code = (request.META.get(OTP_HEADER) or "").strip()
     if not code:
         _refuse(request, "otp_required",
@@ -78,11 +86,33 @@ def require_api_code(request, *, what: str) -> None:
         # records the time step it accepted and refuses it, and every earlier one, afterwards.
         with transaction.atomic():
             device = TOTPDevice.objects.select_for_update().get(pk=pk)
+            if device.throttling_failure_count == 1:
+                # One wrong code is a typo, not a guess: its retry is not made to wait. The count is kept, so
+                # a second wrong code waits django-otp's doubled delay (2 s, then 4 s, ...).
+                device.throttling_failure_timestamp = None
             if device.verify_token(code):
+                _open_reauth_window(request)
                 return
     _refuse(request, "otp_invalid",
             f"The X-OTP code does not allow you to {what}: it is wrong, expired or already used (each code works "
             "once). Send the next code your authenticator app shows.")
+
+
+def _reauth_key(request) -> str:
+    # Per user and per credential: another token of the same user, or a session, proves its own code.
+    credential = getattr(request.auth, "key", None) or request.session.session_key or ""
+    digest = hashlib.sha256(credential.encode()).hexdigest()
+    return f"second-factor-reauth:{request.user.pk}:{digest}"
+
+
+def _within_reauth_window(request) -> bool:
+    return settings.SECOND_FACTOR_REAUTH_MINUTES > 0 and cache.get(_reauth_key(request)) is not None
+
+
+def _open_reauth_window(request) -> None:
+    minutes = settings.SECOND_FACTOR_REAUTH_MINUTES
+    if minutes > 0:
+        cache.set(_reauth_key(request), True, timeout=minutes * 60)
 
 
 def _refuse(request, code: str, message: str) -> None:

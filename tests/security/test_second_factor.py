@@ -26,6 +26,7 @@ from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutStatus
 from payments.services import payouts as payout_services
+from tests.clock import travel_to
 from tests.factories import make_approver, make_requester, make_user
 
 pytestmark = pytest.mark.django_db
@@ -197,7 +198,8 @@ def test_off_by_default_outside_production_and_on_in_production():
 # --- The API: X-OTP ---------------------------------------------------------------------------------
 
 
-def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
+def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused(settings):
+    settings.SECOND_FACTOR_REAUTH_MINUTES = 0  # every decision its own code
     approver = make_approver("alan")
     device = enrolled(approver)
     payout, other = pending_payout(), pending_payout()
@@ -227,18 +229,50 @@ def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
     assert all(code not in str(e.details) for e in refused)
 
 
-def test_wrong_codes_are_throttled(settings):
+def test_wrong_codes_are_throttled_but_a_retyped_code_after_one_typo_is_not(settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
     approver = make_approver("alan")
     device = enrolled(approver)
-    payout = pending_payout()
+    payout, other = pending_payout(), pending_payout()
     client = api(approver)
     wrong = "123456" if code_for(device) != "123456" else "654321"
-    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
-    # Straight after a wrong guess even the right code is refused: guessing 10^6 codes is not an option.
-    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 403
-    payout.refresh_from_db()
-    assert payout.status == PayoutStatus.PENDING_APPROVAL
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
+        # One typo: the code retyped at once is accepted.
+        assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 200
+    with travel_to("2026-12-07T08:35:30+03:00", tick=False):  # after the re-authentication window
+        for _ in range(2):
+            assert client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
+        # Straight after a second wrong guess even the right code is refused: guessing 10^6 codes is no option.
+        refused = client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=code_for(device))
+        assert (refused.status_code, refused.json()["code"]) == (403, "otp_invalid")
+    other.refresh_from_db()
+    assert other.status == PayoutStatus.PENDING_APPROVAL
+
+
+def test_after_a_correct_code_the_same_token_decides_without_a_new_one_for_the_window(settings):
+    settings.SECOND_FACTOR_REAUTH_MINUTES = 5
+    alan, nina = make_approver("alan"), make_approver("nina")
+    device = enrolled(alan)
+    enrolled(nina)
+    first, second, third, fourth = (pending_payout() for _ in range(4))
+    client = api(alan)
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        assert client.post(f"/api/payouts/{first.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 200
+    with travel_to("2026-12-07T08:34:50+03:00", tick=False):
+        assert client.post(f"/api/payouts/{second.pk}/approve/").status_code == 200  # no new code
+        rejected = client.post(f"/api/payouts/{third.pk}/reject/", {"reason": "Not owed"}, format="json")
+        assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
+        # Another approver's token, and alan's browser session, prove their own code.
+        assert api(nina).post(f"/api/payouts/{fourth.pk}/approve/").json()["code"] == "otp_required"
+        session = APIClient()
+        session.force_login(alan)
+        assert session.post(f"/api/payouts/{fourth.pk}/approve/").json()["code"] == "otp_required"
+    with travel_to("2026-12-07T08:35:01+03:00", tick=False):  # the window has closed
+        late = client.post(f"/api/payouts/{fourth.pk}/approve/")
+        assert (late.status_code, late.json()["code"]) == (403, "otp_required")
+    fourth.refresh_from_db()
+    assert fourth.status == PayoutStatus.PENDING_APPROVAL and not fourth.approvals.exists()
 
 
 def test_api_rejection_needs_a_code_too_and_an_unenrolled_approver_is_told_to_enrol():
