@@ -297,3 +297,49 @@ def test_without_the_setting_no_code_is_asked(settings):
     client = Client()
     client.force_login(make_approver("alan"))
     assert client.get("/admin/payments/payout/").status_code == 200
+
+
+# --- The pages: the console's look, enrolment's last step ---------------------------------------------
+
+
+def test_the_two_step_login_is_in_the_console_look_and_shows_back_only_where_it_goes_back():
+    approver = make_approver("alan")
+    enrolled(approver)
+    client = Client()
+    first = client.get("/account/login/").content.decode()
+    assert "payments/console.css" in first and "admin/css/forms.css" in first
+    assert "disabled" not in first and ">Back<" not in first  # nothing to go back to on the first step
+    assert 'value="Next"' in first
+    code_step = password_step(client, "alan").content.decode()
+    assert 'name="token-otp_token"' in code_step
+    assert 'name="wizard_goto_step" type="submit" value="auth"' in code_step and ">Back<" in code_step
+
+
+def test_enrolment_ends_with_backup_codes_that_sign_in_and_a_way_to_the_console():
+    approver = make_approver("alan")
+    client = Client()
+    client.force_login(approver)
+    client.post("/account/two_factor/setup/", {"setup_view-current_step": "welcome"})
+    device = TOTPDevice(key=b32decode(client.session["django_two_factor-qr_secret_key"]).hex())
+    done = client.post(
+        "/account/two_factor/setup/", {"setup_view-current_step": "generator", "generator-token": code_for(device)}
+    )
+    assert done["Location"] == "/account/two_factor/setup/complete/"
+
+    page = client.get(done["Location"]).content.decode()
+    codes = [t.token for t in StaticDevice.objects.get(user=approver).token_set.all()]
+    assert len(codes) == 10 and all(code in page for code in codes)
+    assert '<a href="/admin/" class="button default">Go to the console</a>' in page
+    assert "Back to Account Security" not in page
+    assert client.get(done["Location"]).content.decode().count(codes[0]) == 1  # shown again, not renewed
+    assert StaticDevice.objects.get(user=approver).token_set.count() == 10
+
+    # A code from that page signs in when the phone is not at hand.
+    other = Client()
+    password_step(other, "alan")
+    other.post("/account/login/?next=/admin/", {"login_view-current_step": "token", "wizard_goto_step": "backup"})
+    signed_in = other.post(
+        "/account/login/?next=/admin/", {"login_view-current_step": "backup", "backup-otp_token": codes[0]}
+    )
+    assert signed_in.status_code == 302
+    assert other.get("/admin/payments/payout/").status_code == 200
