@@ -86,16 +86,22 @@ def require_api_code(request, *, what: str) -> None:
         # records the time step it accepted and refuses it, and every earlier one, afterwards.
         with transaction.atomic():
             device = TOTPDevice.objects.select_for_update().get(pk=pk)
-            if device.throttling_failure_count == 1:
-                # One wrong code is a typo, not a guess: its retry is not made to wait. The count is kept, so
-                # a second wrong code waits django-otp's doubled delay (2 s, then 4 s, ...).
-                device.throttling_failure_timestamp = None
+            forgive_one_typo(device)
             if device.verify_token(code):
                 _open_reauth_window(request)
                 return
     _refuse(request, "otp_invalid",
             f"The X-OTP code does not allow you to {what}: it is wrong, expired or already used (each code works "
             "once). Send the next code your authenticator app shows.")
+
+
+def forgive_one_typo(device) -> None:
+    """Let the retry after a single wrong code be checked at once (django-otp would refuse it for
+    OTP_TOTP_THROTTLE_FACTOR seconds, so a retyped code read "throttled"): one wrong code is a typo, not a
+    guess. The failure count is kept, so a second wrong code in a row waits django-otp's doubled delay
+    (2 s, then 4 s, ...). Only this object is changed, for the check about to run."""
+    if getattr(device, "throttling_failure_count", 0) == 1:
+        device.throttling_failure_timestamp = None
 
 
 def _reauth_key(request) -> str:

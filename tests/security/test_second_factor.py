@@ -98,6 +98,33 @@ def test_an_approvers_password_alone_does_not_open_the_admin():
     assert client.get("/admin/payments/payout/").status_code == 200
 
 
+def test_the_login_takes_a_code_retyped_after_one_typo_but_makes_a_second_wrong_guess_wait(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+
+    def code_step(client, code):
+        return client.post(
+            "/account/login/?next=/admin/", {"login_view-current_step": "token", "token-otp_token": code}
+        )
+
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        typo = Client()
+        password_step(typo, "alan")
+        assert code_step(typo, wrong).status_code == 200
+        assert code_step(typo, code_for(device)).status_code == 302  # retyped at once: signed in
+        assert typo.get("/admin/payments/payout/").status_code == 200
+    with travel_to("2026-12-07T08:31:00+03:00", tick=False):
+        guesser = Client()
+        password_step(guesser, "alan")
+        code_step(guesser, wrong)
+        code_step(guesser, wrong)
+        throttled = code_step(guesser, code_for(device))
+        assert throttled.status_code == 200 and "Verification temporarily disabled" in throttled.content.decode()
+        assert guesser.get("/admin/").status_code == 302  # not signed in
+
+
 def test_a_session_signed_in_by_password_only_is_sent_back_to_the_two_step_login():
     approver = make_approver("alan")
     enrolled(approver)
