@@ -179,6 +179,10 @@ TWO_FACTOR_QR_FACTORY = "qrcode.image.svg.SvgPathImage"  # rendered here, as SVG
 # two-step login while it is on (the package would otherwise send everyone there, always).
 TWO_FACTOR_PATCH_ADMIN = False
 TWO_FACTOR_REMEMBER_COOKIE_AGE = None  # never skip the code on a "remembered" browser
+# After a correct X-OTP, the same user's same token approves or rejects without a new code for this many
+# minutes (kept server-side in the cache; 0: every API decision needs its own code). The admin asks the code
+# once per sign-in.
+SECOND_FACTOR_REAUTH_MINUTES = env.int("SECOND_FACTOR_REAUTH_MINUTES", default=5)
 # Failed logins: lock a user name, and separately an address, after AXES_FAILURE_LIMIT failures, for
 # AXES_COOLOFF_MINUTES (a superuser unlocks earlier with `python manage.py axes_reset_username NAME`).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)

@@ -9,6 +9,11 @@ statement's postings: MONEY_DECISIONS) and superusers
   (django-otp refuses a time step it has already seen) and wrong codes are throttled per device *and caller*
   (address and credential): a thief of an approver's API token who sends wrong codes delays only themselves,
   and every wrong code is an audit event telling the approver "N wrong codes for your device from <ip>".
+  The first retry after one wrong code is let through at once (a typo is not an attack), at the admin's
+  two-step login as through the API;
+- after a correct code, the same user with the same API token (or session) decides again for
+  SECOND_FACTOR_REAUTH_MINUTES without a new code: the window is kept on the server (the cache), never in a
+  cookie, keyed by a digest of the token so the token itself is stored nowhere new.
 Requesters are not asked (they cannot move money alone). With the setting off (the local simulator), the
 admin's own login page is used and nothing is asked.
 """
@@ -23,6 +28,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -67,6 +73,8 @@ def require_api_code(request, *, what: str) -> None:
     user = request.user
     if not second_factor_required(user):
         return
+    if _within_reauth_window(request):
+        return
     code = (request.META.get(OTP_HEADER) or "").strip()
     if not code:
         _refuse(request, "otp_required",
@@ -92,6 +100,7 @@ def require_api_code(request, *, what: str) -> None:
             if _code_matches(device, code):
                 for each in devices:
                     _wrong_codes.forget(device_id=each, caller=caller)
+                _open_reauth_window(request)
                 return
     failures = max(_wrong_codes.record(device_id=pk, caller=caller) for pk in devices)
     _refuse(request, "otp_invalid",
@@ -146,6 +155,8 @@ class _WrongCodes:
         if not factor or not seen:
             return 0
         count, last = seen
+        if count == 1:
+            return 0  # one wrong code is a typo: the code retyped at once is checked (forgive_one_typo's rule)
         return max(0, math.ceil(last + factor * 2 ** (count - 1) - time.time()))
 
     def record(self, *, device_id: int, caller: tuple[str, str]) -> int:
@@ -159,6 +170,32 @@ class _WrongCodes:
 
 
 _wrong_codes = _WrongCodes()
+
+
+def forgive_one_typo(device) -> None:
+    """Let the retry after a single wrong code be checked at once (django-otp would refuse it for
+    OTP_TOTP_THROTTLE_FACTOR seconds, so a retyped code read "throttled"): one wrong code is a typo, not a
+    guess. The failure count is kept, so a second wrong code in a row waits django-otp's doubled delay
+    (2 s, then 4 s, ...). Only this object is changed, for the check about to run."""
+    if getattr(device, "throttling_failure_count", 0) == 1:
+        device.throttling_failure_timestamp = None
+
+
+def _reauth_key(request) -> str:
+    # Per user and per credential: another token of the same user, or a session, proves its own code.
+    credential = getattr(request.auth, "key", None) or request.session.session_key or ""
+    digest = hashlib.sha256(credential.encode()).hexdigest()
+    return f"second-factor-reauth:{request.user.pk}:{digest}"
+
+
+def _within_reauth_window(request) -> bool:
+    return settings.SECOND_FACTOR_REAUTH_MINUTES > 0 and cache.get(_reauth_key(request)) is not None
+
+
+def _open_reauth_window(request) -> None:
+    minutes = settings.SECOND_FACTOR_REAUTH_MINUTES
+    if minutes > 0:
+        cache.set(_reauth_key(request), True, timeout=minutes * 60)
 
 
 def _refuse(request, code: str, message: str, **details) -> None:

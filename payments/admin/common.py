@@ -390,13 +390,19 @@ def table(headers: Iterable[str], rows: Iterable[Iterable], empty: str = "None")
     rows = list(rows)
     if not rows:
         return format_html("<p>{}</p>", empty)
+    headers = list(headers)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    # Each cell names its column: on a phone the table is a stack of cards, each value under its name.
     body = format_html_join(
         "",
         "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+        ((format_html_join("", '<td data-label="{}">{}</td>', zip(headers, row, strict=False)),) for row in rows),
     )
-    return format_html('<table class="payout-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+    return format_html(
+        '<table class="payout-history console-cards-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        head,
+        body,
+    )
 
 
 # --- Refusals --------------------------------------------------------------------------------------------
