@@ -83,14 +83,14 @@ class Notification(models.Model):
 
     alert = models.CharField(max_length=32, choices=Alert.choices, db_index=True)
     # "<alert>:<what caused it>:<number>", e.g. "payout_failed:payout:42:254712345678".
-    dedupe_key = models.CharField(max_length=191, unique=True)
+    dedupe_key = models.CharField("sent once for", max_length=191, unique=True)
     to = models.CharField("to number", max_length=16, db_index=True)
     recipient = models.ForeignKey(
         NotificationRecipient, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
     )
     body = models.TextField(help_text="The text message, as sent when no approved template is configured.")
     # Ordered values for the {{1}}, {{2}}... of an approved template (WHATSAPP_TEMPLATES), if one is used.
-    template_params = models.JSONField(default=list, blank=True)
+    template_params = models.JSONField("values filled into the template", default=list, blank=True)
     template_name = models.CharField(max_length=100, blank=True, help_text="The template last used to send.")
     # Indexed by notification_due (status first).
     status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
