@@ -469,6 +469,7 @@ class AuditAction(models.TextChoices):
     CREDENTIALS_DELETED = "credentials_deleted", "Credentials deleted"
     LEDGER_EXPORT_REQUESTED = "ledger_export_requested", "Ledger export requested"
     STATEMENT_RECONCILE_REQUESTED = "statement_reconcile_requested", "Statement reconciliation requested"
+    STATEMENT_DISCREPANCY_RESOLVED = "statement_discrepancy_resolved", "Statement discrepancy resolved"
     # A statement's charges and transfers: proposed by its upload, posted only when another person accepts.
     STATEMENT_POSTINGS_PROPOSED = "statement_postings_proposed", "Statement postings proposed"
     STATEMENT_POSTING_ACCEPTED = "statement_posting_accepted", "Statement posting accepted"
