@@ -124,3 +124,20 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_alert_display()} #{self.pk} ({self.status})"
+
+
+class InboxRead(models.Model):
+    """That a person read one item of their console inbox (notifications.inbox). The items themselves are
+    derived from the payouts and their audit trail, so nothing is written on a payout's path to build them;
+    only reading them is recorded."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # "waiting:<payout id>" or "event:<audit event id>" (notifications.inbox.InboxItem.key).
+    key = models.CharField(max_length=40)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notifications_inbox_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} read by {self.user_id}"
