@@ -9,7 +9,7 @@ Money is a string with two decimals; times are ISO 8601 in Nairobi time.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
@@ -17,7 +17,6 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +27,9 @@ from ledger.models import Account, AccountType, Entry, FundingKind, FundingReque
 from ledger.services import money, statement
 from payments.api.actions import OTP_PARAMETER
 from payments.api.pagination import NewestFirstPagination
+from payments.api.throttles import TolerantScopedRateThrottle
 from payments.second_factor import require_api_code
+from payments.selectors import report_date_problem
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
 
@@ -71,9 +72,33 @@ class EntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _within_reports(value):
+    # The day after 9999-12-31, or 0001-01-01 moved to UTC, does not exist: an OverflowError, not an answer.
+    problem = report_date_problem(value.date() if isinstance(value, datetime) else value)
+    if problem:
+        raise serializers.ValidationError(problem)
+    return value
+
+
+class ReportDateTimeField(serializers.DateTimeField):
+    """A date-time within the dates a report may ask for. DRF's own field raises OverflowError (a 500) on a
+    naive 0001-01-01, which moved to UTC falls before year 1."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validators=[_within_reports], **kwargs)
+
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            raise serializers.ValidationError(report_date_problem(date.min)) from None
+
+
 class EntryQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First day (Nairobi time), inclusive.")
-    end = serializers.DateField(required=False, help_text="Last day (Nairobi time), inclusive.")
+    start = serializers.DateField(required=False, help_text="First day (Nairobi time), inclusive.",
+                                  validators=[_within_reports])
+    end = serializers.DateField(required=False, help_text="Last day (Nairobi time), inclusive.",
+                                validators=[_within_reports])
 
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
@@ -82,7 +107,7 @@ class EntryQuerySerializer(serializers.Serializer):
 
 
 class TrialBalanceQuerySerializer(serializers.Serializer):
-    at = serializers.DateTimeField(
+    at = ReportDateTimeField(
         required=False, help_text="As of this moment (ISO 8601; a time without zone is Nairobi time). Default: now."
     )
 
@@ -95,13 +120,11 @@ class TrialBalanceSerializer(serializers.Serializer):
     lines = AccountSerializer(many=True)
 
 
-class EntryPagination(CursorPagination):
-    """Newest first by (posted_at, id); served by the (account, posted_at, id) index."""
+class EntryPagination(NewestFirstPagination):
+    """Newest first by (posted_at, id); served by the (account, posted_at, id) index. A forged cursor is a 404,
+    as on every other list."""
 
     ordering = ("-posted_at", "-id")
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 500
 
 
 class _SingleObjectSchema(AutoSchema):
@@ -166,7 +189,7 @@ class FundingCreateSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     note = serializers.CharField(max_length=255)
     receipt = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    effective_at = serializers.DateTimeField(required=False)
+    effective_at = ReportDateTimeField(required=False)
 
 
 class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -178,8 +201,15 @@ class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     pagination_class = NewestFirstPagination
     filter_backends: list = []
 
+    throttle_scope = "funding_request"
+
     def get_queryset(self):
         return FundingRequest.objects.order_by("-created_at", "-id")
+
+    def get_throttles(self):
+        if self.action in ("create", "approve", "reject"):
+            return [TolerantScopedRateThrottle()]
+        return super().get_throttles()
 
     @extend_schema(request=FundingCreateSerializer, responses={201: FundingRequestSerializer})
     def create(self, request: Request) -> Response:

@@ -181,6 +181,10 @@ TWO_FACTOR_QR_FACTORY = "qrcode.image.svg.SvgPathImage"  # rendered here, as SVG
 # two-step login while it is on (the package would otherwise send everyone there, always).
 TWO_FACTOR_PATCH_ADMIN = False
 TWO_FACTOR_REMEMBER_COOKIE_AGE = None  # never skip the code on a "remembered" browser
+# After a correct X-OTP, the same user's same token approves or rejects without a new code for this many
+# minutes (kept server-side in the cache; 0: every API decision needs its own code). The admin asks the code
+# once per sign-in.
+SECOND_FACTOR_REAUTH_MINUTES = env.int("SECOND_FACTOR_REAUTH_MINUTES", default=5)
 # Failed logins: lock a user name, and separately an address, after AXES_FAILURE_LIMIT failures, for
 # AXES_COOLOFF_MINUTES (a superuser unlocks earlier with `python manage.py axes_reset_username NAME`).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -392,7 +396,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min")},
+    # Per user, by scope (payments/api/throttles.py: counted per process while Redis is down).
+    "DEFAULT_THROTTLE_RATES": {
+        "payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min"),
+        "funding_request": env.str("FUNDING_REQUEST_THROTTLE", default="10/min"),
+        "webhook_manage": env.str("WEBHOOK_MANAGE_THROTTLE", default="30/min"),
+        "console_job": env.str("CONSOLE_JOB_THROTTLE", default="10/min"),
+    },
     "EXCEPTION_HANDLER": "payments.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -498,8 +508,9 @@ CELERY_BEAT_SCHEDULE["notifications-daily-summary"] = {
 
 # --- Webhooks ------------------------------------------------------------------------------------------------
 # Signed event deliveries to the business's own systems; see docs/webhooks.md.
-# Hosts (names or IP addresses) an endpoint may use in production even though they resolve to a private,
-# loopback or link-local address (e.g. a receiver on the business's own network).
+# Hosts (names or IP addresses) an endpoint may use even though they resolve to a private, loopback or link-local
+# address (a receiver on the business's own network, or on this machine under `make run`). In every environment:
+# an internet-facing sandbox is as exposed as production.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10.0)

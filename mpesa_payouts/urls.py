@@ -6,7 +6,8 @@ from two_factor.urls import urlpatterns as two_factor_urls
 from mpesa_payouts.favicon import favicon
 from mpesa_payouts.health import healthz
 from notifications.views import inbox_view
-from payments.devices import SetupView
+from payments.devices import SetupCompleteView, SetupView
+from payments.login import LoginView
 
 urlpatterns = [
     # The console is the admin: the site's root opens it.
@@ -17,7 +18,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
     # Enrolment first, ours: an unverified session of someone who has a device may not add one.
+    # The two-step login, ours: a code retyped after one typo is checked at once (payments/login.py).
+    path("account/login/", LoginView.as_view(), name="second_factor_login"),
     path("account/two_factor/setup/", SetupView.as_view(), name="second_factor_setup"),
+    # Its last step, ours too: it makes and shows the backup codes and leads on to the console.
+    path("account/two_factor/setup/complete/", SetupCompleteView.as_view(), name="second_factor_setup_complete"),
     path("", include(two_factor_urls)),
     path("callbacks/", include("payments.callbacks.urls")),
     path("api/", include("webhooks.api.urls")),

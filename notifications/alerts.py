@@ -108,7 +108,7 @@ def payout_alerts_create(*, payout: Payout, event: AuditEvent, new_status: str, 
     if new_status == PayoutStatus.FAILED:
         return _to_admins(
             Alert.PAYOUT_FAILED,
-            lambda: messages.payout_failed(payout, (event.details or {}).get("namespace")),
+            lambda: messages.payout_failed(payout, (event.details or {}).get("namespace"), event),
             key=f"{Alert.PAYOUT_FAILED}:payout:{payout.pk}",
             payout=payout,
         )

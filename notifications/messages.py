@@ -177,7 +177,7 @@ def payout_completed(payout: Payout) -> Message:
     return _message(Alert.PAYOUT_COMPLETED, context, params)
 
 
-def payout_failed(payout: Payout, namespace: str | None = None) -> Message:
+def payout_failed(payout: Payout, namespace: str | None = None, event: AuditEvent | None = None) -> Message:
     code = payout.result_code or "-"
     info = result_code_info(payout.result_code, payout.result_description, namespace)
     context = {
@@ -189,6 +189,12 @@ def payout_failed(payout: Payout, namespace: str | None = None) -> Message:
         "plain_meaning": info["admin_message"] or info["meaning"],
         "next_step": info["action"] or "Check the payout in the admin before requesting it again.",
     }
+    review_note = (event.details or {}).get("note") if event is not None and event.action == "reviewed" else ""
+    if review_note:
+        # A person settled it from the M-Pesa portal: there is no result code, and their note is the reason.
+        context["reviewed"] = {"by": _display_user(event.actor), "note": review_note}
+        context["plain_meaning"] = f"marked failed on review by {context['reviewed']['by']}: {review_note}"
+        context["next_step"] = "Fix what the note names, then Request again from the payout's page."
     params = [payout.pk, context["amount"], context["phone"], code, context["plain_meaning"], context["next_step"]]
     return _message(Alert.PAYOUT_FAILED, context, params)
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.db.models.signals import post_delete, post_save
 from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticToken
+from two_factor.views import SetupCompleteView as TwoFactorSetupCompleteView
 from two_factor.views import SetupView as TwoFactorSetupView
 
 from payments.models import AuditAction, EventSource
@@ -47,6 +49,27 @@ class SetupView(TwoFactorSetupView):
                 "the one you have (or a backup code); if you lost it, ask a superuser to remove it."
             )
         return super().dispatch(request, *args, **kwargs)
+
+
+BACKUP_CODES = 10  # as many as the package's "Show or renew backup codes" page makes
+
+
+class SetupCompleteView(TwoFactorSetupCompleteView):
+    """Enrolment's last page makes the backup codes (if the person has none left) and shows them: without
+    them a lost phone locks an approver out until a superuser removes their device. (The package's view is
+    already never cached and open only to a session verified with a device.)"""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        if _has_confirmed_device(user):
+            # The same device the package's backup codes page uses, so that page shows and renews these.
+            device, _ = user.staticdevice_set.get_or_create(defaults={"name": "backup"})
+            if not device.token_set.exists():
+                for _ in range(BACKUP_CODES):
+                    device.token_set.create(token=StaticToken.random_token())
+            context["backup_tokens"] = list(device.token_set.all())
+        return context
 
 
 def _has_confirmed_device(user) -> bool:

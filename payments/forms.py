@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from payments.credentials import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
 from payments.errors import PayoutError
 from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
+from payments.validators import kenyan_phone, payable_amount
 
 # Service error codes that belong to one field of the form that caused them.
 ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount", "amount": "amount"}
@@ -23,12 +24,19 @@ def add_service_error(form: forms.Form, exc: PayoutError) -> None:
 
 def _amount(**kwargs) -> forms.DecimalField:
     kwargs.setdefault("help_text", "Whole Kenyan shillings.")
-    return forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("1"), **kwargs)
+    # step 1: the browser's own check then refuses the cents the field refuses, instead of letting them
+    # through to a form error (a DecimalField with 2 places would draw step 0.01).
+    widget = forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"})
+    return forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("1"), validators=[payable_amount], widget=widget, **kwargs
+    )
 
 
 def _phone(**kwargs) -> forms.CharField:
     kwargs.setdefault("help_text", "Kenyan mobile number: 0712345678, +254712345678 or 254712345678.")
-    return forms.CharField(max_length=20, **kwargs)
+    return forms.CharField(
+        max_length=20, validators=[kenyan_phone], widget=forms.TextInput(attrs={"inputmode": "tel"}), **kwargs
+    )
 
 
 class DisbursementForm(forms.Form):

@@ -124,6 +124,9 @@ class PayoutBatch(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     file_name = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The rows of the upload that did not become payouts, each {"line", "problem", "cells": {column: text}} as
+    # uploaded: kept with the batch so they can still be fixed and uploaded again after the preview is gone.
+    refused_rows = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -257,6 +260,22 @@ class Payout(models.Model):
         if not self.callback_token:
             self.callback_token = payout_token(self.originator_conversation_id)
         super().save(*args, **kwargs)
+
+
+class PayoutNote(models.Model):
+    """A line in a payout's case file: what someone who can see the payout found or did about it (called the
+    recipient, checked the portal). Notes decide nothing; they are shown in order with the payout's events."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on payout #{self.payout_id} by {self.author}"
 
 
 class PayoutApproval(models.Model):

@@ -6,22 +6,34 @@ statement's postings: MONEY_DECISIONS) and superusers
   authenticator app or a backup code); one who has no device yet is sent to enrol (`/account/two_factor/setup/`:
   a QR code rendered here as SVG, then backup codes) before any admin page opens;
 - approve or reject through the API only with a fresh code in the `X-OTP` header: a code is accepted once
-  (django-otp refuses a time step it has already seen) and failures are throttled by django-otp.
+  (django-otp refuses a time step it has already seen) and wrong codes are throttled per device *and caller*
+  (address and credential): a thief of an approver's API token who sends wrong codes delays only themselves,
+  and every wrong code is an audit event telling the approver "N wrong codes for your device from <ip>".
+  The first retry after one wrong code is let through at once (a typo is not an attack), at the admin's
+  two-step login as through the API;
+- after a correct code, the same user with the same API token (or session) decides again for
+  SECOND_FACTOR_REAUTH_MINUTES without a new code: the window is kept on the server (the cache), never in a
+  cookie, keyed by a digest of the token so the token itself is stored nowhere new.
 Requesters are not asked (they cannot move money alone). With the setting off (the local simulator), the
 admin's own login page is used and nothing is asked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
+from payments.api.throttles import shared_or_local as throttle_cache
 from payments.errors import PermissionDenied
 from payments.models import AuditAction
 from payments.roles import APPROVE_PERMISSION
@@ -61,6 +73,8 @@ def require_api_code(request, *, what: str) -> None:
     user = request.user
     if not second_factor_required(user):
         return
+    if _within_reauth_window(request):
+        return
     code = (request.META.get(OTP_HEADER) or "").strip()
     if not code:
         _refuse(request, "otp_required",
@@ -73,24 +87,123 @@ def require_api_code(request, *, what: str) -> None:
                 "/account/two_factor/setup/ first.")
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    caller = _caller(request)
+    wait = max(_wrong_codes.wait_seconds(device_id=pk, caller=caller) for pk in devices)
+    if wait > 0:
+        _refuse(request, "otp_throttled",
+                f"Too many wrong X-OTP codes from here: wait {wait} s before the next try.", ip=caller[0])
     for pk in devices:
-        # Under the device's row lock, so two requests carrying one code cannot both pass: verify_token
-        # records the time step it accepted and refuses it, and every earlier one, afterwards.
+        # Under the device's row lock, so two requests carrying one code cannot both pass: the check records
+        # the time step it accepted and refuses it, and every earlier one, afterwards.
         with transaction.atomic():
             device = TOTPDevice.objects.select_for_update().get(pk=pk)
-            if device.verify_token(code):
+            if _code_matches(device, code):
+                for each in devices:
+                    _wrong_codes.forget(device_id=each, caller=caller)
+                _open_reauth_window(request)
                 return
+    failures = max(_wrong_codes.record(device_id=pk, caller=caller) for pk in devices)
     _refuse(request, "otp_invalid",
             f"The X-OTP code does not allow you to {what}: it is wrong, expired or already used (each code works "
-            "once). Send the next code your authenticator app shows.")
+            "once). Send the next code your authenticator app shows.",
+            ip=caller[0], failures=failures,
+            notice=f"{failures} wrong code{'s' if failures != 1 else ''} for your device from {caller[0]}")
 
 
-def _refuse(request, code: str, message: str) -> None:
+def _code_matches(device, code: str) -> bool:
+    """TOTPDevice.verify_token without its throttle, which is one per device: wrong codes from anyone holding
+    an approver's API token would delay the approver's own codes, in the API and at the admin login, for as
+    long as the thief keeps sending them. Our throttle (_wrong_codes) counts per device and caller instead."""
+    from django_otp.oath import TOTP
+
+    try:
+        token = int(code)
+    except ValueError:
+        return False
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time()
+    if not totp.verify(token, device.tolerance, device.last_t + 1):
+        return False
+    device.last_t = totp.t()
+    if getattr(settings, "OTP_TOTP_SYNC", True):
+        device.drift = totp.drift
+    device.set_last_used_timestamp(commit=False)
+    device.save(update_fields=["last_t", "drift", "last_used_at"])
+    return True
+
+
+def _caller(request) -> tuple[str, str]:
+    """(address, a digest of the credential): who is sending codes, as far as we can tell them apart."""
+    from payments.callbacks.network import client_ip
+
+    credential = getattr(request.auth, "key", None) or request.session.session_key or ""
+    return client_ip(request) or "unknown", hashlib.sha256(credential.encode()).hexdigest()[:16]
+
+
+class _WrongCodes:
+    """Wrong X-OTP codes per (device, address, credential), in the cache (Redis; per process while it is down,
+    payments/api/throttles.py). After n wrong codes the next try waits OTP_TOTP_THROTTLE_FACTOR * 2^(n-1) s,
+    as django-otp's own rule, for that caller only."""
+
+    def _key(self, device_id: int, caller: tuple[str, str]) -> str:
+        digest = hashlib.sha256(f"{device_id}|{caller[0]}|{caller[1]}".encode()).hexdigest()[:32]
+        return f"otp-wrong:{digest}"
+
+    def wait_seconds(self, *, device_id: int, caller: tuple[str, str]) -> int:
+        factor = getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+        seen = throttle_cache.get(self._key(device_id, caller))
+        if not factor or not seen:
+            return 0
+        count, last = seen
+        if count == 1:
+            return 0  # one wrong code is a typo: the code retyped at once is checked (forgive_one_typo's rule)
+        return max(0, math.ceil(last + factor * 2 ** (count - 1) - time.time()))
+
+    def record(self, *, device_id: int, caller: tuple[str, str]) -> int:
+        key = self._key(device_id, caller)
+        count = (throttle_cache.get(key) or (0, 0))[0] + 1
+        throttle_cache.set(key, (count, time.time()), 24 * 3600)
+        return count
+
+    def forget(self, *, device_id: int, caller: tuple[str, str]) -> None:
+        throttle_cache.set(self._key(device_id, caller), None, 1)
+
+
+_wrong_codes = _WrongCodes()
+
+
+def forgive_one_typo(device) -> None:
+    """Let the retry after a single wrong code be checked at once (django-otp would refuse it for
+    OTP_TOTP_THROTTLE_FACTOR seconds, so a retyped code read "throttled"): one wrong code is a typo, not a
+    guess. The failure count is kept, so a second wrong code in a row waits django-otp's doubled delay
+    (2 s, then 4 s, ...). Only this object is changed, for the check about to run."""
+    if getattr(device, "throttling_failure_count", 0) == 1:
+        device.throttling_failure_timestamp = None
+
+
+def _reauth_key(request) -> str:
+    # Per user and per credential: another token of the same user, or a session, proves its own code.
+    credential = getattr(request.auth, "key", None) or request.session.session_key or ""
+    digest = hashlib.sha256(credential.encode()).hexdigest()
+    return f"second-factor-reauth:{request.user.pk}:{digest}"
+
+
+def _within_reauth_window(request) -> bool:
+    return settings.SECOND_FACTOR_REAUTH_MINUTES > 0 and cache.get(_reauth_key(request)) is not None
+
+
+def _open_reauth_window(request) -> None:
+    minutes = settings.SECOND_FACTOR_REAUTH_MINUTES
+    if minutes > 0:
+        cache.set(_reauth_key(request), True, timeout=minutes * 60)
+
+
+def _refuse(request, code: str, message: str, **details) -> None:
     from payments.models import EventSource
     from payments.services.events import event_record
 
     event_record(action=AuditAction.SECOND_FACTOR_REFUSED, source=EventSource.API, actor=request.user,
-                 details={"reason": code, "path": request.path})
+                 details={"reason": code, "path": request.path, **details})
     raise PermissionDenied(message, code=code)
 
 

@@ -42,6 +42,8 @@ LOCAL_DEFAULTS = {
     "MPESA_INITIATOR_PASSWORD": "local-initiator-password",
     "MPESA_CERTIFICATE_PATH": str(VAR / "daraja-simulator" / "simulator-cert.pem"),
     "CALLBACK_BASE_URL": "http://127.0.0.1:8000",
+    # The webhooks' SSRF guard is on everywhere; a receiver on this laptop is listed, nothing else inside is.
+    "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "NOTIFICATIONS_BACKEND": "console",
     "ADMIN_WHATSAPP_NUMBERS": "254700111222",
     "PAYOUT_SWEEP_INTERVAL_SECONDS": "15",

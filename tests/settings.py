@@ -39,3 +39,5 @@ NOTIFICATIONS_QUEUE_WINDOW_SECONDS = 0
 # Every test posts from 127.0.0.1 into one shared local cache: the per-address store limit for refused requests
 # would carry over from test to test. Its own tests (tests/security/test_rejected_flood.py) set it.
 CALLBACK_REJECTED_STORE_PER_MINUTE = 1_000_000
+# The SSRF guard is on in every environment: the tests' webhook receivers listen on loopback, as `make run`'s do.
+WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]

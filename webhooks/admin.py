@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
 from webhooks.addresses import RefusedURL, validate_endpoint_url
@@ -91,14 +92,29 @@ class WebhookEndpointAdmin(_Gated, admin.ModelAdmin):
             return
         endpoint, secret = endpoint_create(created_by=request.user, **data)
         obj.pk = endpoint.pk
-        self.message_user(request, f"Signing secret (shown only now, copy it): {secret}", messages.WARNING)
+        request.webhook_secrets_shown = [{"endpoint": endpoint, "secret": secret, "previous_until": None}]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        shown = getattr(request, "webhook_secrets_shown", None)
+        if shown:
+            return self._secrets_page(request, shown, title="Endpoint added")
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description="Rotate the signing secret (the old one signs for 24 more hours)")
     def rotate_secret(self, request, queryset):
+        rows = []
         for endpoint in queryset:
             secret, until = endpoint_rotate_secret(endpoint_id=endpoint.pk)
-            self.message_user(request, f"{endpoint.url}: new signing secret (shown only now): {secret}; the old one "
-                                       f"keeps signing until {until:%Y-%m-%d %H:%M} UTC.", messages.WARNING)
+            rows.append({"endpoint": endpoint, "secret": secret, "previous_until": until})
+        return self._secrets_page(request, rows, title="Signing secrets rotated")
+
+    def _secrets_page(self, request, rows: list[dict], *, title: str) -> TemplateResponse:
+        # The page that answers the form shows the secret. A message would carry it through a redirect in the
+        # messages cookie (signed, not encrypted: readable by anyone who sees the cookie) or the session.
+        context = {**self.admin_site.each_context(request), "title": title, "rows": rows, "opts": self.model._meta}
+        response = TemplateResponse(request, "admin/webhooks/secret_shown.html", context)
+        add_never_cache_headers(response)
+        return response
 
     @admin.display(description="Replay")
     def replay_link(self, obj):

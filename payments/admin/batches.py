@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from django.contrib import admin
 from django.db.models import Count, Q, Sum
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from payments.admin.common import badge, kes, link_to, table
-from payments.admin.payout_views import MAX_PER_DECISION
+from payments.admin.common import badge, kes, link_to, refused, table
+from payments.admin.payout_views import MAX_PER_DECISION, safe_file_name
 from payments.daraja import result_codes
 from payments.models import Payout, PayoutBatch, PayoutStatus
 from payments.phone import mask_msisdn
 from payments.roles import can_approve, can_request
+from payments.services import bulk
 
 
 def failure_reason(payout: Payout) -> str:
@@ -40,7 +45,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     search_fields = ["name", "file_name"]
     actions = ["approve_all_in_batch"]
     change_form_template = "admin/payments/payoutbatch/change_form.html"
-    fields = ["name", "file_name", "uploaded_by", "created_at", "summary", "payouts_table"]
+    fields = ["name", "file_name", "uploaded_by", "created_at", "summary", "payouts_table", "refused"]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
@@ -108,6 +113,47 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         return table(
             ["Payout", "State", "Amount", "Phone", "Recipient", "Reference", "M-Pesa receipt", "Why / what to do"], rows
         )
+
+    @admin.display(description="Refused rows")
+    def refused(self, obj: PayoutBatch) -> str:
+        errors = bulk.batch_refused_rows(obj)
+        if not errors:
+            return format_html("<p>{}</p>", "None: every row of the upload became a payout.")
+        rows = [
+            (
+                error.line,
+                mask_msisdn(error.cell("phone")) or error.cell("phone"),
+                error.cell("amount"),
+                error.cell("recipient_name"),
+                error.message,
+            )
+            for error in errors
+        ]
+        url = reverse("admin:payments_payoutbatch_refused_rows", args=(obj.pk,))
+        download = format_html('<p><a class="button" href="{}">Download the refused rows (CSV)</a></p>', url)
+        return download + table(["Line", "Phone", "Amount", "Recipient", "Why refused"], rows)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        custom = [
+            path(
+                "<int:object_id>/refused-rows.csv",
+                view(self.refused_rows_view),
+                name="payments_payoutbatch_refused_rows",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def refused_rows_view(self, request, object_id: int):
+        batch = get_object_or_404(PayoutBatch, pk=object_id)
+        if not self.has_view_permission(request, batch):
+            return refused(request, "Only people who may see payout batches can download their refused rows.")
+        stem = PurePath(batch.file_name or "batch.csv").stem or "batch"
+        response = HttpResponse(
+            bulk.batch_errors_csv(bulk.batch_refused_rows(batch)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{safe_file_name(stem)}-refused-rows.csv"'
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})

@@ -336,6 +336,12 @@ def pretty_json(value) -> str:
             text = value
     else:
         text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (`\ud800`, stored as the escape it arrived as) cannot be written to the page as UTF-8:
+        # show every escape as written rather than fail the page.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if len(text) > MAX_BODY_CHARS:
         text = text[:MAX_BODY_CHARS] + "\n… (cut here; the full body is stored)"
     return format_html('<pre style="white-space:pre-wrap;max-width:100%;margin:0">{}</pre>', text)
@@ -399,13 +405,19 @@ def table(headers: Iterable[str], rows: Iterable[Iterable], empty: str = "None")
     rows = list(rows)
     if not rows:
         return format_html("<p>{}</p>", empty)
+    headers = list(headers)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    # Each cell names its column: on a phone the table is a stack of cards, each value under its name.
     body = format_html_join(
         "",
         "<tr>{}</tr>",
-        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+        ((format_html_join("", '<td data-label="{}">{}</td>', zip(headers, row, strict=False)),) for row in rows),
     )
-    return format_html('<table class="payout-history"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body)
+    return format_html(
+        '<table class="payout-history console-cards-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        head,
+        body,
+    )
 
 
 # --- Refusals --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from payments.admin.common import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
+from payments.api.throttles import throttle_wait
 from payments.errors import PayoutError
 from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
 from payments.reconciliation.export import FORMATS, KINDS
@@ -149,7 +150,8 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         status = 200
         if request.method == "POST":
             form = ExportForm(request.POST)
-            if form.is_valid():
+            throttled = self._throttled(request, form)
+            if not throttled and form.is_valid():
                 data = form.cleaned_data
                 try:
                     job = finance.finance_export_request(
@@ -161,7 +163,7 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 else:
                     messages.success(request, f"Export #{job.pk} queued: {job_what(job)}.")
                     return HttpResponseRedirect(reverse("admin:payments_financejob_change", args=(job.pk,)))
-            status = 400
+            status = 429 if throttled else 400
         response = self.page(
             request, "admin/payments/financejob/export.html", "Export payouts or payments", form=form
         )
@@ -175,7 +177,8 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         status = 200
         if request.method == "POST":
             form = StatementForm(request.POST, request.FILES)
-            if form.is_valid():
+            throttled = self._throttled(request, form)
+            if not throttled and form.is_valid():
                 try:
                     job = finance.finance_reconcile_request(
                         requested_by=request.user, upload=form.cleaned_data["statement"]
@@ -185,12 +188,23 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 else:
                     messages.success(request, f"Reconciliation #{job.pk} queued: {job_what(job)}.")
                     return HttpResponseRedirect(reverse("admin:payments_financejob_change", args=(job.pk,)))
-            status = 400
+            status = 429 if throttled else 400
         response = self.page(
             request, "admin/payments/financejob/reconcile.html", "Reconcile an M-Pesa statement", form=form
         )
         response.status_code = status
         return response
+
+    @staticmethod
+    def _throttled(request, form) -> bool:
+        """Each export or reconciliation reads the whole ledger or a whole statement on the worker: at most
+        `console_job` of them per person (DEFAULT_THROTTLE_RATES, CONSOLE_JOB_THROTTLE)."""
+        wait = throttle_wait(request, scope="console_job")
+        if wait is None:
+            return False
+        form.is_valid()  # so the error below is shown with the form as submitted
+        form.add_error(None, f"You have asked for many exports and reconciliations just now: try again in {wait} s.")
+        return True
 
     def _job(self, request, job_id) -> FinanceJob:
         if not self.has_view_permission(request):

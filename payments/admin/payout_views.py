@@ -22,6 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from mpesa_payouts.effects import after_commit
+from payments import dashboard
 from payments.admin.common import (
     AdminPagesMixin,
     RowResult,
@@ -56,7 +57,7 @@ from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
 from payments.services import bulk, dispatch, submissions
 from payments.services import payouts as payout_services
-from payments.services.limits import payouts_paused, required_approvals
+from payments.services.limits import latest_float, payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
@@ -105,7 +106,7 @@ def parse_ids(raw: str | list[str]) -> list[int]:
 
 
 def editor_label(editor: PayoutEditor) -> str:
-    """"jane (amount, phone)": who changed the payout and what."""
+    """ "jane (amount, phone)": who changed the payout and what."""
     return f"{editor.user} ({', '.join(editor.fields) or 'nothing'})"
 
 
@@ -122,7 +123,6 @@ def paid_from(payout: Payout) -> str:
 
 def phone_differs_text(payout: Payout) -> str:
     return f"This refund goes to {payout.phone}, not to the number that paid ({paid_from(payout) or 'unknown'})."
-
 
 
 def mpesa_said(payout: Payout) -> dict:
@@ -392,13 +392,20 @@ class PayoutViews(AdminPagesMixin):
             if approved:
                 after_commit(lambda: payout_services.queue_sends(approved))
         report_rows(request, rows)
-        return self.back(request, self.url("changelist"))
+        return HttpResponseRedirect(safe_next(request) or self.next_awaiting_url(request))
+
+    def next_awaiting_url(self, request) -> str:
+        """Where an approver goes after a decision: the oldest payout still waiting for them (the queue they
+        work through), or their empty queue, said out loud, rather than the list of everyone's payouts."""
+        waiting = dashboard.awaiting_approval_of(request.user).order_by("created_at", "pk").first()
+        if waiting is not None:
+            return self.url("change", waiting.pk)
+        messages.info(request, "Nothing else is waiting for your approval.")
+        return f"{self.url('changelist')}?awaiting=me"
 
     def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
         try:
-            payout = payout_services.payout_approve(
-                payout_id=pk, approved_by=request.user, source=ADMIN, queue=False
-            )
+            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False)
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
         except PayoutError as exc:
@@ -475,9 +482,21 @@ class PayoutViews(AdminPagesMixin):
     @one_payout(can_request, "Only payout requesters can request a failed payout again.")
     def request_again_view(self, request, payout: Payout, change_url: str):
         if request.method == "POST":
+            # Blank or unchanged boxes keep the failed payout's values; a changed one is the correction.
+            phone = request.POST.get("phone", "").strip()
+            name = request.POST.get("recipient_name", "").strip()
             try:
+                if phone and phone != payout.phone:
+                    try:
+                        normalize_msisdn(phone)
+                    except InvalidPhoneNumber as exc:
+                        return self.request_again_page(request, payout, change_url, error=str(exc), status=400)
                 retry = payout_services.payout_request_again(
-                    payout_id=payout.pk, requested_by=request.user, source=ADMIN
+                    payout_id=payout.pk,
+                    requested_by=request.user,
+                    source=ADMIN,
+                    phone=phone or None,
+                    recipient_name=name if name and not payout.payment_id else None,
                 )
             except InvalidState as exc:
                 earlier = payout.retries.order_by("pk").first() if exc.code == "already_retried" else None
@@ -496,22 +515,49 @@ class PayoutViews(AdminPagesMixin):
                 f"#{payout.pk} failed. It waits for approval.",
             )
             return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
+        return self.request_again_page(request, payout, change_url)
+
+    def request_again_page(
+        self, request, payout: Payout, change_url: str, *, error: str = "", status: int = 200
+    ) -> TemplateResponse:
         meaning = ""
         if payout.result_code:
             info = result_codes.lookup(payout.result_code)
             meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
-        return self.page(
+        fields = [
+            {
+                "name": "phone",
+                "label": "Phone",
+                "value": request.POST.get("phone", payout.phone),
+                "help": "Correct it if the number was wrong; leave it to pay the same number.",
+                "error": error,
+            }
+        ]
+        if not payout.payment_id:  # a refund goes to whoever paid: its name is the payment's
+            fields.append(
+                {
+                    "name": "recipient_name",
+                    "label": "Recipient name",
+                    "value": request.POST.get("recipient_name", payout.recipient_name),
+                    "help": "Correct it if M-Pesa reported another name.",
+                    "error": "",
+                }
+            )
+        response = self.page(
             request,
             "admin/payments/confirm.html",
             f"Request payout #{payout.pk} again",
             original=payout,
             cancel_url=change_url,
             submit_label="Yes, request it again",
+            fields=fields,
             text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same recipient, amount and payment type and a new "
-            "request reference, waiting for approval by someone other than you. The failed payout is not "
-            "sent again.",
+            "Requesting it again creates a new payout with the same amount and payment type (and the phone and "
+            "name below, corrected if need be) and a new request reference, waiting for approval by someone "
+            "other than you. The failed payout is not sent again.",
         )
+        response.status_code = status
+        return response
 
     # --- needs_review: a person settles it ----------------------------------------------------------
 
@@ -628,9 +674,11 @@ class PayoutViews(AdminPagesMixin):
                 "amount": kes(row.amount),
                 "reference": row.recipient_reference,
                 "remarks": row.remarks,
+                "approvals": required_approvals(row.amount),
             }
             for row in preview.rows
         ]
+        reading = latest_float()
         return self.page(
             request,
             "admin/payments/payout/bulk_preview.html",
@@ -639,6 +687,14 @@ class PayoutViews(AdminPagesMixin):
             upload=upload,
             rows=rows,
             total=kes(preview.total),
+            two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
+            threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
+            # The float the batch will draw on, as last read: charges are not in the total (not known here).
+            float_reading=reading,
+            float_available=kes(reading.utility_available) if reading else "",
+            float_short=kes(preview.total - reading.utility_available)
+            if reading and preview.total > reading.utility_available
+            else "",
             refused_rows=refused_rows,
             errors_url=self.url("bulk_errors", token) if refused_rows else "",
             confirm_url=self.url("bulk_confirm"),
@@ -659,8 +715,10 @@ class PayoutViews(AdminPagesMixin):
             return HttpResponseRedirect(earlier)
         upload = self._upload(request, token)
         if upload is None:
-            messages.error(request, "That upload is no longer waiting (confirmed already, or the session ended); "
-                                    "upload the file again.")
+            messages.error(
+                request,
+                "That upload is no longer waiting (confirmed already, or the session ended); upload the file again.",
+            )
             return HttpResponseRedirect(upload_url)
         errors: list = []
 
@@ -677,7 +735,10 @@ class PayoutViews(AdminPagesMixin):
 
         try:
             submitted = submissions.submit_once(
-                user=request.user, form=BULK_FORM, nonce=token, create=create,
+                user=request.user,
+                form=BULK_FORM,
+                nonce=token,
+                create=create,
                 url_of=lambda batch: reverse("admin:payments_payoutbatch_change", args=(batch.pk,)),
             )
         except PayoutError as exc:
@@ -697,7 +758,11 @@ class PayoutViews(AdminPagesMixin):
         messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
         if errors:
             lines = len({error.line for error in errors})
-            messages.warning(request, f"{lines} row(s) were not created; their reasons are in the batch's report.")
+            messages.warning(
+                request,
+                f"{lines} row(s) were not created: the batch page below lists them with their reasons under "
+                "“Refused rows”, and offers them as a file to fix and upload again.",
+            )
             for error in errors[:ROW_REPORT_MAX]:
                 messages.error(request, str(error))
         return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))

@@ -12,8 +12,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect
-from django.urls import path
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from payments.admin.common import (
@@ -23,6 +23,7 @@ from payments.admin.common import (
     kes,
     link_to,
     mask_tokens,
+    refused,
     report_rows,
     status_change,
     table,
@@ -39,11 +40,13 @@ from payments.admin.payout_views import (
     phone_differs_text,
 )
 from payments.daraja import result_codes
+from payments.errors import NotFound, PayoutError, PermissionDenied
 from payments.forms import (
     RejectForm,
 )
 from payments.models import (
     FINAL_STATUSES,
+    AuditAction,
     DarajaCallback,
     Payment,
     Payout,
@@ -54,6 +57,7 @@ from payments.models import (
 )
 from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments.roles import can_approve, can_request
+from payments.services import notes as note_services
 from payments.services import payouts as payout_services
 
 # Shorter terms would match most names, and a trigram index cannot narrow them down.
@@ -140,7 +144,9 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
     if status == PayoutStatus.REJECTED:
         return "Nothing: it was rejected and never sent."
     if status == PayoutStatus.FAILED:
-        return "No money moved. Fix the cause below, then Request again (a new payout, approved again)."
+        return (
+            'No money moved. Fix the cause ("Why it failed", above), then Request again (a new payout, approved again).'
+        )
     return ""
 
 
@@ -482,23 +488,50 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
             empty="Nobody has edited it since it was requested.",
         )
 
-    @admin.display(description="Events")
+    @admin.display(description="Case file: events and notes")
     def events_table(self, obj: Payout) -> str:
         from payments.models import AuditEvent
 
         events = obj.events.select_related("actor").order_by("created_at", "id")
-        rows = [
+        entries = [
             (
-                link_to(AuditEvent, event.pk, when(event.created_at)),
-                event_sentence(event),
-                status_change(event.from_status, event.to_status),
-                f"{event.actor_label} ({event.get_source_display()})",
-                link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
-                describe_details(event.details),
+                event.created_at,
+                (
+                    link_to(AuditEvent, event.pk, when(event.created_at)),
+                    event_sentence(event),
+                    status_change(event.from_status, event.to_status),
+                    f"{event.actor_label} ({event.get_source_display()})",
+                    link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
+                    describe_details(event.details),
+                ),
             )
             for event in events
         ]
-        return table(["When", "What happened", "Status", "By (source)", "Callback", "Details"], rows)
+        # Notes interleaved with the events by time: the case file reads as one story of what happened.
+        entries += [
+            (note.created_at, (when(note.created_at), f"Note: {note.text}", "", f"{note.author} (note)", "", ""))
+            for note in obj.notes.select_related("author")
+        ]
+        entries.sort(key=lambda entry: entry[0])
+        return table(
+            ["When", "What happened", "Status", "By (source)", "Callback", "Details"], [row for _, row in entries]
+        )
+
+    def add_note_view(self, request, object_id: int):
+        change = reverse("admin:payments_payout_change", args=(object_id,))
+        if request.method != "POST":
+            return HttpResponseRedirect(change)
+        try:
+            note_services.payout_note_add(payout_id=object_id, author=request.user, text=request.POST.get("text", ""))
+        except PermissionDenied as exc:
+            return refused(request, exc.message)
+        except NotFound:
+            raise Http404 from None
+        except PayoutError as exc:
+            messages.error(request, f"The note was not added: {exc.message}")
+        else:
+            messages.success(request, "Note added to the case file.")
+        return HttpResponseRedirect(f"{change}#case-file")
 
     @admin.display(description="Notifications")
     def notifications_table(self, obj: Payout) -> str:
@@ -558,6 +591,20 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
         if payout.status == PayoutStatus.FAILED and payout.result_code:
             info = result_codes.lookup(payout.result_code)
             failure = {"code": payout.result_code, "meaning": info.meaning, "action": info.action}
+        elif payout.status == PayoutStatus.FAILED:
+            # Settled by a person from the M-Pesa portal: no result code, and the reviewer's note is the reason.
+            review = (
+                payout.events.filter(action=AuditAction.REVIEWED, to_status=PayoutStatus.FAILED)
+                .select_related("actor")
+                .order_by("-pk")
+                .first()
+            )
+            if review is not None:
+                failure = {
+                    "reviewed_by": review.actor_label,
+                    "meaning": (review.details or {}).get("note", ""),
+                    "action": "Fix what the note names, then Request again.",
+                }
         return {
             "amount": kes(payout.amount),
             "receipt": payout.transaction_id,
@@ -604,15 +651,13 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                 view(self.bulk_errors_view),
                 name="payments_payout_bulk_errors",
             ),
+            path("<int:object_id>/notes/", view(self.add_note_view), name="payments_payout_add_note"),
             path("<int:object_id>/edit/", view(self.edit_view), name="payments_payout_edit"),
             path("<int:object_id>/review/", view(self.review_view), name="payments_payout_review"),
             path("<int:object_id>/query-status/", view(self.query_status_view), name="payments_payout_query_status"),
-            path(
-                "<int:object_id>/request-again/", view(self.request_again_view), name="payments_payout_request_again"
-            ),
+            path("<int:object_id>/request-again/", view(self.request_again_view), name="payments_payout_request_again"),
         ]
         return custom + super().get_urls()
-
 
     # --- actions: each opens one of the pages in payout_views ----------------------------------------
 

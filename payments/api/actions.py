@@ -12,18 +12,19 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from payments import selectors
 from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
+from payments.api.throttles import TolerantScopedRateThrottle
 from payments.errors import NotFound
 from payments.models import CommandID, EventSource
 from payments.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.second_factor import require_api_code
 from payments.services import dispatch
 from payments.services import payouts as payout_services
+from payments.validators import kenyan_phone, payable_amount
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
@@ -37,19 +38,21 @@ OTP_PARAMETER = OpenApiParameter(
 )
 
 
+# Every field is checked on its own before the service runs, so one 400 names every bad field (the service
+# checks them all again, and the rules that span fields, such as a refund's remainder and the daily limits).
 class RefundRequestSerializer(serializers.Serializer):
     amount = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"),
-                                      help_text="Default: the refundable remainder.")
-    reason = serializers.CharField(max_length=500)
-    phone = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                      validators=[payable_amount], help_text="Default: the refundable remainder.")
+    reason = serializers.CharField(min_length=3, max_length=500)
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, validators=[kenyan_phone],
                                   help_text="Default: the phone that paid (required when it was masked).")
 
 
 class DisbursementRequestSerializer(serializers.Serializer):
-    phone = serializers.CharField(max_length=20)
-    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    phone = serializers.CharField(max_length=20, validators=[kenyan_phone])
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), validators=[payable_amount])
     command_id = serializers.ChoiceField(choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
-    remarks = serializers.CharField(max_length=100)
+    remarks = serializers.CharField(min_length=2, max_length=100)
     occasion = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -108,11 +111,12 @@ def _payout_response(payout, code=status.HTTP_200_OK) -> Response:
 class PaymentActionsMixin:
     """Adds `POST /api/payments/{id}/refund/` and `POST /api/payments/stk-push/`."""
 
-    throttle_scope = "payout_create"  # used by the actions that list ScopedRateThrottle
+    throttle_scope = "payout_create"  # used by the actions that list a throttle
 
     @extend_schema(request=RefundRequestSerializer, responses={201: PayoutDetailSerializer},
                    parameters=[IDEMPOTENCY_HEADER])
-    @action(detail=True, methods=["post"], permission_classes=[CanRequest], throttle_classes=[ScopedRateThrottle])
+    @action(detail=True, methods=["post"], permission_classes=[CanRequest],
+            throttle_classes=[TolerantScopedRateThrottle])
     def refund(self, request, pk=None):
         """Request a refund of a completed payment; it waits for another person's approval."""
         data = _valid(RefundRequestSerializer, request)
@@ -128,7 +132,7 @@ class PaymentActionsMixin:
 
     @extend_schema(request=StkPushSerializer, responses={201: PaymentSerializer})
     @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[CanRequest],
-            throttle_classes=[ScopedRateThrottle])
+            throttle_classes=[TolerantScopedRateThrottle])
     def stk_push(self, request):
         """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
         data = _valid(StkPushSerializer, request)
@@ -147,7 +151,7 @@ class PayoutActionsMixin:
 
     def get_throttles(self):
         if self.action == "create":
-            return [ScopedRateThrottle()]
+            return [TolerantScopedRateThrottle()]
         return super().get_throttles()
 
     def get_permissions(self):

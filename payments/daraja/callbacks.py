@@ -73,6 +73,20 @@ def _decimal(value: Any) -> Decimal | None:
     return result if result.is_finite() else None
 
 
+# What a payment's amount column holds (12 digits, 2 of them decimals). A larger amount, or one with parts of a
+# cent, would fail when stored, after the 200 promise, and be retried for nothing: the body itself is invalid.
+MAX_PAYMENT_AMOUNT = Decimal("9999999999.99")
+_CENT = Decimal("0.01")
+
+
+def _payment_amount(value: Any) -> Decimal | None:
+    """A positive amount a payment can hold, to the cent; None for anything else ("1e20", NaN, 100.005)."""
+    amount = _decimal(value)
+    if amount is None or not (0 < amount <= MAX_PAYMENT_AMOUNT) or amount != amount.quantize(_CENT):
+        return None
+    return amount.quantize(_CENT)
+
+
 def _key_values(container: Any, list_key: str, key_name: str = "Key") -> dict[str, Any]:
     """{"ResultParameter": [{"Key": k, "Value": v}, ...]} (or a single object) -> {k: v}."""
     if not isinstance(container, dict):
@@ -454,9 +468,12 @@ def parse_c2b(data: dict[str, Any]) -> C2BConfirmation:
     trans_id = _text(data.get("TransID"))
     if not trans_id:
         raise CallbackParseError("Missing field: TransID")
-    amount = _decimal(data.get("TransAmount"))
-    if amount is None or amount <= 0:
-        raise CallbackParseError("Missing or invalid field: TransAmount")
+    amount = _payment_amount(data.get("TransAmount"))
+    if amount is None:
+        raise CallbackParseError(
+            "Missing or invalid field: TransAmount (a positive amount in shillings, at most "
+            f"{MAX_PAYMENT_AMOUNT:,} with two decimals)"
+        )
     names = (_text(data.get(k)) for k in ("FirstName", "MiddleName", "LastName"))
     return C2BConfirmation(
         transaction_id=trans_id[:32],

@@ -302,8 +302,20 @@ def payout_batch_create_from_csv(
                 created += 1
             except PayoutError as exc:
                 errors.append(RowError(row.line, exc.message, _cells_of(row)))
+        errors.sort(key=lambda error: error.line)
         if not created:
             transaction.set_rollback(True)
             batch = None
-    errors.sort(key=lambda error: error.line)
+        elif errors:
+            batch.refused_rows = [
+                {"line": error.line, "problem": error.message, "cells": dict(error.cells)} for error in errors
+            ]
+            batch.save(update_fields=["refused_rows"])
     return batch, errors
+
+
+def batch_refused_rows(batch: PayoutBatch) -> list[RowError]:
+    """The refused rows stored with `batch`, as the preview had them (for its page and its error file)."""
+    return [
+        RowError(row["line"], row["problem"], tuple((row.get("cells") or {}).items())) for row in batch.refused_rows
+    ]

@@ -162,12 +162,24 @@ class JobProgress(Progress):
     def _publish(self) -> None:
         # `at`: the worker's heartbeat, which beat's sweep reads before it takes a long job for a dead one.
         progress = {"done": self.count, "total": self.total, "at": time.time()}
-        cache.set(_progress_key(self.job_id), progress, timeout=24 * 3600)
+        try:
+            cache.set(_progress_key(self.job_id), progress, timeout=24 * 3600)
+        except Exception:  # noqa: BLE001 - the cache (Redis) is down: the job goes on, its page shows less
+            logger.warning("cache unavailable; progress of finance job %s not published", self.job_id)
+
+
+def _live_progress(job_id: int) -> dict | None:
+    """What the worker last published about the job; None when the cache (Redis) cannot be read."""
+    try:
+        return cache.get(_progress_key(job_id)) or {}
+    except Exception:  # noqa: BLE001 - a page must open without the cache: the database has the job's status
+        logger.warning("cache unavailable; finance job %s shown without its live progress", job_id)
+        return None
 
 
 def job_progress(job: FinanceJob) -> dict:
     """What the page shows: status, rows done of total (when known), and whether to keep polling."""
-    live = cache.get(_progress_key(job.pk)) or {}
+    live = _live_progress(job.pk) or {}
     done, total = live.get("done", 0), live.get("total")
     if job.status == FinanceJobStatus.DONE:
         done = job.rows if job.rows is not None else done
@@ -247,8 +259,10 @@ def finance_jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     for job_id in FinanceJob.objects.filter(status=FinanceJobStatus.RUNNING, started_at__lt=silent_since).values_list(
         "pk", flat=True
     )[:_SWEEP_BATCH]:
-        heartbeat = (cache.get(_progress_key(job_id)) or {}).get("at", 0)
-        if heartbeat >= silent_since.timestamp():
+        live = _live_progress(job_id)
+        if live is None:
+            continue  # without the cache its heartbeat is unknown: never fail a job that may still be running
+        if live.get("at", 0) >= silent_since.timestamp():
             continue  # long, but its worker is still reporting progress
         stopped += FinanceJob.objects.filter(pk=job_id, status=FinanceJobStatus.RUNNING).update(
             status=FinanceJobStatus.FAILED,

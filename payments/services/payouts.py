@@ -215,7 +215,14 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
     return phone, amount
 
 
-def payout_request_again(*, payout_id: int, requested_by, source: str = EventSource.API) -> Payout:
+def payout_request_again(
+    *,
+    payout_id: int,
+    requested_by,
+    source: str = EventSource.API,
+    phone: str | None = None,
+    recipient_name: str | None = None,
+) -> Payout:
     """A failed payout asked for again: a NEW payout (its own OriginatorConversationID, its own callback
     token, no approvals) with the same recipient, amount and CommandID, linked to the failed one by
     `retry_of`, waiting in `pending_approval` under the same four-eyes rules and limits as any request.
@@ -223,7 +230,10 @@ def payout_request_again(*, payout_id: int, requested_by, source: str = EventSou
     The failed payout itself is never sent again. A refund reserves its amount on the payment again (the
     failure gave it back). Each failed payout is requested again at most once (its row is locked while
     this is checked); a retry that fails in turn is requested again from its own page. Both payouts get an
-    audit event."""
+    audit event.
+
+    `phone` (and, for a disbursement, `recipient_name`) corrects what made it fail, such as a wrong number: the
+    correction is the new request's, under the same four eyes, and its event names the old and new value."""
     _require(requested_by, REQUEST_PERMISSION, "request payouts")
     with transaction.atomic():
         original = payout_lock(payout_id=payout_id)
@@ -242,18 +252,18 @@ def payout_request_again(*, payout_id: int, requested_by, source: str = EventSou
                 requested_by=requested_by,
                 reason=original.reason or f"Request again of payout #{original.pk}",
                 amount=original.amount,
-                phone=original.phone,
+                phone=phone or original.phone,
                 source=source,
             )
         else:
             retry = payout_request_disbursement(
                 requested_by=requested_by,
-                phone=original.phone,
+                phone=phone or original.phone,
                 amount=original.amount,
                 remarks=original.remarks,
                 command_id=original.command_id,
                 occasion=original.occasion,
-                recipient_name=original.recipient_name,
+                recipient_name=original.recipient_name if recipient_name is None else recipient_name,
                 recipient_reference=original.recipient_reference,
                 recipient_type=original.recipient_type,
                 reason=original.reason,
@@ -270,8 +280,12 @@ def payout_request_again(*, payout_id: int, requested_by, source: str = EventSou
         )
         for user_id in sorted(chose - {requested_by.pk}):
             _record_editor(retry, user=get_user_model()(pk=user_id), fields=["retry_of"], bound=True, now=now)
+        details: dict[str, Any] = {"retry_of": original.pk}
+        for name in ("phone", "recipient_name"):
+            if getattr(retry, name) != getattr(original, name):
+                details[name] = {"from": getattr(original, name), "to": getattr(retry, name)}
         event_record(action=AuditAction.REQUESTED_AGAIN, source=source, payout=retry, actor=requested_by,
-                     from_status=retry.status, to_status=retry.status, details={"retry_of": original.pk})
+                     from_status=retry.status, to_status=retry.status, details=details)
         event_record(action=AuditAction.RETRIED, source=source, payout=original, actor=requested_by,
                      from_status=original.status, to_status=original.status, details={"retried_as": retry.pk})
     return retry

@@ -11,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from payments.errors import PayoutError, PermissionDenied
-from payments.models import Payout, PayoutBatch, PayoutStatus
+from payments.models import FloatSource, Payout, PayoutBatch, PayoutStatus
 from payments.services.bulk import payout_batch_create_from_csv
+from payments.services.settlement import float_record
 from tests.admin.conftest import messages_of
 
 pytestmark = pytest.mark.django_db
@@ -182,6 +183,42 @@ def test_refused_rows_download_as_a_csv_to_fix_with_formulas_neutralised(request
     again = requester_client.post(UPLOAD, {"file": upload(fixed), "command_id": "BusinessPayment"})
     assert again.context["refused_rows"] == []
     assert {row["name"] for row in again.context["rows"]} == {'=HYPERLINK("http://x")', "-Otieno"}
+
+
+def test_the_preview_says_which_rows_need_two_approvers_and_compares_the_total_with_the_float(
+    settings, requester_client
+):
+    settings.PAYOUT_DUAL_APPROVAL_THRESHOLD = Decimal("10000")
+    file = "phone,amount,remarks\n0712345678,1500,Fee one\n0722000111,12000,Fee two\n"
+    page = requester_client.post(UPLOAD, {"file": upload(file), "command_id": "BusinessPayment"}).content.decode()
+    assert "1 row (line 3) need two approvers: KES 10,000.00 or more each." in page
+    assert "No reading of the B2C float yet" in page
+
+    float_record(utility_available=Decimal("5000.00"), source=FloatSource.BALANCE_QUERY)
+    page = requester_client.post(UPLOAD, {"file": upload(file), "command_id": "BusinessPayment"}).content.decode()
+    assert "The B2C float read KES 5,000.00" in page
+    assert "KES 8,500.00 short of this batch's total" in page
+
+
+def test_the_batch_keeps_its_refused_rows_and_offers_them_as_a_file(requester_client, approver_client):
+    page = requester_client.post(UPLOAD, {"file": upload(MIXED, "march.csv"), "command_id": "BusinessPayment"})
+    done = requester_client.post(CONFIRM, {"token": page.context["token"]}, follow=True)
+    batch = PayoutBatch.objects.get()
+    warning = next(m for m in messages_of(done) if "were not created" in m)
+    assert "4 row(s) were not created" in warning and "Refused rows" in warning
+
+    # Later, with the upload's preview long gone, anyone who sees the batch finds them on its page.
+    batch_page = approver_client.get(reverse("admin:payments_payoutbatch_change", args=(batch.pk,))).content.decode()
+    assert "Refused rows" in batch_page and "the same payout as line 2" in batch_page
+    assert "0812345678" not in batch_page  # masked on the page
+    download = reverse("admin:payments_payoutbatch_refused_rows", args=(batch.pk,))
+    assert download in batch_page
+    response = approver_client.get(download)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert 'filename="march-refused-rows.csv"' in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert [row[0] for row in rows[1:]] == ["3", "4", "5", "6"]
+    assert rows[1][1] == "0812345678" and "Kenyan mobile number" in rows[1][6]  # full, to fix and upload again
 
 
 def test_a_template_downloads_and_uploads_cleanly(requester_client):

@@ -84,6 +84,39 @@ def test_refund_amount_is_checked_at_continue_before_the_confirmation(requester_
     assert not Payout.objects.exists()
 
 
+def test_the_disbursement_form_names_every_bad_field_at_once(requester_client):
+    response = requester_client.post(
+        reverse("admin:payments_payout_add"),
+        {"phone": "12345", "amount": "100.50", "command_id": "BusinessPayment", "remarks": "x"},
+    )
+    errors = response.context["form"].errors
+    assert "Kenyan mobile number" in str(errors["phone"])
+    assert "whole shillings" in str(errors["amount"])
+    assert "at least 2 characters" in str(errors["remarks"])
+    assert not Payout.objects.exists()
+
+
+def test_the_refund_form_names_every_bad_field_at_once(requester_client):
+    payment = make_payment(amount=Decimal("1000.00"))
+    response = requester_client.post(
+        reverse("admin:payments_payment_refund", args=(payment.pk,)),
+        {"amount": "100.50", "reason": "x", "phone": "12345"},
+    )
+    errors = response.context["form"].errors
+    assert "Kenyan mobile number" in str(errors["phone"])
+    assert "whole shillings" in str(errors["amount"])
+    assert "at least 3 characters" in str(errors["reason"])
+    assert not Payout.objects.exists()
+
+
+def test_the_amount_box_offers_only_whole_shillings(requester_client):
+    payment = make_payment(amount=Decimal("1000.00"))
+    for url in (reverse("admin:payments_payout_add"), reverse("admin:payments_payment_refund", args=(payment.pk,))):
+        page = requester_client.get(url).content.decode()
+        box = page[page.index('name="amount"') :].split(">", 1)[0]
+        assert 'step="1"' in box and 'inputmode="numeric"' in box, box
+
+
 @override_settings(PAYOUT_RECIPIENT_DAILY_LIMIT=Decimal("1500"))
 def test_disbursement_over_a_daily_limit_is_refused_at_continue(requester, requester_client):
     request_payout(requester, amount="1000", phone="0712345678")
@@ -160,6 +193,56 @@ def test_failed_payout_shows_what_the_code_means_and_what_to_do(requester, reque
     assert reverse("admin:payments_payout_request_again", args=(payout.pk,)) in page
 
 
+def test_a_failed_payout_says_m_pesa_paid_nothing_and_its_next_step_points_at_why(requester, requester_client):
+    page = requester_client.get(change_url(failed_payout(requester))).content.decode()
+    assert "none: M-Pesa paid nothing" in page and "none yet" not in page
+    assert 'id="why-it-failed"' in page
+    assert "Fix the cause (&quot;Why it failed&quot;, above)" in page
+
+
+def test_a_payout_marked_failed_on_review_carries_the_reviewers_note_to_its_page_and_alert(
+    settings, requester, approver_client
+):
+    settings.ADMIN_WHATSAPP_NUMBERS = ["254700000001"]
+    payout = make_payout(status=PayoutStatus.NEEDS_REVIEW, requested_by=requester)
+    note = "Portal shows no such transaction"
+    response = approver_client.post(
+        reverse("admin:payments_payout_review", args=(payout.pk,)), {"resolution": "failed", "note": note}
+    )
+    assert response.status_code == 302
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.FAILED
+
+    page = approver_client.get(change_url(payout)).content.decode()
+    assert f"Marked failed on review by alan: {note}" in page
+    alert = Notification.objects.get(alert="payout_failed").body
+    assert f"Marked failed on review by alan: {note}" in alert
+    assert "Code -" not in alert and "No description" not in alert
+
+
+def test_a_note_in_the_case_file_is_shown_with_its_author_in_order_with_the_events(
+    requester, approver, approver_client, requester_client
+):
+    payout = failed_payout(requester)
+    add_note = reverse("admin:payments_payout_add_note", args=(payout.pk,))
+    assert add_note in approver_client.get(change_url(payout)).content.decode()  # the form is on the page
+
+    done = approver_client.post(add_note, {"text": "Called Jane: her line was off; she gave 0722 000 111"})
+    assert done.status_code == 302 and done["Location"] == change_url(payout) + "#case-file"
+    requester_client.post(add_note, {"text": "Asked finance to top up"})
+    refused = approver_client.post(add_note, {"text": " "}, follow=True)
+    assert "The note was not added: A note must have at least 2 characters." in messages_of(refused)
+
+    page = requester_client.get(change_url(payout)).content.decode()
+    history = page[page.index("Case file: events and notes") :]
+    requested = history.index("rita requested it")
+    first = history.index("Note: Called Jane: her line was off")
+    second = history.index("Note: Asked finance to top up")
+    assert requested < first < second  # one story, oldest first
+    assert "alan (note)" in history and "rita (note)" in history
+    assert payout.notes.count() == 2  # the refused blank note changed nothing
+
+
 # --- Request again -------------------------------------------------------------------------------------
 
 
@@ -186,6 +269,32 @@ def test_request_again_makes_a_new_linked_payout_under_four_eyes(requester, appr
     again = requester_client.post(url, follow=True)
     assert any("already requested again" in m for m in messages_of(again))
     assert Payout.objects.count() == 2
+
+
+def test_request_again_to_a_corrected_phone_and_name_under_the_same_four_eyes(
+    requester, approver, approver_client, requester_client
+):
+    payout = failed_payout(requester)
+    url = reverse("admin:payments_payout_request_again", args=(payout.pk,))
+    confirm = requester_client.get(url).content.decode()
+    assert 'name="phone"' in confirm and 'value="254712345678"' in confirm and 'name="recipient_name"' in confirm
+
+    bad = requester_client.post(url, {"phone": "12345", "recipient_name": "Jane Wanjiru"})
+    assert bad.status_code == 400 and "Kenyan mobile number" in bad.content.decode()
+    assert Payout.objects.count() == 1  # nothing created
+
+    requester_client.post(url, {"phone": "0722 000 111", "recipient_name": "Jane W. Wanjiru"})
+    retry = Payout.objects.exclude(pk=payout.pk).get()
+    assert (retry.phone, retry.recipient_name, retry.amount) == ("254722000111", "Jane W. Wanjiru", payout.amount)
+    assert retry.requested_by == requester and retry.status == PayoutStatus.PENDING_APPROVAL
+    event = retry.events.get(action="requested_again")
+    assert event.details["phone"] == {"from": "254712345678", "to": "254722000111"}
+    # Its approval is as any payout's: not by the one who asked, by another approver through the admin.
+    with pytest.raises(PermissionDenied):
+        payout_services.payout_approve(payout_id=retry.pk, approved_by=requester)
+    approver_client.post(reverse("admin:payments_payout_approve"), {"ids": str(retry.pk), "confirm": "yes"})
+    retry.refresh_from_db()
+    assert retry.status == PayoutStatus.APPROVED
 
 
 def test_request_again_of_a_refund_reserves_the_amount_again(requester):

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = reverse("admin:payments_payout_changelist")
 APPROVE = reverse("admin:payments_payout_approve")
 REJECT = reverse("admin:payments_payout_reject")
+NOTHING_LEFT = "Nothing else is waiting for your approval."
 
 
 def run_action(client, action: str, *payouts):
@@ -36,9 +37,26 @@ def test_approve_action_asks_for_confirmation_then_approves(approver_client, req
     done = approver_client.post(APPROVE, {"ids": str(payout.pk), "confirm": "yes"}, follow=True)
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.APPROVED
-    assert messages_of(done) == [f"Payout #{payout.pk}: approved; it will be sent."]
+    assert messages_of(done) == [f"Payout #{payout.pk}: approved; it will be sent.", NOTHING_LEFT]
     event = payout.events.get(action="approved")
     assert (event.actor, event.source) == (approver, EventSource.ADMIN)
+
+
+def test_after_approving_the_approver_lands_on_the_next_payout_waiting_for_them(approver_client, requester, approver):
+    first = request_payout(requester, phone="0712000001")
+    own = request_payout(make_requester(), phone="0712000002")
+    own.requested_by = approver  # (a test shortcut: the approver's own request, never theirs to approve)
+    own.save(update_fields=["requested_by"])
+    waiting = request_payout(requester, phone="0712000003")
+    later = request_payout(requester, phone="0712000004")
+
+    done = approver_client.post(APPROVE, {"ids": str(first.pk), "confirm": "yes"})
+    assert done["Location"] == reverse("admin:payments_payout_change", args=(waiting.pk,))
+    approver_client.post(APPROVE, {"ids": str(waiting.pk), "confirm": "yes"})
+    last = approver_client.post(APPROVE, {"ids": str(later.pk), "confirm": "yes"}, follow=True)
+    assert last.redirect_chain[-1][0] == f"{CHANGELIST}?awaiting=me"
+    assert messages_of(last)[-1] == NOTHING_LEFT
+    assert own.pk not in [p.pk for p in last.context["cl"].result_list]
 
 
 def test_requester_cannot_approve_own_payout_through_the_admin(both_roles):
@@ -52,7 +70,10 @@ def test_requester_cannot_approve_own_payout_through_the_admin(both_roles):
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.PENDING_APPROVAL
     assert not payout.approvals.exists()
-    assert messages_of(done) == [f"Payout #{payout.pk}: You requested this payout: another person must approve it."]
+    assert messages_of(done) == [
+        f"Payout #{payout.pk}: You requested this payout: another person must approve it.",
+        NOTHING_LEFT,
+    ]
 
 
 def test_superuser_is_not_exempt_from_four_eyes():
@@ -95,6 +116,7 @@ def test_bulk_approve_reports_each_row(approver_client, requester, approver):
         f"Payout #{large.pk}: approval recorded (1 of 2); it needs another approver.",
         f"Payout #{rejected.pk}: Payout #{rejected.pk} is rejected, not pending approval.",
         f"Payout #{own.pk}: You requested this payout: another person must approve it.",
+        NOTHING_LEFT,
     ]
     for payout in (small, large, rejected, own):
         payout.refresh_from_db()
@@ -184,7 +206,10 @@ def test_approving_while_paused_says_the_payout_waits(approver_client, requester
     page = approver_client.get(APPROVE, {"ids": payout.pk}).content.decode()
     assert "Payouts are PAUSED" in page
     done = approver_client.post(APPROVE, {"ids": str(payout.pk), "confirm": "yes"}, follow=True)
-    assert messages_of(done) == [f"Payout #{payout.pk}: approved; it waits until payouts are resumed (kill switch)."]
+    assert messages_of(done) == [
+        f"Payout #{payout.pk}: approved; it waits until payouts are resumed (kill switch).",
+        NOTHING_LEFT,
+    ]
 
 
 @pytest.mark.django_db(transaction=True)  # each approval really commits, as in production, so its send is queued
@@ -192,8 +217,9 @@ def test_approving_many_queues_their_sends_in_groups(approver_client, requester,
     """A payroll approved in one go reaches the workers as a few messages of many ids, not one per payout."""
     monkeypatch.setattr(payout_services, "queue_send", real_queue_send)
     published: list = []
-    monkeypatch.setattr(payout_services, "publish_each", lambda task, calls, **kw: published.extend(
-        (task.name, args) for args in calls))
+    monkeypatch.setattr(
+        payout_services, "publish_each", lambda task, calls, **kw: published.extend((task.name, args) for args in calls)
+    )
     monkeypatch.setattr(payout_services, "publish_now", lambda task, *args, **kw: published.append((task.name, args)))
     payouts = [request_payout(requester, phone=f"07123456{n:02d}") for n in range(45)]
 

@@ -286,6 +286,8 @@ def worker_environment(
             "REDIS_URL": broker_url,
             "CALLBACK_BASE_URL": callback_base_url,
             "CALLBACK_ALLOWED_IPS": "127.0.0.1",
+            # The SSRF guard is on everywhere: the tests' webhook receivers listen on loopback.
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECRET_KEY": django_settings.SECRET_KEY,
             "CALLBACK_TOKEN_SECRET": django_settings.CALLBACK_TOKEN_SECRET,
             "NOTIFICATIONS_BACKEND": "console",

@@ -62,10 +62,56 @@ def test_refund_errors_are_clear_400s_and_change_nothing(requester, payload, mes
     payment = make_payment(amount=Decimal("1500"))
     response = api(requester).post(f"/api/payments/{payment.pk}/refund/", payload, format="json")
     assert response.status_code == 400
-    assert message in response.json()["detail"]
+    assert message in response.content.decode()
     assert not Payout.objects.exists()
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("0")
+
+
+def test_a_refund_400_lists_every_bad_field(requester):
+    payment = make_payment(amount=Decimal("1500"))
+    response = api(requester).post(
+        f"/api/payments/{payment.pk}/refund/", {"amount": "100.50", "reason": "x", "phone": "12345"}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"amount", "reason", "phone"}
+    assert "whole shillings" in body["amount"][0] and "Kenyan mobile number" in body["phone"][0]
+    assert not Payout.objects.exists()
+
+
+def test_a_disbursement_400_lists_every_bad_field(requester):
+    response = api(requester).post(
+        "/api/payouts/", {"phone": "12345", "amount": "100.50", "remarks": "x"}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"phone", "amount", "remarks"}
+    assert "whole shillings" in body["amount"][0] and "Kenyan mobile number" in body["phone"][0]
+    assert not Payout.objects.exists()
+
+
+def test_a_payouts_case_file_is_read_and_written_through_the_api(requester, approver):
+    payout_id = api(requester).post(
+        "/api/payouts/", {"phone": "0712345678", "amount": "500", "remarks": "Fee"}, format="json"
+    ).json()["id"]
+    url = f"/api/payouts/{payout_id}/notes/"
+    assert api(requester).get(url).json() == []
+    created = api(approver).post(url, {"text": "Checked the portal: nothing sent yet"}, format="json")
+    assert created.status_code == 201
+    assert (created.json()["author"], created.json()["text"]) == ("appr", "Checked the portal: nothing sent yet")
+    api(requester).post(url, {"text": "Recipient confirmed the number"}, format="json")
+
+    notes = api(requester).get(url).json()
+    assert [(n["author"], n["text"]) for n in notes] == [
+        ("appr", "Checked the portal: nothing sent yet"),
+        ("req", "Recipient confirmed the number"),
+    ]
+    bad = api(requester).post(url, {"text": "x"}, format="json")
+    assert bad.status_code == 400 and "text" in bad.json()
+    assert api(make_user("nobody", is_staff=True)).get(url).status_code == 403
+    assert api(requester).get("/api/payouts/999999/notes/").status_code == 404
+    assert len(api(requester).get(url).json()) == 2
 
 
 def test_refund_of_payment_not_completed_is_400(requester):

@@ -32,6 +32,7 @@ def web_environment(port: int, **extra: str) -> dict[str, str]:
             "MPESA_ENVIRONMENT": "simulator",
             "CALLBACK_BASE_URL": f"http://127.0.0.1:{port}",
             "CALLBACK_ALLOWED_IPS": "127.0.0.1",
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECRET_KEY": django_settings.SECRET_KEY,
             "CALLBACK_TOKEN_SECRET": django_settings.CALLBACK_TOKEN_SECRET,
             "NOTIFICATIONS_BACKEND": "console",

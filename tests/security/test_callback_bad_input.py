@@ -69,6 +69,22 @@ def test_c2b_confirmation_with_nul_or_lone_surrogate_in_trans_id_is_400_and_stor
     assert not Payment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "amount", ["1e20", "NaN", "Infinity", "-500.00", "0", "1234567890123", "10000000000.00", "100.005", 1e20]
+)
+def test_c2b_confirmation_with_an_amount_no_payment_can_have_is_400_stored_and_not_retried(client, amount):
+    body = {**sample("c2b_confirmation"), "TransAmount": amount}
+
+    response = client.post(c2b_url(), data=json.dumps(body), content_type="application/json")
+
+    assert response.status_code == 400
+    assert b"TransAmount" in response.content
+    callback = DarajaCallback.objects.get()
+    assert (callback.outcome, callback.http_status, callback.next_attempt_at) == (CallbackOutcome.INVALID, 400, None)
+    assert json.loads(callback.raw_body)["TransAmount"] == amount
+    assert not Payment.objects.exists()
+
+
 def test_an_escaped_emoji_pair_is_still_fine(client):
     body = sample("c2b_confirmation")
     raw = raw_with(body, ("FirstName",), r"JANE \ud83d\ude00")

@@ -92,7 +92,9 @@ def test_superuser_who_changed_phone_and_amount_cannot_approve_through_the_admin
     assert not payout.approvals.exists()
     assert no_broker == []
     assert messages_of(done) == [
-        f"Payout #{payout.pk}: You changed this payout's amount, phone or payment type: another person must approve it."
+        f"Payout #{payout.pk}: You changed this payout's amount, phone or payment type: "
+        "another person must approve it.",
+        "Nothing else is waiting for your approval.",
     ]
     # Someone else still can.
     other = make_approver("alan")

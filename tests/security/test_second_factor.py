@@ -26,6 +26,7 @@ from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutStatus
 from payments.services import payouts as payout_services
+from tests.clock import travel_to
 from tests.factories import make_approver, make_requester, make_user
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +96,33 @@ def test_an_approvers_password_alone_does_not_open_the_admin():
                                                         "token-otp_token": code_for(device)})
     assert done.status_code == 302
     assert client.get("/admin/payments/payout/").status_code == 200
+
+
+def test_the_login_takes_a_code_retyped_after_one_typo_but_makes_a_second_wrong_guess_wait(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+
+    def code_step(client, code):
+        return client.post(
+            "/account/login/?next=/admin/", {"login_view-current_step": "token", "token-otp_token": code}
+        )
+
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        typo = Client()
+        password_step(typo, "alan")
+        assert code_step(typo, wrong).status_code == 200
+        assert code_step(typo, code_for(device)).status_code == 302  # retyped at once: signed in
+        assert typo.get("/admin/payments/payout/").status_code == 200
+    with travel_to("2026-12-07T08:31:00+03:00", tick=False):
+        guesser = Client()
+        password_step(guesser, "alan")
+        code_step(guesser, wrong)
+        code_step(guesser, wrong)
+        throttled = code_step(guesser, code_for(device))
+        assert throttled.status_code == 200 and "Verification temporarily disabled" in throttled.content.decode()
+        assert guesser.get("/admin/").status_code == 302  # not signed in
 
 
 def test_a_session_signed_in_by_password_only_is_sent_back_to_the_two_step_login():
@@ -197,7 +225,8 @@ def test_off_by_default_outside_production_and_on_in_production():
 # --- The API: X-OTP ---------------------------------------------------------------------------------
 
 
-def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
+def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused(settings):
+    settings.SECOND_FACTOR_REAUTH_MINUTES = 0  # every decision its own code
     approver = make_approver("alan")
     device = enrolled(approver)
     payout, other = pending_payout(), pending_payout()
@@ -227,18 +256,78 @@ def test_api_approval_needs_a_fresh_code_and_a_used_one_is_refused():
     assert all(code not in str(e.details) for e in refused)
 
 
-def test_wrong_codes_are_throttled(settings):
+def test_wrong_codes_are_throttled_but_a_retyped_code_after_one_typo_is_not(settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
+    approver = make_approver("alan")
+    device = enrolled(approver)
+    payout, other = pending_payout(), pending_payout()
+    client = api(approver)
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
+        # One typo: the code retyped at once is accepted.
+        assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 200
+    with travel_to("2026-12-07T08:35:30+03:00", tick=False):  # after the re-authentication window
+        for _ in range(2):
+            assert client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
+        # Straight after a second wrong guess even the right code is refused: guessing 10^6 codes is no option.
+        refused = client.post(f"/api/payouts/{other.pk}/approve/", HTTP_X_OTP=code_for(device))
+        assert (refused.status_code, refused.json()["code"]) == (403, "otp_throttled")
+    other.refresh_from_db()
+    assert other.status == PayoutStatus.PENDING_APPROVAL
+
+
+def test_after_a_correct_code_the_same_token_decides_without_a_new_one_for_the_window(settings):
+    settings.SECOND_FACTOR_REAUTH_MINUTES = 5
+    alan, nina = make_approver("alan"), make_approver("nina")
+    device = enrolled(alan)
+    enrolled(nina)
+    first, second, third, fourth = (pending_payout() for _ in range(4))
+    client = api(alan)
+    with travel_to("2026-12-07T08:30:00+03:00", tick=False):
+        assert client.post(f"/api/payouts/{first.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 200
+    with travel_to("2026-12-07T08:34:50+03:00", tick=False):
+        assert client.post(f"/api/payouts/{second.pk}/approve/").status_code == 200  # no new code
+        rejected = client.post(f"/api/payouts/{third.pk}/reject/", {"reason": "Not owed"}, format="json")
+        assert (rejected.status_code, rejected.json()["status"]) == (200, "rejected")
+        # Another approver's token, and alan's browser session, prove their own code.
+        assert api(nina).post(f"/api/payouts/{fourth.pk}/approve/").json()["code"] == "otp_required"
+        session = APIClient()
+        session.force_login(alan)
+        assert session.post(f"/api/payouts/{fourth.pk}/approve/").json()["code"] == "otp_required"
+    with travel_to("2026-12-07T08:35:01+03:00", tick=False):  # the window has closed
+        late = client.post(f"/api/payouts/{fourth.pk}/approve/")
+        assert (late.status_code, late.json()["code"]) == (403, "otp_required")
+    fourth.refresh_from_db()
+    assert fourth.status == PayoutStatus.PENDING_APPROVAL and not fourth.approvals.exists()
+
+
+def test_a_thief_of_an_approvers_token_cannot_lock_the_approver_out_and_the_approver_is_told(settings):
     settings.OTP_TOTP_THROTTLE_FACTOR = 1  # django-otp's default
     approver = make_approver("alan")
     device = enrolled(approver)
     payout = pending_payout()
-    client = api(approver)
+    client = api(approver)  # the thief and the approver's own system hold the same token
     wrong = "123456" if code_for(device) != "123456" else "654321"
-    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong).status_code == 403
-    # Straight after a wrong guess even the right code is refused: guessing 10^6 codes is not an option.
-    assert client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device)).status_code == 403
-    payout.refresh_from_db()
-    assert payout.status == PayoutStatus.PENDING_APPROVAL
+    thief = [client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=wrong, REMOTE_ADDR="203.0.113.66")
+             for _ in range(4)]  # fmt: skip
+    # The first wrong code is taken for a typo (the next try is checked at once); after the second they wait.
+    assert [r.json()["code"] for r in thief] == ["otp_invalid", "otp_invalid", "otp_throttled", "otp_throttled"]
+    assert "wait" in thief[-1].json()["detail"]
+
+    # The approver, from their own address, is not delayed by the thief's wrong codes.
+    approved = client.post(f"/api/payouts/{payout.pk}/approve/", HTTP_X_OTP=code_for(device),
+                           REMOTE_ADDR="198.51.100.7")  # fmt: skip
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["status"] == PayoutStatus.APPROVED
+
+    # ...and is told, in the audit trail of their own account, where the wrong codes came from.
+    told = AuditEvent.objects.filter(action="second_factor_refused", actor=approver, details__reason="otp_invalid")
+    assert [e.details["notice"] for e in told] == [
+        "1 wrong code for your device from 203.0.113.66",
+        "2 wrong codes for your device from 203.0.113.66",
+    ]
+    assert all(wrong not in str(e.details) for e in AuditEvent.objects.filter(actor=approver))
 
 
 def test_api_rejection_needs_a_code_too_and_an_unenrolled_approver_is_told_to_enrol():
@@ -263,3 +352,49 @@ def test_without_the_setting_no_code_is_asked(settings):
     client = Client()
     client.force_login(make_approver("alan"))
     assert client.get("/admin/payments/payout/").status_code == 200
+
+
+# --- The pages: the console's look, enrolment's last step ---------------------------------------------
+
+
+def test_the_two_step_login_is_in_the_console_look_and_shows_back_only_where_it_goes_back():
+    approver = make_approver("alan")
+    enrolled(approver)
+    client = Client()
+    first = client.get("/account/login/").content.decode()
+    assert "payments/console.css" in first and "admin/css/forms.css" in first
+    assert "disabled" not in first and ">Back<" not in first  # nothing to go back to on the first step
+    assert 'value="Next"' in first
+    code_step = password_step(client, "alan").content.decode()
+    assert 'name="token-otp_token"' in code_step
+    assert 'name="wizard_goto_step" type="submit" value="auth"' in code_step and ">Back<" in code_step
+
+
+def test_enrolment_ends_with_backup_codes_that_sign_in_and_a_way_to_the_console():
+    approver = make_approver("alan")
+    client = Client()
+    client.force_login(approver)
+    client.post("/account/two_factor/setup/", {"setup_view-current_step": "welcome"})
+    device = TOTPDevice(key=b32decode(client.session["django_two_factor-qr_secret_key"]).hex())
+    done = client.post(
+        "/account/two_factor/setup/", {"setup_view-current_step": "generator", "generator-token": code_for(device)}
+    )
+    assert done["Location"] == "/account/two_factor/setup/complete/"
+
+    page = client.get(done["Location"]).content.decode()
+    codes = [t.token for t in StaticDevice.objects.get(user=approver).token_set.all()]
+    assert len(codes) == 10 and all(code in page for code in codes)
+    assert '<a href="/admin/" class="button default">Go to the console</a>' in page
+    assert "Back to Account Security" not in page
+    assert client.get(done["Location"]).content.decode().count(codes[0]) == 1  # shown again, not renewed
+    assert StaticDevice.objects.get(user=approver).token_set.count() == 10
+
+    # A code from that page signs in when the phone is not at hand.
+    other = Client()
+    password_step(other, "alan")
+    other.post("/account/login/?next=/admin/", {"login_view-current_step": "token", "wizard_goto_step": "backup"})
+    signed_in = other.post(
+        "/account/login/?next=/admin/", {"login_view-current_step": "backup", "backup-otp_token": codes[0]}
+    )
+    assert signed_in.status_code == 302
+    assert other.get("/admin/payments/payout/").status_code == 200

@@ -266,6 +266,7 @@ def test_a_statement_upload_posts_nothing_until_another_approver_accepts_with_th
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.CONSOLE_FILES_DIR = tmp_path / "console-files"
+    settings.SECOND_FACTOR_REAUTH_MINUTES = 0  # each API decision below proves its own code
     uploader, colleague = make_approver("alan"), make_approver("ann")
     uploader_device, colleague_device = enrolled(uploader), enrolled(colleague)
     path = made_up_statement(tmp_path / "ORG_600999_Statement.csv")

@@ -15,19 +15,47 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_adding_an_endpoint_in_the_admin_shows_its_secret_once(admin_client, receiver):
+def secret_on(page: str) -> str:
+    return page.split('<code class="webhook-secret">')[1].split("<")[0]
+
+
+def cookies_and_headers(client, response) -> str:
+    """Everything the browser is asked to keep or was sent: every cookie value and every response header."""
+    return " ".join([*(m.value for m in client.cookies.values()), *(m.value for m in response.cookies.values()),
+                     *(f"{k}: {v}" for k, v in response.items())])  # fmt: skip
+
+
+def test_adding_an_endpoint_in_the_admin_shows_its_secret_on_the_answer_never_in_a_cookie(
+    admin_client, receiver, caplog
+):
     response = admin_client.post("/admin/webhooks/webhookendpoint/add/",
                                  {"url": receiver.url(), "events": ["payout.completed", "payout.failed"],
-                                  "description": "ERP", "enabled": "on"}, follow=True)
-    assert response.status_code == 200
+                                  "description": "ERP", "enabled": "on"})  # fmt: skip
+    assert response.status_code == 200  # the page itself, no redirect carrying a message
     text = response.content.decode()
     endpoint = WebhookEndpoint.objects.get()
     assert endpoint.events == ["payout.completed", "payout.failed"]
-    assert "Signing secret (shown only now" in text
-    secret = text.split("Signing secret (shown only now, copy it): ")[1].split("<")[0].strip()
+    assert "shown only on this page" in text
+    secret = secret_on(text)
     assert secret.startswith("whsec_")
-    page = admin_client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/").content.decode()
-    assert secret not in page
+    assert "no-store" in response["Cache-Control"]
+    assert secret not in cookies_and_headers(admin_client, response)
+    assert secret not in caplog.text
+    page = admin_client.get(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/")
+    assert secret not in page.content.decode()
+    assert secret not in cookies_and_headers(admin_client, page)
+
+
+def test_rotating_in_the_admin_shows_the_new_secret_on_the_answer_never_in_a_cookie(admin_client, endpoint):
+    response = admin_client.post("/admin/webhooks/webhookendpoint/",
+                                 {"action": "rotate_secret", "_selected_action": [endpoint["id"]]})  # fmt: skip
+    assert response.status_code == 200
+    secret = secret_on(response.content.decode())
+    assert secret.startswith("whsec_") and secret != endpoint["secret"]
+    assert "keeps signing until" in response.content.decode()
+    assert secret not in cookies_and_headers(admin_client, response)
+    listing = admin_client.get("/admin/webhooks/webhookendpoint/")
+    assert secret not in listing.content.decode() + cookies_and_headers(admin_client, listing)
 
 
 def test_admin_needs_the_permission():

@@ -1,5 +1,6 @@
-"""The address rules, in a production-settings override: https only; private, loopback and link-local
-addresses refused (at creation and again at send time) unless the host is in WEBHOOK_ALLOWED_HOSTS."""
+"""The address rules: private, loopback and link-local addresses (and IPv6 forms that lead to them: 6to4,
+NAT64) refused in every environment (at creation and again at send time) unless the host is in
+WEBHOOK_ALLOWED_HOSTS; in production, https only."""
 
 from __future__ import annotations
 
@@ -61,8 +62,37 @@ def test_changing_the_url_in_production_is_checked_too(production, integrator):
     assert WebhookEndpoint.objects.get().url == "https://93.184.216.34/hooks"
 
 
-def test_outside_production_loopback_and_http_are_allowed(settings, integrator, receiver):
-    settings.MPESA_ENVIRONMENT = "sandbox"
+@pytest.mark.parametrize(
+    "url,leads_to",
+    [
+        ("https://[2002:a9fe:a9fe::]/", "169.254.169.254"),  # 6to4 of the cloud metadata address
+        ("https://[2002:0a00:0001::1]/hooks", "10.0.0.1"),
+        ("https://[64:ff9b::a9fe:a9fe]/", "169.254.169.254"),  # NAT64, well-known prefix
+        ("https://[64:ff9b::7f00:1]/hooks", "127.0.0.1"),
+        ("https://[64:ff9b:1::a9fe:a9fe]/", ""),  # NAT64, a site's local-use prefix: never public
+    ],
+)
+def test_private_addresses_inside_ipv6_are_refused(production, integrator, url, leads_to):
+    response = create(integrator, url)
+    assert response.status_code == 400, response.content
+    assert "WEBHOOK_ALLOWED_HOSTS" in response.json()["url"][0] and leads_to in response.json()["url"][0]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("environment", ["sandbox", "simulator"])
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest/meta-data", "https://[2002:a9fe:a9fe::]/", "http://10.0.0.5:8080/hooks"]
+)
+def test_outside_production_our_own_network_is_refused_too(settings, integrator, environment, url):
+    settings.MPESA_ENVIRONMENT, settings.WEBHOOK_ALLOWED_HOSTS = environment, []
+    response = create(integrator, url)
+    assert response.status_code == 400, response.content
+    assert "WEBHOOK_ALLOWED_HOSTS" in response.json()["url"][0]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_outside_production_a_listed_loopback_receiver_and_http_are_allowed(settings, integrator, receiver):
+    settings.MPESA_ENVIRONMENT, settings.WEBHOOK_ALLOWED_HOSTS = "sandbox", ["127.0.0.1"]
     assert create(integrator, receiver.url()).status_code == 201
 
 
@@ -70,9 +100,9 @@ def test_the_address_is_checked_again_at_send_time(production, integrator, recei
     """Registered while allowed; the allow-list changes (or DNS now points inside): nothing is sent."""
     from tests.webhooks.test_delivery import request_refund
 
-    production.MPESA_ENVIRONMENT = "sandbox"
+    production.MPESA_ENVIRONMENT, production.WEBHOOK_ALLOWED_HOSTS = "sandbox", ["127.0.0.1"]
     assert create(integrator, receiver.url()).status_code == 201
-    production.MPESA_ENVIRONMENT = "production"
+    production.MPESA_ENVIRONMENT, production.WEBHOOK_ALLOWED_HOSTS = "production", []
     request_refund()
     assert broker.run() == ["retry"]
     assert receiver.got() == []

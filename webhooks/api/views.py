@@ -4,6 +4,8 @@ a payout role reads the events of what it may view (payouts, payments), `manage_
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -15,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from payments.api.permissions import admin_user
+from payments.api.throttles import TolerantScopedRateThrottle
 from payments.roles import VIEW_PAYMENTS, VIEW_PAYOUTS
 from webhooks.addresses import RefusedURL
 from webhooks.api.serializers import (
@@ -32,6 +35,8 @@ from webhooks.services.endpoints import (
     endpoint_update,
     endpoints_all,
 )
+
+EVENT_ID = re.compile("evt_[0-9a-f]{32}")
 
 
 class CanReadEvents(BasePermission):
@@ -85,6 +90,13 @@ class WebhookEndpointViewSet(
     serializer_class = WebhookEndpointSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     pagination_class = None
+    throttle_scope = "webhook_manage"
+
+    def get_throttles(self):
+        # Each change resolves a host name and may queue deliveries: bounded per person; reads are not.
+        if self.request.method not in ("GET", "HEAD", "OPTIONS"):
+            return [TolerantScopedRateThrottle()]
+        return super().get_throttles()
 
     def get_queryset(self):
         return endpoints_all()
@@ -133,7 +145,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, CanReadEvents]
     serializer_class = WebhookEventSerializer
     lookup_field = "event_id"
-    lookup_value_regex = "evt_[0-9a-f]{32}"
+    lookup_value_regex = EVENT_ID.pattern
     page_size, max_page_size = 100, 500
     queryset = WebhookEvent.objects.all()
 
@@ -150,6 +162,9 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def list(self, request, *args, **kwargs):
         events = self.get_queryset().order_by("id")
         after = request.query_params.get("after")
+        if after and not EVENT_ID.fullmatch(after):
+            # A NUL byte would reach PostgreSQL (DataError, a 500); nothing but an event id can match anyway.
+            raise ValidationError({"after": ["Give an event id (evt_ and 32 hexadecimal digits)."]})
         if after:
             pk = WebhookEvent.objects.filter(event_id=after).values_list("pk", flat=True).first()
             if pk is None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0019_form_submitted_once"),
+        ("payments", "0021_payout_case_file_notes"),
     ]
 
     operations = [
