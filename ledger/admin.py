@@ -30,7 +30,7 @@ from ledger.models import (
     StatementProposal,
 )
 from ledger.services import money, statement
-from payments.admin.common import EstimatedCountPaginator, badge, kes
+from payments.admin.common import EstimatedCountPaginator, badge, kes, refused
 from payments.errors import PayoutError
 from payments.services import submissions
 
@@ -234,17 +234,81 @@ class FundingRequestForm(forms.ModelForm):
     class Meta:
         model = FundingRequest
         fields = ["kind", "amount", "receipt", "effective_at", "note"]
+        help_texts = {
+            "kind": "A top-up: money you sent into the M-Pesa Utility Account (from the bank or the Working "
+            "Account). An opening balance: what the account held on the day the ledger starts, entered once.",
+            "amount": "In KES, as the M-Pesa portal or your bank shows it, e.g. 1000000.00.",
+            "receipt": "The M-Pesa receipt of the transfer, if it has one: the statement that lists it later then "
+            "posts nothing twice. Leave empty for an opening balance.",
+            "effective_at": "When the money arrived (Nairobi time): the ledger posts it on that day.",
+            "note": "Who sent it and why, as a colleague approving it needs to read it.",
+        }
 
 
 @admin.register(FundingRequest)
 class FundingRequestAdmin(admin.ModelAdmin):
     """One person enters a top-up or an opening balance; another approves it, and only then is it posted."""
 
-    list_display = ["id", "kind", "amount_kes", "receipt", "effective_at", "status", "requested_by", "decided_by"]
+    list_display = [
+        "id", "kind", "amount_kes", "receipt", "effective_at", "status", "requested_by", "decided_by", "decide_link",
+    ]  # fmt: skip
     list_filter = ["status", "kind"]
     form = FundingRequestForm
     fields = ["kind", "amount", "receipt", "effective_at", "note", "form_nonce"]
-    actions = ["approve", "reject"]
+    # No list actions: posting KES 1,000,000 is decided on a page that shows the request and the float it is for.
+    actions = []
+    change_form_template = "admin/ledger/fundingrequest/change_form.html"
+
+    def get_urls(self):
+        decide = path(
+            "<int:pk>/decide/", self.admin_site.admin_view(self.decide_view), name="ledger_fundingrequest_decide"
+        )
+        return [decide, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context = {**context, "advice": selectors.float_advice(), "can_decide": self.has_approve_permission(request)}
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @admin.display(description="Decision")
+    def decide_link(self, obj: FundingRequest) -> str:
+        if obj.status != FundingStatus.PENDING:
+            return "-"
+        return format_html('<a href="{}">Approve or reject…</a>', reverse("admin:ledger_fundingrequest_decide",
+                                                                         args=(obj.pk,)))  # fmt: skip
+
+    def decide_view(self, request, pk: int):
+        """The confirmation page: what is posted, by whom requested, and the float it adds to; only its POST
+        decides. Behind the admin, so the second factor the admin asks of approvers is asked here too."""
+        funding = get_object_or_404(FundingRequest, pk=pk)
+        if not self.has_approve_permission(request):
+            return refused(request, "Only someone who may approve top-ups and opening balances can decide this.",
+                           admin_site=self.admin_site)  # fmt: skip
+        changelist = reverse("admin:ledger_fundingrequest_changelist")
+        if request.method == "POST":
+            decision = request.POST.get("decision")
+            decide = {"approve": money.funding_request_approve, "reject": money.funding_request_reject}.get(decision)
+            if decide is None:
+                self.message_user(request, "Choose Approve or Reject: nothing was decided.", messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            try:
+                decided = decide(request_id=funding.pk, user=request.user)
+            except PayoutError as exc:
+                self.message_user(request, f"{funding}: {exc.message}", messages.ERROR)
+            else:
+                verb = "approved and posted to the ledger" if decision == "approve" else "rejected"
+                self.message_user(request, f"{decided.get_kind_display()}, {kes(decided.amount)}: {verb}.",
+                                  messages.SUCCESS)  # fmt: skip
+            return HttpResponseRedirect(changelist)
+        advice = selectors.float_advice()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Approve {kes(funding.amount)}: {funding.get_kind_display()}?",
+            "funding": funding,
+            "advice": advice,
+            "own": funding.requested_by_id == request.user.pk,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/ledger/fundingrequest/decide.html", context)
 
     def get_changeform_initial_data(self, request):
         return {**super().get_changeform_initial_data(request), "form_nonce": submissions.new_nonce()}
@@ -282,23 +346,6 @@ class FundingRequestAdmin(admin.ModelAdmin):
         )
         # A concurrent twin of this submit made it: this one shows that request.
         obj.pk = submitted.created.pk if submitted.created else int(resolve(submitted.url).kwargs["object_id"])
-
-    def _decide(self, request, queryset, decide, verb: str) -> None:
-        for request_obj in queryset.filter(status=FundingStatus.PENDING):
-            try:
-                decide(request_id=request_obj.pk, user=request.user)
-            except PayoutError as exc:
-                self.message_user(request, f"#{request_obj.pk}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"#{request_obj.pk} {verb}.", messages.SUCCESS)
-
-    @admin.action(description="Approve (and post) the selected requests", permissions=["approve"])
-    def approve(self, request, queryset):
-        self._decide(request, queryset, money.funding_request_approve, "approved and posted")
-
-    @admin.action(description="Reject the selected requests", permissions=["approve"])
-    def reject(self, request, queryset):
-        self._decide(request, queryset, money.funding_request_reject, "rejected")
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("ledger.approve_fundingrequest")

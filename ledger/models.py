@@ -206,7 +206,8 @@ class FundingRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} KES {self.amount} ({self.status})"
+        # Names it in breadcrumbs and messages: "Top-up of the B2C float KES 1,000,000.00 (pending)".
+        return f"{self.get_kind_display()} KES {self.amount:,.2f} ({self.status})"
 
 
 class ProposalKind(models.TextChoices):

@@ -166,3 +166,38 @@ def float_drifts() -> QuerySet[FloatCheck]:
 
 def in_flight_balance() -> Decimal:
     return account_balance(accounts.PAYOUTS_IN_FLIGHT)
+
+
+@dataclass(frozen=True)
+class FloatAdvice:
+    """What the float must cover next: payouts approved (sent as soon as a worker takes them) and payouts
+    waiting for approval (sent the moment they are approved), against the latest Utility Account reading."""
+
+    approved: Decimal
+    pending_approval: Decimal
+    latest_float: Decimal | None
+    observed_at: datetime | None
+
+    @property
+    def committed(self) -> Decimal:
+        return self.approved + self.pending_approval
+
+    @property
+    def shortfall(self) -> Decimal:
+        """How much to top up so every one of them can be paid (0 when the float covers them); without any
+        reading, the whole of them."""
+        return max(self.committed - (self.latest_float or Decimal("0")), Decimal("0"))
+
+
+def float_advice() -> FloatAdvice:
+    from payments.models import FloatBalance, Payout, PayoutStatus
+
+    waiting = Payout.objects.filter(status__in=[PayoutStatus.APPROVED, PayoutStatus.PENDING_APPROVAL])
+    totals = {row["status"]: row["total"] for row in waiting.values("status").annotate(total=Sum("amount"))}
+    latest = FloatBalance.objects.of_utility().order_by("-observed_at", "-id").first()
+    return FloatAdvice(
+        approved=totals.get(PayoutStatus.APPROVED) or Decimal("0"),
+        pending_approval=totals.get(PayoutStatus.PENDING_APPROVAL) or Decimal("0"),
+        latest_float=latest.utility_available if latest else None,
+        observed_at=latest.observed_at if latest else None,
+    )

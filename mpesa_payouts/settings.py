@@ -47,10 +47,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: /api/docs/ loads nothing from a CDN
     # The admin's second factor (docs/security.md): TOTP devices, backup codes, enrolment from a QR code.
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    # The next two and axes under names a finance person reads in the sidebar (mpesa_payouts/apps.py).
+    "mpesa_payouts.apps.AuthenticatorAppsConfig",
+    "mpesa_payouts.apps.BackupCodesConfig",
     "two_factor",
-    "axes",  # failed-login throttling; last of the auth apps, as django-axes asks
+    "mpesa_payouts.apps.SignInAttemptsConfig",  # failed-login throttling; last of the auth apps, as django-axes asks
     "payments",
     "notifications",
     "webhooks",
@@ -123,6 +124,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.views.inbox_count",  # the header's "Inbox (n unread)"
             ],
         },
     },

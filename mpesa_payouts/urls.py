@@ -5,6 +5,7 @@ from two_factor.urls import urlpatterns as two_factor_urls
 
 from mpesa_payouts.favicon import favicon
 from mpesa_payouts.health import healthz
+from notifications.views import inbox_view
 from payments.devices import SetupCompleteView, SetupView
 from payments.login import LoginView
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     path("healthz/", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
+    path("admin/inbox/", admin.site.admin_view(inbox_view), name="inbox"),
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
     # Enrolment first, ours: an unverified session of someone who has a device may not add one.

@@ -83,14 +83,14 @@ class Notification(models.Model):
 
     alert = models.CharField(max_length=32, choices=Alert.choices, db_index=True)
     # "<alert>:<what caused it>:<number>", e.g. "payout_failed:payout:42:254712345678".
-    dedupe_key = models.CharField(max_length=191, unique=True)
+    dedupe_key = models.CharField("sent once for", max_length=191, unique=True)
     to = models.CharField("to number", max_length=16, db_index=True)
     recipient = models.ForeignKey(
         NotificationRecipient, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
     )
     body = models.TextField(help_text="The text message, as sent when no approved template is configured.")
     # Ordered values for the {{1}}, {{2}}... of an approved template (WHATSAPP_TEMPLATES), if one is used.
-    template_params = models.JSONField(default=list, blank=True)
+    template_params = models.JSONField("values filled into the template", default=list, blank=True)
     template_name = models.CharField(max_length=100, blank=True, help_text="The template last used to send.")
     # Indexed by notification_due (status first).
     status = models.CharField(max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
@@ -124,3 +124,20 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_alert_display()} #{self.pk} ({self.status})"
+
+
+class InboxRead(models.Model):
+    """That a person read one item of their console inbox (notifications.inbox). The items themselves are
+    derived from the payouts and their audit trail, so nothing is written on a payout's path to build them;
+    only reading them is recorded."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # "waiting:<payout id>" or "event:<audit event id>" (notifications.inbox.InboxItem.key).
+    key = models.CharField(max_length=40)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="notifications_inbox_read_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} read by {self.user_id}"

@@ -162,12 +162,15 @@ class Payout(models.Model):
     # True when a refund goes to another number than the one that paid: approvers must see it.
     phone_differs_from_payment = models.BooleanField(default=False)
     amount = models.DecimalField(**MONEY)
-    command_id = models.CharField(max_length=20, choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
+    command_id = models.CharField(
+        "payment type", max_length=20, choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT
+    )
     remarks = models.CharField(max_length=100)
     occasion = models.CharField(max_length=100, blank=True)
     reason = models.TextField(blank=True)
+    # Labels in finance words; the API keeps Daraja's field names (OriginatorConversationID, CommandID).
     originator_conversation_id = models.CharField(
-        max_length=64, unique=True, default=new_originator_conversation_id, editable=False
+        "our request reference", max_length=64, unique=True, default=new_originator_conversation_id, editable=False
     )
     # Secret path segment of this payout's ResultURL/QueueTimeOutURL, bound to its OriginatorConversationID.
     callback_token = models.CharField(max_length=64, unique=True, editable=False)
@@ -198,7 +201,7 @@ class Payout(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # TransactionCompletedDateTime from M-Pesa (Nairobi time, stored aware).
-    mpesa_completed_at = models.DateTimeField(null=True, blank=True)
+    mpesa_completed_at = models.DateTimeField("paid at (M-Pesa's time)", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -411,7 +414,7 @@ class DarajaCallback(models.Model):
     payment = models.ForeignKey(
         Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="callbacks"
     )
-    originator_conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    originator_conversation_id = models.CharField("our request reference", max_length=64, blank=True, db_index=True)
     conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
     transaction_id = models.CharField(max_length=32, blank=True, db_index=True)
     result_code = models.CharField(max_length=32, blank=True)
@@ -485,6 +488,7 @@ class AuditAction(models.TextChoices):
     CREDENTIALS_DELETED = "credentials_deleted", "Credentials deleted"
     LEDGER_EXPORT_REQUESTED = "ledger_export_requested", "Ledger export requested"
     STATEMENT_RECONCILE_REQUESTED = "statement_reconcile_requested", "Statement reconciliation requested"
+    STATEMENT_DISCREPANCY_RESOLVED = "statement_discrepancy_resolved", "Statement discrepancy resolved"
     # A statement's charges and transfers: proposed by its upload, posted only when another person accepts.
     STATEMENT_POSTINGS_PROPOSED = "statement_postings_proposed", "Statement postings proposed"
     STATEMENT_POSTING_ACCEPTED = "statement_posting_accepted", "Statement posting accepted"

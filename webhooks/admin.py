@@ -34,7 +34,7 @@ class _Gated:
 class EndpointForm(forms.ModelForm):
     url = forms.URLField(max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
-        choices=[(ALL_EVENTS, "All events (*)"), *EventType.choices], widget=forms.CheckboxSelectMultiple
+        choices=[(ALL_EVENTS, "All events"), *EventType.choices], widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
@@ -61,11 +61,20 @@ class ReplaySinceForm(forms.Form):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(_Gated, admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "enabled", "events", "consecutive_failures", "disabled_reason", "created_at"]
+    list_display = ["url", "enabled", "events_list", "consecutive_failures", "disabled_reason", "created_at"]
     list_filter = ["enabled"]
     readonly_fields = ["consecutive_failures", "disabled_reason", "disabled_at", "previous_secret_expires_at",
                        "created_by", "created_at", "replay_link", "recent_deliveries"]
     actions = ["rotate_secret"]
+
+    @admin.display(description="Events")
+    def events_list(self, obj: WebhookEndpoint) -> str:
+        # The stored ["*"] is the API's spelling; a person reads "All events" and the events' own names.
+        events = obj.events or []
+        if ALL_EVENTS in events:
+            return "All events"
+        labels = dict(EventType.choices)
+        return ", ".join(str(labels.get(event, event)) for event in events) or "None"
 
     def has_add_permission(self, request):
         return self._allowed(request)

@@ -16,6 +16,7 @@ from payments.admin.common import (
     mask_tokens,
     pretty_json,
     report_rows,
+    status_change,
     table,
     when,
 )
@@ -46,7 +47,7 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     date_hierarchy = "received_at"
     sortable_by = ["id", "received_at"]
     search_fields = ["=originator_conversation_id"]  # the real search is get_search_results
-    search_help_text = "OriginatorConversationID, ConversationID, M-Pesa receipt, or the payout's #id."
+    search_help_text = "Our or M-Pesa's request reference, M-Pesa receipt, or the payout's #id."
     fieldsets = [
         (
             "Callback",
@@ -144,7 +145,7 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
             (
                 link_to(AuditEvent, event.pk, when(event.created_at)),
                 event.action,
-                f"{event.from_status or '-'} → {event.to_status or '-'}",
+                status_change(event.from_status, event.to_status),
                 link_to(Payout, event.payout_id),
             )
             for event in obj.events.order_by("created_at", "id")
@@ -196,9 +197,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Status")
     def transition(self, obj: AuditEvent) -> str:
-        if not (obj.from_status or obj.to_status):
-            return ""
-        return f"{obj.from_status or '-'} → {obj.to_status or '-'}"
+        return status_change(obj.from_status, obj.to_status)
 
     @admin.display(description="Payout")
     def payout_link(self, obj: AuditEvent) -> str:

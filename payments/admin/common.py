@@ -300,6 +300,21 @@ def kes(amount) -> str:
     return f"KES {value:,.2f}"
 
 
+def count_of(number: int, noun: str) -> str:
+    """"1 payout", "2 payouts": a heading a finance person reads, not "payout(s)"."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def status_change(from_status: str | None, to_status: str | None) -> str:
+    """A status change in the words of the status filter ("New → Pending approval"), not the stored values."""
+    if not (from_status or to_status):
+        return ""
+    labels = dict(PayoutStatus.choices)
+    before = labels.get(from_status, from_status) if from_status else "New"
+    after = labels.get(to_status, to_status) if to_status else before
+    return before if before == after else f"{before} → {after}"
+
+
 def link_to(model, pk: int | None, label: str | None = None) -> str:
     """A link to a row's admin page from its id alone (no query)."""
     if pk is None:
@@ -335,7 +350,7 @@ def pretty_json(value) -> str:
 MONEY_KEYS = {"amount", "total", "utility_available", "working_available"}
 DETAIL_LABELS = {
     "phone_differs": "To another number than the one that paid",
-    "command_id": "CommandID",
+    "command_id": "Payment type",
     "transaction_id": "M-Pesa receipt",
     "result_code": "Result code",
     "retry_of": "Request again of payout",

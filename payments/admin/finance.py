@@ -20,7 +20,8 @@ from django.utils.html import format_html
 
 from payments.admin.common import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
 from payments.api.throttles import throttle_wait
-from payments.models import FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
+from payments.errors import PayoutError
+from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
 from payments.reconciliation.export import FORMATS, KINDS
 from payments.reconciliation.matching import Kind
 from payments.services import finance
@@ -125,6 +126,11 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             path("reconcile/", wrap(self.reconcile_view), name="payments_financejob_reconcile"),
             path("<int:job_id>/progress/", wrap(self.progress_view), name="payments_financejob_progress"),
             path("<int:job_id>/download/", wrap(self.download_view), name="payments_financejob_download"),
+            path(
+                "<int:job_id>/discrepancies/<int:index>/resolve/",
+                wrap(self.resolve_view),
+                name="payments_financejob_resolve",
+            ),
             *super().get_urls(),
         ]
 
@@ -213,13 +219,15 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         progress = finance.job_progress(job)
         summary = job.summary or {}
         discrepancies = []
-        for d in summary.get("discrepancies", []):
+        for index, d in enumerate(summary.get("discrepancies", [])):
             link = None
             if d.get("our_type") == "payout" and d.get("our_id"):
                 link = reverse("admin:payments_payout_change", args=(d["our_id"],))
             elif d.get("our_type") == "payment" and d.get("our_id"):
                 link = reverse("admin:payments_payment_change", args=(d["our_id"],))
-            discrepancies.append({**d, "label": DISCREPANCY_LABELS.get(d["kind"], d["kind"]), "link": link})
+            resolve_url = reverse("admin:payments_financejob_resolve", args=(job.pk, index))
+            label = DISCREPANCY_LABELS.get(d["kind"], d["kind"])
+            discrepancies.append({**d, "label": label, "link": link, "resolve_url": resolve_url})
         counts = [(DISCREPANCY_LABELS[k], n) for k, n in summary.get("counts", {}).items() if n]
         return self.page(
             request,
@@ -234,10 +242,27 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             counts=counts,
             covers=" and ".join(f"{kind}s" for kind in summary.get("covers", [])),
             discrepancies=discrepancies,
+            can_resolve=self.may_run(request, FinanceJobKind.RECONCILE),
             models={"payout": Payout, "payment": Payment},
             requested=when(job.created_at),
             finished=when(job.finished_at) if job.finished_at else "",
         )
+
+    def resolve_view(self, request, job_id: int, index: int):
+        """Mark a discrepancy resolved with what was found (POST from its row on the job's page)."""
+        job_url = reverse("admin:payments_financejob_change", args=(job_id,))
+        if request.method != "POST":
+            return HttpResponseRedirect(job_url)
+        try:
+            resolved = finance.statement_discrepancy_resolve(
+                job_id=job_id, index=index, note=request.POST.get("note", ""), resolved_by=request.user,
+                source=EventSource.ADMIN,
+            )  # fmt: skip
+        except PayoutError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{resolved['receipt']}: marked resolved.")
+        return HttpResponseRedirect(job_url)
 
     def progress_view(self, request, job_id: int):
         return JsonResponse(finance.job_progress(self._job(request, job_id)))

@@ -26,6 +26,7 @@ from payments import dashboard
 from payments.admin.common import (
     AdminPagesMixin,
     RowResult,
+    count_of,
     kes,
     refused,
     report_rows,
@@ -265,7 +266,9 @@ class PayoutViews(AdminPagesMixin):
                 add_service_error(form, exc)
             else:
                 voided = voiding - updated.approvals.filter(voided_at__isnull=True).count()
-                note = f" {voided} approval(s) voided: the payout is back in pending approval." if voided else ""
+                note = ""
+                if voided:
+                    note = f" {count_of(voided, 'approval')} voided: the payout is back in pending approval."
                 messages.success(request, f"Payout #{payout.pk} updated.{note}")
                 return HttpResponseRedirect(change_url)
         approvals = payout.approvals.filter(voided_at__isnull=True).count()
@@ -276,8 +279,8 @@ class PayoutViews(AdminPagesMixin):
             form=form,
             original=payout,
             submit_label="Save changes",
-            intro=f"Status: {payout.get_status_display()}. Changing the amount, phone or CommandID voids "
-            f"the {approvals} approval(s) given so far and returns the payout to pending approval; whoever "
+            intro=f"Status: {payout.get_status_display()}. Changing the amount, phone or payment type voids "
+            f"the {count_of(approvals, 'approval')} given so far and returns the payout to pending approval; whoever "
             "changes them may no longer approve it. Every change is recorded with its old and new value.",
         )
 
@@ -319,7 +322,7 @@ class PayoutViews(AdminPagesMixin):
             elif decision == "approve" and any(
                 e.user_id == request.user.pk and e.changed_bound for e in payout.editor_list
             ):
-                notes.append("You changed its amount, phone or CommandID: another person must approve it.")
+                notes.append("You changed its amount, phone or payment type: another person must approve it.")
             if any(a.approver_id == request.user.pk for a in payout.active_list):
                 notes.append("You have already approved it.")
             rows.append(
@@ -337,7 +340,7 @@ class PayoutViews(AdminPagesMixin):
     def decision_page(self, request, decision: str, ids: list[int], form=None) -> TemplateResponse:
         rows = self.decision_rows(request, ids, decision)
         total = sum(row["payout"].amount for row in rows)
-        title = ("Approve" if decision == "approve" else "Reject") + f" {len(rows)} payout(s)"
+        title = ("Approve" if decision == "approve" else "Reject") + f" {count_of(len(rows), 'payout')}"
         return self.page(
             request,
             f"admin/payments/payout/{decision}_confirmation.html",
@@ -549,8 +552,8 @@ class PayoutViews(AdminPagesMixin):
             submit_label="Yes, request it again",
             fields=fields,
             text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same amount and CommandID (and the phone and name "
-            "below, corrected if need be) and a new OriginatorConversationID, waiting for approval by someone "
+            "Requesting it again creates a new payout with the same amount and payment type (and the phone and "
+            "name below, corrected if need be) and a new request reference, waiting for approval by someone "
             "other than you. The failed payout is not sent again.",
         )
         response.status_code = status
@@ -600,7 +603,7 @@ class PayoutViews(AdminPagesMixin):
             waiting=waiting,
             submit_label="Record the review",
             intro=f"Why it needs review: {payout.review_reason or 'no answer from M-Pesa'}. Check the M-Pesa portal "
-            f"for OriginatorConversationID {payout.originator_conversation_id} ({kes(payout.amount)} to "
+            f"for our request reference {payout.originator_conversation_id} ({kes(payout.amount)} to "
             f"{payout.phone}) and record what it shows. Nothing is sent again from here. A resolution that "
             "contradicts what M-Pesa reported (failed after a success, completed without its receipt) is "
             "recorded and counts only once another approver confirms it.",

@@ -25,6 +25,7 @@ from payments.admin.common import (
     mask_tokens,
     refused,
     report_rows,
+    status_change,
     table,
     time_since,
     warning_box,
@@ -214,7 +215,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
     search_fields = ["=phone"]  # the real search is get_search_results
     search_help_text = (
         "Recipient name (3 letters or more, any case), phone (any format), M-Pesa receipt, ConversationID, "
-        "OriginatorConversationID, reference, the receipt of the refunded payment, or #id."
+        "Request reference, reference, the receipt of the refunded payment, or #id."
     )
     actions = ["approve_selected", "reject_selected", "query_status_now", "mark_reviewed"]
     list_per_page = 100
@@ -335,6 +336,8 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         context = {**payout_kill_switch_context(), **(extra_context or {})}
         context["can_upload"] = can_request(request)
+        # Django's "Select payout to view" reads as an instruction to a form; the list is simply the payouts.
+        context.setdefault("title", "Payouts")
         response = super().changelist_view(request, extra_context=context)
         cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
         if cl is not None:
@@ -496,7 +499,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                 (
                     link_to(AuditEvent, event.pk, when(event.created_at)),
                     event_sentence(event),
-                    f"{event.from_status or '-'} → {event.to_status or '-'}",
+                    status_change(event.from_status, event.to_status),
                     f"{event.actor_label} ({event.get_source_display()})",
                     link_to(DarajaCallback, event.callback_id) if event.callback_id else "",
                     describe_details(event.details),

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from payments import selectors
 from payments.api.pagination import MergedKeysetPagination
@@ -25,8 +26,9 @@ from payments.api.serializers import (
     StatsQuerySerializer,
     StatsSerializer,
 )
-from payments.models import DarajaCallback, Payment, Payout
+from payments.models import DarajaCallback, EventSource, Payment, Payout
 from payments.selectors import DiscrepancyKind
+from payments.services import finance
 
 
 class _SingleObjectSchema(AutoSchema):
@@ -209,3 +211,25 @@ class DiscrepancyViewSet(viewsets.ViewSet):
                 }
             )
         return paginator.get_paginated_response(DiscrepancySerializer(results, many=True).data)
+
+
+class ResolveDiscrepancySerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=500, help_text="What you found: required, kept in the audit trail.")
+
+
+class StatementDiscrepancyResolveView(APIView):
+    """`POST /api/reconciliation/statements/{job}/discrepancies/{index}/resolve/`: mark the discrepancy at
+    `index` (0-based, in the order of the job's summary) of a finished statement reconciliation resolved, with
+    a note. Needs the permission to reconcile statements; audited; a second resolution is a 409."""
+
+    permission_classes = [CanReadReconciliation]
+
+    @extend_schema(request=ResolveDiscrepancySerializer, responses={200: dict})
+    def post(self, request: Request, job_id: int, index: int) -> Response:
+        body = ResolveDiscrepancySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        resolved = finance.statement_discrepancy_resolve(
+            job_id=job_id, index=index, note=body.validated_data["note"], resolved_by=request.user,
+            source=EventSource.API,
+        )  # fmt: skip
+        return Response(resolved)

@@ -10,7 +10,7 @@ from payments.api.dashboard import DashboardView
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
-from payments.api.reconciliation import DiscrepancyViewSet, StatsViewSet
+from payments.api.reconciliation import DiscrepancyViewSet, StatementDiscrepancyResolveView, StatsViewSet
 
 router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
@@ -37,6 +37,11 @@ def _docs_for_staff(view):
 
 urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path(
+        "reconciliation/statements/<int:job_id>/discrepancies/<int:index>/resolve/",
+        StatementDiscrepancyResolveView.as_view(),
+        name="statement-discrepancy-resolve",
+    ),
     path("", include(router.urls)),
     # The OpenAPI 3 document of the whole API, and a browsable page of it (Swagger UI served from our own
     # static files by drf-spectacular-sidecar: nothing is fetched from a CDN). Either payout role, like the API.

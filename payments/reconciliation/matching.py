@@ -38,7 +38,7 @@ from payments.cells import neutralise
 from payments.kenya import NAIROBI
 from payments.models import PaymentStatus, PayoutStatus
 from payments.reconciliation.progress import Progress
-from payments.reconciliation.statement import Statement, StatementRow
+from payments.reconciliation.statement import Statement, StatementRow, parse_amount
 from payments.selectors import LedgerEntry
 
 
@@ -87,6 +87,32 @@ class Reconciliation:
     # acceptance (ledger.services.statement.StatementProposed).
     ledger_items: list = field(default_factory=list)
     ledger_proposed: object = None
+    # Every statement line in exactly one of LINE_KINDS, with the money it moved (completed lines only), so
+    # the result accounts for each line and for the move from the opening to the closing balance.
+    lines: Counter = field(default_factory=Counter)
+    line_amounts: dict = field(default_factory=dict)
+    opening_balance: Decimal | None = None
+    closing_balance: Decimal | None = None
+
+    def add_line(self, kind: str, signed: Decimal) -> None:
+        self.lines[kind] += 1
+        self.line_amounts[kind] = self.line_amounts.get(kind, Decimal("0")) + signed
+
+    @property
+    def movements(self) -> Decimal:
+        return sum(self.line_amounts.values(), Decimal("0"))
+
+    @property
+    def expected_closing(self) -> Decimal | None:
+        return None if self.opening_balance is None else self.opening_balance + self.movements
+
+    @property
+    def balance_agrees(self) -> bool | None:
+        """Whether opening balance + every line's movement = the closing balance; None when the statement's
+        header gives neither."""
+        if self.expected_closing is None or self.closing_balance is None:
+            return None
+        return self.expected_closing == self.closing_balance
 
     @property
     def ok(self) -> bool:
@@ -94,6 +120,17 @@ class Reconciliation:
 
     def counts(self) -> Counter:
         return Counter(d.kind for d in self.discrepancies)
+
+
+LINE_KINDS = {
+    "payout": "Payouts matched to ours",
+    "payment": "Payments matched to ours",
+    "not_ours": "Payouts or payments we do not hold",
+    "duplicate": "Receipts listed twice",
+    "charge": "M-Pesa charges",
+    "transfer": "Transfers between the organisation's accounts",
+    "other": "Other lines (no amount)",
+}
 
 
 # Rows that are not a payout or a payment of ours: transaction charges, and movements between the
@@ -220,16 +257,19 @@ def reconcile(
         if last is None or when > last:
             last = when
         kind = classify(row)
+        completed = row.status.lower() in _COMPLETED
+        signed = (-row.amount if row.direction == "out" else row.amount) if completed else Decimal("0")
         if kind not in (PAYOUT, PAYMENT):
             result.skipped[kind] += 1
-            if kind in ("fee", "internal") and row.status.lower() in _COMPLETED:
-                signed = -row.amount if row.direction == "out" else row.amount
+            result.add_line({"fee": "charge", "internal": "transfer"}.get(kind, "other"), signed)
+            if kind in ("fee", "internal") and completed:
                 what = "charge" if kind == "fee" else "funding"
                 result.ledger_items.append(StatementPosting(row.receipt, what, signed, when, row.reason_type))
             continue
         seen.add(kind)
         status = statuses.setdefault(row.status, row.status)
         if row.receipt in entries:
+            result.add_line("duplicate", signed)
             result.discrepancies.append(
                 Discrepancy(
                     Kind.DUPLICATE,
@@ -244,6 +284,8 @@ def reconcile(
         entries[row.receipt] = (row.line, kind, _cents(row.amount), status.lower() in _COMPLETED, status)
     progress.close()
 
+    result.opening_balance = _header_amount(statement, "opening balance")
+    result.closing_balance = _header_amount(statement, "closing balance")
     if statement.header.period_start and statement.header.period_end:
         result.period_start, result.period_end = statement.header.period_start, statement.header.period_end
         result.period_from = "header"
@@ -266,6 +308,23 @@ def reconcile(
     _add_statement_details(statement, result.discrepancies)
     result.discrepancies.sort(key=lambda d: (Kind.ALL.index(d.kind), d.statement_line or sys.maxsize, d.receipt))
     return result
+
+
+def _header_amount(statement: Statement, label: str) -> Decimal | None:
+    for name, value in statement.header.fields.items():
+        if name.strip().lower() == label:
+            try:
+                return parse_amount(value)
+            except ValueError:  # a header we cannot read: the balance check says so rather than failing
+                return None
+    return None
+
+
+def _stmt_signed(kind: str, cents: int, completed: bool) -> Decimal:
+    if not completed:
+        return Decimal("0")
+    amount = Decimal(cents).scaleb(-2)
+    return -amount if kind == PAYOUT else amount
 
 
 def _covers(statement: Statement, seen: set[str]) -> tuple[str, ...]:
@@ -295,6 +354,7 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
                 stmt = entries.pop(entry.receipt, None)
                 if stmt is not None:
                     result.matched += 1
+                    result.add_line(stmt[1], _stmt_signed(stmt[1], stmt[2], stmt[3]))
                     result.discrepancies.extend(_compare(entry.receipt, stmt, entry))
                 elif _ours_moved_money(entry):
                     result.discrepancies.append(
@@ -314,8 +374,10 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
         stmt = entries.pop(entry.receipt, None)
         if stmt is not None:
             result.matched += 1
+            result.add_line(stmt[1], _stmt_signed(stmt[1], stmt[2], stmt[3]))
             result.discrepancies.extend(_compare(entry.receipt, stmt, entry))
     for receipt, (line, kind, cents, completed, status) in entries.items():
+        result.add_line("not_ours", _stmt_signed(kind, cents, completed))
         if not completed:
             # A failed or pending row that is not ours moved no money.
             result.skipped["not_completed_not_ours"] += 1

@@ -28,7 +28,7 @@ from mpesa_payouts.effects import after_commit
 from payments.errors import PayoutError
 from payments.models import AuditAction, EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus
 from payments.reconciliation.export import FORMATS, KINDS, export
-from payments.reconciliation.matching import Kind, reconcile, write_report
+from payments.reconciliation.matching import LINE_KINDS, Kind, reconcile, write_report
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementError, statement_upload_check
 from payments.selectors import report_date_problem
@@ -308,6 +308,10 @@ def _estimate_rows(path: Path, statement: Statement) -> int | None:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else str(amount)
+
+
 def _run_reconcile(job: FinanceJob) -> None:
     source = job_path(job.input_file)
     statement = Statement(source)
@@ -331,6 +335,16 @@ def _run_reconcile(job: FinanceJob) -> None:
         "ok": result.ok,
         # What the statement proposes for the ledger: nothing is posted until another person accepts it.
         "proposed": {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(result.ledger_proposed).items()},
+        "lines": [
+            {"kind": kind, "label": label, "count": result.lines[kind], "amount": str(result.line_amounts[kind])}
+            for kind, label in LINE_KINDS.items()
+            if result.lines[kind]
+        ],
+        "opening_balance": _text(result.opening_balance),
+        "movements": str(result.movements),
+        "expected_closing": _text(result.expected_closing),
+        "closing_balance": _text(result.closing_balance),
+        "balance_agrees": result.balance_agrees,
         "discrepancy_count": len(result.discrepancies),
         "counts": {kind: counts.get(kind, 0) for kind in Kind.ALL},
         "discrepancies": [
@@ -339,3 +353,42 @@ def _run_reconcile(job: FinanceJob) -> None:
         ],
     }
     _finish(job, status=FinanceJobStatus.DONE, output_file=relative, rows=result.rows, summary=summary)
+
+
+# --- Resolving a statement's discrepancy ------------------------------------------------------------
+
+
+RECONCILE_PERMISSION = "payments.reconcile_statement"
+RESOLUTION_NOTE_MAX = 500
+
+
+def statement_discrepancy_resolve(*, job_id: int, index: int, note: str, resolved_by, source: str) -> dict:
+    """Mark one of a reconciliation's discrepancies resolved, with what was found (a note is required: a
+    resolution nobody can read back explains nothing). Moves no money: a correction is its own payout,
+    refund or funding request, decided as those are. Audited; a second resolution of the same one is refused."""
+    from payments.errors import InvalidState, NotFound, PermissionDenied
+
+    if not resolved_by.has_perm(RECONCILE_PERMISSION):
+        raise PermissionDenied("Only those who may reconcile statements can resolve a discrepancy.")
+    note = (note or "").strip()
+    if not note:
+        raise PayoutError("Say what you found: a resolution needs a note.")
+    if len(note) > RESOLUTION_NOTE_MAX:
+        raise PayoutError(f"The note is longer than {RESOLUTION_NOTE_MAX} characters.")
+    with transaction.atomic():
+        job = FinanceJob.objects.select_for_update().filter(pk=job_id, kind=FinanceJobKind.RECONCILE).first()
+        if job is None or job.status != FinanceJobStatus.DONE:
+            raise NotFound(f"No finished reconciliation #{job_id}.")
+        discrepancies = (job.summary or {}).get("discrepancies", [])
+        if not 0 <= index < len(discrepancies):
+            raise NotFound(f"Reconciliation #{job_id} has no discrepancy {index + 1}.")
+        discrepancy = discrepancies[index]
+        if discrepancy.get("resolved"):
+            raise InvalidState(f"{discrepancy['receipt']} was resolved already by {discrepancy['resolved']['by']}.")
+        discrepancy["resolved"] = {"note": note, "by": resolved_by.get_username(), "at": timezone.now().isoformat()}
+        job.save(update_fields=["summary"])
+        event_record(
+            action=AuditAction.STATEMENT_DISCREPANCY_RESOLVED, source=source, actor=resolved_by,
+            details={"job": job.pk, "receipt": discrepancy["receipt"], "kind": discrepancy["kind"], "note": note},
+        )  # fmt: skip
+    return discrepancy

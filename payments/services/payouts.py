@@ -326,7 +326,7 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             raise PermissionDenied("You requested this payout: another person must approve it.", code="own_payout")
         if changed_what_is_paid(payout_id=payout.pk, user=approved_by):
             raise PermissionDenied(
-                "You changed this payout's amount, phone or CommandID: another person must approve it.",
+                "You changed this payout's amount, phone or payment type: another person must approve it.",
                 code="own_edit",
             )
         if _active_approvals(payout).filter(approver=approved_by).exists():

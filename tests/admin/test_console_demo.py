@@ -11,11 +11,12 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.utils import timezone
 
 from payments.callbacks.tokens import static_token
-from payments.models import AuditEvent, FloatBalance, Payout, PayoutBatch, PayoutKind, PayoutStatus
+from payments.models import AuditEvent, FinanceJob, FloatBalance, Payout, PayoutBatch, PayoutKind, PayoutStatus
 from tests import fake_daraja
 from tests.admin.conftest import logged_in
 from tests.clock import travel_to
@@ -124,3 +125,56 @@ def test_the_demo_trail_is_in_the_past_and_in_lifecycle_order(moment):
             assert events == sorted(events) and events[-1] <= now, (payout.recipient_reference, events)
         assert not AuditEvent.objects.filter(created_at__gt=now).exists()
         assert not FloatBalance.objects.filter(observed_at__gt=now).exists()
+
+
+def test_every_line_of_the_sample_statement_is_accounted_for_and_the_balances_agree(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    """13 lines: 6 payouts matched (one of them with the planted mismatch), 6 charges, the KES 100,000
+    transfer; opening balance + the lines = the statement's closing balance, on the console's result page."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the job's task runs here, as the worker would run it
+    settings.CONSOLE_FILES_DIR = tmp_path / "console-files"
+    seed()
+    client = logged_in(get_user_model().objects.get(username="approver"))
+    with django_capture_on_commit_callbacks(execute=True):
+        asked = client.post(
+            "/admin/payments/financejob/reconcile/",
+            {"statement": SimpleUploadedFile(STATEMENT.name, STATEMENT.read_bytes())},
+        )
+    assert asked.status_code == 302, asked.content.decode()[:500]
+    page = " ".join(client.get(asked["Location"]).content.decode().split())
+
+    assert "1 discrepancy" in page and "Amount mismatch" in page
+    assert "<td>Payouts matched to ours</td><td>6</td><td>KES -24,050.00</td>" in page
+    assert "<td>M-Pesa charges</td><td>6</td><td>KES -90.00</td>" in page
+    assert "<td>Transfers between the organisation&#x27;s accounts</td><td>1</td><td>KES 100,000.00</td>" in page
+    assert '<th scope="row">All lines</th><td><strong>13</strong></td><td><strong>KES 75,860.00</strong>' in page
+    assert (
+        "Opening balance KES 250,000.00 + the lines KES 75,860.00 = KES 325,860.00; the statement's closing "
+        "balance is KES 325,860.00: <strong>they agree</strong>."
+    ) in page.replace("&#x27;", "'")
+
+    # The one discrepancy is marked resolved with what was found: never without a note, once, audited.
+    job_id = FinanceJob.objects.get().pk
+    blank = client.post(f"/admin/payments/financejob/{job_id}/discrepancies/0/resolve/", {"note": "  "}, follow=True)
+    assert "a resolution needs a note" in blank.content.decode()
+    requester = get_user_model().objects.get(username="requester")
+    refused = api(requester).post(
+        f"/api/reconciliation/statements/{job_id}/discrepancies/0/resolve/", {"note": "Fine"}, format="json"
+    )
+    assert refused.status_code == 403
+    assert api(get_user_model().objects.get(username="approver2")).post(
+        f"/api/reconciliation/statements/{job_id}/discrepancies/0/resolve/", {}, format="json"
+    ).status_code == 400  # fmt: skip
+    assert not AuditEvent.objects.filter(action="statement_discrepancy_resolved").exists()
+
+    note = "Recipient was paid KES 2,050 by agreement; our request was corrected after approval."
+    done = client.post(f"/admin/payments/financejob/{job_id}/discrepancies/0/resolve/", {"note": note}, follow=True)
+    assert "DEMOST0003: marked resolved." in done.content.decode()
+    assert f"Resolved by approver: {note}" in done.content.decode()
+    event = AuditEvent.objects.get(action="statement_discrepancy_resolved")
+    assert event.actor.username == "approver" and event.details["receipt"] == "DEMOST0003"
+    again = api(get_user_model().objects.get(username="approver2")).post(
+        f"/api/reconciliation/statements/{job_id}/discrepancies/0/resolve/", {"note": "Also fine"}, format="json"
+    )
+    assert again.status_code == 409 and "resolved already by approver" in again.json()["detail"]

@@ -109,7 +109,7 @@ def test_editing_an_approved_payout_voids_the_approval(requester_client, request
     assert payout.amount == Decimal("650.00")
     assert not payout.approvals.filter(voided_at__isnull=True).exists()
     assert messages_of(done) == [
-        f"Payout #{payout.pk} updated. 1 approval(s) voided: the payout is back in pending approval."
+        f"Payout #{payout.pk} updated. 1 approval voided: the payout is back in pending approval."
     ]
     event = payout.events.order_by("-id").first()
     assert (event.action, event.actor, event.source) == ("approval_voided", requester, EventSource.ADMIN)

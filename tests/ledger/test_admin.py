@@ -15,6 +15,7 @@ from ledger import accounts
 from ledger.export import NAIROBI
 from ledger.models import FundingRequest, FundingStatus, JournalTransaction
 from ledger.services.posting import move, transaction_post
+from payments.services import payouts as payout_services
 from tests.factories import make_approver, make_requester
 from tests.ledger.conftest import balances
 
@@ -74,18 +75,19 @@ def test_a_top_up_is_posted_only_when_another_person_approves_it():
     assert request.requested_by == requester and request.status == FundingStatus.PENDING
     assert balances()[accounts.MPESA_UTILITY] == 0
 
-    changelist = reverse("admin:ledger_fundingrequest_changelist")
-    action = {"action": "approve", "_selected_action": [request.pk]}
-    logged_in(requester).post(changelist, action)  # the requester has no approve action
+    decide = reverse("admin:ledger_fundingrequest_decide", args=(request.pk,))
+    assert logged_in(requester).post(decide, {"decision": "approve"}).status_code == 403  # requesters never decide
     request.refresh_from_db()
     assert request.status == FundingStatus.PENDING
     self_approving = make_approver()
     own = FundingRequest.objects.create(kind="top_up", amount=Decimal("5"), note="mine", requested_by=self_approving)
-    logged_in(self_approving).post(changelist, {"action": "approve", "_selected_action": [own.pk]})
+    own_page = reverse("admin:ledger_fundingrequest_decide", args=(own.pk,))
+    assert "another person must approve" in logged_in(self_approving).get(own_page).content.decode()
+    logged_in(self_approving).post(own_page, {"decision": "approve"})
     own.refresh_from_db()
     assert own.status == FundingStatus.PENDING  # four eyes: never one's own
 
-    logged_in(approver).post(changelist, action)
+    logged_in(approver).post(decide, {"decision": "approve"})
     request.refresh_from_db()
     assert (request.status, request.decided_by) == (FundingStatus.APPROVED, approver)
     tx = JournalTransaction.objects.get(pk=request.transaction_id)
@@ -137,3 +139,44 @@ def test_an_account_statement_shows_the_running_balance_on_every_page():
     # Up to the end of the first day, the newest row is the balance at that day's end.
     ended = client.get(url, {"end": "2026-11-01"}).context["rows"]
     assert ended[0][1] == Decimal("1010.00")
+
+
+def test_funding_is_guided_and_approved_from_a_confirmation_page_with_float_advice():
+    """The add page explains each field and what the next payouts need; the list offers no bare approve action;
+    the approver decides on a page naming the request in KES, and only its confirmed POST posts it."""
+    from tests.admin.conftest import request_payout
+    from tests.factories import make_float_reading
+
+    requester, approver = make_requester(), make_approver()
+    make_float_reading(utility_available=Decimal("3000.00"))
+    waiting = request_payout(requester, amount="2500")
+    request_payout(requester, amount="1500")
+    payout_services.payout_approve(payout_id=waiting.pk, approved_by=approver, source="admin", queue=False)
+
+    add_page = logged_in(requester).get(reverse("admin:ledger_fundingrequest_add")).content.decode()
+    assert "The M-Pesa receipt of the transfer" in add_page and "Nothing is posted now" in add_page
+    assert "Approved payouts (sent as soon as a worker takes them): <strong>KES 2,500.00" in add_page
+    assert "Waiting for approval (sent the moment they are approved): <strong>KES 1,500.00" in add_page
+    assert "Top up at least KES 1,000.00" in add_page
+
+    funding = FundingRequest.objects.create(kind="top_up", amount=Decimal("1000000"), note="Bank transfer",
+                                            requested_by=requester)  # fmt: skip
+    changelist = logged_in(approver).get(reverse("admin:ledger_fundingrequest_changelist")).content.decode()
+    assert 'name="action"' not in changelist and "Approve or reject…" in changelist
+    assert str(funding) == "Top-up of the B2C float KES 1,000,000.00 (pending)"
+
+    decide = reverse("admin:ledger_fundingrequest_decide", args=(funding.pk,))
+    page = logged_in(approver).get(decide).content.decode()
+    assert "Approve KES 1,000,000.00: Top-up of the B2C float?" in page
+    assert "Yes, approve and post KES 1,000,000.00" in page
+    assert "Top up at least KES 1,000.00" in page
+    funding.refresh_from_db()
+    assert funding.status == FundingStatus.PENDING and balances()[accounts.MPESA_UTILITY] == 0
+
+    done = logged_in(approver).post(decide, {"decision": "approve"}, follow=True)
+    assert "Top-up of the B2C float, KES 1,000,000.00: approved and posted to the ledger." in done.content.decode()
+    funding.refresh_from_db()
+    assert (funding.status, funding.decided_by) == (FundingStatus.APPROVED, approver)
+    assert balances()[accounts.MPESA_UTILITY] == Decimal("1000000.00")
+    again = logged_in(approver).post(decide, {"decision": "approve"}, follow=True).content.decode()
+    assert "already approved" in again and balances()[accounts.MPESA_UTILITY] == Decimal("1000000.00")

@@ -83,7 +83,7 @@ def test_superuser_who_changed_phone_and_amount_cannot_approve_through_the_admin
 
     page = client.post(CHANGELIST, {"action": "approve_selected", ACTION_CHECKBOX_NAME: [payout.pk]})
     text = page.content.decode()
-    assert "You changed its amount, phone or CommandID: another person must approve it." in text
+    assert "You changed its amount, phone or payment type: another person must approve it." in text
     assert "rita" in text and "insider (amount, phone)" in text  # the requester and the editor, with what
 
     done = client.post(APPROVE, {"ids": str(payout.pk), "confirm": "yes"}, follow=True)
@@ -92,7 +92,8 @@ def test_superuser_who_changed_phone_and_amount_cannot_approve_through_the_admin
     assert not payout.approvals.exists()
     assert no_broker == []
     assert messages_of(done) == [
-        f"Payout #{payout.pk}: You changed this payout's amount, phone or CommandID: another person must approve it.",
+        f"Payout #{payout.pk}: You changed this payout's amount, phone or payment type: "
+        "another person must approve it.",
         "Nothing else is waiting for your approval.",
     ]
     # Someone else still can.

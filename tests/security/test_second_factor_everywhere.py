@@ -106,7 +106,7 @@ def test_a_funding_approver_without_the_payout_role_is_asked_too():
     page = client.get("/admin/ledger/fundingrequest/")
     assert page.status_code == 302 and page["Location"].startswith("/account/login/")
     client.force_login(finance)  # the refused page signed the session out
-    approve = client.post("/admin/ledger/fundingrequest/", {"action": "approve", "_selected_action": [request_id]})
+    approve = client.post(f"/admin/ledger/fundingrequest/{request_id}/decide/", {"decision": "approve"})
     assert approve.status_code == 302 and approve["Location"].startswith("/account/login/")
     assert FundingRequest.objects.get(pk=request_id).status == FundingStatus.PENDING
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from payments.reconciliation.matching import Kind, reconcile, write_report
+from payments.reconciliation.matching import LINE_KINDS, Kind, reconcile, write_report
 from payments.reconciliation.statement import Statement, StatementError
 
 LABELS = {
@@ -80,6 +80,16 @@ class Command(BaseCommand):
         for key, label in SKIPPED.items():
             if result.skipped.get(key):
                 write(f"Not matched ({label}): {result.skipped[key]:,}")
+        write("Every line:")
+        for kind, label in LINE_KINDS.items():
+            if result.lines[kind]:
+                write(f"  {label}: {result.lines[kind]:,} (KES {result.line_amounts[kind]:,.2f})")
+        if result.balance_agrees is not None:
+            verdict = "agree" if result.balance_agrees else "DIFFER"
+            write(
+                f"Opening balance KES {result.opening_balance:,.2f} + the lines KES {result.movements:,.2f} = "
+                f"KES {result.expected_closing:,.2f}; closing balance KES {result.closing_balance:,.2f}: {verdict}"
+            )
         proposed = result.ledger_proposed
         if proposed is not None:
             write(
