@@ -30,8 +30,8 @@ def _isolated_cache():
 
     from notifications.outbox import doorbell
     from notifications.recipients import recipient_rows
-    from payments.services.callbacks import forget_local_throttles
-    from payments.services.daraja import forget_clients
+    from payments.callbacks.processing import forget_local_throttles
+    from payments.daraja_client import forget_clients
 
     def forget():
         cache.clear()

@@ -44,8 +44,8 @@ def main() -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from payments.admin.common import table_estimate
-    from payments.kenya import NAIROBI
+    from core.console_kit import table_estimate
+    from core.nairobi_time import NAIROBI
     from payments.models import FloatBalance, Payout, PayoutStatus
 
     last = Payout.objects.aggregate(last=Max("created_at"))["last"]

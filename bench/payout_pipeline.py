@@ -105,7 +105,7 @@ def publish(name: str, argsets: list) -> None:
 def publish_sends(ids: list[int], group: int) -> None:
     """As the app queues them: one `send_payout` per payout (a lone approval, --group 1), or `send_payouts` of
     `group` ids (an approval of many in the admin, payouts.queue_sends)."""
-    from payments.services.payouts import send_groups
+    from payments.payouts.services import send_groups
 
     if group <= 1:
         publish("payments.tasks.send_payout", [(payout_id,) for payout_id in ids])
@@ -183,7 +183,7 @@ def main() -> None:
     manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
     setup_django()
     if args.group is None:
-        from payments.services.payouts import SENDS_PER_MESSAGE
+        from payments.payouts.services import SENDS_PER_MESSAGE
 
         args.group = SENDS_PER_MESSAGE
     import redis

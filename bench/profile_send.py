@@ -120,7 +120,7 @@ def main() -> None:
 
     from cryptography.fernet import Fernet
 
-    from payments.simulator import SimulatorKeys, SimulatorServer, SimulatorSettings
+    from daraja_simulator import SimulatorKeys, SimulatorServer, SimulatorSettings
 
     SIM_DIR.mkdir(parents=True, exist_ok=True)
     keys = SimulatorKeys.generate()
@@ -165,9 +165,9 @@ def main() -> None:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from payments.credentials import encrypt_value
+        from payments.field_encryption import encrypt_value
         from payments.models import DarajaCredentialSet, Payout, PayoutStatus
-        from payments.services.dispatch import payout_send
+        from payments.payouts.dispatch import payout_send
 
         redis.Redis.from_url(REDIS_CACHE).flushdb()
         ids = seed(2 * args.sends + 2, args.history, args.history_days)

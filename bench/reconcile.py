@@ -32,7 +32,7 @@ TIMEOUT = 600
 def make_statement(path: Path) -> tuple[int, dict[str, int]]:
     from django.db import connection
 
-    from payments.kenya import NAIROBI
+    from core.nairobi_time import NAIROBI
 
     rng = random.Random(6)
     planted = dict.fromkeys(["amount", "status", "dropped", "stranger"], 0)

@@ -29,7 +29,7 @@ import requests  # noqa: E402
 from _common import ROOT, django_env, free_port, wait_port  # noqa: E402
 from cpu import CpuMeter  # noqa: E402
 
-from payments.daraja.security import encrypt_initiator_password  # noqa: E402
+from daraja.security import encrypt_initiator_password  # noqa: E402
 
 KEY_DIR = ROOT / "var" / "bench" / "simulator-cost"
 PASSWORD = "bench-initiator"

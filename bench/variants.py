@@ -40,14 +40,14 @@ def _between(root: Path, relative: str, start: str, end: str, new: str) -> None:
 
 
 def nopost(root: Path) -> None:
-    _replace(root, "payments/services/lifecycle.py", [(
+    _replace(root, "payments/payouts/lifecycle.py", [(
         "        payout_status_posted(payout=payout, old_status=old_status, event=event)\n",
         "        pass  # bench variant: no ledger posting\n",
     )])
 
 
 def unfused(root: Path) -> None:
-    _between(root, "payments/services/dispatch.py", "def _send_checks(payout: Payout) -> _SendChecks:",
+    _between(root, "payments/payouts/dispatch.py", "def _send_checks(payout: Payout) -> _SendChecks:",
              "# Any fixed number: the key of the transaction-scoped advisory lock",
              '''def _send_checks(payout: Payout) -> _SendChecks:
     editors = PayoutEditor.objects.filter(payout_id=payout.pk, changed_bound=True).values("user_id")
@@ -65,17 +65,17 @@ def unfused(root: Path) -> None:
 
 
 ''')
-    _replace(root, "payments/services/dispatch.py", [
-        ("from payments.credentials import active_set_sql, stored_row",
-         "from payments.credentials import active_credential_row"),
-        ("from payments.services.limits import hold_reason_from, send_figures_from, send_figures_sql",
-         "from payments.services.limits import send_hold_reason"),
+    _replace(root, "payments/payouts/dispatch.py", [
+        ("from payments.field_encryption import active_set_sql, stored_row",
+         "from payments.field_encryption import active_credential_row"),
+        ("from payments.payouts.limits import hold_reason_from, send_figures_from, send_figures_sql",
+         "from payments.payouts.limits import send_hold_reason"),
         ("from django.db.models import F, Q", "from django.db.models import Count, F, Q"),
     ])
 
 
 def orm(root: Path) -> None:
-    _between(root, "payments/rows.py", "def insert_row(obj: models.Model", "@lru_cache(maxsize=32)\ndef _loader(",
+    _between(root, "core/sql_row_writes.py", "def insert_row(obj: models.Model", "@lru_cache(maxsize=32)\ndef _loader(",
              '''def insert_row(obj: models.Model, *, computed: dict | None = None) -> models.Model:
     for name, (expression, params) in (computed or {}).items():
         with connection.cursor() as cursor:  # the token lookup, as a query of its own
@@ -95,7 +95,7 @@ def update_row(obj: models.Model, names: Sequence[str], *, where: dict | None = 
 
 
 ''')
-    _between(root, "payments/services/lifecycle.py",
+    _between(root, "payments/payouts/lifecycle.py",
              "    sql, params = _lock_sql(bool(receipt)), ([receipt, payout_id] if receipt else [payout_id])",
              "@lru_cache(maxsize=2)\ndef _lock_sql(", '''    from django.db.models import Exists, OuterRef
 

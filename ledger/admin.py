@@ -17,6 +17,8 @@ from django.urls import path, resolve, reverse
 from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
+from core.console_kit import EstimatedCountPaginator, badge, kes, refused
+from core.errors import PayoutError
 from ledger import selectors
 from ledger.export import NAIROBI
 from ledger.models import (
@@ -30,9 +32,7 @@ from ledger.models import (
     StatementProposal,
 )
 from ledger.services import money, statement
-from payments.admin.common import EstimatedCountPaginator, badge, kes, refused
-from payments.errors import PayoutError
-from payments.services import submissions
+from payments import submit_once as submissions
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -224,7 +224,7 @@ FUNDING_FORM = "funding"
 
 
 class FundingRequestForm(forms.ModelForm):
-    # One-time token of this render of the form (payments/services/submissions.py): a double submit makes one.
+    # One-time token of this render of the form (payments/submit_once.py): a double submit makes one.
     form_nonce = forms.CharField(
         widget=forms.HiddenInput,
         max_length=submissions.NONCE_MAX,

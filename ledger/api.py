@@ -21,13 +21,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api_pagination import NewestFirstPagination
+from core.api_throttles import TolerantScopedRateThrottle
 from ledger import selectors
 from ledger.export import NAIROBI
 from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest, StatementProposal
 from ledger.services import money, statement
 from payments.api.actions import OTP_PARAMETER
-from payments.api.pagination import NewestFirstPagination
-from payments.api.throttles import TolerantScopedRateThrottle
 from payments.second_factor import require_api_code
 from payments.selectors import report_date_problem
 

@@ -1,7 +1,7 @@
 """The journal for the accounting system: Xero's manual journal import, QuickBooks Online's journal entry
 import, or a plain double-entry CSV. One journal per ledger transaction; accounts by their external code when
 they have one. Text cells are neutralised against formulas (a cell starting with = + - @ tab or CR gets a
-leading apostrophe, payments/cells.py) so a spreadsheet never runs what a memo or a name says.
+leading apostrophe, core/spreadsheet_cells.py) so a spreadsheet never runs what a memo or a name says.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO
 
+from core.nairobi_time import NAIROBI
+from core.spreadsheet_cells import neutralise
 from ledger import selectors
 from ledger.models import Entry
-from payments.cells import neutralise
-from payments.kenya import NAIROBI
 
 FORMATS = ("xero", "quickbooks", "csv")
 
@@ -27,7 +27,7 @@ CSV_COLUMNS = ["transaction_id", "posted_at", "kind", "source", "source_id", "me
 
 
 def safe_text(value) -> str:
-    """A text cell a spreadsheet will show, never evaluate (the project's one rule: payments/cells.py)."""
+    """A text cell a spreadsheet will show, never evaluate (the project's one rule: core/spreadsheet_cells.py)."""
     return neutralise("" if value is None else str(value))
 
 

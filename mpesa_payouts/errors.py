@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 
 
 def permission_denied(request, exception=None):
-    from payments.admin.common import refused
+    from core.console_kit import refused
 
     reason = str(exception) if exception is not None and str(exception) else ""
     response = refused(request, reason or "You do not have permission to open this page.")

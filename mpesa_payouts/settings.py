@@ -396,14 +396,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Per user, by scope (payments/api/throttles.py: counted per process while Redis is down).
+    # Per user, by scope (core/api_throttles.py: counted per process while Redis is down).
     "DEFAULT_THROTTLE_RATES": {
         "payout_create": env.str("PAYOUT_CREATE_THROTTLE", default="60/min"),
         "funding_request": env.str("FUNDING_REQUEST_THROTTLE", default="10/min"),
         "webhook_manage": env.str("WEBHOOK_MANAGE_THROTTLE", default="30/min"),
         "console_job": env.str("CONSOLE_JOB_THROTTLE", default="10/min"),
     },
-    "EXCEPTION_HANDLER": "payments.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "M-Pesa payouts API",

@@ -16,9 +16,9 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from core.phone import is_full_msisdn
 from notifications.models import Alert
 from payments.models import AuditEvent, FloatBalance, Payment, Payout, PayoutKind
-from payments.phone import is_full_msisdn
 
 logger = logging.getLogger("notifications")
 
@@ -77,7 +77,7 @@ def result_code_info(code: str, description: str, namespace: str | None = None) 
     """The catalogue's reading of a result code (in `namespace`'s table when known: a synchronous "1" is not
     a B2C "1"); the payout's own description when there is no catalogue."""
     try:
-        from payments.daraja.result_codes import lookup
+        from daraja.result_codes import lookup
     except ImportError:
         lookup = None
     meaning, admin_message, action = description or "", "", ""

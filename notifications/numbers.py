@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from payments.phone import mask_msisdn
+from core.phone import mask_msisdn
 
 _SEPARATORS = re.compile(r"[\s\-().]")
 # E.164 allows at most 15 digits; the shortest real mobile numbers have 8.

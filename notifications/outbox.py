@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.sql_row_writes import insert_rows
 from mpesa_payouts.celery import publish_each, publish_now
 from mpesa_payouts.effects import after_commit
 from mpesa_payouts.outbox_claims import outbox_row_claim
@@ -40,7 +41,6 @@ from notifications.numbers import mask_number, mask_numbers_in_text
 from notifications.recipients import Target
 from notifications.tasks import deliver_notification as deliver_notification_task
 from notifications.tasks import deliver_recent as deliver_recent_task
-from payments.rows import insert_rows
 
 logger = logging.getLogger("notifications")
 

@@ -8,11 +8,9 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.urls import reverse
 
+from daraja.config import FORBIDDEN_URL_WORDS
 from payments.callbacks.network import parse_allowed_ips
 
-# Safaricom refuses callback URLs that contain any of these (docs/daraja.md, "Callback URLs"); the simulator
-# refuses them too.
-FORBIDDEN_URL_WORDS = ("mpesa", "m-pesa", "safaricom", "sql", "query", "cmd", "exe")
 VALID_ENVIRONMENTS = ("simulator", "sandbox", "production")
 # The shipped compose file (the image holds it too): checked for a web port published past the proxy.
 COMPOSE_FILE = Path(settings.BASE_DIR) / "docker-compose.yml"

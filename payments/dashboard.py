@@ -25,8 +25,8 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from payments.daraja import result_codes
-from payments.kenya import NAIROBI
+from core.nairobi_time import NAIROBI
+from daraja import result_codes
 from payments.models import (
     IN_FLIGHT_STATUSES,
     CallbackOutcome,
@@ -41,8 +41,8 @@ from payments.models import (
     PayoutStatus,
     SentHour,
 )
+from payments.payouts.limits import SUBMITTED_STATUSES
 from payments.roles import APPROVE_PERMISSION
-from payments.services.limits import SUBMITTED_STATUSES
 
 ZERO = Decimal("0.00")
 SERIES_DAYS = 30

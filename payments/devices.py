@@ -36,7 +36,7 @@ class SetupView(TwoFactorSetupView):
     def dispatch(self, request, *args, **kwargs):
         user = request.user
         if user.is_authenticated and not user.is_verified() and _has_confirmed_device(user):
-            from payments.services.events import event_record
+            from payments.audit_events import event_record
 
             event_record(
                 action=AuditAction.SECOND_FACTOR_REFUSED,
@@ -81,7 +81,7 @@ def _kind(device) -> str:
 
 
 def _record(device, action: str) -> None:
-    from payments.services.events import event_record
+    from payments.audit_events import event_record
 
     changed_by = getattr(device, CHANGED_BY, None) or device.user
     event = event_record(

@@ -8,8 +8,8 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
 
-from payments.credentials import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
-from payments.errors import PayoutError
+from core.errors import PayoutError
+from payments.field_encryption import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
 from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
 from payments.validators import kenyan_phone, payable_amount
 

@@ -15,8 +15,8 @@ USERNAME_MAX = 150
 
 
 def _record(action: str, *, request, actor=None, username: str = "", **details) -> None:
+    from payments.audit_events import event_record
     from payments.models import EventSource
-    from payments.services.events import event_record
 
     if actor is None and username:
         actor = get_user_model().objects.filter(username=username).first()

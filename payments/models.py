@@ -1,7 +1,7 @@
 """The payouts ledger: incoming payments, B2C payouts, their approvals, every Daraja callback, and an
 append-only audit of every state change.
 
-Money is Decimal with two places. State moves only through the service layer (`payments/services/`), which
+Money is Decimal with two places. State moves only through the service layer (`payments/payouts/`), which
 changes status by conditional update or under a row lock and writes an AuditEvent in the same transaction.
 """
 
@@ -43,7 +43,7 @@ class Payment(models.Model):
     status = models.CharField(max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
     receipt = models.CharField(max_length=32, unique=True, null=True, blank=True)
     # As Daraja gave it: a C2B confirmation may carry a masked MSISDN ("2547 ***** 126") or, since 2025, a
-    # 64-character SHA-256 hex of it (payments.phone.is_hashed_msisdn), kept whole.
+    # 64-character SHA-256 hex of it (core.phone.is_hashed_msisdn), kept whole.
     phone = models.CharField(max_length=64, db_index=True)
     amount = models.DecimalField(**MONEY)
     # Sum of this payment's refunds that are not failed or rejected; kept under a row lock by the refund
@@ -209,7 +209,7 @@ class Payout(models.Model):
             models.Index(fields=["status", "status_changed_at"], name="payout_status_changed"),
             models.Index(fields=["-created_at", "-id"], name="payout_created_desc"),
             models.Index(fields=["requested_by", "created_at"], name="payout_requester_created"),
-            # The daily limits at send (payments/services/limits.py) sum the payouts submitted today in these
+            # The daily limits at send (payments/payouts/limits.py) sum the payouts submitted today in these
             # statuses (`sending` ones are read through the status index): one index range per send instead
             # of a scan of every payout in these statuses, ever. amount and id (the payout being sent is left
             # out by id) are included so the sums are index-only scans.
@@ -447,7 +447,7 @@ class EventSource(models.TextChoices):
 
 class AuditAction(models.TextChoices):
     """What an audit event records. A payout's status changes are the actions of the lifecycle's table
-    (payments/services/lifecycle.py); the rest are decisions that leave the status as it is, and the
+    (payments/payouts/lifecycle.py); the rest are decisions that leave the status as it is, and the
     events of payments, credentials, finance jobs and logins."""
 
     # A payout's lifecycle (each a row of lifecycle.TRANSITIONS).
@@ -584,7 +584,7 @@ class FloatBalance(models.Model):
 
 class SentHour(models.Model):
     """What has left for M-Pesa, per UTC hour of `submitted_at`: the sum of the amounts of payouts submitted,
-    verifying, completed or in review (payments.services.limits.SUBMITTED_STATUSES).
+    verifying, completed or in review (payments.payouts.limits.SUBMITTED_STATUSES).
 
     Kept by a PostgreSQL trigger on the payout table (migration 0007), whatever writes the row, so the
     daily limit at send reads at most 24 of these rows instead of summing every payout sent today (a

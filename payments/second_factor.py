@@ -33,8 +33,8 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from payments.api.throttles import shared_or_local as throttle_cache
-from payments.errors import PermissionDenied
+from core.api_throttles import shared_or_local as throttle_cache
+from core.errors import PermissionDenied
 from payments.models import AuditAction
 from payments.roles import APPROVE_PERMISSION
 
@@ -142,7 +142,7 @@ def _caller(request) -> tuple[str, str]:
 
 class _WrongCodes:
     """Wrong X-OTP codes per (device, address, credential), in the cache (Redis; per process while it is down,
-    payments/api/throttles.py). After n wrong codes the next try waits OTP_TOTP_THROTTLE_FACTOR * 2^(n-1) s,
+    core/api_throttles.py). After n wrong codes the next try waits OTP_TOTP_THROTTLE_FACTOR * 2^(n-1) s,
     as django-otp's own rule, for that caller only."""
 
     def _key(self, device_id: int, caller: tuple[str, str]) -> str:
@@ -199,8 +199,8 @@ def _open_reauth_window(request) -> None:
 
 
 def _refuse(request, code: str, message: str, **details) -> None:
+    from payments.audit_events import event_record
     from payments.models import EventSource
-    from payments.services.events import event_record
 
     event_record(action=AuditAction.SECOND_FACTOR_REFUSED, source=EventSource.API, actor=request.user,
                  details={"reason": code, "path": request.path, **details})

@@ -35,8 +35,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payments.cells import NeutralisedText
-from payments.kenya import NAIROBI
+from core.nairobi_time import NAIROBI
+from core.spreadsheet_cells import NeutralisedText
 from payments.models import (
     AuditEvent,
     CallbackOutcome,
@@ -404,7 +404,7 @@ def _export_values(
     """values_list of the spec's columns. With as_text on PostgreSQL the database formats times and
     amounts itself; elsewhere (or for xlsx, which wants real dates and numbers) values come back typed.
     With neutralise (PostgreSQL only) the database also prefixes free text that a spreadsheet would run as a
-    formula (payments.cells); rows written by Python are neutralised as they are written instead."""
+    formula (core.spreadsheet_cells); rows written by Python are neutralised as they are written instead."""
     text = as_text and connection.vendor == "postgresql"
     neutralise = neutralise and connection.vendor == "postgresql"
     annotations, names = {}, []

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 # max_retries=None: dispatch.MAX_SEND_ATTEMPTS bounds the tries (the payout's send_attempts), not Celery.
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def send_payout(self, payout_id: int) -> str:
-    from payments.services import dispatch
+    from payments.payouts import dispatch
 
     result = dispatch.payout_send(payout_id=payout_id)
     if result.retry_in is not None:
@@ -32,7 +32,8 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
     payouts.queue_sends). Each is claimed and sent on its own, as by send_payout; one that must wait
     before another try goes back to the queue alone. A redelivered message finds the ones already claimed and
     skips them."""
-    from payments.services import dispatch, payouts
+    from payments.payouts import dispatch
+    from payments.payouts import services as payouts
 
     outcomes: Counter[str] = Counter()
     for payout_id in payout_ids:
@@ -50,21 +51,21 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def query_payout_status(payout_id: int) -> str:
-    from payments.services import dispatch
+    from payments.payouts import dispatch
 
     return dispatch.payout_query_status(payout_id=payout_id)
 
 
 @shared_task(acks_late=True)
 def query_account_balance() -> str:
-    from payments.services import dispatch
+    from payments.payouts import dispatch
 
     return dispatch.account_balance_query()
 
 
 @shared_task(acks_late=True)
 def send_stk_push(payment_id: int) -> str:
-    from payments.services import dispatch
+    from payments.payouts import dispatch
 
     return dispatch.payment_stk_push_send(payment_id=payment_id)
 
@@ -72,7 +73,8 @@ def send_stk_push(payment_id: int) -> str:
 @shared_task(acks_late=True)
 def sweep_payouts() -> dict[str, int]:
     """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue."""
-    from payments.services import dispatch, payouts
+    from payments.payouts import dispatch
+    from payments.payouts import services as payouts
 
     lost = list(dispatch.payouts_lost_in_queue())
     if lost:
@@ -88,8 +90,8 @@ def sweep_payouts() -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def run_finance_job(job_id: int) -> str:
-    """An export or statement reconciliation asked for in the console (payments.services.finance)."""
-    from payments.services import finance
+    """An export or statement reconciliation asked for in the console (payments.reconciliation.jobs)."""
+    from payments.reconciliation import jobs as finance
 
     return finance.finance_job_run(job_id=job_id)
 
@@ -97,7 +99,7 @@ def run_finance_job(job_id: int) -> str:
 @shared_task(acks_late=True)
 def sweep_finance_jobs() -> dict[str, int]:
     """Beat: console jobs no worker took are queued again; jobs whose worker died are marked failed."""
-    from payments.services import finance
+    from payments.reconciliation import jobs as finance
 
     return finance.finance_jobs_sweep()
 
@@ -106,7 +108,7 @@ def sweep_finance_jobs() -> dict[str, int]:
 def reprocess_callbacks() -> dict[str, int]:
     """Beat: process again the stored callbacks whose processing failed (with backoff, bounded attempts) or
     that were left `received`. Idempotent: a row is locked while it is retried and a settled one is skipped."""
-    from payments.services import callbacks
+    from payments.callbacks import processing as callbacks
 
     counts = callbacks.callbacks_reprocess_due()
     if counts:

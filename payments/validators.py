@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from payments.errors import PayoutError
-from payments.phone import InvalidPhoneNumber, normalize_msisdn
-from payments.services.limits import validate_amount
+from core.errors import PayoutError
+from core.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.payouts.limits import validate_amount
 
 
 def kenyan_phone(value: str) -> None:

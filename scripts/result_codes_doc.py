@@ -1,4 +1,4 @@
-"""Print the code tables of docs/result-codes.md from the catalogue (payments/daraja/result_codes.py).
+"""Print the code tables of docs/result-codes.md from the catalogue (daraja/result_codes.py).
 
     .venv/bin/python scripts/result_codes_doc.py > /tmp/tables.md   # then paste over the tables in the doc
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from payments.daraja.result_codes import Namespace, all_entries  # noqa: E402
+from daraja.result_codes import Namespace, all_entries  # noqa: E402
 
 TITLES = {
     Namespace.SYNC: "Synchronous answers (`ResponseCode` / `errorCode`, and the client's own codes)",

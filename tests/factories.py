@@ -134,9 +134,9 @@ _USUAL_CAUSE = {
 
 
 def advance(payout_id: int, to_status: str, *, fields: dict | None = None) -> Payout | None:
-    """The payout moved to `to_status` through payments.services.lifecycle (None when the table does not
+    """The payout moved to `to_status` through payments.payouts.lifecycle (None when the table does not
     allow it from where the payout is)."""
-    from payments.services.lifecycle import payout_transition
+    from payments.payouts.lifecycle import payout_transition
 
     action, source = _USUAL_CAUSE[to_status]
     return payout_transition(payout_id=payout_id, action=action, to_status=to_status, source=source, fields=fields)

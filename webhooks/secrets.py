@@ -1,6 +1,6 @@
 """Signing secrets: generated here, stored Fernet-encrypted, shown in plain text once (when made or rotated).
 
-The keys are those of payments/credentials.py (FIELD_ENCRYPTION_KEY, newest first); where none is set, a key
+The keys are those of payments/field_encryption.py (FIELD_ENCRYPTION_KEY, newest first); where none is set, a key
 derived from SECRET_KEY, so a fresh install can still register endpoints. Values are encrypted with the first
 key and decrypted with any, so FIELD_ENCRYPTION_KEY can be added later without losing stored secrets.
 """

@@ -8,10 +8,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import InvalidState, PayoutError, PermissionDenied
 from ledger import accounts
 from ledger.models import FundingKind, FundingRequest, FundingStatus
 from ledger.services.posting import move, transaction_post
-from payments.errors import InvalidState, PayoutError, PermissionDenied
 from payments.models import Payment, Payout
 
 

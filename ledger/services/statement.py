@@ -22,10 +22,10 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import InvalidState, PermissionDenied
 from ledger import accounts
 from ledger.models import JournalTransaction, ProposalStatus, StatementProposal
 from ledger.services.posting import DAILY_TOTALS_CTE, move, transaction_post
-from payments.errors import InvalidState, PermissionDenied
 
 BATCH = 5_000
 
@@ -173,8 +173,8 @@ def statement_postings_propose(
 ) -> StatementProposed:
     """Store what a statement would post, for another person to accept; post nothing. One audit event names
     the uploader and the totals."""
+    from payments.audit_events import event_record
     from payments.models import AuditAction, EventSource
-    from payments.services.events import event_record
 
     result = StatementProposed()
     wanted: dict[tuple[str, str], StatementPosting] = {}
@@ -233,8 +233,8 @@ def statement_postings_propose(
 
 
 def _decide(*, proposal_id: int, user, accept: bool) -> StatementProposal:
+    from payments.audit_events import event_record
     from payments.models import AuditAction, EventSource
-    from payments.services.events import event_record
 
     if not user.has_perm(ACCEPT_PERMISSION):
         raise PermissionDenied("You may not accept or reject a statement's charges and transfers.")

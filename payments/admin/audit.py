@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Q
 
-from payments.admin.common import (
+from core.console_kit import (
     FastListMixin,
     ReadOnlyAdminMixin,
     RowResult,
@@ -20,9 +20,9 @@ from payments.admin.common import (
     table,
     when,
 )
+from payments.callbacks.processing import callbacks_reprocess
 from payments.models import AuditEvent, DarajaCallback, FloatBalance, Payment, Payout
 from payments.roles import can_approve
-from payments.services.callbacks import callbacks_reprocess
 
 
 def _id_search(term: str) -> int | None:

@@ -12,13 +12,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from payments.admin.common import badge, kes, link_to, refused, table
+from core.console_kit import badge, kes, link_to, refused, table
+from core.phone import mask_msisdn
+from daraja import result_codes
 from payments.admin.payout_views import MAX_PER_DECISION, safe_file_name
-from payments.daraja import result_codes
 from payments.models import Payout, PayoutBatch, PayoutStatus
-from payments.phone import mask_msisdn
+from payments.payouts import bulk
 from payments.roles import can_approve, can_request
-from payments.services import bulk
 
 
 def failure_reason(payout: Payout) -> str:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from payments.admin.common import kes
+from core.console_kit import kes
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 70, 10, 14, 28

@@ -8,14 +8,14 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from payments.admin.common import refused
-from payments.credentials import SECRET_FIELDS, encryption_configured
-from payments.errors import PayoutError
+from core.console_kit import refused
+from core.errors import PayoutError
+from payments.daraja_credentials import credential_set_delete, credential_set_save
+from payments.field_encryption import SECRET_FIELDS, encryption_configured
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
 from payments.models import AuditEvent, DarajaCredentialSet, EventSource, PayoutControl
+from payments.payouts.services import payout_control_set
 from payments.roles import can_approve, can_request
-from payments.services.credentials import credential_set_delete, credential_set_save
-from payments.services.payouts import payout_control_set
 
 
 @admin.register(PayoutControl)

@@ -1,4 +1,4 @@
-"""Finance in the console: exports and statement reconciliations, run by a worker (payments.services.finance).
+"""Finance in the console: exports and statement reconciliations, run by a worker (payments.reconciliation.jobs).
 
 The list of FinanceJobs is the audit of who exported or reconciled what, and when. "Export" and "Reconcile a
 statement" are forms on that list; a job's page shows its progress (a static script polls the progress URL;
@@ -18,13 +18,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from payments.admin.common import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
-from payments.api.throttles import throttle_wait
-from payments.errors import PayoutError
+from core.api_throttles import throttle_wait
+from core.console_kit import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
+from core.errors import PayoutError
 from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
+from payments.reconciliation import jobs as finance
 from payments.reconciliation.export import FORMATS, KINDS
 from payments.reconciliation.matching import Kind
-from payments.services import finance
 
 EXPORT_PERMISSION = "payments.export_ledger"
 RECONCILE_PERMISSION = "payments.reconcile_statement"

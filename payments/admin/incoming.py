@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from payments.admin.common import (
+from core.console_kit import (
     FastListMixin,
     badge,
     describe_details,
@@ -24,13 +24,13 @@ from payments.admin.common import (
     warning_box,
     when,
 )
-from payments.errors import PayoutError
+from core.errors import PayoutError
+from core.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
+from payments import submit_once as submissions
 from payments.forms import RefundForm, add_service_error
 from payments.models import AuditEvent, DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutStatus
-from payments.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
+from payments.payouts.services import payment_refund, payout_request_precheck, refund_target
 from payments.roles import can_request
-from payments.services import submissions
-from payments.services.payouts import payment_refund, payout_request_precheck, refund_target
 
 
 def _normalised(phone: str) -> str:

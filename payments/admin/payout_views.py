@@ -21,9 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from mpesa_payouts.effects import after_commit
-from payments import dashboard
-from payments.admin.common import (
+from core.console_kit import (
     AdminPagesMixin,
     RowResult,
     count_of,
@@ -32,9 +30,13 @@ from payments.admin.common import (
     report_rows,
     safe_next,
 )
-from payments.daraja import result_codes
-from payments.daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
-from payments.errors import InvalidState, PayoutError
+from core.errors import InvalidState, PayoutError
+from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from daraja import result_codes
+from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
+from mpesa_payouts.effects import after_commit
+from payments import dashboard
+from payments import submit_once as submissions
 from payments.forms import (
     BulkUploadForm,
     DisbursementForm,
@@ -53,11 +55,10 @@ from payments.models import (
     PayoutEditor,
     PayoutStatus,
 )
-from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.payouts import bulk, dispatch
+from payments.payouts import services as payout_services
+from payments.payouts.limits import latest_float, payouts_paused, required_approvals
 from payments.roles import can_approve, can_request
-from payments.services import bulk, dispatch, submissions
-from payments.services import payouts as payout_services
-from payments.services.limits import latest_float, payouts_paused, required_approvals
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).

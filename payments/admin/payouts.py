@@ -1,6 +1,6 @@
 """The payouts console: the list operators work from, the four-eyes decisions, edits, bulk uploads.
 
-Nothing here writes a Payout: every change goes through payments.services (payouts, dispatch, bulk), which
+Nothing here writes a Payout: every change goes through payments.payouts (services, dispatch, bulk), which
 enforce the rules (no self-approval, superusers included), lock rows and write the audit events. The change
 page is read-only; editing is a separate form that calls payout_update, so an approval can never survive a
 change of amount, phone or CommandID.
@@ -16,7 +16,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from payments.admin.common import (
+from core.console_kit import (
     FastListMixin,
     badge,
     describe_details,
@@ -31,6 +31,9 @@ from payments.admin.common import (
     warning_box,
     when,
 )
+from core.errors import NotFound, PayoutError, PermissionDenied
+from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from daraja import result_codes
 from payments.admin.overview import AwaitingMyApprovalFilter
 from payments.admin.payout_views import (
     MAX_PER_DECISION,
@@ -39,8 +42,6 @@ from payments.admin.payout_views import (
     payout_kill_switch_context,
     phone_differs_text,
 )
-from payments.daraja import result_codes
-from payments.errors import NotFound, PayoutError, PermissionDenied
 from payments.forms import (
     RejectForm,
 )
@@ -55,10 +56,9 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from payments.payouts import notes as note_services
+from payments.payouts import services as payout_services
 from payments.roles import can_approve, can_request
-from payments.services import notes as note_services
-from payments.services import payouts as payout_services
 
 # Shorter terms would match most names, and a trigram index cannot narrow them down.
 NAME_SEARCH_MIN = 3

@@ -13,17 +13,17 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api_throttles import TolerantScopedRateThrottle
+from core.errors import NotFound
+from core.phone import InvalidPhoneNumber, normalize_msisdn
 from payments import selectors
 from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
-from payments.api.throttles import TolerantScopedRateThrottle
-from payments.errors import NotFound
 from payments.models import CommandID, EventSource
-from payments.phone import InvalidPhoneNumber, normalize_msisdn
+from payments.payouts import dispatch
+from payments.payouts import services as payout_services
 from payments.second_factor import require_api_code
-from payments.services import dispatch
-from payments.services import payouts as payout_services
 from payments.validators import kenyan_phone, payable_amount
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
-from payments.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 
 
 def _phone(value: str) -> str:

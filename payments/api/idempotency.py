@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
-from payments.errors import PayoutError
+from core.errors import PayoutError
 from payments.models import IdempotencyRecord
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"

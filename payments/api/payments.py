@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rest_framework import mixins, viewsets
 
+from core.api_pagination import NewestFirstPagination
 from payments import selectors
 from payments.api.actions import PaymentActionsMixin
 from payments.api.filters import PaymentFilter
-from payments.api.pagination import NewestFirstPagination
 from payments.api.permissions import CanReadPayments
 from payments.api.serializers import PaymentSerializer
 

@@ -11,15 +11,15 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.api_pagination import NewestFirstPagination
+from core.errors import NotFound
 from payments import selectors
 from payments.api.actions import PayoutActionsMixin
 from payments.api.filters import PayoutFilter
-from payments.api.pagination import NewestFirstPagination
 from payments.api.permissions import CanReadPayouts
 from payments.api.serializers import PayoutDetailSerializer, PayoutSerializer
-from payments.errors import NotFound
 from payments.models import Payout
-from payments.services import notes as note_services
+from payments.payouts import notes as note_services
 
 
 class PayoutNoteSerializer(serializers.Serializer):

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api_pagination import MergedKeysetPagination
 from payments import selectors
-from payments.api.pagination import MergedKeysetPagination
 from payments.api.permissions import CanReadReconciliation
 from payments.api.serializers import (
     CallbackSummarySerializer,
@@ -27,8 +27,8 @@ from payments.api.serializers import (
     StatsSerializer,
 )
 from payments.models import DarajaCallback, EventSource, Payment, Payout
+from payments.reconciliation import jobs as finance
 from payments.selectors import DiscrepancyKind
-from payments.services import finance
 
 
 class _SingleObjectSchema(AutoSchema):

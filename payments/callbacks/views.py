@@ -16,9 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments.callbacks.network import client_ip, ip_allowed
-from payments.callbacks.tokens import TOKEN_SCOPE, static_token_matches
-from payments.models import CallbackOutcome, DarajaCallback
-from payments.services.callbacks import (
+from payments.callbacks.processing import (
     UNKNOWN_URL,
     callback_log_rejection,
     callback_process,
@@ -26,6 +24,8 @@ from payments.services.callbacks import (
     callback_store,
     payout_token_known,
 )
+from payments.callbacks.tokens import TOKEN_SCOPE, static_token_matches
+from payments.models import CallbackOutcome, DarajaCallback
 from payments.signals import callback_rejected
 
 logger = logging.getLogger("payments.callbacks")

@@ -8,7 +8,7 @@
 # tables (bench/README.md has what it cost).
 #
 # Django makes such an index again only when a migration alters that field;
-# tests/payments/test_indexes.py fails if one comes back.
+# tests/payments/models/test_indexes.py fails if one comes back.
 
 from django.db import migrations
 

@@ -7,7 +7,7 @@
 # in one) and takes it back when it leaves them, is deleted, or its amount or submitted_at changes. A move
 # between two sent statuses (submitted -> completed) changes nothing and writes nothing. Hours are cut in
 # UTC whatever the session's time zone. The statuses are written here as they are in
-# payments.services.limits.SUBMITTED_STATUSES; tests/payments/test_sent_hours.py fails if the two part.
+# payments.payouts.limits.SUBMITTED_STATUSES; tests/payments/payouts/test_sent_hours.py fails if the two part.
 
 from django.db import migrations, models
 

@@ -7,7 +7,7 @@
 #
 # The trigger adds a row to its (day, kind, status) when it enters completed or failed (or is inserted in one)
 # and takes it back when it leaves, is deleted, or its day (status_changed_at in Africa/Nairobi), kind or
-# amount changes. Other changes write nothing. tests/admin/test_console_home.py checks it against the payouts.
+# amount changes. Other changes write nothing. tests/payments/admin/test_console_home.py checks it against the payouts.
 
 import django.db.models.deletion
 import django.utils.timezone

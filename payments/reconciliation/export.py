@@ -6,7 +6,7 @@ comes straight out of `COPY` of the same SELECT; elsewhere, and for XLSX (which 
 numbers), Python formats them.
 Times are 'YYYY-MM-DD HH:MM:SS' in Africa/Nairobi (EAT, UTC+3) in CSV and JSON, dates in XLSX.
 In CSV and XLSX, text that a spreadsheet would run as a formula (a payer name `=HYPERLINK(...)`) gets a
-leading `'` (payments.cells); numbers and dates stay numbers and dates, and XLSX text is always a string.
+leading `'` (core.spreadsheet_cells); numbers and dates stay numbers and dates, and XLSX text is always a string.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import IO
 
 from django.db import connection, transaction
 
+from core.nairobi_time import NAIROBI
+from core.spreadsheet_cells import neutralise_row
 from payments import selectors
-from payments.cells import neutralise_row
-from payments.kenya import NAIROBI
 from payments.reconciliation.progress import Progress
 from payments.selectors import MONEY_COLUMNS, TIME_COLUMNS
 
@@ -277,7 +277,7 @@ def export(
     """Write every `kind` record created between `start` and `end` (Nairobi dates, inclusive) to `out` (text
     for csv/json, binary for xlsx). Returns the number of rows."""
     streamed_csv = fmt == "csv" and connection.vendor == "postgresql"
-    # COPY's rows never pass through Python: PostgreSQL neutralises their text (payments.cells) itself.
+    # COPY's rows never pass through Python: PostgreSQL neutralises their text (core.spreadsheet_cells) itself.
     columns, queryset = export_query(kind, start=start, end=end, as_text=fmt != "xlsx", neutralise=streamed_csv)
     if progress.enabled:
         progress.total = queryset.count()

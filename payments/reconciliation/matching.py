@@ -31,11 +31,11 @@ from typing import IO
 from django.conf import settings
 from django.db import transaction
 
+from core.nairobi_time import NAIROBI
+from core.spreadsheet_cells import neutralise
 from ledger.accounts import MPESA_COLLECTIONS, MPESA_UTILITY
 from ledger.services.statement import StatementPosting, statement_postings_propose
 from payments import selectors
-from payments.cells import neutralise
-from payments.kenya import NAIROBI
 from payments.models import PaymentStatus, PayoutStatus
 from payments.reconciliation.progress import Progress
 from payments.reconciliation.statement import Statement, StatementRow, parse_amount

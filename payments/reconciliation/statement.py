@@ -37,7 +37,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from payments.kenya import NAIROBI
+from core.nairobi_time import NAIROBI
 
 # Canonical key -> the column name as the portal writes it.
 COLUMNS = {

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django import template
 
-from payments.admin.common import kes as _kes
-from payments.admin.common import when
+from core.console_kit import kes as _kes
+from core.console_kit import when
 
 register = template.Library()
 

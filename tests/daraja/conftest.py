@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import responses
 
-from payments.daraja.client import DarajaClient
+from daraja.client import DarajaClient
 from tests.daraja.helpers import FakeCache, FakeClock, make_config
 
 

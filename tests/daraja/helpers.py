@@ -7,8 +7,8 @@ from typing import Any
 
 import responses
 
-from payments.daraja.client import DarajaClient
-from payments.daraja.config import DarajaConfig, DarajaCredentials
+from daraja.client import DarajaClient
+from daraja.config import DarajaConfig, DarajaCredentials
 
 BASE_URL = "https://daraja.test"
 OAUTH_URL = f"{BASE_URL}/oauth/v1/generate"

@@ -13,8 +13,8 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-from payments.daraja.client import DarajaClient
-from payments.daraja.errors import (
+from daraja.client import DarajaClient
+from daraja.errors import (
     DarajaAuthError,
     DarajaConfigurationError,
     DarajaConnectError,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from payments.daraja.config import DarajaCredentials
-from payments.daraja.errors import (
+from daraja.config import DarajaCredentials
+from daraja.errors import (
     DarajaAuthError,
     DarajaDuplicate,
     DarajaNotSent,

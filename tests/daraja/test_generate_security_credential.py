@@ -6,7 +6,7 @@ import sys
 import pytest
 from django.core.management import CommandError, call_command
 
-from payments.daraja.security import decrypt_security_credential, make_test_keypair
+from daraja.security import decrypt_security_credential, make_test_keypair
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payments.daraja.result_codes import (
+from daraja.result_codes import (
     CATALOGUE,
     CodeClass,
     Namespace,

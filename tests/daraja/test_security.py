@@ -6,7 +6,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from payments.daraja.security import (
+from daraja.security import (
     decrypt_security_credential,
     encrypt_initiator_password,
     load_certificate,

@@ -7,7 +7,7 @@ import json
 
 import responses
 
-from payments.daraja.client import DarajaClient
+from daraja.client import DarajaClient
 from tests.daraja.helpers import ACCEPTED, B2C_URL, FakeCache, add_token, make_config, pay
 
 

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from payments.daraja.client import DarajaClient
-from payments.daraja.errors import DarajaConnectError, DarajaOutcomeUnknown
+from daraja.client import DarajaClient
+from daraja.errors import DarajaConnectError, DarajaOutcomeUnknown
 from tests.daraja.helpers import FakeCache, FakeClock, make_config, pay
 
 

@@ -154,7 +154,7 @@ def test_bulk_csv_preview_then_confirm_creates_the_batch(browse):
 
 def test_failed_payout_explains_itself_and_is_requested_again(browse):
     rita = make_requester("rita")
-    from payments.services.payouts import payout_request_disbursement
+    from payments.payouts.services import payout_request_disbursement
 
     failed = payout_request_disbursement(
         requested_by=rita, phone="0712345678", amount=Decimal("2500"), remarks="March trainer fee",

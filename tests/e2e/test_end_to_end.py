@@ -28,10 +28,10 @@ import requests
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from daraja_simulator import phone_for
 from notifications.models import Alert, Notification, NotificationStatus
 from payments.callbacks.tokens import static_token
 from payments.models import AuditEvent, Payment, Payout, PayoutBatch, PayoutStatus
-from payments.simulator import phone_for
 from tests.e2e.support import ADMIN_NUMBERS, AdminSession, ApiClient, set_login_password
 from tests.factories import make_approver, make_requester, sample
 from tests.integration.conftest import wait_until

@@ -27,9 +27,9 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
+from payments.callbacks.processing import callbacks_due_for_reprocessing, callbacks_reprocess_due
 from payments.callbacks.tokens import static_token
 from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payment, Payout, PayoutStatus
-from payments.services.callbacks import callbacks_due_for_reprocessing, callbacks_reprocess_due
 from tests.e2e.results import b2c_success_body
 from tests.e2e.support import free_port
 from tests.factories import make_payout, make_requester, sample

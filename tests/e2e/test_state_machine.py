@@ -41,15 +41,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from core.errors import PayoutError
+from daraja.client import B2CAccepted, QueryAccepted
+from daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
+from daraja.result_codes import Namespace, classify
 from ledger import accounts as ledger_accounts
 from ledger import selectors as ledger_selectors
 from ledger.models import JournalTransaction
 from ledger.services.money import payment_received_post
 from notifications.models import Alert, Notification
-from payments.daraja.client import B2CAccepted, QueryAccepted
-from payments.daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
-from payments.daraja.result_codes import Namespace, classify
-from payments.errors import PayoutError
 from payments.models import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
@@ -65,8 +65,8 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.models import UNSETTLED_STATUSES as LEDGER_IN_FLIGHT
-from payments.services import dispatch
-from payments.services import payouts as payout_services
+from payments.payouts import dispatch
+from payments.payouts import services as payout_services
 from tests.e2e import results
 from tests.factories import make_approver, make_payment, make_requester, make_user
 

@@ -45,8 +45,8 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings as django_settings
 
+from daraja_simulator import SimulatorKeys, SimulatorServer, SimulatorSettings
 from payments.models import Payout, PayoutStatus
-from payments.simulator import SimulatorKeys, SimulatorServer, SimulatorSettings
 from tests.factories import make_approver, make_payout, make_requester
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +89,7 @@ class RunningSimulator:
         return self.server.url
 
     def django_settings(self) -> dict[str, Any]:
-        """The MPESA_* settings that make `payments.services.daraja.daraja_client()` talk to this simulator.
+        """The MPESA_* settings that make `payments.daraja_client.daraja_client()` talk to this simulator.
         The SecurityCredential is computed by the app itself from the certificate and password."""
         return {
             "MPESA_ENVIRONMENT": "simulator",

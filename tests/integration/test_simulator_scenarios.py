@@ -15,9 +15,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from daraja_simulator import B2C_SCENARIOS, phone_for
 from payments.models import CallbackKind, CallbackOutcome, DarajaCallback, Payout, PayoutStatus
-from payments.services import dispatch
-from payments.simulator import B2C_SCENARIOS, phone_for
+from payments.payouts import dispatch
 from tests.integration.conftest import (
     SIM_CONSUMER_KEY,
     SIM_CONSUMER_SECRET,

@@ -21,9 +21,9 @@ import pytest
 import redis
 from django.utils import timezone
 
+from daraja_simulator import B2C_SCENARIOS
 from payments.models import AuditEvent, Payout, PayoutStatus
-from payments.services import dispatch
-from payments.simulator import B2C_SCENARIOS
+from payments.payouts import dispatch
 from tests.factories import make_approver, make_requester
 from tests.integration.conftest import approved_payout, publish_tasks, wait_until, worker_environment
 

@@ -26,7 +26,7 @@ def daraja_settings(settings):
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     queued = []
-    monkeypatch.setattr("payments.services.payouts.queue_send", queued.append)
+    monkeypatch.setattr("payments.payouts.services.queue_send", queued.append)
     return queued
 
 

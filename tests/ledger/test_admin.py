@@ -15,7 +15,7 @@ from ledger import accounts
 from ledger.export import NAIROBI
 from ledger.models import FundingRequest, FundingStatus, JournalTransaction
 from ledger.services.posting import move, transaction_post
-from payments.services import payouts as payout_services
+from payments.payouts import services as payout_services
 from tests.factories import make_approver, make_requester
 from tests.ledger.conftest import balances
 
@@ -144,8 +144,8 @@ def test_an_account_statement_shows_the_running_balance_on_every_page():
 def test_funding_is_guided_and_approved_from_a_confirmation_page_with_float_advice():
     """The add page explains each field and what the next payouts need; the list offers no bare approve action;
     the approver decides on a page naming the request in KES, and only its confirmed POST posts it."""
-    from tests.admin.conftest import request_payout
     from tests.factories import make_float_reading
+    from tests.payments.admin.conftest import request_payout
 
     requester, approver = make_requester(), make_approver()
     make_float_reading(utility_available=Decimal("3000.00"))

@@ -9,8 +9,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from payments.models import PayoutStatus
-from payments.services import dispatch
-from payments.services import lifecycle as lifecycle_module
+from payments.payouts import dispatch
+from payments.payouts import lifecycle as lifecycle_module
 from tests.factories import b2c_result, make_approver, make_payout
 from tests.ledger.conftest import post_callback
 

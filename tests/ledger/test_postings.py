@@ -12,7 +12,7 @@ from ledger import accounts
 from ledger.models import JournalTransaction
 from payments.callbacks.tokens import static_token
 from payments.models import Payment, PaymentStatus, Payout, PayoutStatus
-from payments.services import dispatch
+from payments.payouts import dispatch
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
 from tests.ledger.conftest import (
     B2C,

@@ -13,10 +13,10 @@ from ledger import accounts
 from ledger.models import JournalTransaction, StatementProposal
 from ledger.services.money import charges_post
 from payments.models import PayoutStatus
-from tests.admin.conftest import logged_in
 from tests.factories import make_approver, make_payout
 from tests.ledger.conftest import assert_balanced, balances
-from tests.reconciliation.statements import b2c_row, charge_row, transfer_row, write_csv
+from tests.payments.admin.conftest import logged_in
+from tests.payments.reconciliation.statements import b2c_row, charge_row, transfer_row, write_csv
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,8 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.services.lifecycle import payout_transition
-from payments.services.settlement import float_record
+from payments.payouts.lifecycle import payout_transition
+from payments.payouts.settlement import float_record
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
 from tests.notifications.conftest import ADMIN_A, ADMIN_B, MESSAGES_URL, TOKEN
 
@@ -115,7 +115,7 @@ def test_nothing_is_written_when_nobody_is_configured(client, broker, settings, 
 def test_refund_request_goes_to_approvers_only_with_link_and_warning(
     admins, broker, django_capture_on_commit_callbacks
 ):
-    from payments.services.payouts import payment_refund
+    from payments.payouts.services import payment_refund
 
     requester = make_requester("wanjiru")
     approver = make_approver("otieno")
@@ -161,7 +161,7 @@ def test_a_csv_batch_raises_one_approval_request_not_one_per_row(admins, broker)
     from django.db import transaction
 
     from payments.models import PayoutBatch
-    from payments.services.payouts import payout_request_disbursement
+    from payments.payouts.services import payout_request_disbursement
 
     uploader = make_requester("akinyi")
     with transaction.atomic():
@@ -219,7 +219,7 @@ def test_completed_payout_alert_has_receipt_amount_recipient_and_replay_is_dedup
 
 
 def test_failed_payout_alert_explains_the_code_from_the_catalogue(client, admins, broker):
-    from payments.daraja.result_codes import lookup
+    from daraja.result_codes import lookup
 
     payout = make_payout()
     post(client, "b2c-result", payout.callback_token, b2c_result(payout, "b2c_result_failure"))
@@ -236,7 +236,7 @@ def test_failed_payout_alert_explains_the_code_from_the_catalogue(client, admins
 def test_failed_payout_alert_falls_back_to_the_description_without_a_catalogue(admins, broker, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "payments.daraja.result_codes", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "daraja.result_codes", None)  # import now raises ImportError
     payout = make_payout(result_code="", result_description="")
     payout_transition(
         payout_id=payout.pk,

@@ -12,7 +12,7 @@ from notifications.models import Notification, NotificationStatus
 from notifications.outbox import doorbell
 from notifications.tasks import deliver_recent
 from payments.models import PayoutStatus
-from payments.services.lifecycle import payout_transition
+from payments.payouts.lifecycle import payout_transition
 from tests.factories import make_payout
 
 pytestmark = pytest.mark.django_db(transaction=True)

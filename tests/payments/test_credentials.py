@@ -6,9 +6,9 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 
-from payments.credentials import decrypt_value, encrypt_value, masked_hint
+from payments.daraja_client import daraja_config
+from payments.field_encryption import decrypt_value, encrypt_value, masked_hint
 from payments.models import DarajaCredentialSet
-from payments.services.daraja import daraja_config
 
 pytestmark = pytest.mark.django_db
 

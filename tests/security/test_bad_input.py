@@ -16,9 +16,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from payments.models import Payout, PayoutBatch
-from tests.admin.conftest import logged_in
 from tests.factories import make_payment, make_payout, make_requester
-from tests.reconciliation.statements import COLUMNS, b2c_row, write_csv, write_xlsx
+from tests.payments.admin.conftest import logged_in
+from tests.payments.reconciliation.statements import COLUMNS, b2c_row, write_csv, write_xlsx
 
 pytestmark = pytest.mark.django_db
 

@@ -12,13 +12,13 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from payments.cells import neutralise
+from core.spreadsheet_cells import neutralise
 from payments.models import PaymentSource, PayoutKind, PayoutStatus
 from payments.reconciliation import export as export_module
 from payments.reconciliation.export import xlsx_title
 from payments.reconciliation.progress import Progress
 from tests.factories import make_payment, make_payout, make_requester
-from tests.reconciliation.statements import b2c_row, write_csv
+from tests.payments.reconciliation.statements import b2c_row, write_csv
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import PayoutApproval, PayoutBatch, PayoutEditor, PayoutStatus
-from payments.services import dispatch
-from payments.services import payouts as payout_services
+from payments.payouts import dispatch
+from payments.payouts import services as payout_services
 from tests.factories import make_approver, make_payment, make_payout, make_requester, make_user
 
 pytestmark = pytest.mark.django_db

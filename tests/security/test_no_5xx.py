@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api_throttles import forget_local_counts
 from ledger.models import FundingRequest
-from payments.api.throttles import forget_local_counts
 from payments.models import FinanceJob, FinanceJobKind, FinanceJobStatus, Payout
-from tests.admin.conftest import logged_in
 from tests.factories import make_approver, make_callback, make_payment, make_requester, make_user
+from tests.payments.admin.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -122,7 +122,7 @@ def test_a_refund_request_is_taken_while_redis_is_down(cache_down):
 
 
 def test_an_stk_push_is_asked_for_while_redis_is_down(cache_down, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr("payments.services.dispatch.publish_now", lambda task, *args: None)
+    monkeypatch.setattr("payments.payouts.dispatch.publish_now", lambda task, *args: None)
     with django_capture_on_commit_callbacks(execute=True):
         response = token_client(make_requester()).post(
             "/api/payments/stk-push/", {"phone": "0708374149", "amount": "150", "account_reference": "ORDER-9"},

@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from payments.models import PayoutStatus
-from tests.admin.conftest import logged_in, request_payout
 from tests.factories import make_approver, make_payment, make_requester, make_user
+from tests.payments.admin.conftest import logged_in, request_payout
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ HOSTILE = [
 
 @pytest.fixture(autouse=True)
 def _no_send(monkeypatch):
-    from payments.services import payouts as payout_services
+    from payments.payouts import services as payout_services
 
     monkeypatch.setattr(payout_services, "queue_send", lambda payout_id: None)
 

@@ -25,7 +25,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutStatus
-from payments.services import payouts as payout_services
+from payments.payouts import services as payout_services
 from tests.clock import travel_to
 from tests.factories import make_approver, make_requester, make_user
 

@@ -20,7 +20,7 @@ from ledger.models import FundingRequest, FundingStatus
 from notifications.models import Notification
 from payments.models import AuditEvent, FinanceJob, FinanceJobStatus
 from tests.factories import make_approver, make_requester, make_user
-from tests.reconciliation.statements import charge_row, transfer_row, write_csv
+from tests.payments.reconciliation.statements import charge_row, transfer_row, write_csv
 from tests.security.test_second_factor import PASSWORD, api, code_for, enrolled, required  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +126,7 @@ def admin_number(settings):
 
 
 def pending_payout():
-    from payments.services import payouts as payout_services
+    from payments.payouts import services as payout_services
 
     return payout_services.payout_request_disbursement(
         requested_by=make_requester("rita"), phone="0712345678", amount=Decimal("500"), remarks="Trainer fee"

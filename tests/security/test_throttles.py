@@ -10,11 +10,11 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from core.api_throttles import forget_local_counts
 from ledger.models import FundingRequest
-from payments.api.throttles import forget_local_counts
 from payments.models import FinanceJob
-from tests.admin.conftest import logged_in
 from tests.factories import make_user
+from tests.payments.admin.conftest import logged_in
 from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from daraja_simulator import B2C_SCENARIOS
 from payments.models import AuditEvent, Payout, PayoutStatus
-from payments.simulator import B2C_SCENARIOS
 from tests.factories import make_approver, make_requester
 from tests.integration.conftest import approved_payout, publish_tasks, wait_until, worker_environment
 

@@ -39,7 +39,7 @@ def broker(monkeypatch):
 @pytest.fixture(autouse=True)
 def no_payout_sends(monkeypatch):
     """Approvals queue a B2C send; these tests look at webhooks only."""
-    monkeypatch.setattr("payments.services.payouts.queue_send", lambda *a, **k: None)
+    monkeypatch.setattr("payments.payouts.services.queue_send", lambda *a, **k: None)
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ import requests
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from daraja_simulator import phone_for
 from payments.callbacks.tokens import static_token
 from payments.models import Payment, Payout, PayoutStatus
-from payments.simulator import phone_for
 from tests.e2e.support import ApiClient, free_port
 from tests.factories import make_approver, make_requester, make_user, sample
 from tests.integration.conftest import wait_until, worker_environment

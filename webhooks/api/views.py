@@ -16,8 +16,8 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from core.api_throttles import TolerantScopedRateThrottle
 from payments.api.permissions import admin_user
-from payments.api.throttles import TolerantScopedRateThrottle
 from payments.roles import VIEW_PAYMENTS, VIEW_PAYOUTS
 from webhooks.addresses import RefusedURL
 from webhooks.api.serializers import (

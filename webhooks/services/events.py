@@ -2,7 +2,7 @@
 written inside the caller's transaction (the change the event reports), queued to the workers after commit.
 
 The hooks in the payments code are one call each:
-  * `payout_status_webhook` from payments/services/lifecycle.py `_in_transaction` (every status change);
+  * `payout_status_webhook` from payments/payouts/lifecycle.py `_in_transaction` (every status change);
   * `payout_requested_webhook` when a refund or disbursement is created;
   * `payment_received_webhook` where a Payment becomes completed.
 None of them ever raises: the work runs in a savepoint, and an error rolls back only the webhook rows (and is

@@ -1,4 +1,4 @@
-"""Run the local Daraja simulator (payments/simulator) until Ctrl-C. See docs/simulator.md."""
+"""Run the local Daraja simulator (daraja_simulator) until Ctrl-C. See docs/simulator.md."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from payments.simulator import SimulatorServer, SimulatorSettings, scenario_table
-from payments.simulator.keys import CERT_FILE
+from daraja_simulator import SimulatorServer, SimulatorSettings, scenario_table
+from daraja_simulator.keys import CERT_FILE
 
 # The pairs the Django side reads (mpesa_payouts/settings.py): the simulator accepts exactly these when set.
 _ENV_CREDENTIALS = (

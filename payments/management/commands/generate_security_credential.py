@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from payments.daraja.security import encrypt_initiator_password, load_certificate
+from daraja.security import encrypt_initiator_password, load_certificate
 
 
 class Command(BaseCommand):

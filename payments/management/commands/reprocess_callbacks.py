@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from payments.callbacks.processing import callbacks_due_for_reprocessing, callbacks_reprocess
 from payments.models import DarajaCallback
-from payments.services.callbacks import callbacks_due_for_reprocessing, callbacks_reprocess
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from payments.credentials import SECRET_FIELDS, rotate_value
+from payments.field_encryption import SECRET_FIELDS, rotate_value
 from payments.models import DarajaCredentialSet
 from webhooks.models import WebhookEndpoint
 from webhooks.secrets import rotate_secret

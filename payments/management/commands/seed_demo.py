@@ -28,10 +28,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.nairobi_time import NAIROBI
 from ledger.models import FundingKind, StatementProposal
 from ledger.services import money as ledger_money
 from ledger.services import statement as ledger_statement
-from payments.kenya import NAIROBI
 from payments.models import (
     UNSETTLED_STATUSES,
     AuditAction,
@@ -52,7 +52,7 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
-from payments.services import payouts as payout_services
+from payments.payouts import services as payout_services
 
 DEMO_USERS = [
     # username, group, is_superuser
@@ -393,7 +393,7 @@ class Command(BaseCommand):
 
 
 def payout_services_result(code: str) -> str:
-    from payments.daraja import result_codes
+    from daraja import result_codes
 
     if code in ("", "0"):
         return "The service request is processed successfully." if code == "0" else ""

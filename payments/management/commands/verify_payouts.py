@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments.models import EventSource, Payout, PayoutStatus
-from payments.services.dispatch import payout_query_status
+from payments.payouts.dispatch import payout_query_status
 
 
 class Command(BaseCommand):

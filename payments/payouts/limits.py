@@ -1,0 +1,210 @@
+"""Payout limits and holds: checked when a payout is created and again when it is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+from django.utils import timezone
+
+from core.errors import PayoutError
+from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus, SentHour
+
+# Payouts that count against a day's limit once requested (until they fail or are rejected).
+_COMMITTED = [s for s in PayoutStatus.values if s not in (PayoutStatus.FAILED, PayoutStatus.REJECTED)]
+# Payouts that have left (or may have left) for M-Pesa.
+_SENT = [
+    PayoutStatus.SENDING,
+    PayoutStatus.SUBMITTED,
+    PayoutStatus.VERIFYING,
+    PayoutStatus.COMPLETED,
+    PayoutStatus.NEEDS_REVIEW,
+]
+
+
+def _today_bounds() -> tuple[datetime, datetime]:
+    today = timezone.localdate()
+    start = timezone.make_aware(datetime.combine(today, time.min))
+    return start, start + timedelta(days=1)
+
+
+def required_approvals(amount: Decimal) -> int:
+    return 2 if amount >= settings.PAYOUT_DUAL_APPROVAL_THRESHOLD else 1
+
+
+def validate_amount(amount: Decimal) -> Decimal:
+    if not isinstance(amount, Decimal):
+        raise PayoutError("Amount must be a decimal number of shillings.")
+    if not amount.is_finite() or amount <= 0:
+        raise PayoutError("Amount must be a positive number of shillings.")
+    if amount != amount.to_integral_value():
+        raise PayoutError("M-Pesa pays whole shillings: enter an amount without cents.")
+    if amount < settings.PAYOUT_MIN_AMOUNT:
+        raise PayoutError(f"The smallest payout M-Pesa allows is KES {settings.PAYOUT_MIN_AMOUNT:,.2f}.")
+    if amount > settings.PAYOUT_MAX_AMOUNT:
+        raise PayoutError(f"The largest single payout allowed is KES {settings.PAYOUT_MAX_AMOUNT:,.2f}.")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _sum(queryset) -> Decimal:
+    return queryset.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+
+
+def check_daily_limits_at_creation(*, phone: str, amount: Decimal, exclude_pk: int | None = None) -> None:
+    start, end = _today_bounds()
+    today = Payout.objects.filter(created_at__gte=start, created_at__lt=end, status__in=_COMMITTED)
+    if exclude_pk:
+        today = today.exclude(pk=exclude_pk)
+    if _sum(today) + amount > settings.PAYOUT_DAILY_LIMIT:
+        raise PayoutError(
+            f"This payout would take today's total above the daily limit (KES {settings.PAYOUT_DAILY_LIMIT:,.2f})."
+        )
+    if _sum(today.filter(phone=phone)) + amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
+        raise PayoutError(
+            "This payout would take today's total to this phone above "
+            f"KES {settings.PAYOUT_RECIPIENT_DAILY_LIMIT:,.2f}."
+        )
+
+
+def payouts_paused() -> bool:
+    if settings.PAYOUTS_PAUSED:
+        return True
+    return PayoutControl.objects.filter(paused=True).exists()
+
+
+def latest_float() -> FloatBalance | None:
+    return FloatBalance.objects.of_utility().order_by("-observed_at", "-id").first()
+
+
+# --- At send: one round trip --------------------------------------------------------------------------------
+#
+# The payouts that count against today's limits at send are those in _SENT that were submitted today, or are
+# `sending` now (whenever they were claimed). That set is split in two disjoint parts, each read through an
+# index instead of a scan of every payout: the `sending` ones (the status index; a handful at any moment) and
+# the others submitted today (the partial indexes `payout_sent_submitted` and `payout_sent_phone_submitted`,
+# whose condition is SUBMITTED_STATUSES, written out as literals so the planner can match it). The same set is
+# what the SentHour trigger counts and what the console's volume series reads on SQLite.
+SUBMITTED_STATUSES = [s for s in _SENT if s != PayoutStatus.SENDING]
+
+
+def _literals(values) -> str:
+    assert all(str(v).replace("_", "").isalnum() for v in values)  # our own constants, never input
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@dataclass(frozen=True)
+class SendFigures:
+    """What the limits at send are decided on, read in one statement (see send_figures_sql)."""
+
+    paused: bool
+    sent_today: Decimal  # excluding the payout itself
+    sent_today_to_phone: Decimal
+    float_available: Decimal | None  # the latest reading, None when there is none
+
+
+def _decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
+    """Select-list expressions (in SendFigures' order, 6 columns) and their parameters, for a statement that
+    may carry other columns too. Read after the payout's row lock is taken, as before."""
+    qn = connection.ops.quote_name
+    payouts, control, floats = (qn(m._meta.db_table) for m in (Payout, PayoutControl, FloatBalance))
+    today = _today_bounds()  # once: the choice below and the parameters must name the same day
+    start, end = (connection.ops.adapt_datetimefield_value(t) for t in today)
+    sending = f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}' AND id <> %s"
+    submitted = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(SUBMITTED_STATUSES)})"
+        " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
+    )
+    total_sql, total_params = f"({submitted})", [start, end, payout.pk]
+    if _hour_totals_cover(*today):
+        # The running total per UTC hour (SentHour, kept by a trigger): at most 24 rows, however many payouts
+        # left today; less the payout itself, should it already count.
+        hours = qn(SentHour._meta.db_table)
+        total_sql = (
+            f"((SELECT COALESCE(SUM(amount), 0) FROM {hours} WHERE hour >= %s AND hour < %s)"
+            f" - (SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE id = %s"
+            f" AND status IN ({_literals(SUBMITTED_STATUSES)}) AND submitted_at >= %s AND submitted_at < %s))"
+        )
+        total_params = [start, end, payout.pk, start, end]
+    columns = [
+        f"EXISTS (SELECT 1 FROM {control} WHERE paused)",
+        f"({sending})",
+        total_sql,
+        f"({sending} AND phone = %s)",
+        f"({submitted} AND phone = %s)",
+        f"(SELECT utility_available FROM {floats} WHERE utility_available IS NOT NULL"
+        " ORDER BY observed_at DESC, id DESC LIMIT 1)",
+    ]
+    params = [
+        payout.pk,
+        *total_params,
+        payout.pk, payout.phone,
+        start, end, payout.pk, payout.phone,
+    ]
+    return columns, params
+
+
+def _hour_totals_cover(start: datetime, end: datetime) -> bool:
+    """Whether today can be read from the hourly totals: on PostgreSQL (which keeps them), and when the local
+    day starts and ends on whole UTC hours (Africa/Nairobi does; a zone offset by :30 or :45 does not)."""
+    return connection.vendor == "postgresql" and all(
+        (moment.astimezone(UTC).minute, moment.second, moment.microsecond) == (0, 0, 0) for moment in (start, end)
+    )
+
+
+def send_figures_from(values) -> SendFigures:
+    paused, sending, submitted, phone_sending, phone_submitted, balance = values
+    return SendFigures(
+        paused=bool(paused),
+        sent_today=_decimal(sending) + _decimal(submitted),
+        sent_today_to_phone=_decimal(phone_sending) + _decimal(phone_submitted),
+        float_available=None if balance is None else _decimal(balance).quantize(Decimal("0.01")),
+    )
+
+
+def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
+    """Why this approved payout must wait instead of leaving now ("" when it may go)."""
+    if settings.PAYOUTS_PAUSED or figures.paused:
+        return "Payouts are paused (kill switch)."
+    if figures.sent_today + payout.amount > settings.PAYOUT_DAILY_LIMIT:
+        return f"Daily limit of KES {settings.PAYOUT_DAILY_LIMIT:,.2f} reached; waits for tomorrow."
+    if figures.sent_today_to_phone + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
+        limit = settings.PAYOUT_RECIPIENT_DAILY_LIMIT
+        return f"This phone's daily limit of KES {limit:,.2f} reached; waits for tomorrow."
+    if figures.float_available is not None and payout.amount > figures.float_available:
+        return f"The B2C float (KES {figures.float_available:,.2f}) is below this payout; waits for a top-up."
+    return ""
+
+
+# The statuses of a failed payout that M-Pesa then reported paid: completed, or in review after that success.
+ORIGINAL_REPORTED_PAID = (PayoutStatus.COMPLETED, PayoutStatus.NEEDS_REVIEW)
+
+
+def retry_hold_reason(*, original_id: int, original_status: str) -> str:
+    """Why a request again of payout `original_id` must not leave: its original, recorded failed, was then
+    reported paid (completed, or in review after that success), so sending it would pay the recipient twice.
+    "" when the original is still failed. It waits, approved or not, until a person settles the original;
+    if the original was paid, an approver rejects it."""
+    if original_status not in ORIGINAL_REPORTED_PAID:
+        return ""
+    return (
+        f"PAID TWICE? Payout #{original_id}, requested again as this one, was reported paid by M-Pesa "
+        f"({original_status}): this one is not sent while that stands; reject it if the original was paid."
+    )
+
+
+def send_hold_reason(payout: Payout) -> str:
+    """Why this approved payout must wait instead of leaving now ("" when it may go). One statement: the
+    kill switch, today's sent totals (all and to this phone) and the latest float reading."""
+    columns, params = send_figures_sql(payout)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        values = cursor.fetchone()
+    return hold_reason_from(payout, send_figures_from(values))
