@@ -44,7 +44,7 @@ class DisbursementForm(forms.Form):
 
     phone = _phone()
     amount = _amount()
-    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
     remarks = forms.CharField(min_length=2, max_length=100, help_text="Sent to M-Pesa (2–100 characters).")
     recipient_name = forms.CharField(max_length=150, required=False)
     recipient_type = forms.CharField(max_length=30, required=False, help_text="e.g. trainer, client, supplier")
@@ -62,7 +62,7 @@ class PayoutEditForm(forms.Form):
 
     phone = _phone()
     amount = _amount()
-    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices)
+    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices)
     remarks = forms.CharField(min_length=2, max_length=100)
     recipient_name = forms.CharField(max_length=150, required=False)
     recipient_reference = forms.CharField(max_length=100, required=False)
@@ -143,7 +143,7 @@ class BulkUploadForm(forms.Form):
         "Every row is checked before anything is created.",
     )
     name = forms.CharField(max_length=150, required=False, help_text="Batch name; the file name if blank.")
-    command_id = forms.ChoiceField(label="CommandID", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
 
 
 class DarajaCredentialSetForm(forms.ModelForm):

@@ -756,7 +756,8 @@ class PayoutViews(AdminPagesMixin):
             messages.error(request, "No row could be created; nothing was created. Fix the rows and upload again.")
             return HttpResponseRedirect(upload_url)
         count = batch.payouts.count()
-        messages.success(request, f"Batch “{batch}” created with {count} payout(s) in pending approval.")
+        made = "1 payout" if count == 1 else f"{count} payouts"
+        messages.success(request, f"Batch “{batch}” created with {made} waiting for approval.")
         if errors:
             lines = len({error.line for error in errors})
             messages.warning(

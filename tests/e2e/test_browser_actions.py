@@ -142,7 +142,7 @@ def test_bulk_csv_preview_then_confirm_creates_the_batch(browse):
         assert [row[0] for row in rows] == ["line", "4", "5"]
         page.click("input[name=confirm]")
         page.wait_for_selector("ul.messagelist li.success")
-        assert "created with 2 payout(s)" in page.inner_text("ul.messagelist")
+        assert "created with 2 payouts waiting for approval" in page.inner_text("ul.messagelist")
         assert "Approve all pending payouts in this batch" not in page.content()  # rita cannot approve
         page.screenshot(path=page.shots / "13-batch.png", full_page=True)
         assert page.console_errors == []
