@@ -420,8 +420,9 @@ def payment_stk_push_send(*, payment_id: int) -> str:
     outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
     stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
     person to settle against the statement (without a CheckoutRequestID no STK query can ask), unless a
-    success callback that fits it alone arrives (callbacks._stk_push_whose_answer_was_lost). A claim with no
-    answer recorded (the worker stopped mid-request) is listed the same way once the timeouts have passed."""
+    success callback that fits it alone arrives (payments/callbacks/handlers/stk.py,
+    _stk_push_whose_answer_was_lost). A claim with no answer recorded (the worker stopped mid-request) is
+    listed the same way once the timeouts have passed."""
     client = daraja_client()  # before the claim: a configuration it cannot read leaves the payment sendable
     claimed = Payment.objects.filter(
         pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
