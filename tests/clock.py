@@ -5,9 +5,10 @@ before (a Monday morning, the first minutes of a Nairobi day while UTC is still 
 day of a month and of a year, the first minutes of a new year). The clock ticks from the instant, so timeouts
 and expiries still advance. A test that needs one exact moment uses `travel_to(...)`.
 
-`pytest --clock NAME` (or `--clock all`, one run per instant by hand) moves every in-process test to that
-instant: the sweep that finds a test which passes only on some days. Tests that start real processes (the
-end-to-end and integration folders) keep the real clock, since their servers and workers cannot travel.
+`pytest --clock NAME` (one run per instant) moves every in-process test to that instant: the sweep that finds a
+test which passes only on some days. Tests that start real processes keep the real clock, since their servers
+and workers cannot travel with them: the end-to-end and integration folders, and any test marked `real_clock`
+(e.g. a real worker would see a payout planted "two minutes ago" by a test at 08:30 as hours in the future).
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ def pytest_addoption(parser):
 
 
 def _keeps_real_clock(item) -> bool:
-    return any(part in REAL_CLOCK_FOLDERS for part in item.path.parts) or "clock" in item.fixturenames
+    return (
+        any(part in REAL_CLOCK_FOLDERS for part in item.path.parts)
+        or "clock" in item.fixturenames
+        or item.get_closest_marker("real_clock") is not None
+    )
 
 
 @pytest.fixture(autouse=True)

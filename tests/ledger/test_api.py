@@ -33,7 +33,7 @@ def test_accounts_list_codes_names_types_and_balances():
     assert rows["payouts_in_flight"]["name"] == "Payouts in flight"
 
 
-def test_entries_are_cursor_paginated_newest_first_and_filtered_by_date():
+def test_entries_are_cursor_paginated_newest_first_and_filtered_by_date(clock):
     now = timezone.now()
     for n in range(5):
         post(str(10 + n), source_id=f"e{n}", when=now - timedelta(days=n))
@@ -55,7 +55,7 @@ def test_entries_refuse_a_bad_date_and_an_unknown_account():
     assert client.get("/api/ledger/accounts/nope/entries/").status_code == 404
 
 
-def test_trial_balance_now_and_as_of_a_past_moment():
+def test_trial_balance_now_and_as_of_a_past_moment(clock):
     earlier = timezone.now() - timedelta(days=10)
     post("300", source_id="old", when=earlier)
     post("50", source_id="new")

@@ -471,7 +471,7 @@ def test_a_burst_of_rejected_callbacks_alerts_once_per_window(client, settings, 
 # --- Daily summary -----------------------------------------------------------------------------------
 
 
-def test_daily_summary_counts_and_totals_once_a_day(admins, broker):
+def test_daily_summary_counts_and_totals_once_a_day(clock, admins, broker):
     from notifications.tasks import send_daily_summary
 
     make_payment(amount=Decimal("1000.00"))

@@ -135,7 +135,7 @@ def test_search_by_phone_receipt_and_ids(approver_client):
         assert [p.pk for p in response.context["cl"].result_list] == [target.pk], term
 
 
-def test_filters_by_status_kind_requester_and_date(approver_client):
+def test_filters_by_status_kind_requester_and_date(clock, approver_client):
     fill(30)
     someone = Payout.objects.order_by("pk").first().requested_by
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -150,7 +150,7 @@ def test_filters_by_status_kind_requester_and_date(approver_client):
         assert response.context["cl"].result_count == expected, params
 
 
-def test_date_hierarchy_drills_down_from_first_and_last_dates(approver_client):
+def test_date_hierarchy_drills_down_from_first_and_last_dates(clock, approver_client):
     fill(5)
     start = timezone.make_aware(timezone.datetime(2023, 11, 20, 12, 0))
     Payout.objects.filter(pk=Payout.objects.order_by("pk").first().pk).update(created_at=start)

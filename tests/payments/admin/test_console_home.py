@@ -65,7 +65,7 @@ def test_needs_you_counts_only_what_this_approver_may_approve(requester, approve
     assert edited_by_dual.pk not in ids and own_of_dual.pk not in ids and len(ids) == 3
 
 
-def test_a_requester_sees_no_approval_queue_but_sees_review_and_failures(requester, requester_client):
+def test_a_requester_sees_no_approval_queue_but_sees_review_and_failures(clock, requester, requester_client):
     make_payout(status=PayoutStatus.NEEDS_REVIEW, review_reason="Result disagrees with the payout")
     make_payout(status=PayoutStatus.FAILED, result_code="2001", status_changed_at=timezone.now())
     page = requester_client.get("/admin/").content.decode()
@@ -113,7 +113,7 @@ def test_today_and_this_week_figures(approver, clock):
     assert "KES 4,000.00" in page and "66.7%" in page and "2 in flight" in page
 
 
-def test_float_latest_reading_threshold_chart_and_table(approver, settings):
+def test_float_latest_reading_threshold_chart_and_table(clock, approver, settings):
     settings.LOW_BALANCE_THRESHOLD = Decimal("10000")
     now = timezone.now()
     make_float_reading(utility_available=Decimal("80000.00"), observed_at=now - timedelta(days=3))
@@ -184,7 +184,7 @@ def test_the_overview_runs_a_fixed_number_of_queries_and_no_full_count(approver,
 
 
 @pytest.mark.postgres
-def test_the_daily_totals_the_trigger_keeps_agree_with_the_payouts():
+def test_the_daily_totals_the_trigger_keeps_agree_with_the_payouts(clock):
     now = timezone.now()
     moving = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("700.00"))
     make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("1500.00"), transaction_id="DAY0000001",

@@ -169,7 +169,7 @@ def test_payout_above_known_float_waits(daraja):
     assert payout.events.filter(action="held").count() == 1
 
 
-def test_daily_limit_is_checked_again_at_send(daraja, settings):
+def test_daily_limit_is_checked_again_at_send(clock, daraja, settings):
     settings.PAYOUT_DAILY_LIMIT = Decimal("15")
     make_payout(status=PayoutStatus.COMPLETED, transaction_id="SGX1", amount=Decimal("10"), submitted_at=timezone.now())
     payout = approved_payout()

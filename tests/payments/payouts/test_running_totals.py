@@ -22,9 +22,13 @@ from tests.factories import make_payout, make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-COMPLETE = ("UPDATE payments_payout SET status = 'completed', transaction_id = %s, completed_at = now(),"
-            " status_changed_at = now() WHERE id = %s")
-SUBMIT = "UPDATE payments_payout SET status = 'submitted', submitted_at = now() WHERE id = %s"
+# The moment is Python's (a parameter), not the database's now(): the tests run under the `clock` fixture, and
+# PostgreSQL's clock does not travel with it.
+COMPLETE = (
+    "UPDATE payments_payout SET status = 'completed', transaction_id = %(receipt)s, completed_at = %(at)s,"
+    " status_changed_at = %(at)s WHERE id = %(id)s"
+)
+SUBMIT = "UPDATE payments_payout SET status = 'submitted', submitted_at = %(at)s WHERE id = %(id)s"
 
 
 def _connect() -> psycopg.Connection:
@@ -48,7 +52,7 @@ def _two_connections_on_two_shards() -> tuple[psycopg.Connection, psycopg.Connec
     pytest.fail("64 connections in a row landed on the first one's shard")
 
 
-def _at_once(statement: str, first_params: list, second_params: list) -> None:
+def _at_once(statement: str, first_params: dict, second_params: dict) -> None:
     """`statement` on two connections: the first's transaction is still open (holding whatever its trigger
     locked) while the second's runs and commits. The second gives up after 2 s of waiting for a lock."""
     first, second = _two_connections_on_two_shards()
@@ -60,11 +64,13 @@ def _at_once(statement: str, first_params: list, second_params: list) -> None:
         first.commit()
 
 
-def test_two_settlements_at_once_do_not_wait_for_each_other_and_the_console_adds_their_shards():
-    one = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("1500.00"), submitted_at=timezone.now())
-    two = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("2500.00"), submitted_at=timezone.now())
+def test_two_settlements_at_once_do_not_wait_for_each_other_and_the_console_adds_their_shards(clock):
+    now = timezone.now()
+    one = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("1500.00"), submitted_at=now)
+    two = make_payout(status=PayoutStatus.SUBMITTED, amount=Decimal("2500.00"), submitted_at=now)
 
-    _at_once(COMPLETE, ["SHARD00001", one.pk], ["SHARD00002", two.pk])
+    _at_once(COMPLETE, {"receipt": "SHARD00001", "id": one.pk, "at": now},
+             {"receipt": "SHARD00002", "id": two.pk, "at": now})  # fmt: skip
 
     assert PayoutDay.objects.filter(status=PayoutStatus.COMPLETED).values("shard").distinct().count() == 2
     client = APIClient()
@@ -73,11 +79,12 @@ def test_two_settlements_at_once_do_not_wait_for_each_other_and_the_console_adds
     assert data["paid_today"] == {"count": 2, "amount": "4000.00"}
 
 
-def test_two_sends_at_once_do_not_wait_for_each_other_and_the_daily_limit_counts_both(settings):
+def test_two_sends_at_once_do_not_wait_for_each_other_and_the_daily_limit_counts_both(clock, settings):
+    now = timezone.now()
     one = make_payout(status=PayoutStatus.SENDING, amount=Decimal("700.00"))
     two = make_payout(status=PayoutStatus.SENDING, amount=Decimal("300.00"))
 
-    _at_once(SUBMIT, [one.pk], [two.pk])
+    _at_once(SUBMIT, {"id": one.pk, "at": now}, {"id": two.pk, "at": now})
 
     assert SentHour.objects.values("shard").distinct().count() == 2
     client = APIClient()

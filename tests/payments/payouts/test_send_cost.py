@@ -246,7 +246,7 @@ def test_a_send_runs_few_statements(daraja):
     assert len(statements) <= 10, statements
 
 
-def test_limits_count_sending_payouts_of_any_day_and_others_submitted_today(daraja, settings):
+def test_limits_count_sending_payouts_of_any_day_and_others_submitted_today(clock, daraja, settings):
     settings.PAYOUT_DAILY_LIMIT = Decimal("100")
     yesterday = timezone.now() - timedelta(days=1)
     now = timezone.now()
@@ -265,7 +265,7 @@ def test_limits_count_sending_payouts_of_any_day_and_others_submitted_today(dara
     assert dispatch.payout_send(payout_id=payout.pk).outcome == "held"
 
 
-def test_recipient_limit_counts_only_that_phone(daraja, settings):
+def test_recipient_limit_counts_only_that_phone(clock, daraja, settings):
     settings.PAYOUT_RECIPIENT_DAILY_LIMIT = Decimal("50")
     now = timezone.now()
     make_payout(status=PayoutStatus.COMPLETED, transaction_id="O1", amount=Decimal("45"), phone="254700000001",

@@ -79,7 +79,7 @@ def test_hourly_totals_follow_every_kind_of_change_to_a_payout():
         assert _from_hours(start, start + timedelta(hours=1)) == _from_payouts(start, start + timedelta(hours=1))
 
 
-def test_the_send_check_reads_today_from_the_hourly_totals(settings):
+def test_the_send_check_reads_today_from_the_hourly_totals(clock, settings):
     start, end = limits._today_bounds()
     assert limits._hour_totals_cover(start, end)  # Africa/Nairobi: the day starts at 21:00 UTC
     make_payout(status=PayoutStatus.COMPLETED, amount=Decimal("700"), submitted_at=timezone.now(),
