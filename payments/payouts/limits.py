@@ -12,18 +12,18 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import PayoutError
-from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus, SentHour
+from payments.models import (
+    RELEASED_STATUSES,
+    SUBMITTED_STATUSES,
+    FloatBalance,
+    Payout,
+    PayoutControl,
+    PayoutStatus,
+    SentHour,
+)
 
 # Payouts that count against a day's limit once requested (until they fail or are rejected).
-_COMMITTED = [s for s in PayoutStatus.values if s not in (PayoutStatus.FAILED, PayoutStatus.REJECTED)]
-# Payouts that have left (or may have left) for M-Pesa.
-_SENT = [
-    PayoutStatus.SENDING,
-    PayoutStatus.SUBMITTED,
-    PayoutStatus.VERIFYING,
-    PayoutStatus.COMPLETED,
-    PayoutStatus.NEEDS_REVIEW,
-]
+_COMMITTED = [s for s in PayoutStatus.values if s not in RELEASED_STATUSES]
 
 
 def _today_bounds() -> tuple[datetime, datetime]:
@@ -82,13 +82,13 @@ def latest_float() -> FloatBalance | None:
 
 # --- At send: one round trip --------------------------------------------------------------------------------
 #
-# The payouts that count against today's limits at send are those in _SENT that were submitted today, or are
-# `sending` now (whenever they were claimed). That set is split in two disjoint parts, each read through an
-# index instead of a scan of every payout: the `sending` ones (the status index; a handful at any moment) and
-# the others submitted today (the partial indexes `payout_sent_submitted` and `payout_sent_phone_submitted`,
-# whose condition is SUBMITTED_STATUSES, written out as literals so the planner can match it). The same set is
-# what the SentHour trigger counts and what the console's volume series reads on SQLite.
-SUBMITTED_STATUSES = [s for s in _SENT if s != PayoutStatus.SENDING]
+# The payouts that count against today's limits at send are those in SENT_STATUSES (payments/models/payouts.py)
+# that were submitted today, or are `sending` now (whenever they were claimed). That set is split in two
+# disjoint parts, each read through an index instead of a scan of every payout: the `sending` ones (the status
+# index; a handful at any moment) and the others submitted today (the partial indexes `payout_sent_submitted`
+# and `payout_sent_phone_submitted`, whose condition is SUBMITTED_STATUSES, written out below as literals so the
+# planner can match it). The same set is what the SentHour trigger counts and what the console's volume series
+# reads on SQLite.
 
 
 def _literals(values) -> str:

@@ -19,6 +19,7 @@ from mpesa_payouts.celery import publish_each, publish_now
 from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
 from payments.models import (
+    EDITABLE_STATUSES,
     AuditAction,
     CommandID,
     EventSource,
@@ -41,7 +42,6 @@ from payments.tasks import send_payouts as send_payouts_task
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
 BOUND_FIELDS = ("amount", "phone", "command_id")
 
 
