@@ -15,9 +15,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import MONEY, RUNNING_TOTAL, SUM, kes
 from payments.tokens import payout_token
-
-MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 def new_originator_conversation_id() -> str:
@@ -75,7 +74,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.receipt or self.checkout_request_id or self.pk} KES {self.amount:,.2f}"
+        return f"{self.receipt or self.checkout_request_id or self.pk} {kes(self.amount)}"
 
     @property
     def refundable_amount(self) -> Decimal:
@@ -250,7 +249,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payout #{self.pk} KES {self.amount:,.2f} ({self.get_status_display().lower()})"
+        return f"Payout #{self.pk} {kes(self.amount)} ({self.get_status_display().lower()})"
 
     @property
     def is_final(self) -> bool:
@@ -563,8 +562,8 @@ class FloatBalance(models.Model):
     """A reading of the B2C accounts: the Utility Account (the float payouts are drawn from) and, when the
     answer names it, the Working Account. Either may be missing from an answer: what is there is stored."""
 
-    utility_available = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
-    working_available = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    utility_available = models.DecimalField(**SUM, null=True, blank=True)
+    working_available = models.DecimalField(**SUM, null=True, blank=True)
     source = models.CharField(max_length=16, choices=FloatSource.choices)
     callback = models.ForeignKey(DarajaCallback, on_delete=models.SET_NULL, null=True, blank=True)
     observed_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -578,8 +577,8 @@ class FloatBalance(models.Model):
     def __str__(self) -> str:
         at = f"{timezone.localtime(self.observed_at):%-d %b %Y, %H:%M}"
         if self.utility_available is None:
-            return f"Working Account KES {self.working_available or 0:,.2f} at {at}"
-        return f"KES {self.utility_available:,.2f} at {at}"
+            return f"Working Account {kes(self.working_available or 0)} at {at}"
+        return f"{kes(self.utility_available)} at {at}"
 
 
 class SentHour(models.Model):
@@ -597,7 +596,7 @@ class SentHour(models.Model):
 
     hour = models.DateTimeField()
     shard = models.PositiveSmallIntegerField(default=0)
-    amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount = models.DecimalField(**SUM, default=0)
 
     class Meta:
         verbose_name = "amount sent per hour"
@@ -623,7 +622,7 @@ class PayoutDay(models.Model):
     status = models.CharField(max_length=20, choices=PayoutStatus.choices)
     shard = models.PositiveSmallIntegerField(default=0)
     count = models.IntegerField(default=0)
-    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    amount = models.DecimalField(**RUNNING_TOTAL, default=0)
 
     class Meta:
         verbose_name = "payouts ended per day"

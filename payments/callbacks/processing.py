@@ -17,6 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import Q
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from core.sql_row_writes import insert_row, update_row
 from daraja import callbacks as parse
@@ -99,10 +100,12 @@ def _b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled
     result = parse.parse_b2c_result(data)
     _link(
         callback,
-        originator_conversation_id=result.originator_conversation_id[:64],
-        conversation_id=result.conversation_id[:64],
-        transaction_id=result.transaction_id[:32],
-        result_code=result.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", result.originator_conversation_id
+        ),
+        conversation_id=truncate_to(DarajaCallback, "conversation_id", result.conversation_id),
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.transaction_id),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
     )
     # One query locks the payout and tells whether its receipt is already someone else's.
     payout = _lock(callback, payout_id, receipt=result.transaction_id if result.succeeded else "")
@@ -111,7 +114,7 @@ def _b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled
         return refused
     if result.conversation_id and not payout.conversation_id:
         # The result beat our own bookkeeping of the synchronous answer: keep its ConversationID.
-        payout.conversation_id = result.conversation_id[:64]
+        payout.conversation_id = truncate_to(Payout, "conversation_id", result.conversation_id)
         Payout.objects.filter(pk=payout.pk).update(conversation_id=payout.conversation_id)
     settled = payout_settle(
         payout_id=payout.pk,
@@ -180,8 +183,10 @@ def _b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handle
     notice = parse.parse_timeout(data)
     _link(
         callback,
-        originator_conversation_id=notice.originator_conversation_id[:64],
-        result_code=notice.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", notice.originator_conversation_id
+        ),
+        result_code=truncate_to(DarajaCallback, "result_code", notice.result_code),
     )
     payout = _lock(callback, payout_id)
     refused = _check_bound(callback, payout, notice.originator_conversation_id) or _echo_refusal(
@@ -208,10 +213,12 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
     payout = _lock(callback, payout_id, receipt=result.receipt if result.found_completed else "")
     _link(
         callback,
-        originator_conversation_id=payout.originator_conversation_id[:64],
-        conversation_id=result.conversation_id[:64],
-        transaction_id=result.receipt[:32],
-        result_code=result.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", payout.originator_conversation_id
+        ),
+        conversation_id=truncate_to(DarajaCallback, "conversation_id", result.conversation_id),
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.receipt),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
     )
     refused = _status_refusal(callback, payout, result)
     if refused:
@@ -239,19 +246,19 @@ def _status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Hand
 
 def _no_op_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     notice = parse.parse_timeout(data)
-    _link(callback, result_code=notice.result_code[:32])
+    _link(callback, result_code=truncate_to(DarajaCallback, "result_code", notice.result_code))
     return Handled(CallbackOutcome.PROCESSED)
 
 
 def _balance_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     notice = parse.parse_balance_timeout(data)
-    _link(callback, result_code=notice.result_code[:32])
+    _link(callback, result_code=truncate_to(DarajaCallback, "result_code", notice.result_code))
     return Handled(CallbackOutcome.PROCESSED, message="Account Balance query timed out; no reading recorded")
 
 
 def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     balance = parse.parse_balance_result(data)
-    _link(callback, result_code=balance.result_code[:32])
+    _link(callback, result_code=truncate_to(DarajaCallback, "result_code", balance.result_code))
     if not classify(Namespace.B2C, balance.result_code).is_success:
         return Handled(CallbackOutcome.PROCESSED, message="Balance query failed; no reading recorded")
     if balance.utility_available is None and balance.working_available is None:
@@ -271,7 +278,11 @@ def _balance_result(callback: DarajaCallback, payout_id: int | None, data: dict)
 
 def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     result = parse.parse_stk_callback(data)
-    _link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
+    _link(
+        callback,
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.receipt),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
+    )
     checkout = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id)
     payment = checkout.first()
     matched_by = ""
@@ -279,7 +290,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
         payment = _stk_push_whose_answer_was_lost(callback, result)
         if payment is not None:
             payment.checkout_request_id = result.checkout_request_id
-            payment.merchant_request_id = result.merchant_request_id[:64]
+            payment.merchant_request_id = truncate_to(Payment, "merchant_request_id", result.merchant_request_id)
             matched_by = "phone and amount: the answer to its push was lost, so its CheckoutRequestID was not known"
         else:
             # The same callback delivered twice at once: the second waited on the first's lock, which has now
@@ -291,7 +302,7 @@ def _stk(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled
     if payment.status != PaymentStatus.PENDING:
         return Handled(CallbackOutcome.DUPLICATE)
     old = payment.status
-    payment.result_code = result.result_code[:32]
+    payment.result_code = truncate_to(Payment, "result_code", result.result_code)
     payment.result_description = result.result_description
     if result.code_info.is_unknown:
         # A code the STK table does not hold: the customer may or may not have paid. The payment stays
@@ -380,7 +391,7 @@ def _c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dic
                 account_reference=confirmation.account_reference,
                 payer_name=confirmation.payer_name,
                 transaction_time=confirmation.transaction_time,
-                description=confirmation.transaction_type[:200],
+                description=truncate_to(Payment, "description", confirmation.transaction_type),
             )
     except IntegrityError:
         # Another delivery of the same confirmation won the race.
@@ -441,7 +452,7 @@ def callback_store(
         raw_body=mask_callback_tokens(parse.redact_secrets(raw_body)).replace("\x00", "\ufffd"),
         headers={name: mask_callback_tokens(value) for name, value in headers.items()},  # a Referer names a URL
         source_ip=source_ip,
-        path=mask_callback_tokens(path)[:255],
+        path=truncate_to(DarajaCallback, "path", mask_callback_tokens(path)),
         outcome=outcome,
         error=error,
         http_status=http_status,
