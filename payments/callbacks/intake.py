@@ -8,6 +8,7 @@ from functools import lru_cache
 from django.db import connection
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from core.sql_row_writes import insert_row, update_row
 from daraja import callbacks as parse
 from payments.callbacks.masking import mask_callback_tokens
@@ -39,7 +40,7 @@ def callback_store(
         raw_body=mask_callback_tokens(parse.redact_secrets(raw_body)).replace("\x00", "\ufffd"),
         headers={name: mask_callback_tokens(value) for name, value in headers.items()},  # a Referer names a URL
         source_ip=source_ip,
-        path=mask_callback_tokens(path)[:255],
+        path=truncate_to(DarajaCallback, "path", mask_callback_tokens(path)),
         outcome=outcome,
         error=error,
         http_status=http_status,

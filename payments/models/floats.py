@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core.money import SUM, kes
 from payments.models.callbacks import DarajaCallback
 
 
@@ -24,8 +25,8 @@ class FloatBalance(models.Model):
     """A reading of the B2C accounts: the Utility Account (the float payouts are drawn from) and, when the
     answer names it, the Working Account. Either may be missing from an answer: what is there is stored."""
 
-    utility_available = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
-    working_available = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    utility_available = models.DecimalField(**SUM, null=True, blank=True)
+    working_available = models.DecimalField(**SUM, null=True, blank=True)
     source = models.CharField(max_length=16, choices=FloatSource.choices)
     callback = models.ForeignKey(DarajaCallback, on_delete=models.SET_NULL, null=True, blank=True)
     observed_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -39,5 +40,5 @@ class FloatBalance(models.Model):
     def __str__(self) -> str:
         at = f"{timezone.localtime(self.observed_at):%-d %b %Y, %H:%M}"
         if self.utility_available is None:
-            return f"Working Account KES {self.working_available or 0:,.2f} at {at}"
-        return f"KES {self.utility_available:,.2f} at {at}"
+            return f"Working Account {kes(self.working_available or 0)} at {at}"
+        return f"{kes(self.utility_available)} at {at}"

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from payments.models.money import MONEY
+from core.money import MONEY, kes
 
 
 class PaymentSource(models.TextChoices):
@@ -61,7 +61,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.receipt or self.checkout_request_id or self.pk} KES {self.amount:,.2f}"
+        return f"{self.receipt or self.checkout_request_id or self.pk} {kes(self.amount)}"
 
     @property
     def refundable_amount(self) -> Decimal:

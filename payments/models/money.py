@@ -1,6 +1,7 @@
-"""Field options the money columns share."""
+"""The money column spec of payments and payouts: core.money's, named here for the models."""
 
 from __future__ import annotations
 
-# Shillings and cents: two places always, and room for any single payment or payout.
-MONEY = {"max_digits": 12, "decimal_places": 2}
+from core.money import MONEY
+
+__all__ = ["MONEY"]

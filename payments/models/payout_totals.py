@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from core.money import RUNNING_TOTAL, SUM
 from payments.models.payouts import PayoutKind, PayoutStatus
 
 
@@ -23,7 +24,7 @@ class SentHour(models.Model):
 
     hour = models.DateTimeField()
     shard = models.PositiveSmallIntegerField(default=0)
-    amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    amount = models.DecimalField(**SUM, default=0)
 
     class Meta:
         verbose_name = "amount sent per hour"
@@ -49,7 +50,7 @@ class PayoutDay(models.Model):
     status = models.CharField(max_length=20, choices=PayoutStatus.choices)
     shard = models.PositiveSmallIntegerField(default=0)
     count = models.IntegerField(default=0)
-    amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    amount = models.DecimalField(**RUNNING_TOTAL, default=0)
 
     class Meta:
         verbose_name = "payouts ended per day"

@@ -13,8 +13,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import MONEY, kes
 from payments.models.incoming import Payment
-from payments.models.money import MONEY
 from payments.tokens import payout_token
 
 
@@ -201,7 +201,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Payout #{self.pk} KES {self.amount:,.2f} ({self.get_status_display().lower()})"
+        return f"Payout #{self.pk} {kes(self.amount)} ({self.get_status_display().lower()})"
 
     @property
     def is_final(self) -> bool:

@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import callbacks as parse
 from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout
@@ -36,10 +37,12 @@ def b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     result = parse.parse_b2c_result(data)
     link(
         callback,
-        originator_conversation_id=result.originator_conversation_id[:64],
-        conversation_id=result.conversation_id[:64],
-        transaction_id=result.transaction_id[:32],
-        result_code=result.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", result.originator_conversation_id
+        ),
+        conversation_id=truncate_to(DarajaCallback, "conversation_id", result.conversation_id),
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.transaction_id),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
     )
     # One query locks the payout and tells whether its receipt is already someone else's.
     payout = lock_payout(callback, payout_id, receipt=result.transaction_id if result.succeeded else "")
@@ -48,7 +51,7 @@ def b2c_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
         return refused
     if result.conversation_id and not payout.conversation_id:
         # The result beat our own bookkeeping of the synchronous answer: keep its ConversationID.
-        payout.conversation_id = result.conversation_id[:64]
+        payout.conversation_id = truncate_to(Payout, "conversation_id", result.conversation_id)
         Payout.objects.filter(pk=payout.pk).update(conversation_id=payout.conversation_id)
     settled = payout_settle(
         payout_id=payout.pk,
@@ -110,8 +113,10 @@ def b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handled
     notice = parse.parse_timeout(data)
     link(
         callback,
-        originator_conversation_id=notice.originator_conversation_id[:64],
-        result_code=notice.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", notice.originator_conversation_id
+        ),
+        result_code=truncate_to(DarajaCallback, "result_code", notice.result_code),
     )
     payout = lock_payout(callback, payout_id)
     refused = _check_bound(callback, payout, notice.originator_conversation_id) or _echo_refusal(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from core.field_widths import truncate_to
 from daraja import callbacks as parse
 from ledger.services.money import payment_received_post
 from payments.audit_events import event_record
@@ -31,7 +32,7 @@ def c2b_confirmation(callback: DarajaCallback, payout_id: int | None, data: dict
                 account_reference=confirmation.account_reference,
                 payer_name=confirmation.payer_name,
                 transaction_time=confirmation.transaction_time,
-                description=confirmation.transaction_type[:200],
+                description=truncate_to(Payment, "description", confirmation.transaction_type),
             )
     except IntegrityError:
         # Another delivery of the same confirmation won the race.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.field_widths import truncate_to
 from daraja import callbacks as parse
 from ledger.services.money import charges_post
 from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout
@@ -36,10 +37,12 @@ def status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handl
     payout = lock_payout(callback, payout_id, receipt=result.receipt if result.found_completed else "")
     link(
         callback,
-        originator_conversation_id=payout.originator_conversation_id[:64],
-        conversation_id=result.conversation_id[:64],
-        transaction_id=result.receipt[:32],
-        result_code=result.result_code[:32],
+        originator_conversation_id=truncate_to(
+            DarajaCallback, "originator_conversation_id", payout.originator_conversation_id
+        ),
+        conversation_id=truncate_to(DarajaCallback, "conversation_id", result.conversation_id),
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.receipt),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
     )
     refused = _status_refusal(callback, payout, result)
     if refused:
@@ -67,5 +70,5 @@ def status_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handl
 
 def status_timeout(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     notice = parse.parse_timeout(data)
-    link(callback, result_code=notice.result_code[:32])
+    link(callback, result_code=truncate_to(DarajaCallback, "result_code", notice.result_code))
     return Handled(CallbackOutcome.PROCESSED)

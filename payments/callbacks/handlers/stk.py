@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from daraja import callbacks as parse
 from ledger.services.money import payment_received_post
 from payments.audit_events import event_record
@@ -18,7 +19,11 @@ from webhooks.services.events import payment_received_webhook
 
 def stk_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> Handled:
     result = parse.parse_stk_callback(data)
-    link(callback, transaction_id=result.receipt[:32], result_code=result.result_code[:32])
+    link(
+        callback,
+        transaction_id=truncate_to(DarajaCallback, "transaction_id", result.receipt),
+        result_code=truncate_to(DarajaCallback, "result_code", result.result_code),
+    )
     checkout = Payment.objects.select_for_update().filter(checkout_request_id=result.checkout_request_id)
     payment = checkout.first()
     matched_by = ""
@@ -26,7 +31,7 @@ def stk_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> H
         payment = _stk_push_whose_answer_was_lost(callback, result)
         if payment is not None:
             payment.checkout_request_id = result.checkout_request_id
-            payment.merchant_request_id = result.merchant_request_id[:64]
+            payment.merchant_request_id = truncate_to(Payment, "merchant_request_id", result.merchant_request_id)
             matched_by = "phone and amount: the answer to its push was lost, so its CheckoutRequestID was not known"
         else:
             # The same callback delivered twice at once: the second waited on the first's lock, which has now
@@ -38,7 +43,7 @@ def stk_result(callback: DarajaCallback, payout_id: int | None, data: dict) -> H
     if payment.status != PaymentStatus.PENDING:
         return Handled(CallbackOutcome.DUPLICATE)
     old = payment.status
-    payment.result_code = result.result_code[:32]
+    payment.result_code = truncate_to(Payment, "result_code", result.result_code)
     payment.result_description = result.result_description
     if result.code_info.is_unknown:
         # A code the STK table does not hold: the customer may or may not have paid. The payment stays
