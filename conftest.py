@@ -30,7 +30,7 @@ def _isolated_cache():
 
     from notifications.outbox import doorbell
     from notifications.recipients import recipient_rows
-    from payments.callbacks.processing import forget_local_throttles
+    from payments.callbacks.handlers.b2c import forget_local_throttles
     from payments.daraja_client import forget_clients
 
     def forget():

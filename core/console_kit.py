@@ -25,6 +25,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 
+from core.money import kes  # the admin modules import the one formatter from here with the rest of the kit
+
 # --- Lists that do not count millions of rows ---------------------------------------------------------
 
 
@@ -280,14 +282,6 @@ def when(value) -> str:
         value = timezone.localtime(value) if timezone.is_aware(value) else value
         return dateformat.format(value, DATETIME_FORMAT)
     return dateformat.format(value, "j M Y")
-
-
-def kes(amount) -> str:
-    """Money as the console writes it: "KES 12,500.00" (Decimal in, never float)."""
-    if amount is None or amount == "":
-        return "-"
-    value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    return f"KES {value:,.2f}"
 
 
 def count_of(number: int, noun: str) -> str:

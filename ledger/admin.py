@@ -404,7 +404,7 @@ class StatementProposalAdmin(admin.ModelAdmin):
             else:
                 self.message_user(
                     request,
-                    f"{proposal.receipt} ({proposal.get_kind_display().lower()}, KES {proposal.amount:,.2f}) {verb}.",
+                    f"{proposal.receipt} ({proposal.get_kind_display().lower()}, {kes(proposal.amount)}) {verb}.",
                     messages.SUCCESS,
                 )
 

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from core.api_pagination import NewestFirstPagination
 from core.api_throttles import TolerantScopedRateThrottle
+from core.money import LEDGER_MONEY, RUNNING_TOTAL
 from ledger import selectors
 from ledger.export import NAIROBI
 from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest, StatementProposal
@@ -30,8 +31,6 @@ from ledger.services import money, statement
 from payments.api.actions import OTP_PARAMETER
 from payments.second_factor import require_api_code
 from payments.selectors import report_date_problem
-
-MONEY = {"max_digits": 18, "decimal_places": 2}
 
 
 class CanReadLedger(BasePermission):
@@ -50,9 +49,9 @@ class AccountSerializer(serializers.Serializer):
     name = serializers.CharField(source="account.name")
     type = serializers.ChoiceField(choices=AccountType.choices, source="account.type")
     external_code = serializers.CharField(source="account.external_code")
-    debits = serializers.DecimalField(**MONEY)
-    credits = serializers.DecimalField(**MONEY)
-    balance = serializers.DecimalField(**MONEY, help_text="On the account's normal side (debit for assets and "
+    debits = serializers.DecimalField(**RUNNING_TOTAL)
+    credits = serializers.DecimalField(**RUNNING_TOTAL)
+    balance = serializers.DecimalField(**RUNNING_TOTAL, help_text="On the account's normal side (debit for assets and "
                                        "expenses, credit for liabilities, equity and income).")
 
 
@@ -114,8 +113,8 @@ class TrialBalanceQuerySerializer(serializers.Serializer):
 
 class TrialBalanceSerializer(serializers.Serializer):
     at = serializers.DateTimeField(allow_null=True)
-    debits = serializers.DecimalField(**MONEY)
-    credits = serializers.DecimalField(**MONEY)
+    debits = serializers.DecimalField(**RUNNING_TOTAL)
+    credits = serializers.DecimalField(**RUNNING_TOTAL)
     balanced = serializers.BooleanField()
     lines = AccountSerializer(many=True)
 
@@ -186,7 +185,7 @@ class FundingRequestSerializer(serializers.ModelSerializer):
 
 class FundingCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=FundingKind.choices)
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    amount = serializers.DecimalField(**LEDGER_MONEY, min_value=Decimal("0.01"))
     note = serializers.CharField(max_length=255)
     receipt = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     effective_at = ReportDateTimeField(required=False)

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+from core.money import LEDGER_MONEY, RUNNING_TOTAL, kes
 
 
 class AccountType(models.TextChoices):
@@ -116,8 +116,8 @@ class Entry(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.DO_NOTHING, db_constraint=False, related_name="entries", db_index=False
     )
-    debit = models.DecimalField(**MONEY, default=0)
-    credit = models.DecimalField(**MONEY, default=0)
+    debit = models.DecimalField(**LEDGER_MONEY, default=0)
+    credit = models.DecimalField(**LEDGER_MONEY, default=0)
     posted_at = models.DateTimeField(default=timezone.now)  # the transaction's, copied for statements by date
 
     class Meta:
@@ -150,8 +150,8 @@ class DailyBalance(models.Model):
     )
     day = models.DateField()
     shard = models.PositiveSmallIntegerField(default=0)
-    debits = models.DecimalField(max_digits=18, decimal_places=2, default=0)
-    credits = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    debits = models.DecimalField(**RUNNING_TOTAL, default=0)
+    credits = models.DecimalField(**RUNNING_TOTAL, default=0)
 
     class Meta:
         constraints = [
@@ -178,7 +178,7 @@ class FundingRequest(models.Model):
 
     kind = models.CharField(max_length=20, choices=FundingKind.choices)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", default="mpesa_utility")
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**LEDGER_MONEY)
     # The M-Pesa receipt of the transfer, when there is one: a statement row with it is then not posted again.
     receipt = models.CharField(max_length=32, blank=True)
     effective_at = models.DateTimeField(default=timezone.now)
@@ -207,7 +207,7 @@ class FundingRequest(models.Model):
 
     def __str__(self) -> str:
         # Names it in breadcrumbs and messages: "Top-up of the B2C float KES 1,000,000.00 (pending)".
-        return f"{self.get_kind_display()} KES {self.amount:,.2f} ({self.status})"
+        return f"{self.get_kind_display()} {kes(self.amount)} ({self.status})"
 
 
 class ProposalKind(models.TextChoices):
@@ -230,7 +230,7 @@ class StatementProposal(models.Model):
     receipt = models.CharField(max_length=64)  # as long as the journal's source_id it is posted under
     kind = models.CharField(max_length=10, choices=ProposalKind.choices)
     # Signed, as on the statement: paid into the account (> 0) or withdrawn from it (< 0).
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**LEDGER_MONEY)
     at = models.DateTimeField()
     details = models.CharField(max_length=255, blank=True)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
@@ -276,11 +276,11 @@ class FloatCheck(models.Model):
 
     reading = models.OneToOneField("payments.FloatBalance", on_delete=models.PROTECT, related_name="ledger_check")
     observed_at = models.DateTimeField(db_index=True)
-    reported = models.DecimalField(**MONEY)
-    ledger_balance = models.DecimalField(**MONEY)
-    in_flight = models.DecimalField(**MONEY)
+    reported = models.DecimalField(**LEDGER_MONEY)
+    ledger_balance = models.DecimalField(**LEDGER_MONEY)
+    in_flight = models.DecimalField(**LEDGER_MONEY)
     # Below zero: M-Pesa holds less than the ledger says; above: more (0 within [ledger, ledger + in flight]).
-    drift = models.DecimalField(**MONEY)
+    drift = models.DecimalField(**LEDGER_MONEY)
     flagged = models.BooleanField(default=False)
     likely_cause = models.CharField(max_length=255, blank=True)
 

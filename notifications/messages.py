@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from core.money import kes
 from core.phone import is_full_msisdn
 from notifications.models import Alert
 from payments.models import AuditEvent, FloatBalance, Payment, Payout, PayoutKind
@@ -30,12 +31,6 @@ class Message:
     alert: str
     body: str
     params: list[str]
-
-
-def money(amount: Decimal | int | float | None) -> str:
-    if amount is None:
-        return "-"
-    return f"KES {Decimal(amount):,.2f}"
 
 
 def display_phone(phone: str) -> str:
@@ -110,7 +105,7 @@ def _payout_context(payout: Payout) -> dict[str, Any]:
         "payout": payout,
         "kind_label": "Refund" if is_refund else "Payout",
         "is_refund": is_refund,
-        "amount": money(payout.amount),
+        "amount": kes(payout.amount),
         "phone": display_phone(payout.phone),
         "recipient": payout.receiver_name or payout.recipient_name or display_phone(payout.phone),
         "payment_receipt": payout.payment.receipt if is_refund and payout.payment_id else "",
@@ -125,7 +120,7 @@ def payment_received(payment: Payment) -> Message:
     reference = payment.account_reference or payment.description or "-"
     context = {
         "payment": payment,
-        "amount": money(payment.amount),
+        "amount": kes(payment.amount),
         "receipt": payment.receipt or "-",
         "customer": display_phone(payment.phone),
         "payer_name": payment.payer_name,
@@ -207,8 +202,8 @@ def payout_needs_review(payout: Payout) -> Message:
 
 def low_balance(balance: FloatBalance, threshold: Decimal) -> Message:
     context = {
-        "balance": money(balance.utility_available),
-        "threshold": money(threshold),
+        "balance": kes(balance.utility_available),
+        "threshold": kes(threshold),
         "observed": local_time(balance.observed_at),
         "source": balance.get_source_display(),
     }
@@ -219,10 +214,10 @@ def low_balance(balance: FloatBalance, threshold: Decimal) -> Message:
 def float_drift(check) -> Message:
     """`check`: a ledger.models.FloatCheck that drifted beyond FLOAT_DRIFT_ALERT_KES."""
     context = {
-        "reported": money(check.reported),
-        "ledger": money(check.ledger_balance),
-        "in_flight": money(check.in_flight),
-        "drift": money(check.drift),
+        "reported": kes(check.reported),
+        "ledger": kes(check.ledger_balance),
+        "in_flight": kes(check.in_flight),
+        "drift": kes(check.drift),
         "observed": local_time(check.observed_at),
         "cause": check.likely_cause,
     }
@@ -276,9 +271,9 @@ def second_factor_changed(event: AuditEvent) -> Message:
 def daily_summary(stats: dict[str, Any]) -> Message:
     context = {
         **stats,
-        "payments_total": money(stats["payments_total"]),
-        "payouts_total": money(stats["payouts_total"]),
-        "float_balance": money(stats["float_balance"]) if stats.get("float_balance") is not None else "",
+        "payments_total": kes(stats["payments_total"]),
+        "payouts_total": kes(stats["payouts_total"]),
+        "float_balance": kes(stats["float_balance"]) if stats.get("float_balance") is not None else "",
         "float_observed": local_time(stats.get("float_observed")),
         "period_start": local_time(stats["since"]),
         "period_end": local_time(stats["until"]),

@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from core.sql_row_writes import insert_rows
 from mpesa_payouts.celery import publish_each, publish_now
 from mpesa_payouts.effects import after_commit
@@ -60,7 +61,7 @@ def notifications_create(
     One statement however many targets: `INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id`. Two
     transactions racing on one key cannot both insert it: the second waits for the first and inserts
     nothing."""
-    by_key = {f"{key}:{target.phone}"[:191]: target for target in targets}
+    by_key = {truncate_to(Notification, "dedupe_key", f"{key}:{target.phone}"): target for target in targets}
     if not by_key:
         return []
     rows = [
@@ -284,8 +285,8 @@ def notification_deliver(*, notification_id: int, backend=None) -> Delivery:
         token,
         status=NotificationStatus.SENT,
         sent_at=now,
-        provider_message_id=result.provider_message_id[:128],
-        template_name=result.template_name[:100],
+        provider_message_id=truncate_to(Notification, "provider_message_id", result.provider_message_id),
+        template_name=truncate_to(Notification, "template_name", result.template_name),
         last_error="",
     )
     logger.info(

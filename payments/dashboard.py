@@ -29,6 +29,7 @@ from core.nairobi_time import NAIROBI
 from daraja import result_codes
 from payments.models import (
     IN_FLIGHT_STATUSES,
+    SUBMITTED_STATUSES,
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
@@ -41,7 +42,6 @@ from payments.models import (
     PayoutStatus,
     SentHour,
 )
-from payments.payouts.limits import SUBMITTED_STATUSES
 from payments.roles import APPROVE_PERMISSION
 
 ZERO = Decimal("0.00")

@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ImproperlyConfigured
 
 from core.errors import PayoutError
+from core.money import MONEY
 from payments.field_encryption import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
 from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
 from payments.validators import kenyan_phone, payable_amount
@@ -27,9 +28,7 @@ def _amount(**kwargs) -> forms.DecimalField:
     # step 1: the browser's own check then refuses the cents the field refuses, instead of letting them
     # through to a form error (a DecimalField with 2 places would draw step 0.01).
     widget = forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"})
-    return forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("1"), validators=[payable_amount], widget=widget, **kwargs
-    )
+    return forms.DecimalField(**MONEY, min_value=Decimal("1"), validators=[payable_amount], widget=widget, **kwargs)
 
 
 def _phone(**kwargs) -> forms.CharField:

@@ -35,6 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.money import SUM
 from core.nairobi_time import NAIROBI
 from core.spreadsheet_cells import NeutralisedText
 from payments.models import (
@@ -130,7 +131,7 @@ def _count(**filters) -> Count:
 
 def _sum(field: str, **filters) -> Coalesce:
     return Coalesce(
-        Sum(field, filter=Q(**filters)), Value(ZERO), output_field=DecimalField(max_digits=16, decimal_places=2)
+        Sum(field, filter=Q(**filters)), Value(ZERO), output_field=DecimalField(**SUM)
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from core.errors import PayoutError
+from core.field_widths import truncate_to
 from payments.models import FormSubmission
 
 NONCE_FIELD = "form_nonce"
@@ -60,6 +61,6 @@ def submit_once(*, user, form: str, nonce: str, create: Callable[[], Any], url_o
             # Nothing was made: the token stays unused for the corrected form.
             transaction.set_rollback(True)
             return Submitted(url="")
-        record.result_url = url_of(created)[:255]
+        record.result_url = truncate_to(record, "result_url", url_of(created))
         record.save(update_fields=["result_url"])
         return Submitted(url=record.result_url, created=created)

@@ -108,9 +108,9 @@ def sweep_finance_jobs() -> dict[str, int]:
 def reprocess_callbacks() -> dict[str, int]:
     """Beat: process again the stored callbacks whose processing failed (with backoff, bounded attempts) or
     that were left `received`. Idempotent: a row is locked while it is retried and a settled one is skipped."""
-    from payments.callbacks import processing as callbacks
+    from payments.callbacks.reprocessing import callbacks_reprocess_due
 
-    counts = callbacks.callbacks_reprocess_due()
+    counts = callbacks_reprocess_due()
     if counts:
         logger.info("reprocessed callbacks: %s", counts)
     return counts

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from ledger.models import DailyBalance, Entry, JournalTransaction
 
 # Connections add to their own shard of each day's running totals (pg_backend_pid() modulo this, in ledger_post).
@@ -86,7 +87,8 @@ def transaction_post(
     source_id = str(source_id)
     if connection.vendor == "postgresql":
         params = [
-            source, source_id, kind, posted_at, memo[:255], payout_id, payment_id, created_by_id, reverses_id,
+            source, source_id, kind, posted_at, truncate_to(JournalTransaction, "memo", memo), payout_id, payment_id,
+            created_by_id, reverses_id,
             reverses_latest_sent, clears_latest_sent,
             [line.account for line in cleaned], [line.debit for line in cleaned], [line.credit for line in cleaned],
         ]

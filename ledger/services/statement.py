@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import InvalidState, PermissionDenied
+from core.field_widths import truncate_to
 from ledger import accounts
 from ledger.models import JournalTransaction, ProposalStatus, StatementProposal
 from ledger.services.posting import DAILY_TOTALS_CTE, move, transaction_post
@@ -121,11 +122,15 @@ def statement_rows_post(*, items: Iterable[StatementPosting], account: str = acc
     return result
 
 
+def _memo(item: StatementPosting) -> str:
+    return truncate_to(JournalTransaction, "memo", f"Statement: {item.details}")
+
+
 def _post_batch(items: list[StatementPosting], account: str) -> set[tuple[str, str]]:
     shaped = [(item, *_lines(item, account)) for item in items]
     if connection.vendor == "postgresql":
         columns = list(zip(*[
-            (item.receipt, kind, debit, credit, amount, item.at, f"Statement: {item.details}"[:255])
+            (item.receipt, kind, debit, credit, amount, item.at, _memo(item))
             for item, kind, debit, credit, amount in shaped
         ], strict=True))
         with transaction.atomic(), connection.cursor() as cursor:
@@ -136,7 +141,7 @@ def _post_batch(items: list[StatementPosting], account: str) -> set[tuple[str, s
         for item, kind, debit, credit, amount in shaped:
             if transaction_post(
                 source="mpesa", source_id=item.receipt, kind=kind, posted_at=item.at,
-                lines=move(amount=amount, debit=debit, credit=credit), memo=f"Statement: {item.details}"[:255],
+                lines=move(amount=amount, debit=debit, credit=credit), memo=_memo(item),
             ):
                 posted.add((item.receipt, kind))
     return posted
@@ -194,7 +199,8 @@ def statement_postings_propose(
         StatementProposal.objects.bulk_create(
             [
                 StatementProposal(
-                    receipt=receipt, kind=kind, amount=item.amount, at=item.at, details=item.details[:255],
+                    receipt=receipt, kind=kind, amount=item.amount, at=item.at,
+                    details=truncate_to(StatementProposal, "details", item.details),
                     account_id=account, proposed_by=proposed_by, job_id=job_id,
                 )
                 for (receipt, kind), item in new.items()

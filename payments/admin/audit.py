@@ -20,7 +20,7 @@ from core.console_kit import (
     table,
     when,
 )
-from payments.callbacks.processing import callbacks_reprocess
+from payments.callbacks.reprocessing import callbacks_reprocess
 from payments.models import AuditEvent, DarajaCallback, FloatBalance, Payment, Payout
 from payments.roles import can_approve
 

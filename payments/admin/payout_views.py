@@ -31,6 +31,7 @@ from core.console_kit import (
     safe_next,
 )
 from core.errors import InvalidState, PayoutError
+from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
@@ -51,6 +52,7 @@ from payments.models import (
     EventSource,
     Payout,
     PayoutApproval,
+    PayoutBatch,
     PayoutControl,
     PayoutEditor,
     PayoutStatus,
@@ -638,7 +640,7 @@ class PayoutViews(AdminPagesMixin):
                 uploads = dict(list(self._uploads(request).items())[-(SESSION_UPLOADS - 1) :])
                 uploads[token] = {
                     "text": text,
-                    "file_name": PurePath(upload.name or "").name[:255],
+                    "file_name": truncate_to(PayoutBatch, "file_name", PurePath(upload.name or "").name),
                     "name": form.cleaned_data["name"],
                     "command_id": form.cleaned_data["command_id"],
                 }

@@ -42,6 +42,7 @@ from payments.admin.payout_views import (
     payout_kill_switch_context,
     phone_differs_text,
 )
+from payments.audit_sentences import event_sentence
 from payments.forms import (
     RejectForm,
 )
@@ -65,39 +66,6 @@ NAME_SEARCH_MIN = 3
 # The list shows the count and total of the filter in view when the filtered set is at most this many rows
 # (the paginator has counted it up to its cap already); beyond, it asks for a narrower filter.
 TOTALS_CAP = 10_000
-
-# Each audit action as a sentence ("{actor}" is who did it).
-EVENT_SENTENCES = {
-    "requested": "{actor} requested it",
-    "requested_again": "{actor} requested it again after the earlier payout failed",
-    "retried": "{actor} requested it again as a new payout",
-    "approval": "{actor} approved it; another approval is needed",
-    "approved": "{actor} approved it: it will be sent",
-    "approval_voided": "{actor} changed it: the approvals given so far were voided",
-    "edited": "{actor} edited it",
-    "rejected": "{actor} rejected it",
-    "held": "Held before sending",
-    "sending": "Claimed by a worker to send to M-Pesa",
-    "submitted": "M-Pesa accepted the request",
-    "send_retry": "M-Pesa refused the request before it left; it will be tried again",
-    "completed": "M-Pesa paid it",
-    "failed": "M-Pesa reported that it failed",
-    "outcome_unknown": "The outcome is unknown; a status query will settle it",
-    "queue_timeout": "M-Pesa's queue timed out; a status query will settle it",
-    "status_query": "A Transaction Status query was sent",
-    "unanswered": "Status queries went unanswered: it needs a person to review it",
-    "result_mismatch": "M-Pesa's result disagrees with the payout: it needs review",
-    "result_for_unsent_payout": "A result arrived for a payout we had not sent",
-    "reviewed": "{actor} reviewed it against the M-Pesa portal",
-}
-
-
-def event_sentence(event) -> str:
-    template = EVENT_SENTENCES.get(event.action)
-    if template is None:
-        return event.action.replace("_", " ").capitalize()
-    return template.format(actor=event.actor_label or "The system")
-
 
 _NAME_NOISE = {"MR", "MRS", "MS", "DR"}
 

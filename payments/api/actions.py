@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from core.api_throttles import TolerantScopedRateThrottle
 from core.errors import NotFound
+from core.money import MONEY
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from payments import selectors
 from payments.api.idempotency import idempotent
@@ -30,7 +31,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Retrying with the same key returns the first answer; the same key with another body is a 422.",
 )
-MONEY = {"max_digits": 12, "decimal_places": 2}
 OTP_PARAMETER = OpenApiParameter(
     "X-OTP", str, OpenApiParameter.HEADER, required=False,
     description="A fresh code from your authenticator app; required of approvers and superusers while "

@@ -9,13 +9,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.money import SUM
 from payments import dashboard
 from payments.api.permissions import CanReadPayouts
 
 
 class CountAmountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2, coerce_to_string=True)
+    amount = serializers.DecimalField(**SUM, coerce_to_string=True)
 
 
 class PeriodSerializer(serializers.Serializer):
@@ -35,20 +36,20 @@ class FailureSerializer(serializers.Serializer):
 
 
 class FloatReadingSerializer(serializers.Serializer):
-    utility_available = serializers.DecimalField(max_digits=16, decimal_places=2)
+    utility_available = serializers.DecimalField(**SUM)
     observed_at = serializers.DateTimeField()
     source = serializers.CharField()
 
 
 class SeriesDaySerializer(serializers.Serializer):
     day = serializers.DateField()
-    float = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
-    payout_volume = serializers.DecimalField(max_digits=16, decimal_places=2)
+    float = serializers.DecimalField(**SUM, allow_null=True)
+    payout_volume = serializers.DecimalField(**SUM)
 
 
 class FloatSerializer(serializers.Serializer):
     latest = FloatReadingSerializer(allow_null=True)
-    low_balance_threshold = serializers.DecimalField(max_digits=16, decimal_places=2)
+    low_balance_threshold = serializers.DecimalField(**SUM)
     low = serializers.BooleanField()
     series = SeriesDaySerializer(many=True, help_text="The last 30 days, oldest first (Nairobi days).")
 

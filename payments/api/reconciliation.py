@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api_pagination import MergedKeysetPagination
+from core.money import kes
 from payments import selectors
 from payments.api.permissions import CanReadReconciliation
 from payments.api.serializers import (
@@ -55,10 +55,6 @@ class StatsViewSet(viewsets.ViewSet):
         return Response(StatsSerializer(stats).data)
 
 
-def _money(amount: Decimal) -> str:
-    return f"KES {amount:,.2f}"
-
-
 def _age(since: datetime, now: datetime) -> str:
     minutes = max(0, int((now - since).total_seconds() // 60))
     if minutes < 120:
@@ -77,10 +73,10 @@ def describe(kind: str, obj, now: datetime) -> str:
     """The sentence a person reads to know what is wrong."""
     if kind == DiscrepancyKind.PAYOUT_NEEDS_REVIEW:
         reason = obj.review_reason or "no reason was recorded"
-        return f"Payout #{obj.pk} ({_money(obj.amount)} to {obj.phone}) needs review: {reason.rstrip('.')}."
+        return f"Payout #{obj.pk} ({kes(obj.amount)} to {obj.phone}) needs review: {reason.rstrip('.')}."
     if kind == DiscrepancyKind.PAYOUT_OVERDUE:
         return (
-            f"Payout #{obj.pk} ({_money(obj.amount)} to {obj.phone}) has been {obj.status} for "
+            f"Payout #{obj.pk} ({kes(obj.amount)} to {obj.phone}) has been {obj.status} for "
             f"{_age(obj.status_changed_at, now)} with no result; the deadline is "
             f"{settings.PAYOUT_RESULT_DEADLINE_MINUTES} minutes."
         )
@@ -112,33 +108,33 @@ def describe(kind: str, obj, now: datetime) -> str:
     if kind == DiscrepancyKind.PAYOUT_IN_FLIGHT_LONG:
         payout = obj.payout
         return (
-            f"Payout #{obj.payout_id} ({_money(payout.amount) if payout else 'unknown amount'}) has been in "
+            f"Payout #{obj.payout_id} ({kes(payout.amount) if payout else 'unknown amount'}) has been in "
             f"payouts_in_flight for {_age(obj.posted_at, now)} (since ledger transaction #{obj.pk}), over "
             f"PAYOUT_IN_FLIGHT_ALERT_HOURS ({settings.PAYOUT_IN_FLIGHT_ALERT_HOURS} h); it is "
             f"{payout.status if payout else 'missing'}."
         )
     if kind == DiscrepancyKind.FLOAT_DRIFT:
         return (
-            f"M-Pesa reported a float of {_money(obj.reported)}; the ledger's mpesa_utility was "
-            f"{_money(obj.ledger_balance)} with {_money(obj.in_flight)} in flight: a drift of {_money(obj.drift)}. "
+            f"M-Pesa reported a float of {kes(obj.reported)}; the ledger's mpesa_utility was "
+            f"{kes(obj.ledger_balance)} with {kes(obj.in_flight)} in flight: a drift of {kes(obj.drift)}. "
             f"{obj.likely_cause}"
         )
     if kind == DiscrepancyKind.PAYMENT_PENDING:
         if obj.push_sent_at and not obj.checkout_request_id and not obj.result_code:
             return (
-                f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) is pending: its STK push left "
+                f"Payment #{obj.pk} ({kes(obj.amount)} from {obj.phone}) is pending: its STK push left "
                 f"{_age(obj.push_sent_at, now)} ago and no answer was recorded (the worker may have stopped), so "
                 f"the customer may have been prompted and paid. Look for it in the M-Pesa statement before "
                 f"asking again."
             )
         if obj.result_code:
             return (
-                f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) is pending with its outcome unknown "
+                f"Payment #{obj.pk} ({kes(obj.amount)} from {obj.phone}) is pending with its outcome unknown "
                 f"({obj.result_code}: {obj.result_description}): the customer may have paid. Look for it in the "
                 f"M-Pesa statement before asking again."
             )
         return (
-            f"Payment #{obj.pk} ({_money(obj.amount)} from {obj.phone}) has been pending for "
+            f"Payment #{obj.pk} ({kes(obj.amount)} from {obj.phone}) has been pending for "
             f"{_age(obj.created_at, now)}: no callback settled it."
         )
     raise ValueError(kind)

@@ -8,14 +8,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.money import MONEY, SUM
 from payments import selectors
 from payments.callbacks.masking import mask_callback_tokens
 from payments.models import AuditEvent, DarajaCallback, Payment, Payout, PayoutApproval, PayoutEditor
 from payments.selectors import DiscrepancyKind
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
 _time = serializers.DateTimeField().to_representation
-TOTAL = {"max_digits": 16, "decimal_places": 2}
 
 
 class PaymentSerializer(serializers.ModelSerializer):
@@ -183,17 +182,17 @@ class StatsSerializer(serializers.Serializer):
     total_payments = serializers.IntegerField()
     completed_payments = serializers.IntegerField()
     failed_payments = serializers.IntegerField()
-    payment_revenue = serializers.DecimalField(**TOTAL, help_text="Sum of completed payments.")
+    payment_revenue = serializers.DecimalField(**SUM, help_text="Sum of completed payments.")
     total_payouts = serializers.IntegerField()
     completed_payouts = serializers.IntegerField()
     failed_payouts = serializers.IntegerField()
     pending_approval_payouts = serializers.IntegerField()
     verifying_payouts = serializers.IntegerField()
     needs_review_payouts = serializers.IntegerField()
-    payout_total = serializers.DecimalField(**TOTAL, help_text="Sum of completed payouts (refunds included).")
-    refunded_total = serializers.DecimalField(**TOTAL, help_text="Sum of completed refunds.")
+    payout_total = serializers.DecimalField(**SUM, help_text="Sum of completed payouts (refunds included).")
+    refunded_total = serializers.DecimalField(**SUM, help_text="Sum of completed refunds.")
     last_known_float = serializers.DecimalField(
-        **TOTAL, allow_null=True, help_text="B2C utility account balance at its last reading (any date)."
+        **SUM, allow_null=True, help_text="B2C utility account balance at its last reading (any date)."
     )
     last_known_float_at = serializers.DateTimeField(allow_null=True, help_text="When that reading was taken.")
 

@@ -15,15 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from payments.callbacks.intake import UNKNOWN_URL, callback_reject_stored, callback_store, payout_token_known
+from payments.callbacks.log_line import callback_log_line
 from payments.callbacks.network import client_ip, ip_allowed
-from payments.callbacks.processing import (
-    UNKNOWN_URL,
-    callback_log_rejection,
-    callback_process,
-    callback_reject_stored,
-    callback_store,
-    payout_token_known,
-)
+from payments.callbacks.processing import callback_process
 from payments.callbacks.tokens import TOKEN_SCOPE, static_token_matches
 from payments.models import CallbackOutcome, DarajaCallback
 from payments.signals import callback_rejected
@@ -156,7 +151,7 @@ def _reject(request, *, kind: str, status: int, reason: str, ip: str | None) -> 
 
 
 def _rejected(callback: DarajaCallback) -> HttpResponse:
-    callback_log_rejection(callback)
+    callback_log_line(callback)
     callback_rejected.send(sender=type(callback), callback=callback)
     return _answer(callback.http_status, callback.error)
 

@@ -21,6 +21,7 @@ from pathlib import PurePath
 from django.db import transaction
 
 from core.errors import PayoutError, PermissionDenied
+from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch
@@ -278,10 +279,12 @@ def payout_batch_create_from_csv(
     if not valid:
         return None, errors
 
-    file_name = PurePath(getattr(file, "name", "") or "").name[:255]
+    file_name = truncate_to(PayoutBatch, "file_name", PurePath(getattr(file, "name", "") or "").name)
     with transaction.atomic():
         batch = PayoutBatch.objects.create(
-            name=(name.strip() or file_name or "CSV upload")[:150], uploaded_by=uploaded_by, file_name=file_name
+            name=truncate_to(PayoutBatch, "name", name.strip() or file_name or "CSV upload"),
+            uploaded_by=uploaded_by,
+            file_name=file_name,
         )
         created = 0
         for row in valid:

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from core.phone import mask_msisdn
 from daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
 from mpesa_payouts.celery import publish_now
@@ -231,7 +232,9 @@ def payout_send(*, payout_id: int) -> SendResult:
     moved = _submitted(payout, accepted.conversation_id)
     if moved is None:
         # The result callback beat us: keep the ConversationID and the time it left.
-        Payout.objects.filter(pk=payout.pk, conversation_id="").update(conversation_id=accepted.conversation_id[:64])
+        Payout.objects.filter(pk=payout.pk, conversation_id="").update(
+            conversation_id=truncate_to(Payout, "conversation_id", accepted.conversation_id)
+        )
         Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
     logger.info("payout %s submitted phone=%s conversation=%s", payout.pk, mask_msisdn(payout.phone),
                 accepted.conversation_id)
@@ -248,7 +251,10 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
         action=AuditAction.SUBMITTED,
         source=SOURCE,
         details={"conversation_id": conversation_id},
-        fields={"conversation_id": conversation_id[:64], "submitted_at": timezone.now()},
+        fields={
+            "conversation_id": truncate_to(Payout, "conversation_id", conversation_id),
+            "submitted_at": timezone.now(),
+        },
     )
 
 
@@ -271,7 +277,11 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
         source=SOURCE,
         # A synchronous code: the alert reads it from the `sync` table, not as a B2C ResultCode.
         details={"code": exc.code, "message": exc.message, "namespace": "sync"},
-        fields={"result_code": exc.code[:32], "result_description": exc.message[:255], "completed_at": timezone.now()},
+        fields={
+            "result_code": truncate_to(Payout, "result_code", exc.code),
+            "result_description": truncate_to(Payout, "result_description", exc.message),
+            "completed_at": timezone.now(),
+        },
     )
     return SendResult("failed")
 
@@ -420,8 +430,9 @@ def payment_stk_push_send(*, payment_id: int) -> str:
     outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
     stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
     person to settle against the statement (without a CheckoutRequestID no STK query can ask), unless a
-    success callback that fits it alone arrives (callbacks._stk_push_whose_answer_was_lost). A claim with no
-    answer recorded (the worker stopped mid-request) is listed the same way once the timeouts have passed."""
+    success callback that fits it alone arrives (payments/callbacks/handlers/stk.py,
+    _stk_push_whose_answer_was_lost). A claim with no answer recorded (the worker stopped mid-request) is
+    listed the same way once the timeouts have passed."""
     client = daraja_client()  # before the claim: a configuration it cannot read leaves the payment sendable
     claimed = Payment.objects.filter(
         pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
@@ -452,8 +463,8 @@ def _stk_push_not_accepted(payment: Payment, exc: DarajaError) -> str:
     with transaction.atomic():
         changed = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
             status=PaymentStatus.PENDING if unknown else PaymentStatus.FAILED,
-            result_code=exc.code[:32],
-            result_description=exc.message[:255],
+            result_code=truncate_to(Payment, "result_code", exc.code),
+            result_description=truncate_to(Payment, "result_description", exc.message),
         )
         if not changed:  # its callback came first and settled it
             return "skipped"

@@ -12,18 +12,19 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import PayoutError
-from payments.models import FloatBalance, Payout, PayoutControl, PayoutStatus, SentHour
+from core.money import kes
+from payments.models import (
+    RELEASED_STATUSES,
+    SUBMITTED_STATUSES,
+    FloatBalance,
+    Payout,
+    PayoutControl,
+    PayoutStatus,
+    SentHour,
+)
 
 # Payouts that count against a day's limit once requested (until they fail or are rejected).
-_COMMITTED = [s for s in PayoutStatus.values if s not in (PayoutStatus.FAILED, PayoutStatus.REJECTED)]
-# Payouts that have left (or may have left) for M-Pesa.
-_SENT = [
-    PayoutStatus.SENDING,
-    PayoutStatus.SUBMITTED,
-    PayoutStatus.VERIFYING,
-    PayoutStatus.COMPLETED,
-    PayoutStatus.NEEDS_REVIEW,
-]
+_COMMITTED = [s for s in PayoutStatus.values if s not in RELEASED_STATUSES]
 
 
 def _today_bounds() -> tuple[datetime, datetime]:
@@ -44,9 +45,9 @@ def validate_amount(amount: Decimal) -> Decimal:
     if amount != amount.to_integral_value():
         raise PayoutError("M-Pesa pays whole shillings: enter an amount without cents.")
     if amount < settings.PAYOUT_MIN_AMOUNT:
-        raise PayoutError(f"The smallest payout M-Pesa allows is KES {settings.PAYOUT_MIN_AMOUNT:,.2f}.")
+        raise PayoutError(f"The smallest payout M-Pesa allows is {kes(settings.PAYOUT_MIN_AMOUNT)}.")
     if amount > settings.PAYOUT_MAX_AMOUNT:
-        raise PayoutError(f"The largest single payout allowed is KES {settings.PAYOUT_MAX_AMOUNT:,.2f}.")
+        raise PayoutError(f"The largest single payout allowed is {kes(settings.PAYOUT_MAX_AMOUNT)}.")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -61,12 +62,12 @@ def check_daily_limits_at_creation(*, phone: str, amount: Decimal, exclude_pk: i
         today = today.exclude(pk=exclude_pk)
     if _sum(today) + amount > settings.PAYOUT_DAILY_LIMIT:
         raise PayoutError(
-            f"This payout would take today's total above the daily limit (KES {settings.PAYOUT_DAILY_LIMIT:,.2f})."
+            f"This payout would take today's total above the daily limit ({kes(settings.PAYOUT_DAILY_LIMIT)})."
         )
     if _sum(today.filter(phone=phone)) + amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
         raise PayoutError(
             "This payout would take today's total to this phone above "
-            f"KES {settings.PAYOUT_RECIPIENT_DAILY_LIMIT:,.2f}."
+            f"{kes(settings.PAYOUT_RECIPIENT_DAILY_LIMIT)}."
         )
 
 
@@ -82,13 +83,13 @@ def latest_float() -> FloatBalance | None:
 
 # --- At send: one round trip --------------------------------------------------------------------------------
 #
-# The payouts that count against today's limits at send are those in _SENT that were submitted today, or are
-# `sending` now (whenever they were claimed). That set is split in two disjoint parts, each read through an
-# index instead of a scan of every payout: the `sending` ones (the status index; a handful at any moment) and
-# the others submitted today (the partial indexes `payout_sent_submitted` and `payout_sent_phone_submitted`,
-# whose condition is SUBMITTED_STATUSES, written out as literals so the planner can match it). The same set is
-# what the SentHour trigger counts and what the console's volume series reads on SQLite.
-SUBMITTED_STATUSES = [s for s in _SENT if s != PayoutStatus.SENDING]
+# The payouts that count against today's limits at send are those in SENT_STATUSES (payments/models/payouts.py)
+# that were submitted today, or are `sending` now (whenever they were claimed). That set is split in two
+# disjoint parts, each read through an index instead of a scan of every payout: the `sending` ones (the status
+# index; a handful at any moment) and the others submitted today (the partial indexes `payout_sent_submitted`
+# and `payout_sent_phone_submitted`, whose condition is SUBMITTED_STATUSES, written out below as literals so the
+# planner can match it). The same set is what the SentHour trigger counts and what the console's volume series
+# reads on SQLite.
 
 
 def _literals(values) -> str:
@@ -174,12 +175,12 @@ def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
     if settings.PAYOUTS_PAUSED or figures.paused:
         return "Payouts are paused (kill switch)."
     if figures.sent_today + payout.amount > settings.PAYOUT_DAILY_LIMIT:
-        return f"Daily limit of KES {settings.PAYOUT_DAILY_LIMIT:,.2f} reached; waits for tomorrow."
+        return f"Daily limit of {kes(settings.PAYOUT_DAILY_LIMIT)} reached; waits for tomorrow."
     if figures.sent_today_to_phone + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
         limit = settings.PAYOUT_RECIPIENT_DAILY_LIMIT
-        return f"This phone's daily limit of KES {limit:,.2f} reached; waits for tomorrow."
+        return f"This phone's daily limit of {kes(limit)} reached; waits for tomorrow."
     if figures.float_available is not None and payout.amount > figures.float_available:
-        return f"The B2C float (KES {figures.float_available:,.2f}) is below this payout; waits for a top-up."
+        return f"The B2C float ({kes(figures.float_available)}) is below this payout; waits for a top-up."
     return ""
 
 

@@ -14,11 +14,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.errors import InvalidState, NotFound, PayoutError, PermissionDenied
+from core.field_widths import truncate_to
+from core.money import kes
 from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from mpesa_payouts.celery import publish_each, publish_now
 from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
 from payments.models import (
+    EDITABLE_STATUSES,
     AuditAction,
     CommandID,
     EventSource,
@@ -41,7 +44,6 @@ from payments.tasks import send_payouts as send_payouts_task
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
 BOUND_FIELDS = ("amount", "phone", "command_id")
 
 
@@ -177,7 +179,7 @@ def payment_refund(
             phone_differs_from_payment=differs,
             amount=amount,
             command_id=CommandID.BUSINESS_PAYMENT,
-            remarks=f"Refund of {payment.receipt}"[:100],
+            remarks=truncate_to(Payout, "remarks", f"Refund of {payment.receipt}"),
             reason=reason,
             recipient_name=payment.payer_name,
             recipient_type="customer",
@@ -204,7 +206,7 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
         remaining = payment.amount - payment.refunded_amount
         if amount > remaining:
             raise PayoutError(
-                f"KES {amount:,.2f} is more than the refundable remainder of this payment (KES {remaining:,.2f}).",
+                f"{kes(amount)} is more than the refundable remainder of this payment ({kes(remaining)}).",
                 code="over_refund",
             )
     try:
@@ -595,7 +597,7 @@ def payout_mark_reviewed(
             resolution=resolution,
             transaction_id=receipt,
             note=note,
-            contradicts=contradicts[:255],
+            contradicts=truncate_to(PayoutReview, "contradicts", contradicts),
             recorded_by=reviewed_by,
         )
         event_record(
@@ -648,7 +650,7 @@ def payout_control_set(*, paused: bool, changed_by, reason: str = "", source: st
     with transaction.atomic():
         control, _ = PayoutControl.objects.select_for_update().get_or_create(pk=1)
         control.paused = paused
-        control.reason = reason.strip()[:255]
+        control.reason = truncate_to(control, "reason", reason.strip())
         control.changed_by = changed_by
         control.changed_at = timezone.now()
         control.save()

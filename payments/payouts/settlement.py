@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja.callbacks import B2CResult, Party, StatusResult
 from daraja.result_codes import CodeClass, Namespace, classify
@@ -278,8 +279,8 @@ def payout_settle(
         assert status in IN_FLIGHT_STATUSES or status == PayoutStatus.NEEDS_REVIEW
         now = timezone.now()
         base_fields = {
-            "result_code": outcome.result_code[:32],
-            "result_description": outcome.result_description[:255],
+            "result_code": truncate_to(Payout, "result_code", outcome.result_code),
+            "result_description": truncate_to(Payout, "result_description", outcome.result_description),
         }
         if outcome.klass == CodeClass.UNKNOWN:
             return _unknown_outcome(payout, outcome, source=source, callback=callback, fields=base_fields)
@@ -322,7 +323,7 @@ def payout_settle(
         success_fields = {
             **base_fields,
             "transaction_id": receipt,
-            "receiver_name": outcome.receiver_name[:150],
+            "receiver_name": truncate_to(Payout, "receiver_name", outcome.receiver_name),
             "mpesa_completed_at": outcome.completed_at,
         }
         if problems:
@@ -411,10 +412,10 @@ def _success_after_failure(
         # Requested again after the failure: the recipient may now be paid twice.
         problems.append(f"PAID TWICE? It was requested again as payout #{retry_id}, which is {retry_status}")
     fields: dict = {
-        "result_code": outcome.result_code[:32],
-        "result_description": outcome.result_description[:255],
+        "result_code": truncate_to(Payout, "result_code", outcome.result_code),
+        "result_description": truncate_to(Payout, "result_description", outcome.result_description),
         "transaction_id": receipt,
-        "receiver_name": outcome.receiver_name[:150],
+        "receiver_name": truncate_to(Payout, "receiver_name", outcome.receiver_name),
         "mpesa_completed_at": outcome.completed_at,
     }
     if payout.payment_id:

@@ -31,6 +31,7 @@ from typing import IO
 from django.conf import settings
 from django.db import transaction
 
+from core.money import kes
 from core.nairobi_time import NAIROBI
 from core.spreadsheet_cells import neutralise
 from ledger.accounts import MPESA_COLLECTIONS, MPESA_UTILITY
@@ -210,9 +211,7 @@ def _compare(receipt: str, stmt: tuple, entry: LedgerEntry) -> list[Discrepancy]
         where = "paid in" if expected == PAYMENT else "withdrawn"
         problems.append((Kind.AMOUNT_MISMATCH, f"The statement shows {receipt} as {where}, ours is {label}."))
     elif cents != _cents(entry.amount):
-        problems.append(
-            (Kind.AMOUNT_MISMATCH, f"The statement shows KES {amount:,.2f}; {label} is KES {entry.amount:,.2f}.")
-        )
+        problems.append((Kind.AMOUNT_MISMATCH, f"The statement shows {kes(amount)}; {label} is {kes(entry.amount)}."))
     if completed != _ours_completed(entry):
         there = status or "no status"
         problems.append(
@@ -362,7 +361,7 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
                             Discrepancy(
                                 Kind.OURS_ONLY,
                                 entry.receipt,
-                                f"{entry.type.capitalize()} #{entry.id} ({entry.status}, KES {entry.amount:,.2f}) "
+                                f"{entry.type.capitalize()} #{entry.id} ({entry.status}, {kes(entry.amount)}) "
                                 "is not in the statement.",
                             ),
                             entry,
@@ -388,7 +387,7 @@ def _match_ours(result: Reconciliation, entries: dict[str, tuple]) -> None:
             Discrepancy(
                 Kind.STATEMENT_ONLY,
                 receipt,
-                f"KES {amount:,.2f} {where} under {receipt} matches no {kind} of ours.",
+                f"{kes(amount)} {where} under {receipt} matches no {kind} of ours.",
                 statement_line=line,
                 statement_amount=amount,
                 statement_status=status,

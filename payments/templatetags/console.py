@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django import template
 
-from core.console_kit import kes as _kes
 from core.console_kit import when
+from core.money import kes as _kes
 
 register = template.Library()
 

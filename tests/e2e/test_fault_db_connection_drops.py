@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
-from payments.callbacks.processing import callbacks_due_for_reprocessing, callbacks_reprocess_due
+from payments.callbacks.reprocessing import callbacks_due_for_reprocessing, callbacks_reprocess_due
 from payments.callbacks.tokens import static_token
 from payments.models import AuditEvent, CallbackOutcome, DarajaCallback, Payment, Payout, PayoutStatus
 from tests.e2e.results import b2c_success_body

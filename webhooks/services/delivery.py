@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.field_widths import truncate_to
 from mpesa_payouts.celery import publish_each
 from mpesa_payouts.effects import after_commit
 from mpesa_payouts.outbox_claims import outbox_row_claim
@@ -124,6 +125,10 @@ def _claim(delivery_id: int) -> tuple[WebhookDelivery | None, str]:
     return WebhookDelivery.objects.select_related("endpoint", "event").get(pk=delivery_id), token
 
 
+def _error_to_store(error: str) -> str:
+    return truncate_to(WebhookDelivery, "last_error", error)
+
+
 def _record(delivery: WebhookDelivery, token: str, **fields) -> bool:
     fields.update(locked_until=None, claim_token="", updated_at=timezone.now())
     updated = WebhookDelivery.objects.filter(
@@ -189,7 +194,7 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
         return _failed_attempt(delivery, token, f"{type(exc).__name__}", who)
 
     answered = {"response_status": answer.status, "latency_ms": answer.latency_ms,
-                "response_excerpt": answer.excerpt[:500]}
+                "response_excerpt": truncate_to(WebhookDelivery, "response_excerpt", answer.excerpt)}
     if 200 <= answer.status < 300:
         now = timezone.now()
         if _record(delivery, token, status=DeliveryStatus.DELIVERED, delivered_at=now, last_error="", **answered):
@@ -221,14 +226,16 @@ def _failed_attempt(delivery: WebhookDelivery, token: str, error: str, who: str,
     give_up_at = delivery.event.created_at + timedelta(hours=settings.WEBHOOK_RETRY_FOR_HOURS)
     if now + timedelta(seconds=delay) > give_up_at:
         error = f"{error} (gave up after {delivery.attempts} attempts)"
-        recorded = _record(delivery, token, status=DeliveryStatus.FAILED, last_error=error[:500], **answered)
+        recorded = _record(
+            delivery, token, status=DeliveryStatus.FAILED, last_error=_error_to_store(error), **answered
+        )
         if recorded:
             _queue_next_of_object(delivery)
         logger.error("webhook failed %s: %s", who, error)
         outcome = Outcome("failed", error=error)
     else:
-        recorded = _record(delivery, token, last_error=error[:500], next_attempt_at=now + timedelta(seconds=delay),
-                           **answered)
+        retry_at = now + timedelta(seconds=delay)
+        recorded = _record(delivery, token, last_error=_error_to_store(error), next_attempt_at=retry_at, **answered)
         logger.warning("webhook not delivered %s attempt=%s retry_in=%ss: %s", who, delivery.attempts, delay, error)
         outcome = Outcome("retry", retry_in=delay, error=error)
     # A worker whose claim expired meanwhile recorded nothing: its failure does not count against the endpoint.
@@ -255,7 +262,10 @@ def endpoint_disable(*, endpoint_id: int, reason: str) -> bool:
     now = timezone.now()
     with transaction.atomic():
         changed = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).update(
-            enabled=False, disabled_reason=reason[:255], disabled_at=now, updated_at=now
+            enabled=False,
+            disabled_reason=truncate_to(WebhookEndpoint, "disabled_reason", reason),
+            disabled_at=now,
+            updated_at=now,
         )
         if changed:
             endpoint_disabled_alert(endpoint=WebhookEndpoint.objects.get(pk=endpoint_id))

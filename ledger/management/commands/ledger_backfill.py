@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from core.money import kes
 from ledger.services.backfill import ledger_backfill
 
 
@@ -18,6 +19,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         result = ledger_backfill(progress=lambda text: self.stderr.write(text) if options["verbosity"] > 1 else None)
         self.stdout.write(
-            f"Posted {result.payouts_posted:,} payout transactions (KES {result.payout_amount:,.2f}) and "
-            f"{result.payments_posted:,} payments (KES {result.payment_amount:,.2f})."
+            f"Posted {result.payouts_posted:,} payout transactions ({kes(result.payout_amount)}) and "
+            f"{result.payments_posted:,} payments ({kes(result.payment_amount)})."
         )

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.money import kes
 from daraja_simulator import SimulatorServer, SimulatorSettings, scenario_table
 from daraja_simulator.keys import CERT_FILE
 
@@ -123,7 +124,7 @@ class Command(BaseCommand):
             "Initiator password: "
             + ("the configured one" if settings_.initiator_password else "any that decrypts with the certificate"),
             f"Callbacks {settings_.delay} s after the answer; ledger: {options['ledger'] or 'in memory'}; "
-            f"float KES {server.ledger.utility_balance:,.2f}",
+            f"float {kes(server.ledger.utility_balance)}",
             f"Inspect: GET {server.url}/simulator/ledger   Reset: POST {server.url}/simulator/reset",
             "",
             scenario_table(),

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.money import kes
 from payments.reconciliation.matching import LINE_KINDS, Kind, reconcile, write_report
 from payments.reconciliation.statement import Statement, StatementError
 
@@ -83,18 +84,18 @@ class Command(BaseCommand):
         write("Every line:")
         for kind, label in LINE_KINDS.items():
             if result.lines[kind]:
-                write(f"  {label}: {result.lines[kind]:,} (KES {result.line_amounts[kind]:,.2f})")
+                write(f"  {label}: {result.lines[kind]:,} ({kes(result.line_amounts[kind])})")
         if result.balance_agrees is not None:
             verdict = "agree" if result.balance_agrees else "DIFFER"
             write(
-                f"Opening balance KES {result.opening_balance:,.2f} + the lines KES {result.movements:,.2f} = "
-                f"KES {result.expected_closing:,.2f}; closing balance KES {result.closing_balance:,.2f}: {verdict}"
+                f"Opening balance {kes(result.opening_balance)} + the lines {kes(result.movements)} = "
+                f"{kes(result.expected_closing)}; closing balance {kes(result.closing_balance)}: {verdict}"
             )
         proposed = result.ledger_proposed
         if proposed is not None:
             write(
-                f"Proposed for the ledger: {proposed.charges:,} charges (KES {proposed.charges_amount:,.2f}), "
-                f"{proposed.transfers:,} transfers (in KES {proposed.transfers_in:,.2f}, out KES "
+                f"Proposed for the ledger: {proposed.charges:,} charges ({kes(proposed.charges_amount)}), "
+                f"{proposed.transfers:,} transfers (in {kes(proposed.transfers_in)}, out KES "
                 f"{proposed.transfers_out:,.2f}); {proposed.already:,} already in the ledger, "
                 f"{proposed.waiting:,} already waiting. Nothing is posted until an approver accepts them "
                 "(admin: Ledger > Statement postings)."

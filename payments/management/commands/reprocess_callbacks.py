@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from payments.callbacks.processing import callbacks_due_for_reprocessing, callbacks_reprocess
+from payments.callbacks.reprocessing import callbacks_due_for_reprocessing, callbacks_reprocess
 from payments.models import DarajaCallback
 
 

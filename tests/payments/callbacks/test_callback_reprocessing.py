@@ -23,7 +23,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from notifications.models import Alert, Notification
-from payments.callbacks import processing as callback_services
+from payments.callbacks import processing
+from payments.callbacks.handlers import HANDLERS
+from payments.callbacks.intake import callback_store
+from payments.callbacks.reprocessing import callbacks_due_for_reprocessing
 from payments.callbacks.tokens import static_token
 from payments.models import AuditEvent, CallbackKind, CallbackOutcome, DarajaCallback, Payment, PayoutStatus
 from payments.tasks import reprocess_callbacks
@@ -52,8 +55,8 @@ def failing_handler(*args, **kwargs):
 
 
 def post_c2b_while_processing_fails(client, receipt: str):
-    handlers = {**callback_services.HANDLERS, CallbackKind.C2B_CONFIRMATION: failing_handler}
-    with mock.patch.dict(callback_services.HANDLERS, handlers):
+    handlers = {**HANDLERS, CallbackKind.C2B_CONFIRMATION: failing_handler}
+    with mock.patch.dict(HANDLERS, handlers):
         return client.post(c2b_url(), data=c2b_body(receipt), content_type="application/json")
 
 
@@ -84,7 +87,7 @@ def test_processing_failure_is_stored_as_error_listed_and_answered_200(client):
 def test_a_failure_recorded_on_the_second_try_counts_as_one_attempt(client):
     # Processing fails, and so does the first write of the error (the connection dropped between them): the row
     # must say one attempt with the first backoff, or beat waits twice as long and gives up an attempt early.
-    real_update_row = callback_services.update_row
+    real_update_row = processing.update_row
     calls = {"failed": 0}
 
     def update_row_failing_once(row, fields):
@@ -93,7 +96,7 @@ def test_a_failure_recorded_on_the_second_try_counts_as_one_attempt(client):
             raise Boom("connection lost while recording the error")
         return real_update_row(row, fields)
 
-    with mock.patch.object(callback_services, "update_row", update_row_failing_once):
+    with mock.patch.object(processing, "update_row", update_row_failing_once):
         response = post_c2b_while_processing_fails(client, "RKL0000011")
 
     assert response.status_code == 200
@@ -170,8 +173,8 @@ def test_command_refuses_an_unknown_id():
 )
 def test_beat_retries_with_backoff_then_stops_and_alerts(client, django_capture_on_commit_callbacks):
     payout = make_payout(status=PayoutStatus.SUBMITTED)
-    handlers = {**callback_services.HANDLERS, CallbackKind.B2C_RESULT: failing_handler}
-    with mock.patch.dict(callback_services.HANDLERS, handlers):
+    handlers = {**HANDLERS, CallbackKind.B2C_RESULT: failing_handler}
+    with mock.patch.dict(HANDLERS, handlers):
         url = reverse("callbacks:b2c-result", kwargs={"token": payout.callback_token})
         assert client.post(url, data=b2c_result(payout), content_type="application/json").status_code == 200
         callback = DarajaCallback.objects.get()
@@ -184,7 +187,7 @@ def test_beat_retries_with_backoff_then_stops_and_alerts(client, django_capture_
     assert delays == [30, 60]  # doubling
     assert callback.attempts == 3
     assert callback.next_attempt_at is None  # out of attempts: beat leaves it to a person
-    assert callback_services.callbacks_due_for_reprocessing() == []
+    assert callbacks_due_for_reprocessing() == []
     alert = Notification.objects.get(alert=Alert.CALLBACK_ERROR)
     assert f"callback #{callback.pk}" in alert.body and "no longer retried" in alert.body
     listed = superuser_api().get("/api/reconciliation/discrepancies/", {"kind": "callback_error"}).json()["results"]
@@ -200,10 +203,10 @@ def test_beat_retries_with_backoff_then_stops_and_alerts(client, django_capture_
 def test_callback_left_received_is_picked_up_by_beat(client):
     # As if the process died between storing the request and processing it.
     body = sample("c2b_confirmation")
-    stored = callback_services.callback_store(
+    stored = callback_store(
         kind=CallbackKind.C2B_CONFIRMATION, raw_body=json.dumps(body), headers={}, source_ip="127.0.0.1", path="/x/"
     )
-    assert callback_services.callbacks_due_for_reprocessing() == []  # it may still be in flight
+    assert callbacks_due_for_reprocessing() == []  # it may still be in flight
     DarajaCallback.objects.filter(pk=stored.pk).update(received_at=timezone.now() - timedelta(minutes=5))
     reprocess_callbacks.apply()
     stored.refresh_from_db()

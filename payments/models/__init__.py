@@ -1,0 +1,82 @@
+"""The payouts ledger, by sub-domain: money in (incoming), money out (payouts, and the totals triggers keep of
+them), every Daraja callback (callbacks), the append-only audit trail (audit), float readings (floats), and what
+the console and API keep (finance jobs, credential sets, form submissions, idempotency records).
+
+Money is Decimal with two places. Every model, enum and status set is re-exported here, so code imports
+`from payments.models import X` and does not need to know which module holds X; the app label, table names
+and migrations are those of the single models.py this package replaced.
+"""
+
+from payments.models.audit import AppendOnlyError, AuditAction, AuditEvent, EventSource
+from payments.models.callbacks import CallbackKind, CallbackOutcome, DarajaCallback
+from payments.models.credentials import DarajaCredentialSet
+from payments.models.finance import FinanceJob, FinanceJobKind, FinanceJobStatus
+from payments.models.floats import FloatBalance, FloatBalanceQuerySet, FloatSource
+from payments.models.idempotency import IdempotencyRecord
+from payments.models.incoming import Payment, PaymentSource, PaymentStatus
+from payments.models.money import MONEY
+from payments.models.payout_totals import PayoutDay, SentHour
+from payments.models.payouts import (
+    EDITABLE_STATUSES,
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    RELEASED_STATUSES,
+    SENT_STATUSES,
+    SUBMITTED_STATUSES,
+    UNSETTLED_STATUSES,
+    CommandID,
+    Payout,
+    PayoutApproval,
+    PayoutBatch,
+    PayoutControl,
+    PayoutEditor,
+    PayoutKind,
+    PayoutNote,
+    PayoutReview,
+    PayoutStatus,
+    new_originator_conversation_id,
+)
+from payments.models.submissions import FormSubmission
+
+__all__ = [
+    "EDITABLE_STATUSES",
+    "FINAL_STATUSES",
+    "IN_FLIGHT_STATUSES",
+    "MONEY",
+    "RELEASED_STATUSES",
+    "SENT_STATUSES",
+    "SUBMITTED_STATUSES",
+    "UNSETTLED_STATUSES",
+    "AppendOnlyError",
+    "AuditAction",
+    "AuditEvent",
+    "CallbackKind",
+    "CallbackOutcome",
+    "CommandID",
+    "DarajaCallback",
+    "DarajaCredentialSet",
+    "EventSource",
+    "FinanceJob",
+    "FinanceJobKind",
+    "FinanceJobStatus",
+    "FloatBalance",
+    "FloatBalanceQuerySet",
+    "FloatSource",
+    "FormSubmission",
+    "IdempotencyRecord",
+    "Payment",
+    "PaymentSource",
+    "PaymentStatus",
+    "Payout",
+    "PayoutApproval",
+    "PayoutBatch",
+    "PayoutControl",
+    "PayoutDay",
+    "PayoutEditor",
+    "PayoutKind",
+    "PayoutNote",
+    "PayoutReview",
+    "PayoutStatus",
+    "SentHour",
+    "new_originator_conversation_id",
+]

@@ -1,0 +1,338 @@
+"""Money out: a B2C payout (a refund of a payment, or a disbursement), its batch, the people who requested,
+edited, approved and reviewed it, its case-file notes, and the kill switch that holds every send.
+
+State moves only through the lifecycle's door (payments/payouts/lifecycle.py), which changes status by
+conditional update or under a row lock and writes an AuditEvent in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core.money import MONEY, kes
+from payments.models.incoming import Payment
+from payments.tokens import payout_token
+
+
+def new_originator_conversation_id() -> str:
+    # Ours, unique per payout, fixed at creation: Daraja dedupes on it and results are matched by it.
+    return f"PO-{uuid.uuid4().hex}"
+
+
+class PayoutKind(models.TextChoices):
+    REFUND = "refund", "Refund"
+    DISBURSEMENT = "disbursement", "Disbursement"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SENDING = "sending", "Sending"
+    SUBMITTED = "submitted", "Submitted"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    VERIFYING = "verifying", "Verifying"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+
+
+FINAL_STATUSES = frozenset({PayoutStatus.COMPLETED, PayoutStatus.FAILED, PayoutStatus.REJECTED})
+# Statuses in which money may be on its way: a result may settle them.
+IN_FLIGHT_STATUSES = frozenset({PayoutStatus.SENDING, PayoutStatus.SUBMITTED, PayoutStatus.VERIFYING})
+# Statuses in which the money has left the float and is not yet final: in flight, or with a person who checks
+# the M-Pesa portal. The ledger keeps these payouts' amounts in its `payouts_in_flight` account.
+UNSETTLED_STATUSES = IN_FLIGHT_STATUSES | {PayoutStatus.NEEDS_REVIEW}
+# Statuses whose payout amount no longer counts against a payment's refundable remainder, nor against a day's
+# limits (payments/payouts/limits.py).
+RELEASED_STATUSES = frozenset({PayoutStatus.FAILED, PayoutStatus.REJECTED})
+# Statuses in which a payout may still be changed (what is paid, or who approves): nothing has left yet.
+EDITABLE_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
+# Statuses in which the payout has left, or may have left, for M-Pesa: they count against the limits at send.
+SENT_STATUSES = (
+    PayoutStatus.SENDING,
+    PayoutStatus.SUBMITTED,
+    PayoutStatus.VERIFYING,
+    PayoutStatus.COMPLETED,
+    PayoutStatus.NEEDS_REVIEW,
+)
+# The sent ones that carry a submitted_at (a `sending` payout has none yet), in this order: the condition of the
+# partial indexes payout_sent_submitted and payout_sent_phone_submitted below, the set the SentHour trigger
+# counts (migration 0007; tests/payments/payouts/test_sent_hours.py fails if the two part) and the set the
+# limits at send and the console's volume series read.
+SUBMITTED_STATUSES = tuple(s for s in SENT_STATUSES if s != PayoutStatus.SENDING)
+
+
+class CommandID(models.TextChoices):
+    BUSINESS_PAYMENT = "BusinessPayment", "Business payment"
+    SALARY_PAYMENT = "SalaryPayment", "Salary payment"
+    PROMOTION_PAYMENT = "PromotionPayment", "Promotion payment"
+
+
+class PayoutBatch(models.Model):
+    """A bulk disbursement uploaded as one CSV."""
+
+    name = models.CharField(max_length=150)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The rows of the upload that did not become payouts, each {"line", "problem", "cells": {column: text}} as
+    # uploaded: kept with the batch so they can still be fixed and uploaded again after the preview is gone.
+    refused_rows = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Payout(models.Model):
+    """One B2C payment request: a refund of a Payment, or a disbursement to someone we pay."""
+
+    kind = models.CharField(max_length=16, choices=PayoutKind.choices)
+    # Indexed by payout_status_changed (status first), like created_at by payout_created_desc and requested_by
+    # by payout_requester_created: a single-column copy of an index's first column serves no query the
+    # composite does not, and every status change (a non-HOT update) writes into every index of the row.
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices, default=PayoutStatus.PENDING_APPROVAL)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds")
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts")
+    # A payout requested again after this one failed (payout_request_again): a new request with its own
+    # OriginatorConversationID and its own approvals. Indexed only where set (most payouts are not retries).
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries", db_index=False
+    )
+    recipient_name = models.CharField(max_length=150, blank=True)
+    recipient_type = models.CharField(max_length=30, blank=True, help_text="e.g. customer, trainer, client")
+    recipient_reference = models.CharField(max_length=100, blank=True, db_index=True)
+    phone = models.CharField(max_length=12, db_index=True)
+    # True when a refund goes to another number than the one that paid: approvers must see it.
+    phone_differs_from_payment = models.BooleanField(default=False)
+    amount = models.DecimalField(**MONEY)
+    command_id = models.CharField(
+        "payment type", max_length=20, choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT
+    )
+    remarks = models.CharField(max_length=100)
+    occasion = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    # Labels in finance words; the API keeps Daraja's field names (OriginatorConversationID, CommandID).
+    originator_conversation_id = models.CharField(
+        "our request reference", max_length=64, unique=True, default=new_originator_conversation_id, editable=False
+    )
+    # Secret path segment of this payout's ResultURL/QueueTimeOutURL, bound to its OriginatorConversationID.
+    callback_token = models.CharField(max_length=64, unique=True, editable=False)
+    conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    transaction_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    result_code = models.CharField(max_length=32, blank=True, db_index=True)
+    result_description = models.CharField(max_length=255, blank=True)
+    receiver_name = models.CharField(max_length=150, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
+    )
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    review_reason = models.TextField(blank=True)
+    # Why an approved payout is waiting instead of leaving (kill switch, limits, float); "" when free to go.
+    hold_reason = models.CharField(max_length=255, blank=True)
+    # Times the payout was claimed for sending; above 1 only after answers that prove nothing was sent.
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    # True for a refund recorded failed (its amount given back to the payment) that M-Pesa then reported
+    # paid when the payment had no room to take the amount again: it is not in the payment's refunded
+    # total, so a later failure must not give it back a second time.
+    refund_unreserved = models.BooleanField(default=False)
+    status_queries_sent = models.PositiveIntegerField(default=0)
+    last_status_query_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # TransactionCompletedDateTime from M-Pesa (Nairobi time, stored aware).
+    mpesa_completed_at = models.DateTimeField("paid at (M-Pesa's time)", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "status_changed_at"], name="payout_status_changed"),
+            models.Index(fields=["-created_at", "-id"], name="payout_created_desc"),
+            models.Index(fields=["requested_by", "created_at"], name="payout_requester_created"),
+            # The daily limits at send (payments/payouts/limits.py) sum the payouts submitted today in these
+            # statuses (`sending` ones are read through the status index): one index range per send instead
+            # of a scan of every payout in these statuses, ever. amount and id (the payout being sent is left
+            # out by id) are included so the sums are index-only scans.
+            models.Index(
+                fields=["submitted_at"],
+                include=["amount", "id"],
+                condition=Q(status__in=list(SUBMITTED_STATUSES)),
+                name="payout_sent_submitted",
+            ),
+            models.Index(
+                fields=["phone", "submitted_at"],
+                include=["amount", "id"],
+                condition=Q(status__in=list(SUBMITTED_STATUSES)),
+                name="payout_sent_phone_submitted",
+            ),
+            # The approval queue (the console's "waiting for your approval"): the pending payouts and who asked
+            # for each, read from the index alone; only pending rows are in it.
+            models.Index(
+                fields=["requested_by", "id"],
+                condition=Q(status="pending_approval"),
+                name="payout_pending_requester",
+            ),
+            models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
+        ]
+        permissions = [
+            ("request_payout", "Can request refunds and payouts"),
+            ("approve_payout", "Can approve or reject payouts"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(kind="refund") | Q(payment__isnull=False), name="payout_refund_has_payment"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="completed") | Q(transaction_id__isnull=False),
+                name="payout_completed_has_receipt",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout #{self.pk} {kes(self.amount)} ({self.get_status_display().lower()})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def save(self, *args, **kwargs):
+        if not self.callback_token:
+            self.callback_token = payout_token(self.originator_conversation_id)
+        super().save(*args, **kwargs)
+
+
+class PayoutNote(models.Model):
+    """A line in a payout's case file: what someone who can see the payout found or did about it (called the
+    recipient, checked the portal). Notes decide nothing; they are shown in order with the payout's events."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note on payout #{self.payout_id} by {self.author}"
+
+
+class PayoutApproval(models.Model):
+    """One approver's consent, bound to what they saw: amount, phone and CommandID."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="approvals")
+    approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # A copy of the payout's requester, so the database can refuse a self-approval on its own.
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    phone = models.CharField(max_length=12)
+    command_id = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="approval_not_by_requester"),
+            models.UniqueConstraint(
+                fields=["payout", "approver"],
+                condition=Q(voided_at__isnull=True),
+                name="one_active_approval_per_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved payout #{self.payout_id}"
+
+
+class PayoutEditor(models.Model):
+    """Someone who changed a payout after it was requested, one row per person. Whoever changed what is paid
+    (amount, phone or CommandID) may not approve it, as its requester may not: the approve service refuses
+    it, a PostgreSQL trigger refuses the approval row (migration 0010), and the send-time check refuses to
+    send on such an approval. Every edit's old and new values are in the payout's events."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="editors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # True once this person changed the amount, phone or CommandID: they may no longer approve it.
+    changed_bound = models.BooleanField(default=False)
+    # Every field they changed, in the order they first changed it.
+    fields = models.JSONField(default=list, blank=True)
+    first_edited_at = models.DateTimeField(default=timezone.now)
+    last_edited_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["first_edited_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["payout", "user"], name="one_editor_row_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} edited payout #{self.payout_id}"
+
+
+class PayoutReview(models.Model):
+    """A review resolution that contradicts what M-Pesa reported (failed after a success, completed without
+    M-Pesa's receipt), recorded by one person and waiting for another to confirm it: until then the payout
+    stays in `needs_review`. Neither may be the payout's requester or an editor, and the confirmer is not the
+    recorder (the services refuse it; the CHECK below refuses it in the database too)."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="reviews")
+    resolution = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    transaction_id = models.CharField(max_length=32, blank=True)
+    note = models.TextField()
+    # What M-Pesa reported that this resolution contradicts, as the recorder was shown it.
+    contradicts = models.CharField(max_length=255)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the payout left `needs_review` another way (M-Pesa's answer, an agreeing review) before anyone
+    # confirmed this: it can no longer be confirmed.
+    dropped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            # One resolution waits at a time: two recorders cannot each leave one for the other to confirm.
+            models.UniqueConstraint(
+                fields=["payout"],
+                condition=Q(confirmed_at__isnull=True, dropped_at__isnull=True),
+                name="one_open_review_per_payout",
+            ),
+            models.CheckConstraint(condition=~Q(confirmed_by=F("recorded_by")), name="review_confirmed_by_another"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of payout #{self.payout_id}: {self.resolution} by {self.recorded_by}"
+
+
+class PayoutControl(models.Model):
+    """The kill switch, as switched from the admin (PAYOUTS_PAUSED in the environment also holds sends).
+    One row; every switch is also written to the audit trail."""
+
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "payout kill switch"
+        verbose_name_plural = "payout kill switch"
+
+    def __str__(self) -> str:
+        return "Payouts PAUSED" if self.paused else "Payouts running"
