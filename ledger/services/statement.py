@@ -41,12 +41,29 @@ class StatementPosting:
 
 
 @dataclass
-class StatementPosted:
+class StatementTotals:
+    """Charges and transfers counted, in shillings: what a statement posted, or proposes."""
+
     charges: int = 0
     charges_amount: Decimal = Decimal("0")
     transfers: int = 0
     transfers_in: Decimal = Decimal("0")
     transfers_out: Decimal = Decimal("0")
+
+    def count(self, kind: str, amount: Decimal) -> None:
+        if kind == "charge":
+            self.charges += 1
+            self.charges_amount += -amount
+        else:
+            self.transfers += 1
+            if amount > 0:
+                self.transfers_in += amount
+            else:
+                self.transfers_out += -amount
+
+
+@dataclass
+class StatementPosted(StatementTotals):
     already: int = 0
     counts: dict = field(default_factory=dict)
 
@@ -101,15 +118,8 @@ def statement_rows_post(*, items: Iterable[StatementPosting], account: str = acc
             kind = _lines(item, account)[0]
             if (item.receipt, kind) not in posted:
                 result.already += 1
-            elif kind == "charge":
-                result.charges += 1
-                result.charges_amount += -item.amount
             else:
-                result.transfers += 1
-                if item.amount > 0:
-                    result.transfers_in += item.amount
-                else:
-                    result.transfers_out += -item.amount
+                result.count(kind, item.amount)
         batch.clear()
 
     for item in items:
@@ -153,12 +163,7 @@ ACCEPT_PERMISSION = "ledger.accept_statementproposal"
 
 
 @dataclass
-class StatementProposed:
-    charges: int = 0
-    charges_amount: Decimal = Decimal("0")
-    transfers: int = 0
-    transfers_in: Decimal = Decimal("0")
-    transfers_out: Decimal = Decimal("0")
+class StatementProposed(StatementTotals):
     already: int = 0  # already in the ledger (a status result's charge, a top-up with its receipt)
     waiting: int = 0  # already proposed by an earlier upload and still waiting
 
@@ -210,15 +215,7 @@ def statement_postings_propose(
             ignore_conflicts=True,
         )
         for (_, kind), item in new.items():
-            if kind == "charge":
-                result.charges += 1
-                result.charges_amount += -item.amount
-            else:
-                result.transfers += 1
-                if item.amount > 0:
-                    result.transfers_in += item.amount
-                else:
-                    result.transfers_out += -item.amount
+            result.count(kind, item.amount)
         event_record(
             action=AuditAction.STATEMENT_POSTINGS_PROPOSED,
             source=EventSource.ADMIN,
