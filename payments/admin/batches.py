@@ -15,7 +15,8 @@ from django.utils.http import urlencode
 from core.console_kit import badge, kes, link_to, refused, table
 from core.phone import mask_msisdn
 from daraja import result_codes
-from payments.admin.payout_views import MAX_PER_DECISION, safe_file_name
+from payments.admin.bulk_views import safe_file_name
+from payments.admin.payout_views import MAX_PER_DECISION
 from payments.models import Payout, PayoutBatch, PayoutStatus
 from payments.payouts import bulk
 from payments.roles import can_approve, can_request

@@ -1,22 +1,19 @@
 """The payout console's own pages (dj-stripe's admin/views.py shape): the disbursement request and edit
-forms, the approve/reject confirmation pages, status queries, request again, review, and the bulk upload's
-preview and confirmation. PayoutAdmin (payments/admin/payouts.py) is the list, the change page and the URLs
-that name these views; each view checks who may use it and calls a service, which writes (nothing here
-writes a Payout)."""
+forms, the approve/reject confirmation pages, status queries, request again and review; the bulk upload's
+preview and confirmation are in payments/admin/bulk_views.py. PayoutAdmin (payments/admin/payouts.py) is the
+list, the change page and the URLs that name these views; each view checks who may use it and calls a
+service, which writes (nothing here writes a Payout)."""
 
 from __future__ import annotations
 
-import io
-import secrets
 from collections.abc import Callable
 from functools import wraps
-from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -31,15 +28,14 @@ from core.console_kit import (
     safe_next,
 )
 from core.errors import InvalidState, PayoutError
-from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
 from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
+from payments.admin.bulk_views import BulkUploadViews
 from payments.forms import (
-    BulkUploadForm,
     DisbursementForm,
     PayoutEditForm,
     RejectForm,
@@ -52,49 +48,19 @@ from payments.models import (
     EventSource,
     Payout,
     PayoutApproval,
-    PayoutBatch,
     PayoutControl,
     PayoutEditor,
     PayoutStatus,
 )
-from payments.payouts import bulk, dispatch
+from payments.payouts import dispatch
 from payments.payouts import services as payout_services
-from payments.payouts.limits import latest_float, payouts_paused, required_approvals
+from payments.payouts.limits import payouts_paused, required_approvals
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
-
-
-UPLOADS_KEY = "payments.bulk_uploads"
-BULK_FORM = "bulk_upload"
-SESSION_UPLOADS = 3
-ROW_REPORT_MAX = 20
-
-
-class NamedText(io.StringIO):
-    """The stored text of an upload, read as the uploaded file was (with its name)."""
-
-    def __init__(self, text: str, name: str) -> None:
-        super().__init__(text)
-        self.name = name
-
-
-def mask_cell_phone(value: str) -> str:
-    """A phone from a refused row, masked whether or not it is a valid number."""
-    try:
-        return mask_msisdn(normalize_msisdn(value))
-    except InvalidPhoneNumber:
-        text = value.strip()
-        if len(text) <= 4:
-            return "*" * len(text)
-        return text[:3] + "*" * (len(text) - 5) + text[-2:]
-
-
-def safe_file_name(stem: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:80] or "upload"
 
 
 def parse_ids(raw: str | list[str]) -> list[int]:
@@ -172,7 +138,7 @@ def one_payout(allowed: Callable[[HttpRequest], bool], refusal: str, *, related:
     return decorate
 
 
-class PayoutViews(AdminPagesMixin):
+class PayoutViews(BulkUploadViews, AdminPagesMixin):
     """The pages of the payout console beyond Django's own list and change page, each a view with its
     template; PayoutAdmin.get_urls names them."""
 
@@ -611,184 +577,3 @@ class PayoutViews(AdminPagesMixin):
             "contradicts what M-Pesa reported (failed after a success, completed without its receipt) is "
             "recorded and counts only once another approver confirms it.",
         )
-
-    # --- bulk disbursement ------------------------------------------------------------------------
-
-    # Upload -> preview (nothing created) -> confirm (the batch is created, every row checked again). The file's
-    # text waits in the uploader's session between the two, under a random token; at most SESSION_UPLOADS.
-
-    def _uploads(self, request) -> dict:
-        return request.session.get(UPLOADS_KEY, {})
-
-    def _upload(self, request, token: str) -> dict | None:
-        return self._uploads(request).get(token) if token else None
-
-    def bulk_upload_view(self, request):
-        if not can_request(request):
-            return refused(request, "Only payout requesters can upload a bulk disbursement.")
-        form = BulkUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            raw = upload.read(bulk.MAX_BYTES + 1)
-            try:
-                text = bulk.decoded(raw)
-                preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(text))
-            except PayoutError as exc:
-                form.add_error("file", exc.message)
-            else:
-                token = secrets.token_urlsafe(12)
-                uploads = dict(list(self._uploads(request).items())[-(SESSION_UPLOADS - 1) :])
-                uploads[token] = {
-                    "text": text,
-                    "file_name": truncate_to(PayoutBatch, "file_name", PurePath(upload.name or "").name),
-                    "name": form.cleaned_data["name"],
-                    "command_id": form.cleaned_data["command_id"],
-                }
-                request.session[UPLOADS_KEY] = uploads
-                return self.bulk_preview_page(request, token, uploads[token], preview)
-        return self.page(
-            request,
-            "admin/payments/payout/bulk_upload.html",
-            "Upload a bulk disbursement (CSV)",
-            form=form,
-            submit_label="Check the file",
-        )
-
-    def bulk_preview_page(self, request, token: str, upload: dict, preview) -> TemplateResponse:
-        refused_rows = []
-        by_line: dict[int, list] = {}
-        for error in preview.errors:
-            by_line.setdefault(error.line, []).append(error)
-        for line in sorted(by_line):
-            first = by_line[line][0]
-            refused_rows.append(
-                {
-                    "line": line,
-                    "phone": mask_cell_phone(first.cell("phone")),
-                    "name": first.cell("recipient_name"),
-                    "reason": " ".join(error.message for error in by_line[line]),
-                }
-            )
-        rows = [
-            {
-                "line": row.line,
-                "phone": mask_msisdn(row.phone),
-                "name": row.recipient_name,
-                "amount": kes(row.amount),
-                "reference": row.recipient_reference,
-                "remarks": row.remarks,
-                "approvals": required_approvals(row.amount),
-            }
-            for row in preview.rows
-        ]
-        reading = latest_float()
-        return self.page(
-            request,
-            "admin/payments/payout/bulk_preview.html",
-            "Check the batch before it is created",
-            token=token,
-            upload=upload,
-            rows=rows,
-            total=kes(preview.total),
-            two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
-            threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
-            # The float the batch will draw on, as last read: charges are not in the total (not known here).
-            float_reading=reading,
-            float_available=kes(reading.utility_available) if reading else "",
-            float_short=kes(preview.total - reading.utility_available)
-            if reading and preview.total > reading.utility_available
-            else "",
-            refused_rows=refused_rows,
-            errors_url=self.url("bulk_errors", token) if refused_rows else "",
-            confirm_url=self.url("bulk_confirm"),
-        )
-
-    def bulk_confirm_view(self, request):
-        if not can_request(request):
-            return refused(request, "Only payout requesters can upload a bulk disbursement.")
-        upload_url = self.url("bulk_upload")
-        if request.method != "POST":
-            return HttpResponseRedirect(upload_url)
-        token = request.POST.get("token", "")
-        # A preview is confirmed once: its token is stored with the batch (a UNIQUE constraint, not the
-        # session, which concurrent confirms each read before any of them saves it).
-        earlier = submissions.submitted_earlier(user=request.user, form=BULK_FORM, nonce=token)
-        if earlier:
-            messages.info(request, "This upload was confirmed already: here is its batch.")
-            return HttpResponseRedirect(earlier)
-        upload = self._upload(request, token)
-        if upload is None:
-            messages.error(
-                request,
-                "That upload is no longer waiting (confirmed already, or the session ended); upload the file again.",
-            )
-            return HttpResponseRedirect(upload_url)
-        errors: list = []
-
-        def create():
-            batch, refused = bulk.payout_batch_create_from_csv(
-                uploaded_by=request.user,
-                file=NamedText(upload["text"], upload["file_name"]),
-                source=ADMIN,
-                name=upload["name"],
-                command_id=upload["command_id"],
-            )
-            errors.extend(refused)
-            return batch
-
-        try:
-            submitted = submissions.submit_once(
-                user=request.user,
-                form=BULK_FORM,
-                nonce=token,
-                create=create,
-                url_of=lambda batch: reverse("admin:payments_payoutbatch_change", args=(batch.pk,)),
-            )
-        except PayoutError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(upload_url)
-        uploads = self._uploads(request)
-        uploads.pop(token, None)
-        request.session[UPLOADS_KEY] = uploads
-        if submitted.url and submitted.created is None:
-            messages.info(request, "This upload was confirmed already: here is its batch.")
-            return HttpResponseRedirect(submitted.url)
-        batch = submitted.created
-        if batch is None:
-            messages.error(request, "No row could be created; nothing was created. Fix the rows and upload again.")
-            return HttpResponseRedirect(upload_url)
-        count = batch.payouts.count()
-        made = "1 payout" if count == 1 else f"{count} payouts"
-        messages.success(request, f"Batch “{batch}” created with {made} waiting for approval.")
-        if errors:
-            lines = len({error.line for error in errors})
-            messages.warning(
-                request,
-                f"{lines} row(s) were not created: the batch page below lists them with their reasons under "
-                "“Refused rows”, and offers them as a file to fix and upload again.",
-            )
-            for error in errors[:ROW_REPORT_MAX]:
-                messages.error(request, str(error))
-        return HttpResponseRedirect(reverse("admin:payments_payoutbatch_change", args=(batch.pk,)))
-
-    def bulk_errors_view(self, request, token: str):
-        if not can_request(request):
-            return refused(request, "Only payout requesters can upload a bulk disbursement.")
-        upload = self._upload(request, token)
-        if upload is None:
-            messages.error(request, "That upload is no longer waiting; upload the file again.")
-            return HttpResponseRedirect(self.url("bulk_upload"))
-        try:
-            preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(upload["text"]))
-        except PayoutError as exc:
-            messages.error(request, exc.message)
-            return HttpResponseRedirect(self.url("bulk_upload"))
-        stem = PurePath(upload["file_name"] or "upload.csv").stem or "upload"
-        response = HttpResponse(bulk.batch_errors_csv(preview.errors), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{safe_file_name(stem)}-refused-rows.csv"'
-        return response
-
-    def bulk_template_view(self, request):
-        response = HttpResponse(bulk.TEMPLATE_CSV, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="bulk-disbursement-template.csv"'
-        return response
