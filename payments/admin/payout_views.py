@@ -53,6 +53,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.payouts import dispatch
+from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
 from payments.payouts.limits import payouts_paused, required_approvals
 from payments.roles import can_approve, can_request
@@ -535,10 +536,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             messages.error(request, f"Payout #{payout.pk} is {payout.get_status_display().lower()}, not needs review.")
             return HttpResponseRedirect(change_url)
-        waiting = payout_services.open_review(payout)
+        waiting = payout_review.open_review(payout)
         if request.method == "POST" and "confirm_review" in request.POST:
             try:
-                payout_services.payout_confirm_review(payout_id=payout.pk, confirmed_by=request.user, source=ADMIN)
+                payout_review.payout_confirm_review(payout_id=payout.pk, confirmed_by=request.user, source=ADMIN)
             except PayoutError as exc:
                 messages.error(request, f"Payout #{payout.pk}: {exc.message}")
                 return HttpResponseRedirect(self.url("review", payout.pk))
@@ -547,7 +548,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         form = ReviewForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                reviewed = payout_services.payout_mark_reviewed(
+                reviewed = payout_review.payout_mark_reviewed(
                     payout_id=payout.pk, reviewed_by=request.user, source=ADMIN, **form.cleaned_data
                 )
             except PayoutError as exc:

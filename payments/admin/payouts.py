@@ -58,6 +58,7 @@ from payments.models import (
     PayoutStatus,
 )
 from payments.payouts import notes as note_services
+from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
 from payments.roles import can_approve, can_request
 
@@ -412,7 +413,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
 
     @admin.display(description="Review waiting for confirmation")
     def review_waiting(self, obj: Payout) -> str:
-        waiting = payout_services.open_review(obj)
+        waiting = payout_review.open_review(obj)
         if waiting is None:
             return "-"
         return warning_box(

@@ -66,6 +66,7 @@ from payments.models import (
 )
 from payments.models import UNSETTLED_STATUSES as LEDGER_IN_FLIGHT
 from payments.payouts import dispatch
+from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
 from tests.e2e import results
 from tests.factories import make_approver, make_payment, make_requester, make_user
@@ -205,12 +206,12 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
     @rule(payout=payouts, paid=st.booleans())
     def mark_reviewed(self, payout: int, paid: bool) -> None:
         try:
-            payout_services.payout_mark_reviewed(
+            payout_review.payout_mark_reviewed(
                 payout_id=payout, reviewed_by=self.approver, note="Checked the M-Pesa portal",
                 resolution=PayoutStatus.COMPLETED if paid else PayoutStatus.FAILED,
                 transaction_id=_receipt(payout),
             )  # fmt: skip
-            payout_services.payout_confirm_review(payout_id=payout, confirmed_by=self.colleague)
+            payout_review.payout_confirm_review(payout_id=payout, confirmed_by=self.colleague)
         except PayoutError:
             pass
 
