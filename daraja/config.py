@@ -41,6 +41,9 @@ class DarajaConfig:
     stk_passkey: str = ""
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    # Payout rails beyond B2C (docs/daraja.md, "Payout rails"): empty means "the B2C shortcode".
+    b2b_shortcode: str = ""  # PartyA of paybill, till and Pochi payments
+    topup_from_shortcode: str = ""  # PartyA of a float top-up (empty: the B2B shortcode)
 
     def __repr__(self) -> str:
         return (
@@ -48,10 +51,21 @@ class DarajaConfig:
             f"stk_credentials={self.stk_credentials!r}, b2c_shortcode={self.b2c_shortcode!r}, "
             f"initiator_name={self.initiator_name!r}, security_credential={_mask(self.security_credential)}, "
             f"stk_shortcode={self.stk_shortcode!r}, stk_passkey={_mask(self.stk_passkey)}, "
-            f"connect_timeout={self.connect_timeout!r}, read_timeout={self.read_timeout!r})"
+            f"connect_timeout={self.connect_timeout!r}, read_timeout={self.read_timeout!r}, "
+            f"b2b_shortcode={self.b2b_shortcode!r}, topup_from_shortcode={self.topup_from_shortcode!r})"
         )
 
     @property
     def timeout(self) -> tuple[float, float]:
         """The (connect, read) pair every request passes to requests."""
         return (self.connect_timeout, self.read_timeout)
+
+    @property
+    def b2b_party_a(self) -> str:
+        """The shortcode paybill, till and Pochi payments are drawn from."""
+        return self.b2b_shortcode or self.b2c_shortcode
+
+    @property
+    def topup_party_a(self) -> str:
+        """The shortcode whose Working account a float top-up moves money from."""
+        return self.topup_from_shortcode or self.b2b_party_a

@@ -13,6 +13,10 @@ table (docs/result-codes.md lists them all):
   is *unknown*: a Transaction Status query settles it.
 - `stk`: the `ResultCode` of an STK push callback (17 there is "rule limited", not "internal failure").
 - `c2b_validation`: the codes our validation URL answers with to accept or reject a customer's payment.
+- `b2b`: the `ResultCode` of an asynchronous B2B Result (paybill, till and float top-up payments). Same rule
+  as `b2c`; the money comes from a Working account, and SFC_IC0003 means the receiver type did not match the
+  number (a till sent as a paybill). `classify_rail()` picks the table by payout rail (Pochi results are B2C
+  results).
 
 `retryable` means: the condition is transient, so a later attempt may succeed without anyone acting. For a
 B2C payout a later attempt is always a NEW request with a new OriginatorConversationID, made only after a
@@ -33,6 +37,7 @@ class Namespace(StrEnum):
     B2C = "b2c"
     STK = "stk"
     C2B_VALIDATION = "c2b_validation"
+    B2B = "b2b"
 
 
 class CodeClass(StrEnum):
@@ -275,6 +280,75 @@ _C2B_ENTRIES = (
     _c2b("C2B00016", F, "Reject: other error", "Payment rejected", "None: the customer's payment was not taken"),
 )
 
+DARAJA_B2B = "Safaricom Daraja docs, Business To Business (B2B) API page: the documented failure result"
+B2B_RECEIVER_TYPE = (
+    "Integrator reports (B2B results with SFC_IC0003 when RecieverIdentifierType does not match the number: a "
+    "till sent as type 4, a paybill as 2); the same code is a refusal in Daraja's B2C result codes"
+)
+_CHECK_TYPE = (
+    "Check whether the number is a paybill or a till (Buy Goods): pay a till on the till rail and a paybill on "
+    "the paybill rail, then request a new payout"
+)
+
+
+def _b2b(code, klass, meaning, admin_message, action, retryable=False, source="") -> ResultCodeInfo:
+    source = (source or G2_TABLE) if klass == F else ""
+    return ResultCodeInfo(code, meaning, retryable, admin_message, action, Namespace.B2B, klass, source=source)
+
+
+_B2B_ENTRIES = (
+    _b2b("0", S, "Success", "Completed successfully", "None"),
+    _b2b("1", F, "Insufficient funds in the paying Working account", "Working account balance too low",
+         "Move money into the Working account (M-Pesa org portal), then request a new payout"),
+    _b2b("2", F, "Declined: amount below the minimum transaction value",
+         "Amount is below the M-Pesa minimum per transaction", "Request a new payout of at least the minimum"),
+    _b2b("3", F, "Declined: amount above the maximum transaction value",
+         "Amount is above the M-Pesa maximum per transaction", "Split the amount into smaller payouts"),
+    _b2b("11", F, "The debit party (our account) is in an invalid state",
+         "Our paying shortcode is in a state that does not allow payments",
+         "Ask Safaricom support to check the B2B shortcode's status"),
+    _b2b("15", U, "Duplicate detected: M-Pesa saw this request before (the first one may have paid)",
+         "M-Pesa reported the payment as a duplicate: it may already have been paid",
+         "Do not resend. Check the M-Pesa org portal before requesting a new payout"),
+    _b2b("17", U, "Internal failure inside M-Pesa: the payment may or may not have been made",
+         "M-Pesa had an internal failure: the payment may or may not have been made",
+         "Check the M-Pesa org portal before requesting a new payout"),
+    _b2b("18", F, "Initiator credential check failure", "The initiator's security credential was refused",
+         "Regenerate the security credential with the right certificate (sandbox and production differ)"),
+    _b2b("20", F, "Unresolved initiator: M-Pesa does not know the initiator user",
+         "The API initiator name is not known to M-Pesa",
+         "Check MPESA_INITIATOR_NAME against the API user on the M-Pesa org portal"),
+    _b2b("21", F, "The initiator is not allowed to initiate this request",
+         "The API initiator user lacks the role for this rail",
+         "Give the initiator the rail's role on the M-Pesa org portal (Org Business Pay Bill, Buy Goods or "
+         "Pay to Bulk API initiator: docs/daraja.md)"),
+    _b2b("26", U, "Traffic blocking condition in place (system busy): not proof that nothing was paid",
+         "M-Pesa reported it was refusing traffic: the payment may or may not have been made",
+         "Check the M-Pesa org portal before requesting a new payout"),
+    _b2b("1037", U, "Timeout: no answer in time inside M-Pesa", "M-Pesa timed out: the payment may or may not "
+         "have been made", "Do not resend. Check the M-Pesa org portal before requesting a new payout"),
+    _b2b("2001", F, "The initiator information is invalid (initiator name or password)",
+         "The initiator name or security credential is wrong",
+         "Check the initiator name and regenerate the security credential", source=DARAJA_B2B),
+    _b2b("2028", F, "The request is not permitted according to product assignment",
+         "Our shortcode is not set up for this rail (CommandID)",
+         "Ask Safaricom to enable the rail's product on the paying shortcode"),
+    _b2b("8006", F, "The security credential is locked", "The initiator's security credential is locked",
+         "Reset the initiator password on the M-Pesa org portal, then regenerate the security credential"),
+    _b2b("SFC_IC0003", F, "The receiver type does not match the number (a till sent as a paybill, or a paybill "
+         "as a till), or the receiver does not exist", "M-Pesa refused the receiver: check paybill against till",
+         _CHECK_TYPE, source=B2B_RECEIVER_TYPE),
+)
+
+# Which table a payout rail's asynchronous result is read with (daraja.rails.Rail names the rails).
+RAIL_NAMESPACES = {
+    "mobile": Namespace.B2C,
+    "pochi": Namespace.B2C,
+    "paybill": Namespace.B2B,
+    "till": Namespace.B2B,
+    "float_topup": Namespace.B2B,
+}
+
 _SYNC_ENTRIES = (
     _sync("0", SyncKind.ACCEPTED, "Accepted for processing (not yet paid)", "Accepted by M-Pesa",
           "None: the Result will follow"),
@@ -352,6 +426,7 @@ CATALOGUE: dict[str, dict[str, ResultCodeInfo]] = {
     Namespace.STK: {info.code: info for info in _STK_ENTRIES},
     Namespace.SYNC: {info.code: info for info in _SYNC_ENTRIES},
     Namespace.C2B_VALIDATION: {info.code: info for info in _C2B_ENTRIES},
+    Namespace.B2B: {info.code: info for info in _B2B_ENTRIES},
 }
 
 
@@ -490,3 +565,11 @@ def lookup(code: str | int | float | Decimal | None, namespace: str | None = Non
 def is_success(code: str | int | float | Decimal | None, namespace: str = Namespace.B2C) -> bool:
     return classify(namespace, code).is_success
 
+
+def classify_rail(rail: str, code: Any) -> ResultCodeInfo:
+    """A payout's asynchronous ResultCode, read with its rail's table (B2C for mobile and Pochi, B2B for
+    paybill, till and float top-up). An unknown rail is a bug, not input: ValueError."""
+    namespace = RAIL_NAMESPACES.get(str(rail))
+    if namespace is None:
+        raise ValueError(f"Unknown payout rail {rail!r}")
+    return classify(namespace, code)

@@ -294,6 +294,11 @@ MPESA_PASSKEY = env.str("MPESA_PASSKEY", default="")
 MPESA_B2C_CONSUMER_KEY = env.str("MPESA_B2C_CONSUMER_KEY", default="") or MPESA_CONSUMER_KEY
 MPESA_B2C_CONSUMER_SECRET = env.str("MPESA_B2C_CONSUMER_SECRET", default="") or MPESA_CONSUMER_SECRET
 MPESA_B2C_SHORTCODE = env.str("MPESA_B2C_SHORTCODE", default="")
+# Payout rails (docs/daraja.md, "Payout rails"): PartyA of paybill, till and Pochi payments (empty: the B2C
+# shortcode), and the shortcode a float top-up moves money from, Working into the B2C Utility account (empty:
+# the B2B shortcode).
+MPESA_B2B_SHORTCODE = env.str("MPESA_B2B_SHORTCODE", default="")
+MPESA_TOPUP_FROM_SHORTCODE = env.str("MPESA_TOPUP_FROM_SHORTCODE", default="")
 MPESA_INITIATOR_NAME = env.str("MPESA_INITIATOR_NAME", default="")
 MPESA_INITIATOR_PASSWORD = env.str("MPESA_INITIATOR_PASSWORD", default="")
 MPESA_CERTIFICATE_PATH = env.str("MPESA_CERTIFICATE_PATH", default="")

@@ -55,6 +55,8 @@ def _build_config(stored: dict[str, str]) -> DarajaConfig:
         stk_passkey=settings.MPESA_PASSKEY,
         connect_timeout=settings.MPESA_CONNECT_TIMEOUT,
         read_timeout=settings.MPESA_READ_TIMEOUT,
+        b2b_shortcode=settings.MPESA_B2B_SHORTCODE,
+        topup_from_shortcode=settings.MPESA_TOPUP_FROM_SHORTCODE,
     )
 
 
@@ -81,6 +83,8 @@ _SETTING_NAMES = (
     "MPESA_PASSKEY",
     "MPESA_CONNECT_TIMEOUT",
     "MPESA_READ_TIMEOUT",
+    "MPESA_B2B_SHORTCODE",
+    "MPESA_TOPUP_FROM_SHORTCODE",
 )
 
 _local = threading.local()

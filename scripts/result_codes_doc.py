@@ -19,6 +19,7 @@ TITLES = {
     Namespace.B2C: "Asynchronous B2C results (`ResultCode`; also Transaction Status and Account Balance results)",
     Namespace.STK: "STK push callbacks (`ResultCode`)",
     Namespace.C2B_VALIDATION: "C2B validation answers (what our validation URL may answer)",
+    Namespace.B2B: "Asynchronous B2B results (`ResultCode` of paybill, till and float top-up payments)",
 }
 
 
@@ -28,7 +29,7 @@ def _cell(text: str) -> str:
 
 def main() -> None:
     entries = all_entries()
-    for namespace in (Namespace.SYNC, Namespace.B2C, Namespace.STK, Namespace.C2B_VALIDATION):
+    for namespace in (Namespace.SYNC, Namespace.B2C, Namespace.STK, Namespace.C2B_VALIDATION, Namespace.B2B):
         print(f"## {TITLES[namespace]}\n")
         print("| Code | Namespace | Class | Meaning | What the operator does | Source (final failures) |")
         print("| --- | --- | --- | --- | --- | --- |")
