@@ -56,6 +56,7 @@ class SimulatorSettings:
     initiator_password: str = ""  # empty: any SecurityCredential that decrypts with our key
     stk_passkey: str = ""  # empty: any Password shaped base64(shortcode + passkey + timestamp)
     float_balance: Decimal = Decimal("1000000.00")
+    working_balance: Decimal = Decimal("500000.00")  # the Working account B2B payments and top-ups draw on
     slow_seconds: float = 35.0  # the slow-answer scenario; longer than the client's 30 s read timeout
     token_ttl: int = 3599
     dedupe: bool = True  # False: a resent OriginatorConversationID is paid again (Safaricom promises nothing)
@@ -140,7 +141,9 @@ class DarajaSimulator:
 
     # --- B2C -----------------------------------------------------------------------------------------
 
-    def b2c_payment(self, authorization: str | None, raw: bytes) -> Reply:
+    def b2c_payment(
+        self, authorization: str | None, raw: bytes, *, commands: tuple[str, ...] = B2C_COMMANDS
+    ) -> Reply:
         body = self._authorised_json(authorization, raw)
         if isinstance(body, Reply):
             return body
@@ -161,7 +164,7 @@ class DarajaSimulator:
             return refused
         amount = _whole_amount(body["Amount"])
         phone = str(body["PartyB"]).strip()
-        if body["CommandID"] not in B2C_COMMANDS:
+        if body["CommandID"] not in commands:
             return _invalid("CommandID")
         if amount is None:
             return _invalid("Amount")
@@ -242,6 +245,7 @@ class DarajaSimulator:
             result_desc=desc,
             completed_at=payloads.now().isoformat(),
             utility_balance_after=f"{self.ledger.utility_balance:.2f}",
+            working_balance_after=f"{self.ledger.working_balance:.2f}",
             received_at=[received],
         )
         return record
@@ -339,8 +343,10 @@ class DarajaSimulator:
         conversation = payloads.conversation_id()
         if self._credential_ok(str(body["SecurityCredential"])):
             with self.ledger.lock:
-                balance = self.ledger.utility_balance
-            result = payloads.balance_result(originator=originator, conversation=conversation, utility_balance=balance)
+                balance, working = self.ledger.utility_balance, self.ledger.working_balance
+            result = payloads.balance_result(
+                originator=originator, conversation=conversation, utility_balance=balance, working_balance=working
+            )
         else:
             result = payloads.credential_failure(originator=originator, conversation=conversation)
         self.dispatcher.post_later(

@@ -43,6 +43,7 @@ class PaymentRecord:
     utility_balance_after: str
     received_at: list[str] = field(default_factory=list)  # every request with this OriginatorConversationID
     duplicate_attempts: int = 0
+    working_balance_after: str = ""
 
     @property
     def paid(self) -> bool:
@@ -62,13 +63,47 @@ class StkRecord:
     received_at: str
 
 
+@dataclass
+class B2BRecord:
+    """One B2B request (paybill, till or float top-up) M-Pesa took in; both ids are Daraja's own."""
+
+    originator_conversation_id: str
+    conversation_id: str
+    transaction_id: str
+    command_id: str
+    receiver_type: str
+    amount: int
+    party_a: str
+    party_b: str
+    account_reference: str
+    receiver_name: str
+    scenario: str
+    outcome: str  # PAID, FAILED or NOT_PROCESSED
+    result_code: str
+    result_desc: str
+    completed_at: str
+    working_balance_after: str
+    utility_balance_after: str
+    received_at: str
+
+    @property
+    def paid(self) -> bool:
+        return self.outcome == PAID
+
+
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
 class Ledger:
-    def __init__(self, path: str | Path | None = None, *, float_balance: Decimal = Decimal("1000000.00")) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        float_balance: Decimal = Decimal("1000000.00"),
+        working_balance: Decimal = Decimal("500000.00"),
+    ) -> None:
         self.lock = threading.RLock()
         self.path = Path(path) if path else None
         self._initial_float = Decimal(float_balance)
@@ -80,6 +115,10 @@ class Ledger:
         self.rejected_requests: list[dict[str, str]] = []
         self.callbacks: list[dict[str, Any]] = []
         self.utility_balance = self._initial_float
+        # The Working account: B2B payments are drawn from it, a float top-up moves money from it to Utility.
+        self._initial_working = Decimal(working_balance)
+        self.working_balance = self._initial_working
+        self.b2b_payments: list[B2BRecord] = []
         if self.path and self.path.exists():
             self._load()
 
@@ -129,6 +168,8 @@ class Ledger:
                 "stk_requests": [asdict(s) for s in self.stk_requests],
                 "callbacks": list(self.callbacks),
                 "utility_balance": f"{self.utility_balance:.2f}",
+                "b2b_payments": [asdict(b) for b in self.b2b_payments],
+                "working_balance": f"{self.working_balance:.2f}",
             }
 
     # --- Writes (each one saved) -----------------------------------------------------------------------
@@ -169,6 +210,22 @@ class Ledger:
             del self.callbacks[:-MAX_CALLBACK_LOG]
             self._save()
 
+    def pay_from_working(self, amount: int, *, to_utility: bool = False) -> bool:
+        """Take `amount` from the Working account (into Utility for a top-up); False, nothing moved, if short."""
+        with self.lock:
+            if Decimal(amount) > self.working_balance:
+                return False
+            self.working_balance -= Decimal(amount)
+            if to_utility:
+                self.utility_balance += Decimal(amount)
+            self._save()
+            return True
+
+    def add_b2b(self, record: B2BRecord) -> None:
+        with self.lock:
+            self.b2b_payments.append(record)
+            self._save()
+
     def add_stk(self, record: StkRecord) -> None:
         with self.lock:
             self.stk_requests.append(record)
@@ -183,6 +240,8 @@ class Ledger:
             self.rejected_requests.clear()
             self.callbacks.clear()
             self.utility_balance = self._initial_float if float_balance is None else Decimal(float_balance)
+            self.b2b_payments.clear()
+            self.working_balance = self._initial_working
             self._save()
 
     # --- Persistence ---------------------------------------------------------------------------------
@@ -211,3 +270,5 @@ class Ledger:
         self.rejected_requests = list(data.get("rejected_requests", []))
         self.callbacks = list(data.get("callbacks", []))
         self.utility_balance = Decimal(str(data.get("utility_balance", self._initial_float)))
+        self.b2b_payments = [_from_dict(B2BRecord, b) for b in data.get("b2b_payments", [])]
+        self.working_balance = Decimal(str(data.get("working_balance", self._initial_working)))

@@ -102,7 +102,7 @@ def b2c_result(record: PaymentRecord) -> dict[str, Any]:
             {"Key": "ReceiverPartyPublicName", "Value": public_name(record.phone)},
             {"Key": "TransactionCompletedDateTime", "Value": f"{completed:%d.%m.%Y %H:%M:%S}"},
             {"Key": "B2CUtilityAccountAvailableFunds", "Value": _money(Decimal(record.utility_balance_after))},
-            {"Key": "B2CWorkingAccountAvailableFunds", "Value": _money(0)},
+            {"Key": "B2CWorkingAccountAvailableFunds", "Value": _money(Decimal(record.working_balance_after or 0))},
             {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
             {"Key": "B2CChargesPaidAccountAvailableFunds", "Value": _money(0)},
         ]
@@ -226,12 +226,14 @@ def status_result(
     return {"Result": envelope}
 
 
-def balance_result(*, originator: str, conversation: str, utility_balance: Decimal) -> dict[str, Any]:
-    """samples/account_balance_result.json with the simulator's utility float."""
-    utility = f"{utility_balance:.2f}"
+def balance_result(
+    *, originator: str, conversation: str, utility_balance: Decimal, working_balance: Decimal = Decimal(0)
+) -> dict[str, Any]:
+    """samples/account_balance_result.json with the simulator's Utility float and Working account."""
+    utility, working = f"{utility_balance:.2f}", f"{working_balance:.2f}"
     accounts = "&".join(
         (
-            "Working Account|KES|0.00|0.00|0.00|0.00",
+            f"Working Account|KES|{working}|{working}|0.00|0.00",
             "Float Account|KES|0.00|0.00|0.00|0.00",
             f"Utility Account|KES|{utility}|{utility}|0.00|0.00",
             "Charges Paid Account|KES|0.00|0.00|0.00|0.00",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -18,6 +19,7 @@ from daraja_simulator.dispatcher import CallbackDispatcher
 from daraja_simulator.engine import DarajaSimulator, Reply, SimulatorSettings
 from daraja_simulator.keys import SimulatorKeys
 from daraja_simulator.ledger import Ledger
+from daraja_simulator.rails import B2B_SCENARIOS, RAIL_ROUTES
 from daraja_simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, STK_SCENARIOS
 
 logger = logging.getLogger("daraja_simulator")
@@ -71,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Reply(200, _scenarios()))
         elif url.path == "/simulator/certificate":
             self._send_bytes(200, simulator.keys.certificate_pem, "application/x-pem-file")
-        elif url.path in _POST_ROUTES or url.path == "/simulator/reset":
+        elif url.path in _POST_ROUTES or url.path in RAIL_ROUTES or url.path == "/simulator/reset":
             self._wrong_method()
         else:
             self._not_found()
@@ -90,6 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
         method = _POST_ROUTES.get(url.path)
         if method:
             self._send(self._guarded(getattr(simulator, method), self.headers.get("Authorization"), raw))
+        elif url.path in RAIL_ROUTES:  # paybill, till, top-up and Pochi (daraja_simulator/rails.py)
+            handler = functools.partial(RAIL_ROUTES[url.path], simulator)
+            self._send(self._guarded(handler, self.headers.get("Authorization"), raw))
         elif url.path in _GET_ROUTES:
             self._wrong_method()
         elif url.path == "/simulator/reset":
@@ -182,6 +187,7 @@ def _scenarios() -> dict[str, Any]:
         "b2c": [asdict(s) for s in B2C_SCENARIOS.values()],
         "stk": [asdict(s) for s in STK_SCENARIOS.values()],
         "c2b": [{"suffix": suffix, "summary": summary} for suffix, summary in C2B_SCENARIOS.items()],
+        "b2b": [asdict(s) for s in B2B_SCENARIOS.values()],
     }
 
 
@@ -208,7 +214,9 @@ class SimulatorServer:
         if keys is None:
             keys = SimulatorKeys.load_or_create(key_dir) if key_dir else SimulatorKeys.generate()
         self.keys = keys
-        self.ledger = Ledger(ledger_path, float_balance=self.settings.float_balance)
+        self.ledger = Ledger(
+            ledger_path, float_balance=self.settings.float_balance, working_balance=self.settings.working_balance
+        )
         self._stopping = threading.Event()
         self.dispatcher = CallbackDispatcher(timeout=self.settings.callback_timeout, record=self.ledger.note_callback)
         self.simulator = DarajaSimulator(

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from core.money import kes
 from daraja_simulator import SimulatorServer, SimulatorSettings, scenario_table
 from daraja_simulator.keys import CERT_FILE
+from daraja_simulator.rails import b2b_scenario_table
 
 # The pairs the Django side reads (mpesa_payouts/settings.py): the simulator accepts exactly these when set.
 _ENV_CREDENTIALS = (
@@ -75,6 +76,13 @@ class Command(BaseCommand):
             help="Opening utility account balance, KES.",
         )
         parser.add_argument(
+            "--working",
+            dest="working_balance",
+            type=amount,
+            default=Decimal("500000.00"),
+            help="Opening Working account balance, KES (paybill and till payments and float top-ups draw on it).",
+        )
+        parser.add_argument(
             "--slow-seconds", type=float, default=35.0, help="How long the slow-answer scenario (…040) waits."
         )
         parser.add_argument("--token-ttl", type=int, default=3599, help="Access token lifetime, seconds.")
@@ -124,10 +132,11 @@ class Command(BaseCommand):
             "Initiator password: "
             + ("the configured one" if settings_.initiator_password else "any that decrypts with the certificate"),
             f"Callbacks {settings_.delay} s after the answer; ledger: {options['ledger'] or 'in memory'}; "
-            f"float {kes(server.ledger.utility_balance)}",
+            f"float {kes(server.ledger.utility_balance)}, Working account {kes(server.ledger.working_balance)}",
             f"Inspect: GET {server.url}/simulator/ledger   Reset: POST {server.url}/simulator/reset",
             "",
             scenario_table(),
+            b2b_scenario_table(),
             "",
             "Quit with CONTROL-C.",
         ]
@@ -173,6 +182,7 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         initiator_password=initiator_password,
         stk_passkey=stk_passkey,
         float_balance=options["float_balance"],
+        working_balance=options["working_balance"],
         slow_seconds=options["slow_seconds"],
         token_ttl=options["token_ttl"],
         dedupe=not options["accept_duplicates"],
