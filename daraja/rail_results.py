@@ -21,6 +21,7 @@ from typing import Any
 from daraja.callbacks import (
     B2CResult,
     CallbackParseError,
+    TimeoutNotice,
     _code,
     _decimal,
     _key_values,
@@ -148,6 +149,31 @@ def _working_balance(params: dict[str, Any], affected: AccountReading | None) ->
         if amount is not None:
             return amount
     return None
+
+
+_B2B_COMMANDS = frozenset({"BusinessPayBill", "BusinessBuyGoods", "BusinessPayToBulk"})
+
+
+def parse_b2b_timeout(data: dict[str, Any]) -> TimeoutNotice:
+    """A post to a B2B request's QueueTimeOutURL: a Result envelope, or our request echoed back. The request
+    carried no id of ours, so an echo is bound by the URL's token and is a timeout only when it is a whole B2B
+    request (CommandID, PartyB, Amount: the caller checks them against the payout). Never a failure."""
+    if isinstance(data.get("Result"), dict):
+        result = data["Result"]
+        notice = TimeoutNotice(
+            originator_conversation_id=_code(result.get("OriginatorConversationID")),
+            result_code=_result_code(result, "Result", required=False),
+            result_description=_text(result.get("ResultDesc"))[:255],
+        )
+        if not notice.originator_conversation_id and not (notice.result_code and notice.result_description):
+            raise CallbackParseError(
+                "Missing field: Result.OriginatorConversationID (nor a ResultCode with its ResultDesc)"
+            )
+        return notice
+    party_b, amount = _code(data.get("PartyB")), _decimal(data.get("Amount"))
+    if _text(data.get("CommandID")) in _B2B_COMMANDS and party_b and amount is not None:
+        return TimeoutNotice(originator_conversation_id="", party_b=party_b, amount=amount)
+    raise CallbackParseError("Neither a Result nor an echoed B2B request (CommandID, PartyB and Amount)")
 
 
 def parse_rail_result(rail: str, data: dict[str, Any]) -> B2CResult | B2BResult:

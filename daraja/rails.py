@@ -124,6 +124,10 @@ def b2b_payload(
     if requester:
         _check_msisdn(requester)
     if rail == Rail.FLOAT_TOPUP:
+        if party_b:
+            raise DarajaValidationError(
+                "invalid_party_b", "A float top-up names no receiver: it always pays our own B2C shortcode"
+            )
         _require(config, b2c_shortcode="B2C shortcode (MPESA_B2C_SHORTCODE)")
         party_a, party_b = config.topup_party_a, config.b2c_shortcode
         account_reference = check_account_reference(account_reference, required=False)

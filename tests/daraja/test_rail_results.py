@@ -19,6 +19,7 @@ from daraja.rail_results import (
     parse_account_reading,
     parse_amount_form,
     parse_b2b_result,
+    parse_b2b_timeout,
     parse_rail_result,
 )
 from daraja.result_codes import Namespace, classify_rail, lookup
@@ -189,3 +190,31 @@ def test_insufficient_funds_on_a_b2b_rail_names_the_working_account():
 def test_an_unknown_rail_is_a_bug_not_input():
     with pytest.raises(ValueError):
         classify_rail("bank", "0")
+
+
+# --- QueueTimeOut posts of B2B requests ------------------------------------------------------------------
+
+
+def test_an_echoed_b2b_request_is_a_timeout_naming_whom_and_how_much():
+    notice = parse_b2b_timeout(json.loads((SAMPLES / "b2b_paybill_request.json").read_text()))
+    assert (notice.originator_conversation_id, notice.party_b, notice.amount) == ("", "888880", Decimal("239"))
+    assert notice.result_code == ""  # a timeout, never a failure
+
+
+def test_a_result_envelope_at_the_timeout_url_is_a_timeout():
+    body = {"Result": {"ResultCode": "1037", "ResultDesc": "Timeout", "ConversationID": "AG_1"}}
+    assert parse_b2b_timeout(body).result_code == "1037"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"CommandID": "BusinessPayBill", "PartyB": "888880"},
+        {"CommandID": "BusinessPayment", "PartyB": "1", "Amount": "5"},
+        {"Result": {"ResultDesc": "x"}},
+    ],
+)
+def test_anything_less_is_not_a_b2b_timeout(body):
+    with pytest.raises(CallbackParseError):
+        parse_b2b_timeout(body)

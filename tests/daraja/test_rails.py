@@ -94,8 +94,13 @@ def test_float_topup_moves_money_from_the_topup_shortcode_into_our_b2c_shortcode
     assert body["CommandID"] == "BusinessPayToBulk" and body["RecieverIdentifierType"] == "4"
     assert (body["PartyA"], body["PartyB"]) == ("700100", "600992")  # top-up default: the B2B shortcode
     config = make_config(b2b_shortcode="700100", topup_from_shortcode="700200")
-    assert business(config, rail=Rail.FLOAT_TOPUP, party_b="999999")["PartyA"] == "700200"
-    assert business(config, rail=Rail.FLOAT_TOPUP, party_b="999999")["PartyB"] == "600992"  # never the caller's
+    assert business(config, rail=Rail.FLOAT_TOPUP, party_b="", account_reference="")["PartyA"] == "700200"
+
+
+def test_a_float_topup_names_no_receiver_of_its_own():
+    with pytest.raises(DarajaValidationError, match="names no receiver") as caught:
+        business(rail=Rail.FLOAT_TOPUP, party_b="999999")
+    assert caught.value.code == "invalid_party_b"
 
 
 def pochi(config: DarajaConfig | None = None, **overrides) -> dict:
@@ -184,7 +189,7 @@ def test_bad_pochi_input_is_refused(overrides, code):
 
 def test_a_topup_without_a_b2c_shortcode_is_a_configuration_error():
     with pytest.raises(DarajaConfigurationError, match="MPESA_B2C_SHORTCODE"):
-        business(make_config(b2c_shortcode=""), rail=Rail.FLOAT_TOPUP)
+        business(make_config(b2c_shortcode=""), rail=Rail.FLOAT_TOPUP, party_b="")
 
 
 def test_config_repr_names_the_new_shortcodes_and_hides_secrets():
