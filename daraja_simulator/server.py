@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import socket
 import threading
 from collections.abc import Callable
@@ -30,6 +31,14 @@ _POST_ROUTES = {
     "/mpesa/stkpush/v1/processrequest": "stk_push",
     "/mpesa/c2b/v2/registerurl": "c2b_register",
     "/mpesa/c2b/v1/simulate": "c2b_simulate",
+    # Money in and name checks (daraja_simulator/money_in.py, name_check.py)
+    "/mpesa/reversal/v1/request": "money_in.reversal",
+    "/pulltransactions/v1/register": "money_in.pull_register",
+    "/pulltransactions/v1/query": "money_in.pull_query",
+    "/mpesa/stkpushquery/v1/query": "money_in.stk_query",
+    "/simulator/c2b/unconfirmed": "money_in.unconfirmed_c2b",
+    "/mpesa/b2c/hakikisha/v1/hakikisha": "name_check.hakikisha",
+    "/sfcverify/v1/query/info": "name_check.org_info",
 }
 _GET_ROUTES = ("/oauth/v1/generate", "/simulator/ledger", "/simulator/scenarios", "/simulator/certificate")
 
@@ -89,7 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         method = _POST_ROUTES.get(url.path)
         if method:
-            self._send(self._guarded(getattr(simulator, method), self.headers.get("Authorization"), raw))
+            handler = operator.attrgetter(method)(simulator)  # "money_in.reversal": a desk's method
+            self._send(self._guarded(handler, self.headers.get("Authorization"), raw))
         elif url.path in _GET_ROUTES:
             self._wrong_method()
         elif url.path == "/simulator/reset":
