@@ -1,4 +1,5 @@
-"""A local Daraja (M-Pesa API) simulator: OAuth, B2C v3, Transaction Status, Account Balance, STK push.
+"""A local Daraja (M-Pesa API) simulator: OAuth, B2C v3, Transaction Status, Account Balance, STK push and its
+query, C2B, Reversal, Pull Transactions, Hakikisha and Org Info.
 
 Plain Python (standard library HTTP server, `requests` for callbacks, no Django). Outcomes are chosen by the
 last three digits of the phone number: see scenarios.py and docs/simulator.md.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,7 +16,7 @@ from daraja.name_check import NameCheckOutcome, hakikisha_lookup, org_info_looku
 from daraja.names import NameMatch, compare_business_name, compare_first_name
 from daraja.pull_transactions import MsisdnKind, pull_all, pull_register
 from daraja.reversal import ReversalOutcome, parse_reversal_result, reversal_request
-from daraja_simulator import SimulatorServer, SimulatorSettings, phone_for
+from daraja_simulator import SimulatorServer, SimulatorSettings, phone_for, scenarios
 from daraja_simulator.payloads import now, public_name
 from tests.daraja_simulator.helpers import STK_PATH, make_client
 
@@ -214,3 +215,11 @@ def test_org_info_knows_tills_but_one(simulator, client):
 def test_name_checks_need_a_token(simulator):
     answer = requests.post(f"{simulator.url}/mpesa/b2c/hakikisha/v1/hakikisha", timeout=5, json={})
     assert answer.status_code == 404 and answer.json()["errorCode"] == "404.001.03"
+
+
+def test_the_name_check_and_c2b_tables_in_the_docs_match_the_code():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text()
+    assert f"| Hakikisha (`msisdn`) | `{scenarios.HAKIKISHA_NOT_FOUND_SUFFIX}` | HTTP 400" in doc
+    assert f"| Hakikisha (`msisdn`) | `{scenarios.HAKIKISHA_OTHER_NAME_SUFFIX}` | found, with a first name" in doc
+    assert f"| Org Info (`Identifier`) | `{scenarios.ORG_UNKNOWN_SUFFIX}` | no `OrganizationName`" in doc
+    assert f"| `{scenarios.C2B_UNCONFIRMED_SUFFIX}` | none: the payment is made but its confirmation" in doc
