@@ -19,6 +19,7 @@ TITLES = {
     Namespace.B2C: "Asynchronous B2C results (`ResultCode`; also Transaction Status and Account Balance results)",
     Namespace.STK: "STK push callbacks (`ResultCode`)",
     Namespace.C2B_VALIDATION: "C2B validation answers (what our validation URL may answer)",
+    Namespace.REVERSAL: "Reversal results (`ResultCode` of a Reversal result; `daraja/reversal.py`)",
 }
 
 
@@ -28,7 +29,7 @@ def _cell(text: str) -> str:
 
 def main() -> None:
     entries = all_entries()
-    for namespace in (Namespace.SYNC, Namespace.B2C, Namespace.STK, Namespace.C2B_VALIDATION):
+    for namespace in TITLES:
         print(f"## {TITLES[namespace]}\n")
         print("| Code | Namespace | Class | Meaning | What the operator does | Source (final failures) |")
         print("| --- | --- | --- | --- | --- | --- |")

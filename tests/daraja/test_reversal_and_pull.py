@@ -8,10 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import requests
 import responses
 
 from daraja.callbacks import CallbackParseError
-from daraja.errors import DarajaConfigurationError, DarajaValidationError
+from daraja.errors import DarajaConfigurationError, DarajaOutcomeUnknown, DarajaValidationError
 from daraja.pull_transactions import (
     MsisdnKind,
     parse_pull_answer,
@@ -299,3 +300,13 @@ def test_pull_all_stops_at_an_empty_page_and_at_max_pages(client, mocked):
 def test_pull_nothing_available_error_is_an_empty_page():
     page = parse_pull_answer(500, {"requestId": "1", "errorCode": "500", "errorMessage": "No data available"})
     assert page.rows == () and page.response_code == "500"
+
+
+def test_a_lost_reversal_answer_is_unknown_and_no_secret_reaches_the_log(client, mocked, caplog):
+    add_token(mocked)
+    mocked.add(responses.POST, REVERSAL_URL, body=requests.exceptions.ReadTimeout())
+    with caplog.at_level("DEBUG"), pytest.raises(DarajaOutcomeUnknown) as caught:
+        reverse(client, result_url="https://payouts.example.co.ke/cb/reversal-result/tok-SECRET-77/")
+    assert len([c for c in mocked.calls if c.request.url == REVERSAL_URL]) == 1  # never sent twice
+    for secret in (SECURITY_CREDENTIAL, "tok-SECRET-77", "tok-1"):
+        assert secret not in caplog.text and secret not in str(caught.value)
