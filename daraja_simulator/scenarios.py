@@ -257,6 +257,8 @@ def scenario_table() -> str:
     lines.append(f"  ...  {STK_SUCCESS.name:<22} {STK_SUCCESS.summary} (any other number)")
     lines.append("C2B simulate (Msisdn ends in):")
     lines += [f"  {suffix}  {summary}" for suffix, summary in C2B_SCENARIOS.items()]
+    lines.append("Name checks (Hakikisha msisdn / Org Info Identifier ends in):")
+    lines += [f"  {where:<14} {summary}" for where, summary in NAME_CHECK_SCENARIOS.items()]
     return "\n".join(lines)
 
 

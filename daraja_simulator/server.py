@@ -19,7 +19,7 @@ from daraja_simulator.dispatcher import CallbackDispatcher
 from daraja_simulator.engine import DarajaSimulator, Reply, SimulatorSettings
 from daraja_simulator.keys import SimulatorKeys
 from daraja_simulator.ledger import Ledger
-from daraja_simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, STK_SCENARIOS
+from daraja_simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, NAME_CHECK_SCENARIOS, STK_SCENARIOS
 
 logger = logging.getLogger("daraja_simulator")
 MAX_BODY = 1024 * 1024
@@ -192,6 +192,7 @@ def _scenarios() -> dict[str, Any]:
         "b2c": [asdict(s) for s in B2C_SCENARIOS.values()],
         "stk": [asdict(s) for s in STK_SCENARIOS.values()],
         "c2b": [{"suffix": suffix, "summary": summary} for suffix, summary in C2B_SCENARIOS.items()],
+        "name_checks": [{"where": where, "summary": summary} for where, summary in NAME_CHECK_SCENARIOS.items()],
     }
 
 

@@ -16,6 +16,7 @@ from daraja.name_check import NameCheckOutcome, hakikisha_lookup, org_info_looku
 from daraja.names import NameMatch, compare_business_name, compare_first_name
 from daraja.pull_transactions import MsisdnKind, pull_all, pull_register
 from daraja.reversal import ReversalOutcome, parse_reversal_result, reversal_request
+from daraja.security import make_test_keypair
 from daraja_simulator import SimulatorServer, SimulatorSettings, phone_for, scenarios
 from daraja_simulator.payloads import now, public_name
 from tests.daraja_simulator.helpers import STK_PATH, make_client
@@ -90,6 +91,18 @@ def test_a_c2b_payment_is_reversed_once_then_reported_already_reversed(simulator
 def test_reversing_a_receipt_the_simulator_never_took_fails(simulator, client, receiver):
     result = parse_reversal_result(_reverse(client, receiver, "SIMNOTREAL", 1))
     assert result.outcome is ReversalOutcome.FAILED and result.result_code == "R000002"
+
+
+def test_a_reversal_with_a_credential_that_does_not_decrypt_fails_and_reverses_nothing(simulator, client, receiver):
+    _register_c2b(client, receiver)
+    _customer_pays(simulator, phone_for("645"))
+    receipt = receiver.wait_for(CONFIRMATION_PATH)[0]["TransID"]
+    _, foreign = make_test_keypair()
+
+    refused = parse_reversal_result(_reverse(make_client(simulator, certificate=foreign), receiver, receipt, 1))
+
+    assert refused.outcome is ReversalOutcome.FAILED and refused.result_code == "2001"
+    assert parse_reversal_result(_reverse(client, receiver, receipt, 2)).already_reversed is False
 
 
 def test_the_simulator_refuses_a_registration_with_a_word_safaricom_refuses(simulator, client, receiver):
