@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import math
 import ssl
@@ -481,6 +482,54 @@ class DarajaClient:
         logger.warning("Daraja %s refused: HTTP %s %s (%s)", context, status, error.code, type(error).__name__)
         raise error
 
+    # --- For the products in their own modules (money_in.py, pull_transactions.py, name_check.py, ...) ---
+
+    def request(
+        self, *, product: Product, path: str, payload: dict[str, Any], context: str, required: str
+    ) -> dict[str, Any]:
+        """An ordinary Daraja request: ResponseCode "0" accepts it and the answer must carry `required`; every
+        other answer raises as the B2C calls do."""
+        return self._call(product=product, path=path, payload=payload, context=context, required=required)
+
+    def request_raw(self, *, product: Product, path: str, payload: dict[str, Any], context: str) -> tuple[int, Any]:
+        """(HTTP status, JSON body or None) of a request whose answer does not follow the ResponseCode "0"
+        rule (Pull, STK query, Hakikisha, Org Info): the caller reads it. Transport failures raise as in every
+        call; an invalid token is refreshed and the request sent once more (the refusal proves it was not
+        processed). Numbers with a fraction are read as Decimal."""
+        token = self.access_token(product=product)
+        for attempt in (1, 2):
+            try:
+                response = self._session.post(
+                    f"{self._base_url}{path}",
+                    json=payload,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.config.timeout,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.RequestException as exc:
+                error = _transport_error(exc)
+                logger.warning("Daraja %s: %s (%s)", context, error.code, type(error).__name__)
+                raise error from None
+            body = _decimal_json(response)
+            code, message = _error_fields(body)
+            if code not in INVALID_TOKEN_CODES and response.status_code != 401:
+                return response.status_code, body
+            self._drop_token(product, token)
+            if attempt == 1:
+                logger.info("Daraja refused the access token for %s; fetching a new one and retrying once", context)
+                token = self.access_token(product=product)
+        logger.warning("Daraja refused a fresh access token for %s: %s", context, code)
+        if code == APP_LACKS_PRODUCT:
+            raise DarajaConfigurationError(
+                APP_LACKS_PRODUCT,
+                f"Daraja refused a freshly fetched access token for {context} (404.001.03): the Daraja app "
+                "probably lacks this product",
+                http_status=response.status_code,
+            )
+        raise DarajaAuthError(
+            code or "401.002.01", message or "Invalid access token", retryable=True, http_status=response.status_code
+        )
+
 
 # --- Helpers (module level: no client state) -------------------------------------------------------------
 
@@ -530,6 +579,13 @@ def _cause_of_type(exc: BaseException, types: tuple[type[BaseException], ...]) -
 def _json_or_none(response: requests.Response) -> Any:
     try:
         return response.json()
+    except ValueError:
+        return None
+
+
+def _decimal_json(response: requests.Response) -> Any:
+    try:
+        return json.loads(response.content, parse_float=Decimal)
     except ValueError:
         return None
 

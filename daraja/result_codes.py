@@ -17,6 +17,8 @@ table (docs/result-codes.md lists them all):
   as `b2c`; the money comes from a Working account, and SFC_IC0003 means the receiver type did not match the
   number (a till sent as a paybill). `classify_rail()` picks the table by payout rail (Pochi results are B2C
   results).
+- `reversal`: the `ResultCode` of a Reversal result (a C2B receipt sent back to its payer). `R000001` (already
+  reversed) means the money is back, as `0` does; a code the table does not hold is read as in `b2c`.
 
 `retryable` means: the condition is transient, so a later attempt may succeed without anyone acting. For a
 B2C payout a later attempt is always a NEW request with a new OriginatorConversationID, made only after a
@@ -38,6 +40,7 @@ class Namespace(StrEnum):
     STK = "stk"
     C2B_VALIDATION = "c2b_validation"
     B2B = "b2b"
+    REVERSAL = "reversal"
 
 
 class CodeClass(StrEnum):
@@ -249,6 +252,8 @@ _STK_ENTRIES = (
          "Ask the customer to try again"),
     _stk("1025", F, "An error occurred while sending the push request (or the message was too long)",
          "M-Pesa could not deliver the prompt", "Try again; keep AccountReference and description short"),
+    _stk("9999", F, "An error occurred while sending the push request", "M-Pesa could not deliver the prompt",
+         "Try again"),
     _stk("1032", F, "Request cancelled by the user", "The customer cancelled the M-Pesa prompt",
          "Ask the customer to try again"),
     _stk("1036", F, "The prompt could not be shown (SIM toolkit or phone not reachable)",
@@ -263,6 +268,26 @@ _STK_ENTRIES = (
          "M-Pesa refused the prompt: the number is not an M-Pesa number", "Check the customer's phone number",
          source="Integrator reports (M-Pesa Express callbacks with SFC_IC0003 \"The operator does not exist\" "
          "for a number M-Pesa does not serve); the same code is a refusal in Daraja's B2C result codes"),
+)
+
+DARAJA_REVERSAL = (
+    "Safaricom Daraja docs, Reversal API page, result codes: the original transaction id is refused, nothing "
+    "was reversed"
+)
+
+
+def _rev(code, klass, meaning, admin_message, action, source="") -> ResultCodeInfo:
+    return ResultCodeInfo(code, meaning, False, admin_message, action, Namespace.REVERSAL, klass, source=source)
+
+
+_REVERSAL_ENTRIES = (
+    _rev("0", S, "Reversed: the money went back to the payer", "The payment was reversed", "None"),
+    _rev("R000001", S, "The transaction had already been reversed: the money is back with the payer",
+         "The payment had already been reversed (by an earlier request or on the org portal)",
+         "None for the money; check who reversed it first (the statement shows the earlier reversal)"),
+    _rev("R000002", F, "The original transaction id is invalid: nothing was reversed",
+         "M-Pesa does not know the receipt that was to be reversed", "Check the receipt and the shortcode",
+         source=DARAJA_REVERSAL),
 )
 
 _C2B_ENTRIES = (
@@ -427,6 +452,7 @@ CATALOGUE: dict[str, dict[str, ResultCodeInfo]] = {
     Namespace.SYNC: {info.code: info for info in _SYNC_ENTRIES},
     Namespace.C2B_VALIDATION: {info.code: info for info in _C2B_ENTRIES},
     Namespace.B2B: {info.code: info for info in _B2B_ENTRIES},
+    Namespace.REVERSAL: {info.code: info for info in _REVERSAL_ENTRIES},
 }
 
 
@@ -504,6 +530,8 @@ def classify(namespace: str, code: Any) -> ResultCodeInfo:
         return known
     if namespace == Namespace.B2C and _B2C_FAMILY.match(key):
         return ResultCodeInfo(**{**_B2C_FAMILY_INFO.__dict__, "code": key})
+    if namespace == Namespace.REVERSAL:
+        return classify(Namespace.B2C, key)  # "others as B2C" (8006 a locked credential, ...)
     return _unknown(key, namespace)
 
 

@@ -1,5 +1,6 @@
-"""A local Daraja (M-Pesa API) simulator: OAuth, B2C v3, Transaction Status, Account Balance, STK push, and
-the B2B (paybill, till, float top-up) and B2Pochi rails (rails.py).
+"""A local Daraja (M-Pesa API) simulator: OAuth, B2C v3, Transaction Status, Account Balance, STK push and its
+query, C2B, the B2B (paybill, till, float top-up) and B2Pochi rails (rails.py), Reversal, Pull Transactions,
+Hakikisha and Org Info.
 
 Plain Python (standard library HTTP server, `requests` for callbacks, no Django). Outcomes are chosen by the
 last three digits of the phone number: see scenarios.py and docs/simulator.md.

@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from daraja_simulator.keys import SimulatorKeys
 from daraja_simulator.ledger import FAILED, NOT_PROCESSED, PAID, Ledger, PaymentRecord, StkRecord
 from daraja_simulator.scenarios import (
     C2B_HASHED_SUFFIX,
+    C2B_UNCONFIRMED_SUFFIX,
     B2CScenario,
     Delivery,
     Rejection,
@@ -102,6 +104,14 @@ class DarajaSimulator:
         self._decrypted_credentials: OrderedDict[str, str | None] = OrderedDict()
         self._decrypted_lock = threading.Lock()
         self._c2b_urls: dict[str, dict[str, str]] = {}  # shortcode -> registered Confirmation/Validation URLs
+        self.c2b_payments: list[dict[str, Any]] = []  # every C2B payment, confirmed or not: for Pull, Reversal
+        self.c2b_lock = threading.Lock()
+        # Imported here: these modules use this one's helpers (Reply, _invalid, ...).
+        from daraja_simulator.money_in import MoneyInDesk
+        from daraja_simulator.name_check import NameCheckDesk
+
+        self.money_in = MoneyInDesk(self)
+        self.name_check = NameCheckDesk(self)
 
     # --- OAuth ---------------------------------------------------------------------------------------
 
@@ -396,14 +406,16 @@ class DarajaSimulator:
         if not MSISDN.fullmatch(msisdn):
             return _invalid("Msisdn")
         receipt_no = payloads.receipt()
-        confirmation = payloads.c2b_confirmation(
-            shortcode=str(body["ShortCode"]),
-            amount=amount,
-            msisdn=msisdn,
-            bill_ref=str(body.get("BillRefNumber") or ""),
-            receipt_no=receipt_no,
-            hashed=msisdn.endswith(C2B_HASHED_SUFFIX),
-        )
+        confirmed = not msisdn.endswith(C2B_UNCONFIRMED_SUFFIX)  # else only Pull (or a statement) finds it
+        bill_ref = str(body.get("BillRefNumber") or "")
+        shortcode = str(body["ShortCode"])
+        self.record_c2b_payment(shortcode=shortcode, amount=amount, msisdn=msisdn, bill_ref=bill_ref,
+                                receipt_no=receipt_no, confirmed=confirmed)
+        if not confirmed:
+            return Reply(200, {"OriginatorCoversationID": payloads.originator_id(), "ResponseCode": "0",
+                               "ResponseDescription": "Accept the service request successfully."})
+        confirmation = payloads.c2b_confirmation(shortcode=shortcode, amount=amount, msisdn=msisdn, bill_ref=bill_ref,
+                                                 receipt_no=receipt_no, hashed=msisdn.endswith(C2B_HASHED_SUFFIX))
         self.dispatcher.post_later(
             self.settings.delay, urls["confirmation"], confirmation, kind="c2b_confirmation", reference=receipt_no
         )
@@ -412,6 +424,19 @@ class DarajaSimulator:
             {"OriginatorCoversationID": payloads.originator_id(), "ResponseCode": "0",
              "ResponseDescription": "Accept the service request successfully."},
         )
+
+    def record_c2b_payment(
+        self, *, shortcode: str, amount: int, msisdn: str, bill_ref: str, receipt_no: str, confirmed: bool
+    ) -> dict[str, Any]:
+        """Note a customer's C2B payment as the row Pull Transactions answers with."""
+        moment = payloads.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        payment = {"transactionId": receipt_no, "trxDate": moment, "msisdn": int(msisdn), "sender": "UNKNOWN",
+                   "transactiontype": "c2b-pay-bill-debit", "billreference": bill_ref, "amount": f"{amount}",
+                   "organizationname": f"Simulated Business {shortcode}", "shortcode": shortcode,
+                   "confirmed": confirmed}
+        with self.c2b_lock:
+            self.c2b_payments.append(payment)
+        return payment
 
     # --- STK push ------------------------------------------------------------------------------------
 

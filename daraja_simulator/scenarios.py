@@ -226,8 +226,10 @@ STK_SCENARIOS: dict[str, StkScenario] = {scenario.suffix: scenario for scenario 
 
 # C2B payments made through the simulator's C2B simulate API, chosen by the last three digits of Msisdn.
 C2B_HASHED_SUFFIX = "064"
+C2B_UNCONFIRMED_SUFFIX = "099"
 C2B_SCENARIOS = {
     C2B_HASHED_SUFFIX: "Confirmation whose MSISDN is the 64-character SHA-256 hex of the number (as since 2025)",
+    C2B_UNCONFIRMED_SUFFIX: "Paid, but no confirmation is posted: only Pull Transactions (or a statement) finds it",
     "...": 'Confirmation with the MSISDN masked, as in samples/c2b_confirmation.json ("2547 ***** 126")',
 }
 
@@ -255,4 +257,17 @@ def scenario_table() -> str:
     lines.append(f"  ...  {STK_SUCCESS.name:<22} {STK_SUCCESS.summary} (any other number)")
     lines.append("C2B simulate (Msisdn ends in):")
     lines += [f"  {suffix}  {summary}" for suffix, summary in C2B_SCENARIOS.items()]
+    lines.append("Name checks (Hakikisha msisdn / Org Info Identifier ends in):")
+    lines += [f"  {where:<14} {summary}" for where, summary in NAME_CHECK_SCENARIOS.items()]
     return "\n".join(lines)
+
+
+# Name checks, chosen by the last three digits of Hakikisha's msisdn or of Org Info's Identifier.
+HAKIKISHA_NOT_FOUND_SUFFIX = "404"
+HAKIKISHA_OTHER_NAME_SUFFIX = "405"
+ORG_UNKNOWN_SUFFIX = "404"
+NAME_CHECK_SCENARIOS = {
+    f"hakikisha {HAKIKISHA_NOT_FOUND_SUFFIX}": 'header.status "400", body.message "The customer does not exist."',
+    f"hakikisha {HAKIKISHA_OTHER_NAME_SUFFIX}": "Found, but with a first name that is not the one B2C results show",
+    f"org info {ORG_UNKNOWN_SUFFIX}": "A till or paybill the simulator does not know: no OrganizationName",
+}

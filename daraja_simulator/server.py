@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import socket
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from daraja_simulator.engine import DarajaSimulator, Reply, SimulatorSettings
 from daraja_simulator.keys import SimulatorKeys
 from daraja_simulator.ledger import Ledger
 from daraja_simulator.rails import B2B_SCENARIOS, RAIL_ROUTES
-from daraja_simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, STK_SCENARIOS
+from daraja_simulator.scenarios import B2C_SCENARIOS, C2B_SCENARIOS, NAME_CHECK_SCENARIOS, STK_SCENARIOS
 
 logger = logging.getLogger("daraja_simulator")
 MAX_BODY = 1024 * 1024
@@ -32,6 +33,14 @@ _POST_ROUTES = {
     "/mpesa/stkpush/v1/processrequest": "stk_push",
     "/mpesa/c2b/v2/registerurl": "c2b_register",
     "/mpesa/c2b/v1/simulate": "c2b_simulate",
+    # Money in and name checks (daraja_simulator/money_in.py, name_check.py)
+    "/mpesa/reversal/v1/request": "money_in.reversal",
+    "/pulltransactions/v1/register": "money_in.pull_register",
+    "/pulltransactions/v1/query": "money_in.pull_query",
+    "/mpesa/stkpushquery/v1/query": "money_in.stk_query",
+    "/simulator/c2b/unconfirmed": "money_in.unconfirmed_c2b",
+    "/mpesa/b2c/hakikisha/v1/hakikisha": "name_check.hakikisha",
+    "/sfcverify/v1/query/info": "name_check.org_info",
 }
 _GET_ROUTES = ("/oauth/v1/generate", "/simulator/ledger", "/simulator/scenarios", "/simulator/certificate")
 
@@ -91,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         method = _POST_ROUTES.get(url.path)
         if method:
-            self._send(self._guarded(getattr(simulator, method), self.headers.get("Authorization"), raw))
+            handler = operator.attrgetter(method)(simulator)  # "money_in.reversal": a desk's method
+            self._send(self._guarded(handler, self.headers.get("Authorization"), raw))
         elif url.path in RAIL_ROUTES:  # paybill, till, top-up and Pochi (daraja_simulator/rails.py)
             handler = functools.partial(RAIL_ROUTES[url.path], simulator)
             self._send(self._guarded(handler, self.headers.get("Authorization"), raw))
@@ -188,6 +198,7 @@ def _scenarios() -> dict[str, Any]:
         "stk": [asdict(s) for s in STK_SCENARIOS.values()],
         "c2b": [{"suffix": suffix, "summary": summary} for suffix, summary in C2B_SCENARIOS.items()],
         "b2b": [asdict(s) for s in B2B_SCENARIOS.values()],
+        "name_checks": [{"where": where, "summary": summary} for where, summary in NAME_CHECK_SCENARIOS.items()],
     }
 
 

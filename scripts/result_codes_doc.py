@@ -20,6 +20,7 @@ TITLES = {
     Namespace.STK: "STK push callbacks (`ResultCode`)",
     Namespace.C2B_VALIDATION: "C2B validation answers (what our validation URL may answer)",
     Namespace.B2B: "Asynchronous B2B results (`ResultCode` of paybill, till and float top-up payments)",
+    Namespace.REVERSAL: "Reversal results (`ResultCode` of a Reversal result; `daraja/reversal.py`)",
 }
 
 
@@ -29,7 +30,7 @@ def _cell(text: str) -> str:
 
 def main() -> None:
     entries = all_entries()
-    for namespace in (Namespace.SYNC, Namespace.B2C, Namespace.STK, Namespace.C2B_VALIDATION, Namespace.B2B):
+    for namespace in TITLES:
         print(f"## {TITLES[namespace]}\n")
         print("| Code | Namespace | Class | Meaning | What the operator does | Source (final failures) |")
         print("| --- | --- | --- | --- | --- | --- |")
