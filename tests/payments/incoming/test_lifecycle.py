@@ -3,6 +3,7 @@ refused, and docs/architecture.md draws that table."""
 
 from __future__ import annotations
 
+import ast
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -100,3 +101,12 @@ def test_the_architecture_page_draws_the_payment_lifecycle_table():
     )
     for rule in PAYMENT_TRANSITIONS:
         assert f"| `{rule.action}` |" in section[1], f"the payment lifecycle's table lacks {rule.action}"
+
+
+def test_money_in_imports_nothing_of_money_out():
+    """payments.payouts builds on payments.incoming (a refund reserves on its payment), never the reverse."""
+    for path in (ROOT / "payments" / "incoming").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        assert not [name for name in imported if name.startswith("payments.payouts")], path.name
