@@ -489,12 +489,12 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
 
 def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:
     delta = new_amount - payout.amount
+    if delta == 0:
+        return
     if delta < 0:
         release_refund(payout.payment_id, -delta)
         return
     payment = payment_lock(payment_id=payout.payment_id)
-    if delta == 0:
-        return
     try:
         reserve_refund(payment, delta)
     except RefundNotReservable:
