@@ -42,6 +42,8 @@ SENTENCES: dict[AuditAction, str] = {
     A.PAYMENT_COMPLETED: "M-Pesa confirmed the payment",
     A.PAYMENT_FAILED: "M-Pesa reported that the payment failed",
     A.PAYMENT_RESULT_UNKNOWN: "M-Pesa's answer does not prove whether the payment went through",
+    A.PUSH_OUTCOME_UNKNOWN: "The payment prompt may have reached the customer; a person checks the statement",
+    A.PAYMENT_REVERSED: "M-Pesa reversed the payment",
     # Controls, credentials, finance jobs.
     A.PAYOUTS_PAUSED: "{actor} paused payouts",
     A.PAYOUTS_RESUMED: "{actor} resumed payouts",

@@ -65,9 +65,9 @@ def query_account_balance() -> str:
 
 @shared_task(acks_late=True)
 def send_stk_push(payment_id: int) -> str:
-    from payments.payouts import dispatch
+    from payments.incoming import stk
 
-    return dispatch.payment_stk_push_send(payment_id=payment_id)
+    return stk.payment_stk_push_send(payment_id=payment_id)
 
 
 @shared_task(acks_late=True)

@@ -21,8 +21,8 @@ from payments import selectors
 from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
+from payments.incoming import stk
 from payments.models import CommandID, EventSource
-from payments.payouts import dispatch
 from payments.payouts import services as payout_services
 from payments.second_factor import require_api_code
 from payments.validators import kenyan_phone, payable_amount
@@ -136,7 +136,7 @@ class PaymentActionsMixin:
     def stk_push(self, request):
         """Ask a customer to pay by STK push: a pending payment, settled by its callback."""
         data = _valid(StkPushSerializer, request)
-        payment = dispatch.payment_stk_push_request(
+        payment = stk.payment_stk_push_request(
             phone=data["phone"], amount=data["amount"], account_reference=data["account_reference"],
             description=data["description"],
         )

@@ -13,7 +13,13 @@ from payments.models.credentials import DarajaCredentialSet
 from payments.models.finance import FinanceJob, FinanceJobKind, FinanceJobStatus
 from payments.models.floats import FloatBalance, FloatBalanceQuerySet, FloatSource
 from payments.models.idempotency import IdempotencyRecord
-from payments.models.incoming import Payment, PaymentSource, PaymentStatus
+from payments.models.incoming import (
+    Payment,
+    PaymentSource,
+    PaymentStatus,
+    PaymentStatusWriteRefused,
+    payment_status_door,
+)
 from payments.models.money import MONEY
 from payments.models.payout_totals import PayoutDay, SentHour
 from payments.models.payouts import (
@@ -67,6 +73,7 @@ __all__ = [
     "Payment",
     "PaymentSource",
     "PaymentStatus",
+    "PaymentStatusWriteRefused",
     "Payout",
     "PayoutApproval",
     "PayoutBatch",
@@ -79,4 +86,5 @@ __all__ = [
     "PayoutStatus",
     "SentHour",
     "new_originator_conversation_id",
+    "payment_status_door",
 ]

@@ -50,10 +50,12 @@ class AuditAction(models.TextChoices):
     REVIEW_RECORDED = "review_recorded", "Review recorded (waits for a second person)"
     REQUESTED_AGAIN = "requested_again", "Requested again (a failed payout's new request)"
     RETRIED = "retried", "Requested again as a new payout"
-    # Payments (C2B and STK push).
+    # A payment's lifecycle (C2B and STK push; each a row of payments.incoming.lifecycle.PAYMENT_TRANSITIONS).
     PAYMENT_COMPLETED = "payment_completed", "Payment completed"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
     PAYMENT_RESULT_UNKNOWN = "payment_result_unknown", "Payment result proves no outcome"
+    PUSH_OUTCOME_UNKNOWN = "push_outcome_unknown", "STK push outcome unknown"
+    PAYMENT_REVERSED = "payment_reversed", "Payment reversed"
     # Controls, credentials, finance jobs.
     PAYOUTS_PAUSED = "payouts_paused", "Payouts paused"
     PAYOUTS_RESUMED = "payouts_resumed", "Payouts resumed"

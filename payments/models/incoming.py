@@ -1,7 +1,15 @@
-"""Money in: an M-Pesa payment received by STK push or C2B confirmation."""
+"""Money in: an M-Pesa payment received by STK push or C2B confirmation.
+
+A payment's status is written only by the door of its lifecycle (`payments.incoming.lifecycle`): a row may
+be created with its first status, but once it exists, `save()` that would write the status and
+`QuerySet.update(status=...)` raise `PaymentStatusWriteRefused` unless the door is open (`payment_status_door`,
+which only the lifecycle opens: tests/payments/incoming/test_guard.py checks both)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 
 from django.db import models
@@ -20,6 +28,44 @@ class PaymentStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    REVERSED = "reversed", "Reversed"
+
+
+_DOOR_OPEN: ContextVar[bool] = ContextVar("payment_status_door", default=False)
+
+
+class PaymentStatusWriteRefused(RuntimeError):
+    """A payment's status written outside payment_transition(): a bug, never input."""
+
+
+@contextmanager
+def payment_status_door() -> Iterator[None]:
+    """Lets the status of existing payments be written for the duration. Opened by the payment lifecycle's door
+    only (payments/incoming/lifecycle.py)."""
+    token = _DOOR_OPEN.set(True)
+    try:
+        yield
+    finally:
+        _DOOR_OPEN.reset(token)
+
+
+def _refuse_outside_door(how: str) -> None:
+    if not _DOOR_OPEN.get():
+        raise PaymentStatusWriteRefused(
+            f"{how} would write Payment.status outside payment_transition() (payments/incoming/lifecycle.py)."
+        )
+
+
+class PaymentQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        if "status" in kwargs:
+            _refuse_outside_door("QuerySet.update(status=...)")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "status" in fields:
+            _refuse_outside_door("QuerySet.bulk_update(fields=[..., 'status'])")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
 
 
 class Payment(models.Model):
@@ -49,6 +95,8 @@ class Payment(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = PaymentQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created")]
@@ -63,8 +111,18 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"{self.receipt or self.checkout_request_id or self.pk} {kes(self.amount)}"
 
+    def save(self, *args, **kwargs):
+        """A new row may carry its first status; an existing one writes its status only through the door, so
+        outside it a save must name its `update_fields`, without `status`."""
+        update_fields = kwargs.get("update_fields")
+        if not self._state.adding and (update_fields is None or "status" in update_fields):
+            _refuse_outside_door(f"Payment.save(update_fields={update_fields!r})")
+        super().save(*args, **kwargs)
+
     @property
     def refundable_amount(self) -> Decimal:
+        """What refunds may still take from this payment: the amount less what is refunded or reserved. Written
+        only by reserve_refund() / release_refund() (payments/incoming/refunds.py), under the row lock."""
         if self.status != PaymentStatus.COMPLETED:
             return Decimal("0.00")
         return self.amount - self.refunded_amount

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -23,8 +22,6 @@ from django.utils import timezone
 from core.field_widths import truncate_to
 from core.phone import mask_msisdn
 from daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
-from mpesa_payouts.celery import publish_now
-from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.daraja_client import daraja_client
@@ -36,9 +33,6 @@ from payments.models import (
     CallbackOutcome,
     DarajaCallback,
     EventSource,
-    Payment,
-    PaymentSource,
-    PaymentStatus,
     Payout,
     PayoutApproval,
     PayoutEditor,
@@ -47,7 +41,6 @@ from payments.models import (
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
-from payments.tasks import send_stk_push as send_stk_push_task
 
 logger = logging.getLogger(__name__)
 
@@ -400,80 +393,3 @@ def account_balance_query() -> str:
     return "queried"
 
 
-def payment_stk_push_request(
-    *, phone: str, amount: Decimal, account_reference: str, description: str = ""
-) -> Payment:
-    """Ask a customer to pay by STK push: a pending payment (settled by its callback), whose push a worker
-    sends after commit. If the broker is down the answer does not wait on it: the payment stays pending
-    with no push sent, and the failure is logged."""
-    with transaction.atomic():
-        payment = Payment.objects.create(
-            source=PaymentSource.STK_PUSH, status=PaymentStatus.PENDING, phone=phone, amount=amount,
-            account_reference=account_reference, description=description,
-        )
-        after_commit(lambda: _queue_stk_push(payment.pk))
-    return payment
-
-
-def _queue_stk_push(payment_id: int) -> None:
-    try:
-        publish_now(send_stk_push_task, payment_id)
-    except Exception as exc:  # noqa: BLE001 - kombu/redis errors of every kind
-        logger.warning("could not queue the STK push of payment %s (%s); it stays pending", payment_id,
-                       type(exc).__name__)
-
-
-def payment_stk_push_send(*, payment_id: int) -> str:
-    """Send the STK push for a pending payment created by the API, at most once; its callback settles the
-    payment. The payment is claimed (`push_sent_at`, committed) before the request leaves, so a task that runs
-    again sends nothing. Only an answer that proves M-Pesa never got the request fails the payment. When the
-    outcome is unknown (a read timeout, a 5xx) the customer may have been prompted and may pay: the payment
-    stays pending with the error on it, an `outcome_unknown` event, and a place among the discrepancies, for a
-    person to settle against the statement (without a CheckoutRequestID no STK query can ask), unless a
-    success callback that fits it alone arrives (payments/callbacks/handlers/stk.py,
-    _stk_push_whose_answer_was_lost). A claim with no answer recorded (the worker stopped mid-request) is
-    listed the same way once the timeouts have passed."""
-    client = daraja_client()  # before the claim: a configuration it cannot read leaves the payment sendable
-    claimed = Payment.objects.filter(
-        pk=payment_id, status=PaymentStatus.PENDING, push_sent_at__isnull=True, checkout_request_id__isnull=True
-    ).update(push_sent_at=timezone.now())
-    if not claimed:
-        return "skipped"
-    payment = Payment.objects.get(pk=payment_id)
-    try:
-        accepted = client.stk_push(
-            phone=payment.phone,
-            amount=payment.amount,
-            account_reference=payment.account_reference,
-            description=payment.description or payment.account_reference,
-            callback_url=static_url("stk"),
-        )
-    except DarajaError as exc:
-        return _stk_push_not_accepted(payment, exc)
-    recorded = Payment.objects.filter(pk=payment.pk, checkout_request_id__isnull=True).update(
-        checkout_request_id=accepted.checkout_request_id, merchant_request_id=accepted.merchant_request_id
-    )
-    if not recorded:
-        logger.warning("STK push of payment %s: a callback was matched to it before its answer came", payment.pk)
-    return "sent"
-
-
-def _stk_push_not_accepted(payment: Payment, exc: DarajaError) -> str:
-    unknown = exc.may_have_been_processed
-    with transaction.atomic():
-        changed = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-            status=PaymentStatus.PENDING if unknown else PaymentStatus.FAILED,
-            result_code=truncate_to(Payment, "result_code", exc.code),
-            result_description=truncate_to(Payment, "result_description", exc.message),
-        )
-        if not changed:  # its callback came first and settled it
-            return "skipped"
-        event_record(
-            action=AuditAction.OUTCOME_UNKNOWN if unknown else AuditAction.PAYMENT_FAILED,
-            source=SOURCE, payment=payment, from_status="pending", to_status="pending" if unknown else "failed",
-            details={"code": exc.code, "message": exc.message},
-        )  # fmt: skip
-    if unknown:
-        logger.warning("STK push of payment %s: outcome unknown (%s); it stays pending for a person",
-                       payment.pk, exc.code)  # fmt: skip
-    return "unknown" if unknown else "failed"

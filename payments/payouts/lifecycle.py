@@ -21,13 +21,13 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.errors import NotFound
 from core.sql_row_writes import load_row, selected_columns, update_row
 from ledger.services.payouts import payout_status_posted
 from payments.audit_events import event_record
+from payments.incoming.refunds import release_refund
 from payments.models import (
     IN_FLIGHT_STATUSES,
     RELEASED_STATUSES,
@@ -35,7 +35,6 @@ from payments.models import (
     AuditEvent,
     DarajaCallback,
     EventSource,
-    Payment,
     Payout,
     PayoutReview,
 )
@@ -234,7 +233,7 @@ def _in_transaction(*, payout: Payout, old_status: str, event: AuditEvent) -> No
         and not payout.refund_unreserved
     ):
         # A failed or rejected refund gives its amount back to the payment's refundable remainder.
-        Payment.objects.filter(pk=payout.payment_id).update(refunded_amount=F("refunded_amount") - payout.amount)
+        release_refund(payout.payment_id, payout.amount)
     if old_status == S.NEEDS_REVIEW and to_status != S.NEEDS_REVIEW:
         # A review still waiting for its second person no longer applies once the payout is settled otherwise.
         PayoutReview.objects.filter(payout_id=payout.pk, confirmed_at__isnull=True, dropped_at__isnull=True).update(

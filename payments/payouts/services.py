@@ -10,7 +10,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.errors import InvalidState, NotFound, PayoutError, PermissionDenied
@@ -20,6 +19,7 @@ from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
 from mpesa_payouts.celery import publish_each, publish_now
 from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
+from payments.incoming.refunds import RefundNotReservable, payment_lock, release_refund, reserve_refund
 from payments.models import (
     EDITABLE_STATUSES,
     AuditAction,
@@ -170,7 +170,7 @@ def payment_refund(
         amount = validate_amount(amount)
         target, differs = refund_target(payment=payment, phone=phone)
         check_daily_limits_at_creation(phone=target, amount=amount)
-        Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+        reserve_refund(payment, amount)
         payout = Payout.objects.create(
             kind=PayoutKind.REFUND,
             payment=payment,
@@ -488,15 +488,21 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
 
 
 def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:
-    payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
     delta = new_amount - payout.amount
-    if payment.refunded_amount + delta > payment.amount:
+    if delta == 0:
+        return
+    if delta < 0:
+        release_refund(payout.payment_id, -delta)
+        return
+    payment = payment_lock(payment_id=payout.payment_id)
+    try:
+        reserve_refund(payment, delta)
+    except RefundNotReservable:
         raise PayoutError(
             f"KES {new_amount} is more than this payment's refundable remainder allows "
             f"(KES {payment.amount - payment.refunded_amount + payout.amount}).",
             code="over_refund",
-        )
-    Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + delta)
+        ) from None
 
 
 def payout_control_set(*, paused: bool, changed_by, reason: str = "", source: str = EventSource.ADMIN) -> PayoutControl:

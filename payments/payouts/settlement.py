@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.field_widths import truncate_to
@@ -27,6 +26,7 @@ from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja.callbacks import B2CResult, Party, StatusResult
 from daraja.result_codes import CodeClass, Namespace, classify
 from payments.audit_events import event_record
+from payments.incoming.refunds import RefundNotReservable, payment_lock, reserve_refund
 from payments.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -419,11 +419,11 @@ def _success_after_failure(
         "mpesa_completed_at": outcome.completed_at,
     }
     if payout.payment_id:
-        payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
-        if payment.refunded_amount + payout.amount <= payment.amount:
-            Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + payout.amount)
+        payment = payment_lock(payment_id=payout.payment_id)
+        try:
+            reserve_refund(payment, payout.amount)
             problems.append(f"KES {payout.amount} is reserved on payment #{payment.pk} again")
-        else:
+        except RefundNotReservable:
             fields["refund_unreserved"] = True
             problems.append(
                 f"OVER-REFUND: KES {payout.amount} cannot be reserved on payment #{payment.pk} again: KES "

@@ -122,7 +122,7 @@ def test_a_refund_request_is_taken_while_redis_is_down(cache_down):
 
 
 def test_an_stk_push_is_asked_for_while_redis_is_down(cache_down, monkeypatch, django_capture_on_commit_callbacks):
-    monkeypatch.setattr("payments.payouts.dispatch.publish_now", lambda task, *args: None)
+    monkeypatch.setattr("payments.incoming.stk.publish_now", lambda task, *args: None)
     with django_capture_on_commit_callbacks(execute=True):
         response = token_client(make_requester()).post(
             "/api/payments/stk-push/", {"phone": "0708374149", "amount": "150", "account_reference": "ORDER-9"},

@@ -25,13 +25,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core.nairobi_time import NAIROBI
 from ledger.models import FundingKind, StatementProposal
 from ledger.services import money as ledger_money
 from ledger.services import statement as ledger_statement
+from payments.incoming.refunds import reserve_refund
 from payments.models import (
     UNSETTLED_STATUSES,
     AuditAction,
@@ -272,7 +272,7 @@ class Command(BaseCommand):
                     transaction_time=at - timedelta(hours=1), created_at=at - timedelta(hours=1),
                 )  # fmt: skip
                 refund = Decimal(500)
-                Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + refund)
+                reserve_refund(payment, refund)
                 history(status=PayoutStatus.COMPLETED, kind=PayoutKind.REFUND, payment=payment, at=at,
                         amount=refund, name=name, phone=phone)  # fmt: skip
 

@@ -258,7 +258,7 @@ def test_payout_creation_is_throttled_per_user(requester, settings):
 
 def test_stk_push_creates_pending_payment_and_queues_it(django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("payments.payouts.dispatch.publish_now", lambda task, *args: queued.append((task.name, args)))
+    monkeypatch.setattr("payments.incoming.stk.publish_now", lambda task, *args: queued.append((task.name, args)))
     staff = make_requester("cashier")
     with django_capture_on_commit_callbacks(execute=True):
         response = api(staff).post("/api/payments/stk-push/", {

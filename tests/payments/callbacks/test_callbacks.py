@@ -15,8 +15,6 @@ from payments.models import (
     CallbackOutcome,
     DarajaCallback,
     FloatBalance,
-    Payment,
-    PaymentStatus,
     Payout,
     PayoutKind,
     PayoutStatus,
@@ -274,54 +272,6 @@ def test_balance_result_records_utility_float(client):
     balance = FloatBalance.objects.get()
     assert balance.utility_available == Decimal("228037.00")
     assert balance.working_available == Decimal("700000.00")
-
-
-# --- STK and C2B ------------------------------------------------------------------------------------
-
-
-def test_stk_success_completes_pending_payment(client):
-    payment = make_payment(status=PaymentStatus.PENDING, receipt=None, amount=Decimal("1.00"),
-                           checkout_request_id="ws_CO_191220191020363925", source="stk_push")
-    assert post(client, "stk", static_token("stk"), sample("stk_callback_success")).status_code == 200
-    payment.refresh_from_db()
-    assert payment.status == PaymentStatus.COMPLETED
-    assert payment.receipt == "NLJ7RT61SV"
-    assert payment.transaction_time == datetime(2019, 12, 19, 7, 21, 15, tzinfo=UTC)
-    # Delivered again: nothing changes.
-    post(client, "stk", static_token("stk"), sample("stk_callback_success"))
-    assert payment.events.count() == 1
-
-
-def test_stk_cancelled_fails_pending_payment(client):
-    payment = make_payment(status=PaymentStatus.PENDING, receipt=None,
-                           checkout_request_id="ws_CO_191220191020363925", source="stk_push")
-    post(client, "stk", static_token("stk"), sample("stk_callback_cancelled"))
-    payment.refresh_from_db()
-    assert payment.status == PaymentStatus.FAILED
-    assert payment.result_code == "1032"
-
-
-def test_stk_for_unknown_checkout_is_unmatched(client):
-    post(client, "stk", static_token("stk"), sample("stk_callback_success"))
-    assert DarajaCallback.objects.get().outcome == CallbackOutcome.UNMATCHED
-    assert not Payment.objects.exists()
-
-
-def test_c2b_confirmation_records_completed_payment_with_masked_phone(client):
-    response = post(client, "c2b-confirmation", static_token("c2b"), sample("c2b_confirmation"))
-    assert response.status_code == 200
-    payment = Payment.objects.get()
-    assert (payment.status, payment.receipt, payment.amount) == ("completed", "RKL51ZDR4F", Decimal("5.00"))
-    assert payment.phone == "2547 ***** 126"
-    assert payment.payer_name == "NICHOLAS"
-    post(client, "c2b-confirmation", static_token("c2b"), sample("c2b_confirmation"))
-    assert Payment.objects.count() == 1
-
-
-def test_c2b_validation_accepts(client):
-    response = post(client, "c2b-validation", static_token("c2b"), sample("c2b_confirmation"))
-    assert response.json()["ResultCode"] == 0
-    assert not Payment.objects.exists()
 
 
 # --- Refusals and bad input -------------------------------------------------------------------------

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settin
 def queued(monkeypatch):
     """What the view queued for the worker, instead of a broker."""
     calls = []
-    monkeypatch.setattr("payments.payouts.dispatch.publish_now", lambda task, *args: calls.append((task, args)))
+    monkeypatch.setattr("payments.incoming.stk.publish_now", lambda task, *args: calls.append((task, args)))
     return calls
 
 
@@ -100,7 +100,7 @@ def test_a_push_whose_outcome_is_unknown_stays_pending_and_is_never_sent_again(
     assert payment.status == PaymentStatus.PENDING  # the customer may have paid: not failed
     assert payment.result_code
     event = AuditEvent.objects.get(payment=payment)
-    assert (event.action, event.from_status, event.to_status) == ("outcome_unknown", "pending", "pending")
+    assert (event.action, event.from_status, event.to_status) == ("push_outcome_unknown", "pending", "pending")
 
     [listed] = discrepancies()  # at once, not after a day
     assert listed["object_id"] == payment.pk
