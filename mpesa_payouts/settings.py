@@ -365,6 +365,13 @@ PAYOUT_DAILY_LIMIT = env_decimal("PAYOUT_DAILY_LIMIT", "1000000")
 PAYOUT_RECIPIENT_DAILY_LIMIT = env_decimal("PAYOUT_RECIPIENT_DAILY_LIMIT", "500000")
 PAYOUT_DUAL_APPROVAL_THRESHOLD = env_decimal("PAYOUT_DUAL_APPROVAL_THRESHOLD", "10000")
 PAYOUTS_PAUSED = env.bool("PAYOUTS_PAUSED", default=False)
+# The PAYOUT_* amounts above are for what leaves the B2C Utility account (`mobile` and `pochi` payouts). What
+# leaves the Working account (`paybill`, `till`, `float_topup`, `reversal`) has its own limits.
+B2B_PAYOUT_MIN_AMOUNT = env_decimal("B2B_PAYOUT_MIN_AMOUNT", "10")
+B2B_PAYOUT_MAX_AMOUNT = env_decimal("B2B_PAYOUT_MAX_AMOUNT", "1000000")
+B2B_DAILY_LIMIT = env_decimal("B2B_DAILY_LIMIT", "5000000")
+B2B_RECIPIENT_DAILY_LIMIT = env_decimal("B2B_RECIPIENT_DAILY_LIMIT", "1000000")
+FLOAT_TOPUP_MAX_AMOUNT = env_decimal("FLOAT_TOPUP_MAX_AMOUNT", "5000000")
 # A payout `submitted` or `sending` this long without a result is checked with a status query.
 PAYOUT_RESULT_DEADLINE_MINUTES = env.int("PAYOUT_RESULT_DEADLINE_MINUTES", default=15)
 # Unanswered Transaction Status queries before a person must look.
@@ -423,6 +430,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.PaymentStatus",
         "PayoutStatusEnum": "payments.models.PayoutStatus",
         "PayoutKindEnum": "payments.models.PayoutKind",
+        "PayoutRailEnum": "payments.models.PayoutRail",
+        "DisbursementRailEnum": "payments.payouts.rails.DISBURSEMENT_RAILS",
         "CallbackKindEnum": "payments.models.CallbackKind",
         "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
         "FundingKindEnum": "ledger.models.FundingKind",

@@ -14,7 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api_throttles import TolerantScopedRateThrottle
-from core.errors import NotFound
+from core.errors import NotFound, PayoutError
 from core.money import MONEY
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from payments import selectors
@@ -22,8 +22,10 @@ from payments.api.idempotency import idempotent
 from payments.api.permissions import CanApprove, CanRequest
 from payments.api.serializers import PaymentSerializer, PayoutDetailSerializer
 from payments.incoming import stk
-from payments.models import CommandID, EventSource
+from payments.models import CommandID, EventSource, PayoutRail
 from payments.payouts import services as payout_services
+from payments.payouts.limits import validate_amount
+from payments.payouts.rails import DISBURSEMENT_RAILS, payee_problems
 from payments.second_factor import require_api_code
 from payments.validators import kenyan_phone, payable_amount
 
@@ -49,20 +51,61 @@ class RefundRequestSerializer(serializers.Serializer):
 
 
 class DisbursementRequestSerializer(serializers.Serializer):
-    phone = serializers.CharField(max_length=20, validators=[kenyan_phone])
-    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"), validators=[payable_amount])
-    command_id = serializers.ChoiceField(choices=CommandID.choices, default=CommandID.BUSINESS_PAYMENT)
+    rail = serializers.ChoiceField(
+        choices=DISBURSEMENT_RAILS, default=PayoutRail.MOBILE,
+        help_text="How it is paid: mobile (B2C), pochi, paybill, till or float_topup (docs/rails.md).")
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                  help_text="mobile and pochi: the number paid.")
+    party_b = serializers.CharField(max_length=12, required=False, allow_blank=True,
+                                    help_text="paybill and till: the business number (5-7 digits).")
+    account_reference = serializers.CharField(max_length=20, required=False, allow_blank=True,
+                                              help_text="paybill: the account at the business (1-13 characters).")
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    command_id = serializers.ChoiceField(choices=CommandID.choices, required=False,
+                                         help_text="mobile only (default BusinessPayment); other rails fix it.")
     remarks = serializers.CharField(min_length=2, max_length=100)
     occasion = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_type = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
 
+    def to_internal_value(self, data):
+        # Each rail takes its own payee fields and refuses the others, and its amount limits are its account's:
+        # those problems are added to the fields' own, so one 400 names every bad field.
+        problems: dict = {}
+        attrs = None
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            problems = dict(exc.detail)
+        raw = data if hasattr(data, "get") else {}
+        rail = raw.get("rail") or PayoutRail.MOBILE
+        if "rail" not in problems:
+            for field, message in self._rail_problems(rail, raw).items():
+                problems.setdefault(field, [message])
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
+
+    def _rail_problems(self, rail: str, raw) -> dict[str, str]:
+        problems = payee_problems(rail, {f: str(raw.get(f) or "") for f in ("phone", "party_b", "account_reference")})
+        if raw.get("command_id") and rail != PayoutRail.MOBILE:
+            problems["command_id"] = f"A {rail} payout's CommandID is fixed by its rail; leave command_id out."
+        try:
+            validate_amount(self.fields["amount"].run_validation(raw.get("amount")), rail=rail)
+        except serializers.ValidationError:
+            pass  # the field's own message is already there
+        except PayoutError as exc:
+            problems["amount"] = exc.message
+        return problems
+
 
 class PayoutEditSerializer(serializers.Serializer):
     """The fields `PATCH /api/payouts/{id}/` may change (payout_update, as the admin's Edit form)."""
 
     phone = serializers.CharField(max_length=20, required=False)
+    party_b = serializers.CharField(max_length=12, required=False)
+    account_reference = serializers.CharField(max_length=20, required=False, allow_blank=True)
     amount = serializers.DecimalField(**MONEY, required=False, min_value=Decimal("0.01"))
     command_id = serializers.ChoiceField(choices=CommandID.choices, required=False)
     remarks = serializers.CharField(max_length=100, required=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
-from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
+from payments.models import Payment, PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutRail, PayoutStatus
 
 
 def _phone(value: str) -> str:
@@ -55,6 +55,10 @@ class PaymentFilter(_LedgerFilter):
 class PayoutFilter(_LedgerFilter):
     status = filters.MultipleChoiceFilter(choices=PayoutStatus.choices, distinct=False)
     kind = filters.MultipleChoiceFilter(choices=PayoutKind.choices, distinct=False)
+    rail = filters.MultipleChoiceFilter(
+        choices=PayoutRail.choices, distinct=False,
+        help_text="How it is paid: mobile, pochi, paybill, till, float_topup, reversal.",
+    )
     source = filters.MultipleChoiceFilter(
         field_name="payment__source",
         choices=PaymentSource.choices,
@@ -68,7 +72,8 @@ class PayoutFilter(_LedgerFilter):
 
     class Meta:
         model = Payout
-        fields = ["status", "kind", "source", "phone", "receipt", "result_code", "created_after", "created_before"]
+        fields = ["status", "kind", "rail", "source", "phone", "party_b", "receipt", "result_code", "created_after",
+                  "created_before"]
 
     def filter_receipt(self, queryset, name, value):
         return queryset.filter(transaction_id=value.strip().upper())

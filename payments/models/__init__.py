@@ -23,9 +23,12 @@ from payments.models.incoming import (
 from payments.models.money import MONEY
 from payments.models.payout_totals import PayoutDay, SentHour
 from payments.models.payouts import (
+    BUSINESS_RAILS,
     EDITABLE_STATUSES,
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
+    NO_CALLER_ID_RAILS,
+    PHONE_RAILS,
     RELEASED_STATUSES,
     SENT_STATUSES,
     SUBMITTED_STATUSES,
@@ -38,6 +41,7 @@ from payments.models.payouts import (
     PayoutEditor,
     PayoutKind,
     PayoutNote,
+    PayoutRail,
     PayoutReview,
     PayoutStatus,
     new_originator_conversation_id,
@@ -45,10 +49,13 @@ from payments.models.payouts import (
 from payments.models.submissions import FormSubmission
 
 __all__ = [
+    "BUSINESS_RAILS",
     "EDITABLE_STATUSES",
     "FINAL_STATUSES",
     "IN_FLIGHT_STATUSES",
     "MONEY",
+    "NO_CALLER_ID_RAILS",
+    "PHONE_RAILS",
     "RELEASED_STATUSES",
     "SENT_STATUSES",
     "SUBMITTED_STATUSES",
@@ -82,6 +89,7 @@ __all__ = [
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",
+    "PayoutRail",
     "PayoutReview",
     "PayoutStatus",
     "SentHour",

@@ -66,6 +66,30 @@ SENT_STATUSES = (
 SUBMITTED_STATUSES = tuple(s for s in SENT_STATUSES if s != PayoutStatus.SENDING)
 
 
+class PayoutRail(models.TextChoices):
+    """How the money leaves: which Daraja API sends it, from which of our accounts, and what the payout names.
+
+    `mobile` (B2C) and `pochi` pay a phone from the B2C Utility account; `paybill` and `till` (B2B) pay a
+    business number (`party_b`) from the Working account; `float_topup` moves our own money from Working into
+    Utility; `reversal` gives a received payment back. docs/rails.md says which Safaricom roles each needs."""
+
+    MOBILE = "mobile", "M-Pesa number"
+    PAYBILL = "paybill", "Paybill"
+    TILL = "till", "Till (Buy Goods)"
+    POCHI = "pochi", "Pochi la Biashara"
+    FLOAT_TOPUP = "float_topup", "Float top-up"
+    REVERSAL = "reversal", "Reversal"
+
+
+# Rails that pay a phone number (B2C v3 and B2Pochi; both leave the Utility account).
+PHONE_RAILS = frozenset({PayoutRail.MOBILE, PayoutRail.POCHI})
+# Rails that pay a business number through the B2B API (both leave the Working account).
+BUSINESS_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL})
+# Rails whose request carries no id of ours: Daraja's synchronous answer gives the ids, and only the per-payout
+# ResultURL token binds a result to its payout until then.
+NO_CALLER_ID_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL})
+
+
 class CommandID(models.TextChoices):
     BUSINESS_PAYMENT = "BusinessPayment", "Business payment"
     SALARY_PAYMENT = "SalaryPayment", "Salary payment"
@@ -109,7 +133,13 @@ class Payout(models.Model):
     recipient_name = models.CharField(max_length=150, blank=True)
     recipient_type = models.CharField(max_length=30, blank=True, help_text="e.g. customer, trainer, client")
     recipient_reference = models.CharField(max_length=100, blank=True, db_index=True)
-    phone = models.CharField(max_length=12, db_index=True)
+    rail = models.CharField(max_length=16, choices=PayoutRail.choices, default=PayoutRail.MOBILE)
+    # `mobile` and `pochi`: the number paid; empty on the other rails.
+    phone = models.CharField(max_length=12, db_index=True, blank=True)
+    # `paybill` and `till`: the business number paid (5-7 digits); `float_topup`: our own B2C shortcode.
+    party_b = models.CharField("paybill or till number", max_length=12, blank=True)
+    # `paybill`: the account at the business (1-13 characters, required); `till`: optional.
+    account_reference = models.CharField(max_length=13, blank=True)
     # True when a refund goes to another number than the one that paid: approvers must see it.
     phone_differs_from_payment = models.BooleanField(default=False)
     amount = models.DecimalField(**MONEY)
@@ -126,10 +156,15 @@ class Payout(models.Model):
     # Secret path segment of this payout's ResultURL/QueueTimeOutURL, bound to its OriginatorConversationID.
     callback_token = models.CharField(max_length=64, unique=True, editable=False)
     conversation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The OriginatorConversationID Daraja's synchronous answer gave, for the rails whose request carries none of
+    # ours (NO_CALLER_ID_RAILS); a Transaction Status query may ask by it.
+    answered_originator_conversation_id = models.CharField(max_length=64, blank=True)
     transaction_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
     result_code = models.CharField(max_length=32, blank=True, db_index=True)
     result_description = models.CharField(max_length=255, blank=True)
     receiver_name = models.CharField(max_length=150, blank=True)
+    # What M-Pesa charged for this payout when its result says (B2B DebitPartyCharges, a reversal's Charge).
+    charge = models.DecimalField(**MONEY, null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )
@@ -198,6 +233,24 @@ class Payout(models.Model):
                 condition=~Q(status="completed") | Q(transaction_id__isnull=False),
                 name="payout_completed_has_receipt",
             ),
+            # What each rail names, so no path (API, console, bulk file, a bug) can store a payout that the
+            # send could not address.
+            models.CheckConstraint(
+                condition=~Q(rail__in=[PayoutRail.MOBILE, PayoutRail.POCHI]) | ~Q(phone=""),
+                name="payout_phone_rail_has_phone",
+            ),
+            models.CheckConstraint(
+                condition=~Q(rail__in=[PayoutRail.PAYBILL, PayoutRail.TILL]) | Q(party_b__regex=r"^[0-9]{5,7}$"),
+                name="payout_business_rail_has_party_b",
+            ),
+            models.CheckConstraint(
+                condition=~Q(rail=PayoutRail.PAYBILL) | ~Q(account_reference=""),
+                name="payout_paybill_has_account",
+            ),
+            models.CheckConstraint(
+                condition=~Q(rail=PayoutRail.REVERSAL) | Q(payment__isnull=False),
+                name="payout_reversal_has_payment",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -230,14 +283,18 @@ class PayoutNote(models.Model):
 
 
 class PayoutApproval(models.Model):
-    """One approver's consent, bound to what they saw: amount, phone and CommandID."""
+    """One approver's consent, bound to what they saw: amount, rail, who is paid (phone, or business number and
+    account) and CommandID."""
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="approvals")
     approver = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # A copy of the payout's requester, so the database can refuse a self-approval on its own.
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY)
-    phone = models.CharField(max_length=12)
+    rail = models.CharField(max_length=16, default=PayoutRail.MOBILE)
+    phone = models.CharField(max_length=12, blank=True)
+    party_b = models.CharField(max_length=12, blank=True)
+    account_reference = models.CharField(max_length=13, blank=True)
     command_id = models.CharField(max_length=20)
     created_at = models.DateTimeField(default=timezone.now)
     voided_at = models.DateTimeField(null=True, blank=True)

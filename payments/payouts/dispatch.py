@@ -66,7 +66,8 @@ class _SendChecks:
 def _send_checks(payout: Payout) -> _SendChecks:
     """Everything the claim decides on, in one statement run after the row lock is taken (so it reads what
     was committed before the lock was granted): the payout's active approvals and whether each is bound to
-    its amount, phone and CommandID, and how many were given by its requester or by someone who changed its
+    its amount, payee (phone, or business number and account) and CommandID, and how many were given by
+    its requester or by someone who changed its
     amount, phone or CommandID (the services and the database refuse those; this is the last line); the kill
     switch, today's sent totals and the float (limits.py); and the
     active Daraja credential set as stored, which tells daraja_client() whether its configuration is current.
@@ -78,13 +79,15 @@ def _send_checks(payout: Payout) -> _SendChecks:
     editors = qn(PayoutEditor._meta.db_table)
     approval_columns = [
         f"(SELECT COUNT(*) {active})",
-        f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s)",
+        f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s AND party_b = %s"
+        " AND account_reference = %s)",
         f"(SELECT COUNT(*) {active} AND (approver_id = %s OR approver_id IN "
         f"(SELECT user_id FROM {editors} WHERE payout_id = %s AND changed_bound)))",
     ]
     approval_params = [
         payout.pk,
         payout.pk, connection.ops.adapt_decimalfield_value(payout.amount), payout.phone, payout.command_id,
+        payout.party_b, payout.account_reference,
         payout.pk, payout.requested_by_id, payout.pk,
     ]
     limit_columns, limit_params = send_figures_sql(payout)

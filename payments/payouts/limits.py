@@ -19,9 +19,11 @@ from payments.models import (
     FloatBalance,
     Payout,
     PayoutControl,
+    PayoutRail,
     PayoutStatus,
     SentHour,
 )
+from payments.payouts.rails import RAILS, RAILS_LEAVING, Account
 
 # Payouts that count against a day's limit once requested (until they fail or are rejected).
 _COMMITTED = [s for s in PayoutStatus.values if s not in RELEASED_STATUSES]
@@ -37,17 +39,20 @@ def required_approvals(amount: Decimal) -> int:
     return 2 if amount >= settings.PAYOUT_DUAL_APPROVAL_THRESHOLD else 1
 
 
-def validate_amount(amount: Decimal) -> Decimal:
+def validate_amount(amount: Decimal, *, rail: str = PayoutRail.MOBILE) -> Decimal:
+    """The amount as stored, or PayoutError: whole shillings within the limits of the account `rail` leaves."""
     if not isinstance(amount, Decimal):
         raise PayoutError("Amount must be a decimal number of shillings.")
     if not amount.is_finite() or amount <= 0:
         raise PayoutError("Amount must be a positive number of shillings.")
     if amount != amount.to_integral_value():
         raise PayoutError("M-Pesa pays whole shillings: enter an amount without cents.")
-    if amount < settings.PAYOUT_MIN_AMOUNT:
-        raise PayoutError(f"The smallest payout M-Pesa allows is {kes(settings.PAYOUT_MIN_AMOUNT)}.")
-    if amount > settings.PAYOUT_MAX_AMOUNT:
-        raise PayoutError(f"The largest single payout allowed is {kes(settings.PAYOUT_MAX_AMOUNT)}.")
+    spec = RAILS[rail]
+    what = "payout" if rail == PayoutRail.MOBILE else f"{rail} payout"
+    if amount < spec.min_amount():
+        raise PayoutError(f"The smallest {what} M-Pesa allows is {kes(spec.min_amount())}.")
+    if amount > spec.max_amount():
+        raise PayoutError(f"The largest single {what} allowed is {kes(spec.max_amount())}.")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -55,19 +60,35 @@ def _sum(queryset) -> Decimal:
     return queryset.aggregate(total=Sum("amount"))["total"] or Decimal("0")
 
 
-def check_daily_limits_at_creation(*, phone: str, amount: Decimal, exclude_pk: int | None = None) -> None:
+def check_daily_limits_at_creation(
+    *, phone: str = "", amount: Decimal, exclude_pk: int | None = None, rail: str = PayoutRail.MOBILE, party_b: str = ""
+) -> None:
+    """Refuse a payout that would take today's total out of the account its rail leaves (Utility for B2C and
+    Pochi, Working for B2B, top-ups and reversals) above that account's daily limit, or today's total to one
+    payee (a phone, or a paybill or till) above the per-payee limit."""
     start, end = _today_bounds()
-    today = Payout.objects.filter(created_at__gte=start, created_at__lt=end, status__in=_COMMITTED)
+    spec = RAILS[rail]
+    today = Payout.objects.filter(
+        created_at__gte=start, created_at__lt=end, status__in=_COMMITTED, rail__in=RAILS_LEAVING[spec.leaves]
+    )
     if exclude_pk:
         today = today.exclude(pk=exclude_pk)
-    if _sum(today) + amount > settings.PAYOUT_DAILY_LIMIT:
+    account = "B2C (Utility)" if spec.leaves == Account.UTILITY else "Working account"
+    if _sum(today) + amount > spec.daily_limit():
         raise PayoutError(
-            f"This payout would take today's total above the daily limit ({kes(settings.PAYOUT_DAILY_LIMIT)})."
+            f"This payout would take today's total from the {account} above its daily limit "
+            f"({kes(spec.daily_limit())})."
         )
-    if _sum(today.filter(phone=phone)) + amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
+    if phone and _sum(today.filter(phone=phone)) + amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
         raise PayoutError(
             "This payout would take today's total to this phone above "
             f"{kes(settings.PAYOUT_RECIPIENT_DAILY_LIMIT)}."
+        )
+    if party_b and rail in (PayoutRail.PAYBILL, PayoutRail.TILL) and (
+        _sum(today.filter(party_b=party_b)) + amount > settings.B2B_RECIPIENT_DAILY_LIMIT
+    ):
+        raise PayoutError(
+            f"This payout would take today's total to {party_b} above {kes(settings.B2B_RECIPIENT_DAILY_LIMIT)}."
         )
 
 

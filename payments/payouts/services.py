@@ -33,17 +33,20 @@ from payments.models import (
     PayoutControl,
     PayoutEditor,
     PayoutKind,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
 from payments.payouts.limits import check_daily_limits_at_creation, required_approvals, validate_amount
+from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_payout as send_payout_task
 from payments.tasks import send_payouts as send_payouts_task
 
 logger = logging.getLogger(__name__)
 
-BOUND_FIELDS = ("amount", "phone", "command_id")
+# What an approval is bound to: changing any of them voids the approvals given so far.
+BOUND_FIELDS = ("amount", "phone", "command_id", "party_b", "account_reference")
 
 
 def _require(user, permission: str, what: str) -> None:
@@ -93,19 +96,16 @@ def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100
     return text
 
 
-def _command_id(value: str) -> str:
-    if value not in CommandID.values:
-        raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
-    return value
-
-
 def payout_request_disbursement(
     *,
     requested_by,
-    phone: str,
     amount: Decimal,
     remarks: str,
-    command_id: str = CommandID.BUSINESS_PAYMENT,
+    rail: str = PayoutRail.MOBILE,
+    phone: str = "",
+    party_b: str = "",
+    account_reference: str = "",
+    command_id: str | None = None,
     occasion: str = "",
     recipient_name: str = "",
     recipient_reference: str = "",
@@ -114,17 +114,20 @@ def payout_request_disbursement(
     batch: PayoutBatch | None = None,
     source: str = EventSource.API,
 ) -> Payout:
-    """A payout to someone we pay (trainer, client, supplier), waiting for approval."""
+    """A payout to someone we pay (trainer, client, supplier), or a float top-up, waiting for approval. `rail`
+    says how it is paid and which payee fields it names (payments/payouts/rails.py)."""
     _require(requested_by, REQUEST_PERMISSION, "request payouts")
-    phone = _phone(phone)
-    amount = validate_amount(amount)
+    disbursement_rail(rail)
+    payee = clean_payee(rail, phone=phone, party_b=party_b, account_reference=account_reference)
+    amount = validate_amount(amount, rail=rail)
     with transaction.atomic():
-        check_daily_limits_at_creation(phone=phone, amount=amount)
+        check_daily_limits_at_creation(phone=payee["phone"], party_b=payee["party_b"], amount=amount, rail=rail)
         payout = Payout.objects.create(
             kind=PayoutKind.DISBURSEMENT,
-            phone=phone,
+            rail=rail,
+            **payee,
             amount=amount,
-            command_id=_command_id(command_id),
+            command_id=command_id_for(rail, command_id),
             remarks=_text(remarks, field="Remarks", min_len=2),
             occasion=_text(occasion, field="Occasion"),
             recipient_name=_text(recipient_name, field="Recipient name", max_len=150),
@@ -135,7 +138,8 @@ def payout_request_disbursement(
             requested_by=requested_by,
             required_approvals=required_approvals(amount),
         )
-        payout_created(payout=payout, actor=requested_by, source=source, details={"amount": str(amount)})
+        payout_created(payout=payout, actor=requested_by, source=source,
+                       details={"amount": str(amount), "rail": rail})
     return payout
 
 
@@ -340,7 +344,10 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
                     approver=approved_by,
                     requested_by_id=payout.requested_by_id,
                     amount=payout.amount,
+                    rail=payout.rail,
                     phone=payout.phone,
+                    party_b=payout.party_b,
+                    account_reference=payout.account_reference,
                     command_id=payout.command_id,
                 )
         except IntegrityError:
@@ -425,17 +432,26 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
     and returns the payout to `pending_approval`, and bars the editor from approving it. Every edit is an
     event with who made it and each field's old and new value; the editor is kept in `payout.editors`."""
     _require(updated_by, REQUEST_PERMISSION, "edit payouts")
-    allowed = {"amount", "phone", "command_id", "remarks", "occasion", "recipient_name", "recipient_reference"}
+    allowed = {"amount", "phone", "party_b", "account_reference", "command_id", "remarks", "occasion",
+               "recipient_name", "recipient_reference"}
     unknown = set(changes) - allowed
     if unknown:
         raise PayoutError(f"These fields cannot be edited: {', '.join(sorted(unknown))}.")
+    current = Payout.objects.filter(pk=payout_id).values("rail", "phone", "party_b", "account_reference").first()
+    if current is None:
+        raise NotFound(f"Payout #{payout_id} does not exist.")
+    rail = current["rail"]
     clean: dict[str, Any] = {}
     if "amount" in changes:
-        clean["amount"] = validate_amount(changes["amount"])
-    if "phone" in changes:
-        clean["phone"] = _phone(changes["phone"])
+        clean["amount"] = validate_amount(changes["amount"], rail=rail)
+    payee_changes = {name: changes[name] for name in PAYEE_FIELDS if name in changes}
+    if payee_changes:
+        # The payee is checked whole, by the rail's rules: a paybill's account cannot be blanked, a phone
+        # cannot be given to a till payout.
+        payee = clean_payee(rail, **{**{f: current[f] for f in PAYEE_FIELDS}, **payee_changes})
+        clean.update({name: payee[name] for name in payee_changes})
     if "command_id" in changes:
-        clean["command_id"] = _command_id(changes["command_id"])
+        clean["command_id"] = command_id_for(rail, changes["command_id"])
     if "remarks" in changes:
         clean["remarks"] = _text(changes["remarks"], field="Remarks", min_len=2)
     for name in ("occasion", "recipient_reference"):
@@ -454,9 +470,10 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             return payout
         if "amount" in clean and payout.payment_id:
             _move_refund_reservation(payout, clean["amount"])
-        if "amount" in clean or "phone" in clean:
+        if {"amount", "phone", "party_b"} & set(clean):
             check_daily_limits_at_creation(
-                phone=clean.get("phone", payout.phone), amount=clean.get("amount", payout.amount), exclude_pk=payout.pk
+                phone=clean.get("phone", payout.phone), party_b=clean.get("party_b", payout.party_b),
+                amount=clean.get("amount", payout.amount), exclude_pk=payout.pk, rail=payout.rail,
             )
         if "phone" in clean and payout.payment_id:
             clean["phone_differs_from_payment"] = clean["phone"] != _paid_from(payout.payment)
