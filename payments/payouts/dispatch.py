@@ -41,9 +41,9 @@ from payments.models import (
     PaymentStatus,
     Payout,
     PayoutApproval,
-    PayoutEditor,
     PayoutStatus,
 )
+from payments.payouts.four_eyes import interested_approvals_sql, void_interested_approvals
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -82,17 +82,16 @@ def _send_checks(payout: Payout) -> _SendChecks:
     qn = connection.ops.quote_name
     approvals = qn(PayoutApproval._meta.db_table)
     active = f"FROM {approvals} WHERE payout_id = %s AND voided_at IS NULL"
-    editors = qn(PayoutEditor._meta.db_table)
+    interested_column, interested_params = interested_approvals_sql(payout, active)
     approval_columns = [
         f"(SELECT COUNT(*) {active})",
         f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s)",
-        f"(SELECT COUNT(*) {active} AND (approver_id = %s OR approver_id IN "
-        f"(SELECT user_id FROM {editors} WHERE payout_id = %s AND changed_bound)))",
+        interested_column,
     ]
     approval_params = [
         payout.pk,
         payout.pk, connection.ops.adapt_decimalfield_value(payout.amount), payout.phone, payout.command_id,
-        payout.pk, payout.requested_by_id, payout.pk,
+        *interested_params,
     ]
     limit_columns, limit_params = send_figures_sql(payout)
     join, credential_columns = active_set_sql()
@@ -137,7 +136,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
         if checks.approvals_by_interested:
             # An approval by its requester or by someone who changed what is paid does not count: it is
             # voided and the payout waits for other people's approval. Nothing is sent.
-            _void_interested_approvals(payout)
+            void_interested_approvals(payout)
             payout_transition(
                 locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
@@ -193,13 +192,6 @@ def _hold_retry_of_paid(payout: Payout) -> bool:
         event_record(action=AuditAction.HELD, source=SOURCE, payout=payout, from_status=payout.status,
                      to_status=payout.status, details={"reason": reason})
     return True
-
-
-def _void_interested_approvals(payout: Payout) -> None:
-    editors = PayoutEditor.objects.filter(payout=payout, changed_bound=True).values("user_id")
-    PayoutApproval.objects.filter(payout=payout, voided_at__isnull=True).filter(
-        Q(approver_id=payout.requested_by_id) | Q(approver_id__in=editors)
-    ).update(voided_at=timezone.now(), voided_reason="Given by its requester or an editor of what is paid")
 
 
 def payout_send(*, payout_id: int) -> SendResult:

@@ -1,6 +1,6 @@
-"""Requesting, approving, rejecting and editing payouts: the four-eyes rules live here, backed by the
-database (CHECK and partial UNIQUE constraints on approvals, a trigger refusing an approval by an editor of
-what is paid, a CHECK on a payment's refunded total) and checked again at send time (dispatch._claim)."""
+"""Requesting, approving, rejecting and editing payouts. Who may decide is the four-eyes rule of
+`payments/payouts/four_eyes.py` (backed by the database's CHECK and trigger on approvals, and checked again
+at send time); a payment's refunded total is held by a CHECK too."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import InvalidState, NotFound, PayoutError, PermissionDenied
+from core.errors import ApplicationError, ErrorCode, InvalidState, NotFound, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.money import kes
 from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
@@ -35,6 +35,7 @@ from payments.models import (
     PayoutKind,
     PayoutStatus,
 )
+from payments.payouts.four_eyes import interested_user_ids, refuse_interested_approver
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
 from payments.payouts.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -55,7 +56,7 @@ def _phone(value: str) -> str:
     try:
         return normalize_msisdn(value)
     except InvalidPhoneNumber as exc:
-        raise PayoutError(str(exc), code="invalid_phone") from None
+        raise PayoutError(str(exc), code=ErrorCode.INVALID_PHONE) from None
 
 
 def _paid_from(payment: Payment) -> str:
@@ -68,7 +69,7 @@ def _paid_from(payment: Payment) -> str:
 
 def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
     """Where a refund of `payment` goes: the number given, else the number that paid. Returns it normalised
-    and whether it differs from the payer's; raises PayoutError(code="invalid_phone") when there is none."""
+    and whether it differs from the payer's; raises PayoutError(code=ErrorCode.INVALID_PHONE) when there is none."""
     paid_from = _paid_from(payment)
     if phone:
         target = _phone(phone)
@@ -79,7 +80,7 @@ def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
             "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
             if is_hashed_msisdn(payment.phone)
             else "This payment's phone number is masked or invalid; give the phone number to refund to.",
-            code="invalid_phone",
+            code=ErrorCode.INVALID_PHONE,
         )
     return target, target != paid_from
 
@@ -165,7 +166,7 @@ def payment_refund(
         if amount > remaining:
             raise PayoutError(
                 f"KES {amount} is more than the refundable remainder of this payment (KES {remaining}).",
-                code="over_refund",
+                code=ErrorCode.OVER_REFUND,
             )
         amount = validate_amount(amount)
         target, differs = refund_target(payment=payment, phone=phone)
@@ -206,12 +207,12 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
         if amount > remaining:
             raise PayoutError(
                 f"{kes(amount)} is more than the refundable remainder of this payment ({kes(remaining)}).",
-                code="over_refund",
+                code=ErrorCode.OVER_REFUND,
             )
     try:
         amount = validate_amount(amount)
-    except PayoutError as exc:
-        raise PayoutError(exc.message, code="amount") from None
+    except ApplicationError as exc:
+        raise PayoutError(exc.message, code=ErrorCode.AMOUNT) from None
     check_daily_limits_at_creation(phone=phone, amount=amount)
     return phone, amount
 
@@ -245,7 +246,8 @@ def payout_request_again(
         earlier = Payout.objects.filter(retry_of=original).order_by("pk").values_list("pk", flat=True).first()
         if earlier is not None:
             raise InvalidState(
-                f"Payout #{original.pk} was already requested again as payout #{earlier}.", code="already_retried"
+                f"Payout #{original.pk} was already requested again as payout #{earlier}.",
+                code=ErrorCode.ALREADY_RETRIED,
             )
         if original.payment_id:
             retry = payment_refund(
@@ -276,10 +278,7 @@ def payout_request_again(
         # What is paid was chosen by the original's requester and by whoever changed its amount, phone or
         # CommandID: the retry carries their choice, so none of them is its second pair of eyes either.
         now = timezone.now()
-        chose = {original.requested_by_id} | set(
-            PayoutEditor.objects.filter(payout=original, changed_bound=True).values_list("user_id", flat=True)
-        )
-        for user_id in sorted(chose - {requested_by.pk}):
+        for user_id in sorted(interested_user_ids(original) - {requested_by.pk}):
             _record_editor(retry, user=get_user_model()(pk=user_id), fields=["retry_of"], bound=True, now=now)
         details: dict[str, Any] = {"retry_of": original.pk}
         for name in ("phone", "recipient_name"):
@@ -294,11 +293,6 @@ def payout_request_again(
 
 def _active_approvals(payout: Payout):
     return payout.approvals.filter(voided_at__isnull=True)
-
-
-def changed_what_is_paid(*, payout_id: int, user) -> bool:
-    """Whether `user` changed this payout's amount, phone or CommandID: then they may not approve it."""
-    return PayoutEditor.objects.filter(payout_id=payout_id, user_id=user.pk, changed_bound=True).exists()
 
 
 def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now) -> None:
@@ -323,16 +317,10 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.PENDING_APPROVAL:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
-        if payout.requested_by_id == approved_by.pk:
-            raise PermissionDenied("You requested this payout: another person must approve it.", code="own_payout")
-        if changed_what_is_paid(payout_id=payout.pk, user=approved_by):
-            raise PermissionDenied(
-                "You changed this payout's amount, phone or payment type: another person must approve it.",
-                code="own_edit",
-            )
+        refuse_interested_approver(payout, approved_by)
         if _active_approvals(payout).filter(approver=approved_by).exists():
             raise InvalidState("You have already approved this payout; a second approver is needed.",
-                               code="already_approved")
+                               code=ErrorCode.ALREADY_APPROVED)
         try:
             with transaction.atomic():
                 PayoutApproval.objects.create(
@@ -406,8 +394,7 @@ def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = Eve
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in EDITABLE_STATUSES:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}; only a payout not yet sent can be rejected.")
-        if payout.requested_by_id == rejected_by.pk:
-            raise PermissionDenied("You requested this payout: another person must decide on it.", code="own_payout")
+        refuse_interested_approver(payout, rejected_by, deciding="decide on")
         payout_transition(
             locked=payout,
             to_status=PayoutStatus.REJECTED,
@@ -494,7 +481,7 @@ def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:
         raise PayoutError(
             f"KES {new_amount} is more than this payment's refundable remainder allows "
             f"(KES {payment.amount - payment.refunded_amount + payout.amount}).",
-            code="over_refund",
+            code=ErrorCode.OVER_REFUND,
         )
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + delta)
 

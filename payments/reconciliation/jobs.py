@@ -23,7 +23,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import PayoutError
+from core.errors import ApplicationError, PayoutError
 from mpesa_payouts.celery import publish_now
 from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
@@ -43,7 +43,7 @@ EXPORT_MAX_DAYS = 366
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class FinanceJobError(PayoutError):
+class FinanceJobError(ApplicationError):
     """A request the console refuses (bad dates, a file it cannot take); nothing was written."""
 
 
