@@ -57,6 +57,7 @@ from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
 from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused, required_approvals
+from payments.payouts.outcomes import QueryOutcome
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
@@ -422,9 +423,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             outcome = dispatch.payout_query_status(payout_id=payout_id, source=ADMIN, force=True, actor=request.user)
         except ImproperlyConfigured as exc:
             return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
-        if outcome == "queried":
+        if outcome == QueryOutcome.QUERIED:
             return RowResult(payout_id, True, "status query sent; M-Pesa's answer will settle the payout.")
-        if outcome == "error":
+        if outcome == QueryOutcome.ERROR:
             return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
         return RowResult(payout_id, False, f"not queried ({outcome}).")
 

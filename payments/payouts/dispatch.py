@@ -46,6 +46,7 @@ from payments.models import (
 from payments.payouts.four_eyes import interested_approvals_sql, void_interested_approvals
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
+from payments.payouts.outcomes import QueryOutcome, SendOutcome
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_stk_push as send_stk_push_task
 
@@ -57,7 +58,7 @@ MAX_SEND_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # submitted | held | retry | failed | verifying | skipped
+    outcome: SendOutcome
     retry_in: int | None = None
 
 
@@ -128,9 +129,9 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         if _hold_retry_of_paid(payout):
-            return SendResult("held")
+            return SendResult(SendOutcome.HELD)
         _one_claim_at_a_time()
         checks = _send_checks(payout)
         if checks.approvals_by_interested:
@@ -146,7 +147,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                                    "CommandID"},
                 fields={"approved_at": None},
             )
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         if not checks.approvals_bound:
             # Every active approval must be for exactly what is about to be sent.
             payout_transition(
@@ -156,7 +157,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                 source=SOURCE,
                 details={"reason": "approvals do not match the payout"},
             )
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         reason = checks.hold_reason
         if reason:
             if reason != payout.hold_reason:
@@ -164,7 +165,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                 payout.save(update_fields=["hold_reason", "updated_at"])
                 event_record(action=AuditAction.HELD, source=SOURCE, payout=payout, from_status=payout.status,
                              to_status=payout.status, details={"reason": reason})
-            return SendResult("held")
+            return SendResult(SendOutcome.HELD)
         payout_transition(
             locked=payout,
             to_status=PayoutStatus.SENDING,
@@ -215,11 +216,11 @@ def payout_send(*, payout_id: int) -> SendResult:
         return _not_sent(payout, exc)
     except DarajaOutcomeUnknown as exc:
         _unknown(payout, code=exc.code, message=exc.message)
-        return SendResult("verifying")
+        return SendResult(SendOutcome.VERIFYING)
     except Exception as exc:  # noqa: BLE001 - we cannot know whether it left: find out, never resend
         logger.exception("unexpected error sending payout %s", payout.pk)
         _unknown(payout, code="internal_error", message=exc.__class__.__name__)
-        return SendResult("verifying")
+        return SendResult(SendOutcome.VERIFYING)
 
     moved = _submitted(payout, accepted.conversation_id)
     if moved is None:
@@ -230,7 +231,7 @@ def payout_send(*, payout_id: int) -> SendResult:
         Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
     logger.info("payout %s submitted phone=%s conversation=%s", payout.pk, mask_msisdn(payout.phone),
                 accepted.conversation_id)
-    return SendResult("submitted")
+    return SendResult(SendOutcome.SUBMITTED)
 
 
 def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
@@ -260,7 +261,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
             source=SOURCE,
             details={"code": exc.code, "message": exc.message, "attempt": payout.send_attempts},
         )
-        return SendResult("retry", retry_in=min(300, 10 * 2 ** (payout.send_attempts - 1)))
+        return SendResult(SendOutcome.RETRY, retry_in=min(300, 10 * 2 ** (payout.send_attempts - 1)))
     payout_transition(
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING],
@@ -275,7 +276,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
             "completed_at": timezone.now(),
         },
     )
-    return SendResult("failed")
+    return SendResult(SendOutcome.FAILED)
 
 
 def _unknown(payout: Payout, *, code: str, message: str) -> None:
@@ -313,7 +314,7 @@ def _hand_over_reason(queries: int, answered: int, last: str) -> str:
     )
 
 
-def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> str:
+def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> QueryOutcome:
     """Ask Daraja what happened to a payout (by our OriginatorConversationID). The answer arrives at the
     payout's status callback URL and settles it through the same code as a B2C result. After
     PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to `needs_review`.
@@ -328,7 +329,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in allowed:
-            return "skipped"
+            return QueryOutcome.SKIPPED
         # A forced query (an operator's "query status now") does not count toward the hand-over to a person.
         if not force and payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
             answered, last = _answers_without_outcome(payout)
@@ -341,7 +342,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
                          "last_answer": last},
                 fields={"review_reason": _hand_over_reason(payout.status_queries_sent, answered, last)},
             )
-            return "needs_review"
+            return QueryOutcome.NEEDS_REVIEW
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
@@ -358,8 +359,8 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         )
     except DarajaError as exc:
         logger.warning("status query for payout %s failed: %s %s", payout.pk, exc.code, exc.message)
-        return "error"
-    return "queried"
+        return QueryOutcome.ERROR
+    return QueryOutcome.QUERIED
 
 
 def payouts_due_for_status_query():
@@ -381,15 +382,15 @@ def payouts_lost_in_queue(*, older_than_seconds: int = 60):
     )
 
 
-def account_balance_query() -> str:
+def account_balance_query() -> QueryOutcome:
     try:
         daraja_client().account_balance(
             result_url=static_url("balance-result"), timeout_url=static_url("balance-timeout")
         )
     except DarajaError as exc:
         logger.warning("account balance query failed: %s %s", exc.code, exc.message)
-        return "error"
-    return "queried"
+        return QueryOutcome.ERROR
+    return QueryOutcome.QUERIED
 
 
 def payment_stk_push_request(
