@@ -138,8 +138,8 @@ def webhooks_orm(root: Path) -> None:
         "if True:  # bench variant: payout_detail() through the ORM",
     )])
     _replace(root, "webhooks/services/events.py", [(
-        'if connection.vendor == "postgresql":\n        ids = event_with_deliveries_insert(event)',
-        "if False:  # bench variant: save(), the endpoints, bulk_create()\n        ids = event_with_deliveries_insert(event)",
+        'if connection.vendor == "postgresql":\n        ids = event_with_deliveries_insert',
+        "if False:  # bench variant: save(), the endpoints, bulk_create()\n        ids = event_with_deliveries_insert",
     )])
 
 
