@@ -25,8 +25,9 @@ from webhooks.event_sql import payout_related_row
 
 @lru_cache(maxsize=4)
 def _serializer(name: str):
-    """One instance per serializer class and process: a ModelSerializer builds its fields on first use (about
-    3 ms for the payout's); `to_representation` only reads them, so one instance serves every event."""
+    """One instance per serializer class and process: a ModelSerializer builds its fields on first use (for the
+    payout's, that costs more than its query); `to_representation` only reads them, so one instance serves every
+    event."""
     from payments.api import serializers
 
     return getattr(serializers, name)()

@@ -78,8 +78,8 @@ def _send_checks(payout: Payout) -> _SendChecks:
     amount, phone or CommandID (the services and the database refuse those; this is the last line); the kill
     switch, today's sent totals and the float (limits.py); and the
     active Daraja credential set as stored, which tells daraja_client() whether its configuration is current.
-    One statement rather than three (two of them through the ORM): the pipeline ran 16% slower with three
-    (bench/README.md, session 7)."""
+    One statement rather than three (two of them through the ORM): a hand-written SQL path, listed in
+    docs/architecture.md with what it earns (bench/README.md, session 7)."""
     qn = connection.ops.quote_name
     approvals = qn(PayoutApproval._meta.db_table)
     active = f"FROM {approvals} WHERE payout_id = %s AND voided_at IS NULL"
