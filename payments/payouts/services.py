@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import ApplicationError, ErrorCode, InvalidState, NotFound, PayoutError, PermissionDenied
+from core.errors import ErrorCode, InvalidState, NotFound, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.money import kes
 from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
@@ -56,7 +56,7 @@ def _phone(value: str) -> str:
     try:
         return normalize_msisdn(value)
     except InvalidPhoneNumber as exc:
-        raise PayoutError(str(exc), code=ErrorCode.INVALID_PHONE) from None
+        raise PayoutError(str(exc), code="invalid_phone") from None
 
 
 def _paid_from(payment: Payment) -> str:
@@ -69,7 +69,7 @@ def _paid_from(payment: Payment) -> str:
 
 def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
     """Where a refund of `payment` goes: the number given, else the number that paid. Returns it normalised
-    and whether it differs from the payer's; raises PayoutError(code=ErrorCode.INVALID_PHONE) when there is none."""
+    and whether it differs from the payer's; raises PayoutError(code="invalid_phone") when there is none."""
     paid_from = _paid_from(payment)
     if phone:
         target = _phone(phone)
@@ -80,7 +80,7 @@ def refund_target(*, payment: Payment, phone: str | None) -> tuple[str, bool]:
             "This payment's phone number is a SHA-256 hash, not a number; give the phone number to refund to."
             if is_hashed_msisdn(payment.phone)
             else "This payment's phone number is masked or invalid; give the phone number to refund to.",
-            code=ErrorCode.INVALID_PHONE,
+            code="invalid_phone",
         )
     return target, target != paid_from
 
@@ -166,7 +166,7 @@ def payment_refund(
         if amount > remaining:
             raise PayoutError(
                 f"KES {amount} is more than the refundable remainder of this payment (KES {remaining}).",
-                code=ErrorCode.OVER_REFUND,
+                code="over_refund",
             )
         amount = validate_amount(amount)
         target, differs = refund_target(payment=payment, phone=phone)
@@ -207,12 +207,12 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
         if amount > remaining:
             raise PayoutError(
                 f"{kes(amount)} is more than the refundable remainder of this payment ({kes(remaining)}).",
-                code=ErrorCode.OVER_REFUND,
+                code="over_refund",
             )
     try:
         amount = validate_amount(amount)
-    except ApplicationError as exc:
-        raise PayoutError(exc.message, code=ErrorCode.AMOUNT) from None
+    except PayoutError as exc:
+        raise PayoutError(exc.message, code="amount") from None
     check_daily_limits_at_creation(phone=phone, amount=amount)
     return phone, amount
 
@@ -481,7 +481,7 @@ def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:
         raise PayoutError(
             f"KES {new_amount} is more than this payment's refundable remainder allows "
             f"(KES {payment.amount - payment.refunded_amount + payout.amount}).",
-            code=ErrorCode.OVER_REFUND,
+            code="over_refund",
         )
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + delta)
 
