@@ -56,6 +56,10 @@ def rail_source(rail: str) -> str:
     return _SOURCE_OVERRIDES.get(rail) or _LEAVES[RAILS[rail].leaves]
 
 
+# The M-Pesa accounts a person may enter a top-up or an opening balance for (four eyes).
+FUNDABLE_ACCOUNTS = {MPESA_UTILITY: "The B2C float (Utility Account)", MPESA_WORKING: "The Working account (MMF)"}
+
+
 # Mapped accounts this process has made sure exist (an entry naming a missing account would fail its commit).
 _ensured: set[str] = set()
 
