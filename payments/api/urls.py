@@ -11,6 +11,7 @@ from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
 from payments.api.reconciliation import DiscrepancyViewSet, StatementDiscrepancyResolveView, StatsViewSet
+from payments.api.reports import ReportView
 
 router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
@@ -37,6 +38,7 @@ def _docs_for_staff(view):
 
 urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("reports/", ReportView.as_view(), name="reports"),
     path(
         "reconciliation/statements/<int:job_id>/discrepancies/<int:index>/resolve/",
         StatementDiscrepancyResolveView.as_view(),
