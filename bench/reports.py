@@ -24,7 +24,7 @@ from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, django_env, setup_django, timed  # noqa: E402
+from _common import BENCH_URL, ROOT, django_env, ensure_database, setup_django, timed  # noqa: E402
 
 TARGET_MS = 300
 WARMUP = 2
@@ -41,8 +41,6 @@ WHERE id % 10 IN (3, 7) OR status = 'failed'
 
 def seed_if_needed(payouts: int) -> None:
     import psycopg
-
-    from _common import BENCH_URL, ensure_database
 
     ensure_database()
     with psycopg.connect(BENCH_URL) as conn:

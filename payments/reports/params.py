@@ -11,6 +11,8 @@ from core.nairobi_time import NAIROBI
 
 GROUPS = ("day", "week", "month")
 MAX_DAYS = 366
+# Dates outside these are no payout's: refused before they reach date arithmetic (year 1 or 9999 overflow it).
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 class ReportParamsInvalid(PayoutError):
@@ -43,9 +45,12 @@ def _date(field: str, text: str | None, default: date) -> date:
     if text is None or text.strip() == "":
         return default
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise ReportParamsInvalid(field, f"{field} must be a date written YYYY-MM-DD, not {text[:30]!r}.") from None
+    if not EARLIEST <= day <= LATEST:
+        raise ReportParamsInvalid(field, f"{field} must be between {EARLIEST} and {LATEST}.")
+    return day
 
 
 def report_period(*, start: str | None, end: str | None, group: str | None, today: date) -> ReportPeriod:

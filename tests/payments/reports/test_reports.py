@@ -165,6 +165,7 @@ def test_csv_and_xlsx_exports_neutralise_a_cell_that_would_run_as_a_formula(read
         ({"group": "year"}, "group"),
         ({"start": "2027-13-01"}, "start"),
         ({"end": "yesterday"}, "end"),
+        ({"start": "0001-01-01", "end": "0001-01-02"}, "start"),
         ({"export": "pdf"}, "export"),
     ],
 )
