@@ -21,7 +21,7 @@ from payments.models.incoming import (
     payment_status_door,
 )
 from payments.models.money import MONEY
-from payments.models.payout_totals import PayoutDay, SentHour
+from payments.models.payout_totals import PayoutDay, PayoutReportDay, SentHour
 from payments.models.payouts import (
     BUSINESS_RAILS,
     EDITABLE_STATUSES,
@@ -86,6 +86,7 @@ __all__ = [
     "PayoutBatch",
     "PayoutControl",
     "PayoutDay",
+    "PayoutReportDay",
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",

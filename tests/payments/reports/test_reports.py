@@ -187,3 +187,65 @@ def test_readers_of_payouts_may_read_reports_and_nobody_else():
     assert api(nobody).get("/api/reports/").status_code == 403
     page = logged_in(nobody).get("/admin/reports/")
     assert page.status_code == 403 and 'id="reports-link"' not in page.content.decode()
+
+
+@travel_to(NOW)
+def test_a_payout_counts_once_where_it_stands_now_as_it_moves_through_the_lifecycle(reader):
+    from django.db import connection
+
+    from payments.models import PayoutReportDay
+    from tests.factories import advance
+
+    day = "2027-01-03T08:00:00+03:00"
+    moving = payout(PayoutStatus.APPROVED, day, amount=Decimal("60.00"), approved_at=at("2027-01-03T08:05:00+03:00"))
+    payout(PayoutStatus.FAILED, day, result_code="2001", amount=Decimal("5.00"))
+
+    def totals():
+        return api(reader).get("/api/reports/", {"start": "2027-01-03", "end": "2027-01-03"}).json()["totals"]
+
+    assert totals()["not_sent"] == 1 and totals()["sent"] == 1
+    advance(moving.pk, PayoutStatus.SENDING)
+    assert totals()["not_sent"] == 0 and totals()["in_flight"] == 1 and totals()["sent"] == 2
+    advance(moving.pk, PayoutStatus.COMPLETED,
+            fields={"transaction_id": "TXMOVE0001", "completed_at": at("2027-01-03T08:25:00+03:00"),
+                    "charge": Decimal("3.00")})  # fmt: skip
+    now = totals()
+    assert now["completed"] == {"count": 1, "amount": "60.00"} and now["in_flight"] == 0 and now["requested"] == 2
+    assert now["charges"] == "3.00" and now["minutes_approval_to_completion"] == "20.0"
+    assert now["minutes_to_approval"] == "5.0" and now["success_rate"] == "50.0"
+    if connection.vendor == "postgresql":  # the running totals agree with the payouts themselves, row for row
+        kept = PayoutReportDay.objects.filter(count__gt=0).values_list("status").distinct()
+        assert sorted(s for (s,) in kept) == ["completed", "failed"]
+
+
+@travel_to(NOW)
+def test_the_running_totals_agree_with_the_payouts_after_every_kind_of_write():
+    from django.db import connection
+
+    from payments.models import Payout
+    from payments.reports import figures
+    from payments.reports.params import ReportPeriod
+    from tests.factories import advance
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the running totals are kept by a PostgreSQL trigger")
+    day = "2027-01-02T23:50:00+03:00"
+    a = payout(PayoutStatus.APPROVED, day, approved_at=at("2027-01-03T00:20:00+03:00"))
+    b = payout(PayoutStatus.SUBMITTED, day, rail=PayoutRail.PAYBILL, phone="", party_b="888880", account_reference="X")
+    c = payout(PayoutStatus.FAILED, "2027-01-04T01:00:00+03:00", result_code="1")
+    advance(a.pk, PayoutStatus.SENDING)
+    advance(b.pk, PayoutStatus.COMPLETED, fields={"transaction_id": "TXAGREE001", "charge": Decimal("12.00"),
+                                                  "completed_at": at("2027-01-03T09:00:00+03:00")})  # fmt: skip
+    Payout.objects.filter(pk=c.pk).update(result_code="2001")  # a failed payout's code corrected
+    Payout.objects.filter(pk=a.pk).update(amount=Decimal("99.00"), created_at=at("2027-01-01T10:00:00+03:00"))
+    payout(PayoutStatus.REJECTED, day).delete()
+
+    def normal(rows):
+        keep = ("day", "rail", "status", "failure_code", "n", "amount", "charge", "approval_time", "approvals",
+                "completion_time", "completions")  # fmt: skip
+        zero = {"charge": Decimal("0"), "approval_time": timedelta(0), "completion_time": timedelta(0)}
+        return sorted(tuple(row[k] if row[k] is not None else zero[k] for k in keep) for row in rows)
+
+    period = ReportPeriod(start=at(day).date().replace(day=1), end=at(NOW).date(), group="day")
+    assert normal(figures.kept_rows(period)) == normal(figures.summed_rows(period))
+    assert len(figures.kept_rows(period)) == 3
