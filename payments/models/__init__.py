@@ -21,7 +21,7 @@ from payments.models.incoming import (
     payment_status_door,
 )
 from payments.models.money import MONEY
-from payments.models.payout_totals import PayoutDay, PayoutReportDay, SentHour
+from payments.models.payout_totals import PaymentReportDay, PayoutDay, PayoutReportDay, SentHour
 from payments.models.payouts import (
     BUSINESS_RAILS,
     EDITABLE_STATUSES,
@@ -78,6 +78,7 @@ __all__ = [
     "FormSubmission",
     "IdempotencyRecord",
     "Payment",
+    "PaymentReportDay",
     "PaymentSource",
     "PaymentStatus",
     "PaymentStatusWriteRefused",

@@ -96,3 +96,24 @@ class PayoutReportDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.rail} {self.status} {self.failure_code} #{self.shard}: {self.count}"
+
+
+class PaymentReportDay(models.Model):
+    """Payments received (completed, or later reversed) per Nairobi day of their arrival (`created_at`) and source:
+    how many and how much, for the reports' money in. Kept by a PostgreSQL trigger on the payment table (migration
+    0025), sharded per connection as PayoutReportDay is; not kept on SQLite."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=16)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(**RUNNING_TOTAL, default=0)
+
+    class Meta:
+        verbose_name = "payments received per day"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "source", "shard"], name="payment_report_day_shard_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} #{self.shard}: {self.count}, KES {self.amount}"

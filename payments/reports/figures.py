@@ -38,6 +38,7 @@ from django.utils import timezone
 from daraja import result_codes
 from payments.models import (
     Payment,
+    PaymentReportDay,
     PaymentSource,
     PaymentStatus,
     Payout,
@@ -49,7 +50,6 @@ from payments.reports.params import ReportPeriod
 
 ZERO = Decimal("0.00")
 NAIROBI_ZONE = ZoneInfo("Africa/Nairobi")  # for SQL's date truncation, which wants the zone's name
-UNKNOWN_STATUSES = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
 WAITING_STATUSES = (PayoutStatus.SENDING, PayoutStatus.SUBMITTED)  # unknown once past the result deadline
 NOT_SENT_STATUSES = (PayoutStatus.PENDING_APPROVAL, PayoutStatus.APPROVED)
 NO_CODE = "-"
@@ -204,22 +204,38 @@ def _requested_in(period: ReportPeriod):
     )
 
 
-def _overdue_rows(period: ReportPeriod, now: datetime):
-    """Payouts sending or submitted longer than the result deadline, per day: their outcome is unknown. Read on
-    the (status, status_changed_at) index: a payout's status changed after it was requested, so the range's start
-    bounds the index range too."""
+def _recent_rows(period: ReportPeriod, now: datetime):
+    """Payouts sending or submitted within the result deadline, per day: still in flight (the others in those
+    statuses are past it: their outcome is unknown). Read on the (status, status_changed_at) index, whose range
+    holds only the last PAYOUT_RESULT_DEADLINE_MINUTES of changes."""
     deadline = now - timedelta(minutes=settings.PAYOUT_RESULT_DEADLINE_MINUTES)
     return (
         _requested_in(period)
-        .filter(status__in=WAITING_STATUSES, status_changed_at__lt=deadline, status_changed_at__gte=period.starts_at)
+        .filter(status__in=WAITING_STATUSES, status_changed_at__gte=deadline)
         .values("day")
         .annotate(n=Count("id"), amount=Sum("amount"))
         .order_by()
     )
 
 
-def _payment_rows(period: ReportPeriod):
-    return (
+def _payment_rows(period: ReportPeriod) -> list[dict]:
+    """(day, source, n, amount) of the payments received: on PostgreSQL from the running totals a trigger keeps,
+    elsewhere from the payments."""
+    return kept_payment_rows(period) if connection.vendor == "postgresql" else summed_payment_rows(period)
+
+
+def kept_payment_rows(period: ReportPeriod) -> list[dict]:
+    rows = (
+        PaymentReportDay.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("day", "source")
+        .annotate(n=Sum("count"), amount=Sum("amount"))
+        .order_by()
+    )
+    return [row for row in rows if row["n"]]
+
+
+def summed_payment_rows(period: ReportPeriod) -> list[dict]:
+    return list(
         Payment.objects.filter(
             status__in=[PaymentStatus.COMPLETED, PaymentStatus.REVERSED],
             created_at__gte=period.starts_at,
@@ -266,10 +282,8 @@ def _add_payout_row(bucket: Bucket, row: dict) -> None:
         bucket.money_out[row["rail"]].add(n, amount)
     elif status == PayoutStatus.FAILED:
         bucket.failed.add(n, amount)
-    elif status in UNKNOWN_STATUSES:
+    else:  # verifying, needs_review; sending and submitted until _recent_rows moves the recent ones
         bucket.unknown.add(n, amount)
-    else:
-        bucket.in_flight += n
 
 
 def _add_failure(failures: dict[tuple, FailureReason], row: dict) -> None:
@@ -302,10 +316,10 @@ def report(period: ReportPeriod, *, now: datetime | None = None) -> Report:
         _add_payout_row(buckets[bucket_start(row["day"], period)], row)
         if row["status"] == PayoutStatus.FAILED:
             _add_failure(failures, row)
-    for row in _overdue_rows(period, now):  # in flight past the deadline: unknown
+    for row in _recent_rows(period, now):  # sent within the result deadline: in flight, not unknown
         bucket = buckets[bucket_start(row["day"], period)]
-        bucket.in_flight -= row["n"]
-        bucket.unknown.add(row["n"], row["amount"])
+        bucket.in_flight += row["n"]
+        bucket.unknown.add(-row["n"], -row["amount"])
     for row in _payment_rows(period):
         buckets[bucket_start(row["day"], period)].money_in[row["source"]].add(row["n"], row["amount"])
     totals = Bucket(start=period.start, end=period.end)

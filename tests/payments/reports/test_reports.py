@@ -239,6 +239,13 @@ def test_the_running_totals_agree_with_the_payouts_after_every_kind_of_write():
     Payout.objects.filter(pk=c.pk).update(result_code="2001")  # a failed payout's code corrected
     Payout.objects.filter(pk=a.pk).update(amount=Decimal("99.00"), created_at=at("2027-01-01T10:00:00+03:00"))
     payout(PayoutStatus.REJECTED, day).delete()
+    make_payment(amount=Decimal("70.00"), created_at=at("2027-01-01T00:10:00+03:00"))
+    pending = make_payment(source=PaymentSource.STK_PUSH, status="pending", amount=Decimal("30.00"),
+                           created_at=at(day), checkout_request_id="ws_CO_agree")  # fmt: skip
+    from payments.incoming.lifecycle import payment_transition
+
+    payment_transition(payment_id=pending.pk, action="payment_completed", to_status="completed", source="callback",
+                       fields={"receipt": "RCPAGREE01"})  # fmt: skip
 
     def normal(rows):
         keep = ("day", "rail", "status", "failure_code", "n", "amount", "charge", "approval_time", "approvals",
@@ -249,3 +256,11 @@ def test_the_running_totals_agree_with_the_payouts_after_every_kind_of_write():
     period = ReportPeriod(start=at(day).date().replace(day=1), end=at(NOW).date(), group="day")
     assert normal(figures.kept_rows(period)) == normal(figures.summed_rows(period))
     assert len(figures.kept_rows(period)) == 3
+    assert sorted(map(sorted_items, figures.kept_payment_rows(period))) == sorted(
+        map(sorted_items, figures.summed_payment_rows(period))
+    )
+    assert len(figures.kept_payment_rows(period)) == 2
+
+
+def sorted_items(row: dict) -> tuple:
+    return tuple(sorted(row.items()))
