@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -248,6 +249,7 @@ def summed_payment_rows(period: ReportPeriod) -> list[dict]:
     )
 
 
+@lru_cache(maxsize=512)  # the catalogue never changes while the process runs: one lookup per rail and code
 def failure_text(rail: str, code: str) -> result_codes.ResultCodeInfo | None:
     """The catalogue's entry for a failed payout's code: a synchronous refusal's (dotted, or one of the client's
     own) from the `sync` table, a result's from its rail's table. None for no code (failed by a reviewer)."""
