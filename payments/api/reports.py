@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 from core.money import SUM
 from payments.api.permissions import CanReadPayouts
 from payments.reports import figures
-from payments.reports.export import EXPORT_FORMATS, minutes, report_file
-from payments.reports.params import ReportParamsInvalid, report_period
+from payments.reports.export import minutes, report_file
+from payments.reports.params import EXPORT_FORMATS, ReportParamsInvalid, export_format, report_period
 
 
 class MoneySerializer(serializers.Serializer):
@@ -38,11 +38,11 @@ class PeriodSerializer(serializers.Serializer):
     in_flight = serializers.IntegerField()
     not_sent = serializers.IntegerField()
     rejected = serializers.IntegerField()
-    success_rate = serializers.DecimalField(max_digits=4, decimal_places=1, allow_null=True,
-                                            help_text="Percent of completed out of completed and failed.")
+    success_rate = serializers.FloatField(allow_null=True, help_text="Percent of completed out of completed and "
+                                          "failed (as the dashboard's).")
     charges = serializers.DecimalField(**SUM)
-    minutes_to_approval = serializers.DecimalField(max_digits=12, decimal_places=1, allow_null=True)
-    minutes_approval_to_completion = serializers.DecimalField(max_digits=12, decimal_places=1, allow_null=True)
+    minutes_to_approval = serializers.FloatField(allow_null=True, help_text="Average, to a tenth of a minute.")
+    minutes_approval_to_completion = serializers.FloatField(allow_null=True, help_text="Average, of the completed.")
 
 
 class FailureSerializer(serializers.Serializer):
@@ -108,9 +108,7 @@ class ReportView(APIView):
         try:
             period = report_period(start=params.get("start"), end=params.get("end"), group=params.get("group"),
                                    today=timezone.localdate())  # fmt: skip
-            fmt = params.get("export")
-            if fmt is not None and fmt not in EXPORT_FORMATS:
-                raise ReportParamsInvalid("export", f"export must be csv or xlsx, not {fmt[:30]!r}.")
+            fmt = export_format(params.get("export"))
         except ReportParamsInvalid as exc:
             return Response({exc.field: [exc.message]}, status=400)
         result = figures.report(period)

@@ -14,7 +14,6 @@ from core.spreadsheet_cells import neutralise_row
 from payments.models import PaymentSource, PayoutRail
 from payments.reports.figures import Bucket, Report
 
-EXPORT_FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

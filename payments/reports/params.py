@@ -11,6 +11,8 @@ from core.nairobi_time import NAIROBI
 
 GROUPS = ("day", "week", "month")
 MAX_DAYS = 366
+EXPORT_FORMATS = ("csv", "xlsx")
+SHOWN = 40  # how much of a bad value a refusal quotes back
 # Dates outside these are no payout's: refused before they reach date arithmetic (year 1 or 9999 overflow it).
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
@@ -47,7 +49,7 @@ def _date(field: str, text: str | None, default: date) -> date:
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
-        raise ReportParamsInvalid(field, f"{field} must be a date written YYYY-MM-DD, not {text[:30]!r}.") from None
+        raise ReportParamsInvalid(field, f"{field} must be a date written YYYY-MM-DD, not {text[:SHOWN]!r}.") from None
     if not EARLIEST <= day <= LATEST:
         raise ReportParamsInvalid(field, f"{field} must be between {EARLIEST} and {LATEST}.")
     return day
@@ -60,9 +62,16 @@ def report_period(*, start: str | None, end: str | None, group: str | None, toda
     last = _date("end", end, today)
     group = (group or "day").strip()
     if group not in GROUPS:
-        raise ReportParamsInvalid("group", f"group must be one of day, week or month, not {group[:30]!r}.")
+        raise ReportParamsInvalid("group", f"group must be one of day, week or month, not {group[:SHOWN]!r}.")
     if last < first:
         raise ReportParamsInvalid("end", f"end ({last}) is before start ({first}).")
     if (last - first).days + 1 > MAX_DAYS:
         raise ReportParamsInvalid("end", f"A report covers at most {MAX_DAYS} days: ask for a shorter range.")
     return ReportPeriod(start=first, end=last, group=group)
+
+
+def export_format(text: str | None) -> str | None:
+    """`csv`, `xlsx`, or None for JSON (or the page); anything else is a 400 naming `export`."""
+    if text is not None and text not in EXPORT_FORMATS:
+        raise ReportParamsInvalid("export", f"export must be csv or xlsx, not {text[:SHOWN]!r}.")
+    return text
