@@ -56,7 +56,7 @@ def _clean_payee(rail: str, values: dict[str, Any]) -> dict[str, str]:
     return {"rail": rail, **payee}
 
 
-def _clean_text(field: str, value: Any) -> str:
+def clean_text(field: str, value: Any) -> str:
     text = str(value or "").strip()
     low, high = _LIMITS[field]
     if not low <= len(text) <= high:
@@ -99,7 +99,7 @@ def recipient_create(*, created_by, name: str, rail: str, phone: str = "", party
                      source_import: RecipientImport | None = None) -> Recipient:
     """A new recipient, pending another person's approval."""
     _require(created_by, REQUEST_PERMISSION, "save recipients")
-    texts = {f: _clean_text(f, v) for f, v in (("name", name), ("external_reference", external_reference),
+    texts = {f: clean_text(f, v) for f, v in (("name", name), ("external_reference", external_reference),
                                                ("category", category), ("notes", notes))}
     payee = _clean_payee(rail, {"phone": phone, "party_b": party_b, "account_reference": account_reference})
     with transaction.atomic():
@@ -124,7 +124,7 @@ def recipient_change(*, recipient_id: int, changed_by, source: str = EventSource
         recipient = recipient_lock(recipient_id)
         if recipient.status == RecipientStatus.ARCHIVED:
             raise InvalidState(f"Recipient #{recipient.pk} is archived: save a new recipient instead.")
-        texts = {f: _clean_text(f, changes[f]) for f in DESCRIPTION_FIELDS if f in changes}
+        texts = {f: clean_text(f, changes[f]) for f in DESCRIPTION_FIELDS if f in changes}
         old_payee = recipient.payee()
         new_payee = old_payee
         if any(f in changes for f in PAYEE_FIELDS):
