@@ -119,3 +119,16 @@ def test_an_import_is_previewed_then_saved_pending_then_approved_by_another_pers
                                 follow=True).content.decode()
     assert "2 recipients approved" in page
     assert set(batch.recipients.values_list("status", flat=True)) == {"active"}
+
+
+def test_a_recipient_page_shows_its_details_and_what_may_be_done():
+    rita = make_requester("rita")
+    saved = save_recipient(rita, name="Acme Supplies", rail="paybill", phone="", party_b="888880",
+                           account_reference="ACC-7")
+    page = logged_in(make_approver("alan")).get(reverse("admin:payments_recipient_change", args=(saved["id"],)))
+    content = page.content.decode()
+    assert page.status_code == 200
+    assert "Paybill 888880, account ACC-7" in content
+    assert reverse("admin:payments_recipient_reject", args=(saved["id"],)) in content
+    form = logged_in(rita).get(reverse("admin:payments_recipient_edit", args=(saved["id"],))).content.decode()
+    assert 'value="888880"' in form
