@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.console_kit import AdminPagesMixin, RowResult, badge, kes, refused, report_rows
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.money import MONEY
 from payments.forms import RejectForm
 from payments.models import RECIPIENT_RAILS, CommandID, EventSource, Recipient, RecipientImport, RecipientStatus
@@ -79,7 +79,7 @@ def _buttons(links: list[tuple[str, str]]) -> str:
     return format_html_join(" ", '<a class="button" href="{}">{}</a>', ((url, label) for label, url in links))
 
 
-def _error(form, exc: PayoutError) -> None:
+def _error(form, exc: ApplicationError) -> None:
     field = exc.code.removeprefix("invalid_")
     form.add_error(field if field in form.fields else None, exc.message)
 
@@ -178,7 +178,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
                     recipient = services.recipient_change(recipient_id=recipient.pk, changed_by=request.user,
                                                           source=ADMIN, **changed)
                     messages.success(request, f"{recipient.name}: {recipient.get_status_display().lower()}.")
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 _error(form, exc)
             else:
                 return HttpResponseRedirect(self.url("change", recipient.pk))
@@ -196,7 +196,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
             try:
                 services.recipient_approve(recipient_id=recipient_id, approved_by=request.user, source=ADMIN)
                 results.append(RowResult(recipient_id, True, "approved: it can be paid."))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 results.append(RowResult(recipient_id, False, exc.message))
         report_rows(request, results, label="Recipient")
 
@@ -207,7 +207,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
             try:
                 services.recipient_archive(recipient_id=recipient_id, archived_by=request.user, source=ADMIN)
                 results.append(RowResult(recipient_id, True, "archived."))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 results.append(RowResult(recipient_id, False, exc.message))
         report_rows(request, results, label="Recipient")
 
@@ -222,7 +222,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
             try:
                 services.recipient_reject(recipient_id=pk, rejected_by=request.user,
                                           reason=form.cleaned_data["reason"], source=ADMIN)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 _error(form, exc)
             else:
                 messages.success(request, f"{recipient.name}'s details were rejected.")
@@ -244,7 +244,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
             try:
                 payout = recipient_payout_request(recipient_id=pk, requested_by=request.user, source=ADMIN,
                                                   **form.cleaned_data)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 _error(form, exc)
             else:
                 messages.success(request, f"Payout #{payout.pk} of {kes(payout.amount)} to {recipient.name} "
@@ -269,7 +269,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
             try:
                 text = bulk.decoded(form.cleaned_data["file"].read(bulk.MAX_BYTES + 1))
                 preview = imports.recipients_import_preview(uploaded_by=request.user, file=io.StringIO(text))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 form.add_error("file", exc.message)
             else:
                 token = secrets.token_urlsafe(12)
@@ -286,7 +286,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
         try:
             batch, preview = imports.recipients_import_create(
                 uploaded_by=request.user, file=io.StringIO(stored["text"]), name=stored["name"], source=ADMIN)
-        except PayoutError as exc:
+        except ApplicationError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(self.url("import"))
         if batch is None:
@@ -348,6 +348,6 @@ class RecipientImportAdmin(admin.ModelAdmin):
                 count = imports.recipients_import_approve(import_id=import_id, approved_by=request.user,
                                                           source=ADMIN)
                 results.append(RowResult(import_id, True, f"{count} recipients approved."))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 results.append(RowResult(import_id, False, exc.message))
         report_rows(request, results, label="Import")

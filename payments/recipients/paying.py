@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from core.errors import InvalidState, PayoutError
+from core.errors import ErrorCode, InvalidState, PayoutError
 from payments.audit_events import event_record
 from payments.models import AuditAction, EventSource, Payout, PayoutBatch, Recipient, RecipientStatus
 from payments.payouts.services import payout_request_disbursement
@@ -42,7 +42,7 @@ def recipient_payout_request(*, recipient_id: int, requested_by, amount: Decimal
         recipient = recipient_lock(recipient_id)
         why_not = unpayable_reason(recipient)
         if why_not:
-            raise InvalidState(why_not, code="recipient_not_active")
+            raise InvalidState(why_not, code=ErrorCode.RECIPIENT_NOT_ACTIVE)
         payout = payout_request_disbursement(
             requested_by=requested_by, amount=amount, remarks=remarks, occasion=occasion, command_id=command_id,
             reason=reason, batch=batch, source=source, **recipient.payee(),

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import InvalidState, NotFound, PayoutError, PermissionDenied
+from core.errors import ErrorCode, InvalidState, NotFound, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from payments.audit_events import event_record
 from payments.models import (
@@ -73,7 +73,8 @@ def _reference_free(reference: str, *, other_than: int | None = None) -> None:
     if other_than is not None:
         taken = taken.exclude(pk=other_than)
     if taken.exists():
-        raise InvalidState(f"Another recipient already has the reference {reference!r}.", code="reference_taken")
+        raise InvalidState(f"Another recipient already has the reference {reference!r}.",
+                           code=ErrorCode.REFERENCE_TAKEN)
 
 
 def recipient_lock(recipient_id: int) -> Recipient:
@@ -90,7 +91,7 @@ def _save(recipient: Recipient, **kwargs) -> None:
     except IntegrityError:
         # The partial UNIQUE index: another request took the reference since we looked.
         raise InvalidState(f"Another recipient already has the reference {recipient.external_reference!r}.",
-                           code="reference_taken") from None
+                           code=ErrorCode.REFERENCE_TAKEN) from None
 
 
 def recipient_create(*, created_by, name: str, rail: str, phone: str = "", party_b: str = "",
@@ -167,10 +168,11 @@ def recipient_approve(*, recipient_id: int, approved_by, source: str = EventSour
         if recipient.status != RecipientStatus.PENDING_APPROVAL:
             raise InvalidState(f"Recipient #{recipient.pk} is {recipient.status}, not pending approval.")
         if approved_by.pk == recipient.created_by_id:
-            raise PermissionDenied("You saved this recipient: another person must approve it.", code="own_recipient")
+            raise PermissionDenied("You saved this recipient: another person must approve it.",
+                                   code=ErrorCode.OWN_RECIPIENT)
         if approved_by.pk == recipient.payee_set_by_id:
             raise PermissionDenied("You changed how this recipient is paid: another person must approve it.",
-                                   code="own_edit")
+                                   code=ErrorCode.OWN_EDIT)
         now = timezone.now()
         recipient.status = RecipientStatus.ACTIVE
         recipient.approved_by = approved_by

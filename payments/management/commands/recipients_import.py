@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from payments.models import EventSource
 from payments.recipients.imports import recipients_import_create, recipients_import_preview
 
@@ -45,7 +45,7 @@ class Command(BaseCommand):
                     batch, preview = None, recipients_import_preview(uploaded_by=user, file=file)
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror or exc}", returncode=2) from None
-        except PayoutError as exc:
+        except ApplicationError as exc:
             raise CommandError(f"{path.name}: {exc.message}", returncode=2) from None
         for row in preview.rows:
             self.stdout.write(f"line {row.line}: {row.values['name']} ({row.paid_as})")

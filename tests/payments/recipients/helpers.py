@@ -6,7 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.roles import APPROVERS, REQUESTERS
-from tests.factories import make_user
+from tests.payments.factories import make_user
 
 
 def api(user) -> APIClient:

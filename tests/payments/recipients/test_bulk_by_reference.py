@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from payments.models import AuditEvent, PayoutBatch
-from tests.factories import make_approver, make_requester
+from tests.payments.factories import make_approver, make_requester
 from tests.payments.recipients.helpers import active_recipient, save_recipient
 
 pytestmark = pytest.mark.django_db

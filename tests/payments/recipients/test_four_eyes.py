@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from payments.models import AuditEvent
-from tests.factories import make_approver, make_requester
+from tests.payments.factories import make_approver, make_requester
 from tests.payments.recipients.helpers import active_recipient, api, approve, make_both, save_recipient
 from tests.security.test_second_factor import code_for, enrolled
 

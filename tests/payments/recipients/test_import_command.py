@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from payments.models import AuditEvent, Recipient, RecipientImport
-from tests.factories import make_approver, make_requester
+from tests.payments.factories import make_approver, make_requester
 from tests.payments.recipients.helpers import api
 from tests.payments.recipients.test_console import IMPORT_CSV
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from payments.models import AuditEvent, Payout
-from tests.factories import make_approver, make_requester
+from tests.payments.factories import make_approver, make_requester
 from tests.payments.recipients.helpers import active_recipient, api, save_recipient
 
 pytestmark = pytest.mark.django_db
