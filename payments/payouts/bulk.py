@@ -30,6 +30,7 @@ from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
+from payments.payouts.rails import payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
 from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
@@ -189,7 +190,7 @@ def _check_row(line: int, row: list[str], columns: dict[str, int],
     remarks = cell("remarks")
     if not 2 <= len(remarks) <= 100:
         problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
-    name = recipient.name if recipient is not None else cell("recipient_name")
+    name = cell("recipient_name")
     if len(name) > 150:
         problems.append("recipient name must have at most 150 characters.")
     if len(reference) > 100:
@@ -197,6 +198,8 @@ def _check_row(line: int, row: list[str], columns: dict[str, int],
     if problems:
         return None, problems
     if recipient is not None:
+        # The preview shows who is paid: a business's number beside its name (a phone has its own column).
+        name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
         return _Row(line, recipient.phone, amount, name, reference, remarks, recipient.pk, recipient.rail), []
     return _Row(line, phone, amount, name, reference, remarks), []
 

@@ -47,6 +47,7 @@ def test_rows_by_recipient_reference_pay_the_saved_recipients():
     assert sorted(refused) == [4, 5]
     assert "waits for approval" in refused[4]
     assert "no saved recipient has the reference 'NOBODY'" in refused[5]
+    assert "Acme Supplies (Paybill 888880, account ACC-7)" in page.content.decode()
 
     client.post(CONFIRM, {"token": page.context["token"]})
     payouts = list(PayoutBatch.objects.get().payouts.order_by("pk"))
