@@ -5,8 +5,9 @@ in its audit trail."""
 from __future__ import annotations
 
 import pytest
+from django.db import IntegrityError, transaction
 
-from payments.models import AuditEvent
+from payments.models import AuditEvent, Recipient
 from tests.payments.factories import make_approver, make_requester
 from tests.payments.recipients.helpers import active_recipient, api, approve, make_both, save_recipient
 from tests.security.test_second_factor import code_for, enrolled
@@ -157,3 +158,14 @@ def test_approving_through_the_api_needs_a_fresh_code(settings):
     assert detail(alan, saved["id"])["status"] == "pending_approval"
     done = approve(alan, saved["id"], HTTP_X_OTP=code_for(device))
     assert (done.status_code, done.json()["status"]) == (200, "active")
+
+
+def test_the_database_refuses_an_active_recipient_approved_by_its_creator():
+    # The last guard, below the services: a bug or a hand-written UPDATE cannot make a self-approved payee.
+    rita = make_requester("rita")
+    saved = save_recipient(rita)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Recipient.objects.filter(pk=saved["id"]).update(status="active", approved_by=rita)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Recipient.objects.filter(pk=saved["id"]).update(status="active")
+    assert Recipient.objects.get(pk=saved["id"]).status == "pending_approval"
