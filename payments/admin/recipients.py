@@ -16,9 +16,10 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.console_kit import AdminPagesMixin, RowResult, badge, kes, refused, report_rows
+from core.console_kit import AdminPagesMixin, RowResult, badge, kes, refused, report_rows, table, when
 from core.errors import ApplicationError
 from core.money import MONEY
+from payments.audit_sentences import event_sentence
 from payments.forms import RejectForm
 from payments.models import RECIPIENT_RAILS, CommandID, EventSource, Recipient, RecipientImport, RecipientStatus
 from payments.payouts import bulk
@@ -91,7 +92,7 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
     search_fields = ("name", "external_reference", "phone", "party_b", "category")
     readonly_fields = ("name", "external_reference", "category", "notes", "paid_as", "status", "created_by",
                        "created_at", "payee_set_by", "approved_by", "approved_at", "archived_at", "archived_reason",
-                       "source_import", "actions_links")
+                       "source_import", "actions_links", "history")
     fields = readonly_fields
     actions = ["approve_selected", "archive_selected"]
 
@@ -140,6 +141,20 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
         if obj.status == RecipientStatus.ACTIVE:
             links.append(("Pay", self.url("pay", obj.pk)))
         return _buttons(links)
+
+    @admin.display(description="History")
+    def history(self, obj: Recipient) -> str:
+        rows = []
+        for event in obj.events.select_related("actor", "payout").order_by("pk"):
+            what = event_sentence(event)
+            if event.details.get("old_payee"):
+                what += f" (was {event.details['old_payee']}, now {event.details['new_payee']})"
+            if event.payout_id:
+                what += f" (payout #{event.payout_id}, {kes(event.payout.amount)})"
+            if event.details.get("reason"):
+                what += f": {event.details['reason']}"
+            rows.append((when(event.created_at), what))
+        return table(["When", "What"], rows, empty="No events.")
 
     def get_urls(self):
         own = [

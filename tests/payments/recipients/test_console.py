@@ -84,6 +84,8 @@ def test_a_changed_number_in_the_console_voids_the_approval():
     logged_in(rita).post(edit, {"name": recipient["name"], "rail": "mobile", "phone": "0722000111",
                                 "external_reference": "TR-001", "category": "trainer"})
     assert Recipient.objects.get(pk=recipient["id"]).status == "pending_approval"
+    page = logged_in(rita).get(reverse("admin:payments_recipient_change", args=(recipient["id"],)))
+    assert "(was 254712345678, now 254722000111)" in page.content.decode()
 
 
 IMPORT_CSV = (
@@ -129,6 +131,7 @@ def test_a_recipient_page_shows_its_details_and_what_may_be_done():
     content = page.content.decode()
     assert page.status_code == 200
     assert "Paybill 888880, account ACC-7" in content
+    assert "rita saved a new recipient; it waits for another person&#x27;s approval" in content
     assert reverse("admin:payments_recipient_reject", args=(saved["id"],)) in content
     form = logged_in(rita).get(reverse("admin:payments_recipient_edit", args=(saved["id"],))).content.decode()
     assert 'value="888880"' in form
