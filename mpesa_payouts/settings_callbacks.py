@@ -10,9 +10,11 @@ URL token (payments/callbacks/views.py), the body size limit, storing the raw re
 from mpesa_payouts.settings import *  # noqa: F403
 
 # SecurityMiddleware keeps the console's HTTPS rules (SECURE_SSL_REDIRECT, SECURE_PROXY_SSL_HEADER) for the
-# callback URLs too. The views are csrf_exempt, read no session and no user: nothing else is needed.
+# callback URLs too; CommonMiddleware sets Content-Length (without it gunicorn answers chunked) and keeps the
+# console's URL rules (APPEND_SLASH). The views are csrf_exempt and read no session and no user: nothing else.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
 ]
 
 # The callback URLs and the health check; every console, API and login URL is a 404 here.
