@@ -119,15 +119,19 @@ def workloads(args, open_count: int) -> dict[str, dict[str, list]]:
 def measure(args, servers: dict, loads: dict) -> dict:
     merged = {name: {phase: Result() for phase in PHASES} for name in servers}
     cpu = {name: {phase: {} for phase in PHASES} for name in servers}
+    rounds: list[dict] = []
     order = list(servers)
     for round_no, part in enumerate(slices(args.payouts, args.rounds)):
         turn = order[round_no % len(order) :] + order[: round_no % len(order)]  # who goes first rotates
+        rounds.append({})
         for phase in PHASES:
             for name in turn:
                 meter = CpuMeter({"server": servers[name][0].pid})
                 meter.start()
-                merged[name][phase].add(run_closed("127.0.0.1", servers[name][1], loads[name][phase][part], 16))
+                result = run_closed("127.0.0.1", servers[name][1], loads[name][phase][part], 16)
                 meter.stop()
+                merged[name][phase].add(result)
+                rounds[-1][f"{name} {phase}"] = round(result.throughput, 1)
                 for where, seconds in meter.seconds().items():
                     cpu[name][phase][where] = cpu[name][phase].get(where, 0.0) + seconds
     figures = {}
@@ -137,6 +141,7 @@ def measure(args, servers: dict, loads: dict) -> dict:
             summary = result.summary()
             summary["cpu_ms_per_request"] = {w: round(1000 * s / result.count, 2) for w, s in cpu[name][phase].items()}
             figures[name][phase] = summary
+    figures["rounds"] = rounds
     for name in reversed(order):  # the open loops in the other order
         result = run_open("127.0.0.1", servers[name][1], loads[name]["open"], rate=args.rate,
                           max_seconds=args.open_seconds)  # fmt: skip
@@ -147,7 +152,7 @@ def measure(args, servers: dict, loads: dict) -> dict:
 def ratios(figures: dict) -> dict:
     out = {}
     for name in figures:
-        if name == "peer":
+        if name in ("peer", "rounds"):
             continue
         for phase in PHASES:
             theirs = figures["peer"][phase]["req_per_s"]
@@ -193,6 +198,8 @@ def main() -> None:
                "ratios": ratios(figures)}  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "peer_side_by_side.json").write_text(json.dumps(results, indent=2))
+    for number, figures_of_round in enumerate(figures.pop("rounds"), 1):
+        print(f"round {number}: " + ", ".join(f"{k} {v}" for k, v in figures_of_round.items()))
     for name, phases in figures.items():
         for phase, summary in phases.items():
             print(f"{name:8} {phase:14} {summary['req_per_s']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
