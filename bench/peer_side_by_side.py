@@ -134,6 +134,7 @@ def measure(args, servers: dict, loads: dict) -> dict:
                 rounds[-1][f"{name} {phase}"] = round(result.throughput, 1)
                 for where, seconds in meter.seconds().items():
                     cpu[name][phase][where] = cpu[name][phase].get(where, 0.0) + seconds
+        print(f"round {round_no + 1} (req/s): " + ", ".join(f"{k} {v}" for k, v in rounds[-1].items()), flush=True)
     figures = {}
     for name in servers:
         figures[name] = {}
@@ -203,8 +204,7 @@ def main() -> None:
                "ratios": ratios(figures)}  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "peer_side_by_side.json").write_text(json.dumps(results, indent=2))
-    for number, figures_of_round in enumerate(figures.pop("rounds"), 1):
-        print(f"round {number}: " + ", ".join(f"{k} {v}" for k, v in figures_of_round.items()))
+    figures.pop("rounds")  # printed as they ended, kept in the JSON
     for name, phases in figures.items():
         for phase, summary in phases.items():
             print(f"{name:8} {phase:14} {summary['req_per_s']:8.1f} req/s  p50 {summary['p50_ms']:7.2f} ms  "
