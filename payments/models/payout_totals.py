@@ -43,7 +43,7 @@ class PayoutDay(models.Model):
     Each database connection adds to its own `shard` of a day's totals (its backend pid modulo 16, migration
     0015), and readers sum the shards. With one row per day, every settlement of the day waited for the one
     before it to commit: the row's lock is taken at the status UPDATE and held to the COMMIT, and under
-    load that queue was most of a result's time (bench/README.md, session 7)."""
+    load that queue was most of a result's time (the figure: bench/README.md, session 7)."""
 
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=PayoutKind.choices)
@@ -69,7 +69,7 @@ class PayoutReportDay(models.Model):
     Reports page and `GET /api/reports/` read (payments/reports/figures.py), so a month of a million payouts is a
     few hundred rows instead of a third of the table (bench/README.md, "Reports").
 
-    Kept by a PostgreSQL trigger on the payout table (migration 0025), whatever writes the row: a change takes
+    Kept by a PostgreSQL trigger on the payout table (migration 0026), whatever writes the row: a change takes
     the row's old contribution off and adds its new one. Sharded per connection as PayoutDay is. Not kept on
     SQLite, where the reports read the payouts themselves."""
 
@@ -101,7 +101,7 @@ class PayoutReportDay(models.Model):
 class PaymentReportDay(models.Model):
     """Payments received (completed, or later reversed) per Nairobi day of their arrival (`created_at`) and source:
     how many and how much, for the reports' money in. Kept by a PostgreSQL trigger on the payment table (migration
-    0025), sharded per connection as PayoutReportDay is; not kept on SQLite."""
+    0026), sharded per connection as PayoutReportDay is; not kept on SQLite."""
 
     day = models.DateField()
     source = models.CharField(max_length=16)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.nairobi_time import NAIROBI
 
 GROUPS = ("day", "week", "month")
@@ -17,11 +17,11 @@ SHOWN = 40  # how much of a bad value a refusal quotes back
 EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
-class ReportParamsInvalid(PayoutError):
+class ReportParamsInvalid(ApplicationError):
     """A query parameter of a report that cannot be used; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message, code="invalid")
+        super().__init__(message)
         self.field = field
 
 

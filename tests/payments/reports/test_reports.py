@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from daraja import result_codes
 from payments.models import PaymentSource, PayoutRail, PayoutStatus
 from tests.clock import travel_to
-from tests.factories import make_approver, make_payment, make_payout, make_requester, make_user
 from tests.payments.admin.conftest import logged_in
+from tests.payments.factories import make_approver, make_payment, make_payout, make_requester, make_user
 
 pytestmark = pytest.mark.django_db
 NOW = "2027-01-05T10:00:00+03:00"
@@ -194,7 +194,7 @@ def test_a_payout_counts_once_where_it_stands_now_as_it_moves_through_the_lifecy
     from django.db import connection
 
     from payments.models import PayoutReportDay
-    from tests.factories import advance
+    from tests.payments.factories import advance
 
     day = "2027-01-03T08:00:00+03:00"
     moving = payout(PayoutStatus.APPROVED, day, amount=Decimal("60.00"), approved_at=at("2027-01-03T08:05:00+03:00"))
@@ -225,7 +225,7 @@ def test_the_running_totals_agree_with_the_payouts_after_every_kind_of_write():
     from payments.models import Payout
     from payments.reports import figures
     from payments.reports.params import ReportPeriod
-    from tests.factories import advance
+    from tests.payments.factories import advance
 
     if connection.vendor != "postgresql":
         pytest.skip("the running totals are kept by a PostgreSQL trigger")

@@ -150,7 +150,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0024_payout_rails'),
+        ('payments', '0025_recipients'),
     ]
 
     operations = [
