@@ -2,9 +2,10 @@
 
 Each payout counts in the period of the Nairobi day it was requested (`created_at`, which never changes), and
 is counted by where it stands now: a closed month's figures only move as its payouts settle, never between
-periods. Each payment counts in the period of the day it was received. Two indexed range queries, grouped by
-day in SQL (at most a few rows per day reach Python), then folded into weeks or months here:
-bench/reports.py measures a month of a million payouts.
+periods. Each payment counts in the period of the day it was received. On PostgreSQL both come from running totals
+per day that triggers keep (PayoutReportDay, PaymentReportDay: migration 0026); elsewhere the rows are summed. A
+few rows per day reach Python and are folded into weeks or months here. bench/reports.py measures a month of a
+million payouts: summing the payouts themselves took seconds.
 
 An outcome nobody knows yet (verifying, needs_review, and sending/submitted past PAYOUT_RESULT_DEADLINE_MINUTES)
 is counted apart: never as a failure, and left out of the success rate, which is completed out of completed and
@@ -281,7 +282,7 @@ def _add_payout_row(bucket: Bucket, row: dict) -> None:
     bucket.sent += n
     if status == PayoutStatus.COMPLETED:
         bucket.completed.add(n, amount)
-        bucket.money_out[row["rail"]].add(n, amount)
+        bucket.money_out.setdefault(row["rail"], Money()).add(n, amount)
     elif status == PayoutStatus.FAILED:
         bucket.failed.add(n, amount)
     else:  # verifying, needs_review; sending and submitted until _recent_rows moves the recent ones
@@ -300,9 +301,9 @@ def _add_failure(failures: dict[tuple, FailureReason], row: dict) -> None:
 
 def _merge(into: Bucket, other: Bucket) -> None:
     for source, money in other.money_in.items():
-        into.money_in[source].add(money.count, money.amount)
+        into.money_in.setdefault(source, Money()).add(money.count, money.amount)
     for rail, money in other.money_out.items():
-        into.money_out[rail].add(money.count, money.amount)
+        into.money_out.setdefault(rail, Money()).add(money.count, money.amount)
     for name in ("completed", "failed", "unknown"):
         getattr(into, name).add(getattr(other, name).count, getattr(other, name).amount)
     for name in ("requested", "sent", "in_flight", "not_sent", "rejected", "charges", "approval_time",
@@ -323,7 +324,8 @@ def report(period: ReportPeriod, *, now: datetime | None = None) -> Report:
         bucket.in_flight += row["n"]
         bucket.unknown.add(-row["n"], -row["amount"])
     for row in _payment_rows(period):
-        buckets[bucket_start(row["day"], period)].money_in[row["source"]].add(row["n"], row["amount"])
+        bucket = buckets[bucket_start(row["day"], period)]
+        bucket.money_in.setdefault(row["source"], Money()).add(row["n"], row["amount"])
     totals = Bucket(start=period.start, end=period.end)
     for bucket in buckets.values():
         _merge(totals, bucket)
