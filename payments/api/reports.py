@@ -19,21 +19,21 @@ from payments.reports.export import minutes, report_file
 from payments.reports.params import EXPORT_FORMATS, ReportParamsInvalid, export_format, report_period
 
 
-class MoneySerializer(serializers.Serializer):
+class ReportMoneySerializer(serializers.Serializer):
     count = serializers.IntegerField()
     amount = serializers.DecimalField(**SUM, coerce_to_string=True)
 
 
-class PeriodSerializer(serializers.Serializer):
+class ReportPeriodSerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
-    money_in = serializers.DictField(child=MoneySerializer(), help_text="Payments received, by source.")
-    money_out = serializers.DictField(child=MoneySerializer(), help_text="Payouts completed, by rail.")
+    money_in = serializers.DictField(child=ReportMoneySerializer(), help_text="Payments received, by source.")
+    money_out = serializers.DictField(child=ReportMoneySerializer(), help_text="Payouts completed, by rail.")
     requested = serializers.IntegerField()
     sent = serializers.IntegerField()
-    completed = MoneySerializer()
-    failed = MoneySerializer()
-    unknown = MoneySerializer(help_text="Outcome not known yet: verifying, in review, or past the result "
+    completed = ReportMoneySerializer()
+    failed = ReportMoneySerializer()
+    unknown = ReportMoneySerializer(help_text="Outcome not known yet: verifying, in review, or past the result "
                               "deadline. Never counted as failed.")
     in_flight = serializers.IntegerField()
     not_sent = serializers.IntegerField()
@@ -45,7 +45,7 @@ class PeriodSerializer(serializers.Serializer):
     minutes_approval_to_completion = serializers.FloatField(allow_null=True, help_text="Average, of the completed.")
 
 
-class FailureSerializer(serializers.Serializer):
+class ReportFailureSerializer(serializers.Serializer):
     result_code = serializers.CharField()
     meaning = serializers.CharField()
     action = serializers.CharField()
@@ -58,9 +58,9 @@ class ReportSerializer(serializers.Serializer):
     end = serializers.DateField()
     group = serializers.CharField()
     generated_at = serializers.DateTimeField()
-    periods = PeriodSerializer(many=True)
-    totals = PeriodSerializer()
-    failures = FailureSerializer(many=True)
+    periods = ReportPeriodSerializer(many=True)
+    totals = ReportPeriodSerializer()
+    failures = ReportFailureSerializer(many=True)
 
 
 def _money(m: figures.Money) -> dict:

@@ -264,3 +264,9 @@ def test_the_running_totals_agree_with_the_payouts_after_every_kind_of_write():
 
 def sorted_items(row: dict) -> tuple:
     return tuple(sorted(row.items()))
+
+
+def test_the_api_schema_documents_the_report_and_its_parameters(reader):
+    response = api(reader).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    operation = response.json()["paths"]["/api/reports/"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {"start", "end", "group", "export"}
