@@ -31,6 +31,8 @@ INITIAL_STATUS = S.PENDING
 
 _MPESA = frozenset({EventSource.CALLBACK})
 _TASK = frozenset({EventSource.TASK})
+# We asked M-Pesa (Pull Transactions): on a schedule, by a command or by a person's button in the console.
+_ASKED = frozenset({EventSource.TASK, EventSource.COMMAND, EventSource.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ PAYMENT_TRANSITIONS: tuple[PaymentTransition, ...] = (
     PaymentTransition(AuditAction.PUSH_OUTCOME_UNKNOWN, (S.PENDING,), S.PENDING, _TASK,
                       "The push request may have left (a timeout, a 5xx): it stays pending with the error on it, "
                       "listed for a person, unless a success callback that fits it alone arrives."),
+    PaymentTransition(AuditAction.PAYMENT_RECOVERED, (NEW, S.PENDING), S.COMPLETED, _ASKED,
+                      "Pull Transactions lists a payment whose confirmation never came (a new payment), or the "
+                      "receipt of an STK push an STK query said was paid. Posted, signalled, sent as any other."),
+    PaymentTransition(AuditAction.STK_QUERY_PAID, (S.PENDING,), S.PENDING, _TASK,
+                      "An STK query answered 0 (paid) without a receipt: it stays pending, marked, until its "
+                      "callback, the Pull or the statement supplies the receipt."),
     PaymentTransition(AuditAction.PAYMENT_REVERSED, (S.COMPLETED,), S.REVERSED, _MPESA,
                       "Used by reversals: a reversal result reports the money sent back to the customer."),
 )
