@@ -103,6 +103,7 @@ def payment_transition(
     callback: DarajaCallback | None = None,
     details: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
+    actor=None,
 ) -> Payment | None:
     """Move a payment along one row of PAYMENT_TRANSITIONS and record why: the payment as it now is, or None
     when it is not (or no longer) in a status that row starts from (its callback or a worker got there first),
@@ -121,14 +122,14 @@ def payment_transition(
         with payment_status_door():
             payment.save(update_fields=[*(fields or {}), "status", "updated_at"])
         event = event_record(action=action, source=source, payment=payment, from_status=old_status,
-                             to_status=to_status, details=details, callback=callback)  # fmt: skip
+                             to_status=to_status, details=details, callback=callback, actor=actor)  # fmt: skip
         _in_transaction(payment=payment, old_status=old_status, event=event)
         return payment
 
 
 def payment_created(
     *, payment: Payment, action: str, source: str, callback: DarajaCallback | None = None,
-    details: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None, actor=None,
 ) -> AuditEvent:
     """The row from NEW for a payment just inserted with its status (a C2B confirmation), in the same
     transaction: its event and what follows every status change."""
@@ -136,7 +137,7 @@ def payment_created(
     if NEW not in rule.sources:
         raise PaymentTransitionNotAllowed(f"{action!r} does not create a payment.")
     event = event_record(action=action, source=source, payment=payment, to_status=payment.status,
-                         details=details, callback=callback)  # fmt: skip
+                         details=details, callback=callback, actor=actor)  # fmt: skip
     _in_transaction(payment=payment, old_status=NEW, event=event)
     return event
 
