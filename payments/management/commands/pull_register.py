@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from daraja.errors import DarajaError, DarajaValidationError
-from payments.incoming.register import pull_shortcode_register
+from daraja.errors import DarajaError
+from payments.incoming.register import RegistrationNotSent, pull_shortcode_register
 
 
 class Command(BaseCommand):
@@ -20,8 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             registration = pull_shortcode_register()
-        except DarajaValidationError as exc:
-            raise CommandError(f"Not sent: {exc.message}", returncode=2) from None
+        except RegistrationNotSent as exc:
+            raise CommandError(f"Not sent: {exc}", returncode=2) from None
         except DarajaError as exc:
             raise CommandError(f"Daraja refused the registration: {exc.code} {exc.message}") from None
         if registration.already_registered:

@@ -12,9 +12,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from daraja.errors import DarajaError, DarajaValidationError
+from daraja.errors import DarajaError
 from daraja.money_in import RESPONSE_TYPES
-from payments.incoming.register import c2b_urls_register
+from payments.incoming.register import RegistrationNotSent, c2b_urls_register
 
 
 class Command(BaseCommand):
@@ -29,8 +29,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             registration = c2b_urls_register(response_type=options["response_type"])
-        except DarajaValidationError as exc:
-            raise CommandError(f"Not sent: {exc.message}", returncode=2) from None
+        except RegistrationNotSent as exc:
+            raise CommandError(f"Not sent: {exc}", returncode=2) from None
         except DarajaError as exc:
             raise CommandError(f"Daraja refused the registration: {exc.code} {exc.message}") from None
         self.stdout.write(self.style.SUCCESS(
