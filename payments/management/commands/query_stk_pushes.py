@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from daraja.errors import DarajaError
 from payments.incoming.stk_query import stk_pushes_query
 
 _WORDS = {
@@ -22,7 +23,10 @@ class Command(BaseCommand):
     help = "Query the STK pushes still pending (STK Push Query) now."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        counts = stk_pushes_query()
+        try:
+            counts = stk_pushes_query()
+        except DarajaError as exc:  # credentials or configuration a person must fix; nothing was changed
+            raise CommandError(f"Daraja refused the query: {exc.code} {exc.message}") from None
         if not counts:
             self.stdout.write("No STK push is due for a query.")
             return

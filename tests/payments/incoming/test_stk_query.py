@@ -11,7 +11,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from ledger import selectors as ledger
@@ -171,3 +171,13 @@ def test_a_push_settled_by_its_callback_is_not_asked_about(daraja):
     assert [call.request.body for call in queries(daraja) if b"ws_CO_failed" in call.request.body] == []
     failed.refresh_from_db()
     assert failed.status == PaymentStatus.FAILED and failed.stk_queries == 0
+
+
+def test_missing_stk_settings_are_said_without_changing_anything(daraja, settings):
+    settings.MPESA_PASSKEY = ""
+    payment = pushed(minutes_ago=4)
+    with travel_to(NOW), pytest.raises(CommandError, match="Not configured: STK shortcode, STK passkey"):
+        run_command()
+    payment.refresh_from_db()
+    assert (payment.status, payment.stk_queries) == (PaymentStatus.PENDING, 0)
+    assert queries(daraja) == []
