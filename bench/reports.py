@@ -8,7 +8,7 @@ day, week and month, median of several runs each.
 Seeds the database first when it holds fewer than --payouts payouts (bench/seed_payouts.py: COPY, a few minutes),
 then, once, spreads the rails (a tenth paybill, a tenth till, with a charge on each completed one) and the
 failure codes (2001, 1, 400.002.02) over the seeded rows in one UPDATE (triggers off), then fills the reports'
-running totals (PayoutReportDay) as migration 0026 does, since the seed loads its rows with the triggers off.
+running totals (PayoutReportDay) as migration 0027 does, since the seed loads its rows with the triggers off.
 The seeded payouts span 90 days from 1 Jan 2024 (Nairobi), so January holds ~344,000.
 Bounded: every statement has a 60 s timeout and the runs are counted.
 """
@@ -64,8 +64,8 @@ def seed_if_needed(payouts: int) -> None:
                 conn.execute("TRUNCATE payments_payoutreportday")
                 conn.execute("VACUUM ANALYZE payments_payout")
         if not conn.execute("SELECT 1 FROM payments_payoutreportday LIMIT 1").fetchone():
-            # The seed loads with the triggers off: the reports' running totals are filled as migration 0026 does.
-            refill = importlib.import_module("payments.migrations.0026_report_totals").refill_sql()
+            # The seed loads with the triggers off: the reports' running totals are filled as migration 0027 does.
+            refill = importlib.import_module("payments.migrations.0027_report_totals").refill_sql()
             with timed("fill the reports' running totals"):
                 conn.execute(refill)
                 conn.execute("VACUUM ANALYZE payments_payoutreportday")

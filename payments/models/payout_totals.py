@@ -69,7 +69,7 @@ class PayoutReportDay(models.Model):
     Reports page and `GET /api/reports/` read (payments/reports/figures.py), so a month of a million payouts is a
     few hundred rows instead of a third of the table (bench/README.md, "Reports").
 
-    Kept by a PostgreSQL trigger on the payout table (migration 0026), whatever writes the row: a change takes
+    Kept by a PostgreSQL trigger on the payout table (migration 0027), whatever writes the row: a change takes
     the row's old contribution off and adds its new one. Sharded per connection as PayoutDay is. Not kept on
     SQLite, where the reports read the payouts themselves."""
 
@@ -101,7 +101,7 @@ class PayoutReportDay(models.Model):
 class PaymentReportDay(models.Model):
     """Payments received (completed, or later reversed) per Nairobi day of their arrival (`created_at`) and source:
     how many and how much, for the reports' money in. Kept by a PostgreSQL trigger on the payment table (migration
-    0026), sharded per connection as PayoutReportDay is; not kept on SQLite."""
+    0027), sharded per connection as PayoutReportDay is; not kept on SQLite."""
 
     day = models.DateField()
     source = models.CharField(max_length=16)

@@ -3,7 +3,7 @@
 Each payout counts in the period of the Nairobi day it was requested (`created_at`, which never changes), and
 is counted by where it stands now: a closed month's figures only move as its payouts settle, never between
 periods. Each payment counts in the period of the day it was received. On PostgreSQL both come from running totals
-per day that triggers keep (PayoutReportDay, PaymentReportDay: migration 0026); elsewhere the rows are summed. A
+per day that triggers keep (PayoutReportDay, PaymentReportDay: migration 0027); elsewhere the rows are summed. A
 few rows per day reach Python and are folded into weeks or months here. bench/reports.py measures a month of a
 million payouts: summing the payouts themselves took seconds.
 

@@ -150,7 +150,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0025_recipients'),
+        ('payments', '0026_pull_and_stk_query'),
     ]
 
     operations = [
