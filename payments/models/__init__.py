@@ -18,10 +18,14 @@ from payments.models.incoming import (
     PaymentSource,
     PaymentStatus,
     PaymentStatusWriteRefused,
+    PullFinding,
+    PullFindingKind,
+    PullRun,
+    PullTrigger,
     payment_status_door,
 )
 from payments.models.money import MONEY
-from payments.models.payout_totals import PayoutDay, SentHour
+from payments.models.payout_totals import PaymentReportDay, PayoutDay, PayoutReportDay, SentHour
 from payments.models.payouts import (
     BUSINESS_RAILS,
     EDITABLE_STATUSES,
@@ -46,6 +50,12 @@ from payments.models.payouts import (
     PayoutStatus,
     new_originator_conversation_id,
 )
+from payments.models.recipients import (
+    RECIPIENT_RAILS,
+    Recipient,
+    RecipientImport,
+    RecipientStatus,
+)
 from payments.models.submissions import FormSubmission
 
 __all__ = [
@@ -56,6 +66,7 @@ __all__ = [
     "MONEY",
     "NO_CALLER_ID_RAILS",
     "PHONE_RAILS",
+    "RECIPIENT_RAILS",
     "RELEASED_STATUSES",
     "SENT_STATUSES",
     "SUBMITTED_STATUSES",
@@ -78,20 +89,29 @@ __all__ = [
     "FormSubmission",
     "IdempotencyRecord",
     "Payment",
+    "PaymentReportDay",
     "PaymentSource",
     "PaymentStatus",
     "PaymentStatusWriteRefused",
+    "PullFinding",
+    "PullFindingKind",
+    "PullRun",
+    "PullTrigger",
     "Payout",
     "PayoutApproval",
     "PayoutBatch",
     "PayoutControl",
     "PayoutDay",
+    "PayoutReportDay",
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",
     "PayoutRail",
     "PayoutReview",
     "PayoutStatus",
+    "Recipient",
+    "RecipientImport",
+    "RecipientStatus",
     "SentHour",
     "new_originator_conversation_id",
     "payment_status_door",
