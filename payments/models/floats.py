@@ -23,6 +23,10 @@ class FloatBalanceQuerySet(models.QuerySet):
         answer with its Working Account only."""
         return self.filter(utility_available__isnull=False)
 
+    def of_working(self):
+        """Readings that report a Working Account (the one paybill, till and top-up payments leave)."""
+        return self.filter(working_available__isnull=False)
+
 
 class FloatBalance(models.Model):
     """A reading of the B2C accounts: the Utility Account (the float payouts are drawn from) and, when the

@@ -19,8 +19,9 @@ from notifications.models import Notification, NotificationRecipient
 from payments.models import FloatBalance, FloatSource, Payout, PayoutStatus
 from payments.tasks import query_payout_status, send_payout, sweep_payouts
 from tests.clock import travel_to
-from tests.factories import b2c_result, make_approver, make_requester, sample
+from tests.factories import b2c_result, make_approver, make_float_reading, make_requester, sample
 from tests.fake_daraja import BASE, STATUS
+from tests.payments.admin.conftest import logged_in
 from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
@@ -315,3 +316,17 @@ def test_a_refused_request_fails_the_payout_without_a_resend(daraja):
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.FAILED
     assert len(wire(daraja, B2B)) == 1
+
+
+def test_the_console_float_panel_shows_the_working_account_a_b2b_result_read(client, daraja):
+    make_float_reading(utility_available=Decimal("50000.00"))
+    payout = requested_and_approved("till", party_b="5432109")
+    daraja.post(B2B, json=answer())
+    send(payout)
+    post_result(client, payout, b2b_result(payout))
+
+    page = logged_in(make_approver("console")).get("/admin/").content.decode()
+    panel = page[page.index('id="float-title"'):page.index('id="kill-switch-state"')]
+    assert "KES 50,000.00</strong> in the B2C utility account" in panel
+    assert "KES 6,186.83</strong> in the Working account" in panel
+    assert "B2B result (Working account)" in panel
