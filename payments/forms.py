@@ -1,5 +1,5 @@
 """Admin forms. They only parse what the operator typed: the rules (limits, phone numbers, four eyes,
-refundable remainders) are the services', whose PayoutError messages the admin shows on the form."""
+refundable remainders) are the services', whose ApplicationError messages the admin shows on the form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.money import MONEY
 from payments.field_encryption import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
 from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
@@ -18,7 +18,7 @@ from payments.validators import kenyan_phone, payable_amount
 ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount", "amount": "amount"}
 
 
-def add_service_error(form: forms.Form, exc: PayoutError) -> None:
+def add_service_error(form: forms.Form, exc: ApplicationError) -> None:
     field = ERROR_FIELDS.get(exc.code)
     form.add_error(field if field in form.fields else None, exc.message)
 

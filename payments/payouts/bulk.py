@@ -20,7 +20,7 @@ from pathlib import PurePath
 
 from django.db import transaction
 
-from core.errors import PayoutError, PermissionDenied
+from core.errors import ApplicationError, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
@@ -157,7 +157,7 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
         amount = _parse_amount(cell("amount")) if cell("amount") else None
         if amount is None:
             problems.append("amount is missing.")
-    except PayoutError as exc:
+    except ApplicationError as exc:
         problems.append(exc.message)
     remarks = cell("remarks")
     if not 2 <= len(remarks) <= 100:
@@ -303,7 +303,7 @@ def payout_batch_create_from_csv(
                         source=source,
                     )
                 created += 1
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 errors.append(RowError(row.line, exc.message, _cells_of(row)))
         errors.sort(key=lambda error: error.line)
         if not created:
