@@ -330,3 +330,19 @@ def test_the_console_float_panel_shows_the_working_account_a_b2b_result_read(cli
     assert "KES 50,000.00</strong> in the B2C utility account" in panel
     assert "KES 6,186.83</strong> in the Working account" in panel
     assert "B2B result (Working account)" in panel
+
+
+def test_asking_for_the_status_of_a_payout_with_no_id_tells_the_person_to_use_the_portal(daraja):
+    payout = requested_and_approved("paybill", party_b="888880", account_reference="INV-8")
+    daraja.post(B2B, body=requests.exceptions.ReadTimeout("read timed out"))
+    send(payout)
+
+    operator = logged_in(make_approver("operator"))
+    response = operator.post(reverse("admin:payments_payout_query_status", args=(payout.pk,)), follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        f"Payout #{payout.pk}: Daraja's answer to its request was lost: there is no id to ask M-Pesa by. Look it "
+        "up in the M-Pesa org portal."
+    ]
+    assert wire(daraja, STATUS) == []
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.VERIFYING
