@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     ALREADY_RETRIED = "already_retried"
     NO_REVIEW = "no_review"
     REVIEW_WAITING = "review_waiting"
+    # A saved recipient's four eyes and payability (payments/recipients/).
+    OWN_RECIPIENT = "own_recipient"
+    RECIPIENT_NOT_ACTIVE = "recipient_not_active"
+    REFERENCE_TAKEN = "reference_taken"
     # Input.
     AMOUNT = "amount"
     INVALID_PHONE = "invalid_phone"

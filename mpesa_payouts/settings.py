@@ -432,6 +432,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutKindEnum": "payments.models.PayoutKind",
         "PayoutRailEnum": "payments.models.PayoutRail",
         "DisbursementRailEnum": "payments.payouts.rails.DISBURSEMENT_RAILS",
+        "RecipientRailEnum": "payments.models.RECIPIENT_RAILS",
+        "RecipientStatusEnum": "payments.models.RecipientStatus",
         "CallbackKindEnum": "payments.models.CallbackKind",
         "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
         "FundingKindEnum": "ledger.models.FundingKind",

@@ -8,6 +8,10 @@ Every row is checked before anything is created. A file that cannot be read (not
 columns, too big) creates nothing and raises PayoutError. Otherwise the valid rows become one PayoutBatch,
 each payout made by payout_request_disbursement (so the same rules, limits and audit events apply as to a
 single request), all in one transaction; the invalid rows come back as errors with their line numbers.
+
+A row whose phone is blank pays the saved recipient its `recipient_reference` names (payments/recipients/):
+it must be active, and its rail and payee are copied as `POST /api/payouts/` with `recipient` does. A row with
+a phone and the reference of a recipient paid elsewhere is refused rather than guessed.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from core.errors import ApplicationError, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
-from payments.models import CommandID, EventSource, PayoutBatch
+from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
+from payments.payouts.rails import payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
+from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
 MAX_ROWS = 1000
 MAX_BYTES = 1024 * 1024
@@ -64,6 +70,8 @@ class _Row:
     recipient_name: str
     recipient_reference: str
     remarks: str
+    recipient_id: int | None = None  # a saved recipient's row: its payee is copied at creation
+    rail: str = PayoutRail.MOBILE
 
 
 # The error file writes formula-like cells behind a leading ' (core.spreadsheet_cells.neutralise); a file uploaded
@@ -122,7 +130,9 @@ def _columns(header: list[str]) -> dict[str, int]:
         for column, aliases in COLUMNS.items():
             if key in aliases and column not in found:
                 found[column] = index
-    missing = [name for name in REQUIRED if name not in found]
+    # A file of saved recipients may name them by reference alone.
+    missing = [name for name in REQUIRED if name not in found
+               and not (name == "phone" and "recipient_reference" in found)]
     if missing:
         raise PayoutError(
             f"The header row must name the columns phone, amount and remarks (missing: {', '.join(missing)}); "
@@ -131,30 +141,48 @@ def _columns(header: list[str]) -> dict[str, int]:
     return found
 
 
-def _parse_amount(text: str) -> Decimal:
+def _parse_amount(text: str, rail: str = PayoutRail.MOBILE) -> Decimal:
     cleaned = text.replace(",", "").replace(" ", "").upper().removeprefix("KES").removeprefix("KSH")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise PayoutError(f"Amount {text!r} is not a number.") from None
-    return validate_amount(amount)
+    return validate_amount(amount, rail=rail)
 
 
-def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row | None, list[str]]:
+def _saved_recipient(phone: str | None, recipient: Recipient | None, problems: list[str]) -> Recipient | None:
+    """The saved recipient a row pays (None: the row pays its phone), adding why it cannot to `problems`."""
+    if recipient is None or (phone and (recipient.phone != phone)):
+        if recipient is not None:
+            problems.append(f"the reference names the saved recipient {recipient.name}, paid as "
+                            f"{recipient.phone or recipient.party_b}: leave phone blank to pay them as saved.")
+        return None
+    why_not = unpayable_reason(recipient)
+    if why_not:
+        problems.append(why_not)
+    return recipient
+
+
+def _check_row(line: int, row: list[str], columns: dict[str, int],
+               recipients: dict[str, Recipient] | None = None) -> tuple[_Row | None, list[str]]:
     def cell(name: str) -> str:
         index = columns.get(name)
         return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
     problems: list[str] = []
     phone = amount = None
+    reference = cell("recipient_reference")
     try:
         phone = normalize_msisdn(cell("phone")) if cell("phone") else None
-        if phone is None:
-            problems.append("phone is missing.")
     except InvalidPhoneNumber as exc:
         problems.append(str(exc))
+    recipient = _saved_recipient(phone, (recipients or {}).get(reference), problems)
+    if phone is None and recipient is None and not problems:
+        problems.append("phone is missing." if not reference else
+                        f"phone is missing, and no saved recipient has the reference {reference!r}.")
+    rail = recipient.rail if recipient is not None else PayoutRail.MOBILE
     try:
-        amount = _parse_amount(cell("amount")) if cell("amount") else None
+        amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
         if amount is None:
             problems.append("amount is missing.")
     except ApplicationError as exc:
@@ -162,13 +190,17 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
     remarks = cell("remarks")
     if not 2 <= len(remarks) <= 100:
         problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
-    name, reference = cell("recipient_name"), cell("recipient_reference")
+    name = cell("recipient_name")
     if len(name) > 150:
         problems.append("recipient name must have at most 150 characters.")
     if len(reference) > 100:
         problems.append("reference must have at most 100 characters.")
     if problems:
         return None, problems
+    if recipient is not None:
+        # The preview shows who is paid: a business's number beside its name (a phone has its own column).
+        name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
+        return _Row(line, recipient.phone, amount, name, reference, remarks, recipient.pk, recipient.rail), []
     return _Row(line, phone, amount, name, reference, remarks), []
 
 
@@ -201,8 +233,9 @@ def _check_file(file) -> BatchPreview:
     errors: list[RowError] = []
     valid: list[_Row] = []
     seen: dict[tuple, int] = {}
+    recipients = _named_recipients(body, columns)
     for line, cells in body:
-        row, problems = _check_row(line, cells, columns)
+        row, problems = _check_row(line, cells, columns, recipients)
         if row is not None:
             key = (row.phone, row.amount, row.recipient_reference, row.remarks)
             if key in seen:
@@ -222,6 +255,13 @@ def _check_file(file) -> BatchPreview:
         else:
             valid.append(row)
     return BatchPreview(rows=valid, errors=errors)
+
+
+def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]) -> dict[str, Recipient]:
+    index = columns.get("recipient_reference")
+    if index is None:
+        return {}
+    return recipients_by_reference({_unquoted(cells[index].strip()) for _, cells in body if index < len(cells)})
 
 
 def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
@@ -291,6 +331,12 @@ def payout_batch_create_from_csv(
             try:
                 # A savepoint each: a row refused here (a daily limit) leaves the others standing.
                 with transaction.atomic():
+                    if row.recipient_id is not None:
+                        recipient_payout_request(
+                            recipient_id=row.recipient_id, requested_by=uploaded_by, amount=row.amount,
+                            remarks=row.remarks, command_id=command_id, batch=batch, source=source)
+                        created += 1
+                        continue
                     payout_request_disbursement(
                         requested_by=uploaded_by,
                         phone=row.phone,
