@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0024_payout_rails'),
+        ('payments', '0025_recipients'),
     ]
 
     operations = [
