@@ -54,6 +54,9 @@ LOCAL_DEFAULTS = {
     "PAYOUT_RESULT_DEADLINE_MINUTES": "1",
     "PAYOUT_STATUS_QUERY_INTERVAL_MINUTES": "1",
     "BALANCE_QUERY_INTERVAL_SECONDS": "120",
+    # Money in (docs/money-in.md): the simulator's shortcode is registered for Pull at start; beat pulls often.
+    "MPESA_PULL_NOMINATED_NUMBER": "254708374149",
+    "MPESA_PULL_INTERVAL_MINUTES": "5",
 }
 
 
@@ -199,6 +202,10 @@ def main() -> int:
                 print("The Daraja simulator did not start on 127.0.0.1:8001", file=sys.stderr)
                 stop()
                 return 1
+            if supervised.name == "simulator":
+                # Both are harmless to repeat; the simulator forgets them when it restarts (run them again).
+                for registration in ("register_c2b_urls", "pull_register"):
+                    subprocess.run([*manage, registration], check=False, env=env)
         _wait_for_port(8000)
         _wait_for_port(8002)
         print(BANNER, flush=True)

@@ -18,6 +18,10 @@ from payments.models.incoming import (
     PaymentSource,
     PaymentStatus,
     PaymentStatusWriteRefused,
+    PullFinding,
+    PullFindingKind,
+    PullRun,
+    PullTrigger,
     payment_status_door,
 )
 from payments.models.money import MONEY
@@ -88,6 +92,10 @@ __all__ = [
     "PaymentSource",
     "PaymentStatus",
     "PaymentStatusWriteRefused",
+    "PullFinding",
+    "PullFindingKind",
+    "PullRun",
+    "PullTrigger",
     "Payout",
     "PayoutApproval",
     "PayoutBatch",
