@@ -25,7 +25,7 @@ from payments.models.incoming import (
     payment_status_door,
 )
 from payments.models.money import MONEY
-from payments.models.payout_totals import PayoutDay, SentHour
+from payments.models.payout_totals import PaymentReportDay, PayoutDay, PayoutReportDay, SentHour
 from payments.models.payouts import (
     BUSINESS_RAILS,
     EDITABLE_STATUSES,
@@ -89,6 +89,7 @@ __all__ = [
     "FormSubmission",
     "IdempotencyRecord",
     "Payment",
+    "PaymentReportDay",
     "PaymentSource",
     "PaymentStatus",
     "PaymentStatusWriteRefused",
@@ -101,6 +102,7 @@ __all__ = [
     "PayoutBatch",
     "PayoutControl",
     "PayoutDay",
+    "PayoutReportDay",
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",
