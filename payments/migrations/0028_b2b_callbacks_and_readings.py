@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0026_pull_and_stk_query'),
+        ('payments', '0027_report_totals'),
     ]
 
     operations = [
