@@ -18,10 +18,13 @@ from django.utils import timezone
 from ledger import accounts
 from ledger.models import Account, AccountType, JournalTransaction
 from ledger.services.money import charges_post
-from payments.models import AuditAction, EventSource, PayoutStatus
+from payments.models import AuditAction, EventSource, Payout, PayoutStatus
 from payments.payouts.lifecycle import payout_transition
+from payments.tasks import send_payout
+from tests import fake_daraja
 from tests.factories import make_approver, make_payout, make_requester
 from tests.ledger.conftest import IN_FLIGHT, api, assert_balanced, balances, postings
+from tests.payments.payouts.test_rail_sends import B2B, answer, b2b_result, post_result
 
 pytestmark = pytest.mark.django_db
 
@@ -199,4 +202,25 @@ def test_backfill_puts_rail_payouts_where_their_status_says(settings):
     assert now[WORKING] == Decimal("-1350.00")
     assert now[IN_FLIGHT] == Decimal("50.00")
     assert expenses() == Decimal("300.00")
+    assert_balanced()
+
+
+@pytest.mark.parametrize("rail", ["paybill", "float_topup"])
+def test_a_b2b_result_at_its_callback_url_posts_the_payment_and_its_charge(client, settings, rail):
+    """The real send task and the documented B2B result (DebitPartyCharges 23.00) at the payout's own URL."""
+    settings.MPESA_B2B_SHORTCODE, settings.MPESA_TOPUP_FROM_SHORTCODE = "600000", "600111"
+    payout_id = requested_and_approved(rail)
+    with fake_daraja.answering() as daraja:
+        daraja.post(B2B, json=answer())
+        assert send_payout.apply(args=[payout_id]).get() == "submitted"
+    assert (balances()[WORKING], balances()[IN_FLIGHT]) == (-AMOUNT, AMOUNT)
+    payout = Payout.objects.get(pk=payout_id)
+    assert post_result(client, payout, b2b_result(payout)).status_code == 200
+
+    now = balances()
+    charge = Decimal("23.00")
+    assert (now[WORKING], now[IN_FLIGHT], now[accounts.MPESA_CHARGES]) == (-(AMOUNT + charge), 0, charge)
+    assert now[RAILS[rail][2]] == AMOUNT
+    assert expenses() == (charge if rail == "float_topup" else AMOUNT + charge)
+    assert [tx.kind for tx in postings(payout_id)] == ["sent", "completed", "charge"]
     assert_balanced()
