@@ -26,12 +26,14 @@ from payments.forms import (
     BulkUploadForm,
 )
 from payments.models import (
+    ApprovalSource,
     EventSource,
     PayoutBatch,
     PayoutStatus,
 )
 from payments.payouts import bulk
-from payments.payouts.limits import latest_float, required_approvals
+from payments.payouts.approval_rules import rule_for
+from payments.payouts.limits import latest_float
 from payments.roles import can_request
 
 ADMIN = EventSource.ADMIN
@@ -139,7 +141,7 @@ class BulkUploadViews:
                 "amount": kes(row.amount),
                 "reference": row.recipient_reference,
                 "remarks": row.remarks,
-                "approvals": required_approvals(row.amount),
+                "approvals": rule_for(amount=row.amount, rail=row.rail, source=ApprovalSource.BULK)["approvals"],
             }
             for row in preview.rows
         ]

@@ -43,6 +43,7 @@ from payments.forms import (
     add_service_error,
 )
 from payments.models import (
+    ApprovalSource,
     CallbackKind,
     DarajaCallback,
     EventSource,
@@ -50,13 +51,15 @@ from payments.models import (
     PayoutApproval,
     PayoutControl,
     PayoutEditor,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
+from payments.payouts.approval_rules import rule_for
 from payments.payouts.four_eyes import interest_of
-from payments.payouts.limits import payouts_paused, required_approvals
+from payments.payouts.limits import payouts_paused
 from payments.payouts.outcomes import QueryOutcome
 from payments.roles import can_approve, can_request
 
@@ -195,7 +198,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         data=data,
                         phone=phone,
                         amount=kes(amount),
-                        approvals_needed=required_approvals(amount),
+                        approvals_needed=rule_for(amount=amount, rail=data.get("rail") or PayoutRail.MOBILE,
+                                                 source=ApprovalSource.CONSOLE)["approvals"],
                         hidden=[(name, form[name].value() or "") for name in form.fields],
                         form_nonce=submissions.new_nonce(),
                     )

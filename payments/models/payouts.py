@@ -169,6 +169,10 @@ class Payout(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    # The approval rule that decided `required_approvals`, copied when the payout was requested (or its amount
+    # edited): {"rule": id or None, "name", "approvals", "manager_group", "source"}. A later rule change
+    # changes no payout (payments/payouts/approval_rules.py).
+    approval_rule = models.JSONField(default=dict, blank=True)
     review_reason = models.TextField(blank=True)
     # Why an approved payout is waiting instead of leaving (kill switch, limits, float); "" when free to go.
     hold_reason = models.CharField(max_length=255, blank=True)
