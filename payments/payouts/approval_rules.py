@@ -101,7 +101,8 @@ def _values(rule: ApprovalRule) -> dict[str, Any]:
     return {name: (str(value) if isinstance(value, Decimal) else value) for name, value in values.items()}
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
+def rule_values_clean(values: dict[str, Any]) -> dict[str, Any]:
+    """The values checked (PayoutError names what is wrong); the console's form asks it before saving."""
     unknown = set(values) - set(RULE_FIELDS)
     if unknown:
         raise PayoutError(f"Unknown approval rule fields: {', '.join(sorted(unknown))}.")
@@ -135,7 +136,7 @@ def approval_rule_save(*, changed_by, values: dict[str, Any], rule_id: int | Non
             if rule is None:
                 raise NotFound(f"No approval rule #{rule_id}.")
             before = _values(rule)
-        merged = _clean({**{name: getattr(rule, name) for name in RULE_FIELDS}, **values})
+        merged = rule_values_clean({**{name: getattr(rule, name) for name in RULE_FIELDS}, **values})
         for name, value in merged.items():
             setattr(rule, name, value)
         rule.changed_by, rule.changed_at = changed_by, timezone.now()
