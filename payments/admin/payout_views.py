@@ -57,7 +57,7 @@ from payments.models import (
 from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
-from payments.payouts.approval_rules import rule_for
+from payments.payouts.approval_rules import approvals_missing, rule_for
 from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused
 from payments.payouts.outcomes import QueryOutcome
@@ -390,10 +390,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             if paused:
                 return RowResult(pk, True, "approved; it waits until payouts are resumed (kill switch).")
             return RowResult(pk, True, "approved; it will be sent.")
-        count = payout.approvals.filter(voided_at__isnull=True).count()
-        return RowResult(
-            pk, True, f"approval recorded ({count} of {payout.required_approvals}); it needs another approver."
-        )
+        missing = approvals_missing(payout, payout.approvals.filter(voided_at__isnull=True).select_related("approver"))
+        return RowResult(pk, True, f"approval recorded ({missing}); it needs another approver.")
 
     def reject_view(self, request):
         ids, page = self._decision_request(request, "reject", form=RejectForm())
