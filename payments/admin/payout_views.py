@@ -427,6 +427,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
         if outcome == QueryOutcome.QUERIED:
             return RowResult(payout_id, True, "status query sent; M-Pesa's answer will settle the payout.")
+        if outcome == QueryOutcome.NO_ID:
+            return RowResult(payout_id, False, "Daraja's answer to its request was lost: there is no id to ask "
+                             "M-Pesa by. Look it up in the M-Pesa org portal.")
         if outcome == QueryOutcome.ERROR:
             return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
         return RowResult(payout_id, False, f"not queried ({outcome}).")
