@@ -35,7 +35,9 @@ from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
+from payments.admin.payout_words import form_paid_to, paid_to
 from payments.forms import (
+    RAIL_CHOICES,
     DisbursementForm,
     PayoutEditForm,
     RejectForm,
@@ -56,6 +58,7 @@ from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
 from payments.payouts.limits import payouts_paused, required_approvals
+from payments.payouts.rails import command_id_for
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
@@ -161,11 +164,13 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             if earlier:
                 messages.info(request, "This request was submitted already: here is its payout.")
                 return HttpResponseRedirect(earlier)
-        form = DisbursementForm(request.POST or None)
+        form = DisbursementForm(request.POST or None, initial=self.rail_initial(request))
         if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
             data = form.cleaned_data
             try:
-                phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
+                phone, amount = payout_services.payout_request_precheck(
+                    phone=data["phone"], amount=data["amount"], rail=data["rail"], party_b=data["party_b"]
+                )
                 submitted = None
                 if "confirm" in request.POST:
                     submitted = submissions.submit_once(
@@ -191,7 +196,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         "Confirm the payout request",
                         form=form,
                         data=data,
-                        phone=phone,
+                        paid_to=form_paid_to(data),
+                        command_id=command_id_for(data["rail"], data["command_id"]),
                         amount=kes(amount),
                         approvals_needed=required_approvals(amount),
                         hidden=[(name, form[name].value() or "") for name in form.fields],
@@ -200,7 +206,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 messages.success(
                     request,
                     f"Payout #{payout.pk} of {kes(payout.amount)} to "
-                    f"{mask_msisdn(payout.phone)} requested; it waits for approval.",
+                    f"{paid_to(payout, masked=True)} requested; it waits for approval.",
                 )
                 return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
         return self.page(
@@ -209,8 +215,16 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             "Request a disbursement",
             form=form,
             submit_label="Continue",
-            intro="The payout is created in pending approval: another person must approve it before it is sent.",
+            rail_form=True,
+            intro="Choose how it is paid first: the form then asks only for what that rail needs. The payout is "
+            "created in pending approval: another person must approve it before it is sent.",
         )
+
+    @staticmethod
+    def rail_initial(request) -> dict:
+        """`?rail=paybill` opens the form with that rail chosen (links to "pay a supplier", "top up the float")."""
+        rail = request.GET.get("rail", "")
+        return {"rail": rail} if rail in dict(RAIL_CHOICES) else {}
 
     # --- edit: through payout_update, which voids approvals of a changed amount/phone/CommandID -----
 
