@@ -223,11 +223,15 @@ class KillSwitchForm(forms.Form):
 class BulkUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="Columns: phone, amount, recipient name, reference, remarks (a header row first). "
-        "Every row is checked before anything is created.",
+        help_text="Columns: phone, amount, recipient name, reference, remarks (a header row first); rail, party_b "
+        "and account_reference for paybills, tills, Pochi and float top-ups. Every row is checked before anything "
+        "is created.",
     )
     name = forms.CharField(max_length=150, required=False, help_text="Batch name; the file name if blank.")
-    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+    command_id = forms.ChoiceField(
+        label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT,
+        help_text="For the mobile rows; every other rail has its own.",
+    )  # fmt: skip
 
 
 class DarajaCredentialSetForm(forms.ModelForm):

@@ -22,10 +22,10 @@ from django.db import transaction
 
 from core.errors import PayoutError, PermissionDenied
 from core.field_widths import truncate_to
-from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
-from payments.models import CommandID, EventSource, PayoutBatch
+from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail
 from payments.payouts.limits import validate_amount
+from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
 
 MAX_ROWS = 1000
@@ -33,13 +33,23 @@ MAX_BYTES = 1024 * 1024
 
 # Header names accepted for each column (compared lower-cased, with spaces, dashes and underscores removed).
 COLUMNS = {
+    "rail": ("rail",),
     "phone": ("phone", "phonenumber", "msisdn", "mobile"),
+    "party_b": ("partyb", "paybillortill", "businessnumber", "paybill", "till"),
+    "account_reference": ("accountreference", "account", "accountnumber", "accountno"),
     "amount": ("amount", "amountkes", "kes"),
     "recipient_name": ("recipientname", "name", "payee"),
     "recipient_reference": ("reference", "recipientreference", "ref"),
     "remarks": ("remarks", "remark", "description"),
 }
-REQUIRED = ("phone", "amount", "remarks")
+REQUIRED = ("amount", "remarks")
+# A row's rail as written in the file (compared as header names are); a blank rail is a mobile payout.
+RAIL_WORDS = {
+    **{name.replace("_", ""): name for name in DISBURSEMENT_RAILS},
+    "b2c": PayoutRail.MOBILE,
+    "buygoods": PayoutRail.TILL,
+    "topup": PayoutRail.FLOAT_TOPUP,
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,9 @@ class _Row:
     recipient_name: str
     recipient_reference: str
     remarks: str
+    rail: str = PayoutRail.MOBILE
+    party_b: str = ""
+    account_reference: str = ""
 
 
 # The error file writes formula-like cells behind a leading ' (core.spreadsheet_cells.neutralise); a file uploaded
@@ -123,21 +136,38 @@ def _columns(header: list[str]) -> dict[str, int]:
             if key in aliases and column not in found:
                 found[column] = index
     missing = [name for name in REQUIRED if name not in found]
+    if not {"phone", "party_b", "rail"} & set(found):
+        missing.insert(0, "phone")
     if missing:
         raise PayoutError(
             f"The header row must name the columns phone, amount and remarks (missing: {', '.join(missing)}); "
-            "recipient name and reference are optional."
+            "recipient name and reference are optional, and a rail column with party_b and account_reference "
+            "pays paybills, tills, Pochi or a float top-up."
         )
     return found
 
 
-def _parse_amount(text: str) -> Decimal:
+def _parse_amount(text: str, rail: str) -> Decimal:
     cleaned = text.replace(",", "").replace(" ", "").upper().removeprefix("KES").removeprefix("KSH")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
         raise PayoutError(f"Amount {text!r} is not a number.") from None
-    return validate_amount(amount)
+    return validate_amount(amount, rail=rail)
+
+
+def rail_named(text: str) -> str | None:
+    """The rail a row's rail cell names (a blank cell: mobile), or None when it names none."""
+    return RAIL_WORDS.get(_key(text)) if text else PayoutRail.MOBILE
+
+
+def _payee(rail: str, cell) -> tuple[dict[str, str], list[str]]:
+    """The row's payee fields by its rail's rules, normalised, or every problem with them."""
+    given = {name: cell(name) for name in ("phone", "party_b", "account_reference")}
+    problems = payee_problems(rail, given)
+    if problems:
+        return {}, [message if message.endswith(".") else f"{message}." for message in problems.values()]
+    return clean_payee(rail, **given), []
 
 
 def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row | None, list[str]]:
@@ -146,19 +176,20 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
         return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
     problems: list[str] = []
-    phone = amount = None
-    try:
-        phone = normalize_msisdn(cell("phone")) if cell("phone") else None
-        if phone is None:
-            problems.append("phone is missing.")
-    except InvalidPhoneNumber as exc:
-        problems.append(str(exc))
-    try:
-        amount = _parse_amount(cell("amount")) if cell("amount") else None
-        if amount is None:
-            problems.append("amount is missing.")
-    except PayoutError as exc:
-        problems.append(exc.message)
+    rail = rail_named(cell("rail"))
+    payee: dict[str, str] = {}
+    amount = None
+    if rail is None:
+        problems.append(f"rail must be one of {', '.join(DISBURSEMENT_RAILS)} (has {cell('rail')!r}).")
+    else:
+        payee, payee_problems_found = _payee(rail, cell)
+        problems.extend(payee_problems_found)
+        try:
+            amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
+            if amount is None:
+                problems.append("amount is missing.")
+        except PayoutError as exc:
+            problems.append(exc.message)
     remarks = cell("remarks")
     if not 2 <= len(remarks) <= 100:
         problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
@@ -169,14 +200,17 @@ def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row
         problems.append("reference must have at most 100 characters.")
     if problems:
         return None, problems
-    return _Row(line, phone, amount, name, reference, remarks), []
+    return _Row(line, payee["phone"], amount, name, reference, remarks, rail, payee["party_b"],
+                payee["account_reference"]), []  # fmt: skip
 
 
 def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(getattr(row, name))) for name in ERROR_FILE_COLUMNS)
 
 
-ERROR_FILE_COLUMNS = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
+ERROR_FILE_COLUMNS = (
+    "phone", "amount", "recipient_name", "recipient_reference", "remarks", "rail", "party_b", "account_reference",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -189,6 +223,12 @@ class BatchPreview:
     @property
     def total(self) -> Decimal:
         return sum((row.amount for row in self.rows), Decimal("0.00"))
+
+    @property
+    def utility_total(self) -> Decimal:
+        """What the rows paid from the B2C (Utility) account add up to: what its float must cover."""
+        rows = (row for row in self.rows if RAILS[row.rail].leaves == Account.UTILITY)
+        return sum((row.amount for row in rows), Decimal("0.00"))
 
     @property
     def refused_lines(self) -> list[int]:
@@ -204,10 +244,11 @@ def _check_file(file) -> BatchPreview:
     for line, cells in body:
         row, problems = _check_row(line, cells, columns)
         if row is not None:
-            key = (row.phone, row.amount, row.recipient_reference, row.remarks)
+            key = (row.rail, row.phone, row.party_b, row.account_reference, row.amount, row.recipient_reference,
+                   row.remarks)  # fmt: skip
             if key in seen:
                 problems = [
-                    f"the same payout as line {seen[key]} (phone, amount, reference and remarks); "
+                    f"the same payout as line {seen[key]} (payee, amount, reference and remarks); "
                     "change its reference if it is really due twice."
                 ]
                 row = None
@@ -232,7 +273,10 @@ def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
     return _check_file(file)
 
 
-ERROR_FILE_HEADER = ("line", "phone", "amount", "recipient name", "reference", "remarks", "problem")
+ERROR_FILE_HEADER = (
+    "line", "phone", "amount", "recipient name", "reference", "remarks", "rail", "party_b", "account_reference",
+    "problem",
+)  # fmt: skip
 
 
 def batch_errors_csv(errors: list[RowError]) -> str:
@@ -253,9 +297,11 @@ def batch_errors_csv(errors: list[RowError]) -> str:
 
 
 TEMPLATE_CSV = (
-    "phone,amount,recipient name,reference,remarks\r\n"
-    "0712345678,1500,Jane Wanjiru,INV-1042,March trainer fee\r\n"
-    "254722000111,2300,Otieno Juma,INV-1043,March trainer fee\r\n"
+    "rail,phone,party_b,account_reference,amount,recipient name,reference,remarks\r\n"
+    "mobile,0712345678,,,1500,Jane Wanjiru,INV-1042,March trainer fee\r\n"
+    "mobile,254722000111,,,2300,Otieno Juma,INV-1043,March trainer fee\r\n"
+    "paybill,,888880,INV-2041,12000,Nairobi Water,INV-2041,March water bill\r\n"
+    "till,,5432109,,4500,Duka Supplies,RCPT-88,Office supplies\r\n"
 )
 
 
@@ -293,7 +339,10 @@ def payout_batch_create_from_csv(
                 with transaction.atomic():
                     payout_request_disbursement(
                         requested_by=uploaded_by,
+                        rail=row.rail,
                         phone=row.phone,
+                        party_b=row.party_b,
+                        account_reference=row.account_reference,
                         amount=row.amount,
                         remarks=row.remarks,
                         command_id=command_id,
