@@ -74,8 +74,9 @@ def refused_paid_to(error) -> str:
     phone = mask_cell_phone(error.cell("phone")) if error.cell("phone") else ""
     if rail in (None, PayoutRail.MOBILE):
         return phone
-    return payee_words(rail, phone=phone, party_b=error.cell("party_b"),
-                       account_reference=error.cell("account_reference"))  # fmt: skip
+    words = payee_words(rail, phone=phone, party_b=error.cell("party_b"),
+                        account_reference=error.cell("account_reference"))  # fmt: skip
+    return words.removesuffix(", account ")  # a paybill row refused for want of its account
 
 
 def safe_file_name(stem: str) -> str:
