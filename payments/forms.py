@@ -142,10 +142,16 @@ class DisbursementForm(forms.Form):
 
 
 class PayoutEditForm(forms.Form):
-    """The fields payout_update accepts. Changing amount, phone or CommandID voids the approvals."""
+    """The fields payout_update accepts, for the payout's rail only (its payee fields, its CommandID when the
+    requester chooses it). Changing amount, payee or CommandID voids the approvals."""
 
     phone = _phone()
-    amount = _amount()
+    party_b = forms.CharField(label="Paybill or till number", max_length=12)
+    account_reference = forms.CharField(label="Account", max_length=100, required=False)
+    amount = forms.DecimalField(
+        **MONEY, min_value=Decimal("1"), help_text="Whole Kenyan shillings.",
+        widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
+    )  # fmt: skip
     command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices)
     remarks = forms.CharField(min_length=2, max_length=100)
     recipient_name = forms.CharField(max_length=150, required=False)
@@ -155,7 +161,30 @@ class PayoutEditForm(forms.Form):
     @classmethod
     def for_payout(cls, payout, data=None) -> PayoutEditForm:
         initial = {name: getattr(payout, name) for name in cls.base_fields}
-        return cls(data=data, initial=initial)
+        form = cls(data=data, initial=initial)
+        form.rail = payout.rail
+        rail = RAILS[payout.rail]
+        for name in PAYEE_FIELDS:
+            if name not in rail.takes:
+                del form.fields[name]
+        if "account_reference" in form.fields:
+            form.fields["account_reference"].required = "account_reference" in rail.requires
+        if rail.command_id is not None:
+            del form.fields["command_id"]
+        return form
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {name: self.data.get(name, "") for name in PAYEE_FIELDS if name in self.fields}
+        for field, message in payee_problems(self.rail, given).items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
+        if cleaned.get("amount") is not None:
+            try:
+                cleaned["amount"] = validate_amount(cleaned["amount"], rail=self.rail)
+            except PayoutError as exc:
+                self.add_error("amount", exc.message)
+        return cleaned
 
     def changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.changed_data}

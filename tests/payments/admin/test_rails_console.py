@@ -260,3 +260,23 @@ def test_lists_and_the_payout_page_show_who_is_paid_in_the_rails_words(requester
     page = approver_client.get(change_url(paybill)).content.decode()
     assert "Paybill 888880, account INV-2041" in page and "BusinessPayBill" in page
     assert "254712345678" in approver_client.get(change_url(mobile)).content.decode()
+
+
+def test_a_paybill_payout_is_edited_with_its_own_fields_and_a_bad_one_is_named(requester, requester_client):
+    payout = request_payout(requester, phone="", rail="paybill", party_b="888880", account_reference="INV-2041")
+    edit = reverse("admin:payments_payout_edit", args=(payout.pk,))
+    form = requester_client.get(edit).context["form"]
+    assert {"party_b", "account_reference"} <= set(form.fields)
+    assert "phone" not in form.fields and "command_id" not in form.fields
+
+    fields = {"party_b": "888880", "amount": "1500", "remarks": "Trainer fee", "recipient_name": "Jane Trainer"}
+    refused = requester_client.post(edit, {**fields, "account_reference": "", "party_b": "12"})
+    errors = refused.context["form"].errors
+    assert "This field is required" in str(errors["account_reference"]) and "5 to 7 digits" in str(errors["party_b"])
+    payout.refresh_from_db()
+    assert payout.account_reference == "INV-2041"
+
+    requester_client.post(edit, {**fields, "account_reference": "INV-2042", "amount": "600000"})
+    payout.refresh_from_db()
+    # A paybill may be larger than a B2C payout: the Working account's limits apply.
+    assert (payout.account_reference, payout.amount) == ("INV-2042", Decimal("600000.00"))
