@@ -216,8 +216,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             form=form,
             submit_label="Continue",
             rail_form=True,
-            intro="Choose how it is paid first: the form then asks only for what that rail needs. The payout is "
-            "created in pending approval: another person must approve it before it is sent.",
+            intro="Choose how it is paid first, then fill in what that rail needs (each field says which rails "
+            "take it). The payout is created in pending approval: another person must approve it before it is sent.",
         )
 
     @staticmethod
