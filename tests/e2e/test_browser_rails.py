@@ -152,6 +152,9 @@ def test_the_rail_first_form_shows_each_rails_fields_and_requests_it(browse, set
             listing = page.inner_text("#result_list")
             assert "Paybill 888880, account INV-2041" in listing and "Our B2C float" in listing
             fits_the_screen(page)
+            # The rail's words wrap in their column: the list itself does not scroll sideways either.
+            results = "document.querySelector('#changelist .results')"
+            assert page.evaluate(f"(r => r.scrollWidth <= r.clientWidth)({results})")
             page.screenshot(path=page.shots / f"rails-list-{size}.png", full_page=True)
             assert page.errors == []
 
