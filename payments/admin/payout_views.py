@@ -28,7 +28,7 @@ from core.console_kit import (
     safe_next,
 )
 from core.errors import InvalidState, PayoutError
-from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
 from mpesa_payouts.effects import after_commit
@@ -495,7 +495,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 return HttpResponseRedirect(change_url)
             messages.success(
                 request,
-                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {mask_msisdn(retry.phone)}, again after "
+                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {paid_to(retry, masked=True)}, again after "
                 f"#{payout.pk} failed. It waits for approval.",
             )
             return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
@@ -508,15 +508,17 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         if payout.result_code:
             info = result_codes.lookup(payout.result_code)
             meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
-        fields = [
-            {
-                "name": "phone",
-                "label": "Phone",
-                "value": request.POST.get("phone", payout.phone),
-                "help": "Correct it if the number was wrong; leave it to pay the same number.",
-                "error": error,
-            }
-        ]
+        fields = []
+        if payout.phone:  # a paybill, till or top-up is asked again as it was
+            fields.append(
+                {
+                    "name": "phone",
+                    "label": "Phone",
+                    "value": request.POST.get("phone", payout.phone),
+                    "help": "Correct it if the number was wrong; leave it to pay the same number.",
+                    "error": error,
+                }
+            )
         if not payout.payment_id:  # a refund goes to whoever paid: its name is the payment's
             fields.append(
                 {
@@ -535,9 +537,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             cancel_url=change_url,
             submit_label="Yes, request it again",
             fields=fields,
-            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same amount and payment type (and the phone and "
-            "name below, corrected if need be) and a new request reference, waiting for approval by someone "
+            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {paid_to(payout)}) failed: no money moved.{meaning} "
+            "Requesting it again creates a new payout with the same amount, rail and payment type (and the phone "
+            "and name below, corrected if need be) and a new request reference, waiting for approval by someone "
             "other than you. The failed payout is not sent again.",
         )
         response.status_code = status

@@ -266,7 +266,10 @@ def payout_request_again(
         else:
             retry = payout_request_disbursement(
                 requested_by=requested_by,
+                rail=original.rail,
                 phone=phone or original.phone,
+                party_b=original.party_b if original.rail != PayoutRail.FLOAT_TOPUP else "",
+                account_reference=original.account_reference,
                 amount=original.amount,
                 remarks=original.remarks,
                 command_id=original.command_id,

@@ -280,3 +280,17 @@ def test_a_paybill_payout_is_edited_with_its_own_fields_and_a_bad_one_is_named(r
     payout.refresh_from_db()
     # A paybill may be larger than a B2C payout: the Working account's limits apply.
     assert (payout.account_reference, payout.amount) == ("INV-2042", Decimal("600000.00"))
+
+
+def test_a_failed_paybill_is_requested_again_as_a_paybill(requester, requester_client):
+    failed = request_payout(requester, phone="", rail="paybill", party_b="888880", account_reference="INV-2041")
+    Payout.objects.filter(pk=failed.pk).update(status="failed", result_code="1")
+    url = reverse("admin:payments_payout_request_again", args=(failed.pk,))
+    page = requester_client.get(url).content.decode()
+    assert "to Paybill 888880, account INV-2041) failed" in page and 'name="phone"' not in page
+    done = requester_client.post(url, follow=True)
+    retry = failed.retries.get()
+    assert (retry.rail, retry.party_b, retry.account_reference, retry.phone, retry.command_id) == (
+        "paybill", "888880", "INV-2041", "", "BusinessPayBill",
+    )  # fmt: skip
+    assert any("to Paybill 888880, account INV-2041, again after" in m for m in messages_of(done))
