@@ -10,6 +10,8 @@ changes one thing in a worktree, so an alternating run (bench/alternate.sh) says
            credential set through the ORM) instead of one;
 - orm:     rows.insert_row / rows.update_row and lifecycle.payout_lock through the ORM (save(),
            filter().update(), select_for_update().annotate(Exists(...)));
+- webhooks_orm: (session 10) the webhooks' event data and event-with-deliveries INSERT through the ORM, as on
+           SQLite, instead of webhooks/event_sql.py's two statements;
 - atomic:  the notification receivers in transaction.atomic() instead of a savepoint left for the COMMIT
            (what the product does since cd70b72).
 Each edit replaces an exact piece of the code; on code that has moved on, it stops with the piece it missed.
@@ -129,7 +131,19 @@ def atomic(root: Path) -> None:
 ''')
 
 
-VARIANTS = {"nopost": nopost, "unfused": unfused, "orm": orm, "atomic": atomic}
+def webhooks_orm(root: Path) -> None:
+    """The webhooks' two SQL paths (webhooks/event_sql.py) left for the ORM paths beside them."""
+    _replace(root, "webhooks/representation.py", [(
+        'if connection.vendor != "postgresql" or _has_expressions(payout):',
+        "if True:  # bench variant: payout_detail() through the ORM",
+    )])
+    _replace(root, "webhooks/services/events.py", [(
+        'if connection.vendor == "postgresql":\n        ids = event_with_deliveries_insert',
+        "if False:  # bench variant: save(), the endpoints, bulk_create()\n        ids = event_with_deliveries_insert",
+    )])
+
+
+VARIANTS = {"nopost": nopost, "unfused": unfused, "orm": orm, "atomic": atomic, "webhooks_orm": webhooks_orm}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in VARIANTS:

@@ -3,9 +3,10 @@ column set.
 
 Django's `Model.save()`, `QuerySet.create()/update()` and a locking `get()` compile their statement anew on
 every call; on a B2C result, with its five writes and the lock, that compiling cost more Python time than
-everything else the callback does. Measured (bench/README.md, session 7, five alternating rounds): with these
-and the payout lock written by the ORM, callback intake ran 27% slower and the payout pipeline 16% slower,
-so they stay; the "status change and its event in one statement" they once had measured no gain and is gone.
+everything else the callback does. Measured in alternating rounds against the ORM (the figures:
+bench/README.md, session 7; the list of hand-written SQL: docs/architecture.md), they earn more than the 10% a
+hand-written path must, so they stay; the "status change and its event in one statement" they once had
+measured no gain and is gone.
 
 They keep what matters from the ORM: the model's columns, each field's `pre_save()` and `get_db_prep_save()`
 conversions, the primary key set on the instance. They skip save()'s signals (no receiver listens to

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_date
 from django.utils.html import format_html
 
 from core.console_kit import EstimatedCountPaginator, badge, kes, refused
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from ledger import selectors
 from ledger.export import NAIROBI
 from ledger.models import (
@@ -292,7 +292,7 @@ class FundingRequestAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(request.path)
             try:
                 decided = decide(request_id=funding.pk, user=request.user)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 self.message_user(request, f"{funding}: {exc.message}", messages.ERROR)
             else:
                 verb = "approved and posted to the ledger" if decision == "approve" else "rejected"
@@ -399,7 +399,7 @@ class StatementProposalAdmin(admin.ModelAdmin):
         for proposal in queryset.filter(status=ProposalStatus.PROPOSED).order_by("at", "id"):
             try:
                 decide(proposal_id=proposal.pk, user=request.user)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 self.message_user(request, f"{proposal.receipt}: {exc.message}", messages.ERROR)
             else:
                 self.message_user(

@@ -146,7 +146,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters bound by the server, so psycopg prepares a statement once it has run a few times on a
     # connection: the callback and send paths run the same dozen statements thousands of times, and parsing
-    # and planning them anew was about 40% of PostgreSQL's CPU per B2C result (bench/README.md). Turn off
+    # and planning them anew was much of PostgreSQL's CPU per B2C result (the figure: bench/README.md). Turn off
     # behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         options = DATABASES["default"].setdefault("OPTIONS", {})
@@ -432,6 +432,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutKindEnum": "payments.models.PayoutKind",
         "PayoutRailEnum": "payments.models.PayoutRail",
         "DisbursementRailEnum": "payments.payouts.rails.DISBURSEMENT_RAILS",
+        "RecipientRailEnum": "payments.models.RECIPIENT_RAILS",
+        "RecipientStatusEnum": "payments.models.RecipientStatus",
         "CallbackKindEnum": "payments.models.CallbackKind",
         "DiscrepancyKindEnum": "payments.selectors.DiscrepancyKind.ALL",
         "FundingKindEnum": "ledger.models.FundingKind",

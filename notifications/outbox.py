@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from functools import partial
 
 from django.conf import settings
@@ -215,9 +216,18 @@ def notifications_due(*, limit: int = 500) -> list[int]:
 # --- Delivering -------------------------------------------------------------------------------------
 
 
+class AttemptOutcome(StrEnum):
+    """What one attempt did. A StrEnum: the task returns (and logs) the same strings as before."""
+
+    SENT = "sent"
+    RETRY = "retry"  # a retryable error; the next attempt is due after the backoff
+    FAILED = "failed"  # given up
+    SKIPPED = "skipped"  # nothing to send (sent already, or not due)
+
+
 @dataclass(frozen=True)
 class Delivery:
-    status: str  # "sent", "retry", "failed", "skipped"
+    status: AttemptOutcome
     retry_in: float | None = None
     error: str = ""
 
@@ -260,7 +270,7 @@ def notification_deliver(*, notification_id: int, backend=None) -> Delivery:
     """Send one row if it is still pending and due. Safe to call any number of times, from any worker."""
     notification, token = _claim(notification_id)
     if notification is None:
-        return Delivery("skipped")
+        return Delivery(AttemptOutcome.SKIPPED)
     message = OutgoingMessage(
         to=notification.to,
         alert=notification.alert,
@@ -292,7 +302,7 @@ def notification_deliver(*, notification_id: int, backend=None) -> Delivery:
     logger.info(
         "notification sent %s attempts=%s message_id=%s", who, notification.attempts, result.provider_message_id
     )
-    return Delivery("sent")
+    return Delivery(AttemptOutcome.SENT)
 
 
 def _retry_or_give_up(
@@ -314,10 +324,10 @@ def _retry_or_give_up(
         delay,
         mask_numbers_in_text(error),
     )
-    return Delivery("retry", retry_in=delay, error=error)
+    return Delivery(AttemptOutcome.RETRY, retry_in=delay, error=error)
 
 
 def _give_up(notification: Notification, token: str, error: str, who: str) -> Delivery:
     _record(notification, token, status=NotificationStatus.FAILED, last_error=error[:2000])
     logger.error("notification failed %s attempts=%s: %s", who, notification.attempts, mask_numbers_in_text(error))
-    return Delivery("failed", error=error)
+    return Delivery(AttemptOutcome.FAILED, error=error)

@@ -33,9 +33,8 @@ def guarded(func):
     savepoint. Outside a transaction (autocommit) the block is a transaction of its own.
 
     Until session 7 this left the savepoint for the COMMIT to release, through Django's private
-    `savepoint_ids`, to save a RELEASE round trip per alert; five alternating runs measured it at 5% of
-    callback intake and nothing on the pipeline, short of the 10% a hand-made path must earn
-    (bench/README.md, session 7)."""
+    `savepoint_ids`, to save a RELEASE round trip per alert; alternating runs found it short of the 10% a
+    hand-made path must earn (bench/README.md, session 7)."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):

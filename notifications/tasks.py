@@ -15,10 +15,10 @@ logger = logging.getLogger("notifications")
 @shared_task(name="notifications.tasks.deliver_notification", acks_late=True, ignore_result=True)
 def deliver_notification(notification_id: int) -> str:
     """Send one notification; on a retryable error queue the next attempt after the backoff."""
-    from notifications.outbox import enqueue, notification_deliver
+    from notifications.outbox import AttemptOutcome, enqueue, notification_deliver
 
     delivery = notification_deliver(notification_id=notification_id)
-    if delivery.status == "retry" and not current_app.conf.task_always_eager:
+    if delivery.status == AttemptOutcome.RETRY and not current_app.conf.task_always_eager:
         # A fresh message with a countdown rather than self.retry(): the row holds the attempt count and the
         # due time, so if this cannot be queued the pick-up task still delivers it when it is due.
         enqueue([notification_id], countdown=delivery.retry_in)

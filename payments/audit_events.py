@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.sql_row_writes import insert_row
-from payments.models import AuditAction, AuditEvent, DarajaCallback, Payment, Payout
+from payments.models import AuditAction, AuditEvent, DarajaCallback, Payment, Payout, Recipient
 
 _ACTIONS = frozenset(AuditAction.values)
 
@@ -21,6 +21,7 @@ def event_record(
     source: str,
     payout: Payout | None = None,
     payment: Payment | None = None,
+    recipient: Recipient | None = None,
     actor=None,
     from_status: str = "",
     to_status: str = "",
@@ -34,6 +35,7 @@ def event_record(
     return insert_row(AuditEvent(
         payout=payout,
         payment=payment,
+        recipient=recipient,
         action=action,
         from_status=from_status,
         to_status=to_status,

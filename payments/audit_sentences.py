@@ -44,6 +44,15 @@ SENTENCES: dict[AuditAction, str] = {
     A.PAYMENT_RESULT_UNKNOWN: "M-Pesa's answer does not prove whether the payment went through",
     A.PUSH_OUTCOME_UNKNOWN: "The payment prompt may have reached the customer; a person checks the statement",
     A.PAYMENT_REVERSED: "M-Pesa reversed the payment",
+    # Recipients.
+    A.RECIPIENT_CREATED: "{actor} saved a new recipient; it waits for another person's approval",
+    A.RECIPIENT_CHANGED: "{actor} changed the recipient's name, category or notes",
+    A.RECIPIENT_PAYEE_CHANGED: "{actor} changed how the recipient is paid: it waits for approval again",
+    A.RECIPIENT_APPROVED: "{actor} approved the recipient: it can be paid",
+    A.RECIPIENT_REJECTED: "{actor} rejected the recipient's details",
+    A.RECIPIENT_ARCHIVED: "{actor} archived the recipient",
+    A.RECIPIENTS_IMPORTED: "{actor} imported recipients from a file",
+    A.RECIPIENT_PAYOUT_REQUESTED: "{actor} requested it to a saved recipient",
     # Controls, credentials, finance jobs.
     A.PAYOUTS_PAUSED: "{actor} paused payouts",
     A.PAYOUTS_RESUMED: "{actor} resumed payouts",

@@ -37,11 +37,11 @@ from payments.models import (
     PayoutApproval,
     PayoutControl,
     PayoutDay,
-    PayoutEditor,
     PayoutKind,
     PayoutStatus,
     SentHour,
 )
+from payments.payouts.four_eyes import without_interested
 from payments.roles import APPROVE_PERMISSION
 
 ZERO = Decimal("0.00")
@@ -111,16 +111,10 @@ def day_start(day: date) -> datetime:
 
 def awaiting_approval_of(user):
     """Payouts `user` may approve now: pending, not requested by them, not already approved by them, and not
-    one whose amount, phone or CommandID they changed (PayoutEditor.changed_bound: the rule the approve service
-    and the database enforce)."""
+    one whose amount, phone or CommandID they changed (the four-eyes rule, payments/payouts/four_eyes.py)."""
     approved_by_user = PayoutApproval.objects.filter(payout=OuterRef("pk"), approver=user, voided_at__isnull=True)
-    edited_by_user = PayoutEditor.objects.filter(payout=OuterRef("pk"), user=user, changed_bound=True)
-    return (
-        Payout.objects.filter(status=PayoutStatus.PENDING_APPROVAL)
-        .exclude(requested_by=user)
-        .exclude(Exists(approved_by_user))
-        .exclude(Exists(edited_by_user))
-    )
+    pending = Payout.objects.filter(status=PayoutStatus.PENDING_APPROVAL)
+    return without_interested(pending, user).exclude(Exists(approved_by_user))
 
 
 def _status_count(*statuses: str) -> int:

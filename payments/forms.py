@@ -1,5 +1,5 @@
 """Admin forms. They only parse what the operator typed: the rules (limits, phone numbers, four eyes,
-refundable remainders) are the services', whose PayoutError messages the admin shows on the form."""
+refundable remainders) are the services', whose ApplicationError messages the admin shows on the form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.money import MONEY
 from payments.field_encryption import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
 from payments.models import CommandID, DarajaCredentialSet, PayoutRail, PayoutStatus
@@ -27,7 +27,7 @@ ERROR_FIELDS = {
 }
 
 
-def add_service_error(form: forms.Form, exc: PayoutError) -> None:
+def add_service_error(form: forms.Form, exc: ApplicationError) -> None:
     field = ERROR_FIELDS.get(exc.code)
     form.add_error(field if field in form.fields else None, exc.message)
 
@@ -132,7 +132,7 @@ class DisbursementForm(forms.Form):
         if amount is not None:
             try:
                 cleaned["amount"] = validate_amount(amount, rail=rail)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 self.add_error("amount", exc.message)
         if RAILS[rail].command_id is not None:
             cleaned["command_id"] = None  # the rail's own; the box (hidden by the script) is not read
@@ -182,7 +182,7 @@ class PayoutEditForm(forms.Form):
         if cleaned.get("amount") is not None:
             try:
                 cleaned["amount"] = validate_amount(cleaned["amount"], rail=self.rail)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 self.add_error("amount", exc.message)
         return cleaned
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from core.errors import PayoutError
+from core.errors import ErrorCode, PayoutError
 from core.field_widths import truncate_to
 from payments.models import FormSubmission
 
@@ -46,7 +46,8 @@ def submit_once(*, user, form: str, nonce: str, create: Callable[[], Any], url_o
     rendered before this rule, or tampered with) or belongs to someone else's render."""
     nonce = (nonce or "").strip()
     if not nonce or len(nonce) > NONCE_MAX:
-        raise PayoutError("This form has no valid one-time token: open it again and submit it once.", code="form_nonce")
+        raise PayoutError("This form has no valid one-time token: open it again and submit it once.",
+                          code=ErrorCode.FORM_NONCE)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -54,7 +55,7 @@ def submit_once(*, user, form: str, nonce: str, create: Callable[[], Any], url_o
         except IntegrityError:
             url = submitted_earlier(user=user, form=form, nonce=nonce)
             if not url:
-                raise PayoutError("This form was already submitted.", code="form_nonce") from None
+                raise PayoutError("This form was already submitted.", code=ErrorCode.FORM_NONCE) from None
             return Submitted(url=url)
         created = create()
         if created is None:

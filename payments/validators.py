@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from core.errors import PayoutError
+from core.errors import ApplicationError, ErrorCode
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from payments.payouts.limits import validate_amount
 
@@ -19,11 +19,11 @@ def kenyan_phone(value: str) -> None:
     try:
         normalize_msisdn(value)
     except InvalidPhoneNumber as exc:
-        raise ValidationError(str(exc), code="invalid_phone") from None
+        raise ValidationError(str(exc), code=ErrorCode.INVALID_PHONE) from None
 
 
 def payable_amount(value: Decimal) -> None:
     try:
         validate_amount(value)
-    except PayoutError as exc:
-        raise ValidationError(exc.message, code="amount") from None
+    except ApplicationError as exc:
+        raise ValidationError(exc.message, code=ErrorCode.AMOUNT) from None

@@ -3,7 +3,7 @@ built at the moment of the event, inside its transaction.
 
 This runs on every payout status change, so it is kept cheap: the payout's fields come from the row the
 caller already holds (it has its new status), and on PostgreSQL its requester, active approvals, editors and
-audit trail come in ONE query (JSON aggregates) instead of the four a fresh `payout_detail()` costs; the
+audit trail come in ONE query (`webhooks/event_sql.py`) instead of the four a fresh `payout_detail()` costs; the
 serializer is then given them as `payout_detail()` would (`active_approvals`, `editor_list`, `event_list`).
 Elsewhere the selector is used as it is.
 """
@@ -19,13 +19,15 @@ from types import SimpleNamespace
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from payments.models import AuditEvent, Payment, Payout, PayoutApproval, PayoutEditor
+from payments.models import Payment, Payout
+from webhooks.event_sql import payout_related_row
 
 
 @lru_cache(maxsize=4)
 def _serializer(name: str):
-    """One instance per serializer class and process: a ModelSerializer builds its fields on first use (about
-    3 ms for the payout's); `to_representation` only reads them, so one instance serves every event."""
+    """One instance per serializer class and process: a ModelSerializer builds its fields on first use (for the
+    payout's, that costs more than its query); `to_representation` only reads them, so one instance serves every
+    event."""
     from payments.api import serializers
 
     return getattr(serializers, name)()
@@ -41,9 +43,7 @@ def payout_data(payout: Payout) -> dict:
     if connection.vendor != "postgresql" or _has_expressions(payout):
         fresh = selectors.payout_detail().get(pk=payout.pk)
         return dict(_serializer("PayoutDetailSerializer").to_representation(fresh))
-    with connection.cursor() as cursor:
-        cursor.execute(_related_sql(), [payout.pk, payout.pk, payout.pk, payout.requested_by_id])
-        username, approvals, editors, events = cursor.fetchone()
+    username, approvals, editors, events = payout_related_row(payout)
     view = copy.copy(payout)  # a copy with its own state: the caller's instance is left as it is
     user = get_user_model()(pk=payout.requested_by_id, username=username)
     view.requested_by = user
@@ -81,33 +81,3 @@ def _json(value):
 
 def _when(value: str) -> datetime:
     return datetime.fromisoformat(value)
-
-
-@lru_cache(maxsize=1)
-def _related_sql() -> str:
-    q = connection.ops.quote_name
-    users, approvals, editors, events = (
-        q(m._meta.db_table) for m in (get_user_model(), PayoutApproval, PayoutEditor, AuditEvent)
-    )
-    # Ordered as payments/selectors.py orders them: approvals and events by (created_at, id), editors as
-    # PayoutEditor.Meta orders them (first_edited_at, id).
-    return f"""
-        SELECT u.username,
-          (SELECT COALESCE(json_agg(json_build_object('approver', au.username, 'created_at', a.created_at)
-                                    ORDER BY a.created_at, a.id), '[]')
-             FROM {approvals} a JOIN {users} au ON au.id = a.approver_id
-            WHERE a.payout_id = %s AND a.voided_at IS NULL),
-          (SELECT COALESCE(json_agg(json_build_object(
-                    'user', du.username, 'fields', d.fields, 'changed_bound', d.changed_bound,
-                    'first_edited_at', d.first_edited_at, 'last_edited_at', d.last_edited_at)
-                    ORDER BY d.first_edited_at, d.id), '[]')
-             FROM {editors} d JOIN {users} du ON du.id = d.user_id
-            WHERE d.payout_id = %s),
-          (SELECT COALESCE(json_agg(json_build_object(
-                    'action', e.action, 'from_status', e.from_status, 'to_status', e.to_status,
-                    'actor_id', e.actor_id, 'actor', eu.username, 'source', e.source, 'details', e.details,
-                    'created_at', e.created_at) ORDER BY e.created_at, e.id), '[]')
-             FROM {events} e LEFT JOIN {users} eu ON eu.id = e.actor_id
-            WHERE e.payout_id = %s)
-        FROM {users} u WHERE u.id = %s
-    """

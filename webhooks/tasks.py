@@ -15,10 +15,10 @@ logger = logging.getLogger("webhooks")
 @shared_task(name="webhooks.tasks.deliver_webhook", acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> str:
     """Send one delivery; after a failed attempt queue the next one after the backoff."""
-    from webhooks.services.delivery import deliveries_enqueue, webhook_deliver
+    from webhooks.services.delivery import AttemptOutcome, deliveries_enqueue, webhook_deliver
 
     outcome = webhook_deliver(delivery_id=delivery_id)
-    if outcome.status == "retry" and not current_app.conf.task_always_eager:
+    if outcome.status == AttemptOutcome.RETRY and not current_app.conf.task_always_eager:
         # A fresh message with a countdown: the row holds the due time, so if this cannot be queued the sweep
         # still sends it when it is due.
         deliveries_enqueue([delivery_id], countdown=outcome.retry_in)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import InvalidState, PayoutError, PermissionDenied
+from core.errors import InvalidState, LedgerError, PermissionDenied
 from ledger import accounts
 from ledger.models import FundingKind, FundingRequest, FundingStatus
 from ledger.services.posting import move, transaction_post
@@ -74,9 +74,9 @@ def funding_request_create(
     if not requested_by.has_perm("ledger.add_fundingrequest"):
         raise PermissionDenied("You may not request top-ups or opening balances.")
     if kind not in FundingKind.values:
-        raise PayoutError(f"Unknown funding kind {kind!r}.")
+        raise LedgerError(f"Unknown funding kind {kind!r}.")
     if amount is None or amount <= 0:
-        raise PayoutError("The amount must be above zero.")
+        raise LedgerError("The amount must be above zero.")
     return FundingRequest.objects.create(
         kind=kind, amount=amount, note=note, receipt=receipt.strip(), account_id=account,
         effective_at=effective_at or timezone.now(), requested_by=requested_by,

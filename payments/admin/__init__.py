@@ -2,8 +2,18 @@
 admin shows, asks for confirmation and reports, and never writes money rows itself (docs/admin.md)."""
 
 from core.console_kit import BADGE_COLOURS, STATUS_LABELS
-from payments.admin import audit, batches, controls, devices, finance, incoming, overview, payouts  # noqa: F401  (registers the admins)
-from payments.models import PayoutStatus
+from payments.admin import (  # noqa: F401  (registers the admins)
+    audit,
+    batches,
+    controls,
+    devices,
+    finance,
+    incoming,
+    overview,
+    payouts,
+    recipients,
+)
+from payments.models import PayoutStatus, RecipientStatus
 
 BADGE_COLOURS.update(
     {
@@ -19,3 +29,5 @@ BADGE_COLOURS.update(
     }
 )
 STATUS_LABELS.update(PayoutStatus.choices)
+BADGE_COLOURS.update({RecipientStatus.ACTIVE: "#2f855a", RecipientStatus.ARCHIVED: "#718096"})
+STATUS_LABELS.update(RecipientStatus.choices)

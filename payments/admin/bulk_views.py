@@ -18,7 +18,7 @@ from core.console_kit import (
     kes,
     refused,
 )
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments import submit_once as submissions
@@ -108,7 +108,7 @@ class BulkUploadViews:
             try:
                 text = bulk.decoded(raw)
                 preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(text))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 form.add_error("file", exc.message)
             else:
                 token = secrets.token_urlsafe(12)
@@ -225,7 +225,7 @@ class BulkUploadViews:
                 create=create,
                 url_of=lambda batch: reverse("admin:payments_payoutbatch_change", args=(batch.pk,)),
             )
-        except PayoutError as exc:
+        except ApplicationError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(upload_url)
         uploads = self._uploads(request)
@@ -261,7 +261,7 @@ class BulkUploadViews:
             return HttpResponseRedirect(self.url("bulk_upload"))
         try:
             preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(upload["text"]))
-        except PayoutError as exc:
+        except ApplicationError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(self.url("bulk_upload"))
         stem = PurePath(upload["file_name"] or "upload.csv").stem or "upload"

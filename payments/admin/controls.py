@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.console_kit import refused
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from payments.daraja_credentials import credential_set_delete, credential_set_save
 from payments.field_encryption import SECRET_FIELDS, encryption_configured
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
@@ -58,7 +58,7 @@ class PayoutControlAdmin(admin.ModelAdmin):
                         reason=form.cleaned_data["reason"],
                         source=EventSource.ADMIN,
                     )
-                except PayoutError as exc:
+                except ApplicationError as exc:
                     messages.error(request, exc.message)
                 else:
                     messages.success(

@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from core.api_throttles import throttle_wait
 from core.console_kit import AdminPagesMixin, ReadOnlyAdminMixin, badge, when
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from payments.models import EventSource, FinanceJob, FinanceJobKind, FinanceJobStatus, Payment, Payout
 from payments.reconciliation import jobs as finance
 from payments.reconciliation.export import FORMATS, KINDS
@@ -258,7 +258,7 @@ class FinanceJobAdmin(AdminPagesMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 job_id=job_id, index=index, note=request.POST.get("note", ""), resolved_by=request.user,
                 source=EventSource.ADMIN,
             )  # fmt: skip
-        except PayoutError as exc:
+        except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, f"{resolved['receipt']}: marked resolved.")

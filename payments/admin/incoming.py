@@ -24,7 +24,7 @@ from core.console_kit import (
     warning_box,
     when,
 )
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from core.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
 from payments import submit_once as submissions
 from payments.forms import RefundForm, add_service_error
@@ -256,7 +256,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             # payment_refund checks it all again under the payment's lock.
             target, differs = refund_target(payment=payment, phone=data["phone"])
             payout_request_precheck(phone=target, amount=data["amount"], payment=payment)
-        except PayoutError as exc:
+        except ApplicationError as exc:
             add_service_error(form, exc)
             return self._refund_page(request, payment, form)
         if "confirm" not in request.POST:
@@ -290,7 +290,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                 ),
                 url_of=lambda payout: reverse("admin:payments_payout_change", args=(payout.pk,)),
             )
-        except PayoutError as exc:
+        except ApplicationError as exc:
             add_service_error(form, exc)
             return self._refund_page(request, payment, form)
         if submitted.created is None:

@@ -27,7 +27,7 @@ from core.console_kit import (
     report_rows,
     safe_next,
 )
-from core.errors import InvalidState, PayoutError
+from core.errors import ApplicationError, InvalidState
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
@@ -57,7 +57,9 @@ from payments.models import (
 from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
+from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused, required_approvals
+from payments.payouts.outcomes import QueryOutcome
 from payments.payouts.rails import command_id_for
 from payments.roles import can_approve, can_request
 
@@ -182,7 +184,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         ),
                         url_of=lambda payout: reverse("admin:payments_payout_change", args=(payout.pk,)),
                     )
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 add_service_error(form, exc)
             else:
                 if submitted is not None and submitted.created is None:
@@ -246,7 +248,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 updated = payout_services.payout_update(
                     payout_id=payout.pk, updated_by=request.user, source=ADMIN, **changes
                 )
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 add_service_error(form, exc)
             else:
                 voided = voiding - updated.approvals.filter(voided_at__isnull=True).count()
@@ -301,11 +303,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 notes.append(f"It is {payout.get_status_display().lower()}: it will be refused.")
             if decision == "reject" and payout.status not in payout_services.EDITABLE_STATUSES:
                 notes.append(f"It is {payout.get_status_display().lower()}: it will be refused.")
-            if payout.requested_by_id == request.user.pk:
+            interest = interest_of(payout, request.user, payout.editor_list)
+            if interest == "requested":
                 notes.append("You requested it: another person must decide on it.")
-            elif decision == "approve" and any(
-                e.user_id == request.user.pk and e.changed_bound for e in payout.editor_list
-            ):
+            elif decision == "approve" and interest:
                 notes.append("You changed its amount, phone or payment type: another person must approve it.")
             if any(a.approver_id == request.user.pk for a in payout.active_list):
                 notes.append("You have already approved it.")
@@ -392,7 +393,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False)
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
-        except PayoutError as exc:
+        except ApplicationError as exc:
             return RowResult(pk, False, exc.message)
         if payout.status == PayoutStatus.APPROVED:
             approved.append(pk)
@@ -418,7 +419,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 payout_services.payout_reject(payout_id=pk, rejected_by=request.user, reason=reason, source=ADMIN)
             except Payout.DoesNotExist:
                 results.append(RowResult(pk, False, "no such payout."))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 results.append(RowResult(pk, False, exc.message))
             else:
                 results.append(RowResult(pk, True, "rejected."))
@@ -436,9 +437,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             outcome = dispatch.payout_query_status(payout_id=payout_id, source=ADMIN, force=True, actor=request.user)
         except ImproperlyConfigured as exc:
             return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
-        if outcome == "queried":
+        if outcome == QueryOutcome.QUERIED:
             return RowResult(payout_id, True, "status query sent; M-Pesa's answer will settle the payout.")
-        if outcome == "error":
+        if outcome == QueryOutcome.ERROR:
             return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
         return RowResult(payout_id, False, f"not queried ({outcome}).")
 
@@ -490,7 +491,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 # A double click: the original is requested again once (under its row lock); show that request.
                 messages.info(request, f"Payout #{payout.pk} was already requested again as payout #{earlier.pk}.")
                 return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(earlier.pk,)))
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 messages.error(request, f"Payout #{payout.pk}: {exc.message}")
                 return HttpResponseRedirect(change_url)
             messages.success(
@@ -556,7 +557,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         if request.method == "POST" and "confirm_review" in request.POST:
             try:
                 payout_review.payout_confirm_review(payout_id=payout.pk, confirmed_by=request.user, source=ADMIN)
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 messages.error(request, f"Payout #{payout.pk}: {exc.message}")
                 return HttpResponseRedirect(self.url("review", payout.pk))
             messages.success(request, f"Review confirmed: payout #{payout.pk} marked {waiting.resolution}.")
@@ -567,7 +568,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 reviewed = payout_review.payout_mark_reviewed(
                     payout_id=payout.pk, reviewed_by=request.user, source=ADMIN, **form.cleaned_data
                 )
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 add_service_error(form, exc)
             else:
                 if reviewed.status == PayoutStatus.NEEDS_REVIEW:

@@ -31,7 +31,7 @@ from core.console_kit import (
     warning_box,
     when,
 )
-from core.errors import NotFound, PayoutError, PermissionDenied
+from core.errors import ApplicationError, NotFound, PermissionDenied
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from daraja import result_codes
 from payments.admin.overview import AwaitingMyApprovalFilter
@@ -447,7 +447,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
             return refused(request, exc.message)
         except NotFound:
             raise Http404 from None
-        except PayoutError as exc:
+        except ApplicationError as exc:
             messages.error(request, f"The note was not added: {exc.message}")
         else:
             messages.success(request, "Note added to the case file.")

@@ -26,6 +26,7 @@ from payments.models import CommandID, EventSource, PayoutRail
 from payments.payouts import services as payout_services
 from payments.payouts.limits import validate_amount
 from payments.payouts.rails import DISBURSEMENT_RAILS, payee_problems
+from payments.recipients.paying import recipient_payout_request
 from payments.second_factor import require_api_code
 from payments.validators import kenyan_phone, payable_amount
 
@@ -68,6 +69,13 @@ class DisbursementRequestSerializer(serializers.Serializer):
     recipient_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     recipient_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     recipient_type = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    recipient = serializers.IntegerField(
+        required=False, min_value=1,
+        help_text="A saved, active recipient's id, in place of rail and payee fields: they are copied from it.")
+
+    # Copied from the recipient when one is named: giving them too is refused.
+    FROM_RECIPIENT = ("rail", "phone", "party_b", "account_reference", "recipient_name", "recipient_reference",
+                      "recipient_type")
 
     def to_internal_value(self, data):
         # Each rail takes its own payee fields and refuses the others, and its amount limits are its account's:
@@ -80,7 +88,11 @@ class DisbursementRequestSerializer(serializers.Serializer):
             problems = dict(exc.detail)
         raw = data if hasattr(data, "get") else {}
         rail = raw.get("rail") or PayoutRail.MOBILE
-        if "rail" not in problems:
+        if raw.get("recipient") not in (None, ""):
+            for field in self.FROM_RECIPIENT:
+                if raw.get(field) not in (None, ""):
+                    problems.setdefault(field, [f"{field} comes from the recipient: leave it out."])
+        elif "rail" not in problems:
             for field, message in self._rail_problems(rail, raw).items():
                 problems.setdefault(field, [message])
         if problems:
@@ -209,8 +221,7 @@ class PayoutActionsMixin:
         data = _valid(DisbursementRequestSerializer, request)
 
         def create():
-            payout = payout_services.payout_request_disbursement(requested_by=request.user, source=EventSource.API,
-                                                                 **data)
+            payout = _request_disbursement(request.user, dict(data))
             return _payout_response(payout, status.HTTP_201_CREATED)
 
         return idempotent(request, scope="payout_create", handler=create)
@@ -243,6 +254,15 @@ class PayoutActionsMixin:
         payout = payout_services.payout_reject(payout_id=_int(pk), rejected_by=request.user, reason=data["reason"],
                                                source=EventSource.API)
         return _payout_response(payout)
+
+
+def _request_disbursement(user, data: dict):
+    recipient_id = data.pop("recipient", None)
+    if recipient_id is None:
+        return payout_services.payout_request_disbursement(requested_by=user, source=EventSource.API, **data)
+    return recipient_payout_request(
+        recipient_id=recipient_id, requested_by=user, source=EventSource.API, amount=data["amount"],
+        remarks=data["remarks"], occasion=data["occasion"], command_id=data.get("command_id"))
 
 
 def _valid(serializer_class, request) -> dict:

@@ -15,7 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from rest_framework.response import Response
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from payments.models import IdempotencyRecord
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
@@ -56,7 +56,7 @@ def idempotent(request, *, scope: str, handler: Callable[[], Response]) -> Respo
             try:
                 with transaction.atomic():
                     response = handler()
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 # Refusals are remembered too: a retry gets the same answer, not a second attempt.
                 response = Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
             record.response_status = response.status_code

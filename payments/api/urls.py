@@ -10,11 +10,13 @@ from payments.api.dashboard import DashboardView
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
+from payments.api.recipients import RecipientViewSet
 from payments.api.reconciliation import DiscrepancyViewSet, StatementDiscrepancyResolveView, StatsViewSet
 
 router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payouts", PayoutViewSet, basename="payout")
+router.register("recipients", RecipientViewSet, basename="recipient")
 router.register("stats", StatsViewSet, basename="stats")
 router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")
 

@@ -1,5 +1,6 @@
 """Who changed a payout (PayoutEditor), and on PostgreSQL a trigger that refuses an approval by someone who
-changed its amount, phone or CommandID, as the CHECK approval_not_by_requester refuses one by its requester."""
+changed its amount, phone or CommandID, as the CHECK approval_not_by_requester refuses one by its requester.
+The rule these hold is written once in Python, in payments/payouts/four_eyes.py: change them together."""
 
 import django.db.models.deletion
 import django.utils.timezone
@@ -9,6 +10,7 @@ from django.db import migrations, models
 CREATE = """
 CREATE OR REPLACE FUNCTION payments_approval_not_by_editor() RETURNS trigger AS $$
 BEGIN
+    -- The four-eyes rule of payments/payouts/four_eyes.py: no approval by an editor of what is paid.
     -- An active approval only: voiding one (an UPDATE setting voided_at) is always allowed.
     IF NEW.voided_at IS NULL AND EXISTS (
         SELECT 1 FROM payments_payouteditor e

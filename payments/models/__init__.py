@@ -46,6 +46,12 @@ from payments.models.payouts import (
     PayoutStatus,
     new_originator_conversation_id,
 )
+from payments.models.recipients import (
+    RECIPIENT_RAILS,
+    Recipient,
+    RecipientImport,
+    RecipientStatus,
+)
 from payments.models.submissions import FormSubmission
 
 __all__ = [
@@ -56,6 +62,7 @@ __all__ = [
     "MONEY",
     "NO_CALLER_ID_RAILS",
     "PHONE_RAILS",
+    "RECIPIENT_RAILS",
     "RELEASED_STATUSES",
     "SENT_STATUSES",
     "SUBMITTED_STATUSES",
@@ -92,6 +99,9 @@ __all__ = [
     "PayoutRail",
     "PayoutReview",
     "PayoutStatus",
+    "Recipient",
+    "RecipientImport",
+    "RecipientStatus",
     "SentHour",
     "new_originator_conversation_id",
     "payment_status_door",

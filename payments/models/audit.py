@@ -9,6 +9,7 @@ from django.utils import timezone
 from payments.models.callbacks import DarajaCallback
 from payments.models.incoming import Payment
 from payments.models.payouts import Payout
+from payments.models.recipients import Recipient
 
 
 class EventSource(models.TextChoices):
@@ -56,6 +57,15 @@ class AuditAction(models.TextChoices):
     PAYMENT_RESULT_UNKNOWN = "payment_result_unknown", "Payment result proves no outcome"
     PUSH_OUTCOME_UNKNOWN = "push_outcome_unknown", "STK push outcome unknown"
     PAYMENT_REVERSED = "payment_reversed", "Payment reversed"
+    # A saved recipient (payments/recipients/): its four eyes, and the payouts requested to it.
+    RECIPIENT_CREATED = "recipient_created", "Recipient created"
+    RECIPIENT_CHANGED = "recipient_changed", "Recipient changed"
+    RECIPIENT_PAYEE_CHANGED = "recipient_payee_changed", "Recipient's payee changed (approval voided)"
+    RECIPIENT_APPROVED = "recipient_approved", "Recipient approved"
+    RECIPIENT_REJECTED = "recipient_rejected", "Recipient rejected"
+    RECIPIENT_ARCHIVED = "recipient_archived", "Recipient archived"
+    RECIPIENTS_IMPORTED = "recipients_imported", "Recipients imported"
+    RECIPIENT_PAYOUT_REQUESTED = "recipient_payout_requested", "Payout requested to a recipient"
     # Controls, credentials, finance jobs.
     PAYOUTS_PAUSED = "payouts_paused", "Payouts paused"
     PAYOUTS_RESUMED = "payouts_resumed", "Payouts resumed"
@@ -91,6 +101,7 @@ class AuditEvent(models.Model):
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    recipient = models.ForeignKey(Recipient, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
     action = models.CharField(max_length=40)
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)

@@ -43,7 +43,7 @@ class PayoutDay(models.Model):
     Each database connection adds to its own `shard` of a day's totals (its backend pid modulo 16, migration
     0015), and readers sum the shards. With one row per day, every settlement of the day waited for the one
     before it to commit: the row's lock is taken at the status UPDATE and held to the COMMIT, and under
-    load that queue was most of a result's time (bench/README.md, session 7)."""
+    load that queue was most of a result's time (the figure: bench/README.md, session 7)."""
 
     day = models.DateField()
     kind = models.CharField(max_length=16, choices=PayoutKind.choices)

@@ -303,6 +303,8 @@ class PayoutApproval(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
+            # The four-eyes rule of payments/payouts/four_eyes.py, held by the database too (with the trigger
+            # payments_approval_not_by_editor of migration 0010).
             models.CheckConstraint(condition=~Q(approver=F("requested_by")), name="approval_not_by_requester"),
             models.UniqueConstraint(
                 fields=["payout", "approver"],

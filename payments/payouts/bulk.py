@@ -8,6 +8,13 @@ Every row is checked before anything is created. A file that cannot be read (not
 columns, too big) creates nothing and raises PayoutError. Otherwise the valid rows become one PayoutBatch,
 each payout made by payout_request_disbursement (so the same rules, limits and audit events apply as to a
 single request), all in one transaction; the invalid rows come back as errors with their line numbers.
+
+A row's `rail` (blank: mobile) says which payee columns it takes (`phone`; `party_b` and `account_reference`)
+and is checked by that rail's rules (payments/payouts/rails.py), each problem named.
+
+A row with no payee pays the saved recipient its `recipient_reference` names (payments/recipients/): it must be
+active, and its rail and payee are copied as `POST /api/payouts/` with `recipient` does. A row with a payee
+other than that recipient's is refused rather than guessed.
 """
 
 from __future__ import annotations
@@ -20,13 +27,14 @@ from pathlib import PurePath
 
 from django.db import transaction
 
-from core.errors import PayoutError, PermissionDenied
+from core.errors import ApplicationError, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
-from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail
+from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
-from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems
+from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems, payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
+from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
 MAX_ROWS = 1000
 MAX_BYTES = 1024 * 1024
@@ -77,6 +85,7 @@ class _Row:
     rail: str = PayoutRail.MOBILE
     party_b: str = ""
     account_reference: str = ""
+    recipient_id: int | None = None  # a saved recipient's row: its payee is copied at creation
 
 
 # The error file writes formula-like cells behind a leading ' (core.spreadsheet_cells.neutralise); a file uploaded
@@ -136,7 +145,8 @@ def _columns(header: list[str]) -> dict[str, int]:
             if key in aliases and column not in found:
                 found[column] = index
     missing = [name for name in REQUIRED if name not in found]
-    if not {"phone", "party_b", "rail"} & set(found):
+    # A file of saved recipients may name them by reference alone.
+    if not {"phone", "party_b", "rail", "recipient_reference"} & set(found):
         missing.insert(0, "phone")
     if missing:
         raise PayoutError(
@@ -147,7 +157,7 @@ def _columns(header: list[str]) -> dict[str, int]:
     return found
 
 
-def _parse_amount(text: str, rail: str) -> Decimal:
+def _parse_amount(text: str, rail: str = PayoutRail.MOBILE) -> Decimal:
     cleaned = text.replace(",", "").replace(" ", "").upper().removeprefix("KES").removeprefix("KSH")
     try:
         amount = Decimal(cleaned)
@@ -163,45 +173,87 @@ def rail_named(text: str) -> str | None:
 
 def _payee(rail: str, cell) -> tuple[dict[str, str], list[str]]:
     """The row's payee fields by its rail's rules, normalised, or every problem with them."""
-    given = {name: cell(name) for name in ("phone", "party_b", "account_reference")}
+    given = {name: cell(name) for name in _PAYEE_COLUMNS}
     problems = payee_problems(rail, given)
     if problems:
         return {}, [message if message.endswith(".") else f"{message}." for message in problems.values()]
     return clean_payee(rail, **given), []
 
 
-def _check_row(line: int, row: list[str], columns: dict[str, int]) -> tuple[_Row | None, list[str]]:
-    def cell(name: str) -> str:
-        index = columns.get(name)
-        return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
+_PAYEE_COLUMNS = ("phone", "party_b", "account_reference")
 
-    problems: list[str] = []
-    rail = rail_named(cell("rail"))
-    payee: dict[str, str] = {}
-    amount = None
-    if rail is None:
-        problems.append(f"rail must be one of {', '.join(DISBURSEMENT_RAILS)} (has {cell('rail')!r}).")
-    else:
-        payee, payee_problems_found = _payee(rail, cell)
-        problems.extend(payee_problems_found)
-        try:
-            amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
-            if amount is None:
-                problems.append("amount is missing.")
-        except PayoutError as exc:
-            problems.append(exc.message)
-    remarks = cell("remarks")
+
+def _pays_as_saved(recipient: Recipient, rail: str, cell) -> bool:
+    """Whether a row naming `recipient` pays it as saved: no payee given, or the very one it has."""
+    if not any(cell(name) for name in _PAYEE_COLUMNS) and (not cell("rail") or rail == recipient.rail):
+        return True
+    payee, problems = _payee(rail, cell)
+    return not problems and rail == recipient.rail and all(payee[f] == getattr(recipient, f) for f in _PAYEE_COLUMNS)
+
+
+def _recipient_row(line: int, recipient: Recipient, cell, problems: list[str]) -> _Row | None:
+    why_not = unpayable_reason(recipient)
+    if why_not:
+        problems.append(why_not)
+    amount = _amount_of(cell, recipient.rail, problems)
+    if problems:
+        return None
+    # The preview shows who is paid: a business's number beside its name, as a phone has its own column.
+    name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
+    return _Row(line, recipient.phone, amount, name, cell("recipient_reference"), cell("remarks"), recipient.rail,
+                recipient.party_b, recipient.account_reference, recipient.pk)  # fmt: skip
+
+
+def _amount_of(cell, rail: str, problems: list[str]) -> Decimal | None:
+    try:
+        amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
+    except ApplicationError as exc:
+        problems.append(exc.message)
+        return None
+    if amount is None:
+        problems.append("amount is missing.")
+    return amount
+
+
+def _text_problems(cell) -> list[str]:
+    problems = []
+    remarks, name, reference = cell("remarks"), cell("recipient_name"), cell("recipient_reference")
     if not 2 <= len(remarks) <= 100:
         problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
-    name, reference = cell("recipient_name"), cell("recipient_reference")
     if len(name) > 150:
         problems.append("recipient name must have at most 150 characters.")
     if len(reference) > 100:
         problems.append("reference must have at most 100 characters.")
+    return problems
+
+
+def _check_row(line: int, row: list[str], columns: dict[str, int],
+               recipients: dict[str, Recipient] | None = None) -> tuple[_Row | None, list[str]]:
+    def cell(name: str) -> str:
+        index = columns.get(name)
+        return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
+
+    rail = rail_named(cell("rail"))
+    if rail is None:
+        return None, [f"rail must be one of {', '.join(DISBURSEMENT_RAILS)} (has {cell('rail')!r}).",
+                      *_text_problems(cell)]  # fmt: skip
+    reference = cell("recipient_reference")
+    recipient = (recipients or {}).get(reference)
+    problems = _text_problems(cell)
+    if recipient is not None and _pays_as_saved(recipient, rail, cell):
+        return _recipient_row(line, recipient, cell, problems), problems
+    if recipient is not None:
+        problems.append(f"the reference names the saved recipient {recipient.name}, paid as "
+                        f"{payee_words(**recipient.payee())}: leave phone blank to pay them as saved.")  # fmt: skip
+    payee, payee_found = _payee(rail, cell)
+    if payee_found and reference and recipient is None and not any(cell(name) for name in _PAYEE_COLUMNS):
+        payee_found[0] = f"{payee_found[0].rstrip('.')}, and no saved recipient has the reference {reference!r}."
+    problems.extend(payee_found)
+    amount = _amount_of(cell, rail, problems)
     if problems:
         return None, problems
-    return _Row(line, payee["phone"], amount, name, reference, remarks, rail, payee["party_b"],
-                payee["account_reference"]), []  # fmt: skip
+    return _Row(line, payee["phone"], amount, cell("recipient_name"), reference, cell("remarks"), rail,
+                payee["party_b"], payee["account_reference"]), []  # fmt: skip
 
 
 def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
@@ -241,8 +293,9 @@ def _check_file(file) -> BatchPreview:
     errors: list[RowError] = []
     valid: list[_Row] = []
     seen: dict[tuple, int] = {}
+    recipients = _named_recipients(body, columns)
     for line, cells in body:
-        row, problems = _check_row(line, cells, columns)
+        row, problems = _check_row(line, cells, columns, recipients)
         if row is not None:
             key = (row.rail, row.phone, row.party_b, row.account_reference, row.amount, row.recipient_reference,
                    row.remarks)  # fmt: skip
@@ -263,6 +316,13 @@ def _check_file(file) -> BatchPreview:
         else:
             valid.append(row)
     return BatchPreview(rows=valid, errors=errors)
+
+
+def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]) -> dict[str, Recipient]:
+    index = columns.get("recipient_reference")
+    if index is None:
+        return {}
+    return recipients_by_reference({_unquoted(cells[index].strip()) for _, cells in body if index < len(cells)})
 
 
 def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
@@ -337,6 +397,12 @@ def payout_batch_create_from_csv(
             try:
                 # A savepoint each: a row refused here (a daily limit) leaves the others standing.
                 with transaction.atomic():
+                    if row.recipient_id is not None:
+                        recipient_payout_request(
+                            recipient_id=row.recipient_id, requested_by=uploaded_by, amount=row.amount,
+                            remarks=row.remarks, command_id=command_id, batch=batch, source=source)
+                        created += 1
+                        continue
                     payout_request_disbursement(
                         requested_by=uploaded_by,
                         rail=row.rail,
@@ -352,7 +418,7 @@ def payout_batch_create_from_csv(
                         source=source,
                     )
                 created += 1
-            except PayoutError as exc:
+            except ApplicationError as exc:
                 errors.append(RowError(row.line, exc.message, _cells_of(row)))
         errors.sort(key=lambda error: error.line)
         if not created:

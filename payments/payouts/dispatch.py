@@ -35,11 +35,12 @@ from payments.models import (
     EventSource,
     Payout,
     PayoutApproval,
-    PayoutEditor,
     PayoutStatus,
 )
+from payments.payouts.four_eyes import interested_approvals_sql, void_interested_approvals
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
+from payments.payouts.outcomes import QueryOutcome, SendOutcome
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ MAX_SEND_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # submitted | held | retry | failed | verifying | skipped
+    outcome: SendOutcome
     retry_in: int | None = None
 
 
@@ -71,24 +72,23 @@ def _send_checks(payout: Payout) -> _SendChecks:
     amount, phone or CommandID (the services and the database refuse those; this is the last line); the kill
     switch, today's sent totals and the float (limits.py); and the
     active Daraja credential set as stored, which tells daraja_client() whether its configuration is current.
-    One statement rather than three (two of them through the ORM): the pipeline ran 16% slower with three
-    (bench/README.md, session 7)."""
+    One statement rather than three (two of them through the ORM): a hand-written SQL path, listed in
+    docs/architecture.md with what it earns (bench/README.md, session 7)."""
     qn = connection.ops.quote_name
     approvals = qn(PayoutApproval._meta.db_table)
     active = f"FROM {approvals} WHERE payout_id = %s AND voided_at IS NULL"
-    editors = qn(PayoutEditor._meta.db_table)
+    interested_column, interested_params = interested_approvals_sql(payout, active)
     approval_columns = [
         f"(SELECT COUNT(*) {active})",
         f"(SELECT COUNT(*) {active} AND amount = %s AND phone = %s AND command_id = %s AND party_b = %s"
         " AND account_reference = %s)",
-        f"(SELECT COUNT(*) {active} AND (approver_id = %s OR approver_id IN "
-        f"(SELECT user_id FROM {editors} WHERE payout_id = %s AND changed_bound)))",
+        interested_column,
     ]
     approval_params = [
         payout.pk,
         payout.pk, connection.ops.adapt_decimalfield_value(payout.amount), payout.phone, payout.command_id,
         payout.party_b, payout.account_reference,
-        payout.pk, payout.requested_by_id, payout.pk,
+        *interested_params,
     ]
     limit_columns, limit_params = send_figures_sql(payout)
     join, credential_columns = active_set_sql()
@@ -125,15 +125,15 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         if _hold_retry_of_paid(payout):
-            return SendResult("held")
+            return SendResult(SendOutcome.HELD)
         _one_claim_at_a_time()
         checks = _send_checks(payout)
         if checks.approvals_by_interested:
             # An approval by its requester or by someone who changed what is paid does not count: it is
             # voided and the payout waits for other people's approval. Nothing is sent.
-            _void_interested_approvals(payout)
+            void_interested_approvals(payout)
             payout_transition(
                 locked=payout,
                 to_status=PayoutStatus.PENDING_APPROVAL,
@@ -143,7 +143,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                                    "CommandID"},
                 fields={"approved_at": None},
             )
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         if not checks.approvals_bound:
             # Every active approval must be for exactly what is about to be sent.
             payout_transition(
@@ -153,7 +153,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                 source=SOURCE,
                 details={"reason": "approvals do not match the payout"},
             )
-            return SendResult("skipped")
+            return SendResult(SendOutcome.SKIPPED)
         reason = checks.hold_reason
         if reason:
             if reason != payout.hold_reason:
@@ -161,7 +161,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
                 payout.save(update_fields=["hold_reason", "updated_at"])
                 event_record(action=AuditAction.HELD, source=SOURCE, payout=payout, from_status=payout.status,
                              to_status=payout.status, details={"reason": reason})
-            return SendResult("held")
+            return SendResult(SendOutcome.HELD)
         payout_transition(
             locked=payout,
             to_status=PayoutStatus.SENDING,
@@ -191,13 +191,6 @@ def _hold_retry_of_paid(payout: Payout) -> bool:
     return True
 
 
-def _void_interested_approvals(payout: Payout) -> None:
-    editors = PayoutEditor.objects.filter(payout=payout, changed_bound=True).values("user_id")
-    PayoutApproval.objects.filter(payout=payout, voided_at__isnull=True).filter(
-        Q(approver_id=payout.requested_by_id) | Q(approver_id__in=editors)
-    ).update(voided_at=timezone.now(), voided_reason="Given by its requester or an editor of what is paid")
-
-
 def payout_send(*, payout_id: int) -> SendResult:
     claimed = _claim(payout_id)
     if isinstance(claimed, SendResult):
@@ -219,11 +212,11 @@ def payout_send(*, payout_id: int) -> SendResult:
         return _not_sent(payout, exc)
     except DarajaOutcomeUnknown as exc:
         _unknown(payout, code=exc.code, message=exc.message)
-        return SendResult("verifying")
+        return SendResult(SendOutcome.VERIFYING)
     except Exception as exc:  # noqa: BLE001 - we cannot know whether it left: find out, never resend
         logger.exception("unexpected error sending payout %s", payout.pk)
         _unknown(payout, code="internal_error", message=exc.__class__.__name__)
-        return SendResult("verifying")
+        return SendResult(SendOutcome.VERIFYING)
 
     moved = _submitted(payout, accepted.conversation_id)
     if moved is None:
@@ -234,7 +227,7 @@ def payout_send(*, payout_id: int) -> SendResult:
         Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
     logger.info("payout %s submitted phone=%s conversation=%s", payout.pk, mask_msisdn(payout.phone),
                 accepted.conversation_id)
-    return SendResult("submitted")
+    return SendResult(SendOutcome.SUBMITTED)
 
 
 def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
@@ -264,7 +257,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
             source=SOURCE,
             details={"code": exc.code, "message": exc.message, "attempt": payout.send_attempts},
         )
-        return SendResult("retry", retry_in=min(300, 10 * 2 ** (payout.send_attempts - 1)))
+        return SendResult(SendOutcome.RETRY, retry_in=min(300, 10 * 2 ** (payout.send_attempts - 1)))
     payout_transition(
         payout_id=payout.pk,
         from_statuses=[PayoutStatus.SENDING],
@@ -279,7 +272,7 @@ def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
             "completed_at": timezone.now(),
         },
     )
-    return SendResult("failed")
+    return SendResult(SendOutcome.FAILED)
 
 
 def _unknown(payout: Payout, *, code: str, message: str) -> None:
@@ -317,7 +310,7 @@ def _hand_over_reason(queries: int, answered: int, last: str) -> str:
     )
 
 
-def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> str:
+def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> QueryOutcome:
     """Ask Daraja what happened to a payout (by our OriginatorConversationID). The answer arrives at the
     payout's status callback URL and settles it through the same code as a B2C result. After
     PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to `needs_review`.
@@ -332,7 +325,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
     with transaction.atomic():
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in allowed:
-            return "skipped"
+            return QueryOutcome.SKIPPED
         # A forced query (an operator's "query status now") does not count toward the hand-over to a person.
         if not force and payout.status_queries_sent >= settings.PAYOUT_MAX_STATUS_QUERIES:
             answered, last = _answers_without_outcome(payout)
@@ -345,7 +338,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
                          "last_answer": last},
                 fields={"review_reason": _hand_over_reason(payout.status_queries_sent, answered, last)},
             )
-            return "needs_review"
+            return QueryOutcome.NEEDS_REVIEW
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
@@ -362,8 +355,8 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         )
     except DarajaError as exc:
         logger.warning("status query for payout %s failed: %s %s", payout.pk, exc.code, exc.message)
-        return "error"
-    return "queried"
+        return QueryOutcome.ERROR
+    return QueryOutcome.QUERIED
 
 
 def payouts_due_for_status_query():
@@ -385,14 +378,14 @@ def payouts_lost_in_queue(*, older_than_seconds: int = 60):
     )
 
 
-def account_balance_query() -> str:
+def account_balance_query() -> QueryOutcome:
     try:
         daraja_client().account_balance(
             result_url=static_url("balance-result"), timeout_url=static_url("balance-timeout")
         )
     except DarajaError as exc:
         logger.warning("account balance query failed: %s %s", exc.code, exc.message)
-        return "error"
-    return "queried"
+        return QueryOutcome.ERROR
+    return QueryOutcome.QUERIED
 
 

@@ -125,8 +125,8 @@ def payout_lock(*, payout_id: int, receipt: str = "") -> Payout:
     (`payout.receipt_elsewhere`): a settlement needs both, and one round trip is cheaper than two.
 
     Written as SQL rather than built by the ORM: it runs for every callback and every send, and compiling
-    the queryset cost more than the query (with rows.py's writes, intake 27% and the pipeline 16% slower by the
-    ORM; bench/README.md, session 7)."""
+    the queryset cost more than the query. A hand-written SQL path, listed in docs/architecture.md with what it
+    earns (bench/README.md, session 7)."""
     sql, params = _lock_sql(bool(receipt)), ([receipt, payout_id] if receipt else [payout_id])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

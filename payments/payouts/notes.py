@@ -3,7 +3,7 @@ so it does not go through the lifecycle; it is kept, never edited, with its auth
 
 from __future__ import annotations
 
-from core.errors import NotFound, PayoutError, PermissionDenied
+from core.errors import ErrorCode, NotFound, PayoutError, PermissionDenied
 from payments.models import Payout, PayoutNote
 from payments.roles import VIEW_PAYOUTS
 
@@ -15,9 +15,9 @@ def payout_note_add(*, payout_id: int, author, text: str) -> PayoutNote:
         raise PermissionDenied("You need the view permission on payouts to write in a payout's case file.")
     text = (text or "").strip()
     if len(text) < 2:
-        raise PayoutError("A note must have at least 2 characters.", code="text")
+        raise PayoutError("A note must have at least 2 characters.", code=ErrorCode.TEXT)
     if len(text) > NOTE_MAX:
-        raise PayoutError(f"A note must have at most {NOTE_MAX} characters.", code="text")
+        raise PayoutError(f"A note must have at most {NOTE_MAX} characters.", code=ErrorCode.TEXT)
     if not Payout.objects.filter(pk=payout_id).exists():
         raise NotFound(f"No payout #{payout_id}.")
     return PayoutNote.objects.create(payout_id=payout_id, author=author, text=text)

@@ -11,33 +11,22 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import InvalidState, PayoutError, PermissionDenied
+from core.errors import ErrorCode, InvalidState, PayoutError
 from core.field_widths import truncate_to
 from payments.audit_events import event_record
 from payments.models import (
     AuditAction,
     EventSource,
     Payout,
-    PayoutEditor,
     PayoutReview,
     PayoutStatus,
 )
+from payments.payouts.four_eyes import refuse_interested_reviewer
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.services import _require, _text
 from payments.roles import APPROVE_PERMISSION
 
 logger = logging.getLogger(__name__)
-
-
-def _refuse_interested_reviewer(payout: Payout, user, *, recorder_id: int | None = None) -> None:
-    """A review resolution decides where money ends up (a failed refund frees its amount for another refund):
-    as with an approval, the payout's requester and its editors may not make it, superusers included."""
-    if payout.requested_by_id == user.pk:
-        raise PermissionDenied("You requested this payout: another person must review it.", code="own_payout")
-    if PayoutEditor.objects.filter(payout_id=payout.pk, user_id=user.pk).exists():
-        raise PermissionDenied("You edited this payout: another person must review it.", code="own_edit")
-    if recorder_id is not None and recorder_id == user.pk:
-        raise PermissionDenied("You recorded this review: another person must confirm it.", code="own_review")
 
 
 def review_contradiction(*, payout: Payout, resolution: str, receipt: str = "") -> str:
@@ -107,7 +96,7 @@ def payout_mark_reviewed(
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.NEEDS_REVIEW:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not needs_review.")
-        _refuse_interested_reviewer(payout, reviewed_by)
+        refuse_interested_reviewer(payout, reviewed_by)
         receipt = _review_receipt(payout, resolution, transaction_id)
         contradicts = review_contradiction(payout=payout, resolution=resolution, receipt=receipt)
         if not contradicts:
@@ -119,7 +108,7 @@ def payout_mark_reviewed(
         if waiting is not None:
             raise InvalidState(
                 f"A review of payout #{payout.pk} by {waiting.recorded_by} already waits for confirmation.",
-                code="review_waiting",
+                code=ErrorCode.REVIEW_WAITING,
             )
         PayoutReview.objects.create(
             payout=payout,
@@ -151,8 +140,8 @@ def payout_confirm_review(*, payout_id: int, confirmed_by, source: str = EventSo
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not needs_review.")
         review = payout.reviews.select_for_update().filter(confirmed_at__isnull=True, dropped_at__isnull=True).first()
         if review is None:
-            raise InvalidState(f"No review of payout #{payout.pk} waits for confirmation.", code="no_review")
-        _refuse_interested_reviewer(payout, confirmed_by, recorder_id=review.recorded_by_id)
+            raise InvalidState(f"No review of payout #{payout.pk} waits for confirmation.", code=ErrorCode.NO_REVIEW)
+        refuse_interested_reviewer(payout, confirmed_by, recorder_id=review.recorded_by_id)
         receipt = _review_receipt(payout, review.resolution, review.transaction_id)
         review.confirmed_by = confirmed_by
         review.confirmed_at = timezone.now()

@@ -1,6 +1,6 @@
-"""Requesting, approving, rejecting and editing payouts: the four-eyes rules live here, backed by the
-database (CHECK and partial UNIQUE constraints on approvals, a trigger refusing an approval by an editor of
-what is paid, a CHECK on a payment's refunded total) and checked again at send time (dispatch._claim)."""
+"""Requesting, approving, rejecting and editing payouts. Who may decide is the four-eyes rule of
+`payments/payouts/four_eyes.py` (backed by the database's CHECK and trigger on approvals, and checked again
+at send time); a payment's refunded total is held by a CHECK too."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import InvalidState, NotFound, PayoutError, PermissionDenied
+from core.errors import ErrorCode, InvalidState, NotFound, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
 from core.money import kes
 from core.phone import InvalidPhoneNumber, is_hashed_msisdn, normalize_msisdn
@@ -36,6 +36,7 @@ from payments.models import (
     PayoutRail,
     PayoutStatus,
 )
+from payments.payouts.four_eyes import interested_user_ids, refuse_interested_approver
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
 from payments.payouts.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
@@ -252,7 +253,8 @@ def payout_request_again(
         earlier = Payout.objects.filter(retry_of=original).order_by("pk").values_list("pk", flat=True).first()
         if earlier is not None:
             raise InvalidState(
-                f"Payout #{original.pk} was already requested again as payout #{earlier}.", code="already_retried"
+                f"Payout #{original.pk} was already requested again as payout #{earlier}.",
+                code=ErrorCode.ALREADY_RETRIED,
             )
         if original.payment_id:
             retry = payment_refund(
@@ -286,10 +288,7 @@ def payout_request_again(
         # What is paid was chosen by the original's requester and by whoever changed its amount, phone or
         # CommandID: the retry carries their choice, so none of them is its second pair of eyes either.
         now = timezone.now()
-        chose = {original.requested_by_id} | set(
-            PayoutEditor.objects.filter(payout=original, changed_bound=True).values_list("user_id", flat=True)
-        )
-        for user_id in sorted(chose - {requested_by.pk}):
+        for user_id in sorted(interested_user_ids(original) - {requested_by.pk}):
             _record_editor(retry, user=get_user_model()(pk=user_id), fields=["retry_of"], bound=True, now=now)
         details: dict[str, Any] = {"retry_of": original.pk}
         for name in ("phone", "recipient_name"):
@@ -304,11 +303,6 @@ def payout_request_again(
 
 def _active_approvals(payout: Payout):
     return payout.approvals.filter(voided_at__isnull=True)
-
-
-def changed_what_is_paid(*, payout_id: int, user) -> bool:
-    """Whether `user` changed this payout's amount, phone or CommandID: then they may not approve it."""
-    return PayoutEditor.objects.filter(payout_id=payout_id, user_id=user.pk, changed_bound=True).exists()
 
 
 def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now) -> None:
@@ -333,16 +327,10 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.PENDING_APPROVAL:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
-        if payout.requested_by_id == approved_by.pk:
-            raise PermissionDenied("You requested this payout: another person must approve it.", code="own_payout")
-        if changed_what_is_paid(payout_id=payout.pk, user=approved_by):
-            raise PermissionDenied(
-                "You changed this payout's amount, phone or payment type: another person must approve it.",
-                code="own_edit",
-            )
+        refuse_interested_approver(payout, approved_by)
         if _active_approvals(payout).filter(approver=approved_by).exists():
             raise InvalidState("You have already approved this payout; a second approver is needed.",
-                               code="already_approved")
+                               code=ErrorCode.ALREADY_APPROVED)
         try:
             with transaction.atomic():
                 PayoutApproval.objects.create(
@@ -419,8 +407,7 @@ def payout_reject(*, payout_id: int, rejected_by, reason: str, source: str = Eve
         payout = payout_lock(payout_id=payout_id)
         if payout.status not in EDITABLE_STATUSES:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}; only a payout not yet sent can be rejected.")
-        if payout.requested_by_id == rejected_by.pk:
-            raise PermissionDenied("You requested this payout: another person must decide on it.", code="own_payout")
+        refuse_interested_approver(payout, rejected_by, deciding="decide on")
         payout_transition(
             locked=payout,
             to_status=PayoutStatus.REJECTED,

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import PayoutError
+from core.errors import ApplicationError, PayoutError
 from mpesa_payouts.celery import publish_now
 from mpesa_payouts.effects import after_commit
 from payments.audit_events import event_record
@@ -43,7 +44,7 @@ EXPORT_MAX_DAYS = 366
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class FinanceJobError(PayoutError):
+class FinanceJobError(ApplicationError):
     """A request the console refuses (bad dates, a file it cannot take); nothing was written."""
 
 
@@ -208,11 +209,19 @@ def _claim(job_id: int) -> FinanceJob | None:
     return FinanceJob.objects.get(pk=job_id) if claimed else None
 
 
-def finance_job_run(*, job_id: int) -> str:
+class JobRunOutcome(StrEnum):
+    """What one `finance_job_run` did (a StrEnum: the task returns the same strings as before)."""
+
+    NOT_QUEUED = "not queued"  # claimed already (a redelivered task), or not waiting
+    DONE = "done"
+    FAILED = "failed"  # the statement or the file could not be read; the job says why
+
+
+def finance_job_run(*, job_id: int) -> JobRunOutcome:
     """Run a queued job once (a redelivered task finds it claimed and does nothing)."""
     job = _claim(job_id)
     if job is None:
-        return "not queued"
+        return JobRunOutcome.NOT_QUEUED
     try:
         if job.kind == FinanceJobKind.EXPORT:
             _run_export(job)
@@ -220,14 +229,14 @@ def finance_job_run(*, job_id: int) -> str:
             _run_reconcile(job)
     except (StatementError, OSError) as exc:
         _finish(job, status=FinanceJobStatus.FAILED, error=str(exc))
-        return "failed"
+        return JobRunOutcome.FAILED
     except Exception:
         logger.exception("finance job %s failed", job.pk)
         _finish(
             job, status=FinanceJobStatus.FAILED, error="The job stopped on an unexpected error (see the worker log)."
         )
         raise
-    return "done"
+    return JobRunOutcome.DONE
 
 
 # --- Jobs that lost their way (beat) -------------------------------------------------------------------

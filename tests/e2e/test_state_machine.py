@@ -41,7 +41,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from core.errors import PayoutError
+from core.errors import ApplicationError
 from daraja.client import B2CAccepted, QueryAccepted
 from daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
 from daraja.result_codes import Namespace, classify
@@ -146,7 +146,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
                 payment_id=self.payment.pk, requested_by=self.requester, reason="Goods returned",
                 amount=Decimal(amount), source=EventSource.API,
             )  # fmt: skip
-        except PayoutError as exc:
+        except ApplicationError as exc:
             assert exc.code == "over_refund", exc.message  # the only refusal: more than is left to refund
             return self.request_disbursement(amount)
         return payout.pk
@@ -168,14 +168,14 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
     def approve(self, payout: int) -> None:
         try:
             payout_services.payout_approve(payout_id=payout, approved_by=self.approver, source=EventSource.API)
-        except PayoutError:
+        except ApplicationError:
             pass  # not pending approval any more: refused, nothing changed
 
     @rule(payout=payouts)
     def reject(self, payout: int) -> None:
         try:
             payout_services.payout_reject(payout_id=payout, rejected_by=self.approver, reason="Not this week")
-        except PayoutError:
+        except ApplicationError:
             pass
 
     @rule(payout=payouts, change=st.sampled_from(["amount", "phone", "remarks"]), then_approve=st.booleans())
@@ -186,12 +186,12 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         try:
             payout_services.payout_update(payout_id=payout, updated_by=self.insider, source=EventSource.API,
                                           **{change: value})
-        except PayoutError:
+        except ApplicationError:
             pass  # no longer editable, or over what can be refunded: refused, nothing changed
         if then_approve:
             try:
                 payout_services.payout_approve(payout_id=payout, approved_by=self.insider, source=EventSource.API)
-            except PayoutError as exc:  # refused when they changed what is paid (or it is not pending)
+            except ApplicationError as exc:  # refused when they changed what is paid (or it is not pending)
                 COVERAGE[f"insider:{exc.code}"] += 1
 
     @rule(payout=payouts, answer=st.sampled_from(["accepted", "accepted", "unknown", "not_sent"]))
@@ -212,7 +212,7 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
                 transaction_id=_receipt(payout),
             )  # fmt: skip
             payout_review.payout_confirm_review(payout_id=payout, confirmed_by=self.colleague)
-        except PayoutError:
+        except ApplicationError:
             pass
 
     # --- Safaricom ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ledger.services.posting import move, transaction_post
 from payments.payouts import services as payout_services
 from tests.factories import make_approver, make_requester
 from tests.ledger.conftest import balances
+from tests.ledger.factories import make_posting
 
 pytestmark = pytest.mark.django_db
 
@@ -97,9 +98,8 @@ def test_a_top_up_is_posted_only_when_another_person_approves_it():
 
 
 def post(source_id: str, amount: str, debit: str, credit: str, at: str) -> None:
-    transaction_post(source="test", source_id=source_id, kind="funding", memo=f"Posting {source_id}",
-                     posted_at=datetime.fromisoformat(at).replace(tzinfo=NAIROBI),
-                     lines=move(amount=Decimal(amount), debit=debit, credit=credit))  # fmt: skip
+    make_posting(amount, source_id=source_id, memo=f"Posting {source_id}", debit=debit, credit=credit,
+                 when=datetime.fromisoformat(at).replace(tzinfo=NAIROBI))
 
 
 def test_the_trial_balance_page_shows_the_books_as_of_a_day_in_kes():

@@ -4,22 +4,16 @@ four-eyes funding endpoints, and the OpenAPI document."""
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from ledger import accounts
-from ledger.services.posting import move, transaction_post
 from tests.factories import make_approver, make_requester, make_user
 from tests.ledger.conftest import api
+from tests.ledger.factories import make_posting as post
 
 pytestmark = pytest.mark.django_db
-
-
-def post(amount: str, *, source_id: str, when=None, debit=accounts.MPESA_UTILITY, credit=accounts.FLOAT_FUNDING):
-    return transaction_post(source="test", source_id=source_id, kind="funding", posted_at=when,
-                            lines=move(amount=Decimal(amount), debit=debit, credit=credit))
 
 
 def test_accounts_list_codes_names_types_and_balances():

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 
 import urllib3
@@ -102,9 +103,19 @@ def _next_of_object(delivery: WebhookDelivery) -> int | None:
 # --- Sending -----------------------------------------------------------------------------------------------
 
 
+class AttemptOutcome(StrEnum):
+    """What one attempt did. A StrEnum: the task returns (and logs) the same strings as before."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  # a failed attempt; the next one is due after the backoff
+    FAILED = "failed"  # given up (attempts spent, or the receiver answered 410)
+    WAITING = "waiting"  # not due yet, or an earlier event of its endpoint goes first
+    SKIPPED = "skipped"  # nothing to send (delivered, given up, or the endpoint is off)
+
+
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "delivered", "retry", "failed", "waiting", "skipped"
+    status: AttemptOutcome
     retry_in: float | None = None
     error: str = ""
 
@@ -166,16 +177,16 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
 
     head = WebhookDelivery.objects.filter(pk=delivery_id).values_list("endpoint_id", "object_key").first()
     if head is None:
-        return Outcome("skipped")
+        return Outcome(AttemptOutcome.SKIPPED)
     if WebhookDelivery.objects.filter(
         endpoint_id=head[0], object_key=head[1], status=DeliveryStatus.PENDING, pk__lt=delivery_id
     ).exists():
         # An earlier event of the same object has not reached this endpoint yet: this one waits for it (its
         # outcome queues this one).
-        return Outcome("waiting")
+        return Outcome(AttemptOutcome.WAITING)
     delivery, token = _claim(delivery_id)
     if delivery is None:
-        return Outcome("skipped")
+        return Outcome(AttemptOutcome.SKIPPED)
     endpoint, body = delivery.endpoint, delivery.event.body.encode()
     who = f"delivery={delivery.pk} endpoint={endpoint.pk} event={delivery.event.event_id}"
     try:
@@ -203,13 +214,13 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
             )
             _queue_next_of_object(delivery)
         logger.info("webhook delivered %s status=%s attempts=%s", who, answer.status, delivery.attempts)
-        return Outcome("delivered")
+        return Outcome(AttemptOutcome.DELIVERED)
     if answer.status == 410:
         # Only a worker that still holds its claim speaks for the endpoint (an expired claim's answer is stale).
         if _record(delivery, token, status=DeliveryStatus.FAILED, last_error="HTTP 410 Gone", **answered):
             endpoint_disable(endpoint_id=endpoint.pk, reason="The receiver answered 410 Gone.")
             logger.warning("webhook endpoint %s disabled: 410 Gone (%s)", endpoint.pk, who)
-        return Outcome("failed", error="HTTP 410")
+        return Outcome(AttemptOutcome.FAILED, error="HTTP 410")
     return _failed_attempt(delivery, token, f"HTTP {answer.status}", who, **answered)
 
 
@@ -232,12 +243,12 @@ def _failed_attempt(delivery: WebhookDelivery, token: str, error: str, who: str,
         if recorded:
             _queue_next_of_object(delivery)
         logger.error("webhook failed %s: %s", who, error)
-        outcome = Outcome("failed", error=error)
+        outcome = Outcome(AttemptOutcome.FAILED, error=error)
     else:
         retry_at = now + timedelta(seconds=delay)
         recorded = _record(delivery, token, last_error=_error_to_store(error), next_attempt_at=retry_at, **answered)
         logger.warning("webhook not delivered %s attempt=%s retry_in=%ss: %s", who, delivery.attempts, delay, error)
-        outcome = Outcome("retry", retry_in=delay, error=error)
+        outcome = Outcome(AttemptOutcome.RETRY, retry_in=delay, error=error)
     # A worker whose claim expired meanwhile recorded nothing: its failure does not count against the endpoint.
     if recorded:
         streak = _count_failure(endpoint.pk)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache, partial
+from functools import partial
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -21,6 +21,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from mpesa_payouts.effects import after_commit
 from payments.models import Payment, Payout, PayoutKind, PayoutStatus
+from webhooks.event_sql import event_with_deliveries_insert
 from webhooks.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.services.delivery import deliveries_enqueue
 
@@ -101,7 +102,7 @@ def _record(*, event_type: str, payout: Payout | None, payment: Payment | None) 
     )
     event.body = _body(event, event_data(payout=payout, payment=payment))
     if connection.vendor == "postgresql":
-        ids = _insert_with_deliveries(event)
+        ids = event_with_deliveries_insert(event)  # one statement (webhooks/event_sql.py)
         if ids:
             after_commit(partial(deliveries_enqueue, ids))
         return event
@@ -109,38 +110,6 @@ def _record(*, event_type: str, payout: Payout | None, payment: Payment | None) 
     endpoints = [e for e in WebhookEndpoint.objects.filter(enabled=True) if e.wants(event_type)]
     deliveries_create(event=event, endpoints=endpoints)
     return event
-
-
-def _insert_with_deliveries(event: WebhookEvent) -> list[int]:
-    """The event and a pending delivery to every enabled endpoint subscribed to its type, in one statement
-    (a data-modifying WITH): the delivery ids."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _insert_sql(),
-            [event.event_id, event.type, event.object_key, event.payout_id, event.payment_id, event.body,
-             event.created_at, event.object_key, now, now, now, json.dumps([event.type])],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-@lru_cache(maxsize=1)
-def _insert_sql() -> str:
-    q = connection.ops.quote_name
-    events, deliveries, endpoints = (q(m._meta.db_table) for m in (WebhookEvent, WebhookDelivery, WebhookEndpoint))
-    return f"""
-        WITH e AS (
-            INSERT INTO {events} (event_id, type, object_key, payout_id, payment_id, body, created_at)
-            VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id
-        )
-        INSERT INTO {deliveries} (endpoint_id, event_id, object_key, status, attempts, next_attempt_at,
-                                  claim_token, response_excerpt, last_error, created_at, updated_at)
-        SELECT ep.id, e.id, %s, 'pending', 0, %s, '', '', '', %s, %s
-          FROM e JOIN {endpoints} ep
-            ON ep.enabled AND (ep.events @> '["*"]'::jsonb OR ep.events @> %s::jsonb)
-         ORDER BY ep.id
-        RETURNING id
-    """
 
 
 def deliveries_create(*, event: WebhookEvent, endpoints: list[WebhookEndpoint]) -> list[int]:

@@ -10,7 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from core.errors import PayoutError, PermissionDenied
+from core.errors import ApplicationError, PermissionDenied
 from payments.models import FloatSource, Payout, PayoutBatch, PayoutStatus
 from payments.payouts.bulk import payout_batch_create_from_csv
 from payments.payouts.settlement import float_record
@@ -64,7 +64,7 @@ def test_mixed_file_creates_only_the_valid_rows_as_one_batch(requester):
     ],
 )
 def test_unreadable_files_create_nothing(requester, content, message):
-    with pytest.raises(PayoutError, match=message):
+    with pytest.raises(ApplicationError, match=message):
         payout_batch_create_from_csv(uploaded_by=requester, file=upload(content), source="admin")
     assert not PayoutBatch.objects.exists() and not Payout.objects.exists()
 

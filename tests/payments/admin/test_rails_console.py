@@ -211,7 +211,9 @@ def test_a_mixed_rail_csv_is_previewed_row_by_row_by_its_rail_and_confirmed(requ
     assert sorted(refused) == [6, 7, 8, 9]
     assert "A paybill payout needs an account." in refused[6]["reason"]
     assert "does not take a phone number" in refused[7]["reason"] and "5 to 7 digits" in refused[7]["reason"]
-    assert "A pochi payout needs a phone number." in refused[8]["reason"]
+    assert "A pochi payout needs a phone number, and no saved recipient has the reference 'INV-8'." in (
+        refused[8]["reason"]
+    )
     assert "rail must be one of" in refused[9]["reason"] and "'bank'" in refused[9]["reason"]
     assert refused[6]["paid_to"] == "Paybill 888880" and "0733000222" not in page
     # The B2C float pays the mobile and Pochi rows only; the others leave the Working account.
@@ -294,3 +296,27 @@ def test_a_failed_paybill_is_requested_again_as_a_paybill(requester, requester_c
         "paybill", "888880", "INV-2041", "", "BusinessPayBill",
     )  # fmt: skip
     assert any("to Paybill 888880, account INV-2041, again after" in m for m in messages_of(done))
+
+
+def test_a_mixed_rail_file_may_name_a_saved_supplier_by_reference_but_not_pay_it_elsewhere(
+    requester, approver, requester_client
+):
+    from tests.payments.recipients.helpers import active_recipient
+
+    active_recipient(requester, approver, name="Acme Supplies", rail="paybill", phone="", party_b="888880",
+                     account_reference="ACC-7", external_reference="SUP-2")  # fmt: skip
+    file = (
+        "rail,phone,party_b,account_reference,amount,reference,remarks\n"
+        ",,,,40000,SUP-2,March invoice\n"  # 2: the saved paybill, as saved
+        "paybill,,888880,ACC-7,1000,SUP-2,April invoice\n"  # 3: the same payee written out: still the recipient
+        "till,,5432109,,1000,SUP-2,Other invoice\n"  # 4: another payee under its reference: refused
+    )
+    preview = requester_client.post(UPLOAD, {"file": upload(file), "command_id": "BusinessPayment"})
+    refused = {row["line"]: row["reason"] for row in preview.context["refused_rows"]}
+    assert list(refused) == [4] and "names the saved recipient Acme Supplies, paid as Paybill 888880" in refused[4]
+    assert [row["paid_to"] for row in preview.context["rows"]] == ["Paybill 888880, account ACC-7"] * 2
+    requester_client.post(CONFIRM, {"token": preview.context["token"]})
+    payouts = PayoutBatch.objects.get().payouts.order_by("pk")
+    assert [(p.rail, p.party_b, p.account_reference, p.recipient_name) for p in payouts] == [
+        ("paybill", "888880", "ACC-7", "Acme Supplies"),
+    ] * 2

@@ -22,6 +22,7 @@ SUB_DOMAINS = {
     "payments.models.credentials",
     "payments.models.submissions",
     "payments.models.idempotency",
+    "payments.models.recipients",
 }
 
 

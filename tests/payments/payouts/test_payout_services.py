@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from core.errors import InvalidState, PayoutError, PermissionDenied
+from core.errors import ApplicationError, InvalidState, PermissionDenied
 from payments.models import (
     AuditEvent,
     Payment,
@@ -59,7 +59,7 @@ def test_request_normalises_phone_and_records_event(requester):
     ],
 )
 def test_bad_requests_are_refused_and_change_nothing(requester, amount, phone, message):
-    with pytest.raises(PayoutError, match=message):
+    with pytest.raises(ApplicationError, match=message):
         disbursement(requester, amount=amount, phone=phone)
     assert not Payout.objects.exists()
     assert not AuditEvent.objects.exists()
@@ -168,7 +168,7 @@ def test_full_refund_by_default_to_the_payers_phone(requester):
 def test_partial_refunds_never_exceed_what_was_paid(requester):
     payment = make_payment(amount=Decimal("1000"))
     svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Part 1", amount=Decimal("600"))
-    with pytest.raises(PayoutError, match="more than the refundable remainder"):
+    with pytest.raises(ApplicationError, match="more than the refundable remainder"):
         svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Part 2", amount=Decimal("500"))
     svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Part 2", amount=Decimal("400"))
     payment.refresh_from_db()
@@ -185,13 +185,13 @@ def test_rejected_refund_gives_its_amount_back(requester, approver):
 
 def test_refund_of_pending_payment_is_refused(requester):
     payment = make_payment(status=PaymentStatus.PENDING, receipt=None)
-    with pytest.raises(PayoutError, match="Only a completed payment"):
+    with pytest.raises(ApplicationError, match="Only a completed payment"):
         svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Nope")
 
 
 def test_masked_c2b_phone_needs_a_phone_and_flags_it(requester):
     payment = make_payment(phone="2547 ***** 126")
-    with pytest.raises(PayoutError, match="masked"):
+    with pytest.raises(ApplicationError, match="masked"):
         svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Refund")
     payout = svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Refund", phone="0799000126")
     assert payout.phone == "254799000126"
@@ -204,7 +204,7 @@ def test_editing_refund_amount_moves_the_reservation(requester):
     svc.payout_update(payout_id=payout.pk, updated_by=requester, amount=Decimal("900"))
     payment.refresh_from_db()
     assert payment.refunded_amount == Decimal("900")
-    with pytest.raises(PayoutError, match="refundable remainder"):
+    with pytest.raises(ApplicationError, match="refundable remainder"):
         svc.payout_update(payout_id=payout.pk, updated_by=requester, amount=Decimal("1100"))
 
 
@@ -231,7 +231,7 @@ def test_concurrent_partial_refunds_never_over_refund():
                 svc.payment_refund(payment_id=payment.pk, requested_by=requester, reason="Burst",
                                    amount=Decimal("100"))
                 outcomes.append("ok")
-            except PayoutError:
+            except ApplicationError:
                 outcomes.append("refused")
             finally:
                 connection.close()

@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from payments import selectors
-from payments.models import PaymentSource, PaymentStatus, PayoutKind, PayoutStatus
+from payments.models import PaymentSource, PaymentStatus, Payout, PayoutKind, PayoutStatus
 from payments.reconciliation import export as export_module
 from payments.reconciliation.progress import Progress
+from payments.selectors import exports as export_selectors
 from tests.factories import make_approval, make_approver, make_payment, make_payout, make_requester
 
 pytestmark = pytest.mark.django_db
@@ -200,7 +200,7 @@ def test_python_formatting_gives_the_same_csv(payouts, monkeypatch):
     class OtherVendor:
         vendor = "other"
 
-    monkeypatch.setattr(selectors, "connection", OtherVendor)
+    monkeypatch.setattr(export_selectors, "connection", OtherVendor)
     monkeypatch.setattr(export_module, "connection", OtherVendor)
     in_python, _ = run("--start", "2024-07-01", "--end", "2024-07-31")
 
@@ -334,13 +334,13 @@ def test_bad_arguments(tmp_path):
 def test_streams_in_chunks(payouts, monkeypatch, fmt, tmp_path):
     """Rows are fetched from a server-side cursor in chunks and written as they come, never loaded whole."""
     seen = []
-    real_iterator = type(selectors.Payout.objects.all()).iterator
+    real_iterator = type(Payout.objects.all()).iterator
 
     def spy(self, chunk_size=None):
         seen.append(chunk_size)
         return real_iterator(self, chunk_size=chunk_size)
 
-    monkeypatch.setattr(type(selectors.Payout.objects.all()), "iterator", spy)
+    monkeypatch.setattr(type(Payout.objects.all()), "iterator", spy)
     monkeypatch.setattr(export_module, "CHUNK", 2)
     run("--start", "2024-07-01", "--end", "2024-07-31", "--output", str(tmp_path / f"x.{fmt}"))
     assert seen == [2]

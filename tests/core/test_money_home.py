@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("core", "daraja", "daraja_simulator", "payments", "ledger", "webhooks", "notifications")
 HOME = ROOT / "core" / "money.py"
 WIDTH = re.compile(r"max_digits")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.apps import apps
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("core", "payments", "ledger", "webhooks", "notifications")
 APPS = ("payments", "ledger", "webhooks", "notifications")
 SLICE = re.compile(r"\[:(\d+)\]")
