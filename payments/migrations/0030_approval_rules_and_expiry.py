@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0028_b2b_callbacks_and_readings'),
+        ('payments', '0029_payout_working_submitted_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
