@@ -363,7 +363,12 @@ PAYOUT_MIN_AMOUNT = env_decimal("PAYOUT_MIN_AMOUNT", "10")
 PAYOUT_MAX_AMOUNT = env_decimal("PAYOUT_MAX_AMOUNT", "250000")
 PAYOUT_DAILY_LIMIT = env_decimal("PAYOUT_DAILY_LIMIT", "1000000")
 PAYOUT_RECIPIENT_DAILY_LIMIT = env_decimal("PAYOUT_RECIPIENT_DAILY_LIMIT", "500000")
+# The default approval rule (when no rule of the console's "Approval rules" fits a request): two approvers at
+# or above this amount, one below (docs/approval-rules.md).
 PAYOUT_DUAL_APPROVAL_THRESHOLD = env_decimal("PAYOUT_DUAL_APPROVAL_THRESHOLD", "10000")
+# A payout still waiting for its approvals this many minutes after it was requested is rejected as "expired"
+# by the payout sweep (or `manage.py expire_payouts`); a refund's amount returns to its payment.
+PAYOUT_APPROVAL_EXPIRY_MINUTES = env.int("PAYOUT_APPROVAL_EXPIRY_MINUTES", default=4320)
 PAYOUTS_PAUSED = env.bool("PAYOUTS_PAUSED", default=False)
 # The PAYOUT_* amounts above are for what leaves the B2C Utility account (`mobile` and `pochi` payouts). What
 # leaves the Working account (`paybill`, `till`, `float_topup`, `reversal`) has its own limits.

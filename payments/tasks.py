@@ -72,9 +72,13 @@ def send_stk_push(payment_id: int) -> str:
 
 @shared_task(acks_late=True)
 def sweep_payouts() -> dict[str, int]:
-    """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue."""
+    """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue, and reject
+    as expired the payouts that waited PAYOUT_APPROVAL_EXPIRY_MINUTES for their approvals."""
     from payments.payouts import dispatch
     from payments.payouts import services as payouts
+    from payments.payouts.expiry import payouts_expire
+
+    expired = payouts_expire()
 
     lost = list(dispatch.payouts_lost_in_queue())
     if lost:
@@ -83,9 +87,10 @@ def sweep_payouts() -> dict[str, int]:
     due = list(dispatch.payouts_due_for_status_query())
     for payout_id in due:
         query_payout_status.delay(payout_id)
-    if lost or due:
-        logger.info("sweep queued %d sends and %d status queries", len(lost), len(due))
-    return {"sends": len(lost), "status_queries": len(due)}
+    if lost or due or expired:
+        logger.info("sweep queued %d sends and %d status queries, expired %d payouts", len(lost), len(due),
+                    len(expired))
+    return {"sends": len(lost), "status_queries": len(due), "expired": len(expired)}
 
 
 @shared_task(acks_late=True)

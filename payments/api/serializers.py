@@ -102,6 +102,7 @@ class PayoutSerializer(serializers.ModelSerializer):
             "receiver_name",
             "requested_by",
             "required_approvals",
+            "approval_rule",
             "approvals",
             "review_reason",
             "created_at",

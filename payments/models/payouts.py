@@ -169,6 +169,10 @@ class Payout(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    # The approval rule that decided `required_approvals`, copied when the payout was requested (or its amount
+    # edited): {"rule": id or None, "name", "approvals", "manager_group", "source"}. A later rule change
+    # changes no payout (payments/payouts/approval_rules.py).
+    approval_rule = models.JSONField(default=dict, blank=True)
     review_reason = models.TextField(blank=True)
     # Why an approved payout is waiting instead of leaving (kill switch, limits, float); "" when free to go.
     hold_reason = models.CharField(max_length=255, blank=True)
@@ -219,6 +223,17 @@ class Payout(models.Model):
                 name="payout_pending_requester",
             ),
             models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
+            # What left the Working account today (B2B, top-ups, reversals), for the limits at send of both
+            # accounts (payments/payouts/limits.py): few rows a day, so a small index.
+            models.Index(
+                fields=["submitted_at"],
+                include=["amount", "id", "party_b"],
+                condition=Q(
+                    rail__in=[PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL],
+                    status__in=list(SUBMITTED_STATUSES),
+                ),
+                name="payout_working_submitted",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),

@@ -70,6 +70,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "Enough distinct approvers, none its requester or an editor of what is paid; queued to send."),
     Transition(AuditAction.REJECTED, (S.PENDING_APPROVAL, S.APPROVED), S.REJECTED, _PEOPLE,
                "An approver refuses it before it is sent; a refund's amount returns to its payment."),
+    Transition(AuditAction.EXPIRED, (S.PENDING_APPROVAL,), S.REJECTED, _TASK | {EventSource.COMMAND},
+               "PAYOUT_APPROVAL_EXPIRY_MINUTES without its approvals; a refund's amount returns to its payment."),
     Transition(AuditAction.APPROVAL_VOIDED, (S.PENDING_APPROVAL, S.APPROVED), S.PENDING_APPROVAL, _PEOPLE | _TASK,
                "Amount, phone or CommandID changed, or the send-time check found approvals that do not count."),
     Transition(AuditAction.SENDING, (S.APPROVED,), S.SENDING, _TASK,
