@@ -30,6 +30,7 @@ from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
+from payments.payouts.name_check import is_first_time_payee, paid_phones
 from payments.payouts.rails import payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
 from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
@@ -255,6 +256,23 @@ def _check_file(file) -> BatchPreview:
         else:
             valid.append(row)
     return BatchPreview(rows=valid, errors=errors)
+
+
+def first_time_lines(rows: list[_Row]) -> set[int]:
+    """The preview's lines whose payee no completed payout has paid: the phones in one query, a saved business
+    recipient's number one by one (few in a file)."""
+    paid = paid_phones({row.phone for row in rows if row.phone})
+    business = Recipient.objects.in_bulk([row.recipient_id for row in rows if not row.phone and row.recipient_id])
+    lines = set()
+    for row in rows:
+        if row.phone:
+            first = row.phone not in paid
+        else:
+            recipient = business.get(row.recipient_id)
+            first = recipient is not None and is_first_time_payee(rail=recipient.rail, **recipient.payee())
+        if first:
+            lines.add(row.line)
+    return lines
 
 
 def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]) -> dict[str, Recipient]:

@@ -63,6 +63,13 @@ def is_first_time_payee(*, rail: str, exclude_pk: int | None = None, **payee: st
     return not paid.exists()
 
 
+def paid_phones(phones: set[str]) -> set[str]:
+    """Which of `phones` a completed payout has paid (the bulk preview's first-time flags, in one query)."""
+    paid = Payout.objects.filter(status=PayoutStatus.COMPLETED, rail__in=[PayoutRail.MOBILE, PayoutRail.POCHI],
+                                 phone__in=phones)
+    return set(paid.values_list("phone", flat=True))
+
+
 def payout_payee_noted(payout: Payout) -> None:
     """At creation, in its transaction: the first-time flag, and the name check queued when it is on."""
     fields = {"first_time_payee": is_first_time_payee(
