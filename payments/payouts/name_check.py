@@ -160,7 +160,7 @@ def refuse_unconfirmed_mismatch(payout: Payout, *, name_confirmed: bool) -> dict
     if mismatch and not name_confirmed:
         raise InvalidState(
             f"M-Pesa names this payee \"{payout.name_check_name or 'nobody'}\", not \"{payout.recipient_name}\": "
-            "check the name, then approve with name_confirmed (\"I have checked the name\").",
+            'check the name, then approve with "I have checked the name" (name_confirmed: true in the API).',
             code=ErrorCode.NAME_NOT_CONFIRMED,
         )
     if not mismatch and not name_confirmed:
