@@ -239,6 +239,13 @@ class Payout(models.Model):
                 name="payout_pending_requester",
             ),
             models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
+            # The first-time payee flag (payments/payouts/name_check.py) asks whether a business number was ever
+            # paid: only completed business payouts are in it (a phone is asked through the phone index).
+            models.Index(
+                fields=["party_b", "account_reference"],
+                condition=Q(status="completed", rail__in=["paybill", "till"]),
+                name="payout_paid_business",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),

@@ -269,7 +269,8 @@ def first_time_lines(rows: list[_Row]) -> set[int]:
             first = row.phone not in paid
         else:
             recipient = business.get(row.recipient_id)
-            first = recipient is not None and is_first_time_payee(rail=recipient.rail, **recipient.payee())
+            first = recipient is not None and is_first_time_payee(
+                rail=recipient.rail, party_b=recipient.party_b, account_reference=recipient.account_reference)
         if first:
             lines.add(row.line)
     return lines

@@ -14,6 +14,7 @@ from payments.tasks import check_payout_name
 from tests import fake_daraja
 from tests.factories import make_payout
 from tests.payments.admin.conftest import messages_of, request_payout
+from tests.payments.recipients.helpers import active_recipient
 
 pytestmark = pytest.mark.django_db
 
@@ -108,3 +109,15 @@ def test_the_csv_preview_flags_rows_paying_someone_never_paid(requester_client):
     content = page.content.decode()
     assert "1 row pays someone this system has never paid" in content
     assert content.count("never paid before") == 1
+
+
+def test_the_csv_preview_flags_a_saved_paybill_never_paid(requester_client, requester, approver):
+    active_recipient(requester, approver, name="Acme Supplies", rail="paybill", phone="", party_b="888880",
+                     account_reference="ACC-7", external_reference="SUP-2")
+    active_recipient(requester, approver, name="Mama Mboga", rail="till", phone="", party_b="5432109",
+                     external_reference="SUP-3")
+    make_payout(rail="till", phone="", party_b="5432109", status=PayoutStatus.COMPLETED, transaction_id="UAB7654321")
+    csv = "recipient_reference,amount,remarks\nSUP-2,40000,March invoice\nSUP-3,2000,March invoice\n"
+    file = SimpleUploadedFile("march.csv", csv.encode(), content_type="text/csv")
+    page = requester_client.post(UPLOAD, {"file": file, "command_id": "BusinessPayment"})
+    assert {row["line"]: row["first_time"] for row in page.context["rows"]} == {2: True, 3: False}
