@@ -405,6 +405,29 @@ CELERY_BEAT_SCHEDULE["query-account-balance"] = {
     "schedule": float(BALANCE_QUERY_INTERVAL_SECONDS),
 }
 
+# --- Money in: Pull Transactions, C2B URL registration, STK Push Query (docs/money-in.md) -------------
+# The C2B shortcode Pull asks about (empty: MPESA_SHORTCODE) and the number Safaricom registers it with.
+MPESA_PULL_SHORTCODE = env.str("MPESA_PULL_SHORTCODE", default="")
+MPESA_PULL_NOMINATED_NUMBER = env.str("MPESA_PULL_NOMINATED_NUMBER", default="")
+MPESA_PULL_INTERVAL_MINUTES = env.int("MPESA_PULL_INTERVAL_MINUTES", default=60)
+# `register_c2b_urls` calls /mpesa/c2b/<version>/registerurl: some integrators were told to use v1.
+MPESA_C2B_REGISTER_VERSION = env.str("MPESA_C2B_REGISTER_VERSION", default="v2")
+# A pending STK push is asked about this long after it was sent, at most STK_MAX_QUERIES times; a throttled
+# query is asked again STK_QUERY_THROTTLE_SECONDS later. Beat looks for due pushes every
+# STK_QUERY_INTERVAL_SECONDS.
+STK_QUERY_AFTER_MINUTES = env.int("STK_QUERY_AFTER_MINUTES", default=3)
+STK_MAX_QUERIES = env.int("STK_MAX_QUERIES", default=3)
+STK_QUERY_THROTTLE_SECONDS = env.int("STK_QUERY_THROTTLE_SECONDS", default=120)
+STK_QUERY_INTERVAL_SECONDS = env.int("STK_QUERY_INTERVAL_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE["pull-transactions"] = {
+    "task": "payments.tasks.pull_transactions",
+    "schedule": float(MPESA_PULL_INTERVAL_MINUTES * 60),
+}
+CELERY_BEAT_SCHEDULE["query-stk-pushes"] = {
+    "task": "payments.tasks.query_stk_pushes",
+    "schedule": float(STK_QUERY_INTERVAL_SECONDS),
+}
+
 # --- REST API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -6,6 +6,7 @@ from two_factor.urls import urlpatterns as two_factor_urls
 from mpesa_payouts.favicon import favicon
 from mpesa_payouts.health import healthz
 from notifications.views import inbox_view
+from payments.admin.reports import reports_view
 from payments.devices import SetupCompleteView, SetupView
 from payments.login import LoginView
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("healthz/", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
     path("admin/inbox/", admin.site.admin_view(inbox_view), name="inbox"),
+    path("admin/reports/", admin.site.admin_view(reports_view), name="reports"),
     path("admin/", admin.site.urls),
     # The two-step login, second-factor enrolment (QR code), backup codes: /account/... (docs/security.md).
     # Enrolment first, ours: an unverified session of someone who has a device may not add one.

@@ -44,6 +44,8 @@ SENTENCES: dict[AuditAction, str] = {
     A.PAYMENT_RESULT_UNKNOWN: "M-Pesa's answer does not prove whether the payment went through",
     A.PUSH_OUTCOME_UNKNOWN: "The payment prompt may have reached the customer; a person checks the statement",
     A.PAYMENT_REVERSED: "M-Pesa reversed the payment",
+    A.PAYMENT_RECOVERED: "Pull Transactions found the payment, whose confirmation never came",
+    A.STK_QUERY_PAID: "M-Pesa says the customer paid; the receipt is awaited",
     # Recipients.
     A.RECIPIENT_CREATED: "{actor} saved a new recipient; it waits for another person's approval",
     A.RECIPIENT_CHANGED: "{actor} changed the recipient's name, category or notes",

@@ -99,6 +99,8 @@ class Overview:
     paused_by_environment: bool
     paused_reason: str
     series: list[Day] = field(default_factory=list)
+    # The latest reading of the Working account (B2B results, balance queries): paybill, till and top-up leave it.
+    working_latest: FloatBalance | None = None
 
     @property
     def float_low(self) -> bool:
@@ -269,4 +271,8 @@ def dashboard_overview(*, user, now: datetime | None = None) -> Overview:
         paused_by_environment=bool(settings.PAYOUTS_PAUSED),
         paused_reason=control.reason if control else "",
         series=_series(today, now),
+        working_latest=FloatBalance.objects.of_working()
+        .filter(observed_at__lte=now)
+        .order_by("-observed_at", "-id")
+        .first(),
     )

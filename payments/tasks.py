@@ -123,3 +123,26 @@ def reprocess_callbacks() -> dict[str, int]:
     if counts:
         logger.info("reprocessed callbacks: %s", counts)
     return counts
+
+
+@shared_task(acks_late=True)
+def pull_transactions() -> dict[str, int]:
+    """Beat: Pull Transactions since the last complete run (payments/incoming/pull.py): C2B payments whose
+    confirmation never came are recorded. Safe to run twice: a receipt we have is matched, never added again."""
+    from payments.incoming.pull import pull_transactions_run
+    from payments.models import PullTrigger
+
+    run = pull_transactions_run(trigger=PullTrigger.BEAT)
+    return {"recovered": run.recovered, "matched": run.matched, "disagreements": run.disagreements,
+            "complete": int(run.complete)}  # fmt: skip
+
+
+@shared_task(acks_late=True)
+def query_stk_pushes() -> dict[str, int]:
+    """Beat: STK Push Query about pushes still pending (payments/incoming/stk_query.py)."""
+    from payments.incoming.stk_query import stk_pushes_query
+
+    counts = stk_pushes_query()
+    if counts:
+        logger.info("STK queries: %s", counts)
+    return counts

@@ -2,9 +2,11 @@
 """`make run`: the whole system on one machine, wired together.
 
 Migrates the database, creates demo users and payments, then starts the Daraja simulator, two Celery
-workers (payouts; webhooks, notifications and finance jobs), Celery beat and the web server on
-http://127.0.0.1:8000/. A process that exits is started again (after 1 s, doubling to at most 30 s while it
-keeps exiting at once), as docker compose's restart policy does; the others keep running.
+workers (payouts; webhooks, notifications and finance jobs), Celery beat, the web server on
+http://127.0.0.1:8000/ (the console, the API) and the callbacks service on http://127.0.0.1:8002/callbacks/
+(gunicorn on mpesa_payouts/callbacks_wsgi.py: only Safaricom's callbacks, minimal middleware).
+A process that exits is started again (after 1 s, doubling to at most 30 s while it keeps exiting at once),
+as docker compose's restart policy does; the others keep running.
 Ctrl-C stops every process it started.
 With nothing configured it runs on SQLite and a broker on disk; DATABASE_URL, CELERY_BROKER_URL and
 REDIS_URL from the environment (or .env) are used when set.
@@ -41,7 +43,9 @@ LOCAL_DEFAULTS = {
     "MPESA_INITIATOR_NAME": "localapi",
     "MPESA_INITIATOR_PASSWORD": "local-initiator-password",
     "MPESA_CERTIFICATE_PATH": str(VAR / "daraja-simulator" / "simulator-cert.pem"),
-    "CALLBACK_BASE_URL": "http://127.0.0.1:8000",
+    # The simulator calls back the callbacks service; the links in messages open the console.
+    "CALLBACK_BASE_URL": "http://127.0.0.1:8002",
+    "ADMIN_BASE_URL": "http://127.0.0.1:8000",
     # The webhooks' SSRF guard is on everywhere; a receiver on this laptop is listed, nothing else inside is.
     "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "NOTIFICATIONS_BACKEND": "console",
@@ -50,6 +54,9 @@ LOCAL_DEFAULTS = {
     "PAYOUT_RESULT_DEADLINE_MINUTES": "1",
     "PAYOUT_STATUS_QUERY_INTERVAL_MINUTES": "1",
     "BALANCE_QUERY_INTERVAL_SECONDS": "120",
+    # Money in (docs/money-in.md): the simulator's shortcode is registered for Pull at start; beat pulls often.
+    "MPESA_PULL_NOMINATED_NUMBER": "254708374149",
+    "MPESA_PULL_INTERVAL_MINUTES": "5",
 }
 
 
@@ -58,6 +65,7 @@ BANNER = (
     "\n  Admin:     http://127.0.0.1:8000/admin/  (requester / approver / approver2 / admin, password demo-pass-123)"
     "\n  API docs:  http://127.0.0.1:8000/api/docs/"
     "\n  Simulator: http://127.0.0.1:8001/simulator/ledger"
+    "\n  Callbacks: http://127.0.0.1:8002/callbacks/ (the callbacks service)"
     "\n  Ctrl-C stops everything.\n"
 )
 
@@ -148,6 +156,7 @@ def main() -> int:
     # The demo's history was written as rows, not lived through: the ledger adopts it as a deployment would
     # (docs/ledger.md, "Adopting the ledger on an existing deployment"); a second run posts nothing.
     subprocess.run([*manage, "ledger_backfill"], check=True, env=env, stdout=subprocess.DEVNULL)
+    callback_workers = env.get("CALLBACKS_GUNICORN_WORKERS") or dotenv.get("CALLBACKS_GUNICORN_WORKERS") or "2"
     threads = env.get("CELERY_WORKER_THREADS") or dotenv.get("CELERY_WORKER_THREADS") or "8"
     side_threads = env.get("CELERY_SIDE_WORKER_THREADS") or dotenv.get("CELERY_SIDE_WORKER_THREADS") or "4"
 
@@ -164,6 +173,10 @@ def main() -> int:
         ("beat", [str(BIN / "celery"), "-A", "mpesa_payouts", "beat", "-l", "info",
                   "--schedule", str(VAR / "celerybeat-schedule")]),
         ("web", [*manage, "runserver", "127.0.0.1:8000", "--noreload"]),
+        # Safaricom's callbacks apart from the console, as docker compose's `callbacks` service (bench/README.md,
+        # "Issue 32"); the web server above still answers the same callback URLs.
+        ("callbacks", [str(BIN / "gunicorn"), "mpesa_payouts.callbacks_wsgi:application", "--config",
+                       "deploy/gunicorn.conf.py", "--bind", "127.0.0.1:8002", "--workers", callback_workers]),
     ]
     processes = [Supervised(name, command, env) for name, command in commands]
 
@@ -189,7 +202,12 @@ def main() -> int:
                 print("The Daraja simulator did not start on 127.0.0.1:8001", file=sys.stderr)
                 stop()
                 return 1
+            if supervised.name == "simulator":
+                # Both are harmless to repeat; the simulator forgets them when it restarts (run them again).
+                for registration in ("register_c2b_urls", "pull_register"):
+                    subprocess.run([*manage, registration], check=False, env=env)
         _wait_for_port(8000)
+        _wait_for_port(8002)
         print(BANNER, flush=True)
         while True:
             now = time.monotonic()

@@ -28,10 +28,12 @@ from payments.forms import (
 from payments.models import (
     EventSource,
     PayoutBatch,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts import bulk
 from payments.payouts.limits import latest_float, required_approvals
+from payments.payouts.rails import payee_words
 from payments.roles import can_request
 
 ADMIN = EventSource.ADMIN
@@ -64,6 +66,17 @@ def mask_cell_phone(value: str) -> str:
         if len(text) <= 4:
             return "*" * len(text)
         return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def refused_paid_to(error) -> str:
+    """Who a refused row would have paid, in its rail's words as far as its cells say (phones masked)."""
+    rail = bulk.rail_named(error.cell("rail"))
+    phone = mask_cell_phone(error.cell("phone")) if error.cell("phone") else ""
+    if rail in (None, PayoutRail.MOBILE):
+        return phone
+    words = payee_words(rail, phone=phone, party_b=error.cell("party_b"),
+                        account_reference=error.cell("account_reference"))  # fmt: skip
+    return words.removesuffix(", account ")  # a paybill row refused for want of its account
 
 
 def safe_file_name(stem: str) -> str:
@@ -126,7 +139,7 @@ class BulkUploadViews:
             refused_rows.append(
                 {
                     "line": line,
-                    "phone": mask_cell_phone(first.cell("phone")),
+                    "paid_to": refused_paid_to(first),
                     "name": first.cell("recipient_name"),
                     "reason": " ".join(error.message for error in by_line[line]),
                 }
@@ -136,7 +149,11 @@ class BulkUploadViews:
             {
                 "line": row.line,
                 "first_time": row.line in first_time,
-                "phone": mask_msisdn(row.phone),
+                "paid_to": payee_words(
+                    row.rail, phone=mask_msisdn(row.phone) if row.phone else "", party_b=row.party_b,
+                    account_reference=row.account_reference,
+                ),
+                "rail": row.rail,
                 "name": row.recipient_name,
                 "amount": kes(row.amount),
                 "reference": row.recipient_reference,
@@ -160,8 +177,10 @@ class BulkUploadViews:
             # The float the batch will draw on, as last read: charges are not in the total (not known here).
             float_reading=reading,
             float_available=kes(reading.utility_available) if reading else "",
-            float_short=kes(preview.total - reading.utility_available)
-            if reading and preview.total > reading.utility_available
+            utility_total=kes(preview.utility_total),
+            working_rows=sum(1 for row in preview.rows if row.rail not in (PayoutRail.MOBILE, PayoutRail.POCHI)),
+            float_short=kes(preview.utility_total - reading.utility_available)
+            if reading and reading.utility_available is not None and preview.utility_total > reading.utility_available
             else "",
             refused_rows=refused_rows,
             errors_url=self.url("bulk_errors", token) if refused_rows else "",

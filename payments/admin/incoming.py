@@ -27,6 +27,7 @@ from core.console_kit import (
 from core.errors import ApplicationError
 from core.phone import InvalidPhoneNumber, display_payer_phone, is_hashed_msisdn, normalize_msisdn
 from payments import submit_once as submissions
+from payments.admin.money_in import check_missed_payments
 from payments.forms import RefundForm, add_service_error
 from payments.models import AuditEvent, DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutStatus
 from payments.payouts.services import payment_refund, payout_request_precheck, refund_target
@@ -211,6 +212,8 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             path(
                 "<int:object_id>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"
             ),
+            path("check-missed/", self.admin_site.admin_view(check_missed_payments),
+                 name="payments_payment_check_missed"),  # fmt: skip
         ]
         return custom + super().get_urls()
 

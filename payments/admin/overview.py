@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from payments import dashboard
 from payments.admin.charts import float_chart, volume_chart
+from payments.admin.money_in import last_pull_context
 from payments.models import IN_FLIGHT_STATUSES, PayoutStatus
 from payments.roles import VIEW_PAYOUTS
 
@@ -85,4 +86,5 @@ def index_context(request) -> dict:
         "float_chart": float_chart(days, [d.float_balance for d in data.series], data.low_balance_threshold),
         "volume_chart": volume_chart(days, [d.payout_volume for d in data.series]),
         "can_finance": user.has_perm("payments.export_ledger") or user.has_perm("payments.reconcile_statement"),
+        **last_pull_context(request),
     }

@@ -28,14 +28,16 @@ from core.console_kit import (
     safe_next,
 )
 from core.errors import ApplicationError, InvalidState
-from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
 from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
+from payments.admin.payout_words import form_paid_to, paid_to
 from payments.forms import (
+    RAIL_CHOICES,
     DisbursementForm,
     PayoutEditForm,
     RejectForm,
@@ -59,6 +61,7 @@ from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused, required_approvals
 from payments.payouts.name_check import NAME_TO_CONFIRM
 from payments.payouts.outcomes import QueryOutcome
+from payments.payouts.rails import command_id_for
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
@@ -164,11 +167,13 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             if earlier:
                 messages.info(request, "This request was submitted already: here is its payout.")
                 return HttpResponseRedirect(earlier)
-        form = DisbursementForm(request.POST or None)
+        form = DisbursementForm(request.POST or None, initial=self.rail_initial(request))
         if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
             data = form.cleaned_data
             try:
-                phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
+                phone, amount = payout_services.payout_request_precheck(
+                    phone=data["phone"], amount=data["amount"], rail=data["rail"], party_b=data["party_b"]
+                )
                 submitted = None
                 if "confirm" in request.POST:
                     submitted = submissions.submit_once(
@@ -194,7 +199,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         "Confirm the payout request",
                         form=form,
                         data=data,
-                        phone=phone,
+                        paid_to=form_paid_to(data),
+                        command_id=command_id_for(data["rail"], data["command_id"]),
                         amount=kes(amount),
                         approvals_needed=required_approvals(amount),
                         hidden=[(name, form[name].value() or "") for name in form.fields],
@@ -203,7 +209,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 messages.success(
                     request,
                     f"Payout #{payout.pk} of {kes(payout.amount)} to "
-                    f"{mask_msisdn(payout.phone)} requested; it waits for approval.",
+                    f"{paid_to(payout, masked=True)} requested; it waits for approval.",
                 )
                 return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
         return self.page(
@@ -212,8 +218,16 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             "Request a disbursement",
             form=form,
             submit_label="Continue",
-            intro="The payout is created in pending approval: another person must approve it before it is sent.",
+            rail_form=True,
+            intro="Choose how it is paid first, then fill in what that rail needs (each field says which rails "
+            "take it). The payout is created in pending approval: another person must approve it before it is sent.",
         )
+
+    @staticmethod
+    def rail_initial(request) -> dict:
+        """`?rail=paybill` opens the form with that rail chosen (links to "pay a supplier", "top up the float")."""
+        rail = request.GET.get("rail", "")
+        return {"rail": rail} if rail in dict(RAIL_CHOICES) else {}
 
     # --- edit: through payout_update, which voids approvals of a changed amount/phone/CommandID -----
 
@@ -433,6 +447,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             return RowResult(payout_id, False, f"Daraja is not configured: {exc}")
         if outcome == QueryOutcome.QUERIED:
             return RowResult(payout_id, True, "status query sent; M-Pesa's answer will settle the payout.")
+        if outcome == QueryOutcome.NO_ID:
+            return RowResult(payout_id, False, "Daraja's answer to its request was lost: there is no id to ask "
+                             "M-Pesa by. Look it up in the M-Pesa org portal.")
         if outcome == QueryOutcome.ERROR:
             return RowResult(payout_id, False, "the status query could not be sent (Daraja error); try again later.")
         return RowResult(payout_id, False, f"not queried ({outcome}).")
@@ -490,7 +507,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 return HttpResponseRedirect(change_url)
             messages.success(
                 request,
-                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {mask_msisdn(retry.phone)}, again after "
+                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {paid_to(retry, masked=True)}, again after "
                 f"#{payout.pk} failed. It waits for approval.",
             )
             return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
@@ -503,15 +520,17 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         if payout.result_code:
             info = result_codes.lookup(payout.result_code)
             meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
-        fields = [
-            {
-                "name": "phone",
-                "label": "Phone",
-                "value": request.POST.get("phone", payout.phone),
-                "help": "Correct it if the number was wrong; leave it to pay the same number.",
-                "error": error,
-            }
-        ]
+        fields = []
+        if payout.phone:  # a paybill, till or top-up is asked again as it was
+            fields.append(
+                {
+                    "name": "phone",
+                    "label": "Phone",
+                    "value": request.POST.get("phone", payout.phone),
+                    "help": "Correct it if the number was wrong; leave it to pay the same number.",
+                    "error": error,
+                }
+            )
         if not payout.payment_id:  # a refund goes to whoever paid: its name is the payment's
             fields.append(
                 {
@@ -530,9 +549,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             cancel_url=change_url,
             submit_label="Yes, request it again",
             fields=fields,
-            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same amount and payment type (and the phone and "
-            "name below, corrected if need be) and a new request reference, waiting for approval by someone "
+            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {paid_to(payout)}) failed: no money moved.{meaning} "
+            "Requesting it again creates a new payout with the same amount, rail and payment type (and the phone "
+            "and name below, corrected if need be) and a new request reference, waiting for approval by someone "
             "other than you. The failed payout is not sent again.",
         )
         response.status_code = status

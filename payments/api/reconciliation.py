@@ -26,7 +26,7 @@ from payments.api.serializers import (
     StatsQuerySerializer,
     StatsSerializer,
 )
-from payments.models import DarajaCallback, EventSource, Payment, Payout
+from payments.models import DarajaCallback, EventSource, Payment, Payout, PullFinding
 from payments.reconciliation import jobs as finance
 from payments.selectors import DiscrepancyKind
 
@@ -137,6 +137,8 @@ def describe(kind: str, obj, now: datetime) -> str:
             f"Payment #{obj.pk} ({kes(obj.amount)} from {obj.phone}) has been pending for "
             f"{_age(obj.created_at, now)}: no callback settled it."
         )
+    if kind == DiscrepancyKind.PULL_FINDING:
+        return obj.message
     raise ValueError(kind)
 
 
@@ -151,6 +153,10 @@ def _represent(obj) -> tuple[str, dict]:
             "id": obj.pk, "reading_id": obj.reading_id, "observed_at": obj.observed_at, "reported": obj.reported,
             "ledger_balance": obj.ledger_balance, "in_flight": obj.in_flight, "drift": obj.drift,
         }
+    if isinstance(obj, PullFinding):
+        payment = PaymentSerializer(obj.payment).data if obj.payment else None
+        return "pull_finding", {"id": obj.pk, "kind": obj.kind, "receipt": obj.receipt, "run_id": obj.run_id,
+                                "payment": payment}  # fmt: skip
     if isinstance(obj, Payout):
         return "payout", PayoutSerializer(obj).data
     if isinstance(obj, Payment):

@@ -237,7 +237,7 @@ class CallbackSummarySerializer(serializers.ModelSerializer):
 class DiscrepancySerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=DiscrepancyKind.ALL)
     object_type = serializers.ChoiceField(
-        choices=["payout", "payment", "callback", "ledger_transaction", "float_check"]
+        choices=["payout", "payment", "callback", "ledger_transaction", "float_check", "pull_finding"]
     )
     object_id = serializers.IntegerField()
     since = serializers.DateTimeField(help_text="When the problem started (status change, receipt, creation).")

@@ -12,6 +12,7 @@ from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
 from payments.api.recipients import RecipientViewSet
 from payments.api.reconciliation import DiscrepancyViewSet, StatementDiscrepancyResolveView, StatsViewSet
+from payments.api.reports import ReportView
 
 router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
@@ -39,6 +40,7 @@ def _docs_for_staff(view):
 
 urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("reports/", ReportView.as_view(), name="reports"),
     path(
         "reconciliation/statements/<int:job_id>/discrepancies/<int:index>/resolve/",
         StatementDiscrepancyResolveView.as_view(),

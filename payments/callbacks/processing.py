@@ -84,7 +84,14 @@ def _load(raw: str) -> dict:
 
 # Kinds whose URL token names a payout: with no payout on the row, the URL was nobody's.
 _PAYOUT_KINDS = frozenset(
-    {CallbackKind.B2C_RESULT, CallbackKind.B2C_TIMEOUT, CallbackKind.STATUS_RESULT, CallbackKind.STATUS_TIMEOUT}
+    {
+        CallbackKind.B2C_RESULT,
+        CallbackKind.B2C_TIMEOUT,
+        CallbackKind.B2B_RESULT,
+        CallbackKind.B2B_TIMEOUT,
+        CallbackKind.STATUS_RESULT,
+        CallbackKind.STATUS_TIMEOUT,
+    }
 )
 
 

@@ -21,6 +21,8 @@ __all__ = [
 TOKEN_SCOPE = {
     "b2c-result": "payout",
     "b2c-timeout": "payout",
+    "b2b-result": "payout",
+    "b2b-timeout": "payout",
     "status-result": "payout",
     "status-timeout": "payout",
     "balance-result": "balance",
@@ -36,7 +38,8 @@ def callback_url(name: str, token: str) -> str:
 
 
 def payout_urls(token: str) -> dict[str, str]:
-    """The URLs a payout's B2C request and its status queries name."""
+    """The URLs a payout's request (B2C and Pochi: b2c-*; paybill, till, top-up: b2b-*) and its status queries
+    name."""
     return {name: callback_url(name, token) for name, scope in TOKEN_SCOPE.items() if scope == "payout"}
 
 

@@ -31,6 +31,8 @@ INITIAL_STATUS = S.PENDING
 
 _MPESA = frozenset({EventSource.CALLBACK})
 _TASK = frozenset({EventSource.TASK})
+# We asked M-Pesa (Pull Transactions): on a schedule, by a command or by a person's button in the console.
+_ASKED = frozenset({EventSource.TASK, EventSource.COMMAND, EventSource.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ PAYMENT_TRANSITIONS: tuple[PaymentTransition, ...] = (
     PaymentTransition(AuditAction.PUSH_OUTCOME_UNKNOWN, (S.PENDING,), S.PENDING, _TASK,
                       "The push request may have left (a timeout, a 5xx): it stays pending with the error on it, "
                       "listed for a person, unless a success callback that fits it alone arrives."),
+    PaymentTransition(AuditAction.PAYMENT_RECOVERED, (NEW, S.PENDING), S.COMPLETED, _ASKED,
+                      "Pull Transactions lists a payment whose confirmation never came (a new payment), or the "
+                      "receipt of an STK push an STK query said was paid. Posted, signalled, sent as any other."),
+    PaymentTransition(AuditAction.STK_QUERY_PAID, (S.PENDING,), S.PENDING, _TASK,
+                      "An STK query answered 0 (paid) without a receipt: it stays pending, marked, until its "
+                      "callback, the Pull or the statement supplies the receipt."),
     PaymentTransition(AuditAction.PAYMENT_REVERSED, (S.COMPLETED,), S.REVERSED, _MPESA,
                       "Used by reversals: a reversal result reports the money sent back to the customer."),
 )
@@ -95,6 +103,7 @@ def payment_transition(
     callback: DarajaCallback | None = None,
     details: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
+    actor=None,
 ) -> Payment | None:
     """Move a payment along one row of PAYMENT_TRANSITIONS and record why: the payment as it now is, or None
     when it is not (or no longer) in a status that row starts from (its callback or a worker got there first),
@@ -113,14 +122,14 @@ def payment_transition(
         with payment_status_door():
             payment.save(update_fields=[*(fields or {}), "status", "updated_at"])
         event = event_record(action=action, source=source, payment=payment, from_status=old_status,
-                             to_status=to_status, details=details, callback=callback)  # fmt: skip
+                             to_status=to_status, details=details, callback=callback, actor=actor)  # fmt: skip
         _in_transaction(payment=payment, old_status=old_status, event=event)
         return payment
 
 
 def payment_created(
     *, payment: Payment, action: str, source: str, callback: DarajaCallback | None = None,
-    details: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None, actor=None,
 ) -> AuditEvent:
     """The row from NEW for a payment just inserted with its status (a C2B confirmation), in the same
     transaction: its event and what follows every status change."""
@@ -128,7 +137,7 @@ def payment_created(
     if NEW not in rule.sources:
         raise PaymentTransitionNotAllowed(f"{action!r} does not create a payment.")
     event = event_record(action=action, source=source, payment=payment, to_status=payment.status,
-                         details=details, callback=callback)  # fmt: skip
+                         details=details, callback=callback, actor=actor)  # fmt: skip
     _in_transaction(payment=payment, old_status=NEW, event=event)
     return event
 

@@ -18,10 +18,14 @@ from payments.models.incoming import (
     PaymentSource,
     PaymentStatus,
     PaymentStatusWriteRefused,
+    PullFinding,
+    PullFindingKind,
+    PullRun,
+    PullTrigger,
     payment_status_door,
 )
 from payments.models.money import MONEY
-from payments.models.payout_totals import PayoutDay, SentHour
+from payments.models.payout_totals import PaymentReportDay, PayoutDay, PayoutReportDay, SentHour
 from payments.models.payouts import (
     BUSINESS_RAILS,
     EDITABLE_STATUSES,
@@ -87,14 +91,20 @@ __all__ = [
     "FormSubmission",
     "IdempotencyRecord",
     "Payment",
+    "PaymentReportDay",
     "PaymentSource",
     "PaymentStatus",
     "PaymentStatusWriteRefused",
+    "PullFinding",
+    "PullFindingKind",
+    "PullRun",
+    "PullTrigger",
     "Payout",
     "PayoutApproval",
     "PayoutBatch",
     "PayoutControl",
     "PayoutDay",
+    "PayoutReportDay",
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",

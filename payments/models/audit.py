@@ -57,6 +57,8 @@ class AuditAction(models.TextChoices):
     PAYMENT_RESULT_UNKNOWN = "payment_result_unknown", "Payment result proves no outcome"
     PUSH_OUTCOME_UNKNOWN = "push_outcome_unknown", "STK push outcome unknown"
     PAYMENT_REVERSED = "payment_reversed", "Payment reversed"
+    PAYMENT_RECOVERED = "payment_recovered", "Payment recorded from Pull Transactions"
+    STK_QUERY_PAID = "stk_query_paid", "STK query says paid, receipt awaited"
     # A saved recipient (payments/recipients/): its four eyes, and the payouts requested to it.
     RECIPIENT_CREATED = "recipient_created", "Recipient created"
     RECIPIENT_CHANGED = "recipient_changed", "Recipient changed"

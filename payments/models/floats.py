@@ -1,4 +1,5 @@
-"""Readings of the B2C float, from Account Balance queries and B2C results."""
+"""Readings of our M-Pesa accounts: the Utility Account (B2C float) from Account Balance queries and B2C
+results, the Working Account from those and from B2B (paybill, till, top-up) results."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from payments.models.callbacks import DarajaCallback
 class FloatSource(models.TextChoices):
     BALANCE_QUERY = "balance_query", "Account Balance query"
     B2C_RESULT = "b2c_result", "B2C result"
+    # A paybill, till or top-up result: the paying Working account's balance (never the Utility account's).
+    B2B_RESULT = "b2b_result", "B2B result (Working account)"
 
 
 class FloatBalanceQuerySet(models.QuerySet):
@@ -19,6 +22,10 @@ class FloatBalanceQuerySet(models.QuerySet):
         """Readings that report the Utility Account (the float B2C draws on): a shortcode's balance may
         answer with its Working Account only."""
         return self.filter(utility_available__isnull=False)
+
+    def of_working(self):
+        """Readings that report a Working Account (the one paybill, till and top-up payments leave)."""
+        return self.filter(working_available__isnull=False)
 
 
 class FloatBalance(models.Model):

@@ -22,6 +22,8 @@ from core.money import MONEY, kes
 class PaymentSource(models.TextChoices):
     STK_PUSH = "stk_push", "STK push"
     C2B = "c2b", "C2B (paybill/till)"
+    # A C2B payment whose confirmation never reached us, found by Pull Transactions (payments/incoming/pull.py).
+    PULL = "pull", "Pull Transactions (confirmation missed)"
 
 
 class PaymentStatus(models.TextChoices):
@@ -92,6 +94,12 @@ class Payment(models.Model):
     result_code = models.CharField(max_length=32, blank=True)
     result_description = models.CharField(max_length=255, blank=True)
     transaction_time = models.DateTimeField(null=True, blank=True)
+    # STK Push Query (payments/incoming/stk_query.py): how many times we asked about a push still pending, when
+    # we may ask next, and when a query said "paid" (ResultCode 0, which carries no receipt: the payment stays
+    # pending until its callback, the Pull or the statement supplies the receipt).
+    stk_queries = models.PositiveSmallIntegerField(default=0)
+    stk_next_query_at = models.DateTimeField(null=True, blank=True)
+    stk_said_paid_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,3 +134,64 @@ class Payment(models.Model):
         if self.status != PaymentStatus.COMPLETED:
             return Decimal("0.00")
         return self.amount - self.refunded_amount
+
+
+class PullTrigger(models.TextChoices):
+    BEAT = "beat", "Beat (scheduled)"
+    COMMAND = "command", "Management command"
+    CONSOLE = "console", "Console button"
+
+
+class PullRun(models.Model):
+    """One Pull Transactions pass (payments/incoming/pull.py): the window it asked for and what it found. The
+    next scheduled run starts from the last complete one's `window_end` (less an overlap)."""
+
+    trigger = models.CharField(max_length=16, choices=PullTrigger.choices)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    complete = models.BooleanField(default=False)  # every page read and every row handled
+    pages = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    recovered = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    disagreements = models.PositiveIntegerField(default=0)
+    unreadable = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=255, blank=True)  # why it did not complete (a Daraja error's code and words)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["complete", "window_end"], name="pullrun_complete_end")]
+
+    def __str__(self) -> str:
+        return f"Pull run #{self.pk} ({self.recovered} recovered)"
+
+
+class PullFindingKind(models.TextChoices):
+    RECOVERED = "recovered", "Recorded from Pull: its confirmation never came"
+    DISAGREEMENT = "disagreement", "Pull disagrees with our record"
+    UNREADABLE = "unreadable", "A Pull row that could not be read"
+
+
+class PullFinding(models.Model):
+    """What a Pull run found that a person should know about: listed among the discrepancies. One per receipt
+    and kind, however many overlapping runs see it again."""
+
+    run = models.ForeignKey(PullRun, on_delete=models.PROTECT, related_name="findings")
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="pull_findings")
+    kind = models.CharField(max_length=16, choices=PullFindingKind.choices)
+    receipt = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt", "kind"], condition=~Q(receipt=""), name="pullfinding_one_per_receipt_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.message

@@ -60,3 +60,60 @@ class PayoutDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.status} #{self.shard}: {self.count}, KES {self.amount}"
+
+
+class PayoutReportDay(models.Model):
+    """Payouts per Nairobi day of their request (`created_at`), rail, status and, for a failed one, result code:
+    how many, how much, what M-Pesa charged, and the sums behind the reports' average times (microseconds from
+    request to approval over the approved ones; from approval to completion over the completed ones). What the
+    Reports page and `GET /api/reports/` read (payments/reports/figures.py), so a month of a million payouts is a
+    few hundred rows instead of a third of the table (bench/README.md, "Reports").
+
+    Kept by a PostgreSQL trigger on the payout table (migration 0027), whatever writes the row: a change takes
+    the row's old contribution off and adds its new one. Sharded per connection as PayoutDay is. Not kept on
+    SQLite, where the reports read the payouts themselves."""
+
+    day = models.DateField()
+    rail = models.CharField(max_length=16)
+    status = models.CharField(max_length=20, choices=PayoutStatus.choices)
+    failure_code = models.CharField(max_length=32, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(**RUNNING_TOTAL, default=0)
+    charge = models.DecimalField(**RUNNING_TOTAL, default=0)
+    approval_us = models.BigIntegerField(default=0)
+    approvals = models.IntegerField(default=0)
+    completion_us = models.BigIntegerField(default=0)
+    completions = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "payouts requested per day"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "rail", "status", "failure_code", "shard"], name="payout_report_day_shard_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.rail} {self.status} {self.failure_code} #{self.shard}: {self.count}"
+
+
+class PaymentReportDay(models.Model):
+    """Payments received (completed, or later reversed) per Nairobi day of their arrival (`created_at`) and source:
+    how many and how much, for the reports' money in. Kept by a PostgreSQL trigger on the payment table (migration
+    0027), sharded per connection as PayoutReportDay is; not kept on SQLite."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=16)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.IntegerField(default=0)
+    amount = models.DecimalField(**RUNNING_TOTAL, default=0)
+
+    class Meta:
+        verbose_name = "payments received per day"
+        constraints = [
+            models.UniqueConstraint(fields=["day", "source", "shard"], name="payment_report_day_shard_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.source} #{self.shard}: {self.count}, KES {self.amount}"

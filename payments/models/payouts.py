@@ -239,6 +239,17 @@ class Payout(models.Model):
                 name="payout_pending_requester",
             ),
             models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
+            # What left the Working account today (B2B, top-ups, reversals), for the limits at send of both
+            # accounts (payments/payouts/limits.py): few rows a day, so a small index.
+            models.Index(
+                fields=["submitted_at"],
+                include=["amount", "id", "party_b"],
+                condition=Q(
+                    rail__in=[PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL],
+                    status__in=list(SUBMITTED_STATUSES),
+                ),
+                name="payout_working_submitted",
+            ),
             # The first-time payee flag (payments/payouts/name_check.py) asks whether a business number was ever
             # paid: only completed business payouts are in it (a phone is asked through the phone index).
             models.Index(

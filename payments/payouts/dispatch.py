@@ -28,6 +28,7 @@ from payments.daraja_client import daraja_client
 from payments.field_encryption import active_set_sql, stored_row
 from payments.models import (
     IN_FLIGHT_STATUSES,
+    NO_CALLER_ID_RAILS,
     AuditAction,
     CallbackKind,
     CallbackOutcome,
@@ -41,6 +42,7 @@ from payments.payouts.four_eyes import interested_approvals_sql, void_interested
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
 from payments.payouts.outcomes import QueryOutcome, SendOutcome
+from payments.payouts.sending import Accepted, can_send, rail_request
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,10 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
         payout = payout_lock(payout_id=payout_id)
         if payout.status != PayoutStatus.APPROVED:
             return SendResult(SendOutcome.SKIPPED)
+        if not can_send(payout.rail):
+            # A rail whose sending is not built yet (reversal): it waits, approved, and is never claimed.
+            logger.warning("payout %s: no sender for rail %s; left approved", payout.pk, payout.rail)
+            return SendResult(SendOutcome.SKIPPED)
         if _hold_retry_of_paid(payout):
             return SendResult(SendOutcome.HELD)
         _one_claim_at_a_time()
@@ -196,18 +202,8 @@ def payout_send(*, payout_id: int) -> SendResult:
     if isinstance(claimed, SendResult):
         return claimed
     payout, checks = claimed
-    urls = payout_urls(payout.callback_token)
     try:
-        accepted = daraja_client(stored_credentials=checks.stored_credentials).b2c_payment(
-            originator_conversation_id=payout.originator_conversation_id,
-            command_id=payout.command_id,
-            amount=payout.amount,
-            phone=payout.phone,
-            remarks=payout.remarks,
-            occasion=payout.occasion,
-            result_url=urls["b2c-result"],
-            timeout_url=urls["b2c-timeout"],
-        )
+        accepted = rail_request(daraja_client(stored_credentials=checks.stored_credentials), payout)
     except DarajaNotSent as exc:
         return _not_sent(payout, exc)
     except DarajaOutcomeUnknown as exc:
@@ -218,19 +214,30 @@ def payout_send(*, payout_id: int) -> SendResult:
         _unknown(payout, code="internal_error", message=exc.__class__.__name__)
         return SendResult(SendOutcome.VERIFYING)
 
-    moved = _submitted(payout, accepted.conversation_id)
+    ids = _answer_ids(accepted)
+    moved = _submitted(payout, ids)
     if moved is None:
-        # The result callback beat us: keep the ConversationID and the time it left.
-        Payout.objects.filter(pk=payout.pk, conversation_id="").update(
-            conversation_id=truncate_to(Payout, "conversation_id", accepted.conversation_id)
-        )
+        # The result callback beat us: keep the ids of the answer and the time it left.
+        for column, value in ids.items():
+            Payout.objects.filter(pk=payout.pk, **{column: ""}).update(**{column: value})
         Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=timezone.now())
-    logger.info("payout %s submitted phone=%s conversation=%s", payout.pk, mask_msisdn(payout.phone),
-                accepted.conversation_id)
+    logger.info("payout %s submitted rail=%s payee=%s conversation=%s", payout.pk, payout.rail,
+                mask_msisdn(payout.phone) if payout.phone else payout.party_b, accepted.conversation_id)
     return SendResult(SendOutcome.SUBMITTED)
 
 
-def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
+def _answer_ids(accepted: Accepted) -> dict[str, str]:
+    """The ids of Daraja's synchronous answer, as the payout's columns (the OriginatorConversationID only for a
+    rail whose request carried none of ours)."""
+    ids = {"conversation_id": truncate_to(Payout, "conversation_id", accepted.conversation_id)}
+    if accepted.answered_originator_conversation_id:
+        ids["answered_originator_conversation_id"] = truncate_to(
+            Payout, "answered_originator_conversation_id", accepted.answered_originator_conversation_id
+        )
+    return ids
+
+
+def _submitted(payout: Payout, ids: dict[str, str]) -> Payout | None:
     """sending -> submitted by a conditional update (no locking SELECT first): the payout as it now is, or
     None when it is no longer `sending` (its result arrived first)."""
     return payout_transition(
@@ -239,11 +246,8 @@ def _submitted(payout: Payout, conversation_id: str) -> Payout | None:
         to_status=PayoutStatus.SUBMITTED,
         action=AuditAction.SUBMITTED,
         source=SOURCE,
-        details={"conversation_id": conversation_id},
-        fields={
-            "conversation_id": truncate_to(Payout, "conversation_id", conversation_id),
-            "submitted_at": timezone.now(),
-        },
+        details=dict(ids),
+        fields={**ids, "submitted_at": timezone.now()},
     )
 
 
@@ -311,9 +315,11 @@ def _hand_over_reason(queries: int, answered: int, last: str) -> str:
 
 
 def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> QueryOutcome:
-    """Ask Daraja what happened to a payout (by our OriginatorConversationID). The answer arrives at the
-    payout's status callback URL and settles it through the same code as a B2C result. After
-    PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to `needs_review`.
+    """Ask Daraja what happened to a payout (by our OriginatorConversationID, or for a paybill, till or top-up
+    by the one Daraja's answer gave). The answer arrives at the payout's status callback URL and settles it
+    through the same code as a result. After PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to
+    `needs_review`. A payout with no id to ask by (its answer was lost) is not queried: WAITING until
+    PAYOUT_RESULT_DEADLINE_MINUTES, then NEEDS_REVIEW for a person to look it up (NO_ID when forced).
 
     `actor`: the person asking (an operator's "query status now"); they must be allowed to request or approve
     payouts, and the query's event names them. The sweep and commands ask as the system."""
@@ -339,6 +345,9 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
                 fields={"review_reason": _hand_over_reason(payout.status_queries_sent, answered, last)},
             )
             return QueryOutcome.NEEDS_REVIEW
+        asked_by = _id_to_ask_by(payout)
+        if not asked_by and not payout.transaction_id:
+            return QueryOutcome.NO_ID if force else _no_id_to_ask_by(payout, source=source)
         Payout.objects.filter(pk=payout.pk).update(
             status_queries_sent=F("status_queries_sent") + 1, last_status_query_at=timezone.now()
         )
@@ -348,7 +357,7 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
     urls = payout_urls(payout.callback_token)
     try:
         daraja_client().transaction_status(
-            original_conversation_id=payout.originator_conversation_id,
+            original_conversation_id=asked_by,
             transaction_id=payout.transaction_id or "",
             result_url=urls["status-result"],
             timeout_url=urls["status-timeout"],
@@ -357,6 +366,39 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
         logger.warning("status query for payout %s failed: %s %s", payout.pk, exc.code, exc.message)
         return QueryOutcome.ERROR
     return QueryOutcome.QUERIED
+
+
+def _id_to_ask_by(payout: Payout) -> str:
+    """The OriginatorConversationID a Transaction Status query names: our own, or, for a rail whose request
+    carried none of ours, the one Daraja's answer gave ("" when that answer was lost)."""
+    if payout.rail in NO_CALLER_ID_RAILS:
+        return payout.answered_originator_conversation_id
+    return payout.originator_conversation_id
+
+
+NO_ID_REVIEW_REASON = (
+    "Daraja's answer to the request was lost and no result arrived within {minutes} minutes: there is no id to "
+    "ask M-Pesa by. Look the payment up in the M-Pesa org portal (the paying shortcode's transactions, by "
+    "amount, receiver and time) and record what you find. It is not sent again."
+)
+
+
+def _no_id_to_ask_by(payout: Payout, *, source: str) -> QueryOutcome:
+    """A paybill, till or top-up whose synchronous answer was lost: nothing to query by. The result callback
+    (bound by its URL's token) may still settle it; after PAYOUT_RESULT_DEADLINE_MINUTES a person looks."""
+    minutes = settings.PAYOUT_RESULT_DEADLINE_MINUTES
+    if payout.status_changed_at > timezone.now() - timedelta(minutes=minutes):
+        return QueryOutcome.WAITING
+    reason = NO_ID_REVIEW_REASON.format(minutes=minutes)
+    payout_transition(
+        locked=payout,
+        to_status=PayoutStatus.NEEDS_REVIEW,
+        action=AuditAction.UNANSWERED,
+        source=source,
+        details={"status_queries": payout.status_queries_sent, "no_id_to_ask_by": True},
+        fields={"review_reason": reason},
+    )
+    return QueryOutcome.NEEDS_REVIEW
 
 
 def payouts_due_for_status_query():

@@ -27,3 +27,7 @@ class QueryOutcome(StrEnum):
     SKIPPED = "skipped"  # the payout is not in a status that is queried
     NEEDS_REVIEW = "needs_review"  # enough queries went unanswered: handed to a person
     ERROR = "error"  # Daraja refused or did not answer the query (logged); the sweep asks again
+    # A paybill, till or top-up whose synchronous answer was lost: no id to ask by. The sweep waits for its result
+    # until PAYOUT_RESULT_DEADLINE_MINUTES (then NEEDS_REVIEW); a person asking is told to use the org portal.
+    WAITING = "waiting"
+    NO_ID = "no_id"

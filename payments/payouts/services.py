@@ -201,12 +201,15 @@ def payment_refund(
     return payout
 
 
-def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | None = None) -> tuple[str, Decimal]:
+def payout_request_precheck(
+    *, phone: str, amount: Decimal, payment: Payment | None = None, rail: str = PayoutRail.MOBILE, party_b: str = ""
+) -> tuple[str, Decimal]:
     """The checks a request will meet, run before anyone confirms it (the admin's "Continue"): the amount in
-    whole shillings within the limits, at most a refunded payment's remainder, today's limits. Writes
-    nothing and reserves nothing; the request itself checks everything again under its locks. Returns the
-    normalised phone and amount, or raises the PayoutError the request would raise."""
-    phone = _phone(phone)
+    whole shillings within the limits of the account `rail` leaves, at most a refunded payment's remainder,
+    today's limits. Writes nothing and reserves nothing; the request itself checks everything again under its
+    locks. Returns the normalised phone ("" for a rail without one) and amount, or raises the PayoutError the
+    request would raise."""
+    phone = _phone(phone) if rail in (PayoutRail.MOBILE, PayoutRail.POCHI) else ""
     if payment is not None:
         remaining = payment.amount - payment.refunded_amount
         if amount > remaining:
@@ -215,10 +218,10 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
                 code="over_refund",
             )
     try:
-        amount = validate_amount(amount)
+        amount = validate_amount(amount, rail=rail)
     except PayoutError as exc:
         raise PayoutError(exc.message, code="amount") from None
-    check_daily_limits_at_creation(phone=phone, amount=amount)
+    check_daily_limits_at_creation(phone=phone, amount=amount, rail=rail, party_b=party_b)
     return phone, amount
 
 
@@ -266,7 +269,10 @@ def payout_request_again(
         else:
             retry = payout_request_disbursement(
                 requested_by=requested_by,
+                rail=original.rail,
                 phone=phone or original.phone,
+                party_b=original.party_b if original.rail != PayoutRail.FLOAT_TOPUP else "",
+                account_reference=original.account_reference,
                 amount=original.amount,
                 remarks=original.remarks,
                 command_id=original.command_id,

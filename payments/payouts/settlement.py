@@ -1,4 +1,4 @@
-"""Settling a payout from what M-Pesa says happened: a B2C result or a Transaction Status answer.
+"""Settling a payout from what M-Pesa says happened: a B2C or B2B result, or a Transaction Status answer.
 
 Both arrive here through the same function, so a late result and a status answer can never disagree on
 how a payout ends. Every path runs under the payout's row lock: fifty deliveries of one result make one
@@ -24,12 +24,14 @@ from django.utils import timezone
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja.callbacks import B2CResult, Party, StatusResult
+from daraja.rail_results import B2BResult
 from daraja.result_codes import CodeClass, Namespace, classify
 from payments.audit_events import event_record
 from payments.incoming.refunds import RefundNotReservable, payment_lock, reserve_refund
 from payments.models import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
+    PHONE_RAILS,
     AuditAction,
     CallbackOutcome,
     DarajaCallback,
@@ -65,6 +67,12 @@ class Outcome:
     debit_party: Party = field(default_factory=Party)
     credit_party: Party = field(default_factory=Party)
     reason_type: str = ""
+    # A B2B result's receiver: the paybill or till number of ReceiverPartyPublicName ("" when it names none).
+    receiver_number: str = ""
+    # What M-Pesa charged (DebitPartyCharges), when the message says.
+    charge: Decimal | None = None
+    # The catalogue table the result code is read with (docs/result-codes.md).
+    namespace: str = Namespace.B2C
 
     @property
     def succeeded(self) -> bool:
@@ -85,6 +93,23 @@ class Outcome:
             receiver_phone=result.receiver_phone,
             receiver_name=result.receiver_name,
             completed_at=result.completed_at,
+        )
+
+    @classmethod
+    def from_b2b_result(cls, result: B2BResult) -> Outcome:
+        """A paybill, till or top-up result. Its receipt is already None for a failure or a placeholder
+        TransactionID (OAK0000000): a placeholder is never stored as a receipt."""
+        return cls(
+            klass=result.code_info.klass,
+            result_code=result.result_code,
+            result_description=result.result_description,
+            transaction_id=result.receipt or "",
+            amount=result.amount,
+            receiver_name=result.receiver_name,
+            receiver_number=result.receiver_number,
+            completed_at=result.completed_at,
+            charge=result.charges,
+            namespace=Namespace.B2B,
         )
 
     @classmethod
@@ -130,8 +155,14 @@ def _disagreements(payout: Payout, outcome: Outcome) -> list[str]:
         problems.append(f"M-Pesa paid KES {outcome.amount}, the payout is for KES {payout.amount}")
     if outcome.from_status_query:
         problems.extend(_status_answer_problems(payout, outcome))
-    elif _as_phone(outcome.receiver_phone) not in ("", payout.phone):
-        problems.append("M-Pesa paid a different phone number than the payout names")
+    elif _payee_kind(payout) == "phone":
+        if _as_phone(outcome.receiver_phone) not in ("", payout.phone):
+            problems.append("M-Pesa paid a different phone number than the payout names")
+    elif outcome.receiver_number and outcome.receiver_number != payout.party_b:
+        # ReceiverPartyPublicName, when present, must name the business number the payout pays.
+        problems.append(
+            f"M-Pesa paid business number {outcome.receiver_number}, the payout names {payout.party_b or 'none'}"
+        )
     if not outcome.transaction_id:
         problems.append("M-Pesa reported success without a receipt")
     return problems
@@ -166,19 +197,35 @@ def _paid_to_phone(payout: Payout, outcome: Outcome) -> str:
     return ""
 
 
-# Who a payout pays, by what it names: today every payout pays a phone. A rail that pays a paybill, a till or
-# our own B2C account adds its check here (comparing the credit party with the payout's party_b).
-_CREDIT_PARTY_CHECKS: dict[str, Callable[[Payout, Outcome], str]] = {"phone": _paid_to_phone}
+def _paid_to_business(payout: Payout, outcome: Outcome) -> str:
+    """The check of a paybill, till or top-up: the credit party is the business number the payout names
+    (our own B2C shortcode for a top-up). A party that names no number proves nothing about who was paid."""
+    number = outcome.credit_party.number
+    if not number or outcome.credit_party.phone:
+        return "The status answer names no business number as the party paid"
+    if number != payout.party_b:
+        return f"The status answer shows business number {number[:12]} paid, the payout names {payout.party_b}"
+    return ""
+
+
+# Who a payout pays, by what it names: a phone (mobile, Pochi) or a business number (paybill, till, and our
+# own B2C shortcode for a top-up). A status answer's credit party is checked against it.
+_CREDIT_PARTY_CHECKS: dict[str, Callable[[Payout, Outcome], str]] = {
+    "phone": _paid_to_phone,
+    "business": _paid_to_business,
+}
 
 
 def _payee_kind(payout: Payout) -> str:
-    """What the payout names as its payee; a payout has no rail of its own yet, so always a phone."""
-    return "phone"
+    """What the payout names as its payee: a phone on the phone rails, else a business number (party_b)."""
+    return "phone" if payout.rail in PHONE_RAILS else "business"
 
 
 def _our_shortcodes() -> set[str]:
+    """Every shortcode our money may leave from: B2C, and the B2B and top-up shortcodes of the other rails."""
     stored = DarajaCredentialSet.objects.exclude(b2c_shortcode="").values_list("b2c_shortcode", flat=True)
-    return {code.strip() for code in (settings.MPESA_B2C_SHORTCODE, *stored) if code and code.strip()}
+    configured = (settings.MPESA_B2C_SHORTCODE, settings.MPESA_B2B_SHORTCODE, settings.MPESA_TOPUP_FROM_SHORTCODE)
+    return {code.strip() for code in (*configured, *stored) if code and code.strip()}
 
 
 def _status_answer_problems(payout: Payout, outcome: Outcome) -> list[str]:
@@ -294,7 +341,7 @@ def payout_settle(
                 details={
                     "result_code": outcome.result_code,
                     "result_description": outcome.result_description,
-                    "namespace": "b2c",
+                    "namespace": outcome.namespace,
                 },
                 fields={**base_fields, "completed_at": now},
             )
@@ -326,6 +373,8 @@ def payout_settle(
             "receiver_name": truncate_to(Payout, "receiver_name", outcome.receiver_name),
             "mpesa_completed_at": outcome.completed_at,
         }
+        if outcome.charge is not None:
+            success_fields["charge"] = outcome.charge
         if problems:
             payout_transition(
                 locked=payout,
@@ -362,7 +411,7 @@ def _unknown_outcome(
     """A code that proves nothing (15, 17, 26, 1037, any code the catalogue does not hold), or a success that
     does not say how much: the money may have moved. The payout waits in `verifying` for a Transaction Status
     query; a refund keeps its reservation."""
-    info = classify(Namespace.B2C, outcome.result_code)
+    info = classify(outcome.namespace, outcome.result_code)
     note = note or (
         f"Result {outcome.result_code or '-'} ({info.meaning}) does not prove whether money moved; "
         "a Transaction Status query settles the payout."

@@ -27,6 +27,7 @@ from payments.models import (
     Payout,
     PayoutKind,
     PayoutStatus,
+    PullFinding,
 )
 from payments.selectors.payments import payment_list, stk_push_unanswered
 from payments.selectors.payouts import payout_list
@@ -99,6 +100,8 @@ class DiscrepancyKind:
     CALLBACK_INVALID = "callback_invalid"
     CALLBACK_ERROR = "callback_error"
     PAYMENT_PENDING = "payment_pending"
+    # What Pull Transactions found: a payment whose confirmation never came, a disagreement, an unreadable row.
+    PULL_FINDING = "pull_finding"
     # From the ledger (docs/ledger.md).
     PAYOUT_IN_FLIGHT_LONG = "payout_in_flight_long"
     FLOAT_DRIFT = "float_drift"
@@ -113,6 +116,7 @@ class DiscrepancyKind:
         CALLBACK_UNMATCHED,
         CALLBACK_INVALID,
         CALLBACK_ERROR,
+        PULL_FINDING,
         PAYMENT_PENDING,
     )
 
@@ -159,6 +163,9 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
                 status=PaymentStatus.PENDING,
             ),
             "created_at",
+        ),
+        DiscrepancySource(
+            DiscrepancyKind.PULL_FINDING, PullFinding.objects.select_related("payment"), "created_at"
         ),
         *_ledger_sources(now),
     ]

@@ -162,6 +162,7 @@ LIST_URLS = [
     "/api/reconciliation/discrepancies/",
     "/api/stats/",
     "/api/dashboard/",
+    "/api/reports/",
     "/api/events/",
     "/api/webhook-endpoints/",
     "/api/ledger/accounts/",
@@ -171,7 +172,7 @@ LIST_URLS = [
 ]
 PARAMETERS = [
     "cursor", "page_size", "start", "end", "at", "after", "status", "kind", "source", "phone", "receipt",
-    "result_code", "created_after", "created_before", "ordering", "format",
+    "result_code", "created_after", "created_before", "ordering", "format", "group", "export",
 ]  # fmt: skip
 nasty_text = st.one_of(
     st.text(max_size=40),

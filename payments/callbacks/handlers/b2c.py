@@ -12,7 +12,15 @@ from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import callbacks as parse
 from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout
-from payments.models import AuditAction, CallbackOutcome, DarajaCallback, FloatSource, Payout, PayoutStatus
+from payments.models import (
+    PHONE_RAILS,
+    AuditAction,
+    CallbackOutcome,
+    DarajaCallback,
+    FloatSource,
+    Payout,
+    PayoutStatus,
+)
 from payments.payouts.lifecycle import payout_transition
 from payments.payouts.settlement import Outcome, float_record, payout_settle
 
@@ -24,7 +32,11 @@ def _other_payout_owns(ocid: str, payout: Payout) -> bool:
 
 
 def _check_bound(callback: DarajaCallback, payout: Payout, ocid: str) -> Handled | None:
-    """A payout's URL may only speak about that payout."""
+    """A payout's URL may only speak about that payout, and a B2C result only of a payout sent by B2C or
+    Pochi (a paybill's or till's result comes to its b2b URL)."""
+    if payout.rail not in PHONE_RAILS:
+        callback.payout = None
+        return Handled(CallbackOutcome.REJECTED, 403, "This payout's results do not come to this URL.")
     if not ocid or ocid == payout.originator_conversation_id:
         return None
     callback.payout = None

@@ -1,0 +1,93 @@
+"""One request per payout, in its rail's Daraja product: which call, which callback URLs, which ids it carries.
+
+| rail                       | request (daraja/)         | ids in the request           | callback URLs        |
+| mobile                     | DarajaClient.b2c_payment  | our OriginatorConversationID | b2c-*                |
+| pochi                      | daraja.rails.pay_pochi    | our OriginatorConversationID | b2c-* (a B2C result) |
+| paybill, till, float_topup | daraja.rails.pay_business | none: the answer gives both  | b2b-*                |
+
+The caller (dispatch.payout_send) has claimed the payout (`sending`, committed) before calling `rail_request`,
+and never calls it twice for one claim. A rail whose request carries no id of ours (NO_CALLER_ID_RAILS) is
+bound to its result by the per-payout token in its ResultURL alone; the ids Daraja's synchronous answer gives
+are stored when it arrives. A reversal plugs in here the same way as B2B: one sender, the b2b-shaped URLs of
+its own kind, and no caller id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from daraja.client import DarajaClient
+from daraja.rails import pay_business, pay_pochi
+from payments.callbacks.tokens import payout_urls
+from payments.models import Payout, PayoutRail
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Daraja took the request. `answered_originator_conversation_id`: the id its answer gave for a request
+    that carried none of ours ("" for B2C and Pochi, whose id is the payout's own)."""
+
+    conversation_id: str
+    answered_originator_conversation_id: str = ""
+
+
+def _send_b2c(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
+    accepted = client.b2c_payment(
+        originator_conversation_id=payout.originator_conversation_id,
+        command_id=payout.command_id,
+        amount=payout.amount,
+        phone=payout.phone,
+        remarks=payout.remarks,
+        occasion=payout.occasion,
+        result_url=urls["b2c-result"],
+        timeout_url=urls["b2c-timeout"],
+    )
+    return Accepted(accepted.conversation_id)
+
+
+def _send_pochi(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
+    accepted = pay_pochi(
+        client,
+        originator_conversation_id=payout.originator_conversation_id,
+        amount=payout.amount,
+        phone=payout.phone,
+        remarks=payout.remarks,
+        occasion=payout.occasion,
+        result_url=urls["b2c-result"],
+        timeout_url=urls["b2c-timeout"],
+    )
+    return Accepted(accepted.conversation_id)
+
+
+def _send_b2b(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
+    accepted = pay_business(
+        client,
+        rail=payout.rail,
+        amount=payout.amount,
+        remarks=payout.remarks,
+        result_url=urls["b2b-result"],
+        timeout_url=urls["b2b-timeout"],
+        # A top-up names no receiver: the builder addresses our own B2C shortcode itself.
+        party_b="" if payout.rail == PayoutRail.FLOAT_TOPUP else payout.party_b,
+        account_reference=payout.account_reference,
+    )
+    return Accepted(accepted.conversation_id, accepted.originator_conversation_id)
+
+
+SENDERS: dict[str, Callable[[DarajaClient, Payout, dict[str, str]], Accepted]] = {
+    PayoutRail.MOBILE: _send_b2c,
+    PayoutRail.POCHI: _send_pochi,
+    PayoutRail.PAYBILL: _send_b2b,
+    PayoutRail.TILL: _send_b2b,
+    PayoutRail.FLOAT_TOPUP: _send_b2b,
+}
+
+
+def can_send(rail: str) -> bool:
+    return rail in SENDERS
+
+
+def rail_request(client: DarajaClient, payout: Payout) -> Accepted:
+    """Send the payout's one request. Raises DarajaNotSent / DarajaOutcomeUnknown as the client does."""
+    return SENDERS[payout.rail](client, payout, payout_urls(payout.callback_token))
