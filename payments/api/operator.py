@@ -9,14 +9,15 @@ docs/operator-health.md), superusers only.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from payments.api.actions import OTP_PARAMETER
+from payments.api.dashboard import OperatorSerializer
 from payments.api.permissions import admin_user
 from payments.api.serializers import PayoutSerializer
 from payments.models import EventSource
@@ -27,6 +28,9 @@ from payments.payouts.operator_health import (
     operator_state,
 )
 from payments.second_factor import require_api_code
+
+REQUESTED = inline_serializer("OperatorRequestedAgain", {"requested": serializers.ListField(
+    child=serializers.IntegerField(), help_text="The ids of the new payouts, each waiting for its approvals.")})
 
 
 class IsSuperuser(BasePermission):
@@ -39,6 +43,7 @@ class IsSuperuser(BasePermission):
 class OperatorStateView(APIView):
     permission_classes = [IsSuperuser]
 
+    @extend_schema(responses=OperatorSerializer, operation_id="operator_retrieve")
     def get(self, request: Request) -> Response:
         """The active credential set's operator state: up or down, since when and why."""
         return Response(operator_state().as_dict())
@@ -47,6 +52,7 @@ class OperatorStateView(APIView):
 class OperatorFailedView(APIView):
     permission_classes = [IsSuperuser]
 
+    @extend_schema(responses=PayoutSerializer(many=True), operation_id="operator_failed_list")
     def get(self, request: Request, set_id: int) -> Response:
         """The set's payouts that failed because M-Pesa refused its operator, not yet requested again."""
         payouts = operator_refused_payouts(set_id)
@@ -56,7 +62,8 @@ class OperatorFailedView(APIView):
 class OperatorReinstateView(APIView):
     permission_classes = [IsSuperuser]
 
-    @extend_schema(parameters=[OTP_PARAMETER])
+    @extend_schema(parameters=[OTP_PARAMETER], request=None, responses={200: OperatorSerializer,
+                                                                       409: OperatorSerializer})
     def post(self, request: Request, set_id: int) -> Response:
         """Probe the set with a balance query; 200 with `state` up when accepted, 409 when still refused."""
         require_api_code(request, what="reinstate operator credentials")
@@ -72,7 +79,7 @@ class OperatorReinstateView(APIView):
 class OperatorRequestAgainView(APIView):
     permission_classes = [IsSuperuser]
 
-    @extend_schema(parameters=[OTP_PARAMETER])
+    @extend_schema(parameters=[OTP_PARAMETER], request=None, responses={201: REQUESTED})
     def post(self, request: Request, set_id: int) -> Response:
         """Request every refused payout of the set again: new payouts waiting for their approvals."""
         require_api_code(request, what="request payouts again")
