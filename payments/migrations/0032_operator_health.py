@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0030_approval_rules_and_expiry'),
+        ('payments', '0031_payout_name_check'),
     ]
 
     operations = [
