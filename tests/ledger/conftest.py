@@ -8,8 +8,6 @@ from decimal import Decimal
 import pytest
 import responses
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from ledger import accounts, selectors
 from ledger.models import JournalTransaction
@@ -48,12 +46,6 @@ def daraja():
         yield mock
 
 
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def post_callback(client, name: str, token: str, body):

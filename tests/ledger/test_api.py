@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from ledger import accounts
 from tests.factories import make_approver, make_requester, make_user
-from tests.ledger.conftest import api
 from tests.ledger.factories import make_posting as post
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,8 @@ from notifications.models import Notification
 from payments.callbacks.tokens import static_token
 from payments.models import PayoutStatus
 from tests.factories import advance, make_approver, make_payout, sample
-from tests.ledger.conftest import api, post_callback
+from tests.ledger.conftest import post_callback
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 

@@ -14,17 +14,8 @@ from payments.callbacks.tokens import static_token
 from payments.models import Payment, PaymentStatus, Payout, PayoutStatus
 from payments.payouts import dispatch
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
-from tests.ledger.conftest import (
-    B2C,
-    FLOAT,
-    IN_FLIGHT,
-    api,
-    assert_balanced,
-    balances,
-    post_callback,
-    postings,
-    status_body,
-)
+from tests.ledger.conftest import B2C, FLOAT, IN_FLIGHT, assert_balanced, balances, post_callback, postings, status_body
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,8 @@ from payments.payouts.lifecycle import payout_transition
 from payments.tasks import send_payout
 from tests import fake_daraja
 from tests.factories import make_approver, make_payout, make_requester
-from tests.ledger.conftest import IN_FLIGHT, api, assert_balanced, balances, postings
+from tests.ledger.conftest import IN_FLIGHT, assert_balanced, balances, postings
+from tests.payments.factories import token_client as api
 from tests.payments.payouts.test_rail_sends import B2B, answer, b2b_result, post_result
 
 pytestmark = pytest.mark.django_db

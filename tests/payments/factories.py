@@ -143,3 +143,15 @@ def advance(payout_id: int, to_status: str, *, fields: dict | None = None) -> Pa
 
     action, source = _USUAL_CAUSE[to_status]
     return payout_transition(payout_id=payout_id, action=action, to_status=to_status, source=source, fields=fields)
+
+
+def token_client(user=None):
+    """An API client that signs in as `user` with its token, as an integration would (anonymous when None)."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

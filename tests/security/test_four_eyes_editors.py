@@ -16,13 +16,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import PayoutApproval, PayoutBatch, PayoutEditor, PayoutStatus
 from payments.payouts import dispatch
 from payments.payouts import services as payout_services
 from tests.factories import make_approver, make_payment, make_payout, make_requester, make_user
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -43,10 +42,6 @@ def logged_in(user) -> Client:
     return client
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def messages_of(response) -> list[str]:

@@ -21,13 +21,13 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutStatus
 from payments.payouts import services as payout_services
 from tests.clock import travel_to
 from tests.factories import make_approver, make_requester, make_user
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -59,10 +59,6 @@ def pending_payout():
         requested_by=make_requester(), phone="0712345678", amount=Decimal("500"), remarks="Trainer fee")
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def password_step(client: Client, username: str, password: str = PASSWORD):

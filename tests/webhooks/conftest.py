@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from kombu.exceptions import OperationalError
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
+from tests.payments.factories import token_client as api
 from tests.webhooks.receiver import Receiver
 from webhooks.tasks import deliver_webhook
 
@@ -51,12 +50,6 @@ def receiver():
         server.stop()
 
 
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

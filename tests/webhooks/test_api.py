@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from tests.factories import make_approver, make_payment, make_requester, make_user
-from tests.webhooks.conftest import api
+from tests.payments.factories import token_client as api
 from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db

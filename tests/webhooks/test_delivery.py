@@ -17,7 +17,7 @@ from django.utils import timezone
 from notifications.models import Notification
 from payments.models import Payout, PayoutEditor, PayoutStatus
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester
-from tests.webhooks.conftest import api
+from tests.payments.factories import token_client as api
 from tests.webhooks.receiver import SlowReceiver, verify
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.services.delivery import backoff_seconds

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.factories import make_payment, make_requester
-from tests.webhooks.conftest import api
+from tests.payments.factories import token_client as api
 from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from payments.models import AuditAction, EventSource, PayoutStatus
 from payments.payouts.lifecycle import payout_transition
 from tests.factories import make_approver, make_requester
-from tests.webhooks.conftest import api
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.webhooks.conftest import api
+from tests.payments.factories import token_client as api
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)

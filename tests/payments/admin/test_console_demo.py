@@ -20,8 +20,9 @@ from payments.models import AuditEvent, FinanceJob, FloatBalance, Payout, Payout
 from tests import fake_daraja
 from tests.clock import travel_to
 from tests.factories import sample
-from tests.ledger.conftest import api, post_callback
+from tests.ledger.conftest import post_callback
 from tests.payments.admin.conftest import logged_in
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 STATEMENT = settings.BASE_DIR / "docs" / "demo" / "ORG_600992_Statement_demo.csv"

@@ -15,24 +15,19 @@ from django.test import Client
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutEditor, PayoutReview, PayoutStatus
 from payments.payouts import dispatch
 from tests import fake_daraja
 from tests.factories import b2c_result, make_approver, make_payment, make_payout
 from tests.payments.admin.conftest import logged_in, messages_of
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
 PAYER = "254705912645"  # the phone the sample result names, so the amount is the only disagreement
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def review_url(payout) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import Payment, Payout
 from tests.factories import make_approver, make_payment, make_payout, make_requester, make_user
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -21,10 +20,6 @@ def no_broker(monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda payout_id: None)
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 def _urls():

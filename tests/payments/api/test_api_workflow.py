@@ -5,11 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import Payment, PaymentStatus, Payout, PayoutStatus
 from tests.factories import make_approver, make_payment, make_requester, make_user
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +20,6 @@ def no_broker(monkeypatch):
     return sent
 
 
-def api(user=None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

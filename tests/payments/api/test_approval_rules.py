@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import ApprovalRule, AuditAction, AuditEvent
 from tests.factories import make_approver, make_requester, make_user
+from tests.payments.factories import token_client as api
 from tests.security.test_second_factor import code_for, enrolled
 
 pytestmark = pytest.mark.django_db
@@ -23,11 +22,6 @@ def no_broker(monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda payout_id: None)
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import PayoutStatus
 from payments.payouts.bulk import payout_batch_create_from_csv
 from payments.roles import APPROVERS, REQUESTERS
 from tests.factories import make_approver, make_requester, make_user
+from tests.payments.factories import token_client as api
 from tests.security.test_second_factor import code_for, enrolled
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +31,6 @@ def no_broker(monkeypatch):
     return queued
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def upload(user):

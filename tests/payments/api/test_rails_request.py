@@ -6,11 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import Payout, PayoutStatus
 from tests.factories import make_approver, make_requester
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -22,11 +21,6 @@ def no_broker(monkeypatch):
     return sent
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture

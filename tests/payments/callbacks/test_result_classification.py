@@ -8,8 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from notifications.models import Alert, Notification
 from payments.models import (
@@ -27,6 +25,7 @@ from payments.payouts import dispatch
 from payments.payouts import services as payout_services
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample
 from tests.fake_daraja import B2C
+from tests.payments.factories import token_client as api
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
@@ -38,11 +37,6 @@ def no_broker(monkeypatch):
     return sent
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def post(client, name: str, token: str, body):

@@ -9,8 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from ledger import selectors as ledger_selectors
 from payments.callbacks.tokens import static_token
@@ -26,6 +24,7 @@ from payments.models import (
 from payments.payouts import dispatch
 from tests.factories import b2c_result, make_approver, make_payment, make_payout, make_requester, sample, third_party
 from tests.fake_daraja import B2C
+from tests.payments.factories import token_client as api
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
 
@@ -37,11 +36,6 @@ def post(client, name: str, token: str, body):
     return client.post(reverse(f"callbacks:{name}", kwargs={"token": token}), data=raw, content_type="application/json")
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def customer_refunds() -> Decimal:

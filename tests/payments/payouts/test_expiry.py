@@ -11,13 +11,12 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import AuditAction, Payment, Payout, PayoutStatus
 from payments.tasks import sweep_payouts
 from tests.clock import travel_to
 from tests.factories import make_approver, make_payment, make_requester
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -30,11 +29,6 @@ def no_broker(monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_sends", lambda payout_ids: None)
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def refund(user, payment: Payment, amount: str = "600") -> dict:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import pytest
 import requests
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from payments.models import AuditEvent, PayoutStatus
 from payments.payouts import name_check
 from payments.tasks import check_payout_name
 from tests import fake_daraja
 from tests.factories import make_approver, make_payout, make_requester
+from tests.payments.factories import token_client as api
 
 pytestmark = pytest.mark.django_db
 
@@ -50,10 +49,6 @@ def queued(monkeypatch):
     return ids
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import json
 import pytest
 from cryptography.fernet import Fernet
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from notifications.models import Notification
 from payments.field_encryption import encrypt_value
@@ -20,6 +18,7 @@ from payments.payouts import dispatch
 from payments.payouts.operator_health import OPERATOR_DOWN_HOLD
 from tests.factories import b2c_result, make_approver, make_payout, make_user
 from tests.fake_daraja import B2C, BASE
+from tests.payments.factories import token_client as api
 from tests.security.test_second_factor import code_for, enrolled
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
@@ -48,11 +47,6 @@ def boss():
     return make_user("boss", is_staff=True, is_superuser=True)
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def approved_payout() -> Payout:

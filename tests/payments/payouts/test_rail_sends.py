@@ -12,8 +12,6 @@ import pytest
 import requests
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from notifications.models import Notification, NotificationRecipient
 from payments.models import FloatBalance, FloatSource, Payout, PayoutStatus
@@ -22,6 +20,7 @@ from tests.clock import travel_to
 from tests.factories import b2c_result, make_approver, make_float_reading, make_requester, sample
 from tests.fake_daraja import BASE, STATUS
 from tests.payments.admin.conftest import logged_in
+from tests.payments.factories import token_client as api
 from webhooks.models import WebhookEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_daraja_settings")]
@@ -43,11 +42,6 @@ def rails_settings(fake_daraja_settings, monkeypatch):
                         lambda payout_id: query_payout_status.apply(args=[payout_id]))
 
 
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 def requested_and_approved(rail: str, amount: str = "2500", **payee) -> Payout:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
-
 from payments.roles import APPROVERS, REQUESTERS
 from tests.payments.factories import make_user
-
-
-def api(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+from tests.payments.factories import token_client as api
 
 
 def make_both(username: str):
