@@ -165,6 +165,10 @@ class Payout(models.Model):
     receiver_name = models.CharField(max_length=150, blank=True)
     # What M-Pesa charged for this payout when its result says (B2B DebitPartyCharges, a reversal's Charge).
     charge = models.DecimalField(**MONEY, null=True, blank=True)
+    # What the tariff (payments/payouts/tariff.py) says M-Pesa will charge, set at request; None: no band fits.
+    expected_charge = models.DecimalField(**MONEY, null=True, blank=True)
+    # Not sent before this moment, approved or not (payments/payouts/limits.py holds it until then).
+    send_after = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )
