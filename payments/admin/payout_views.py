@@ -64,12 +64,19 @@ from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused
 from payments.payouts.outcomes import QueryOutcome
 from payments.payouts.rails import command_id_for
+from payments.payouts.tariff import expected_charge, with_charge
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
+
+
+def expected_charge_words(rail: str, amount) -> str:
+    """The tariff's expected charge, as the confirmation and decision pages show it (docs/charges.md)."""
+    charge = expected_charge(rail, amount)
+    return "no tariff band" if charge is None else f"{kes(charge)} (total {kes(with_charge(amount, charge))})"
 
 
 def parse_ids(raw: str | list[str]) -> list[int]:
@@ -204,6 +211,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         paid_to=form_paid_to(data),
                         command_id=command_id_for(data["rail"], data["command_id"]),
                         amount=kes(amount),
+                        expected_charge=expected_charge_words(data.get("rail") or PayoutRail.MOBILE, amount),
+                        send_after=data.get("send_after"),
                         approvals_needed=rule_for(amount=amount, rail=data.get("rail") or PayoutRail.MOBILE,
                                                  source=ApprovalSource.CONSOLE)["approvals"],
                         hidden=[(name, form[name].value() or "") for name in form.fields],

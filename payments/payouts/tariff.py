@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
-from payments.models import PayoutRail, TariffBand, TariffGroup
+from payments.audit_events import event_record
+from payments.models import AuditAction, PayoutRail, TariffBand, TariffGroup
+
+BAND_FIELDS = ("group", "min_amount", "max_amount", "charge", "valid_from", "source")
 
 # The tariff group of each rail; a top-up moves money between the organisation's own accounts and a reversal's
 # charge is Safaricom's to report: neither has an expected charge.
@@ -42,3 +46,26 @@ def with_charge(amount: Decimal, charge: Decimal | None) -> Decimal:
 def charge_differs(*, expected: Decimal | None, actual: Decimal | None) -> bool:
     """Whether M-Pesa's reported charge disagrees with the tariff's (both known)."""
     return expected is not None and actual is not None and expected != actual
+
+
+def _values(band: TariffBand | None) -> dict | None:
+    return None if band is None else {name: str(getattr(band, name)) for name in BAND_FIELDS}
+
+
+def tariff_band_save(*, band: TariffBand, changed_by, source: str, before: TariffBand | None = None) -> TariffBand:
+    """Save a band (the console's superuser edit) with its old and new values in the audit trail. A payout
+    already requested keeps the expected charge it was given."""
+    with transaction.atomic():
+        band.save()
+        event_record(action=AuditAction.TARIFF_CHANGED, source=source, actor=changed_by,
+                     details={"band": band.pk, "old": _values(before), "new": _values(band)})
+    return band
+
+
+def tariff_band_delete(*, band: TariffBand, changed_by, source: str) -> None:
+    with transaction.atomic():
+        old = _values(band)
+        band_id = band.pk
+        band.delete()
+        event_record(action=AuditAction.TARIFF_CHANGED, source=source, actor=changed_by,
+                     details={"band": band_id, "old": old, "new": None})
