@@ -38,6 +38,19 @@ def expected_charge(rail: str, amount: Decimal, *, at=None) -> Decimal | None:
     return band
 
 
+def charge_lookup(*, at=None):
+    """expected_charge for many payouts (a CSV preview) from one read of the table: a function of (rail,
+    amount)."""
+    bands = list(TariffBand.objects.filter(valid_from__lte=at or timezone.now()).order_by("-valid_from")
+                 .values_list("group", "min_amount", "max_amount", "charge"))
+
+    def lookup(rail: str, amount: Decimal) -> Decimal | None:
+        group = RAIL_GROUPS.get(rail)
+        return next((c for g, lo, hi, c in bands if g == group and lo <= amount <= hi), None)
+
+    return lookup
+
+
 def with_charge(amount: Decimal, charge: Decimal | None) -> Decimal:
     """What leaves the account: the amount and its expected charge (none known counts as nothing)."""
     return amount + (charge or Decimal("0"))
@@ -55,6 +68,8 @@ def _values(band: TariffBand | None) -> dict | None:
 def tariff_band_save(*, band: TariffBand, changed_by, source: str, before: TariffBand | None = None) -> TariffBand:
     """Save a band (the console's superuser edit) with its old and new values in the audit trail. A payout
     already requested keeps the expected charge it was given."""
+    for name in ("min_amount", "max_amount", "charge"):
+        setattr(band, name, Decimal(getattr(band, name)).quantize(Decimal("0.01")))
     with transaction.atomic():
         band.save()
         event_record(action=AuditAction.TARIFF_CHANGED, source=source, actor=changed_by,
