@@ -50,6 +50,15 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
+def check_payout_name(payout_id: int) -> str:
+    """The name check of a payout just requested or whose payee changed (MPESA_NAME_CHECK): one lookup, never
+    a send. Runs on the side worker's queue: it waits on Daraja, and no payout send waits behind it."""
+    from payments.payouts.name_check import payout_name_check
+
+    return payout_name_check(payout_id)
+
+
+@shared_task(acks_late=True)
 def query_payout_status(payout_id: int) -> str:
     from payments.payouts import dispatch
 

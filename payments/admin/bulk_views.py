@@ -146,9 +146,11 @@ class BulkUploadViews:
                     "reason": " ".join(error.message for error in by_line[line]),
                 }
             )
+        first_time = bulk.first_time_lines(preview.rows)
         rows = [
             {
                 "line": row.line,
+                "first_time": row.line in first_time,
                 "paid_to": payee_words(
                     row.rail, phone=mask_msisdn(row.phone) if row.phone else "", party_b=row.party_b,
                     account_reference=row.account_reference,
@@ -174,6 +176,7 @@ class BulkUploadViews:
             charges_total=kes(preview.charges_total),
             total_with_charges=kes(preview.total + preview.charges_total),
             two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
+            first_time_count=len(first_time),
             threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
             # The float the batch will draw on, as last read; the charges are the tariff's (docs/charges.md).
             float_reading=reading,

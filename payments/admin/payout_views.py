@@ -62,6 +62,7 @@ from payments.payouts import services as payout_services
 from payments.payouts.approval_rules import approvals_missing, rule_for
 from payments.payouts.four_eyes import interest_of
 from payments.payouts.limits import payouts_paused
+from payments.payouts.name_check import NAME_TO_CONFIRM
 from payments.payouts.outcomes import QueryOutcome
 from payments.payouts.rails import command_id_for
 from payments.payouts.tariff import expected_charge, with_charge
@@ -323,6 +324,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 notes.append("You changed its amount, phone or payment type: another person must approve it.")
             if any(a.approver_id == request.user.pk for a in payout.active_list):
                 notes.append("You have already approved it.")
+            if decision == "approve" and payout.name_check_status in NAME_TO_CONFIRM:
+                notes.append("The name M-Pesa reports differs: tick \"I have checked the name\" to approve it.")
             rows.append(
                 {
                     "payout": payout,
@@ -330,6 +333,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                     "editors": [editor_label(e) for e in payout.editor_list],
                     "approval_count": len(payout.active_list),
                     "warning": phone_differs_text(payout) if payout.phone_differs_from_payment else "",
+                    "name_to_confirm": payout.name_check_status in NAME_TO_CONFIRM,
                     "notes": notes,
                 }
             )
@@ -351,6 +355,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             # Only a link to this site: `?next=javascript:...` would otherwise run script on one click.
             next=safe_next(request),
             warnings=sum(1 for row in rows if row["warning"]),
+            names_to_confirm=sum(1 for row in rows if row["name_to_confirm"]),
             **payout_kill_switch_context(),
         )
 
@@ -384,8 +389,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         # Each approval commits on its own; the ones that made a payout `approved` are queued together at the
         # end, SENDS_PER_MESSAGE ids to a `send_payouts` message (a payroll of 1,000 is 50 messages, not 1,000).
         approved: list[int] = []
+        name_confirmed = request.POST.get("name_confirmed") == "on"
         try:
-            rows = [self._approve_one(request, pk, paused=paused, approved=approved) for pk in ids]
+            rows = [self._approve_one(request, pk, paused=paused, approved=approved, name_confirmed=name_confirmed)
+                    for pk in ids]
         finally:
             if approved:
                 after_commit(lambda: payout_services.queue_sends(approved))
@@ -401,9 +408,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         messages.info(request, "Nothing else is waiting for your approval.")
         return f"{self.url('changelist')}?awaiting=me"
 
-    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
+    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int], name_confirmed: bool) -> RowResult:
         try:
-            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False)
+            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False,
+                                                    name_confirmed=name_confirmed)
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
         except ApplicationError as exc:

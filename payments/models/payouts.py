@@ -90,6 +90,17 @@ BUSINESS_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL})
 NO_CALLER_ID_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL})
 
 
+class NameCheckStatus(models.TextChoices):
+    """What M-Pesa said of the payee's name (payments/payouts/name_check.py, docs/name-check.md)."""
+
+    NOT_CHECKED = "not_checked", "Not checked"  # off, a rail without a lookup, or the lookup failed
+    PENDING = "pending", "Checking"  # queued to a worker
+    MATCH = "match", "Name matches"
+    MISMATCH = "mismatch", "Name differs"
+    NOT_FOUND = "not_found", "M-Pesa does not know this number"
+    NO_NAME = "no_name", "Found; we hold no name to compare"
+
+
 class CommandID(models.TextChoices):
     BUSINESS_PAYMENT = "BusinessPayment", "Business payment"
     SALARY_PAYMENT = "SalaryPayment", "Salary payment"
@@ -163,6 +174,15 @@ class Payout(models.Model):
     result_code = models.CharField(max_length=32, blank=True, db_index=True)
     result_description = models.CharField(max_length=255, blank=True)
     receiver_name = models.CharField(max_length=150, blank=True)
+    # The name check before approval (MPESA_NAME_CHECK): what M-Pesa answered for the payee, and when. A mismatch
+    # needs the approver's "I have checked the name"; nothing here blocks a payout on its own.
+    name_check_status = models.CharField(
+        max_length=12, choices=NameCheckStatus.choices, default=NameCheckStatus.NOT_CHECKED
+    )
+    name_check_name = models.CharField("name M-Pesa reports", max_length=150, blank=True)
+    name_checked_at = models.DateTimeField(null=True, blank=True)
+    # No payout to this payee (phone; paybill and account; till) had completed when this one was requested.
+    first_time_payee = models.BooleanField(default=False)
     # What M-Pesa charged for this payout when its result says (B2B DebitPartyCharges, a reversal's Charge).
     charge = models.DecimalField(**MONEY, null=True, blank=True)
     # What the tariff (payments/payouts/tariff.py) says M-Pesa will charge, set at request; None: no band fits.
@@ -237,6 +257,13 @@ class Payout(models.Model):
                     status__in=list(SUBMITTED_STATUSES),
                 ),
                 name="payout_working_submitted",
+            ),
+            # The first-time payee flag (payments/payouts/name_check.py) asks whether a business number was ever
+            # paid: only completed business payouts are in it (a phone is asked through the phone index).
+            models.Index(
+                fields=["party_b", "account_reference"],
+                condition=Q(status="completed", rail__in=["paybill", "till"]),
+                name="payout_paid_business",
             ),
         ]
         permissions = [

@@ -1,6 +1,6 @@
 """What M-Pesa is expected to charge for a payout: Safaricom's published bands, per rail group (B2C for phones
 and Pochi, B2B for paybills and tills), each valid from a date. Editable in the console by a
-superuser; the defaults (migration 0031) and their source are in docs/charges.md."""
+superuser; the defaults (migration 0032) and their source are in docs/charges.md."""
 
 from __future__ import annotations
 

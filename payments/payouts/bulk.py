@@ -35,6 +35,7 @@ from core.nairobi_time import NAIROBI
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
+from payments.payouts.name_check import is_first_time_payee, paid_phones
 from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems, payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
 from payments.payouts.tariff import charge_lookup
@@ -345,6 +346,18 @@ def _check_file(file) -> BatchPreview:
         else:
             valid.append(row)
     return BatchPreview(rows=valid, errors=errors)
+
+
+def first_time_lines(rows: list[_Row]) -> set[int]:
+    """The preview's lines whose payee no completed payout has paid: the phones in one query, a business number
+    one by one (few in a file)."""
+    paid = paid_phones({row.phone for row in rows if row.phone})
+    return {
+        row.line
+        for row in rows
+        if (row.phone not in paid if row.phone else is_first_time_payee(
+            rail=row.rail, party_b=row.party_b, account_reference=row.account_reference))
+    }
 
 
 def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]) -> dict[str, Recipient]:

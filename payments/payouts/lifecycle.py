@@ -39,6 +39,7 @@ from payments.models import (
     PayoutReview,
 )
 from payments.models import PayoutStatus as S
+from payments.payouts.name_check import payout_payee_noted
 from payments.signals import payout_status_changed
 from webhooks.services.events import payout_requested_webhook, payout_status_webhook
 
@@ -219,6 +220,7 @@ def payout_created(*, payout: Payout, source: str, actor=None, details: dict[str
     event = event_record(action=rule.action, source=source, payout=payout, actor=actor, to_status=payout.status,
                          details=details)
     _in_transaction(payout=payout, old_status=NEW, event=event)
+    payout_payee_noted(payout)  # first-time payee flag; the name check queued after commit when it is on
     payout_requested_webhook(payout=payout)  # payout.requested / refund.requested; never raises
     return event
 

@@ -41,6 +41,7 @@ from payments.payouts.approval_rules import approval_source, approvals_missing, 
 from payments.payouts.four_eyes import interested_user_ids, refuse_interested_approver
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
 from payments.payouts.limits import check_daily_limits_at_creation, validate_amount
+from payments.payouts.name_check import payee_changed, refuse_unconfirmed_mismatch
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
 from payments.payouts.tariff import expected_charge
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -332,8 +333,10 @@ def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now)
     editor.save(update_fields=["fields", "changed_bound", "last_edited_at"])
 
 
-def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True) -> Payout:
-    """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
+def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True,
+                   name_confirmed: bool = False) -> Payout:
+    """Record one approval (`name_confirmed`: "I have checked the name", required when the name check found a
+    mismatch; payouts/name_check.py). The payout becomes `approved` (and is queued to send after commit) when it
     has enough distinct approvers, none of them its requester. `queue=False`: the caller queues the send
     itself, as an approval of many does (`queue_sends` of all the approved ids, after commit)."""
     _require(approved_by, APPROVE_PERMISSION, "approve payouts")
@@ -342,6 +345,7 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         if payout.status != PayoutStatus.PENDING_APPROVAL:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
         refuse_interested_approver(payout, approved_by)
+        name_details = refuse_unconfirmed_mismatch(payout, name_confirmed=name_confirmed)
         if _active_approvals(payout).filter(approver=approved_by).exists():
             raise InvalidState("You have already approved this payout; a second approver is needed.",
                                code=ErrorCode.ALREADY_APPROVED)
@@ -364,7 +368,7 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             ) from None
         active = list(_active_approvals(payout).select_related("approver"))
         missing = approvals_missing(payout, active)  # the payout's approval rule (approval_rules.py)
-        details = {"approvals": len(active), "required": payout.required_approvals}
+        details = {"approvals": len(active), "required": payout.required_approvals, **name_details}
         if missing:
             details["missing"] = missing
             event_record(action=AuditAction.APPROVAL, source=source, payout=payout, actor=approved_by,
@@ -491,6 +495,8 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             clean["expected_charge"] = expected_charge(payout.rail, clean["amount"])
         changed = [name for name in before if name in clean]
         details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in changed}
+        if set(PAYEE_FIELDS) & set(clean):
+            clean.update(payee_changed(payout, **{f: clean.get(f, getattr(payout, f)) for f in PAYEE_FIELDS}))
         voids = [name for name in BOUND_FIELDS if name in clean]
         now = timezone.now()
         _record_editor(payout, user=updated_by, fields=changed, bound=bool(voids), now=now)

@@ -51,7 +51,7 @@ def seed_tariff(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0030_approval_rules_and_expiry'),
+        ('payments', '0031_payout_name_check'),
     ]
 
     operations = [
