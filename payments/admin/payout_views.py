@@ -35,7 +35,7 @@ from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
-from payments.admin.payout_words import form_paid_to, paid_to
+from payments.admin.payout_words import expected_charge_words, form_paid_to, paid_to
 from payments.forms import (
     RAIL_CHOICES,
     DisbursementForm,
@@ -65,19 +65,12 @@ from payments.payouts.limits import payouts_paused
 from payments.payouts.name_check import NAME_TO_CONFIRM
 from payments.payouts.outcomes import QueryOutcome
 from payments.payouts.rails import command_id_for
-from payments.payouts.tariff import expected_charge, with_charge
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
 # The most payouts one decision page handles (a CSV batch is at most 1,000 rows).
 MAX_PER_DECISION = 1000
 QUERYABLE_FROM_ADMIN = (PayoutStatus.VERIFYING, PayoutStatus.NEEDS_REVIEW)
-
-
-def expected_charge_words(rail: str, amount) -> str:
-    """The tariff's expected charge, as the confirmation and decision pages show it (docs/charges.md)."""
-    charge = expected_charge(rail, amount)
-    return "no tariff band" if charge is None else f"{kes(charge)} (total {kes(with_charge(amount, charge))})"
 
 
 def parse_ids(raw: str | list[str]) -> list[int]:
