@@ -280,7 +280,8 @@ def _request_disbursement(user, data: dict):
         return payout_services.payout_request_disbursement(requested_by=user, source=EventSource.API, **data)
     return recipient_payout_request(
         recipient_id=recipient_id, requested_by=user, source=EventSource.API, amount=data["amount"],
-        remarks=data["remarks"], occasion=data["occasion"], command_id=data.get("command_id"))
+        remarks=data["remarks"], occasion=data["occasion"], command_id=data.get("command_id"),
+        send_after=data.get("send_after"))
 
 
 def _valid(serializer_class, request) -> dict:

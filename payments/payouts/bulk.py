@@ -203,12 +203,13 @@ def _recipient_row(line: int, recipient: Recipient, cell, problems: list[str]) -
     if why_not:
         problems.append(why_not)
     amount = _amount_of(cell, recipient.rail, problems)
+    send_after = _send_after_of(cell("send_after"), problems)
     if problems:
         return None
     # The preview shows who is paid: a business's number beside its name, as a phone has its own column.
     name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
     return _Row(line, recipient.phone, amount, name, cell("recipient_reference"), cell("remarks"), recipient.rail,
-                recipient.party_b, recipient.account_reference, recipient.pk)  # fmt: skip
+                recipient.party_b, recipient.account_reference, recipient.pk, send_after)  # fmt: skip
 
 
 def _amount_of(cell, rail: str, problems: list[str]) -> Decimal | None:
@@ -442,7 +443,8 @@ def payout_batch_create_from_csv(
                     if row.recipient_id is not None:
                         recipient_payout_request(
                             recipient_id=row.recipient_id, requested_by=uploaded_by, amount=row.amount,
-                            remarks=row.remarks, command_id=command_id, batch=batch, source=source)
+                            remarks=row.remarks, command_id=command_id, batch=batch, source=source,
+                            send_after=row.send_after)
                         created += 1
                         continue
                     payout_request_disbursement(
