@@ -63,6 +63,7 @@ SENTENCES: dict[AuditAction, str] = {
     A.APPROVAL_RULE_ADDED: "{actor} added an approval rule",
     A.APPROVAL_RULE_CHANGED: "{actor} changed an approval rule",
     A.APPROVAL_RULE_DELETED: "{actor} deleted an approval rule",
+    A.TARIFF_CHANGED: "{actor} changed M-Pesa's tariff table",
     A.CREDENTIALS_CHANGED: "{actor} changed Daraja credentials",
     A.CREDENTIALS_DELETED: "{actor} deleted Daraja credentials",
     A.OPERATOR_REFUSED: "M-Pesa refused the operator credentials that sent it",

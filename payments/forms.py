@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.money import MONEY
@@ -115,6 +116,16 @@ class DisbursementForm(forms.Form):
         required=False,
         help_text="Why this payout is due: shown to the approvers.",
     )
+    send_after = forms.DateTimeField(
+        label="Send after", required=False,
+        help_text="Optional, Nairobi time (e.g. 2026-12-24 09:00): approved earlier, it waits until then.",
+    )
+
+    def clean_send_after(self):
+        value = self.cleaned_data.get("send_after")
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("Send after must be in the future.")
+        return value
 
     def clean(self):
         """The chosen rail's rules, added to the fields' own errors: every payee field it refuses or misses

@@ -13,6 +13,7 @@ from payments.admin import (  # noqa: F401  (registers the admins)
     overview,
     payouts,
     recipients,
+    tariffs,
 )
 from payments.models import PayoutStatus, RecipientStatus
 

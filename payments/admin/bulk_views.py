@@ -173,10 +173,12 @@ class BulkUploadViews:
             upload=upload,
             rows=rows,
             total=kes(preview.total),
+            charges_total=kes(preview.charges_total),
+            total_with_charges=kes(preview.total + preview.charges_total),
             two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
             first_time_count=len(first_time),
             threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
-            # The float the batch will draw on, as last read: charges are not in the total (not known here).
+            # The float the batch will draw on, as last read; the charges are the tariff's (docs/charges.md).
             float_reading=reading,
             float_available=kes(reading.utility_available) if reading else "",
             utility_total=kes(preview.utility_total),

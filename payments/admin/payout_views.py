@@ -35,7 +35,7 @@ from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
-from payments.admin.payout_words import form_paid_to, paid_to
+from payments.admin.payout_words import expected_charge_words, form_paid_to, paid_to
 from payments.forms import (
     RAIL_CHOICES,
     DisbursementForm,
@@ -205,6 +205,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         paid_to=form_paid_to(data),
                         command_id=command_id_for(data["rail"], data["command_id"]),
                         amount=kes(amount),
+                        expected_charge=expected_charge_words(data.get("rail") or PayoutRail.MOBILE, amount),
+                        send_after=data.get("send_after"),
                         approvals_needed=rule_for(amount=amount, rail=data.get("rail") or PayoutRail.MOBILE,
                                                  source=ApprovalSource.CONSOLE)["approvals"],
                         hidden=[(name, form[name].value() or "") for name in form.fields],

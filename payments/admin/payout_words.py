@@ -3,9 +3,11 @@ one we meant to pay."""
 
 from __future__ import annotations
 
+from core.money import kes
 from core.phone import mask_msisdn
 from payments.models import Payout, PayoutStatus
 from payments.payouts.rails import clean_payee, payee_words
+from payments.payouts.tariff import expected_charge, with_charge
 
 _NAME_NOISE = {"MR", "MRS", "MS", "DR"}
 
@@ -73,3 +75,9 @@ def what_happens_next(payout: Payout, approvals: int) -> str:
             'No money moved. Fix the cause ("Why it failed", above), then Request again (a new payout, approved again).'
         )
     return ""
+
+
+def expected_charge_words(rail: str, amount) -> str:
+    """The tariff's expected charge, as the confirmation and decision pages show it (docs/charges.md)."""
+    charge = expected_charge(rail, amount)
+    return "no tariff band" if charge is None else f"{kes(charge)} (total {kes(with_charge(amount, charge))})"

@@ -148,6 +148,8 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                     "status_badge",
                     "kind",
                     "amount_kes",
+                    "charges",
+                    "send_after",
                     "rail",
                     "phone_full",
                     "command_id",
@@ -311,6 +313,12 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
     @admin.display(description="Amount")
     def amount_kes(self, obj: Payout) -> str:
         return kes(obj.amount)
+
+    @admin.display(description="M-Pesa charge")
+    def charges(self, obj: Payout) -> str:
+        # The tariff's expected charge (docs/charges.md) and, once its result says, what M-Pesa took.
+        expected = "no tariff band" if obj.expected_charge is None else f"expected {kes(obj.expected_charge)}"
+        return expected if obj.charge is None else f"{expected}; charged {kes(obj.charge)}"
 
     @admin.display(description="M-Pesa receipt")
     def receipt(self, obj: Payout) -> str:

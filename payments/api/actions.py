@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -51,6 +52,11 @@ class RefundRequestSerializer(serializers.Serializer):
                                   help_text="Default: the phone that paid (required when it was masked).")
 
 
+def future_moment(value):
+    if value is not None and value <= timezone.now():
+        raise serializers.ValidationError("Send after must be in the future.")
+
+
 class DisbursementRequestSerializer(serializers.Serializer):
     rail = serializers.ChoiceField(
         choices=DISBURSEMENT_RAILS, default=PayoutRail.MOBILE,
@@ -72,6 +78,9 @@ class DisbursementRequestSerializer(serializers.Serializer):
     recipient = serializers.IntegerField(
         required=False, min_value=1,
         help_text="A saved, active recipient's id, in place of rail and payee fields: they are copied from it.")
+    send_after = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, validators=[future_moment],
+        help_text="Not sent before this moment (ISO 8601 with its offset, e.g. 2026-12-24T09:00:00+03:00).")
 
     # Copied from the recipient when one is named: giving them too is refused.
     FROM_RECIPIENT = ("rail", "phone", "party_b", "account_reference", "recipient_name", "recipient_reference",
@@ -271,7 +280,8 @@ def _request_disbursement(user, data: dict):
         return payout_services.payout_request_disbursement(requested_by=user, source=EventSource.API, **data)
     return recipient_payout_request(
         recipient_id=recipient_id, requested_by=user, source=EventSource.API, amount=data["amount"],
-        remarks=data["remarks"], occasion=data["occasion"], command_id=data.get("command_id"))
+        remarks=data["remarks"], occasion=data["occasion"], command_id=data.get("command_id"),
+        send_after=data.get("send_after"))
 
 
 def _valid(serializer_class, request) -> dict:

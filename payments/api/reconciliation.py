@@ -139,6 +139,11 @@ def describe(kind: str, obj, now: datetime) -> str:
         )
     if kind == DiscrepancyKind.PULL_FINDING:
         return obj.message
+    if kind == DiscrepancyKind.CHARGE_DIFFERS:
+        return (
+            f"Payout #{obj.pk} ({kes(obj.amount)}, {obj.rail}) was charged {kes(obj.charge)} by M-Pesa; the tariff "
+            f"expected {kes(obj.expected_charge)}: check the tariff table against your contract."
+        )
     raise ValueError(kind)
 
 

@@ -59,6 +59,7 @@ from payments.models.recipients import (
     RecipientStatus,
 )
 from payments.models.submissions import FormSubmission
+from payments.models.tariffs import TariffBand, TariffGroup
 
 __all__ = [
     "BUSINESS_RAILS",
@@ -92,6 +93,8 @@ __all__ = [
     "FloatBalanceQuerySet",
     "FloatSource",
     "FormSubmission",
+    "TariffBand",
+    "TariffGroup",
     "IdempotencyRecord",
     "Payment",
     "PaymentReportDay",

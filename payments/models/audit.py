@@ -74,6 +74,7 @@ class AuditAction(models.TextChoices):
     APPROVAL_RULE_ADDED = "approval_rule_added", "Approval rule added"
     APPROVAL_RULE_CHANGED = "approval_rule_changed", "Approval rule changed"
     APPROVAL_RULE_DELETED = "approval_rule_deleted", "Approval rule deleted"
+    TARIFF_CHANGED = "tariff_changed", "Tariff band changed"
     PAYOUTS_RESUMED = "payouts_resumed", "Payouts resumed"
     CREDENTIALS_ADDED = "credentials_added", "Credentials added"
     CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"

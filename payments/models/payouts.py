@@ -190,6 +190,10 @@ class Payout(models.Model):
     sent_with = models.ForeignKey(
         "payments.DarajaCredentialSet", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # What the tariff (payments/payouts/tariff.py) says M-Pesa will charge, set at request; None: no band fits.
+    expected_charge = models.DecimalField(**MONEY, null=True, blank=True)
+    # Not sent before this moment, approved or not (payments/payouts/limits.py holds it until then).
+    send_after = models.DateTimeField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )

@@ -22,19 +22,23 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import ApplicationError, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
+from core.nairobi_time import NAIROBI
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
 from payments.payouts.name_check import is_first_time_payee, paid_phones
 from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems, payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
+from payments.payouts.tariff import charge_lookup
 from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
 MAX_ROWS = 1000
@@ -50,6 +54,7 @@ COLUMNS = {
     "recipient_name": ("recipientname", "name", "payee"),
     "recipient_reference": ("reference", "recipientreference", "ref"),
     "remarks": ("remarks", "remark", "description"),
+    "send_after": ("sendafter", "sendat", "scheduledfor"),
 }
 REQUIRED = ("amount", "remarks")
 # A row's rail as written in the file (compared as header names are); a blank rail is a mobile payout.
@@ -87,6 +92,7 @@ class _Row:
     party_b: str = ""
     account_reference: str = ""
     recipient_id: int | None = None  # a saved recipient's row: its payee is copied at creation
+    send_after: datetime | None = None  # optional column, Nairobi time: not sent before it
 
 
 # The error file writes formula-like cells behind a leading ' (core.spreadsheet_cells.neutralise); a file uploaded
@@ -197,12 +203,13 @@ def _recipient_row(line: int, recipient: Recipient, cell, problems: list[str]) -
     if why_not:
         problems.append(why_not)
     amount = _amount_of(cell, recipient.rail, problems)
+    send_after = _send_after_of(cell("send_after"), problems)
     if problems:
         return None
     # The preview shows who is paid: a business's number beside its name, as a phone has its own column.
     name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
     return _Row(line, recipient.phone, amount, name, cell("recipient_reference"), cell("remarks"), recipient.rail,
-                recipient.party_b, recipient.account_reference, recipient.pk)  # fmt: skip
+                recipient.party_b, recipient.account_reference, recipient.pk, send_after)  # fmt: skip
 
 
 def _amount_of(cell, rail: str, problems: list[str]) -> Decimal | None:
@@ -251,10 +258,27 @@ def _check_row(line: int, row: list[str], columns: dict[str, int],
         payee_found[0] = f"{payee_found[0].rstrip('.')}, and no saved recipient has the reference {reference!r}."
     problems.extend(payee_found)
     amount = _amount_of(cell, rail, problems)
+    send_after = _send_after_of(cell("send_after"), problems)
     if problems:
         return None, problems
     return _Row(line, payee["phone"], amount, cell("recipient_name"), reference, cell("remarks"), rail,
-                payee["party_b"], payee["account_reference"]), []  # fmt: skip
+                payee["party_b"], payee["account_reference"], send_after=send_after), []  # fmt: skip
+
+
+def _send_after_of(text: str, problems: list[str]) -> datetime | None:
+    """The optional send_after cell: "2026-12-24 09:00" in Nairobi time (or ISO 8601 with its offset), to come."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        problems.append(f"send_after must be a date and time such as 2026-12-24 09:00 (has {text!r}).")
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=NAIROBI)
+    if moment <= timezone.now():
+        problems.append("send_after must be in the future.")
+        return None
+    return moment
 
 
 def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
@@ -282,6 +306,12 @@ class BatchPreview:
         """What the rows paid from the B2C (Utility) account add up to: what its float must cover."""
         rows = (row for row in self.rows if RAILS[row.rail].leaves == Account.UTILITY)
         return sum((row.amount for row in rows), Decimal("0.00"))
+
+    @property
+    def charges_total(self) -> Decimal:
+        """The rows' expected M-Pesa charges, from the tariff (docs/charges.md)."""
+        charge = charge_lookup()
+        return sum((charge(row.rail, row.amount) or Decimal("0") for row in self.rows), Decimal("0.00"))
 
     @property
     def refused_lines(self) -> list[int]:
@@ -413,7 +443,8 @@ def payout_batch_create_from_csv(
                     if row.recipient_id is not None:
                         recipient_payout_request(
                             recipient_id=row.recipient_id, requested_by=uploaded_by, amount=row.amount,
-                            remarks=row.remarks, command_id=command_id, batch=batch, source=source)
+                            remarks=row.remarks, command_id=command_id, batch=batch, source=source,
+                            send_after=row.send_after)
                         created += 1
                         continue
                     payout_request_disbursement(
@@ -429,6 +460,7 @@ def payout_batch_create_from_csv(
                         recipient_reference=row.recipient_reference,
                         batch=batch,
                         source=source,
+                        send_after=row.send_after,
                     )
                 created += 1
             except ApplicationError as exc:

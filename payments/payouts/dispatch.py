@@ -420,11 +420,13 @@ def payouts_due_for_status_query():
 
 
 def payouts_lost_in_queue(*, older_than_seconds: int = 60):
-    """Approved payouts whose send task may have been lost (broker down at approval time)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return Payout.objects.filter(status=PayoutStatus.APPROVED, status_changed_at__lte=cutoff).values_list(
-        "pk", flat=True
-    )
+    """Approved payouts whose send task may have been lost (broker down at approval time), and scheduled ones
+    whose `send_after` has come: not those still waiting for theirs."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    return Payout.objects.filter(status=PayoutStatus.APPROVED, status_changed_at__lte=cutoff).exclude(
+        send_after__gt=now
+    ).values_list("pk", flat=True)
 
 
 def account_balance_query() -> QueryOutcome:

@@ -1,17 +1,16 @@
-"""A payout that waits too long for its approvals expires: PAYOUT_APPROVAL_EXPIRY_MINUTES after it was
-requested, still `pending_approval`, it is rejected with the reason "expired" through the lifecycle's door
-(action `expired`), which gives a refund's amount back to its payment. Its requester reads it in their inbox
-(notifications/inbox.py). The payout sweep (payments/tasks.py) runs `payouts_expire()`; so does
-`manage.py expire_payouts`, at once.
-
-Only `pending_approval` expires: an approved payout has its approvals (it waits for the kill switch, a limit or
-the float, and is sent or rejected by a person)."""
+"""A payout that waits too long for its approvals expires: PAYOUT_APPROVAL_EXPIRY_MINUTES after it was requested (after
+its `send_after`, for a scheduled payout), still `pending_approval`, it is rejected with the reason "expired"
+through the lifecycle's door (action `expired`), which gives a refund's amount back to its payment. Its requester
+reads it in their inbox (notifications/inbox.py). The payout sweep (payments/tasks.py) runs `payouts_expire()`; so
+does `manage.py expire_payouts`, at once. Only `pending_approval` expires: an approved payout has its approvals (it
+waits for the kill switch, a limit or the float, and is sent or rejected by a person)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from payments.models import AuditAction, EventSource, Payout, PayoutStatus
@@ -21,13 +20,15 @@ EXPIRED_REASON = "expired"
 
 
 def expiry_cutoff():
-    """Payouts requested at or before this moment have waited too long."""
+    """Payouts requested (or scheduled) at or before this moment have waited too long."""
     return timezone.now() - timedelta(minutes=settings.PAYOUT_APPROVAL_EXPIRY_MINUTES)
 
 
 def payouts_due_to_expire() -> list[int]:
+    cutoff = expiry_cutoff()
     return list(
-        Payout.objects.filter(status=PayoutStatus.PENDING_APPROVAL, created_at__lte=expiry_cutoff())
+        Payout.objects.filter(status=PayoutStatus.PENDING_APPROVAL)
+        .filter(Q(send_after__isnull=True, created_at__lte=cutoff) | Q(send_after__lte=cutoff))
         .order_by("pk").values_list("pk", flat=True)
     )
 

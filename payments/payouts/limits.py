@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.errors import PayoutError
 from core.money import kes
+from core.nairobi_time import NAIROBI
 from payments.models import (
     RELEASED_STATUSES,
     SUBMITTED_STATUSES,
@@ -24,6 +25,7 @@ from payments.models import (
     SentHour,
 )
 from payments.payouts.rails import RAILS, RAILS_LEAVING, Account
+from payments.payouts.tariff import with_charge
 
 # Payouts that count against a day's limit once requested (until they fail or are rejected).
 _COMMITTED = [s for s in PayoutStatus.values if s not in RELEASED_STATUSES]
@@ -237,7 +239,11 @@ def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
     """Why this approved payout must wait instead of leaving now ("" when it may go)."""
     if settings.PAYOUTS_PAUSED or figures.paused:
         return "Payouts are paused (kill switch)."
+    if payout.send_after and payout.send_after > timezone.now():
+        return f"Scheduled for {payout.send_after.astimezone(NAIROBI):%Y-%m-%d %H:%M} Nairobi time."
     rail = RAILS[payout.rail]
+    # The float must cover the amount and M-Pesa's expected charge (docs/charges.md).
+    leaving = with_charge(payout.amount, payout.expected_charge)
     if figures.sent_today + payout.amount > rail.daily_limit():
         if rail.leaves == Account.WORKING:
             return f"The Working account's daily limit of {kes(rail.daily_limit())} reached; waits for tomorrow."
@@ -246,17 +252,18 @@ def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
         if figures.sent_today_to_payee + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
             limit = settings.PAYOUT_RECIPIENT_DAILY_LIMIT
             return f"This phone's daily limit of {kes(limit)} reached; waits for tomorrow."
-        if figures.float_available is not None and payout.amount > figures.float_available:
-            return f"The B2C float ({kes(figures.float_available)}) is below this payout; waits for a top-up."
+        if figures.float_available is not None and leaving > figures.float_available:
+            return (f"The B2C float ({kes(figures.float_available)}) is below this payout and its charge "
+                    f"({kes(leaving)}); waits for a top-up.")
         return ""
     if payout.party_b and payout.rail in (PayoutRail.PAYBILL, PayoutRail.TILL) and (
         figures.sent_today_to_payee + payout.amount > settings.B2B_RECIPIENT_DAILY_LIMIT
     ):
         return (f"The daily limit of {kes(settings.B2B_RECIPIENT_DAILY_LIMIT)} to {payout.party_b} reached; "
                 "waits for tomorrow.")
-    if figures.float_available is not None and payout.amount > figures.float_available:
-        return (f"The Working account ({kes(figures.float_available)}) is below this payout; waits for money "
-                "to be moved in (M-Pesa org portal).")
+    if figures.float_available is not None and leaving > figures.float_available:
+        return (f"The Working account ({kes(figures.float_available)}) is below this payout and its charge "
+                f"({kes(leaving)}); waits for money to be moved in (M-Pesa org portal).")
     return ""
 
 

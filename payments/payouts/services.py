@@ -5,6 +5,7 @@ at send time); a payment's refunded total is held by a CHECK too."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -42,6 +43,7 @@ from payments.payouts.lifecycle import payout_created, payout_lock, payout_trans
 from payments.payouts.limits import check_daily_limits_at_creation, validate_amount
 from payments.payouts.name_check import payee_changed, refuse_unconfirmed_mismatch
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
+from payments.payouts.tariff import expected_charge
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_payout as send_payout_task
 from payments.tasks import send_payouts as send_payouts_task
@@ -99,6 +101,12 @@ def _text(value: str | None, *, field: str, min_len: int = 0, max_len: int = 100
     return text
 
 
+def validate_send_after(send_after: datetime | None) -> None:
+    """A payout may be scheduled only for a moment still to come."""
+    if send_after is not None and send_after <= timezone.now():
+        raise PayoutError("Send after must be in the future.", code="send_after")
+
+
 def payout_request_disbursement(
     *,
     requested_by,
@@ -116,6 +124,7 @@ def payout_request_disbursement(
     reason: str = "",
     batch: PayoutBatch | None = None,
     source: str = EventSource.API,
+    send_after: datetime | None = None,
 ) -> Payout:
     """A payout to someone we pay (trainer, client, supplier), or a float top-up, waiting for approval. `rail`
     says how it is paid and which payee fields it names (payments/payouts/rails.py)."""
@@ -123,6 +132,7 @@ def payout_request_disbursement(
     disbursement_rail(rail)
     payee = clean_payee(rail, phone=phone, party_b=party_b, account_reference=account_reference)
     amount = validate_amount(amount, rail=rail)
+    validate_send_after(send_after)
     with transaction.atomic():
         check_daily_limits_at_creation(phone=payee["phone"], party_b=payee["party_b"], amount=amount, rail=rail)
         payout = Payout.objects.create(
@@ -130,6 +140,8 @@ def payout_request_disbursement(
             rail=rail,
             **payee,
             amount=amount,
+            expected_charge=expected_charge(rail, amount),
+            send_after=send_after,
             command_id=command_id_for(rail, command_id),
             remarks=_text(remarks, field="Remarks", min_len=2),
             occasion=_text(occasion, field="Occasion"),
@@ -184,6 +196,7 @@ def payment_refund(
             phone=target,
             phone_differs_from_payment=differs,
             amount=amount,
+            expected_charge=expected_charge(PayoutRail.MOBILE, amount),
             command_id=CommandID.BUSINESS_PAYMENT,
             remarks=truncate_to(Payout, "remarks", f"Refund of {payment.receipt}"),
             reason=reason,
@@ -479,6 +492,7 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
         if "amount" in clean:
             # The rules in force now decide for the new amount, for the source it was requested from.
             clean.update(rule_fields(amount=clean["amount"], rail=payout.rail, source=_rule_source(payout)))
+            clean["expected_charge"] = expected_charge(payout.rail, clean["amount"])
         changed = [name for name in before if name in clean]
         details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in changed}
         if set(PAYEE_FIELDS) & set(clean):

@@ -33,7 +33,8 @@ def unpayable_reason(recipient: Recipient) -> str | None:
 
 def recipient_payout_request(*, recipient_id: int, requested_by, amount: Decimal, remarks: str,
                              occasion: str = "", command_id: str | None = None, reason: str = "",
-                             batch: PayoutBatch | None = None, source: str = EventSource.API) -> Payout:
+                             batch: PayoutBatch | None = None, source: str = EventSource.API,
+                             send_after=None) -> Payout:
     """Request a payout to an active recipient, with its rail and payee fields, name, reference and category
     copied onto the payout. A recipient pending approval or archived is refused (409), creating nothing."""
     with transaction.atomic():
@@ -45,7 +46,7 @@ def recipient_payout_request(*, recipient_id: int, requested_by, amount: Decimal
             raise InvalidState(why_not, code=ErrorCode.RECIPIENT_NOT_ACTIVE)
         payout = payout_request_disbursement(
             requested_by=requested_by, amount=amount, remarks=remarks, occasion=occasion, command_id=command_id,
-            reason=reason, batch=batch, source=source, **recipient.payee(),
+            reason=reason, batch=batch, source=source, send_after=send_after, **recipient.payee(),
             recipient_name=recipient.name, recipient_reference=recipient.external_reference,
             recipient_type=recipient.category,
         )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import (
     Count,
     DecimalField,
+    F,
     Q,
     QuerySet,
     Sum,
@@ -105,6 +106,8 @@ class DiscrepancyKind:
     # From the ledger (docs/ledger.md).
     PAYOUT_IN_FLIGHT_LONG = "payout_in_flight_long"
     FLOAT_DRIFT = "float_drift"
+    # A paid payout whose charge (its result's) differs from the tariff's expected charge (docs/charges.md).
+    CHARGE_DIFFERS = "charge_differs"
 
     # Listing order: what is most likely money at risk first.
     ALL = (
@@ -113,6 +116,7 @@ class DiscrepancyKind:
         PAYOUT_IN_FLIGHT_LONG,
         FLOAT_DRIFT,
         RESULT_MISMATCH,
+        CHARGE_DIFFERS,
         CALLBACK_UNMATCHED,
         CALLBACK_INVALID,
         CALLBACK_ERROR,
@@ -143,6 +147,12 @@ def discrepancy_sources(*, now: datetime | None = None) -> list[DiscrepancySourc
             # Unmatched and invalid callbacks are listed under their own kind.
             callbacks.filter(mismatch=True).exclude(outcome__in=[CallbackOutcome.UNMATCHED, CallbackOutcome.INVALID]),
             "received_at",
+        ),
+        DiscrepancySource(
+            DiscrepancyKind.CHARGE_DIFFERS,
+            payouts.filter(status=PayoutStatus.COMPLETED, charge__isnull=False, expected_charge__isnull=False)
+            .exclude(charge=F("expected_charge")),
+            "completed_at",
         ),
         DiscrepancySource(
             DiscrepancyKind.CALLBACK_UNMATCHED, callbacks.filter(outcome=CallbackOutcome.UNMATCHED), "received_at"

@@ -24,6 +24,7 @@ SUB_DOMAINS = {
     "payments.models.idempotency",
     "payments.models.recipients",
     "payments.models.approval_rules",
+    "payments.models.tariffs",
 }
 
 

@@ -286,7 +286,9 @@ def test_hold_reasons_keep_their_order(daraja, settings):
     PayoutControl.objects.update(paused=False)
     assert send_hold_reason(payout).startswith("Daily limit")
     settings.PAYOUT_DAILY_LIMIT = Decimal("1000")
-    assert send_hold_reason(payout) == "The B2C float (KES 5.00) is below this payout; waits for a top-up."
+    assert send_hold_reason(payout) == (
+        "The B2C float (KES 5.00) is below this payout and its charge (KES 20.00); waits for a top-up."
+    )
     FloatBalance.objects.create(utility_available=Decimal("500.00"), source="balance_query")
     assert send_hold_reason(payout) == ""  # the latest reading counts
 

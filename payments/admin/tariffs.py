@@ -1,0 +1,44 @@
+"""M-Pesa's tariff table in the console: superusers read and change its bands (docs/charges.md); each save or
+delete goes through payments/payouts/tariff.py, which records the old and new values in the audit trail."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from payments.models import EventSource, TariffBand
+from payments.payouts.tariff import tariff_band_delete, tariff_band_save
+
+
+@admin.register(TariffBand)
+class TariffBandAdmin(admin.ModelAdmin):
+    list_display = ("group", "min_amount", "max_amount", "charge", "valid_from", "source")
+    list_filter = ("group",)
+    ordering = ("group", "-valid_from", "min_amount")
+
+    def _superuser(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def get_actions(self, request):
+        return {}  # a bulk delete would skip the audit trail
+
+    def save_model(self, request, obj, form, change):
+        before = TariffBand.objects.filter(pk=obj.pk).first() if change else None
+        tariff_band_save(band=obj, changed_by=request.user, source=EventSource.ADMIN, before=before)
+
+    def delete_model(self, request, obj):
+        tariff_band_delete(band=obj, changed_by=request.user, source=EventSource.ADMIN)
