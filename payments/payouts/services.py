@@ -40,6 +40,7 @@ from payments.payouts.four_eyes import interested_user_ids, refuse_interested_ap
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
 from payments.payouts.limits import check_daily_limits_at_creation, required_approvals, validate_amount
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
+from payments.payouts.reversals import refund_refusal_for_reversal
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_payout as send_payout_task
 from payments.tasks import send_payouts as send_payouts_task
@@ -162,6 +163,9 @@ def payment_refund(
             payment = Payment.objects.select_for_update().get(pk=payment_id)
         except Payment.DoesNotExist:
             raise NotFound("No such payment.") from None
+        reversed_by = refund_refusal_for_reversal(payment.pk)
+        if reversed_by:
+            raise InvalidState(reversed_by, code="reversal")
         if payment.status != PaymentStatus.COMPLETED:
             raise PayoutError(f"Only a completed payment can be refunded; this one is {payment.status}.")
         remaining = payment.amount - payment.refunded_amount
