@@ -135,6 +135,8 @@ def test_a_reversal_is_approved_by_another_person_sent_once_and_its_result_rever
 
     viewer = api(make_approver("viewer"))
     assert viewer.get(f"/api/payments/{payment.pk}/").json()["status"] == "reversed"
+    stats = viewer.get("/api/stats/").json()
+    assert (stats["reversed_payments"], stats["reversed_total"], stats["payment_revenue"]) == (1, "1500.00", "0.00")
     feed = api(make_user("owner", is_superuser=True)).get("/api/events/?page_size=100").json()["results"]
     assert "payment.reversed" in [event["type"] for event in feed]
 
