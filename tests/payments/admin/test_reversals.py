@@ -43,6 +43,9 @@ def test_the_reverse_action_requests_a_reversal_of_the_whole_payment(requester_c
     assert again.url == done.url
     assert Payout.objects.count() == 1
 
+    payout_page = requester_client.get(done.url)
+    assert payout_page.status_code == 200
+    assert "Reversal of SKC82PACB8" in payout_page.content.decode()
     shown = requester_client.get(change_url(payment)).content.decode()
     assert "The payer, by reversal" in shown
     assert reverse_url(payment) not in shown  # one reversal at a time
