@@ -288,3 +288,14 @@ def test_a_bad_reason_is_a_400_and_stores_nothing(client):
     assert response.status_code == 400
     assert "reason" in response.json()
     assert not Payout.objects.exists()
+
+
+def test_a_rejected_reversal_gives_the_payment_its_amount_back(client):
+    payment = received(client)
+    created = ask_reversal(payment)
+    rejected = api(make_approver("appr")).post(f"/api/payouts/{created.json()['id']}/reject/",
+                                               {"reason": "Ask the customer first"}, format="json")
+    assert rejected.json()["status"] == "rejected", rejected.content
+    payment.refresh_from_db()
+    assert (payment.status, payment.refundable_amount) == (PaymentStatus.COMPLETED, Decimal("1500.00"))
+    assert _refund(payment).status_code == 201
