@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     OWN_RECIPIENT = "own_recipient"
     RECIPIENT_NOT_ACTIVE = "recipient_not_active"
     REFERENCE_TAKEN = "reference_taken"
+    # The name check (payments/payouts/name_check.py): a mismatched name approved without "I have checked it".
+    NAME_NOT_CONFIRMED = "name_not_confirmed"
     # Input.
     AMOUNT = "amount"
     INVALID_PHONE = "invalid_phone"

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from core.console_kit import EstimatedCountPaginator, badge, kes, refused
 from core.errors import ApplicationError
-from ledger import selectors
+from ledger import accounts, selectors
 from ledger.export import NAIROBI
 from ledger.models import (
     Account,
@@ -233,16 +233,31 @@ class FundingRequestForm(forms.ModelForm):
 
     class Meta:
         model = FundingRequest
-        fields = ["kind", "amount", "receipt", "effective_at", "note"]
+        fields = ["kind", "account", "amount", "receipt", "effective_at", "note"]
         help_texts = {
-            "kind": "A top-up: money you sent into the M-Pesa Utility Account (from the bank or the Working "
-            "Account). An opening balance: what the account held on the day the ledger starts, entered once.",
+            "kind": "A top-up: money you sent into the M-Pesa account from outside (the bank). A move from the "
+            "Working Account to the Utility Account made through a float top-up payout is posted by the payout: "
+            "do not enter it here. An opening balance: what the account held on the day the ledger starts, "
+            "entered once.",
+            "account": "The B2C float (Utility Account), or the Working account that pays paybills and tills.",
             "amount": "In KES, as the M-Pesa portal or your bank shows it, e.g. 1000000.00.",
             "receipt": "The M-Pesa receipt of the transfer, if it has one: the statement that lists it later then "
             "posts nothing twice. Leave empty for an opening balance.",
             "effective_at": "When the money arrived (Nairobi time): the ledger posts it on that day.",
             "note": "Who sent it and why, as a colleague approving it needs to read it.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only our M-Pesa accounts are funded; left empty, the B2C float (as before the Working account existed).
+        field = self.fields["account"]
+        field.queryset = Account.objects.filter(code__in=accounts.FUNDABLE_ACCOUNTS)
+        field.required = False
+        field.empty_label = None
+        field.label_from_instance = lambda account: accounts.FUNDABLE_ACCOUNTS[account.code]
+
+    def clean_account(self):
+        return self.cleaned_data.get("account") or Account.objects.get(pk=accounts.MPESA_UTILITY)
 
 
 @admin.register(FundingRequest)
@@ -254,7 +269,7 @@ class FundingRequestAdmin(admin.ModelAdmin):
     ]  # fmt: skip
     list_filter = ["status", "kind"]
     form = FundingRequestForm
-    fields = ["kind", "amount", "receipt", "effective_at", "note", "form_nonce"]
+    fields = ["kind", "account", "amount", "receipt", "effective_at", "note", "form_nonce"]
     # No list actions: posting KES 1,000,000 is decided on a page that shows the request and the float it is for.
     actions = []
     change_form_template = "admin/ledger/fundingrequest/change_form.html"
@@ -340,7 +355,7 @@ class FundingRequestAdmin(admin.ModelAdmin):
             nonce=form.cleaned_data.get("form_nonce", ""),
             create=lambda: money.funding_request_create(
                 requested_by=request.user, kind=obj.kind, amount=obj.amount, note=obj.note, receipt=obj.receipt,
-                effective_at=obj.effective_at,
+                effective_at=obj.effective_at, account=obj.account_id or accounts.MPESA_UTILITY,
             ),
             url_of=lambda created: reverse("admin:ledger_fundingrequest_change", args=(created.pk,)),
         )

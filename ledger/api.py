@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from core.api_pagination import NewestFirstPagination
 from core.api_throttles import TolerantScopedRateThrottle
 from core.money import LEDGER_MONEY, RUNNING_TOTAL
-from ledger import selectors
+from ledger import accounts, selectors
 from ledger.export import NAIROBI
 from ledger.models import Account, AccountType, Entry, FundingKind, FundingRequest, StatementProposal
 from ledger.services import money, statement
@@ -189,6 +189,11 @@ class FundingCreateSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=255)
     receipt = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     effective_at = ReportDateTimeField(required=False)
+    account = serializers.ChoiceField(
+        choices=list(accounts.FUNDABLE_ACCOUNTS.items()), default=accounts.MPESA_UTILITY,
+        help_text="The M-Pesa account funded: mpesa_utility (the B2C float, the default) or mpesa_working (the "
+        "Working account that pays paybills and tills and tops up the float).",
+    )
 
 
 class FundingRequestViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -274,6 +274,8 @@ CELERY_TASK_ROUTES = {
     # The finance sweep stays on the default queue: it only reads rows, and it must run while a long job
     # holds the finance worker (it marks jobs whose worker died).
     "payments.tasks.run_finance_job": {"queue": "finance"},
+    # The name check waits on Daraja's lookup; a payout send never waits behind it.
+    "payments.tasks.check_payout_name": {"queue": "notifications"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic work; each app adds its own entries below its own settings section.
@@ -299,6 +301,10 @@ MPESA_B2C_SHORTCODE = env.str("MPESA_B2C_SHORTCODE", default="")
 # the B2B shortcode).
 MPESA_B2B_SHORTCODE = env.str("MPESA_B2B_SHORTCODE", default="")
 MPESA_TOPUP_FROM_SHORTCODE = env.str("MPESA_TOPUP_FROM_SHORTCODE", default="")
+# Look up each mobile, paybill and till payee's name at M-Pesa when a payout is requested (Hakikisha, Query Org
+# Info) and show it to approvers beside ours (docs/name-check.md). Off by default: the lookups need the APIs
+# enabled on the app.
+MPESA_NAME_CHECK = env.bool("MPESA_NAME_CHECK", default=False)
 MPESA_INITIATOR_NAME = env.str("MPESA_INITIATOR_NAME", default="")
 MPESA_INITIATOR_PASSWORD = env.str("MPESA_INITIATOR_PASSWORD", default="")
 MPESA_CERTIFICATE_PATH = env.str("MPESA_CERTIFICATE_PATH", default="")
@@ -363,7 +369,12 @@ PAYOUT_MIN_AMOUNT = env_decimal("PAYOUT_MIN_AMOUNT", "10")
 PAYOUT_MAX_AMOUNT = env_decimal("PAYOUT_MAX_AMOUNT", "250000")
 PAYOUT_DAILY_LIMIT = env_decimal("PAYOUT_DAILY_LIMIT", "1000000")
 PAYOUT_RECIPIENT_DAILY_LIMIT = env_decimal("PAYOUT_RECIPIENT_DAILY_LIMIT", "500000")
+# The default approval rule (when no rule of the console's "Approval rules" fits a request): two approvers at
+# or above this amount, one below (docs/approval-rules.md).
 PAYOUT_DUAL_APPROVAL_THRESHOLD = env_decimal("PAYOUT_DUAL_APPROVAL_THRESHOLD", "10000")
+# A payout still waiting for its approvals this many minutes after it was requested is rejected as "expired"
+# by the payout sweep (or `manage.py expire_payouts`); a refund's amount returns to its payment.
+PAYOUT_APPROVAL_EXPIRY_MINUTES = env.int("PAYOUT_APPROVAL_EXPIRY_MINUTES", default=4320)
 PAYOUTS_PAUSED = env.bool("PAYOUTS_PAUSED", default=False)
 # The PAYOUT_* amounts above are for what leaves the B2C Utility account (`mobile` and `pochi` payouts). What
 # leaves the Working account (`paybill`, `till`, `float_topup`, `reversal`) has its own limits.

@@ -27,6 +27,7 @@ LIMIT = 50
 OUTCOMES = {
     AuditAction.APPROVED: "approved",
     AuditAction.REJECTED: "rejected",
+    AuditAction.EXPIRED: "expired without its approvals (rejected)",
     AuditAction.COMPLETED: "paid",
     AuditAction.FAILED: "failed: no money moved",
     AuditAction.REVIEWED: "reviewed",

@@ -11,11 +11,20 @@ from django.core.exceptions import ImproperlyConfigured
 from core.errors import ApplicationError
 from core.money import MONEY
 from payments.field_encryption import SECRET_FIELDS, encrypt_value, encryption_configured, masked_hint
-from payments.models import CommandID, DarajaCredentialSet, PayoutStatus
+from payments.models import CommandID, DarajaCredentialSet, PayoutRail, PayoutStatus
+from payments.payouts.limits import validate_amount
+from payments.payouts.rails import ACCOUNT_REFERENCE_MAX, DISBURSEMENT_RAILS, PAYEE_FIELDS, RAILS, payee_problems
 from payments.validators import kenyan_phone, payable_amount
 
 # Service error codes that belong to one field of the form that caused them.
-ERROR_FIELDS = {"invalid_phone": "phone", "over_refund": "amount", "amount": "amount"}
+ERROR_FIELDS = {
+    "invalid_phone": "phone",
+    "invalid_party_b": "party_b",
+    "invalid_account_reference": "account_reference",
+    "invalid_rail": "rail",
+    "over_refund": "amount",
+    "amount": "amount",
+}
 
 
 def add_service_error(form: forms.Form, exc: ApplicationError) -> None:
@@ -38,12 +47,64 @@ def _phone(**kwargs) -> forms.CharField:
     )
 
 
-class DisbursementForm(forms.Form):
-    """A payout to someone we pay; becomes a payout waiting for approval (payout_request_disbursement)."""
+# How the console names each rail a disbursement may take, in the order the form offers them.
+RAIL_CHOICES = [
+    (PayoutRail.MOBILE, "Mobile number (M-Pesa B2C)"),
+    (PayoutRail.PAYBILL, "Paybill: a business number and an account"),
+    (PayoutRail.TILL, "Till (Buy Goods)"),
+    (PayoutRail.POCHI, "Pochi la Biashara (a trader's phone number)"),
+    (PayoutRail.FLOAT_TOPUP, "Top up our B2C float (from the Working account)"),
+]
 
-    phone = _phone()
-    amount = _amount()
-    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+
+def rails_taking(field: str) -> str:
+    """The rails whose request takes `field`, space-separated (the form's script shows the field for those)."""
+    if field == "command_id":
+        return " ".join(r for r in DISBURSEMENT_RAILS if RAILS[r].command_id is None)
+    return " ".join(r for r in DISBURSEMENT_RAILS if field in RAILS[r].takes)
+
+
+def _rail_field(name: str, field: forms.Field) -> forms.Field:
+    field.widget.attrs["data-rails"] = rails_taking(name)
+    return field
+
+
+class DisbursementForm(forms.Form):
+    """A payout to someone we pay, or a float top-up; becomes a payout waiting for approval
+    (payout_request_disbursement). The rail comes first: each payee field says which rails take it
+    (`data-rails`, read by payments/static/payments/rail-form.js, which hides the others). Without the script
+    every field shows and clean() names each field the chosen rail refuses or misses, all at once."""
+
+    rail = forms.ChoiceField(
+        label="How it is paid",
+        choices=RAIL_CHOICES,
+        initial=PayoutRail.MOBILE,
+        required=False,  # left out: a mobile payout, as the API's default
+        widget=forms.RadioSelect(attrs={"class": "rail-choice"}),
+    )
+    phone = _rail_field("phone", forms.CharField(
+        max_length=20, required=False, widget=forms.TextInput(attrs={"inputmode": "tel"}),
+        help_text="Mobile and Pochi: 0712345678, +254712345678 or 254712345678.",
+    ))  # fmt: skip
+    party_b = _rail_field("party_b", forms.CharField(
+        label="Paybill or till number", max_length=12, required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "data-label-paybill": "Paybill number",
+                                      "data-label-till": "Till number"}),
+        help_text="Paybill and till: the business number, 5 to 7 digits.",
+    ))  # fmt: skip
+    account_reference = _rail_field("account_reference", forms.CharField(
+        label="Account", max_length=100, required=False,
+        help_text=f"Paybill: the account at the business, e.g. an invoice number (required; at most "
+        f"{ACCOUNT_REFERENCE_MAX} characters). Till: optional.",
+    ))  # fmt: skip
+    amount = forms.DecimalField(
+        **MONEY, min_value=Decimal("1"), help_text="Whole Kenyan shillings.",
+        widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
+    )  # fmt: skip
+    command_id = _rail_field("command_id", forms.ChoiceField(
+        label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT, required=False,
+        help_text="Mobile only: every other rail has its own.",
+    ))  # fmt: skip
     remarks = forms.CharField(min_length=2, max_length=100, help_text="Sent to M-Pesa (2–100 characters).")
     recipient_name = forms.CharField(max_length=150, required=False)
     recipient_type = forms.CharField(max_length=30, required=False, help_text="e.g. trainer, client, supplier")
@@ -55,12 +116,42 @@ class DisbursementForm(forms.Form):
         help_text="Why this payout is due: shown to the approvers.",
     )
 
+    def clean(self):
+        """The chosen rail's rules, added to the fields' own errors: every payee field it refuses or misses
+        and the amount limits of the account it leaves (payments/payouts/rails.py, limits.py)."""
+        cleaned = super().clean()
+        if "rail" in self.errors:
+            return cleaned
+        rail = cleaned.get("rail") or PayoutRail.MOBILE
+        cleaned["rail"] = rail
+        given = {name: self.data.get(name, "") for name in PAYEE_FIELDS}
+        for field, message in payee_problems(rail, given).items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        amount = cleaned.get("amount")
+        if amount is not None:
+            try:
+                cleaned["amount"] = validate_amount(amount, rail=rail)
+            except ApplicationError as exc:
+                self.add_error("amount", exc.message)
+        if RAILS[rail].command_id is not None:
+            cleaned["command_id"] = None  # the rail's own; the box (hidden by the script) is not read
+        elif not cleaned.get("command_id"):
+            cleaned["command_id"] = CommandID.BUSINESS_PAYMENT
+        return cleaned
+
 
 class PayoutEditForm(forms.Form):
-    """The fields payout_update accepts. Changing amount, phone or CommandID voids the approvals."""
+    """The fields payout_update accepts, for the payout's rail only (its payee fields, its CommandID when the
+    requester chooses it). Changing amount, payee or CommandID voids the approvals."""
 
     phone = _phone()
-    amount = _amount()
+    party_b = forms.CharField(label="Paybill or till number", max_length=12)
+    account_reference = forms.CharField(label="Account", max_length=100, required=False)
+    amount = forms.DecimalField(
+        **MONEY, min_value=Decimal("1"), help_text="Whole Kenyan shillings.",
+        widget=forms.NumberInput(attrs={"step": "1", "inputmode": "numeric"}),
+    )  # fmt: skip
     command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices)
     remarks = forms.CharField(min_length=2, max_length=100)
     recipient_name = forms.CharField(max_length=150, required=False)
@@ -70,7 +161,30 @@ class PayoutEditForm(forms.Form):
     @classmethod
     def for_payout(cls, payout, data=None) -> PayoutEditForm:
         initial = {name: getattr(payout, name) for name in cls.base_fields}
-        return cls(data=data, initial=initial)
+        form = cls(data=data, initial=initial)
+        form.rail = payout.rail
+        rail = RAILS[payout.rail]
+        for name in PAYEE_FIELDS:
+            if name not in rail.takes:
+                del form.fields[name]
+        if "account_reference" in form.fields:
+            form.fields["account_reference"].required = "account_reference" in rail.requires
+        if rail.command_id is not None:
+            del form.fields["command_id"]
+        return form
+
+    def clean(self):
+        cleaned = super().clean()
+        given = {name: self.data.get(name, "") for name in PAYEE_FIELDS if name in self.fields}
+        for field, message in payee_problems(self.rail, given).items():
+            if field in self.fields and field not in self.errors:
+                self.add_error(field, message)
+        if cleaned.get("amount") is not None:
+            try:
+                cleaned["amount"] = validate_amount(cleaned["amount"], rail=self.rail)
+            except ApplicationError as exc:
+                self.add_error("amount", exc.message)
+        return cleaned
 
     def changes(self) -> dict:
         return {name: self.cleaned_data[name] for name in self.changed_data}
@@ -138,11 +252,15 @@ class KillSwitchForm(forms.Form):
 class BulkUploadForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="Columns: phone, amount, recipient name, reference, remarks (a header row first). "
-        "Every row is checked before anything is created.",
+        help_text="Columns: phone, amount, recipient name, reference, remarks (a header row first); rail, party_b "
+        "and account_reference for paybills, tills, Pochi and float top-ups. Every row is checked before anything "
+        "is created.",
     )
     name = forms.CharField(max_length=150, required=False, help_text="Batch name; the file name if blank.")
-    command_id = forms.ChoiceField(label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT)
+    command_id = forms.ChoiceField(
+        label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT,
+        help_text="For the mobile rows; every other rail has its own.",
+    )  # fmt: skip
 
 
 class DarajaCredentialSetForm(forms.ModelForm):

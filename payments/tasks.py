@@ -50,6 +50,15 @@ def send_payouts(payout_ids: list[int]) -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
+def check_payout_name(payout_id: int) -> str:
+    """The name check of a payout just requested or whose payee changed (MPESA_NAME_CHECK): one lookup, never
+    a send. Runs on the side worker's queue: it waits on Daraja, and no payout send waits behind it."""
+    from payments.payouts.name_check import payout_name_check
+
+    return payout_name_check(payout_id)
+
+
+@shared_task(acks_late=True)
 def query_payout_status(payout_id: int) -> str:
     from payments.payouts import dispatch
 
@@ -72,9 +81,13 @@ def send_stk_push(payment_id: int) -> str:
 
 @shared_task(acks_late=True)
 def sweep_payouts() -> dict[str, int]:
-    """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue."""
+    """Beat: queue sends that were lost and status queries for payouts whose outcome is overdue, and reject
+    as expired the payouts that waited PAYOUT_APPROVAL_EXPIRY_MINUTES for their approvals."""
     from payments.payouts import dispatch
     from payments.payouts import services as payouts
+    from payments.payouts.expiry import payouts_expire
+
+    expired = payouts_expire()
 
     lost = list(dispatch.payouts_lost_in_queue())
     if lost:
@@ -83,9 +96,10 @@ def sweep_payouts() -> dict[str, int]:
     due = list(dispatch.payouts_due_for_status_query())
     for payout_id in due:
         query_payout_status.delay(payout_id)
-    if lost or due:
-        logger.info("sweep queued %d sends and %d status queries", len(lost), len(due))
-    return {"sends": len(lost), "status_queries": len(due)}
+    if lost or due or expired:
+        logger.info("sweep queued %d sends and %d status queries, expired %d payouts", len(lost), len(due),
+                    len(expired))
+    return {"sends": len(lost), "status_queries": len(due), "expired": len(expired)}
 
 
 @shared_task(acks_late=True)

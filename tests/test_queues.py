@@ -29,6 +29,7 @@ SIDE_TASKS = (
     "notifications.tasks.deliver_recent",
     "notifications.tasks.send_daily_summary",
     "payments.tasks.run_finance_job",
+    "payments.tasks.check_payout_name",
 )
 
 

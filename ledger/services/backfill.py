@@ -25,24 +25,39 @@ from ledger.models import Entry
 from ledger.services.money import payment_received_post
 from ledger.services.payouts import payout_place
 from ledger.services.posting import DAILY_TOTALS_CTE, transaction_post
-from payments.models import UNSETTLED_STATUSES, Payment, PaymentStatus, Payout, PayoutStatus
+from payments.models import (
+    BUSINESS_RAILS,
+    UNSETTLED_STATUSES,
+    Payment,
+    PaymentStatus,
+    Payout,
+    PayoutRail,
+    PayoutStatus,
+)
 
 CHUNK = 20_000
 _IN_FLIGHT_SQL = ", ".join(f"'{status}'" for status in sorted(UNSETTLED_STATUSES))
 _POSITIONED = f"{_IN_FLIGHT_SQL}, 'completed'"
+# The account each rail pays from, as SQL (accounts.rail_source is the rule).
+_SOURCE_SQL = "CASE rail " + " ".join(
+    f"WHEN '{rail}' THEN '{accounts.rail_source(rail)}'" for rail in PayoutRail.values
+) + " END::varchar"
+_BUSINESS_SQL = ", ".join(f"'{rail}'" for rail in sorted(BUSINESS_RAILS))
 
 _PAYOUTS_SQL = f"""
 WITH p AS (
-    SELECT id, amount, status, kind, payment_id, command_id,
+    SELECT id, amount, status, kind, payment_id, command_id, rail,
            coalesce(completed_at, submitted_at, approved_at, created_at) AS happened
     FROM payments_payout WHERE id >= %(lo)s AND id < %(hi)s
 ),
 expected AS (
-    SELECT id, 'mpesa_utility'::varchar AS account, -amount AS net FROM p WHERE status IN ({_POSITIONED})
+    SELECT id, {_SOURCE_SQL} AS account, -amount AS net FROM p WHERE status IN ({_POSITIONED})
     UNION ALL
     SELECT id,
            CASE WHEN status <> 'completed' THEN 'payouts_in_flight'
+                WHEN rail = 'float_topup' THEN 'mpesa_utility'
                 WHEN kind = 'refund' OR payment_id IS NOT NULL THEN 'customer_refunds'
+                WHEN rail IN ({_BUSINESS_SQL}) THEN coalesce(%(map)s::jsonb ->> command_id, 'supplier_payments')
                 ELSE coalesce(%(map)s::jsonb ->> command_id, %(map)s::jsonb ->> kind, 'disbursements') END,
            amount
     FROM p WHERE status IN ({_POSITIONED})
@@ -153,7 +168,7 @@ def _backfill_orm(result: BackfillResult) -> None:
             payout = Payout.objects.select_for_update().get(pk=payout.pk)
             expected: dict[str, Decimal] = {}
             if payout.status in positioned:
-                expected[accounts.MPESA_UTILITY] = -payout.amount
+                expected[accounts.rail_source(payout.rail)] = -payout.amount
                 place = payout_place(payout, payout.status)
                 expected[place] = expected.get(place, Decimal("0")) + payout.amount
             actual = dict(

@@ -29,13 +29,16 @@ def payment_received_post(*, payment: Payment) -> int | None:
 
 
 def charges_post(
-    *, receipt: str, amount: Decimal, payout: Payout | None = None, account: str = accounts.MPESA_UTILITY,
+    *, receipt: str, amount: Decimal, payout: Payout | None = None, account: str | None = None,
     posted_at: datetime | None = None, memo: str = "",
 ) -> int | None:
-    """Charges M-Pesa took for the transaction with `receipt` (a status result's DebitPartyCharges, or a
-    statement's charge row): once per receipt, whichever reported it first."""
+    """Charges M-Pesa took for the transaction with `receipt` (a result's or status answer's DebitPartyCharges,
+    or a statement's charge row): once per receipt, whichever reported it first. They leave `account`, by
+    default the account the payout's rail pays from (`mpesa_utility` without a payout)."""
     if not receipt or amount is None or amount <= 0:
         return None
+    if account is None:
+        account = accounts.rail_source(payout.rail) if payout is not None else accounts.MPESA_UTILITY
     return transaction_post(
         source="mpesa",
         source_id=receipt,

@@ -9,7 +9,9 @@ X-OTP in the API), or rejected. A proposal waiting blocks nothing: its receipt i
 Keys are the statement's receipts: a charge is (`mpesa`, receipt, `charge`), the key a Transaction Status
 result's DebitPartyCharges posts under, and a transfer is (`mpesa`, receipt, `funding`), the key a top-up
 entered with its receipt posts under; so a second reconciliation of the same statement, or of one that
-overlaps it, posts nothing again. Posted in bulk (one statement per few thousand rows on PostgreSQL).
+overlaps it, posts nothing again. A transfer whose receipt is one of our payouts' (a float top-up sent through
+the API) was posted by that payout: it is counted as already in the ledger, and accepting one proposed before
+the payout completed posts nothing. Posted in bulk (one statement per few thousand rows on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -178,6 +180,31 @@ def _present(keys: set[tuple[str, str]], queryset, receipt_field: str, kind_fiel
     return found
 
 
+def _made_by_payouts(keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The transfers among `keys` (receipt, kind) that one of our payouts made (a float top-up sent through the
+    API, Working to Utility): the payout's own postings moved that money, so the statement adds nothing."""
+    from payments.models import Payout
+
+    receipts = sorted({receipt for receipt, kind in keys if kind == "funding"})
+    found: set[str] = set()
+    for start in range(0, len(receipts), BATCH):
+        found.update(
+            Payout.objects.filter(transaction_id__in=receipts[start : start + BATCH])
+            .values_list("transaction_id", flat=True)
+        )
+    return {key for key in keys if key[1] == "funding" and key[0] in found}
+
+
+def _payout_posting(receipt: str) -> JournalTransaction | None:
+    """The `completed` posting of the payout holding `receipt`, if that payout made the transfer."""
+    from payments.models import Payout
+
+    payout_id = Payout.objects.filter(transaction_id=receipt).values_list("pk", flat=True).first()
+    if payout_id is None:
+        return None
+    return JournalTransaction.objects.filter(payout_id=payout_id, kind="completed").order_by("id").first()
+
+
 def statement_postings_propose(
     *, items: Iterable[StatementPosting], account: str = accounts.MPESA_UTILITY, proposed_by=None, job_id=None
 ) -> StatementProposed:
@@ -193,6 +220,7 @@ def statement_postings_propose(
             wanted.setdefault((item.receipt, _lines(item, account)[0]), item)  # a receipt listed twice: once
     with transaction.atomic():
         already = _present(set(wanted), JournalTransaction.objects.filter(source="mpesa"), "source_id", "kind")
+        already |= _made_by_payouts(set(wanted) - already)
         waiting = _present(
             set(wanted) - already,
             StatementProposal.objects.filter(status=ProposalStatus.PROPOSED),
@@ -248,7 +276,10 @@ def _decide(*, proposal_id: int, user, accept: bool) -> StatementProposal:
         if proposal.status != ProposalStatus.PROPOSED:
             raise InvalidState(f"{proposal.receipt} is already {proposal.get_status_display().lower()}.")
         posted = False
-        if accept:
+        made_by_payout = _payout_posting(proposal.receipt) if accept and proposal.kind == "funding" else None
+        if made_by_payout is not None:
+            proposal.transaction = made_by_payout  # a top-up our payout made (and posted) since it was proposed
+        elif accept:
             item = StatementPosting(
                 proposal.receipt, proposal.kind, proposal.amount, proposal.at, proposal.details
             )
@@ -271,7 +302,8 @@ def _decide(*, proposal_id: int, user, accept: bool) -> StatementProposal:
                 "account": proposal.account_id,
                 "proposed_by": proposal.proposed_by_id,
                 "job": proposal.job_id,
-                # False: the receipt was already in the ledger (a top-up entered with it): nothing was posted.
+                # False: the receipt was already in the ledger (a top-up entered with it, or a payout's): nothing
+                # was posted.
                 "posted": posted,
             },
         )

@@ -3,6 +3,7 @@ admin shows, asks for confirmation and reports, and never writes money rows itse
 
 from core.console_kit import BADGE_COLOURS, STATUS_LABELS
 from payments.admin import (  # noqa: F401  (registers the admins)
+    approval_rules,
     audit,
     batches,
     controls,

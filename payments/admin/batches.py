@@ -13,10 +13,10 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from core.console_kit import badge, kes, link_to, refused, table
-from core.phone import mask_msisdn
 from daraja import result_codes
-from payments.admin.bulk_views import safe_file_name
+from payments.admin.bulk_views import refused_paid_to, safe_file_name
 from payments.admin.payout_views import MAX_PER_DECISION
+from payments.admin.payout_words import paid_to
 from payments.models import Payout, PayoutBatch, PayoutStatus
 from payments.payouts import bulk
 from payments.roles import can_approve, can_request
@@ -103,7 +103,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
                 link_to(Payout, payout.pk, f"#{payout.pk}"),
                 badge(payout.status, payout.get_status_display()),
                 kes(payout.amount),
-                mask_msisdn(payout.phone),
+                paid_to(payout, masked=True),
                 payout.recipient_name,
                 payout.recipient_reference,
                 payout.transaction_id or "",
@@ -112,7 +112,8 @@ class PayoutBatchAdmin(admin.ModelAdmin):
             for payout in payouts
         ]
         return table(
-            ["Payout", "State", "Amount", "Phone", "Recipient", "Reference", "M-Pesa receipt", "Why / what to do"], rows
+            ["Payout", "State", "Amount", "Paid to", "Recipient", "Reference", "M-Pesa receipt", "Why / what to do"],
+            rows,
         )
 
     @admin.display(description="Refused rows")
@@ -123,7 +124,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         rows = [
             (
                 error.line,
-                mask_msisdn(error.cell("phone")) or error.cell("phone"),
+                refused_paid_to(error),
                 error.cell("amount"),
                 error.cell("recipient_name"),
                 error.message,
@@ -132,7 +133,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
         ]
         url = reverse("admin:payments_payoutbatch_refused_rows", args=(obj.pk,))
         download = format_html('<p><a class="button" href="{}">Download the refused rows (CSV)</a></p>', url)
-        return download + table(["Line", "Phone", "Amount", "Recipient", "Why refused"], rows)
+        return download + table(["Line", "Paid to", "Amount", "Recipient", "Why refused"], rows)
 
     def get_urls(self):
         view = self.admin_site.admin_view

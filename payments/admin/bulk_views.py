@@ -26,12 +26,16 @@ from payments.forms import (
     BulkUploadForm,
 )
 from payments.models import (
+    ApprovalSource,
     EventSource,
     PayoutBatch,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts import bulk
-from payments.payouts.limits import latest_float, required_approvals
+from payments.payouts.approval_rules import rule_for
+from payments.payouts.limits import latest_float
+from payments.payouts.rails import payee_words
 from payments.roles import can_request
 
 ADMIN = EventSource.ADMIN
@@ -64,6 +68,17 @@ def mask_cell_phone(value: str) -> str:
         if len(text) <= 4:
             return "*" * len(text)
         return text[:3] + "*" * (len(text) - 5) + text[-2:]
+
+
+def refused_paid_to(error) -> str:
+    """Who a refused row would have paid, in its rail's words as far as its cells say (phones masked)."""
+    rail = bulk.rail_named(error.cell("rail"))
+    phone = mask_cell_phone(error.cell("phone")) if error.cell("phone") else ""
+    if rail in (None, PayoutRail.MOBILE):
+        return phone
+    words = payee_words(rail, phone=phone, party_b=error.cell("party_b"),
+                        account_reference=error.cell("account_reference"))  # fmt: skip
+    return words.removesuffix(", account ")  # a paybill row refused for want of its account
 
 
 def safe_file_name(stem: str) -> str:
@@ -126,20 +141,26 @@ class BulkUploadViews:
             refused_rows.append(
                 {
                     "line": line,
-                    "phone": mask_cell_phone(first.cell("phone")),
+                    "paid_to": refused_paid_to(first),
                     "name": first.cell("recipient_name"),
                     "reason": " ".join(error.message for error in by_line[line]),
                 }
             )
+        first_time = bulk.first_time_lines(preview.rows)
         rows = [
             {
                 "line": row.line,
-                "phone": mask_msisdn(row.phone),
+                "first_time": row.line in first_time,
+                "paid_to": payee_words(
+                    row.rail, phone=mask_msisdn(row.phone) if row.phone else "", party_b=row.party_b,
+                    account_reference=row.account_reference,
+                ),
+                "rail": row.rail,
                 "name": row.recipient_name,
                 "amount": kes(row.amount),
                 "reference": row.recipient_reference,
                 "remarks": row.remarks,
-                "approvals": required_approvals(row.amount),
+                "approvals": rule_for(amount=row.amount, rail=row.rail, source=ApprovalSource.BULK)["approvals"],
             }
             for row in preview.rows
         ]
@@ -153,12 +174,15 @@ class BulkUploadViews:
             rows=rows,
             total=kes(preview.total),
             two_approvers=[row["line"] for row in rows if row["approvals"] > 1],
+            first_time_count=len(first_time),
             threshold=kes(settings.PAYOUT_DUAL_APPROVAL_THRESHOLD),
             # The float the batch will draw on, as last read: charges are not in the total (not known here).
             float_reading=reading,
             float_available=kes(reading.utility_available) if reading else "",
-            float_short=kes(preview.total - reading.utility_available)
-            if reading and preview.total > reading.utility_available
+            utility_total=kes(preview.utility_total),
+            working_rows=sum(1 for row in preview.rows if row.rail not in (PayoutRail.MOBILE, PayoutRail.POCHI)),
+            float_short=kes(preview.utility_total - reading.utility_available)
+            if reading and reading.utility_available is not None and preview.utility_total > reading.utility_available
             else "",
             refused_rows=refused_rows,
             errors_url=self.url("bulk_errors", token) if refused_rows else "",

@@ -28,14 +28,16 @@ from core.console_kit import (
     safe_next,
 )
 from core.errors import ApplicationError, InvalidState
-from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
+from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import result_codes
 from daraja.callbacks import CallbackParseError, load_json, parse_b2c_result, parse_status_result
 from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
+from payments.admin.payout_words import form_paid_to, paid_to
 from payments.forms import (
+    RAIL_CHOICES,
     DisbursementForm,
     PayoutEditForm,
     RejectForm,
@@ -43,6 +45,7 @@ from payments.forms import (
     add_service_error,
 )
 from payments.models import (
+    ApprovalSource,
     CallbackKind,
     DarajaCallback,
     EventSource,
@@ -50,14 +53,18 @@ from payments.models import (
     PayoutApproval,
     PayoutControl,
     PayoutEditor,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
+from payments.payouts.approval_rules import approvals_missing, rule_for
 from payments.payouts.four_eyes import interest_of
-from payments.payouts.limits import payouts_paused, required_approvals
+from payments.payouts.limits import payouts_paused
+from payments.payouts.name_check import NAME_TO_CONFIRM
 from payments.payouts.outcomes import QueryOutcome
+from payments.payouts.rails import command_id_for
 from payments.roles import can_approve, can_request
 
 ADMIN = EventSource.ADMIN
@@ -163,11 +170,13 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             if earlier:
                 messages.info(request, "This request was submitted already: here is its payout.")
                 return HttpResponseRedirect(earlier)
-        form = DisbursementForm(request.POST or None)
+        form = DisbursementForm(request.POST or None, initial=self.rail_initial(request))
         if request.method == "POST" and form.is_valid() and "edit" not in request.POST:
             data = form.cleaned_data
             try:
-                phone, amount = payout_services.payout_request_precheck(phone=data["phone"], amount=data["amount"])
+                phone, amount = payout_services.payout_request_precheck(
+                    phone=data["phone"], amount=data["amount"], rail=data["rail"], party_b=data["party_b"]
+                )
                 submitted = None
                 if "confirm" in request.POST:
                     submitted = submissions.submit_once(
@@ -193,16 +202,18 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                         "Confirm the payout request",
                         form=form,
                         data=data,
-                        phone=phone,
+                        paid_to=form_paid_to(data),
+                        command_id=command_id_for(data["rail"], data["command_id"]),
                         amount=kes(amount),
-                        approvals_needed=required_approvals(amount),
+                        approvals_needed=rule_for(amount=amount, rail=data.get("rail") or PayoutRail.MOBILE,
+                                                 source=ApprovalSource.CONSOLE)["approvals"],
                         hidden=[(name, form[name].value() or "") for name in form.fields],
                         form_nonce=submissions.new_nonce(),
                     )
                 messages.success(
                     request,
                     f"Payout #{payout.pk} of {kes(payout.amount)} to "
-                    f"{mask_msisdn(payout.phone)} requested; it waits for approval.",
+                    f"{paid_to(payout, masked=True)} requested; it waits for approval.",
                 )
                 return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
         return self.page(
@@ -211,8 +222,16 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             "Request a disbursement",
             form=form,
             submit_label="Continue",
-            intro="The payout is created in pending approval: another person must approve it before it is sent.",
+            rail_form=True,
+            intro="Choose how it is paid first, then fill in what that rail needs (each field says which rails "
+            "take it). The payout is created in pending approval: another person must approve it before it is sent.",
         )
+
+    @staticmethod
+    def rail_initial(request) -> dict:
+        """`?rail=paybill` opens the form with that rail chosen (links to "pay a supplier", "top up the float")."""
+        rail = request.GET.get("rail", "")
+        return {"rail": rail} if rail in dict(RAIL_CHOICES) else {}
 
     # --- edit: through payout_update, which voids approvals of a changed amount/phone/CommandID -----
 
@@ -296,6 +315,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 notes.append("You changed its amount, phone or payment type: another person must approve it.")
             if any(a.approver_id == request.user.pk for a in payout.active_list):
                 notes.append("You have already approved it.")
+            if decision == "approve" and payout.name_check_status in NAME_TO_CONFIRM:
+                notes.append("The name M-Pesa reports differs: tick \"I have checked the name\" to approve it.")
             rows.append(
                 {
                     "payout": payout,
@@ -303,6 +324,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                     "editors": [editor_label(e) for e in payout.editor_list],
                     "approval_count": len(payout.active_list),
                     "warning": phone_differs_text(payout) if payout.phone_differs_from_payment else "",
+                    "name_to_confirm": payout.name_check_status in NAME_TO_CONFIRM,
                     "notes": notes,
                 }
             )
@@ -324,6 +346,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             # Only a link to this site: `?next=javascript:...` would otherwise run script on one click.
             next=safe_next(request),
             warnings=sum(1 for row in rows if row["warning"]),
+            names_to_confirm=sum(1 for row in rows if row["name_to_confirm"]),
             **payout_kill_switch_context(),
         )
 
@@ -357,8 +380,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         # Each approval commits on its own; the ones that made a payout `approved` are queued together at the
         # end, SENDS_PER_MESSAGE ids to a `send_payouts` message (a payroll of 1,000 is 50 messages, not 1,000).
         approved: list[int] = []
+        name_confirmed = request.POST.get("name_confirmed") == "on"
         try:
-            rows = [self._approve_one(request, pk, paused=paused, approved=approved) for pk in ids]
+            rows = [self._approve_one(request, pk, paused=paused, approved=approved, name_confirmed=name_confirmed)
+                    for pk in ids]
         finally:
             if approved:
                 after_commit(lambda: payout_services.queue_sends(approved))
@@ -374,9 +399,10 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         messages.info(request, "Nothing else is waiting for your approval.")
         return f"{self.url('changelist')}?awaiting=me"
 
-    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int]) -> RowResult:
+    def _approve_one(self, request, pk: int, *, paused: bool, approved: list[int], name_confirmed: bool) -> RowResult:
         try:
-            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False)
+            payout = payout_services.payout_approve(payout_id=pk, approved_by=request.user, source=ADMIN, queue=False,
+                                                    name_confirmed=name_confirmed)
         except Payout.DoesNotExist:
             return RowResult(pk, False, "no such payout.")
         except ApplicationError as exc:
@@ -386,10 +412,8 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             if paused:
                 return RowResult(pk, True, "approved; it waits until payouts are resumed (kill switch).")
             return RowResult(pk, True, "approved; it will be sent.")
-        count = payout.approvals.filter(voided_at__isnull=True).count()
-        return RowResult(
-            pk, True, f"approval recorded ({count} of {payout.required_approvals}); it needs another approver."
-        )
+        missing = approvals_missing(payout, payout.approvals.filter(voided_at__isnull=True).select_related("approver"))
+        return RowResult(pk, True, f"approval recorded ({missing}); it needs another approver.")
 
     def reject_view(self, request):
         ids, page = self._decision_request(request, "reject", form=RejectForm())
@@ -485,7 +509,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
                 return HttpResponseRedirect(change_url)
             messages.success(
                 request,
-                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {mask_msisdn(retry.phone)}, again after "
+                f"Payout #{retry.pk} requested: {kes(retry.amount)} to {paid_to(retry, masked=True)}, again after "
                 f"#{payout.pk} failed. It waits for approval.",
             )
             return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(retry.pk,)))
@@ -498,15 +522,17 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
         if payout.result_code:
             info = result_codes.lookup(payout.result_code)
             meaning = f" It failed with result {payout.result_code}: {info.meaning}. What to do: {info.action}."
-        fields = [
-            {
-                "name": "phone",
-                "label": "Phone",
-                "value": request.POST.get("phone", payout.phone),
-                "help": "Correct it if the number was wrong; leave it to pay the same number.",
-                "error": error,
-            }
-        ]
+        fields = []
+        if payout.phone:  # a paybill, till or top-up is asked again as it was
+            fields.append(
+                {
+                    "name": "phone",
+                    "label": "Phone",
+                    "value": request.POST.get("phone", payout.phone),
+                    "help": "Correct it if the number was wrong; leave it to pay the same number.",
+                    "error": error,
+                }
+            )
         if not payout.payment_id:  # a refund goes to whoever paid: its name is the payment's
             fields.append(
                 {
@@ -525,9 +551,9 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             cancel_url=change_url,
             submit_label="Yes, request it again",
             fields=fields,
-            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {payout.phone}) failed: no money moved.{meaning} "
-            "Requesting it again creates a new payout with the same amount and payment type (and the phone and "
-            "name below, corrected if need be) and a new request reference, waiting for approval by someone "
+            text=f"Payout #{payout.pk} ({kes(payout.amount)} to {paid_to(payout)}) failed: no money moved.{meaning} "
+            "Requesting it again creates a new payout with the same amount, rail and payment type (and the phone "
+            "and name below, corrected if need be) and a new request reference, waiting for approval by someone "
             "other than you. The failed payout is not sent again.",
         )
         response.status_code = status

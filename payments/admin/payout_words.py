@@ -3,7 +3,9 @@ one we meant to pay."""
 
 from __future__ import annotations
 
+from core.phone import mask_msisdn
 from payments.models import Payout, PayoutStatus
+from payments.payouts.rails import clean_payee, payee_words
 
 _NAME_NOISE = {"MR", "MRS", "MS", "DR"}
 
@@ -21,6 +23,23 @@ def names_differ(intended: str, reported: str) -> bool:
     if not intended_words or not reported_words:
         return False
     return not intended_words & reported_words
+
+
+def paid_to(payout: Payout, *, masked: bool = False) -> str:
+    """Who the payout pays, in its rail's words ("Paybill 888880, account INV-2041", "Till 5432109", a phone);
+    `masked` hides the middle of a phone number, as lists and messages do."""
+    phone = mask_msisdn(payout.phone) if masked and payout.phone else payout.phone
+    return payee_words(
+        payout.rail, phone=phone, party_b=payout.party_b, account_reference=payout.account_reference
+    )
+
+
+def form_paid_to(data: dict) -> str:
+    """Who a checked disbursement form pays, in its rail's words (the confirmation page's "To")."""
+    payee = clean_payee(
+        data["rail"], phone=data["phone"], party_b=data["party_b"], account_reference=data["account_reference"]
+    )
+    return payee_words(data["rail"], **payee)
 
 
 def what_happens_next(payout: Payout, approvals: int) -> str:

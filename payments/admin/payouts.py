@@ -42,7 +42,7 @@ from payments.admin.payout_views import (
     payout_kill_switch_context,
     phone_differs_text,
 )
-from payments.admin.payout_words import names_differ, what_happens_next
+from payments.admin.payout_words import names_differ, paid_to, what_happens_next
 from payments.audit_sentences import event_sentence
 from payments.forms import (
     RejectForm,
@@ -125,7 +125,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
     list_display_links = ["id"]
     list_select_related = ["requested_by"]
     list_filter = [
-        "status", "kind", RequesterFilter, "command_id", ("created_at", admin.DateFieldListFilter),
+        "status", "kind", "rail", RequesterFilter, "command_id", ("created_at", admin.DateFieldListFilter),
         AwaitingMyApprovalFilter,
     ]  # fmt: skip
     date_hierarchy = "created_at"
@@ -148,6 +148,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                     "status_badge",
                     "kind",
                     "amount_kes",
+                    "rail",
                     "phone_full",
                     "command_id",
                     "recipient_name",
@@ -284,14 +285,14 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
             return format_html('{} <span title="{}">held</span>', shown, obj.hold_reason)
         return shown
 
-    @admin.display(description="Phone")
+    @admin.display(description="Paid to")
     def masked_phone(self, obj: Payout) -> str:
         if obj.phone_differs_from_payment:
             return format_html(
                 '{} <strong style="color:#c53030" title="Not the number that paid">&#9888; other phone</strong>',
                 mask_msisdn(obj.phone),
             )
-        return mask_msisdn(obj.phone)
+        return paid_to(obj, masked=True)
 
     @admin.display(description="Approvals")
     def approvals(self, obj: Payout) -> str:
@@ -317,11 +318,11 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
 
     # --- the (read-only) change page --------------------------------------------------------------
 
-    @admin.display(description="Phone")
+    @admin.display(description="Paid to")
     def phone_full(self, obj: Payout) -> str:
         if obj.phone_differs_from_payment:
             return format_html("{}<br>{}", obj.phone, warning_box(phone_differs_text(obj)))
-        return obj.phone
+        return paid_to(obj)
 
     @admin.display(description="M-Pesa receipt")
     def receipt_full(self, obj: Payout) -> str:
@@ -526,6 +527,7 @@ class PayoutAdmin(PayoutViews, FastListMixin, admin.ModelAdmin):
                 }
         return {
             "amount": kes(payout.amount),
+            "paid_to": paid_to(payout),
             "receipt": payout.transaction_id,
             "requested_by": payout.requested_by,
             "requested_at": when(payout.created_at),

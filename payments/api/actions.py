@@ -141,6 +141,12 @@ class PayoutEditSerializer(serializers.Serializer):
         return attrs
 
 
+class ApproveSerializer(serializers.Serializer):
+    name_confirmed = serializers.BooleanField(
+        required=False, default=False,
+        help_text='"I have checked the name": required (true) when name_check_status is mismatch or not_found.')
+
+
 class RejectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
@@ -259,14 +265,17 @@ class PayoutActionsMixin:
                                                **data)
         return _payout_response(payout)
 
-    @extend_schema(request=None, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
+    @extend_schema(request=ApproveSerializer, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])
     @action(detail=True, methods=["post"], permission_classes=[CanApprove])
     def approve(self, request, pk=None):
         """Approve a payout someone else requested (and nobody you changed: an editor of its amount, phone or
         CommandID may not approve it). It stays `pending_approval` while a second approval is
-        still needed (at or above PAYOUT_DUAL_APPROVAL_THRESHOLD)."""
+        still needed (at or above PAYOUT_DUAL_APPROVAL_THRESHOLD). When the name check found another name
+        (`name_check_status` mismatch or not_found), `name_confirmed: true` is required (409 without it)."""
+        data = _valid(ApproveSerializer, request)
         require_api_code(request, what="approve payouts")
-        payout = payout_services.payout_approve(payout_id=_int(pk), approved_by=request.user, source=EventSource.API)
+        payout = payout_services.payout_approve(payout_id=_int(pk), approved_by=request.user, source=EventSource.API,
+                                                name_confirmed=data["name_confirmed"])
         return _payout_response(payout)
 
     @extend_schema(request=RejectSerializer, responses={200: PayoutDetailSerializer}, parameters=[OTP_PARAMETER])

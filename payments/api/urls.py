@@ -6,6 +6,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from payments.api.approval_rules import ApprovalRuleViewSet
+from payments.api.batches import BatchApproveView
 from payments.api.dashboard import DashboardView
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
@@ -18,6 +20,7 @@ router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payouts", PayoutViewSet, basename="payout")
 router.register("recipients", RecipientViewSet, basename="recipient")
+router.register("approval-rules", ApprovalRuleViewSet, basename="approval-rule")
 router.register("stats", StatsViewSet, basename="stats")
 router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")
 
@@ -40,6 +43,7 @@ def _docs_for_staff(view):
 
 urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("batches/<int:batch_id>/approve/", BatchApproveView.as_view(), name="batch-approve"),
     path("reports/", ReportView.as_view(), name="reports"),
     path(
         "reconciliation/statements/<int:job_id>/discrepancies/<int:index>/resolve/",

@@ -7,6 +7,7 @@ Money is Decimal with two places. Every model, enum and status set is re-exporte
 and migrations are those of the single models.py this package replaced.
 """
 
+from payments.models.approval_rules import ApprovalRule, ApprovalSource
 from payments.models.audit import AppendOnlyError, AuditAction, AuditEvent, EventSource
 from payments.models.callbacks import CallbackKind, CallbackOutcome, DarajaCallback
 from payments.models.credentials import DarajaCredentialSet
@@ -38,6 +39,7 @@ from payments.models.payouts import (
     SUBMITTED_STATUSES,
     UNSETTLED_STATUSES,
     CommandID,
+    NameCheckStatus,
     Payout,
     PayoutApproval,
     PayoutBatch,
@@ -72,11 +74,14 @@ __all__ = [
     "SUBMITTED_STATUSES",
     "UNSETTLED_STATUSES",
     "AppendOnlyError",
+    "ApprovalRule",
+    "ApprovalSource",
     "AuditAction",
     "AuditEvent",
     "CallbackKind",
     "CallbackOutcome",
     "CommandID",
+    "NameCheckStatus",
     "DarajaCallback",
     "DarajaCredentialSet",
     "EventSource",

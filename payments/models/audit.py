@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     REVIEWED = "reviewed", "Reviewed"
+    EXPIRED = "expired", "Expired without its approvals"
     # A payout's decisions that leave its status as it is.
     APPROVAL = "approval", "Approval"
     EDITED = "edited", "Edited"
@@ -70,6 +71,9 @@ class AuditAction(models.TextChoices):
     RECIPIENT_PAYOUT_REQUESTED = "recipient_payout_requested", "Payout requested to a recipient"
     # Controls, credentials, finance jobs.
     PAYOUTS_PAUSED = "payouts_paused", "Payouts paused"
+    APPROVAL_RULE_ADDED = "approval_rule_added", "Approval rule added"
+    APPROVAL_RULE_CHANGED = "approval_rule_changed", "Approval rule changed"
+    APPROVAL_RULE_DELETED = "approval_rule_deleted", "Approval rule deleted"
     PAYOUTS_RESUMED = "payouts_resumed", "Payouts resumed"
     CREDENTIALS_ADDED = "credentials_added", "Credentials added"
     CREDENTIALS_CHANGED = "credentials_changed", "Credentials changed"

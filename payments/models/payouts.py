@@ -90,6 +90,17 @@ BUSINESS_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL})
 NO_CALLER_ID_RAILS = frozenset({PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL})
 
 
+class NameCheckStatus(models.TextChoices):
+    """What M-Pesa said of the payee's name (payments/payouts/name_check.py, docs/name-check.md)."""
+
+    NOT_CHECKED = "not_checked", "Not checked"  # off, a rail without a lookup, or the lookup failed
+    PENDING = "pending", "Checking"  # queued to a worker
+    MATCH = "match", "Name matches"
+    MISMATCH = "mismatch", "Name differs"
+    NOT_FOUND = "not_found", "M-Pesa does not know this number"
+    NO_NAME = "no_name", "Found; we hold no name to compare"
+
+
 class CommandID(models.TextChoices):
     BUSINESS_PAYMENT = "BusinessPayment", "Business payment"
     SALARY_PAYMENT = "SalaryPayment", "Salary payment"
@@ -163,12 +174,25 @@ class Payout(models.Model):
     result_code = models.CharField(max_length=32, blank=True, db_index=True)
     result_description = models.CharField(max_length=255, blank=True)
     receiver_name = models.CharField(max_length=150, blank=True)
+    # The name check before approval (MPESA_NAME_CHECK): what M-Pesa answered for the payee, and when. A mismatch
+    # needs the approver's "I have checked the name"; nothing here blocks a payout on its own.
+    name_check_status = models.CharField(
+        max_length=12, choices=NameCheckStatus.choices, default=NameCheckStatus.NOT_CHECKED
+    )
+    name_check_name = models.CharField("name M-Pesa reports", max_length=150, blank=True)
+    name_checked_at = models.DateTimeField(null=True, blank=True)
+    # No payout to this payee (phone; paybill and account; till) had completed when this one was requested.
+    first_time_payee = models.BooleanField(default=False)
     # What M-Pesa charged for this payout when its result says (B2B DebitPartyCharges, a reversal's Charge).
     charge = models.DecimalField(**MONEY, null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )
     required_approvals = models.PositiveSmallIntegerField(default=1)
+    # The approval rule that decided `required_approvals`, copied when the payout was requested (or its amount
+    # edited): {"rule": id or None, "name", "approvals", "manager_group", "source"}. A later rule change
+    # changes no payout (payments/payouts/approval_rules.py).
+    approval_rule = models.JSONField(default=dict, blank=True)
     review_reason = models.TextField(blank=True)
     # Why an approved payout is waiting instead of leaving (kill switch, limits, float); "" when free to go.
     hold_reason = models.CharField(max_length=255, blank=True)
@@ -219,6 +243,24 @@ class Payout(models.Model):
                 name="payout_pending_requester",
             ),
             models.Index(fields=["retry_of"], condition=Q(retry_of__isnull=False), name="payout_retry_of"),
+            # What left the Working account today (B2B, top-ups, reversals), for the limits at send of both
+            # accounts (payments/payouts/limits.py): few rows a day, so a small index.
+            models.Index(
+                fields=["submitted_at"],
+                include=["amount", "id", "party_b"],
+                condition=Q(
+                    rail__in=[PayoutRail.PAYBILL, PayoutRail.TILL, PayoutRail.FLOAT_TOPUP, PayoutRail.REVERSAL],
+                    status__in=list(SUBMITTED_STATUSES),
+                ),
+                name="payout_working_submitted",
+            ),
+            # The first-time payee flag (payments/payouts/name_check.py) asks whether a business number was ever
+            # paid: only completed business payouts are in it (a phone is asked through the phone index).
+            models.Index(
+                fields=["party_b", "account_reference"],
+                condition=Q(status="completed", rail__in=["paybill", "till"]),
+                name="payout_paid_business",
+            ),
         ]
         permissions = [
             ("request_payout", "Can request refunds and payouts"),

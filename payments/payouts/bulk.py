@@ -9,9 +9,12 @@ columns, too big) creates nothing and raises PayoutError. Otherwise the valid ro
 each payout made by payout_request_disbursement (so the same rules, limits and audit events apply as to a
 single request), all in one transaction; the invalid rows come back as errors with their line numbers.
 
-A row whose phone is blank pays the saved recipient its `recipient_reference` names (payments/recipients/):
-it must be active, and its rail and payee are copied as `POST /api/payouts/` with `recipient` does. A row with
-a phone and the reference of a recipient paid elsewhere is refused rather than guessed.
+A row's `rail` (blank: mobile) says which payee columns it takes (`phone`; `party_b` and `account_reference`)
+and is checked by that rail's rules (payments/payouts/rails.py), each problem named.
+
+A row with no payee pays the saved recipient its `recipient_reference` names (payments/recipients/): it must be
+active, and its rail and payee are copied as `POST /api/payouts/` with `recipient` does. A row with a payee
+other than that recipient's is refused rather than guessed.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from django.db import transaction
 
 from core.errors import ApplicationError, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
-from core.phone import InvalidPhoneNumber, normalize_msisdn
 from core.spreadsheet_cells import FORMULA_TRIGGERS, PREFIX, neutralise
 from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Recipient
 from payments.payouts.limits import validate_amount
-from payments.payouts.rails import payee_words
+from payments.payouts.name_check import is_first_time_payee, paid_phones
+from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems, payee_words
 from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
 from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
@@ -39,13 +42,23 @@ MAX_BYTES = 1024 * 1024
 
 # Header names accepted for each column (compared lower-cased, with spaces, dashes and underscores removed).
 COLUMNS = {
+    "rail": ("rail",),
     "phone": ("phone", "phonenumber", "msisdn", "mobile"),
+    "party_b": ("partyb", "paybillortill", "businessnumber", "paybill", "till"),
+    "account_reference": ("accountreference", "account", "accountnumber", "accountno"),
     "amount": ("amount", "amountkes", "kes"),
     "recipient_name": ("recipientname", "name", "payee"),
     "recipient_reference": ("reference", "recipientreference", "ref"),
     "remarks": ("remarks", "remark", "description"),
 }
-REQUIRED = ("phone", "amount", "remarks")
+REQUIRED = ("amount", "remarks")
+# A row's rail as written in the file (compared as header names are); a blank rail is a mobile payout.
+RAIL_WORDS = {
+    **{name.replace("_", ""): name for name in DISBURSEMENT_RAILS},
+    "b2c": PayoutRail.MOBILE,
+    "buygoods": PayoutRail.TILL,
+    "topup": PayoutRail.FLOAT_TOPUP,
+}
 
 
 @dataclass(frozen=True)
@@ -70,8 +83,10 @@ class _Row:
     recipient_name: str
     recipient_reference: str
     remarks: str
-    recipient_id: int | None = None  # a saved recipient's row: its payee is copied at creation
     rail: str = PayoutRail.MOBILE
+    party_b: str = ""
+    account_reference: str = ""
+    recipient_id: int | None = None  # a saved recipient's row: its payee is copied at creation
 
 
 # The error file writes formula-like cells behind a leading ' (core.spreadsheet_cells.neutralise); a file uploaded
@@ -130,13 +145,15 @@ def _columns(header: list[str]) -> dict[str, int]:
         for column, aliases in COLUMNS.items():
             if key in aliases and column not in found:
                 found[column] = index
+    missing = [name for name in REQUIRED if name not in found]
     # A file of saved recipients may name them by reference alone.
-    missing = [name for name in REQUIRED if name not in found
-               and not (name == "phone" and "recipient_reference" in found)]
+    if not {"phone", "party_b", "rail", "recipient_reference"} & set(found):
+        missing.insert(0, "phone")
     if missing:
         raise PayoutError(
             f"The header row must name the columns phone, amount and remarks (missing: {', '.join(missing)}); "
-            "recipient name and reference are optional."
+            "recipient name and reference are optional, and a rail column with party_b and account_reference "
+            "pays paybills, tills, Pochi or a float top-up."
         )
     return found
 
@@ -150,17 +167,65 @@ def _parse_amount(text: str, rail: str = PayoutRail.MOBILE) -> Decimal:
     return validate_amount(amount, rail=rail)
 
 
-def _saved_recipient(phone: str | None, recipient: Recipient | None, problems: list[str]) -> Recipient | None:
-    """The saved recipient a row pays (None: the row pays its phone), adding why it cannot to `problems`."""
-    if recipient is None or (phone and (recipient.phone != phone)):
-        if recipient is not None:
-            problems.append(f"the reference names the saved recipient {recipient.name}, paid as "
-                            f"{recipient.phone or recipient.party_b}: leave phone blank to pay them as saved.")
-        return None
+def rail_named(text: str) -> str | None:
+    """The rail a row's rail cell names (a blank cell: mobile), or None when it names none."""
+    return RAIL_WORDS.get(_key(text)) if text else PayoutRail.MOBILE
+
+
+def _payee(rail: str, cell) -> tuple[dict[str, str], list[str]]:
+    """The row's payee fields by its rail's rules, normalised, or every problem with them."""
+    given = {name: cell(name) for name in _PAYEE_COLUMNS}
+    problems = payee_problems(rail, given)
+    if problems:
+        return {}, [message if message.endswith(".") else f"{message}." for message in problems.values()]
+    return clean_payee(rail, **given), []
+
+
+_PAYEE_COLUMNS = ("phone", "party_b", "account_reference")
+
+
+def _pays_as_saved(recipient: Recipient, rail: str, cell) -> bool:
+    """Whether a row naming `recipient` pays it as saved: no payee given, or the very one it has."""
+    if not any(cell(name) for name in _PAYEE_COLUMNS) and (not cell("rail") or rail == recipient.rail):
+        return True
+    payee, problems = _payee(rail, cell)
+    return not problems and rail == recipient.rail and all(payee[f] == getattr(recipient, f) for f in _PAYEE_COLUMNS)
+
+
+def _recipient_row(line: int, recipient: Recipient, cell, problems: list[str]) -> _Row | None:
     why_not = unpayable_reason(recipient)
     if why_not:
         problems.append(why_not)
-    return recipient
+    amount = _amount_of(cell, recipient.rail, problems)
+    if problems:
+        return None
+    # The preview shows who is paid: a business's number beside its name, as a phone has its own column.
+    name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
+    return _Row(line, recipient.phone, amount, name, cell("recipient_reference"), cell("remarks"), recipient.rail,
+                recipient.party_b, recipient.account_reference, recipient.pk)  # fmt: skip
+
+
+def _amount_of(cell, rail: str, problems: list[str]) -> Decimal | None:
+    try:
+        amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
+    except ApplicationError as exc:
+        problems.append(exc.message)
+        return None
+    if amount is None:
+        problems.append("amount is missing.")
+    return amount
+
+
+def _text_problems(cell) -> list[str]:
+    problems = []
+    remarks, name, reference = cell("remarks"), cell("recipient_name"), cell("recipient_reference")
+    if not 2 <= len(remarks) <= 100:
+        problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
+    if len(name) > 150:
+        problems.append("recipient name must have at most 150 characters.")
+    if len(reference) > 100:
+        problems.append("reference must have at most 100 characters.")
+    return problems
 
 
 def _check_row(line: int, row: list[str], columns: dict[str, int],
@@ -169,46 +234,36 @@ def _check_row(line: int, row: list[str], columns: dict[str, int],
         index = columns.get(name)
         return _unquoted(row[index].strip()) if index is not None and index < len(row) else ""
 
-    problems: list[str] = []
-    phone = amount = None
+    rail = rail_named(cell("rail"))
+    if rail is None:
+        return None, [f"rail must be one of {', '.join(DISBURSEMENT_RAILS)} (has {cell('rail')!r}).",
+                      *_text_problems(cell)]  # fmt: skip
     reference = cell("recipient_reference")
-    try:
-        phone = normalize_msisdn(cell("phone")) if cell("phone") else None
-    except InvalidPhoneNumber as exc:
-        problems.append(str(exc))
-    recipient = _saved_recipient(phone, (recipients or {}).get(reference), problems)
-    if phone is None and recipient is None and not problems:
-        problems.append("phone is missing." if not reference else
-                        f"phone is missing, and no saved recipient has the reference {reference!r}.")
-    rail = recipient.rail if recipient is not None else PayoutRail.MOBILE
-    try:
-        amount = _parse_amount(cell("amount"), rail) if cell("amount") else None
-        if amount is None:
-            problems.append("amount is missing.")
-    except ApplicationError as exc:
-        problems.append(exc.message)
-    remarks = cell("remarks")
-    if not 2 <= len(remarks) <= 100:
-        problems.append(f"remarks must have 2 to 100 characters (has {len(remarks)}).")
-    name = cell("recipient_name")
-    if len(name) > 150:
-        problems.append("recipient name must have at most 150 characters.")
-    if len(reference) > 100:
-        problems.append("reference must have at most 100 characters.")
+    recipient = (recipients or {}).get(reference)
+    problems = _text_problems(cell)
+    if recipient is not None and _pays_as_saved(recipient, rail, cell):
+        return _recipient_row(line, recipient, cell, problems), problems
+    if recipient is not None:
+        problems.append(f"the reference names the saved recipient {recipient.name}, paid as "
+                        f"{payee_words(**recipient.payee())}: leave phone blank to pay them as saved.")  # fmt: skip
+    payee, payee_found = _payee(rail, cell)
+    if payee_found and reference and recipient is None and not any(cell(name) for name in _PAYEE_COLUMNS):
+        payee_found[0] = f"{payee_found[0].rstrip('.')}, and no saved recipient has the reference {reference!r}."
+    problems.extend(payee_found)
+    amount = _amount_of(cell, rail, problems)
     if problems:
         return None, problems
-    if recipient is not None:
-        # The preview shows who is paid: a business's number beside its name (a phone has its own column).
-        name = recipient.name if recipient.phone else f"{recipient.name} ({payee_words(**recipient.payee())})"
-        return _Row(line, recipient.phone, amount, name, reference, remarks, recipient.pk, recipient.rail), []
-    return _Row(line, phone, amount, name, reference, remarks), []
+    return _Row(line, payee["phone"], amount, cell("recipient_name"), reference, cell("remarks"), rail,
+                payee["party_b"], payee["account_reference"]), []  # fmt: skip
 
 
 def _cells_of(row: _Row) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(getattr(row, name))) for name in ERROR_FILE_COLUMNS)
 
 
-ERROR_FILE_COLUMNS = ("phone", "amount", "recipient_name", "recipient_reference", "remarks")
+ERROR_FILE_COLUMNS = (
+    "phone", "amount", "recipient_name", "recipient_reference", "remarks", "rail", "party_b", "account_reference",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -221,6 +276,12 @@ class BatchPreview:
     @property
     def total(self) -> Decimal:
         return sum((row.amount for row in self.rows), Decimal("0.00"))
+
+    @property
+    def utility_total(self) -> Decimal:
+        """What the rows paid from the B2C (Utility) account add up to: what its float must cover."""
+        rows = (row for row in self.rows if RAILS[row.rail].leaves == Account.UTILITY)
+        return sum((row.amount for row in rows), Decimal("0.00"))
 
     @property
     def refused_lines(self) -> list[int]:
@@ -237,10 +298,11 @@ def _check_file(file) -> BatchPreview:
     for line, cells in body:
         row, problems = _check_row(line, cells, columns, recipients)
         if row is not None:
-            key = (row.phone, row.amount, row.recipient_reference, row.remarks)
+            key = (row.rail, row.phone, row.party_b, row.account_reference, row.amount, row.recipient_reference,
+                   row.remarks)  # fmt: skip
             if key in seen:
                 problems = [
-                    f"the same payout as line {seen[key]} (phone, amount, reference and remarks); "
+                    f"the same payout as line {seen[key]} (payee, amount, reference and remarks); "
                     "change its reference if it is really due twice."
                 ]
                 row = None
@@ -255,6 +317,18 @@ def _check_file(file) -> BatchPreview:
         else:
             valid.append(row)
     return BatchPreview(rows=valid, errors=errors)
+
+
+def first_time_lines(rows: list[_Row]) -> set[int]:
+    """The preview's lines whose payee no completed payout has paid: the phones in one query, a business number
+    one by one (few in a file)."""
+    paid = paid_phones({row.phone for row in rows if row.phone})
+    return {
+        row.line
+        for row in rows
+        if (row.phone not in paid if row.phone else is_first_time_payee(
+            rail=row.rail, party_b=row.party_b, account_reference=row.account_reference))
+    }
 
 
 def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]) -> dict[str, Recipient]:
@@ -272,7 +346,10 @@ def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
     return _check_file(file)
 
 
-ERROR_FILE_HEADER = ("line", "phone", "amount", "recipient name", "reference", "remarks", "problem")
+ERROR_FILE_HEADER = (
+    "line", "phone", "amount", "recipient name", "reference", "remarks", "rail", "party_b", "account_reference",
+    "problem",
+)  # fmt: skip
 
 
 def batch_errors_csv(errors: list[RowError]) -> str:
@@ -293,9 +370,11 @@ def batch_errors_csv(errors: list[RowError]) -> str:
 
 
 TEMPLATE_CSV = (
-    "phone,amount,recipient name,reference,remarks\r\n"
-    "0712345678,1500,Jane Wanjiru,INV-1042,March trainer fee\r\n"
-    "254722000111,2300,Otieno Juma,INV-1043,March trainer fee\r\n"
+    "rail,phone,party_b,account_reference,amount,recipient name,reference,remarks\r\n"
+    "mobile,0712345678,,,1500,Jane Wanjiru,INV-1042,March trainer fee\r\n"
+    "mobile,254722000111,,,2300,Otieno Juma,INV-1043,March trainer fee\r\n"
+    "paybill,,888880,INV-2041,12000,Nairobi Water,INV-2041,March water bill\r\n"
+    "till,,5432109,,4500,Duka Supplies,RCPT-88,Office supplies\r\n"
 )
 
 
@@ -339,7 +418,10 @@ def payout_batch_create_from_csv(
                         continue
                     payout_request_disbursement(
                         requested_by=uploaded_by,
+                        rail=row.rail,
                         phone=row.phone,
+                        party_b=row.party_b,
+                        account_reference=row.account_reference,
                         amount=row.amount,
                         remarks=row.remarks,
                         command_id=command_id,

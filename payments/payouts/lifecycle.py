@@ -42,6 +42,7 @@ from payments.models import (
     PayoutReview,
 )
 from payments.models import PayoutStatus as S
+from payments.payouts.name_check import payout_payee_noted
 from payments.signals import payout_status_changed
 from webhooks.services.events import payout_requested_webhook, payout_status_webhook
 
@@ -73,6 +74,8 @@ TRANSITIONS: tuple[Transition, ...] = (
                "Enough distinct approvers, none its requester or an editor of what is paid; queued to send."),
     Transition(AuditAction.REJECTED, (S.PENDING_APPROVAL, S.APPROVED), S.REJECTED, _PEOPLE,
                "An approver refuses it before it is sent; a refund's amount returns to its payment."),
+    Transition(AuditAction.EXPIRED, (S.PENDING_APPROVAL,), S.REJECTED, _TASK | {EventSource.COMMAND},
+               "PAYOUT_APPROVAL_EXPIRY_MINUTES without its approvals; a refund's amount returns to its payment."),
     Transition(AuditAction.APPROVAL_VOIDED, (S.PENDING_APPROVAL, S.APPROVED), S.PENDING_APPROVAL, _PEOPLE | _TASK,
                "Amount, phone or CommandID changed, or the send-time check found approvals that do not count."),
     Transition(AuditAction.SENDING, (S.APPROVED,), S.SENDING, _TASK,
@@ -220,6 +223,7 @@ def payout_created(*, payout: Payout, source: str, actor=None, details: dict[str
     event = event_record(action=rule.action, source=source, payout=payout, actor=actor, to_status=payout.status,
                          details=details)
     _in_transaction(payout=payout, old_status=NEW, event=event)
+    payout_payee_noted(payout)  # first-time payee flag; the name check queued after commit when it is on
     payout_requested_webhook(payout=payout)  # payout.requested / refund.requested; never raises
     return event
 

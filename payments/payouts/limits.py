@@ -120,12 +120,13 @@ def _literals(values) -> str:
 
 @dataclass(frozen=True)
 class SendFigures:
-    """What the limits at send are decided on, read in one statement (see send_figures_sql)."""
+    """What the limits at send are decided on, read in one statement (see send_figures_sql), for the account
+    the payout leaves: Utility (B2C, Pochi) or Working (B2B, top-ups, reversals)."""
 
     paused: bool
-    sent_today: Decimal  # excluding the payout itself
-    sent_today_to_phone: Decimal
-    float_available: Decimal | None  # the latest reading, None when there is none
+    sent_today: Decimal  # from the same account, excluding the payout itself
+    sent_today_to_payee: Decimal  # to the same phone (Utility) or business number (Working)
+    float_available: Decimal | None  # the account's latest reading, None when there is none
 
 
 def _decimal(value) -> Decimal:
@@ -135,26 +136,39 @@ def _decimal(value) -> Decimal:
 def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
     """Select-list expressions (in SendFigures' order, 6 columns) and their parameters, for a statement that
     may carry other columns too. Read after the payout's row lock is taken, as before."""
+    if RAILS[payout.rail].leaves == Account.WORKING:
+        return _working_figures_sql(payout)
     qn = connection.ops.quote_name
     payouts, control, floats = (qn(m._meta.db_table) for m in (Payout, PayoutControl, FloatBalance))
     today = _today_bounds()  # once: the choice below and the parameters must name the same day
     start, end = (connection.ops.adapt_datetimefield_value(t) for t in today)
-    sending = f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}' AND id <> %s"
+    utility = _literals(RAILS_LEAVING[Account.UTILITY])
+    sending = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}'"
+        f" AND rail IN ({utility}) AND id <> %s"
+    )
     submitted = (
         f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status IN ({_literals(SUBMITTED_STATUSES)})"
         " AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
     )
-    total_sql, total_params = f"({submitted})", [start, end, payout.pk]
+    # What left the Working account today is not the Utility account's: read from the small partial index
+    # payout_working_submitted (migration 0029), it is taken off the day's total.
+    working = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE rail IN ({_literals(RAILS_LEAVING[Account.WORKING])})"
+        f" AND status IN ({_literals(SUBMITTED_STATUSES)}) AND submitted_at >= %s AND submitted_at < %s"
+    )
+    total_sql, total_params = f"(({submitted} AND rail IN ({utility})))", [start, end, payout.pk]
     if _hour_totals_cover(*today):
-        # The running total per UTC hour (SentHour, kept by a trigger): at most 24 rows, however many payouts
-        # left today; less the payout itself, should it already count.
+        # The running total per UTC hour (SentHour, kept by a trigger, every rail): at most 24 rows, however
+        # many payouts left today; less what left the Working account, less the payout itself, should it count.
         hours = qn(SentHour._meta.db_table)
         total_sql = (
             f"((SELECT COALESCE(SUM(amount), 0) FROM {hours} WHERE hour >= %s AND hour < %s)"
+            f" - ({working})"
             f" - (SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE id = %s"
             f" AND status IN ({_literals(SUBMITTED_STATUSES)}) AND submitted_at >= %s AND submitted_at < %s))"
         )
-        total_params = [start, end, payout.pk, start, end]
+        total_params = [start, end, start, end, payout.pk, start, end]
     columns = [
         f"EXISTS (SELECT 1 FROM {control} WHERE paused)",
         f"({sending})",
@@ -173,6 +187,34 @@ def send_figures_sql(payout: Payout) -> tuple[list[str], list]:
     return columns, params
 
 
+def _working_figures_sql(payout: Payout) -> tuple[list[str], list]:
+    """send_figures_sql for a payout leaving the Working account: few payouts a day, summed from the partial
+    index payout_working_submitted, and the Working account's latest reading."""
+    qn = connection.ops.quote_name
+    payouts, control, floats = (qn(m._meta.db_table) for m in (Payout, PayoutControl, FloatBalance))
+    start, end = (connection.ops.adapt_datetimefield_value(t) for t in _today_bounds())
+    working = _literals(RAILS_LEAVING[Account.WORKING])
+    sending = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE status = '{PayoutStatus.SENDING}'"
+        f" AND rail IN ({working}) AND id <> %s"
+    )
+    submitted = (
+        f"SELECT COALESCE(SUM(amount), 0) FROM {payouts} WHERE rail IN ({working})"
+        f" AND status IN ({_literals(SUBMITTED_STATUSES)}) AND submitted_at >= %s AND submitted_at < %s AND id <> %s"
+    )
+    columns = [
+        f"EXISTS (SELECT 1 FROM {control} WHERE paused)",
+        f"({sending})",
+        f"({submitted})",
+        f"({sending} AND party_b = %s)",
+        f"({submitted} AND party_b = %s)",
+        f"(SELECT working_available FROM {floats} WHERE working_available IS NOT NULL"
+        " ORDER BY observed_at DESC, id DESC LIMIT 1)",
+    ]
+    params = [payout.pk, start, end, payout.pk, payout.pk, payout.party_b, start, end, payout.pk, payout.party_b]
+    return columns, params
+
+
 def _hour_totals_cover(start: datetime, end: datetime) -> bool:
     """Whether today can be read from the hourly totals: on PostgreSQL (which keeps them), and when the local
     day starts and ends on whole UTC hours (Africa/Nairobi does; a zone offset by :30 or :45 does not)."""
@@ -182,11 +224,11 @@ def _hour_totals_cover(start: datetime, end: datetime) -> bool:
 
 
 def send_figures_from(values) -> SendFigures:
-    paused, sending, submitted, phone_sending, phone_submitted, balance = values
+    paused, sending, submitted, payee_sending, payee_submitted, balance = values
     return SendFigures(
         paused=bool(paused),
         sent_today=_decimal(sending) + _decimal(submitted),
-        sent_today_to_phone=_decimal(phone_sending) + _decimal(phone_submitted),
+        sent_today_to_payee=_decimal(payee_sending) + _decimal(payee_submitted),
         float_available=None if balance is None else _decimal(balance).quantize(Decimal("0.01")),
     )
 
@@ -195,13 +237,26 @@ def hold_reason_from(payout: Payout, figures: SendFigures) -> str:
     """Why this approved payout must wait instead of leaving now ("" when it may go)."""
     if settings.PAYOUTS_PAUSED or figures.paused:
         return "Payouts are paused (kill switch)."
-    if figures.sent_today + payout.amount > settings.PAYOUT_DAILY_LIMIT:
-        return f"Daily limit of {kes(settings.PAYOUT_DAILY_LIMIT)} reached; waits for tomorrow."
-    if figures.sent_today_to_phone + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
-        limit = settings.PAYOUT_RECIPIENT_DAILY_LIMIT
-        return f"This phone's daily limit of {kes(limit)} reached; waits for tomorrow."
+    rail = RAILS[payout.rail]
+    if figures.sent_today + payout.amount > rail.daily_limit():
+        if rail.leaves == Account.WORKING:
+            return f"The Working account's daily limit of {kes(rail.daily_limit())} reached; waits for tomorrow."
+        return f"Daily limit of {kes(rail.daily_limit())} reached; waits for tomorrow."
+    if rail.leaves == Account.UTILITY:
+        if figures.sent_today_to_payee + payout.amount > settings.PAYOUT_RECIPIENT_DAILY_LIMIT:
+            limit = settings.PAYOUT_RECIPIENT_DAILY_LIMIT
+            return f"This phone's daily limit of {kes(limit)} reached; waits for tomorrow."
+        if figures.float_available is not None and payout.amount > figures.float_available:
+            return f"The B2C float ({kes(figures.float_available)}) is below this payout; waits for a top-up."
+        return ""
+    if payout.party_b and payout.rail in (PayoutRail.PAYBILL, PayoutRail.TILL) and (
+        figures.sent_today_to_payee + payout.amount > settings.B2B_RECIPIENT_DAILY_LIMIT
+    ):
+        return (f"The daily limit of {kes(settings.B2B_RECIPIENT_DAILY_LIMIT)} to {payout.party_b} reached; "
+                "waits for tomorrow.")
     if figures.float_available is not None and payout.amount > figures.float_available:
-        return f"The B2C float ({kes(figures.float_available)}) is below this payout; waits for a top-up."
+        return (f"The Working account ({kes(figures.float_available)}) is below this payout; waits for money "
+                "to be moved in (M-Pesa org portal).")
     return ""
 
 

@@ -36,9 +36,11 @@ from payments.models import (
     PayoutRail,
     PayoutStatus,
 )
+from payments.payouts.approval_rules import approval_source, approvals_missing, rule_fields
 from payments.payouts.four_eyes import interested_user_ids, refuse_interested_approver
 from payments.payouts.lifecycle import payout_created, payout_lock, payout_transition
-from payments.payouts.limits import check_daily_limits_at_creation, required_approvals, validate_amount
+from payments.payouts.limits import check_daily_limits_at_creation, validate_amount
+from payments.payouts.name_check import payee_changed, refuse_unconfirmed_mismatch
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
 from payments.payouts.reversals import refund_refusal_for_reversal
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -138,7 +140,7 @@ def payout_request_disbursement(
             reason=reason.strip(),
             batch=batch,
             requested_by=requested_by,
-            required_approvals=required_approvals(amount),
+            **rule_fields(amount=amount, rail=rail, source=approval_source(source=source, batch=batch)),
         )
         payout_created(payout=payout, actor=requested_by, source=source,
                        details={"amount": str(amount), "rail": rail})
@@ -193,7 +195,7 @@ def payment_refund(
             recipient_type="customer",
             recipient_reference=payment.receipt or "",
             requested_by=requested_by,
-            required_approvals=required_approvals(amount),
+            **rule_fields(amount=amount, rail=PayoutRail.MOBILE, source=approval_source(source=source)),
         )
         payout_created(
             payout=payout,
@@ -204,12 +206,15 @@ def payment_refund(
     return payout
 
 
-def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | None = None) -> tuple[str, Decimal]:
+def payout_request_precheck(
+    *, phone: str, amount: Decimal, payment: Payment | None = None, rail: str = PayoutRail.MOBILE, party_b: str = ""
+) -> tuple[str, Decimal]:
     """The checks a request will meet, run before anyone confirms it (the admin's "Continue"): the amount in
-    whole shillings within the limits, at most a refunded payment's remainder, today's limits. Writes
-    nothing and reserves nothing; the request itself checks everything again under its locks. Returns the
-    normalised phone and amount, or raises the PayoutError the request would raise."""
-    phone = _phone(phone)
+    whole shillings within the limits of the account `rail` leaves, at most a refunded payment's remainder,
+    today's limits. Writes nothing and reserves nothing; the request itself checks everything again under its
+    locks. Returns the normalised phone ("" for a rail without one) and amount, or raises the PayoutError the
+    request would raise."""
+    phone = _phone(phone) if rail in (PayoutRail.MOBILE, PayoutRail.POCHI) else ""
     if payment is not None:
         remaining = payment.amount - payment.refunded_amount
         if amount > remaining:
@@ -218,10 +223,10 @@ def payout_request_precheck(*, phone: str, amount: Decimal, payment: Payment | N
                 code="over_refund",
             )
     try:
-        amount = validate_amount(amount)
+        amount = validate_amount(amount, rail=rail)
     except PayoutError as exc:
         raise PayoutError(exc.message, code="amount") from None
-    check_daily_limits_at_creation(phone=phone, amount=amount)
+    check_daily_limits_at_creation(phone=phone, amount=amount, rail=rail, party_b=party_b)
     return phone, amount
 
 
@@ -269,7 +274,10 @@ def payout_request_again(
         else:
             retry = payout_request_disbursement(
                 requested_by=requested_by,
+                rail=original.rail,
                 phone=phone or original.phone,
+                party_b=original.party_b if original.rail != PayoutRail.FLOAT_TOPUP else "",
+                account_reference=original.account_reference,
                 amount=original.amount,
                 remarks=original.remarks,
                 command_id=original.command_id,
@@ -316,8 +324,10 @@ def _record_editor(payout: Payout, *, user, fields: list[str], bound: bool, now)
     editor.save(update_fields=["fields", "changed_bound", "last_edited_at"])
 
 
-def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True) -> Payout:
-    """Record one approval. The payout becomes `approved` (and is queued to send after commit) when it
+def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API, queue: bool = True,
+                   name_confirmed: bool = False) -> Payout:
+    """Record one approval (`name_confirmed`: "I have checked the name", required when the name check found a
+    mismatch; payouts/name_check.py). The payout becomes `approved` (and is queued to send after commit) when it
     has enough distinct approvers, none of them its requester. `queue=False`: the caller queues the send
     itself, as an approval of many does (`queue_sends` of all the approved ids, after commit)."""
     _require(approved_by, APPROVE_PERMISSION, "approve payouts")
@@ -326,6 +336,7 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
         if payout.status != PayoutStatus.PENDING_APPROVAL:
             raise InvalidState(f"Payout #{payout.pk} is {payout.status}, not pending approval.")
         refuse_interested_approver(payout, approved_by)
+        name_details = refuse_unconfirmed_mismatch(payout, name_confirmed=name_confirmed)
         if _active_approvals(payout).filter(approver=approved_by).exists():
             raise InvalidState("You have already approved this payout; a second approver is needed.",
                                code=ErrorCode.ALREADY_APPROVED)
@@ -346,10 +357,11 @@ def payout_approve(*, payout_id: int, approved_by, source: str = EventSource.API
             raise InvalidState(
                 "This approval conflicts with the rules (approval by its requester or an editor, or a repeat)."
             ) from None
-        count = _active_approvals(payout).count()
-        needed = max(payout.required_approvals, required_approvals(payout.amount))
-        details = {"approvals": count, "required": needed}
-        if count < needed:
+        active = list(_active_approvals(payout).select_related("approver"))
+        missing = approvals_missing(payout, active)  # the payout's approval rule (approval_rules.py)
+        details = {"approvals": len(active), "required": payout.required_approvals, **name_details}
+        if missing:
+            details["missing"] = missing
             event_record(action=AuditAction.APPROVAL, source=source, payout=payout, actor=approved_by,
                          from_status=payout.status, to_status=payout.status, details=details)
             return payout
@@ -469,9 +481,12 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
         if "phone" in clean and payout.payment_id:
             clean["phone_differs_from_payment"] = clean["phone"] != _paid_from(payout.payment)
         if "amount" in clean:
-            clean["required_approvals"] = required_approvals(clean["amount"])
+            # The rules in force now decide for the new amount, for the source it was requested from.
+            clean.update(rule_fields(amount=clean["amount"], rail=payout.rail, source=_rule_source(payout)))
         changed = [name for name in before if name in clean]
         details = {name: {"from": str(before[name]), "to": str(clean[name])} for name in changed}
+        if set(PAYEE_FIELDS) & set(clean):
+            clean.update(payee_changed(payout, **{f: clean.get(f, getattr(payout, f)) for f in PAYEE_FIELDS}))
         voids = [name for name in BOUND_FIELDS if name in clean]
         now = timezone.now()
         _record_editor(payout, user=updated_by, fields=changed, bound=bool(voids), now=now)
@@ -493,6 +508,13 @@ def payout_update(*, payout_id: int, updated_by, source: str = EventSource.ADMIN
             event_record(action=AuditAction.EDITED, source=source, payout=payout, actor=updated_by,
                          from_status=payout.status, to_status=payout.status, details=details)
     return payout
+
+
+def _rule_source(payout: Payout) -> str:
+    """Where the payout was requested from, as its rule named it (payouts requested before rules: console or
+    bulk)."""
+    return (payout.approval_rule or {}).get("source") or approval_source(source=EventSource.ADMIN,
+                                                                         batch=payout.batch_id)
 
 
 def _move_refund_reservation(payout: Payout, new_amount: Decimal) -> None:

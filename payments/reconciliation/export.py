@@ -188,6 +188,7 @@ XLSX_TITLES = {
     "checkout_request_id": "CheckoutRequestID",
     "merchant_request_id": "MerchantRequestID",
     "command_id": "CommandID",
+    "party_b": "Paybill or till number",
     "mpesa_completed_at": "M-Pesa completion time",
     "payment_receipt": "Refunded payment's receipt",
 }

@@ -126,7 +126,7 @@ def test_bulk_csv_preview_then_confirm_creates_the_batch(browse):
         page.goto(f"{page.base}/admin/payments/payout/bulk-upload/")
         with page.expect_download() as template:
             page.click("a.bulk-template")
-        assert Path(template.value.path()).read_text().startswith("phone,amount,recipient name,reference,remarks")
+        assert Path(template.value.path()).read_text().startswith("rail,phone,party_b,account_reference,amount,")
         page.set_input_files("#id_file", {"name": "march.csv", "mimeType": "text/csv", "buffer": CSV_TEXT.encode()})
         page.fill("#id_name", "March trainers")
         page.click("input[type=submit][value='Check the file']")

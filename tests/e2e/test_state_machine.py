@@ -23,7 +23,13 @@ IP allow-list, raw storage, processing). After every step:
 - one notification per final state: a payout_completed or payout_failed alert is written once per admin;
 - the ledger agrees (docs/ledger.md): the trial balance is zero, payouts_in_flight holds exactly the payouts
   sending, submitted, verifying or in review, no account that may not go negative does, and every completed
-  payout and payment has exactly one posting.
+  payout and payment has exactly one posting;
+- every rail agrees (issue 27): paybill, till, Pochi and float top-up payouts (requested and approved through
+  the services, then moved through the lifecycle's door as their send and result would move them, the send
+  side of these rails being tested apart) each hold their amount where their status says: out of the account
+  their rail pays from (Utility for Pochi and B2C, Working for paybill, till and top-up), in flight while in
+  flight, and in supplier payments, disbursements, refunds or (a top-up, no expense) the Utility account once
+  completed; a charge on a completion is in M-Pesa charges once.
 """
 
 from __future__ import annotations
@@ -47,12 +53,13 @@ from daraja.errors import DarajaOutcomeUnknown, DarajaRateLimited
 from daraja.result_codes import Namespace, classify
 from ledger import accounts as ledger_accounts
 from ledger import selectors as ledger_selectors
-from ledger.models import JournalTransaction
+from ledger.models import Entry, JournalTransaction
 from ledger.services.money import payment_received_post
 from notifications.models import Alert, Notification
 from payments.models import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
+    AuditAction,
     AuditEvent,
     CommandID,
     DarajaCallback,
@@ -68,6 +75,7 @@ from payments.models import UNSETTLED_STATUSES as LEDGER_IN_FLIGHT
 from payments.payouts import dispatch
 from payments.payouts import review as payout_review
 from payments.payouts import services as payout_services
+from payments.payouts.lifecycle import payout_transition
 from tests.e2e import results
 from tests.factories import make_approver, make_payment, make_requester, make_user
 
@@ -78,6 +86,35 @@ COVERAGE: Counter[str] = Counter()  # what the examples reached, printed at the 
 PAID = Decimal("3000.00")
 MAX_EXAMPLES = 40
 STEPS = 25
+
+# The rails whose send and result are driven through the lifecycle's door here: their payee fields.
+RAIL_PAYEES = {
+    "paybill": {"party_b": "888880", "account_reference": "INV-2041"},
+    "till": {"party_b": "5432109"},
+    "pochi": {"phone": "0712345678"},
+    "float_topup": {},
+}
+# How the send and result move a payout on those rails: target -> (action, to_status, source).
+RAIL_STEPS = {
+    "sending": (AuditAction.SENDING, PayoutStatus.SENDING, EventSource.TASK),
+    "submitted": (AuditAction.SUBMITTED, PayoutStatus.SUBMITTED, EventSource.TASK),
+    "send_retry": (AuditAction.SEND_RETRY, PayoutStatus.APPROVED, EventSource.TASK),
+    "queue_timeout": (AuditAction.QUEUE_TIMEOUT, PayoutStatus.VERIFYING, EventSource.CALLBACK),
+    "unanswered": (AuditAction.UNANSWERED, PayoutStatus.NEEDS_REVIEW, EventSource.TASK),
+    "completed": (AuditAction.COMPLETED, PayoutStatus.COMPLETED, EventSource.CALLBACK),
+    "failed": (AuditAction.FAILED, PayoutStatus.FAILED, EventSource.CALLBACK),
+}
+RAIL_MOVES = ["submitted", "send_retry", "queue_timeout", "unanswered", "completed", "completed", "failed"]
+# Where each rail's money comes from, and where a completed one ends (a refund's: customer_refunds).
+UTILITY, WORKING = ledger_accounts.MPESA_UTILITY, ledger_accounts.MPESA_WORKING
+RAIL_SOURCE = {"mobile": UTILITY, "pochi": UTILITY, "paybill": WORKING, "till": WORKING, "float_topup": WORKING}
+RAIL_DESTINATION = {
+    "mobile": ledger_accounts.DISBURSEMENTS,
+    "pochi": ledger_accounts.DISBURSEMENTS,
+    "paybill": ledger_accounts.SUPPLIER_PAYMENTS,
+    "till": ledger_accounts.SUPPLIER_PAYMENTS,
+    "float_topup": UTILITY,
+}
 
 
 class FakeDaraja:
@@ -101,6 +138,7 @@ class FakeDaraja:
 
 class PayoutLedgerMachine(RuleBasedStateMachine):
     payouts = Bundle("payouts")
+    rail_payouts = Bundle("rail_payouts")
 
     def __init__(self) -> None:
         super().__init__()
@@ -214,6 +252,51 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
             payout_review.payout_confirm_review(payout_id=payout, confirmed_by=self.colleague)
         except ApplicationError:
             pass
+
+    # --- The other rails, through the lifecycle's door -------------------------------------------------------
+
+    @rule(
+        target=rail_payouts,
+        rail=st.sampled_from(list(RAIL_PAYEES)),
+        amount=st.integers(min_value=10, max_value=900),
+        then=st.sampled_from([None, *RAIL_MOVES]),
+        charge=st.sampled_from([None, 15, 33]),
+    )
+    def rail_payout_sent(self, rail: str, amount: int, then: str | None, charge: int | None) -> int:
+        """Requested, approved and claimed in one step (the common path, so most examples move some through the
+        door), then perhaps one more step of its send or result."""
+        payout = payout_services.payout_request_disbursement(
+            requested_by=self.requester, amount=Decimal(amount), remarks="Supplier invoice", rail=rail,
+            source=EventSource.API, **RAIL_PAYEES[rail],
+        )  # fmt: skip
+        self.approve(payout.pk)
+        self.rail_step(payout.pk, "sending", None)
+        if then:
+            self.rail_step(payout.pk, then, charge)
+        return payout.pk
+
+    @rule(payout=rail_payouts, move=st.sampled_from(RAIL_MOVES), charge=st.sampled_from([None, 0, 15, 33]))
+    def rail_step(self, payout: int, move: str, charge: int | None) -> None:
+        """A step of the send or its result, as the send/result side takes it: an approved payout is claimed
+        (`sending`); any other takes `move` (nothing when the table does not allow it from where the payout
+        is). A completion may carry M-Pesa's charge."""
+        status, attempts = Payout.objects.values_list("status", "send_attempts").get(pk=payout)
+        if status == PayoutStatus.APPROVED:
+            move = "sending"
+        action, to_status, source = RAIL_STEPS[move]
+        fields, details = {}, None
+        if move == "sending":
+            fields = {"send_attempts": attempts + 1}
+        elif move == "completed":
+            fields = {"transaction_id": _receipt(payout), "charge": None if charge is None else Decimal(charge)}
+        elif move == "failed":
+            details = {"result_code": "2001"}  # a final failure
+        moved = payout_transition(payout_id=payout, action=action, to_status=to_status, source=source,
+                                  fields=fields, details=details)
+        if moved is not None:
+            COVERAGE[f"rail:{move}"] += 1
+            if move == "completed" and charge:
+                COVERAGE["rail:charged"] += 1
 
     # --- Safaricom ---------------------------------------------------------------------------------------------
 
@@ -392,6 +475,37 @@ class PayoutLedgerMachine(RuleBasedStateMachine):
         assert set(received) == paid and set(received.values()) <= {1}, received
 
 
+    @invariant()
+    def every_rail_is_where_its_status_says(self) -> None:
+        # Per payout, its postings (charges apart) net out of the account its rail pays from, into flight while
+        # in flight, and into its destination once completed; its charge, when completed with one, is posted.
+        nets: dict[tuple[int, str], Decimal] = {}
+        for payout_id, account, net in (
+            Entry.objects.filter(transaction__payout__isnull=False).exclude(transaction__kind="charge")
+            .values("transaction__payout", "account").annotate(net=Sum("debit") - Sum("credit"))
+            .values_list("transaction__payout", "account", "net")
+        ):
+            nets[(payout_id, account)] = nets.get((payout_id, account), Decimal("0")) + net
+        for payout in Payout.objects.all():
+            source = RAIL_SOURCE[payout.rail]
+            destination = ledger_accounts.CUSTOMER_REFUNDS if payout.payment_id else RAIL_DESTINATION[payout.rail]
+            expected = {source: Decimal("0"), ledger_accounts.PAYOUTS_IN_FLIGHT: Decimal("0")}
+            if payout.status in LEDGER_IN_FLIGHT:
+                expected = {source: -payout.amount, ledger_accounts.PAYOUTS_IN_FLIGHT: payout.amount}
+            elif payout.status == PayoutStatus.COMPLETED:
+                expected = {source: -payout.amount, destination: payout.amount}
+            for account, amount in expected.items():
+                assert nets.get((payout.pk, account), Decimal("0")) == amount, (payout.rail, payout.status, account)
+            touched = {account for (pk, account), net in nets.items() if pk == payout.pk and net}
+            assert touched <= set(expected), (payout.rail, payout.status, touched)
+            if payout.status == PayoutStatus.COMPLETED and payout.charge:
+                charge = JournalTransaction.objects.get(kind="charge", source_id=payout.transaction_id)
+                assert {(e.account_id, e.debit, e.credit) for e in charge.entries.all()} == {
+                    (ledger_accounts.MPESA_CHARGES, payout.charge, Decimal("0")),
+                    (source, Decimal("0"), payout.charge),
+                }
+
+
 def _receipt(payout_id: int, *, other: bool = False) -> str:
     return f"{'OT' if other else 'SM'}{payout_id:08d}"
 
@@ -403,7 +517,7 @@ def _url(name: str, payout: Payout) -> str:
 def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch):
     daraja = {}
 
-    def fake_client():
+    def fake_client(**kwargs):  # dispatch passes the stored credentials; the fake needs none
         return daraja["machine"].daraja
 
     class Machine(PayoutLedgerMachine):
@@ -428,6 +542,7 @@ def test_random_callbacks_never_break_the_ledger(settings_override, monkeypatch)
     assert COVERAGE["end:completed"] and COVERAGE["end:failed"] and COVERAGE["callback:duplicate"]
     assert COVERAGE["posted:unknown_code"] and COVERAGE["posted:garbage_code"]
     assert COVERAGE["insider:own_edit"]  # an editor of what is paid tried to approve it, and was refused
+    assert COVERAGE["rail:completed"] and COVERAGE["rail:charged"] and COVERAGE["rail:failed"]
 
 
 @pytest.fixture

@@ -97,6 +97,21 @@ def test_a_top_up_is_posted_only_when_another_person_approves_it():
     assert balances()[accounts.FLOAT_FUNDING] == Decimal("50000.00")
 
 
+
+def test_a_top_up_of_the_working_account_is_entered_in_the_admin():
+    requester, approver = make_requester(), make_approver()
+    page = logged_in(requester).get(reverse("admin:ledger_fundingrequest_add")).content.decode()
+    assert "The Working account (MMF)" in page and "Suppl" not in page  # only our M-Pesa accounts are offered
+    added = logged_in(requester).post(reverse("admin:ledger_fundingrequest_add"), {
+        "kind": "top_up", "account": accounts.MPESA_WORKING, "amount": "300000.00", "receipt": "WORK1",
+        "effective_at_0": "2024-07-01", "effective_at_1": "09:00:00", "note": "Bank to Working", "form_nonce": "w-1",
+    })
+    assert added.status_code == 302, added.content.decode()[:2000]
+    request = FundingRequest.objects.get()
+    assert request.account_id == accounts.MPESA_WORKING
+    logged_in(approver).post(reverse("admin:ledger_fundingrequest_decide", args=(request.pk,)), {"decision": "approve"})
+    assert (balances()[accounts.MPESA_WORKING], balances()[accounts.MPESA_UTILITY]) == (Decimal("300000.00"), 0)
+
 def post(source_id: str, amount: str, debit: str, credit: str, at: str) -> None:
     make_posting(amount, source_id=source_id, memo=f"Posting {source_id}", debit=debit, credit=credit,
                  when=datetime.fromisoformat(at).replace(tzinfo=NAIROBI))

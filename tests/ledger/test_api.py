@@ -94,3 +94,20 @@ def test_openapi_documents_the_ledger_endpoints():
     schema = api(make_user(is_staff=True, is_superuser=True)).get("/api/schema/?format=json").json()
     for route in ("/api/ledger/accounts/", "/api/ledger/accounts/{code}/entries/", "/api/ledger/trial-balance/"):
         assert route in schema["paths"], route
+
+
+def test_the_working_account_gets_its_opening_balance_under_four_eyes():
+    requester, approver = make_requester(), make_approver()
+    created = api(requester).post("/api/ledger/funding/", {
+        "kind": "opening_balance", "amount": "750000.00", "note": "Working balance on 1 July",
+        "account": "mpesa_working",
+    }, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["account"] == "mpesa_working"
+    assert api(approver).post(f"/api/ledger/funding/{created.json()['id']}/approve/").status_code == 200
+    rows = {row["code"]: row["balance"] for row in api(approver).get("/api/ledger/accounts/").json()}
+    assert (rows["mpesa_working"], rows["mpesa_utility"]) == ("750000.00", "0.00")
+    # Only our M-Pesa accounts are funded: another account is a 400 that writes nothing.
+    refused = api(requester).post("/api/ledger/funding/", {"kind": "top_up", "amount": "5", "note": "x",
+                                                          "account": "supplier_payments"}, format="json")
+    assert refused.status_code == 400 and "account" in refused.json()

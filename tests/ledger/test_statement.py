@@ -13,7 +13,7 @@ from ledger import accounts
 from ledger.models import JournalTransaction, StatementProposal
 from ledger.services.money import charges_post
 from payments.models import PayoutStatus
-from tests.factories import make_approver, make_payout
+from tests.factories import advance, make_approver, make_payout
 from tests.ledger.conftest import assert_balanced, balances
 from tests.payments.admin.conftest import logged_in
 from tests.payments.reconciliation.statements import b2c_row, charge_row, transfer_row, write_csv
@@ -68,3 +68,38 @@ def test_a_charge_already_known_from_a_status_result_is_not_posted_again(tmp_pat
     path = write_csv(tmp_path / "statement.csv", [charge_row("SG1", "05-07-2024 10:00:00", "15.00")])
     assert "0 charges" in reconcile(path)
     assert balances()[accounts.MPESA_CHARGES] == Decimal("15.00")
+
+
+def topup_completed(receipt: str, amount: str):
+    """A float top-up sent through the API (Working -> Utility), completed through the lifecycle's door."""
+    payout = make_payout(rail="float_topup", phone="", party_b="600000", command_id="BusinessPayToBulk",
+                         status=PayoutStatus.SUBMITTED, amount=Decimal(amount))
+    advance(payout.pk, PayoutStatus.COMPLETED, fields={"transaction_id": receipt})
+    return payout
+
+
+TOPUP_ROW = {**transfer_row("TR2", "08-07-2024 09:00:00", "80,000.00"), "Withdrawn": "", "Paid In": "80,000.00",
+             "Details": "Working Account to Utility Account Transfer"}
+
+
+def test_a_top_up_our_payout_made_is_not_proposed_again(tmp_path):
+    topup_completed("TR2", "80000.00")
+    before = balances()
+    output = reconcile(write_csv(tmp_path / "statement.csv", [TOPUP_ROW]))
+    assert "0 transfers" in output and "1 already in the ledger" in output
+    assert not StatementProposal.objects.exists()
+    assert balances() == before and before[accounts.FLOAT_FUNDING] == 0
+    assert_balanced()
+
+
+def test_a_proposed_transfer_our_top_up_then_made_posts_nothing_when_accepted(tmp_path):
+    reconcile(write_csv(tmp_path / "statement.csv", [TOPUP_ROW]))  # the statement came first
+    assert StatementProposal.objects.count() == 1
+    payout = topup_completed("TR2", "80000.00")
+    accept_all()
+    proposal = StatementProposal.objects.get()
+    assert proposal.status == "accepted"
+    assert proposal.transaction.payout_id == payout.pk  # the top-up's own posting
+    assert balances()[accounts.FLOAT_FUNDING] == 0
+    assert balances()[accounts.MPESA_UTILITY] == Decimal("80000.00")
+    assert_balanced()

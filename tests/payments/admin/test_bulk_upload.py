@@ -146,8 +146,8 @@ def test_preview_lists_valid_rows_with_their_total_and_refused_rows_masked_with_
     assert "4 rows refused" in content
     refused = {row["line"]: row for row in page.context["refused_rows"]}
     assert sorted(refused) == [3, 4, 5, 6]
-    assert refused[3]["phone"] == "081*****78" and refused[3]["name"] == "Bad Phone"
-    assert refused[4]["phone"] == "2547****0111" and "smallest payout" in refused[4]["reason"]
+    assert refused[3]["paid_to"] == "081*****78" and refused[3]["name"] == "Bad Phone"
+    assert refused[4]["paid_to"] == "2547****0111" and "smallest payout" in refused[4]["reason"]
     assert "the same payout as line 2" in refused[6]["reason"]
     assert "0812345678" not in content and "254722000111" not in content  # phones masked
     assert 'value="Create the batch of 2 payouts"' in content
@@ -175,9 +175,12 @@ def test_refused_rows_download_as_a_csv_to_fix_with_formulas_neutralised(request
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert 'filename="march-refused-rows.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["line", "phone", "amount", "recipient name", "reference", "remarks", "problem"]
+    assert rows[0] == [
+        "line", "phone", "amount", "recipient name", "reference", "remarks", "rail", "party_b", "account_reference",
+        "problem",
+    ]  # fmt: skip
     assert rows[1][:6] == ["3", "0812345678", "1500", "'=HYPERLINK(\"http://x\")", "'+INV-2", "'@SUM(A1)"]
-    assert rows[2][0] == "4" and rows[2][3] == "'-Otieno" and "whole shillings" in rows[2][6]
+    assert rows[2][0] == "4" and rows[2][3] == "'-Otieno" and "whole shillings" in rows[2][9]
     # Fixed and uploaded again, the neutralised cells read as they were written.
     fixed = response.content.decode().replace("0812345678", "0712000999").replace("12.50", "1250")
     again = requester_client.post(UPLOAD, {"file": upload(fixed), "command_id": "BusinessPayment"})
@@ -218,14 +221,15 @@ def test_the_batch_keeps_its_refused_rows_and_offers_them_as_a_file(requester_cl
     assert 'filename="march-refused-rows.csv"' in response["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert [row[0] for row in rows[1:]] == ["3", "4", "5", "6"]
-    assert rows[1][1] == "0812345678" and "Kenyan mobile number" in rows[1][6]  # full, to fix and upload again
+    assert rows[1][1] == "0812345678" and "Kenyan mobile number" in rows[1][9]  # full, to fix and upload again
 
 
 def test_a_template_downloads_and_uploads_cleanly(requester_client):
     response = requester_client.get(reverse("admin:payments_payout_bulk_template"))
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     page = requester_client.post(UPLOAD, {"file": upload(response.content), "command_id": "BusinessPayment"})
-    assert len(page.context["rows"]) == 2 and page.context["refused_rows"] == []
+    assert page.context["refused_rows"] == []
+    assert [row["rail"] for row in page.context["rows"]] == ["mobile", "mobile", "paybill", "till"]
 
 
 def test_batch_page_shows_row_states_and_failure_reasons_and_approve_all_only_while_pending(

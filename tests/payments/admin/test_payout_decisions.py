@@ -113,7 +113,7 @@ def test_bulk_approve_reports_each_row(approver_client, requester, approver):
     )
     assert messages_of(done) == [
         f"Payout #{small.pk}: approved; it will be sent.",
-        f"Payout #{large.pk}: approval recorded (1 of 2); it needs another approver.",
+        f"Payout #{large.pk}: approval recorded (1 of 2 approvals); it needs another approver.",
         f"Payout #{rejected.pk}: Payout #{rejected.pk} is rejected, not pending approval.",
         f"Payout #{own.pk}: You requested this payout: another person must approve it.",
         NOTHING_LEFT,

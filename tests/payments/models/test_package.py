@@ -23,6 +23,7 @@ SUB_DOMAINS = {
     "payments.models.submissions",
     "payments.models.idempotency",
     "payments.models.recipients",
+    "payments.models.approval_rules",
 }
 
 

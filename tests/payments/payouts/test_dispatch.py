@@ -272,7 +272,7 @@ def test_sweep_queues_lost_sends_and_overdue_queries(settings, monkeypatch):
     sent, queried = [], []
     monkeypatch.setattr("payments.payouts.services.queue_sends", sent.extend)
     monkeypatch.setattr("payments.tasks.query_payout_status.delay", queried.append)
-    assert sweep_payouts() == {"sends": 1, "status_queries": 2}
+    assert sweep_payouts() == {"sends": 1, "status_queries": 2, "expired": 0}
     assert sent == [lost.pk]
     assert sorted(queried) == sorted([stuck.pk, unknown.pk])
     assert fresh.pk not in queried

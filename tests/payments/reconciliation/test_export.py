@@ -27,7 +27,10 @@ PAYOUT_COLUMNS = [
     "kind",
     "status",
     "amount",
+    "rail",
     "phone",
+    "party_b",
+    "account_reference",
     "recipient_name",
     "recipient_type",
     "recipient_reference",
@@ -111,7 +114,7 @@ def payouts():
 
 
 def expected_rows(refund, failed, waiting) -> list[dict]:
-    blank = dict.fromkeys(PAYOUT_COLUMNS, "")
+    blank = {**dict.fromkeys(PAYOUT_COLUMNS, ""), "rail": "mobile"}
     return [
         {
             **blank,
@@ -225,6 +228,37 @@ def test_json(payouts):
         assert got["created_at"] == want["created_at"]
         assert got["approved_by"] == (want["approved_by"] or None)
         assert {k: ("" if v is None else str(v)) for k, v in got.items()} == want
+
+
+@pytest.fixture
+def supplier_payout():
+    """A paybill payout whose account (typed by a requester) reads as a formula to a spreadsheet."""
+    return make_payout(
+        rail="paybill", phone="", party_b="888880", account_reference="=HYPERLINK(1)", command_id="BusinessPayBill",
+        status=PayoutStatus.PENDING_APPROVAL, amount=Decimal("2500.00"), created_at=FIRST,
+    )
+
+
+def test_csv_and_json_carry_the_rail_and_who_is_paid(supplier_payout):
+    text, _ = run("--start", "2024-07-01", "--end", "2024-07-31")
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert (row["rail"], row["party_b"], row["account_reference"], row["phone"]) == (
+        "paybill", "888880", "'=HYPERLINK(1)", "")
+    text, _ = run("--start", "2024-07-01", "--end", "2024-07-31", "--format", "json")
+    got = json.loads(text)[0]
+    # JSON is read by programs: the account exactly as stored.
+    assert (got["rail"], got["party_b"], got["account_reference"]) == ("paybill", "888880", "=HYPERLINK(1)")
+
+
+def test_xlsx_carries_the_rail_and_who_is_paid_as_text(supplier_payout, tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "july.xlsx"
+    run("--start", "2024-07-01", "--end", "2024-07-31", "--output", str(path))
+    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    assert "Paybill or till number" in rows[0] and "Rail" in rows[0]
+    first = dict(zip(PAYOUT_COLUMNS, rows[1], strict=True))
+    assert (first["rail"], first["party_b"], first["account_reference"]) == ("paybill", "888880", "'=HYPERLINK(1)")
 
 
 def test_empty_json_is_an_empty_array():

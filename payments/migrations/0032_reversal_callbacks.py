@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0028_b2b_callbacks_and_readings'),
+        ('payments', '0031_payout_name_check'),
     ]
 
     operations = [
