@@ -31,8 +31,8 @@ from payments.models import (
     PayoutRail,
     PayoutStatus,
 )
+from payments.payouts.approval_rules import approval_source, rule_fields
 from payments.payouts.lifecycle import payout_created
-from payments.payouts.limits import required_approvals
 from payments.payouts.rails import command_id_for
 from payments.roles import REQUEST_PERMISSION
 
@@ -120,7 +120,7 @@ def payment_reverse(*, payment_id: int, requested_by, reason: str, source: str =
             recipient_type="customer",
             recipient_reference=payment.receipt,
             requested_by=requested_by,
-            required_approvals=required_approvals(payment.amount),
+            **rule_fields(amount=payment.amount, rail=PayoutRail.REVERSAL, source=approval_source(source=source)),
         )
         payout_created(payout=payout, actor=requested_by, source=source,
                        details={"amount": str(payment.amount), "payment": payment.pk, "rail": PayoutRail.REVERSAL})
