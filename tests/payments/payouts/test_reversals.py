@@ -128,6 +128,10 @@ def test_a_reversal_is_approved_by_another_person_sent_once_and_its_result_rever
     assert payment.status == PaymentStatus.REVERSED
     assert ledger.trial_balance().balanced
     assert ledger.account_balance("payouts_in_flight") == 0
+    # The money leaves the account it was paid into, to the customer, with M-Pesa's charge.
+    assert ledger.account_balance("customer_refunds") == Decimal("1500.00")
+    assert ledger.account_balance("mpesa_charges") == Decimal("12.00")
+    assert ledger.account_balance("mpesa_collections") == Decimal("-12.00")  # 1500 in, 1500 back, 12 charged
     assert WebhookEvent.objects.filter(payment=payment, type="payment.reversed").count() == 1
     # Delivered again: nothing changes, nothing is raised twice.
     assert post_result(client, payout, result(Amount=1500.0, Charge=12.0)).status_code == 200
