@@ -127,6 +127,12 @@ def payment_reverse(*, payment_id: int, requested_by, reason: str, source: str =
     return payout
 
 
+def already_reversed_mark(receipt: str) -> str:
+    """What a reversal completed by R000001 records in place of a receipt (it has none of its own): never an
+    M-Pesa receipt (those are letters and digits only), unique per payment."""
+    return f"R000001-{receipt}"
+
+
 # What a reversal completed by R000001 says on its page (its result description) and in its event.
 ALREADY_REVERSED_NOTE = (
     "Already reversed (R000001): the money is back with the customer. No new receipt: the earlier reversal's "
@@ -135,6 +141,6 @@ ALREADY_REVERSED_NOTE = (
 
 
 __all__ = [
-    "ALREADY_REVERSED_NOTE", "live_reversal", "payment_reverse", "receiving_shortcode", "refund_refusal_for_reversal",
-    "reversal_refusal",
+    "ALREADY_REVERSED_NOTE", "already_reversed_mark", "live_reversal", "payment_reverse", "receiving_shortcode",
+    "refund_refusal_for_reversal", "reversal_refusal",
 ]

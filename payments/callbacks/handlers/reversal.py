@@ -10,7 +10,7 @@ from daraja.reversal import ReversalResult, parse_reversal_result, parse_reversa
 from payments.callbacks.handlers.common import SOURCE, Handled, keep_answer_ids, link, lock_payout, named_by_another
 from payments.models import AuditAction, CallbackOutcome, DarajaCallback, Payment, Payout, PayoutRail, PayoutStatus
 from payments.payouts.lifecycle import payout_transition
-from payments.payouts.reversals import ALREADY_REVERSED_NOTE
+from payments.payouts.reversals import ALREADY_REVERSED_NOTE, already_reversed_mark
 from payments.payouts.settlement import Outcome, payout_settle
 
 NOT_A_REVERSAL = "This payout is not a reversal: its results do not come to this URL."
@@ -30,14 +30,15 @@ def _receipt_of(payout: Payout) -> str:
 def reversal_outcome(result: ReversalResult, *, payout: Payout, original: str) -> Outcome:
     """What the result proves about the reversal `payout` of receipt `original`.
     - 0: completed, with the reversal's own receipt; its OriginalTransactionID must be `original`.
-    - R000001 (already reversed): completed too, the money is back with the customer; there is no new receipt,
-      so the payout records the transaction it reversed, and its description says so.
+    - R000001 (already reversed): completed too, the money is back with the customer. There is no new receipt:
+      the payout records `R000001-<original receipt>`, which no M-Pesa receipt can be (statement matching by
+      receipt finds neither the payment nor a transfer under it), and its description says so.
     - a final failure (R000002: invalid original transaction): failed; anything else proves nothing."""
     info = result.code_info
     common = {"result_code": result.result_code, "namespace": Namespace.REVERSAL, "klass": info.klass}
     if result.already_reversed:
-        return Outcome(**common, result_description=ALREADY_REVERSED_NOTE, transaction_id=original,
-                       amount=payout.amount, completed_at=result.completed_at)
+        return Outcome(**common, result_description=ALREADY_REVERSED_NOTE, amount=payout.amount,
+                       transaction_id=already_reversed_mark(original), completed_at=result.completed_at)
     problems = ()
     if result.original_transaction_id.upper() != original.upper():
         problems = (

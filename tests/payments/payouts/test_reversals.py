@@ -155,7 +155,7 @@ def test_already_reversed_completes_the_reversal_and_says_so(client, daraja):
     assert post_result(client, payout, body).status_code == 200
     payout.refresh_from_db()
     payment.refresh_from_db()
-    assert (payout.status, payout.result_code) == ("completed", "R000001")
+    assert (payout.status, payout.result_code, payout.transaction_id) == ("completed", "R000001", f"R000001-{RECEIPT}")
     assert "Already reversed" in payout.result_description
     assert payment.status == PaymentStatus.REVERSED
     assert not Payout.objects.filter(transaction_id="SKE0000000").exists()  # the placeholder is no receipt
