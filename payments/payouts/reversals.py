@@ -19,6 +19,7 @@ from django.db import transaction
 
 from core.errors import InvalidState, PayoutError, PermissionDenied
 from core.field_widths import truncate_to
+from core.money import kes
 from payments.incoming.refunds import payment_lock, reserve_refund
 from payments.models import (
     RELEASED_STATUSES,
@@ -70,7 +71,7 @@ def reversal_refusal(payment: Payment) -> str:
         return f"This payment already has a reversal, payout #{reversal.pk} ({reversal.status})."
     if payment.refunded_amount > 0 or payment.refunds.filter(status=PayoutStatus.COMPLETED).exists():
         return (
-            f"KES {payment.refunded_amount} of this payment is refunded or reserved by refunds: a reversal takes "
+            f"{kes(payment.refunded_amount)} of this payment is refunded or reserved by refunds: a reversal takes "
             "back the whole transaction, so it cannot be reversed."
         )
     if payment.amount != payment.amount.to_integral_value():

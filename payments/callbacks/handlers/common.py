@@ -41,7 +41,7 @@ def named_by_another(callback: DarajaCallback, payout: Payout, *, ocid: str, con
         ("ConversationID", "conversation_id", conversation_id),
     )
     for label, column, value in named:
-        if value and others.filter(**{column: value[:64]}).exists():
+        if value and others.filter(**{column: truncate_to(Payout, column, value)}).exists():
             callback.payout = None
             return Handled(CallbackOutcome.REJECTED, 403, f"{label} belongs to another payout, not this callback URL.")
     return None

@@ -42,7 +42,8 @@ def reversal_outcome(result: ReversalResult, *, payout: Payout, original: str) -
     problems = ()
     if result.original_transaction_id.upper() != original.upper():
         problems = (
-            f"The reversal result names original transaction {result.original_transaction_id[:32] or 'none'}, "
+            "The reversal result names original transaction "
+            f"{truncate_to(Payment, 'receipt', result.original_transaction_id) or 'none'}, "
             f"the payment's receipt is {original}",
         )
     return Outcome(
