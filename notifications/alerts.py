@@ -16,6 +16,7 @@ Dedupe keys, `<alert>:<cause>:<number>` (unique in the database):
   callbacks_rejected:window:<window start>       at most once per window
   callback_error:callback:<callback id>:<n>      a stored callback that ran out of retries (n: its attempts)
   second_factor_changed:event:<AuditEvent id>   each device added or removed
+  operator_down:set:<set id>:<down since>        once each time a credential set goes down
   daily_summary:day:<Nairobi date>
 """
 
@@ -282,6 +283,17 @@ def second_factor_alert_create(*, event: AuditEvent) -> list[int]:
         Alert.SECOND_FACTOR_CHANGED,
         lambda: messages.second_factor_changed(event),
         key=f"{Alert.SECOND_FACTOR_CHANGED}:event:{event.pk}",
+    )
+
+
+def operator_down_alert_create(*, credential_set) -> list[int]:
+    """M-Pesa refused a credential set's operator twice in a row: sends stop until a superuser reinstates it
+    (payments/payouts/operator_health.py). Once per time it goes down."""
+    since = int(credential_set.operator_down_since.timestamp())
+    return _to_admins(
+        Alert.OPERATOR_DOWN,
+        lambda: messages.operator_down(credential_set),
+        key=f"{Alert.OPERATOR_DOWN}:set:{credential_set.pk}:{since}",
     )
 
 

@@ -253,6 +253,15 @@ def callback_error(callback) -> Message:
     return _message(Alert.CALLBACK_ERROR, context, [callback.pk, context["kind"], context["error"]])
 
 
+def operator_down(credential_set) -> Message:
+    context = {
+        "name": credential_set.name,
+        "reason": credential_set.operator_down_reason,
+        "since": local_time(credential_set.operator_down_since),
+    }
+    return _message(Alert.OPERATOR_DOWN, context, [context["name"], context["reason"], context["since"]])
+
+
 def second_factor_changed(event: AuditEvent) -> Message:
     details = event.details or {}
     context = {

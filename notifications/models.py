@@ -26,6 +26,7 @@ class Alert(models.TextChoices):
     CALLBACK_ERROR = "callback_error", "Callback could not be processed"
     DAILY_SUMMARY = "daily_summary", "Daily summary"
     SECOND_FACTOR_CHANGED = "second_factor_changed", "Second factor added or removed"
+    OPERATOR_DOWN = "operator_down", "M-Pesa refused the operator credentials"
     CUSTOMER_REFUND_APPROVED = "customer_refund_approved", "Customer: refund approved"
     CUSTOMER_REFUND_PAID = "customer_refund_paid", "Customer: refund paid"
 

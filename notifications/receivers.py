@@ -14,11 +14,12 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from notifications import alerts
-from payments.models import DarajaCallback, FloatBalance, Payment, Payout, PayoutKind
+from payments.models import DarajaCallback, DarajaCredentialSet, FloatBalance, Payment, Payout, PayoutKind
 from payments.signals import (
     callback_failed,
     callback_rejected,
     float_updated,
+    operator_down,
     payment_received,
     payout_status_changed,
     second_factor_changed,
@@ -99,3 +100,9 @@ def on_callback_failed(sender, callback, **kwargs):
 @guarded
 def on_second_factor_changed(sender, device, event, **kwargs):
     alerts.second_factor_alert_create(event=event)
+
+
+@receiver(operator_down, sender=DarajaCredentialSet, dispatch_uid="notifications.operator_down")
+@guarded
+def on_operator_down(sender, credential_set, **kwargs):
+    alerts.operator_down_alert_create(credential_set=credential_set)

@@ -42,6 +42,7 @@ from payments.models import (
     SentHour,
 )
 from payments.payouts.four_eyes import without_interested
+from payments.payouts.operator_health import OperatorState, operator_state
 from payments.roles import APPROVE_PERMISSION
 
 ZERO = Decimal("0.00")
@@ -101,6 +102,8 @@ class Overview:
     series: list[Day] = field(default_factory=list)
     # The latest reading of the Working account (B2B results, balance queries): paybill, till and top-up leave it.
     working_latest: FloatBalance | None = None
+    # Whether M-Pesa refuses the active credential set's operator (payments/payouts/operator_health.py).
+    operator: OperatorState = field(default_factory=lambda: OperatorState("up", None, "", None))
 
     @property
     def float_low(self) -> bool:
@@ -275,4 +278,5 @@ def dashboard_overview(*, user, now: datetime | None = None) -> Overview:
         .filter(observed_at__lte=now)
         .order_by("-observed_at", "-id")
         .first(),
+        operator=operator_state(),
     )

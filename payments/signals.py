@@ -17,3 +17,6 @@ callback_rejected = Signal()
 callback_failed = Signal()
 # device (a django-otp device), event (AuditEvent): a second factor added or removed (payments/devices.py)
 second_factor_changed = Signal()
+# credential_set (DarajaCredentialSet): M-Pesa refused its operator twice in a row; sends stop
+# (payments/payouts/operator_health.py). Sent once per time the set goes down.
+operator_down = Signal()

@@ -48,6 +48,7 @@ class ApprovalRuleViewSet(viewsets.ViewSet):
 
     permission_classes = [IsSuperuser]
     serializer_class = ApprovalRuleSerializer
+    queryset = ApprovalRule.objects.all()  # only for the OpenAPI schema: it gives the type of {id}
 
     def _rule(self, pk) -> ApprovalRule:
         rule = ApprovalRule.objects.select_related("changed_by").filter(pk=int(pk) if str(pk).isdigit() else 0)

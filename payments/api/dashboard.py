@@ -54,6 +54,13 @@ class FloatSerializer(serializers.Serializer):
     series = SeriesDaySerializer(many=True, help_text="The last 30 days, oldest first (Nairobi days).")
 
 
+class OperatorSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["up", "down"])
+    since = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+    credential_set = serializers.CharField(allow_null=True)
+
+
 class DashboardSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
     awaiting_my_approval = serializers.IntegerField(
@@ -70,6 +77,8 @@ class DashboardSerializer(serializers.Serializer):
     this_week = PeriodSerializer()
     float = FloatSerializer()
     payouts_paused = serializers.BooleanField()
+    operator = OperatorSerializer(help_text="Whether M-Pesa refuses the active credential set's API operator: "
+                                  "`down` stops sends until a superuser reinstates it (docs/operator-health.md).")
 
 
 def _period(p: dashboard.Period) -> dict:
@@ -109,6 +118,8 @@ def dashboard_data(o: dashboard.Overview) -> dict:
             "series": [{"day": d.day, "float": d.float_balance, "payout_volume": d.payout_volume} for d in o.series],
         },
         "payouts_paused": o.paused,
+        "operator": {"state": o.operator.state, "since": o.operator.since, "reason": o.operator.reason,
+                     "credential_set": o.operator.credential_set},
     }  # fmt: skip
 
 

@@ -9,6 +9,12 @@ from rest_framework.routers import DefaultRouter
 from payments.api.approval_rules import ApprovalRuleViewSet
 from payments.api.batches import BatchApproveView
 from payments.api.dashboard import DashboardView
+from payments.api.operator import (
+    OperatorFailedView,
+    OperatorReinstateView,
+    OperatorRequestAgainView,
+    OperatorStateView,
+)
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
@@ -45,6 +51,10 @@ urlpatterns = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("batches/<int:batch_id>/approve/", BatchApproveView.as_view(), name="batch-approve"),
     path("reports/", ReportView.as_view(), name="reports"),
+    path("operator/", OperatorStateView.as_view(), name="operator"),
+    path("operator/<int:set_id>/failed/", OperatorFailedView.as_view(), name="operator-failed"),
+    path("operator/<int:set_id>/reinstate/", OperatorReinstateView.as_view(), name="operator-reinstate"),
+    path("operator/<int:set_id>/request-again/", OperatorRequestAgainView.as_view(), name="operator-request-again"),
     path(
         "reconciliation/statements/<int:job_id>/discrepancies/<int:index>/resolve/",
         StatementDiscrepancyResolveView.as_view(),

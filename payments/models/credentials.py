@@ -24,6 +24,12 @@ class DarajaCredentialSet(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # Operator credential health (payments/payouts/operator_health.py, docs/operator-health.md): refusals of
+    # the API operator or its credential in a row; two put the set `down` and sends stop until a superuser
+    # reinstates it and a balance query probe is accepted.
+    operator_refusals = models.PositiveIntegerField(default=0)
+    operator_down_since = models.DateTimeField(null=True, blank=True)
+    operator_down_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         verbose_name = "Daraja B2C credential set"

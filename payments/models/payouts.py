@@ -185,6 +185,11 @@ class Payout(models.Model):
     first_time_payee = models.BooleanField(default=False)
     # What M-Pesa charged for this payout when its result says (B2B DebitPartyCharges, a reversal's Charge).
     charge = models.DecimalField(**MONEY, null=True, blank=True)
+    # The credential set that sent it (set at the claim; NULL: the environment's credentials, or not sent):
+    # its refusals count against that set (payments/payouts/operator_health.py).
+    sent_with = models.ForeignKey(
+        "payments.DarajaCredentialSet", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requested_payouts", db_index=False
     )

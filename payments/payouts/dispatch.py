@@ -41,6 +41,7 @@ from payments.models import (
 from payments.payouts.four_eyes import interested_approvals_sql, void_interested_approvals
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
+from payments.payouts.operator_health import operator_answer_record, operator_hold_reason
 from payments.payouts.outcomes import QueryOutcome, SendOutcome
 from payments.payouts.sending import Accepted, can_send, rail_request
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
@@ -94,6 +95,8 @@ def _send_checks(payout: Payout) -> _SendChecks:
     ]
     limit_columns, limit_params = send_figures_sql(payout)
     join, credential_columns = active_set_sql()
+    # Last: whether M-Pesa refused the active set's operator (operator_health.py).
+    credential_columns = [*credential_columns, "credentials.operator_down_since"]
     sql = f"SELECT {', '.join([*approval_columns, *limit_columns, *credential_columns])} FROM (SELECT 1) one{join}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [*approval_params, *limit_params])
@@ -104,8 +107,8 @@ def _send_checks(payout: Payout) -> _SendChecks:
     return _SendChecks(
         approvals_bound=active_count > 0 and bound_count == active_count,
         approvals_by_interested=interested_count,
-        hold_reason=hold_reason_from(payout, figures),
-        stored_credentials=stored_row(row[at + len(limit_columns) :]),
+        hold_reason=operator_hold_reason(row[-1]) or hold_reason_from(payout, figures),
+        stored_credentials=stored_row(row[at + len(limit_columns) : -1]),
     )
 
 
@@ -174,7 +177,8 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
             action=AuditAction.SENDING,
             source=SOURCE,
             details={"attempt": payout.send_attempts + 1},
-            fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1},
+            fields={"hold_reason": "", "send_attempts": payout.send_attempts + 1,
+                    "sent_with_id": checks.stored_credentials[0] if checks.stored_credentials else None},
         )
         return payout, checks
 
@@ -252,6 +256,9 @@ def _submitted(payout: Payout, ids: dict[str, str]) -> Payout | None:
 
 
 def _not_sent(payout: Payout, exc: DarajaNotSent) -> SendResult:
+    with transaction.atomic():
+        operator_answer_record(set_id=payout.sent_with_id, code=exc.code, namespace="sync", succeeded=False,
+                               payout=payout, source=SOURCE)
     if exc.retryable and payout.send_attempts < MAX_SEND_ATTEMPTS:
         payout_transition(
             payout_id=payout.pk,

@@ -44,6 +44,7 @@ from payments.models import (
 )
 from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import retry_hold_reason
+from payments.payouts.operator_health import operator_answer_record
 from payments.signals import float_updated
 
 
@@ -347,6 +348,8 @@ def payout_settle(
                 },
                 fields={**base_fields, "completed_at": now},
             )
+            operator_answer_record(set_id=payout.sent_with_id, code=outcome.result_code,
+                                   namespace=outcome.namespace, succeeded=False, payout=payout, source=source)
             return SettleResult(CallbackOutcome.PROCESSED, changed=True)
 
         if outcome.amount is None and not outcome.from_status_query:
@@ -398,6 +401,8 @@ def payout_settle(
             details={"transaction_id": receipt},
             fields={**success_fields, "completed_at": now},
         )
+        operator_answer_record(set_id=payout.sent_with_id, code=outcome.result_code, namespace=outcome.namespace,
+                               succeeded=True, payout=payout, source=source)
         return SettleResult(CallbackOutcome.PROCESSED, changed=True)
 
 
