@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0031_payout_name_check'),
+        ('payments', '0032_operator_health'),
     ]
 
     operations = [
