@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from daraja.callbacks import (
+    CallbackParseError,
     Party,
     _code,
     _decimal,
@@ -29,6 +30,7 @@ from daraja.callbacks import (
 )
 from daraja.client import DarajaClient, Product, _check_length, _whole_shillings
 from daraja.errors import DarajaConfigurationError, DarajaValidationError
+from daraja.rail_results import parse_b2b_timeout
 from daraja.result_codes import Namespace, ResultCodeInfo, classify
 
 REVERSAL_PATH = "/mpesa/reversal/v1/request"
@@ -181,3 +183,27 @@ def _outcome(info: ResultCodeInfo) -> ReversalOutcome:
     if info.is_final_failure:
         return ReversalOutcome.FAILED
     return ReversalOutcome.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ReversalTimeout:
+    """A post to a reversal's QueueTimeOutURL: a Result envelope (its ids and code), or our request echoed back
+    (the receipt and amount it asked to reverse, which the caller checks against the payout). Never a failure:
+    the reversal may still happen."""
+
+    originator_conversation_id: str = ""
+    result_code: str = ""
+    result_description: str = ""
+    transaction_id: str = ""
+    amount: Decimal | None = None
+
+
+def parse_reversal_timeout(data: dict[str, Any]) -> ReversalTimeout:
+    """Raises CallbackParseError for a body that is neither a Result envelope nor a whole reversal request."""
+    if isinstance(data.get("Result"), dict):
+        notice = parse_b2b_timeout(data)  # the same envelope as a B2B request's timeout
+        return ReversalTimeout(notice.originator_conversation_id, notice.result_code, notice.result_description)
+    receipt, amount = _text(data.get("TransactionID")).strip().upper(), _decimal(data.get("Amount"))
+    if _text(data.get("CommandID")) == "TransactionReversal" and receipt and amount is not None:
+        return ReversalTimeout(transaction_id=receipt, amount=amount)
+    raise CallbackParseError("Neither a Result nor an echoed reversal request (CommandID, TransactionID, Amount)")

@@ -21,6 +21,7 @@ MANAGE_PERMISSION = MANAGE_WEBHOOKS  # spelled once, in payments/roles.py
 
 class EventType(models.TextChoices):
     PAYMENT_RECEIVED = "payment.received", "Payment received"
+    PAYMENT_REVERSED = "payment.reversed", "Payment reversed"
     PAYOUT_REQUESTED = "payout.requested", "Payout requested"
     REFUND_REQUESTED = "refund.requested", "Refund requested"
     PAYOUT_APPROVED = "payout.approved", "Payout approved"

@@ -1,4 +1,5 @@
-"""Incoming payments, and refunding them: a form, a confirmation step, then payment_refund."""
+"""Incoming payments, and refunding them (a form, a confirmation step, then payment_refund) or reversing them
+(one page with the reason, then payment_reverse)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from payments import submit_once as submissions
 from payments.admin.money_in import check_missed_payments
 from payments.forms import RefundForm, add_service_error
 from payments.models import AuditEvent, DarajaCallback, EventSource, Payment, PaymentStatus, Payout, PayoutStatus
+from payments.payouts.rails import payee_words
+from payments.payouts.reversals import payment_reverse, receiving_shortcode, reversal_refusal
 from payments.payouts.services import payment_refund, payout_request_precheck, refund_target
 from payments.roles import can_request
 
@@ -160,7 +163,7 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
                 kes(refund.amount),
                 format_html("{} {}", refund.phone, warning_box("not the number that paid"))
                 if refund.phone_differs_from_payment
-                else refund.phone,
+                else (refund.phone or payee_words(refund.rail)),
                 refund.requested_by,
                 when(refund.created_at),
                 refund.reason,
@@ -203,6 +206,8 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         payment = self.get_object(request, object_id)
         if payment is not None and can_request(request) and payment.refundable_amount >= 1:
             context["refund_url"] = reverse("admin:payments_payment_refund", args=(payment.pk,))
+        if payment is not None and can_request(request) and not reversal_refusal(payment):
+            context["reverse_url"] = reverse("admin:payments_payment_reverse", args=(payment.pk,))
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     # --- refunds ------------------------------------------------------------------------------------
@@ -211,6 +216,10 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
         custom = [
             path(
                 "<int:object_id>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"
+            ),
+            path(
+                "<int:object_id>/reverse/", self.admin_site.admin_view(self.reverse_view),
+                name="payments_payment_reverse",
             ),
             path("check-missed/", self.admin_site.admin_view(check_missed_payments),
                  name="payments_payment_check_missed"),  # fmt: skip
@@ -305,6 +314,49 @@ class PaymentAdmin(FastListMixin, admin.ModelAdmin):
             request, f"Refund of {kes(payout.amount)} requested as payout #{payout.pk}; it waits for approval.{note}"
         )
         return HttpResponseRedirect(reverse("admin:payments_payout_change", args=(payout.pk,)))
+
+    # --- reversals -----------------------------------------------------------------------------------
+
+    def reverse_view(self, request, object_id: int):
+        """The *Reverse* action: the payment's whole amount, a reason, one confirmation; payment_reverse checks
+        everything under the payment's lock and refuses with the reason."""
+        payment = get_object_or_404(Payment, pk=object_id)
+        if not can_request(request):
+            return refused(request, "Only payout requesters can request reversals.")
+        reason, error = request.POST.get("reason", "").strip(), ""
+        if request.method == "POST" and "confirm" in request.POST:
+            try:
+                submitted = submissions.submit_once(
+                    user=request.user,
+                    form="reverse",
+                    nonce=request.POST.get(submissions.NONCE_FIELD, ""),
+                    create=lambda: payment_reverse(payment_id=payment.pk, requested_by=request.user, reason=reason,
+                                                   source=EventSource.ADMIN),
+                    url_of=lambda payout: reverse("admin:payments_payout_change", args=(payout.pk,)),
+                )
+            except ApplicationError as exc:
+                error = exc.message
+            else:
+                if submitted.created is not None:
+                    messages.success(request, f"Reversal of {kes(payment.amount)} requested as payout "
+                                              f"#{submitted.created.pk}; it waits for approval.")
+                else:
+                    messages.info(request, "This reversal was requested already: here is its payout.")
+                return HttpResponseRedirect(submitted.url)
+        elif reversal_refusal(payment):
+            messages.error(request, reversal_refusal(payment))
+            return HttpResponseRedirect(reverse("admin:payments_payment_change", args=(payment.pk,)))
+        return TemplateResponse(
+            request,
+            "admin/payments/payment/reverse_form.html",
+            {
+                **self._context(request, payment, f"Reverse payment {payment.receipt or payment.pk}"),
+                "shortcode": receiving_shortcode(payment),
+                "reason": reason,
+                "error": error,
+                "form_nonce": submissions.new_nonce(),
+            },
+        )
 
     def _context(self, request, payment: Payment, title: str) -> dict:
         return {

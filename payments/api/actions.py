@@ -1,4 +1,4 @@
-"""The write side of the API: refunds, disbursements, approvals and STK pushes.
+"""The write side of the API: refunds, reversals, disbursements, approvals and STK pushes.
 
 Views only parse input and call the service functions (the same ones the admin calls), which enforce
 every rule and raise PayoutError; the exception handler turns that into a clean 400/403/409.
@@ -27,6 +27,7 @@ from payments.models import CommandID, EventSource, PayoutRail
 from payments.payouts import services as payout_services
 from payments.payouts.limits import validate_amount
 from payments.payouts.rails import DISBURSEMENT_RAILS, payee_problems
+from payments.payouts.reversals import payment_reverse
 from payments.recipients.paying import recipient_payout_request
 from payments.second_factor import require_api_code
 from payments.validators import kenyan_phone, payable_amount
@@ -55,6 +56,10 @@ class RefundRequestSerializer(serializers.Serializer):
 def future_moment(value):
     if value is not None and value <= timezone.now():
         raise serializers.ValidationError("Send after must be in the future.")
+
+
+class ReversalRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(min_length=3, max_length=500)
 
 
 class DisbursementRequestSerializer(serializers.Serializer):
@@ -179,7 +184,8 @@ def _payout_response(payout, code=status.HTTP_200_OK) -> Response:
 
 
 class PaymentActionsMixin:
-    """Adds `POST /api/payments/{id}/refund/` and `POST /api/payments/stk-push/`."""
+    """Adds `POST /api/payments/{id}/refund/`, `POST /api/payments/{id}/reverse/` and
+    `POST /api/payments/stk-push/`."""
 
     throttle_scope = "payout_create"  # used by the actions that list a throttle
 
@@ -199,6 +205,23 @@ class PaymentActionsMixin:
             return _payout_response(payout, status.HTTP_201_CREATED)
 
         return idempotent(request, scope=f"refund:{pk}", handler=create)
+
+    @extend_schema(request=ReversalRequestSerializer, responses={201: PayoutDetailSerializer},
+                   parameters=[IDEMPOTENCY_HEADER])
+    @action(detail=True, methods=["post"], permission_classes=[CanRequest],
+            throttle_classes=[TolerantScopedRateThrottle])
+    def reverse(self, request, pk=None):
+        """Request the reversal of a completed C2B or STK payment: its whole amount goes back to the payer by the
+        Reversal API once another person approves. 409 with the reason for a payment that is not completed, has no
+        receipt, is reversed or being reversed, or has a refund reserved or paid."""
+        data = _valid(ReversalRequestSerializer, request)
+
+        def create():
+            payout = payment_reverse(payment_id=_int(pk), requested_by=request.user, reason=data["reason"],
+                                     source=EventSource.API)
+            return _payout_response(payout, status.HTTP_201_CREATED)
+
+        return idempotent(request, scope=f"reverse:{pk}", handler=create)
 
     @extend_schema(request=StkPushSerializer, responses={201: PaymentSerializer})
     @action(detail=False, methods=["post"], url_path="stk-push", permission_classes=[CanRequest],

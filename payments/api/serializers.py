@@ -195,6 +195,8 @@ class StatsSerializer(serializers.Serializer):
     completed_payments = serializers.IntegerField()
     failed_payments = serializers.IntegerField()
     payment_revenue = serializers.DecimalField(**SUM, help_text="Sum of completed payments.")
+    reversed_payments = serializers.IntegerField(help_text="Payments given back whole by a completed reversal.")
+    reversed_total = serializers.DecimalField(**SUM, help_text="Sum of the reversed payments.")
     total_payouts = serializers.IntegerField()
     completed_payouts = serializers.IntegerField()
     failed_payouts = serializers.IntegerField()
@@ -202,7 +204,9 @@ class StatsSerializer(serializers.Serializer):
     verifying_payouts = serializers.IntegerField()
     needs_review_payouts = serializers.IntegerField()
     payout_total = serializers.DecimalField(**SUM, help_text="Sum of completed payouts (refunds included).")
-    refunded_total = serializers.DecimalField(**SUM, help_text="Sum of completed refunds.")
+    refunded_total = serializers.DecimalField(
+        **SUM, help_text="Sum of completed refunds, reversals included (a reversal is a refund of the whole payment)."
+    )
     last_known_float = serializers.DecimalField(
         **SUM, allow_null=True, help_text="B2C utility account balance at its last reading (any date)."
     )

@@ -89,6 +89,8 @@ _PAYOUT_KINDS = frozenset(
         CallbackKind.B2C_TIMEOUT,
         CallbackKind.B2B_RESULT,
         CallbackKind.B2B_TIMEOUT,
+        CallbackKind.REVERSAL_RESULT,
+        CallbackKind.REVERSAL_TIMEOUT,
         CallbackKind.STATUS_RESULT,
         CallbackKind.STATUS_TIMEOUT,
     }

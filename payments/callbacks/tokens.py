@@ -23,6 +23,8 @@ TOKEN_SCOPE = {
     "b2c-timeout": "payout",
     "b2b-result": "payout",
     "b2b-timeout": "payout",
+    "reversal-result": "payout",
+    "reversal-timeout": "payout",
     "status-result": "payout",
     "status-timeout": "payout",
     "balance-result": "balance",
@@ -38,8 +40,8 @@ def callback_url(name: str, token: str) -> str:
 
 
 def payout_urls(token: str) -> dict[str, str]:
-    """The URLs a payout's request (B2C and Pochi: b2c-*; paybill, till, top-up: b2b-*) and its status queries
-    name."""
+    """The URLs a payout's request (B2C and Pochi: b2c-*; paybill, till, top-up: b2b-*; reversal: reversal-*) and
+    its status queries name."""
     return {name: callback_url(name, token) for name, scope in TOKEN_SCOPE.items() if scope == "payout"}
 
 

@@ -10,6 +10,8 @@ _ROUTES = [
     ("b2c/timeout/<str:token>/", "b2c-timeout", CallbackKind.B2C_TIMEOUT),
     ("b2b/result/<str:token>/", "b2b-result", CallbackKind.B2B_RESULT),
     ("b2b/timeout/<str:token>/", "b2b-timeout", CallbackKind.B2B_TIMEOUT),
+    ("reversal/result/<str:token>/", "reversal-result", CallbackKind.REVERSAL_RESULT),
+    ("reversal/timeout/<str:token>/", "reversal-timeout", CallbackKind.REVERSAL_TIMEOUT),
     ("status/result/<str:token>/", "status-result", CallbackKind.STATUS_RESULT),
     ("status/timeout/<str:token>/", "status-timeout", CallbackKind.STATUS_TIMEOUT),
     ("balance/result/<str:token>/", "balance-result", CallbackKind.BALANCE_RESULT),

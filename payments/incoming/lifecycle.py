@@ -22,7 +22,7 @@ from payments.incoming.refunds import payment_lock
 from payments.models import AuditAction, AuditEvent, DarajaCallback, EventSource, Payment, payment_status_door
 from payments.models import PaymentStatus as S
 from payments.signals import payment_received
-from webhooks.services.events import payment_received_webhook
+from webhooks.services.events import payment_received_webhook, payment_reversed_webhook
 
 # A payment's status before it exists (the from of a C2B confirmation's row).
 NEW = ""
@@ -31,6 +31,8 @@ INITIAL_STATUS = S.PENDING
 
 _MPESA = frozenset({EventSource.CALLBACK})
 _TASK = frozenset({EventSource.TASK})
+# A person's decision: a reviewer who settles a reversal found done in the M-Pesa portal.
+_PEOPLE = frozenset({EventSource.ADMIN, EventSource.API})
 # We asked M-Pesa (Pull Transactions): on a schedule, by a command or by a person's button in the console.
 _ASKED = frozenset({EventSource.TASK, EventSource.COMMAND, EventSource.ADMIN})
 
@@ -63,8 +65,10 @@ PAYMENT_TRANSITIONS: tuple[PaymentTransition, ...] = (
     PaymentTransition(AuditAction.STK_QUERY_PAID, (S.PENDING,), S.PENDING, _TASK,
                       "An STK query answered 0 (paid) without a receipt: it stays pending, marked, until its "
                       "callback, the Pull or the statement supplies the receipt."),
-    PaymentTransition(AuditAction.PAYMENT_REVERSED, (S.COMPLETED,), S.REVERSED, _MPESA,
-                      "Used by reversals: a reversal result reports the money sent back to the customer."),
+    PaymentTransition(AuditAction.PAYMENT_REVERSED, (S.COMPLETED,), S.REVERSED, _MPESA | _PEOPLE,
+                      "Its reversal completed: a reversal result reports the money sent back to the customer (or "
+                      "a reviewer found the reversal done in the M-Pesa portal). Sent to webhooks "
+                      "(payment.reversed)."),
 )
 
 _BY_ACTION_AND_TARGET: dict[tuple[str, str], PaymentTransition] = {(t.action, t.to): t for t in PAYMENT_TRANSITIONS}
@@ -151,6 +155,8 @@ def _in_transaction(*, payment: Payment, old_status: str, event: AuditEvent) -> 
         payment_received_post(payment=payment)
         payment_received.send(sender=Payment, payment=payment, event=event)
         payment_received_webhook(payment=payment)
+    if payment.status == S.REVERSED and old_status != S.REVERSED:
+        payment_reversed_webhook(payment=payment)
 
 
 def state_diagram() -> str:

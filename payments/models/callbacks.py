@@ -13,9 +13,12 @@ from payments.models.payouts import Payout
 class CallbackKind(models.TextChoices):
     B2C_RESULT = "b2c_result", "B2C result"
     B2C_TIMEOUT = "b2c_timeout", "B2C queue timeout"
-    # Paybill, till and float top-up payouts (and, later, reversals): the results of requests without our id.
+    # Paybill, till and float top-up payouts: the results of requests without our id.
     B2B_RESULT = "b2b_result", "B2B result"
     B2B_TIMEOUT = "b2b_timeout", "B2B queue timeout"
+    # Reversals of a received payment (no id of ours either).
+    REVERSAL_RESULT = "reversal_result", "Reversal result"
+    REVERSAL_TIMEOUT = "reversal_timeout", "Reversal queue timeout"
     STATUS_RESULT = "status_result", "Transaction Status result"
     STATUS_TIMEOUT = "status_timeout", "Transaction Status timeout"
     BALANCE_RESULT = "balance_result", "Account Balance result"

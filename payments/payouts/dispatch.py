@@ -132,7 +132,7 @@ def _claim(payout_id: int) -> tuple[Payout, _SendChecks] | SendResult:
         if payout.status != PayoutStatus.APPROVED:
             return SendResult(SendOutcome.SKIPPED)
         if not can_send(payout.rail):
-            # A rail whose sending is not built yet (reversal): it waits, approved, and is never claimed.
+            # A rail with no sender in this version: it waits, approved, and is never claimed.
             logger.warning("payout %s: no sender for rail %s; left approved", payout.pk, payout.rail)
             return SendResult(SendOutcome.SKIPPED)
         if _hold_retry_of_paid(payout):

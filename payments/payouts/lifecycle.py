@@ -27,6 +27,7 @@ from core.errors import NotFound
 from core.sql_row_writes import load_row, selected_columns, update_row
 from ledger.services.payouts import payout_status_posted
 from payments.audit_events import event_record
+from payments.incoming.lifecycle import payment_transition
 from payments.incoming.refunds import release_refund
 from payments.models import (
     IN_FLIGHT_STATUSES,
@@ -35,7 +36,9 @@ from payments.models import (
     AuditEvent,
     DarajaCallback,
     EventSource,
+    PaymentStatus,
     Payout,
+    PayoutRail,
     PayoutReview,
 )
 from payments.models import PayoutStatus as S
@@ -252,6 +255,23 @@ def _in_transaction(*, payout: Payout, old_status: str, event: AuditEvent) -> No
         )
         # The webhooks' outbox rows (webhooks/services/events.py); never raises.
         payout_status_webhook(payout=payout, old_status=old_status)
+    if payout.rail == PayoutRail.REVERSAL and to_status == S.COMPLETED and old_status != S.COMPLETED:
+        _payment_reversed(payout=payout, event=event)
+
+
+def _payment_reversed(*, payout: Payout, event: AuditEvent) -> None:
+    """A completed reversal (by its result, or by a reviewer who found it done) gives its payment back: the
+    payment moves to `reversed` through its own door, naming the reversal. Its amount stays reserved (a
+    reversed payment has nothing left to refund)."""
+    payment_transition(
+        payment_id=payout.payment_id,
+        action=AuditAction.PAYMENT_REVERSED,
+        to_status=PaymentStatus.REVERSED,
+        source=event.source,
+        callback=event.callback,
+        actor=event.actor,
+        details={"reversal": payout.pk, "result_code": payout.result_code, "receipt": payout.transaction_id},
+    )
 
 
 def state_diagram() -> str:

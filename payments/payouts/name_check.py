@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ErrorCode, InvalidState
+from core.field_widths import truncate_to
 from daraja.errors import DarajaError
 from daraja.name_check import NameCheckOutcome, hakikisha_lookup, org_info_lookup
 from daraja.names import NameMatch, compare_business_name, compare_first_name
@@ -124,7 +125,10 @@ def payout_name_check(payout_id: int) -> str:
     stored = Payout.objects.filter(
         pk=payout.pk, status__in=_CHECKABLE_STATUSES, phone=payout.phone, party_b=payout.party_b,
         account_reference=payout.account_reference,
-    ).update(name_check_status=status, name_check_name=name[:150], name_checked_at=timezone.now())
+    ).update(
+        name_check_status=status, name_check_name=truncate_to(Payout, "name_check_name", name),
+        name_checked_at=timezone.now(),
+    )
     return status if stored else "skipped"
 
 

@@ -4,12 +4,12 @@
 | mobile                     | DarajaClient.b2c_payment  | our OriginatorConversationID | b2c-*                |
 | pochi                      | daraja.rails.pay_pochi    | our OriginatorConversationID | b2c-* (a B2C result) |
 | paybill, till, float_topup | daraja.rails.pay_business | none: the answer gives both  | b2b-*                |
+| reversal                   | daraja.reversal           | none: the answer gives both  | reversal-*           |
 
 The caller (dispatch.payout_send) has claimed the payout (`sending`, committed) before calling `rail_request`,
 and never calls it twice for one claim. A rail whose request carries no id of ours (NO_CALLER_ID_RAILS) is
 bound to its result by the per-payout token in its ResultURL alone; the ids Daraja's synchronous answer gives
-are stored when it arrives. A reversal plugs in here the same way as B2B: one sender, the b2b-shaped URLs of
-its own kind, and no caller id.
+are stored when it arrives. A reversal is sent the same way as B2B: its own URLs (reversal-*), no caller id.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from daraja.client import DarajaClient
 from daraja.rails import pay_business, pay_pochi
+from daraja.reversal import reversal_request
 from payments.callbacks.tokens import payout_urls
-from payments.models import Payout, PayoutRail
+from payments.models import Payment, Payout, PayoutRail
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,28 @@ def _send_b2b(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Acc
     return Accepted(accepted.conversation_id, accepted.originator_conversation_id)
 
 
+def _send_reversal(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
+    """The payment's receipt given back whole; ReceiverParty is the shortcode that received it (`party_b`)."""
+    receipt = Payment.objects.filter(pk=payout.payment_id).values_list("receipt", flat=True).get()
+    accepted = reversal_request(
+        client,
+        transaction_id=receipt or "",
+        amount=payout.amount,
+        receiver_party=payout.party_b,
+        remarks=payout.remarks,
+        result_url=urls["reversal-result"],
+        timeout_url=urls["reversal-timeout"],
+    )
+    return Accepted(accepted.conversation_id, accepted.originator_conversation_id)
+
+
 SENDERS: dict[str, Callable[[DarajaClient, Payout, dict[str, str]], Accepted]] = {
     PayoutRail.MOBILE: _send_b2c,
     PayoutRail.POCHI: _send_pochi,
     PayoutRail.PAYBILL: _send_b2b,
     PayoutRail.TILL: _send_b2b,
     PayoutRail.FLOAT_TOPUP: _send_b2b,
+    PayoutRail.REVERSAL: _send_reversal,
 }
 
 

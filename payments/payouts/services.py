@@ -43,6 +43,7 @@ from payments.payouts.lifecycle import payout_created, payout_lock, payout_trans
 from payments.payouts.limits import check_daily_limits_at_creation, validate_amount
 from payments.payouts.name_check import payee_changed, refuse_unconfirmed_mismatch
 from payments.payouts.rails import PAYEE_FIELDS, clean_payee, command_id_for, disbursement_rail
+from payments.payouts.reversals import refund_refusal_for_reversal
 from payments.payouts.tariff import expected_charge
 from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 from payments.tasks import send_payout as send_payout_task
@@ -176,6 +177,9 @@ def payment_refund(
             payment = Payment.objects.select_for_update().get(pk=payment_id)
         except Payment.DoesNotExist:
             raise NotFound("No such payment.") from None
+        reversed_by = refund_refusal_for_reversal(payment.pk)
+        if reversed_by:
+            raise InvalidState(reversed_by, code="reversal")
         if payment.status != PaymentStatus.COMPLETED:
             raise PayoutError(f"Only a completed payment can be refunded; this one is {payment.status}.")
         remaining = payment.amount - payment.refunded_amount

@@ -74,6 +74,8 @@ class Outcome:
     charge: Decimal | None = None
     # The catalogue table the result code is read with (docs/result-codes.md).
     namespace: str = Namespace.B2C
+    # What the result itself shows is not this payout's (a reversal of another original transaction).
+    problems: tuple[str, ...] = ()
 
     @property
     def succeeded(self) -> bool:
@@ -151,7 +153,7 @@ class SettleResult:
 
 
 def _disagreements(payout: Payout, outcome: Outcome) -> list[str]:
-    problems = []
+    problems = list(outcome.problems)
     if outcome.amount is not None and outcome.amount != payout.amount:
         problems.append(f"M-Pesa paid KES {outcome.amount}, the payout is for KES {payout.amount}")
     if outcome.from_status_query:

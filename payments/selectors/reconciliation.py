@@ -56,6 +56,9 @@ def reconciliation_stats(*, start: date | None = None, end: date | None = None) 
         completed_payments=_count(status=PaymentStatus.COMPLETED),
         failed_payments=_count(status=PaymentStatus.FAILED),
         payment_revenue=_sum("amount", status=PaymentStatus.COMPLETED),
+        # Given back whole by a reversal: no longer revenue; the reversal's payout is among the refunds.
+        reversed_payments=_count(status=PaymentStatus.REVERSED),
+        reversed_total=_sum("amount", status=PaymentStatus.REVERSED),
     )
     payouts = Payout.objects.filter(in_range("created_at", lower, upper)).aggregate(
         total_payouts=Count("id"),

@@ -4,7 +4,8 @@ written inside the caller's transaction (the change the event reports), queued t
 The hooks in the payments code are one call each:
   * `payout_status_webhook` from payments/payouts/lifecycle.py `_in_transaction` (every status change);
   * `payout_requested_webhook` when a refund or disbursement is created;
-  * `payment_received_webhook` where a Payment becomes completed.
+  * `payment_received_webhook` where a Payment becomes completed, `payment_reversed_webhook` where it becomes
+    reversed (payments/incoming/lifecycle.py `_in_transaction`).
 None of them ever raises: the work runs in a savepoint, and an error rolls back only the webhook rows (and is
 logged), never the payout, the callback or the approval that caused it.
 """
@@ -61,6 +62,11 @@ def payout_requested_webhook(*, payout: Payout) -> None:
 
 def payment_received_webhook(*, payment: Payment) -> None:
     webhook_event_record(event_type=EventType.PAYMENT_RECEIVED, payment=payment)
+
+
+def payment_reversed_webhook(*, payment: Payment) -> None:
+    """A payment's reversal completed: the money is back with the customer (payment.reversed)."""
+    webhook_event_record(event_type=EventType.PAYMENT_REVERSED, payment=payment)
 
 
 def event_data(*, payout: Payout | None = None, payment: Payment | None = None) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from core.field_widths import truncate_to
 from daraja.callbacks import TimeoutNotice
-from daraja.rail_results import B2BResult, parse_b2b_result, parse_b2b_timeout
+from daraja.rail_results import parse_b2b_result, parse_b2b_timeout
 from daraja.result_codes import RAIL_NAMESPACES, Namespace
-from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout
+from payments.callbacks.handlers.common import SOURCE, Handled, keep_answer_ids, link, lock_payout, named_by_another
 from payments.models import AuditAction, CallbackOutcome, DarajaCallback, FloatSource, Payout, PayoutStatus
 from payments.payouts.lifecycle import payout_transition
 from payments.payouts.settlement import Outcome, float_record, payout_settle
@@ -20,35 +20,7 @@ def _refusal(callback: DarajaCallback, payout: Payout, *, ocid: str, conversatio
     if RAIL_NAMESPACES.get(payout.rail) != Namespace.B2B:
         callback.payout = None
         return Handled(CallbackOutcome.REJECTED, 403, NOT_THIS_RAIL)
-    others = Payout.objects.exclude(pk=payout.pk)
-    named = (
-        ("OriginatorConversationID", "answered_originator_conversation_id", ocid),
-        ("OriginatorConversationID", "originator_conversation_id", ocid),
-        ("ConversationID", "conversation_id", conversation_id),
-    )
-    for label, column, value in named:
-        if value and others.filter(**{column: value[:64]}).exists():
-            callback.payout = None
-            return Handled(CallbackOutcome.REJECTED, 403, f"{label} belongs to another payout, not this callback URL.")
-    return None
-
-
-def _keep_answer_ids(payout: Payout, result: B2BResult) -> None:
-    """The result came before (or instead of) our bookkeeping of the synchronous answer: keep its ids, so a
-    status query can name them."""
-    ids = {
-        "answered_originator_conversation_id": result.originator_conversation_id,
-        "conversation_id": result.conversation_id,
-    }
-    missing = {
-        column: truncate_to(Payout, column, value)
-        for column, value in ids.items()
-        if value and not getattr(payout, column)
-    }
-    if missing:
-        for column, value in missing.items():
-            setattr(payout, column, value)
-        Payout.objects.filter(pk=payout.pk).update(**missing)
+    return named_by_another(callback, payout, ocid=ocid, conversation_id=conversation_id)
 
 
 def b2b_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
@@ -67,7 +39,7 @@ def b2b_result(callback: DarajaCallback, payout_id: int, data: dict) -> Handled:
     refused = _refusal(callback, payout, ocid=result.originator_conversation_id, conversation_id=result.conversation_id)
     if refused:
         return refused
-    _keep_answer_ids(payout, result)
+    keep_answer_ids(payout, ocid=result.originator_conversation_id, conversation_id=result.conversation_id)
     settled = payout_settle(
         payout_id=payout.pk, outcome=Outcome.from_b2b_result(result), source=SOURCE, callback=callback, locked=payout
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from payments.models import DarajaCallback, EventSource, Payout
+from core.field_widths import truncate_to
+from payments.models import CallbackOutcome, DarajaCallback, EventSource, Payout
 from payments.payouts.lifecycle import payout_lock
 
 SOURCE = EventSource.CALLBACK
@@ -29,3 +30,33 @@ def lock_payout(callback: DarajaCallback, payout_id: int, *, receipt: str = "") 
     payout = payout_lock(payout_id=payout_id, receipt=receipt)
     callback.payout = payout
     return payout
+
+
+def named_by_another(callback: DarajaCallback, payout: Payout, *, ocid: str, conversation_id: str) -> Handled | None:
+    """A payout's URL speaks only of that payout: a result naming an id another payout holds is refused (403)."""
+    others = Payout.objects.exclude(pk=payout.pk)
+    named = (
+        ("OriginatorConversationID", "answered_originator_conversation_id", ocid),
+        ("OriginatorConversationID", "originator_conversation_id", ocid),
+        ("ConversationID", "conversation_id", conversation_id),
+    )
+    for label, column, value in named:
+        if value and others.filter(**{column: truncate_to(Payout, column, value)}).exists():
+            callback.payout = None
+            return Handled(CallbackOutcome.REJECTED, 403, f"{label} belongs to another payout, not this callback URL.")
+    return None
+
+
+def keep_answer_ids(payout: Payout, *, ocid: str, conversation_id: str) -> None:
+    """A result that came before (or instead of) our bookkeeping of the synchronous answer of a request that
+    carried no id of ours: keep its ids, so a status query can name them."""
+    ids = {"answered_originator_conversation_id": ocid, "conversation_id": conversation_id}
+    missing = {
+        column: truncate_to(Payout, column, value)
+        for column, value in ids.items()
+        if value and not getattr(payout, column)
+    }
+    if missing:
+        for column, value in missing.items():
+            setattr(payout, column, value)
+        Payout.objects.filter(pk=payout.pk).update(**missing)

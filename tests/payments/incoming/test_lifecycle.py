@@ -76,8 +76,8 @@ def test_the_door_completes_a_payment_with_its_event_and_its_received_steps_once
 
 
 def test_the_door_accepts_a_reversal_of_a_completed_payment():
-    """Used by reversals (a later issue): the row is in the table and the door moves a payment along it, without
-    running the received steps again."""
+    """A completed reversal moves its payment along this row: the door raises payment.reversed, without running
+    the received steps again."""
     payment = make_payment(amount=Decimal("300.00"))
     moved = payment_transition(action=AuditAction.PAYMENT_REVERSED, to_status=PaymentStatus.REVERSED,
                                source=EventSource.CALLBACK, payment_id=payment.pk)
@@ -87,7 +87,8 @@ def test_the_door_accepts_a_reversal_of_a_completed_payment():
     assert payment.refundable_amount == Decimal("0.00")
     event = AuditEvent.objects.get(payment=payment)
     assert (event.action, event.from_status, event.to_status) == ("payment_reversed", "completed", "reversed")
-    assert not WebhookEvent.objects.filter(payment=payment).exists()
+    assert list(WebhookEvent.objects.filter(payment=payment).values_list("type", flat=True)) == ["payment.reversed"]
+    assert not JournalTransaction.objects.filter(payment_id=payment.pk, kind="received").exists()
 
 
 def test_the_architecture_page_draws_the_payment_lifecycle_table():

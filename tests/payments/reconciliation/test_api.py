@@ -371,6 +371,8 @@ def test_stats(api):
         "completed_payments": 2,
         "failed_payments": 1,
         "payment_revenue": "1250.50",
+        "reversed_payments": 0,
+        "reversed_total": "0.00",
         "total_payouts": 6,
         "completed_payouts": 2,
         "failed_payouts": 1,
