@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import InvalidState, NotFound, PermissionDenied
+from core.field_widths import truncate_to
 from daraja.errors import DarajaError
 from daraja.result_codes import Namespace
 from mpesa_payouts.effects import after_commit
@@ -104,7 +105,9 @@ def operator_answer_record(*, set_id: int | None, code: str, namespace: str, suc
                  and credential_set.operator_refusals >= REFUSALS_TO_DOWN)
     if went_down:
         credential_set.operator_down_since = timezone.now()
-        credential_set.operator_down_reason = f"{OPERATOR_DOWN_HOLD} (code {code})"[:255]
+        credential_set.operator_down_reason = truncate_to(
+            DarajaCredentialSet, "operator_down_reason", f"{OPERATOR_DOWN_HOLD} (code {code})"
+        )
         fields += ["operator_down_since", "operator_down_reason"]
         event_record(action=AuditAction.OPERATOR_DOWN, source=source, payout=payout, details=details)
     DarajaCredentialSet.objects.filter(pk=set_id).update(**{f: getattr(credential_set, f) for f in fields})
