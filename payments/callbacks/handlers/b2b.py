@@ -7,9 +7,16 @@ from core.field_widths import truncate_to
 from daraja.callbacks import TimeoutNotice
 from daraja.rail_results import parse_b2b_result, parse_b2b_timeout
 from daraja.result_codes import RAIL_NAMESPACES, Namespace
-from payments.callbacks.handlers.common import SOURCE, Handled, keep_answer_ids, link, lock_payout, named_by_another
-from payments.models import AuditAction, CallbackOutcome, DarajaCallback, FloatSource, Payout, PayoutStatus
-from payments.payouts.lifecycle import payout_transition
+from payments.callbacks.handlers.common import (
+    SOURCE,
+    Handled,
+    keep_answer_ids,
+    link,
+    lock_payout,
+    named_by_another,
+    queue_timed_out,
+)
+from payments.models import CallbackOutcome, DarajaCallback, FloatSource, Payout
 from payments.payouts.settlement import Outcome, float_record, payout_settle
 
 NOT_THIS_RAIL = "This payout's results do not come to this URL."
@@ -79,15 +86,4 @@ def b2b_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handled
     )
     if refused:
         return refused
-    # A timeout is not a failure: the money may have moved. The result, or a status query, will tell.
-    moved = payout_transition(
-        payout_id=payout.pk,
-        from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
-        to_status=PayoutStatus.VERIFYING,
-        action=AuditAction.QUEUE_TIMEOUT,
-        source=SOURCE,
-        callback=callback,
-        details={"result_code": notice.result_code, "result_description": notice.result_description},
-        locked=payout,
-    )
-    return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)
+    return queue_timed_out(callback, payout, notice)

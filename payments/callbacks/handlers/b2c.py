@@ -11,17 +11,14 @@ from django.core.cache import cache
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, normalize_msisdn
 from daraja import callbacks as parse
-from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout
+from payments.callbacks.handlers.common import SOURCE, Handled, link, lock_payout, queue_timed_out
 from payments.models import (
     PHONE_RAILS,
-    AuditAction,
     CallbackOutcome,
     DarajaCallback,
     FloatSource,
     Payout,
-    PayoutStatus,
 )
-from payments.payouts.lifecycle import payout_transition
 from payments.payouts.settlement import Outcome, float_record, payout_settle
 
 logger = logging.getLogger("payments.callbacks")
@@ -136,15 +133,4 @@ def b2c_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Handled
     )
     if refused:
         return refused
-    # A timeout is not a failure: the money may have moved. A status query will tell.
-    moved = payout_transition(
-        payout_id=payout.pk,
-        from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
-        to_status=PayoutStatus.VERIFYING,
-        action=AuditAction.QUEUE_TIMEOUT,
-        source=SOURCE,
-        callback=callback,
-        details={"result_code": notice.result_code, "result_description": notice.result_description},
-        locked=payout,
-    )
-    return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)
+    return queue_timed_out(callback, payout, notice)

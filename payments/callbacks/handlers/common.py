@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.field_widths import truncate_to
-from payments.models import CallbackOutcome, DarajaCallback, EventSource, Payout
-from payments.payouts.lifecycle import payout_lock
+from payments.models import AuditAction, CallbackOutcome, DarajaCallback, EventSource, Payout, PayoutStatus
+from payments.payouts.lifecycle import payout_lock, payout_transition
 
 SOURCE = EventSource.CALLBACK
 
@@ -60,3 +60,19 @@ def keep_answer_ids(payout: Payout, *, ocid: str, conversation_id: str) -> None:
         for column, value in missing.items():
             setattr(payout, column, value)
         Payout.objects.filter(pk=payout.pk).update(**missing)
+
+
+def queue_timed_out(callback: DarajaCallback, payout: Payout, notice) -> Handled:
+    """M-Pesa's queue timed out on a request it may still carry out: not a failure, the money may have moved.
+    The payout waits in `verifying` for its result, a status query or a person (every rail alike)."""
+    moved = payout_transition(
+        payout_id=payout.pk,
+        from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
+        to_status=PayoutStatus.VERIFYING,
+        action=AuditAction.QUEUE_TIMEOUT,
+        source=SOURCE,
+        callback=callback,
+        details={"result_code": notice.result_code, "result_description": notice.result_description},
+        locked=payout,
+    )
+    return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)

@@ -7,9 +7,16 @@ from __future__ import annotations
 from core.field_widths import truncate_to
 from daraja.result_codes import Namespace
 from daraja.reversal import ReversalResult, parse_reversal_result, parse_reversal_timeout
-from payments.callbacks.handlers.common import SOURCE, Handled, keep_answer_ids, link, lock_payout, named_by_another
-from payments.models import AuditAction, CallbackOutcome, DarajaCallback, Payment, Payout, PayoutRail, PayoutStatus
-from payments.payouts.lifecycle import payout_transition
+from payments.callbacks.handlers.common import (
+    SOURCE,
+    Handled,
+    keep_answer_ids,
+    link,
+    lock_payout,
+    named_by_another,
+    queue_timed_out,
+)
+from payments.models import CallbackOutcome, DarajaCallback, Payment, Payout, PayoutRail
 from payments.payouts.reversals import ALREADY_REVERSED_NOTE, already_reversed_mark
 from payments.payouts.settlement import Outcome, payout_settle
 
@@ -99,15 +106,4 @@ def reversal_timeout(callback: DarajaCallback, payout_id: int, data: dict) -> Ha
         # An echoed request is bound by the URL alone: it must ask to reverse this payout's receipt and amount.
         callback.payout = None
         return Handled(CallbackOutcome.REJECTED, 403, "The echoed request names another reversal than this URL's.")
-    # A timeout is not a failure: the reversal may still happen. Its result, or a person, will tell.
-    moved = payout_transition(
-        payout_id=payout.pk,
-        from_statuses=[PayoutStatus.SENDING, PayoutStatus.SUBMITTED],
-        to_status=PayoutStatus.VERIFYING,
-        action=AuditAction.QUEUE_TIMEOUT,
-        source=SOURCE,
-        callback=callback,
-        details={"result_code": notice.result_code, "result_description": notice.result_description},
-        locked=payout,
-    )
-    return Handled(CallbackOutcome.PROCESSED if moved else CallbackOutcome.DUPLICATE)
+    return queue_timed_out(callback, payout, notice)
