@@ -1,0 +1,182 @@
+"""Issue 29 in a real browser (Debian's Chromium, driven by Playwright, headless) on Django's live server: rita
+saves a paybill supplier in the recipients' console; alan, another person, approves it from his approval queue;
+rita presses Pay on the now active supplier and requests a payout; the name check's worker asks M-Pesa's Org Info
+(a fake answering as the documented sample does, with another name than ours); alan opens the approval page, sees
+the name at M-Pesa beside ours, flagged, and approves with "I have checked the name" ticked.
+
+No ORM while the browser runs (Playwright's event loop is in this thread): each person's visit is its own browser
+session, and the worker's lookup runs between them. The second factor is off here (ADMIN_REQUIRE_2FA=False, as in
+the other browser tests; tests/e2e/test_browser_demo_walk.py walks the TOTP enrolment).
+Screenshots go to the test's temporary directory; with UPDATE_SCREENSHOTS=1 they are copied to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from contextlib import contextmanager
+
+import pytest
+
+from payments.models import AuditEvent, Payout, PayoutStatus, Recipient
+from payments.tasks import check_payout_name
+from tests import fake_daraja
+from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
+from tests.factories import make_approver, make_requester
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
+]
+
+WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
+ORG_INFO = f"{fake_daraja.BASE}/sfcverify/v1/query/info"
+# Shown in docs/recipients.md.
+DOC_SHOTS = ("recipients-pay-laptop.png", "recipients-approve-name-check-laptop.png")
+
+
+@pytest.fixture
+def browse(live_server, tmp_path):
+    """`with browse("rita") as page:` a Chromium page on the live server, logged in as that person."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+
+    @contextmanager
+    def session(username: str):
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on(
+                "response",
+                lambda response: errors.append(f"{response.status} {response.url}")
+                if response.status >= 400 and not response.url.endswith("/favicon.ico")
+                else None,
+            )
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{live_server.url}/admin/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{live_server.url}/admin/")
+            page.base, page.shots, page.errors = live_server.url, shots, errors
+            try:
+                yield page
+            finally:
+                context.close()
+                browser.close()
+
+    yield session
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for name in DOC_SHOTS:
+            shutil.copyfile(shots / name, SCREENSHOTS / name)
+
+
+def shoot(page, name: str) -> None:
+    """The page at a laptop's and a phone's width; nothing wider than the screen."""
+    for size, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, size)
+        page.screenshot(path=page.shots / f"{name}-{size}.png", full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 768})
+
+
+@pytest.fixture
+def name_check_on(settings, monkeypatch):
+    """The check is on; the lookups queued and the payouts sent are collected (no broker or worker here)."""
+    fake_daraja.configure(settings)
+    settings.MPESA_NAME_CHECK = True
+    settings.ADMIN_REQUIRE_2FA = False
+    queued, sent = [], []
+    monkeypatch.setattr("payments.payouts.name_check.queue_name_check", queued.append)
+    monkeypatch.setattr("payments.payouts.services.queue_sends", sent.extend)
+    return queued, sent
+
+
+def test_a_supplier_is_saved_approved_by_another_paid_and_its_name_checked(browse, name_check_on):
+    queued, sent = name_check_on
+    make_requester("rita")
+    alan = make_approver("alan")
+
+    with browse("rita") as page:
+        page.goto(f"{page.base}/admin/payments/recipient/")
+        page.click("a:text-is('New recipient')")
+        page.fill("#id_name", "Acme Supplies")
+        page.select_option("#id_rail", "paybill")
+        page.fill("#id_party_b", "888880")
+        page.fill("#id_account_reference", "ACC-7")
+        page.fill("#id_external_reference", "SUP-002")
+        page.fill("#id_category", "supplier")
+        shoot(page, "recipients-new")
+        page.click("input[type=submit][value=Save]")
+        page.wait_for_selector("ul.messagelist li.success")
+        assert "Acme Supplies saved: another person must approve it." in page.inner_text("ul.messagelist")
+        assert "Pending approval" in page.inner_text("#content")
+        page.goto(f"{page.base}/admin/payments/recipient/")
+        assert page.locator("#result_list a.button:text-is('Pay')").count() == 0  # not payable yet
+        assert page.errors == []
+
+    with browse("alan") as page:
+        page.goto(f"{page.base}/admin/payments/recipient/?awaiting=me")
+        row = page.locator("#result_list tbody tr", has_text="Acme Supplies")
+        assert "Paybill 888880, account ACC-7" in row.inner_text()
+        row.locator("input[name=_selected_action]").check()
+        page.select_option("select[name=action]", "approve_selected")
+        page.click("button[name=index]")
+        page.wait_for_selector("ul.messagelist li")
+        assert "approved: it can be paid." in page.inner_text("ul.messagelist")
+        assert page.errors == []
+
+    with browse("rita") as page:
+        page.goto(f"{page.base}/admin/payments/recipient/")
+        page.locator("#result_list tbody tr", has_text="Acme Supplies").locator("a:text-is('Pay')").first.click()
+        page.wait_for_selector("text=Paid as Paybill 888880, account ACC-7")
+        page.fill("#id_amount", "8500")
+        page.fill("#id_remarks", "March invoice")
+        shoot(page, "recipients-pay")
+        page.click("input[type=submit][value='Request the payout']")
+        page.wait_for_selector("ul.messagelist li.success")
+        message = page.inner_text("ul.messagelist")
+        assert re.search(r"Payout #\d+ of KES 8,500\.00 to Acme Supplies requested; it waits for approval", message)
+        summary = page.inner_text("#content")
+        assert "Paybill 888880, account ACC-7" in summary and "Pending approval" in summary
+        payout_id = int(re.search(r"/payout/(\d+)/change/", page.url).group(1))
+        assert page.errors == []
+
+    # The worker's lookup, M-Pesa naming the paybill otherwise than we do.
+    assert queued == [payout_id]
+    with fake_daraja.answering() as mock:
+        mock.post(ORG_INFO, json={"ResponseCode": "4000", "ResponseMessage": "Success",
+                                  "OrganizationShortCode": "888880", "OrganizationName": "Duka Wholesalers Ltd",
+                                  "ChargeProfileID": "20013"})
+        check_payout_name.apply(args=[payout_id]).get()
+
+    with browse("alan") as page:
+        page.goto(f"{page.base}/admin/payments/payout/approve/?ids={payout_id}")
+        row = page.locator("table.payout-decision tbody tr")
+        assert "Acme Supplies" in row.locator("td[data-label=Recipient]").inner_text()
+        name_cell = row.locator("td[data-label='Name at M-Pesa']").inner_text()
+        assert "Duka Wholesalers Ltd" in name_cell and "Name differs" in name_cell
+        assert "I have checked the name" in page.inner_text("p.name-check-confirm")
+        assert not page.is_checked("input[name=name_confirmed]")
+        shoot(page, "recipients-approve-name-check")
+        page.check("input[name=name_confirmed]")
+        page.click("input[name=confirm]")
+        page.wait_for_selector("ul.messagelist li")
+        assert f"Payout #{payout_id}: approved; it will be sent." in page.inner_text("ul.messagelist")
+        assert page.errors == []
+
+    recipient = Recipient.objects.get()
+    assert (recipient.status, recipient.party_b, recipient.account_reference) == ("active", "888880", "ACC-7")
+    payout = Payout.objects.get()
+    assert (payout.status, payout.amount, payout.name_check_status) == (PayoutStatus.APPROVED, 8500, "mismatch")
+    assert (payout.party_b, payout.account_reference, payout.recipient_name) == ("888880", "ACC-7", "Acme Supplies")
+    event = AuditEvent.objects.get(payout=payout, action="approved")
+    assert (event.actor, event.details["name_confirmed"], event.details["name_check"]) == (alan, True, "mismatch")
+    assert sent == [payout.pk]
