@@ -1,5 +1,6 @@
 """Template helpers of the console: the overview's figures, `{{ value|kes }}` (KES 12,500.00) and
-`{{ value|local_time }}` (local time in the console's one format). The filters are the helpers the admin's
+`{{ value|local_time }}` (local time in the console's one format) and `{{ payout|paid_to }}` (who it pays, in
+its rail's words). The filters are the helpers the admin's
 Python code uses."""
 
 from __future__ import annotations
@@ -28,3 +29,11 @@ def kes(value) -> str:
 @register.filter
 def local_time(value) -> str:
     return when(value)
+
+
+@register.filter
+def paid_to(payout) -> str:
+    """Who a payout pays, in its rail's words ("Paybill 888880, account INV-2041", a phone)."""
+    from payments.admin.payout_words import paid_to as words
+
+    return words(payout)

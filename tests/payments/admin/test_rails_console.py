@@ -74,6 +74,16 @@ def test_a_paybill_with_its_account_becomes_a_pending_paybill_payout(requester_c
     assert done.url == change_url(payout)
 
 
+def test_the_approver_sees_the_paybill_and_account_they_approve(requester_client, approver_client):
+    request_through_the_form(
+        requester_client, rail="paybill", party_b="888880", account_reference="INV-2041", amount="2000"
+    )
+    payout = Payout.objects.get()
+    page = approver_client.get(reverse("admin:payments_payout_approve"), {"ids": payout.pk}).content.decode()
+    assert "Paybill 888880, account INV-2041" in page
+    assert "bound to the amount, who is paid and the payment type" in page
+
+
 def test_a_till_needs_no_account(requester_client):
     confirmation, _ = request_through_the_form(requester_client, rail="till", party_b="5432109")
     assert "Till 5432109" in confirmation.content.decode()
