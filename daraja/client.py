@@ -590,6 +590,17 @@ def _decimal_json(response: requests.Response) -> Any:
         return None
 
 
+def answer_ids(body: dict[str, Any], *, originator_conversation_id: str = "") -> dict[str, str]:
+    """The ids and words of Daraja's synchronous acceptance, as every *Accepted dataclass takes them
+    (OriginatorConversationID falls back to ours when the answer leaves it out)."""
+    return {
+        "conversation_id": _text(body["ConversationID"]),
+        "originator_conversation_id": _text(body.get("OriginatorConversationID")) or originator_conversation_id,
+        "response_code": _text(body.get("ResponseCode")),
+        "response_description": _text(body.get("ResponseDescription")),
+    }
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 

@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.phone import mask_msisdn
-from daraja.client import B2CAccepted, DarajaClient, _check_length, _check_msisdn, _text, _whole_shillings
+from daraja.client import B2CAccepted, DarajaClient, _check_length, _check_msisdn, _whole_shillings, answer_ids
 from daraja.config import DarajaConfig
 from daraja.errors import DarajaConfigurationError, DarajaValidationError
 
@@ -230,13 +230,7 @@ def pay_business(
     )
     context = f"b2b rail={rail} party_b={payload['PartyB']} amount={payload['Amount']}"
     body = client._call(product="b2c", path=B2B_PATH, payload=payload, context=context, required="ConversationID")
-    accepted = B2BAccepted(
-        rail=str(rail),
-        conversation_id=_text(body["ConversationID"]),
-        originator_conversation_id=_text(body.get("OriginatorConversationID")),
-        response_code=_text(body.get("ResponseCode")),
-        response_description=_text(body.get("ResponseDescription")),
-    )
+    accepted = B2BAccepted(rail=str(rail), **answer_ids(body))
     logger.info(
         "Daraja accepted %s conversation_id=%s originator_conversation_id=%s",
         context,
@@ -279,11 +273,6 @@ def pay_pochi(
     )
     context = f"pochi ocid={originator_conversation_id} phone={mask_msisdn(phone)} amount={payload['Amount']}"
     body = client._call(product="b2c", path=POCHI_PATH, payload=payload, context=context, required="ConversationID")
-    accepted = B2CAccepted(
-        conversation_id=_text(body["ConversationID"]),
-        originator_conversation_id=_text(body.get("OriginatorConversationID")) or originator_conversation_id,
-        response_code=_text(body.get("ResponseCode")),
-        response_description=_text(body.get("ResponseDescription")),
-    )
+    accepted = B2CAccepted(**answer_ids(body, originator_conversation_id=originator_conversation_id))
     logger.info("Daraja accepted %s conversation_id=%s", context, accepted.conversation_id)
     return accepted

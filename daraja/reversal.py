@@ -28,7 +28,7 @@ from daraja.callbacks import (
     parse_daraja_datetime,
     parse_party,
 )
-from daraja.client import DarajaClient, Product, _check_length, _whole_shillings
+from daraja.client import DarajaClient, Product, _check_length, _whole_shillings, answer_ids
 from daraja.errors import DarajaConfigurationError, DarajaValidationError
 from daraja.rail_results import parse_b2b_timeout
 from daraja.result_codes import Namespace, ResultCodeInfo, classify
@@ -117,12 +117,7 @@ def reversal_request(
     body = client.request(
         product=product, path=REVERSAL_PATH, payload=payload, context=context, required="ConversationID"
     )
-    return ReversalAccepted(
-        conversation_id=_text(body["ConversationID"]),
-        originator_conversation_id=_text(body.get("OriginatorConversationID")),
-        response_code=_text(body.get("ResponseCode")),
-        response_description=_text(body.get("ResponseDescription")),
-    )
+    return ReversalAccepted(**answer_ids(body))
 
 
 class ReversalOutcome(StrEnum):
