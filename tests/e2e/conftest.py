@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.browser import browser_page, keep_screenshots
 from tests.e2e.support import (
     E2E_BROKER_DB,
     E2E_CACHE_DB,
@@ -220,3 +221,19 @@ def running_system(
     )  # fmt: skip
     side_worker = e2e_worker(env, pool="threads", concurrency=4, queues=side_queues())
     return RunningSystem(web, worker, side_worker, simulator, whatsapp, broker_url, env)
+
+
+@pytest.fixture
+def browse(live_server, tmp_path, request):
+    """`with browse("rita", width, height, scripts=True) as page:` a Chromium page on Django's live server,
+    logged in as that person (no name: logged out; `page.login(name)` later). tests/e2e/browser.py says what the
+    page carries. With UPDATE_SCREENSHOTS=1 the test module's DOC_SHOTS (all its screenshots when it names
+    none) are copied to docs/screenshots/ after the test."""
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+
+    def session(username: str | None = None, width: int = 1366, height: int = 768, *, scripts: bool = True):
+        return browser_page(live_server.url, shots, username=username, width=width, height=height, scripts=scripts)
+
+    yield session
+    keep_screenshots(shots, getattr(request.module, "DOC_SHOTS", None))

@@ -10,28 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from payments.models import PaymentSource, Payout, PayoutBatch, PayoutStatus
-from tests.e2e.support import ROOT
+from tests.e2e.browser import BROWSER_TEST
 from tests.factories import make_payment, make_requester
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-PASSWORD = "pass-Word-123"  # tests.factories.make_user's
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
+pytestmark = BROWSER_TEST
 
 CSV_TEXT = (
     "phone,amount,recipient name,reference,remarks\n"
@@ -40,54 +26,6 @@ CSV_TEXT = (
     "0812345678,900,Bad Number,INV-1044,March trainer fee\n"
     "0733000222,12.50,Achieng Atieno,INV-1045,March trainer fee\n"
 )
-
-
-@pytest.fixture
-def browse(live_server, tmp_path):
-    """`with browse() as page:` a logged-out Chromium page on the live server; rows are made before."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-
-    @contextmanager
-    def session():
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1366, "height": 768}, accept_downloads=True)
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            errors: list[str] = []
-            # Every script and style the pages load is ours and is served (a 404 or a blocked script shows here).
-            page.on(
-                "response",
-                lambda response: errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None,
-            )
-            page.on("pageerror", lambda error: errors.append(str(error)))
-
-            def login(username: str) -> None:
-                page.goto(f"{live_server.url}/admin/login/")
-                page.fill("#id_username", username)
-                page.fill("#id_password", PASSWORD)
-                page.click("input[type=submit]")
-                page.wait_for_url(f"{live_server.url}/admin/")
-
-            page.login = login
-            page.base = live_server.url
-            page.shots = shots
-            page.console_errors = errors
-            try:
-                yield page
-            finally:
-                context.close()
-                browser.close()
-
-    yield session
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for shot in sorted(shots.glob("*.png")):
-            shutil.copyfile(shot, SCREENSHOTS / shot.name)
 
 
 def test_refund_form_refuses_too_much_at_continue(browse):
@@ -113,7 +51,7 @@ def test_refund_form_refuses_too_much_at_continue(browse):
         page.click("input[name=confirm]")
         page.wait_for_selector("ul.messagelist li.success")
         assert "waits for approval" in page.inner_text("ul.messagelist")
-        assert page.console_errors == []
+        assert page.errors == []
 
     refund = Payout.objects.get()
     assert refund.payment_id == payment.pk and refund.amount == Decimal("1000.00")
@@ -145,7 +83,7 @@ def test_bulk_csv_preview_then_confirm_creates_the_batch(browse):
         assert "created with 2 payouts waiting for approval" in page.inner_text("ul.messagelist")
         assert "Approve all pending payouts in this batch" not in page.content()  # rita cannot approve
         page.screenshot(path=page.shots / "13-batch.png", full_page=True)
-        assert page.console_errors == []
+        assert page.errors == []
 
     batch = PayoutBatch.objects.get()
     assert batch.name == "March trainers"
@@ -186,7 +124,7 @@ def test_failed_payout_explains_itself_and_is_requested_again(browse):
         assert page.evaluate("(r => r.scrollWidth <= r.clientWidth)(document.querySelector('#changelist .results'))")
         page.goto(f"{page.base}/admin/payments/payment/")
         assert page.evaluate("(r => r.scrollWidth <= r.clientWidth)(document.querySelector('#changelist .results'))")
-        assert page.console_errors == []
+        assert page.errors == []
 
     retry = Payout.objects.exclude(pk=failed.pk).get()
     assert retry.retry_of_id == failed.pk and retry.status == PayoutStatus.PENDING_APPROVAL

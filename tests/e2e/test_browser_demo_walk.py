@@ -38,7 +38,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from core.nairobi_time import NAIROBI
 from payments.callbacks.tokens import static_token
 from payments.models import Payout, PayoutStatus
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.e2e.test_browser_phone import PASSWORD, STATEMENT, WIDEST, WIDTHS
 from tests.factories import sample
 from tests.ledger.conftest import post_callback

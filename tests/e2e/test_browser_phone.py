@@ -19,8 +19,8 @@ from django.db.models import Count
 
 from ledger.models import Account
 from payments.models import Payment, Payout, PayoutBatch, PayoutStatus
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.e2e.support import ROOT
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
 pytestmark = [
     pytest.mark.slow,

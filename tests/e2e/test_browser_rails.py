@@ -11,24 +11,14 @@ Screenshots go to the test's temporary directory; with UPDATE_SCREENSHOTS=1 they
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections import Counter
-from contextlib import contextmanager
-
-import pytest
 
 from payments.models import Payout, PayoutBatch
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
+from tests.e2e.browser import BROWSER_TEST, WIDTHS, fits_the_screen
 from tests.factories import make_requester
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
+pytestmark = BROWSER_TEST
 
-WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
 MIXED_RAILS = (
     "rail,phone,party_b,account_reference,amount,recipient name,reference,remarks\n"
     "mobile,0712345678,,,1500,Jane Wanjiru,INV-1042,March trainer fee\n"
@@ -42,62 +32,16 @@ MIXED_RAILS = (
 DOC_SHOTS = ("rails-form-paybill-laptop.png", "rails-form-paybill-phone.png", "rails-bulk-preview-laptop.png")
 
 
-@pytest.fixture
-def browse(live_server, tmp_path):
-    """`with browse(width, height, scripts=True) as page:` a Chromium page on the live server, logged in as rita."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-
-    @contextmanager
-    def session(width: int, height: int, *, scripts: bool = True):
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=scripts)
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "response",
-                lambda response: errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None,
-            )
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live_server.url}/admin/login/")
-            page.fill("#id_username", "rita")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{live_server.url}/admin/")
-            page.base, page.shots, page.errors, page.width = live_server.url, shots, errors, width
-            try:
-                yield page
-            finally:
-                context.close()
-                browser.close()
-
-    yield session
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for name in DOC_SHOTS:
-            if (shots / name).exists():  # each test takes some of them
-                shutil.copyfile(shots / name, SCREENSHOTS / name)
-
-
 def visible_fields(page) -> set[str]:
     names = ("phone", "party_b", "account_reference", "command_id", "amount", "remarks")
     return {name for name in names if page.is_visible(f"#id_{name}")}
-
-
-def fits_the_screen(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= page.width, page.url
 
 
 def test_the_rail_first_form_shows_each_rails_fields_and_requests_it(browse, settings):
     make_requester("rita")
     settings.MPESA_B2C_SHORTCODE = "600999"
     for size, (width, height) in WIDTHS.items():
-        with browse(width, height) as page:
+        with browse("rita", width, height) as page:
             page.goto(f"{page.base}/admin/payments/payout/add/")
             assert visible_fields(page) == {"phone", "command_id", "amount", "remarks"}  # mobile, chosen at first
             page.check("input[name=rail][value=till]")
@@ -168,7 +112,7 @@ def test_the_rail_first_form_shows_each_rails_fields_and_requests_it(browse, set
 def test_without_scripts_every_field_shows_and_the_server_names_each_bad_one(browse):
     make_requester("rita")
     for size, (width, height) in WIDTHS.items():
-        with browse(width, height, scripts=False) as page:
+        with browse("rita", width, height, scripts=False) as page:
             page.goto(f"{page.base}/admin/payments/payout/add/")
             assert visible_fields(page) == {"phone", "party_b", "account_reference", "command_id", "amount", "remarks"}
             page.check("input[name=rail][value=paybill]")
@@ -188,7 +132,7 @@ def test_without_scripts_every_field_shows_and_the_server_names_each_bad_one(bro
 def test_a_mixed_rail_csv_is_previewed_in_each_rails_words_and_confirmed(browse):
     make_requester("rita")
     for size, (width, height) in WIDTHS.items():
-        with browse(width, height) as page:
+        with browse("rita", width, height) as page:
             page.goto(f"{page.base}/admin/payments/payout/bulk-upload/")
             page.set_input_files(
                 "#id_file", {"name": f"suppliers-{size}.csv", "mimeType": "text/csv", "buffer": MIXED_RAILS.encode()}

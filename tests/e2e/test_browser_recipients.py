@@ -12,79 +12,21 @@ Screenshots go to the test's temporary directory; with UPDATE_SCREENSHOTS=1 they
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from contextlib import contextmanager
 
 import pytest
 
 from payments.models import AuditEvent, Payout, PayoutStatus, Recipient
 from payments.tasks import check_payout_name
 from tests import fake_daraja
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
+from tests.e2e.browser import BROWSER_TEST, shoot
 from tests.factories import make_approver, make_requester
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
+pytestmark = BROWSER_TEST
 
-WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
 ORG_INFO = f"{fake_daraja.BASE}/sfcverify/v1/query/info"
 # Shown in docs/recipients.md.
 DOC_SHOTS = ("recipients-pay-laptop.png", "recipients-approve-name-check-laptop.png")
-
-
-@pytest.fixture
-def browse(live_server, tmp_path):
-    """`with browse("rita") as page:` a Chromium page on the live server, logged in as that person."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-
-    @contextmanager
-    def session(username: str):
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1366, "height": 768})
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "response",
-                lambda response: errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None,
-            )
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live_server.url}/admin/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{live_server.url}/admin/")
-            page.base, page.shots, page.errors = live_server.url, shots, errors
-            try:
-                yield page
-            finally:
-                context.close()
-                browser.close()
-
-    yield session
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for name in DOC_SHOTS:
-            shutil.copyfile(shots / name, SCREENSHOTS / name)
-
-
-def shoot(page, name: str) -> None:
-    """The page at a laptop's and a phone's width; nothing wider than the screen."""
-    for size, (width, height) in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, size)
-        page.screenshot(path=page.shots / f"{name}-{size}.png", full_page=True)
-    page.set_viewport_size({"width": 1366, "height": 768})
 
 
 @pytest.fixture
