@@ -188,8 +188,9 @@ class FastListMixin:
 # --- Read-only audit ---------------------------------------------------------------------------------
 
 
-class ReadOnlyAdminMixin:
-    """Audit rows are written by the services only: nobody adds, edits or deletes them here."""
+class ServiceWrittenMixin:
+    """Rows the services write: nobody adds, edits or deletes them through the admin's own forms (an action or
+    page of the admin that changes one calls the service)."""
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -199,6 +200,10 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdminMixin(ServiceWrittenMixin):
+    """Audit rows: written by the services only, and no action to take on them here."""
 
     def get_actions(self, request):
         return {}

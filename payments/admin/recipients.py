@@ -16,7 +16,17 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.console_kit import AdminPagesMixin, RowResult, badge, kes, refused, report_rows, table, when
+from core.console_kit import (
+    AdminPagesMixin,
+    RowResult,
+    ServiceWrittenMixin,
+    badge,
+    kes,
+    refused,
+    report_rows,
+    table,
+    when,
+)
 from core.errors import ApplicationError
 from core.money import MONEY
 from payments.audit_sentences import event_sentence
@@ -85,8 +95,20 @@ def _error(form, exc: ApplicationError) -> None:
     form.add_error(field if field in form.fields else None, exc.message)
 
 
+class PayoutViewersMixin:
+    """Seen by whoever may see payouts (either payout role)."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(VIEW_PAYOUTS)
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.has_perm(VIEW_PAYOUTS)
+
+
 @admin.register(Recipient)
-class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
+class RecipientAdmin(AdminPagesMixin, PayoutViewersMixin, ServiceWrittenMixin, admin.ModelAdmin):
+    """Saved recipients: the "new" page calls recipient_create, the actions and pages the other services."""
+
     list_display = ("name", "external_reference", "category", "paid_as", "status_badge", "approved_by", "pay")
     list_filter = (AwaitingMyApproval, "status", "rail", "category")
     search_fields = ("name", "external_reference", "phone", "party_b", "category")
@@ -95,21 +117,6 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
                        "source_import", "actions_links", "history")
     fields = readonly_fields
     actions = ["approve_selected", "archive_selected"]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm(VIEW_PAYOUTS)
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.has_perm(VIEW_PAYOUTS)
-
-    def has_add_permission(self, request) -> bool:
-        return False  # the "new" page calls recipient_create
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -313,26 +320,11 @@ class RecipientAdmin(AdminPagesMixin, admin.ModelAdmin):
 
 
 @admin.register(RecipientImport)
-class RecipientImportAdmin(admin.ModelAdmin):
+class RecipientImportAdmin(PayoutViewersMixin, ServiceWrittenMixin, admin.ModelAdmin):
     list_display = ("name", "uploaded_by", "created_at", "saved", "pending")
     readonly_fields = ("name", "uploaded_by", "file_name", "created_at", "saved", "pending", "refused")
     fields = readonly_fields
     actions = ["approve_imports"]
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm(VIEW_PAYOUTS)
-
-    def has_module_permission(self, request) -> bool:
-        return request.user.has_perm(VIEW_PAYOUTS)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)
