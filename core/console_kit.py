@@ -202,6 +202,33 @@ class ServiceWrittenMixin:
         return False
 
 
+class SuperuserSettingsMixin:
+    """Settings only superusers see and edit (approval rules, tariff bands): each save and delete goes through
+    the admin's save_model/delete_model to a service that writes its audit event, so there is no bulk action
+    (a bulk delete would skip the audit trail: delete one at a time)."""
+
+    def _superuser(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_module_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_add_permission(self, request) -> bool:
+        return self._superuser(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._superuser(request)
+
+    def get_actions(self, request):
+        return {}
+
+
 class ReadOnlyAdminMixin(ServiceWrittenMixin):
     """Audit rows: written by the services only, and no action to take on them here."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from core.console_kit import SuperuserSettingsMixin
 from core.errors import ApplicationError
 from payments.models import ApprovalRule, EventSource, PayoutRail
 from payments.payouts.approval_rules import (
@@ -33,34 +34,13 @@ class ApprovalRuleForm(forms.ModelForm):
 
 
 @admin.register(ApprovalRule)
-class ApprovalRuleAdmin(admin.ModelAdmin):
+class ApprovalRuleAdmin(SuperuserSettingsMixin, admin.ModelAdmin):
     form = ApprovalRuleForm
     list_display = ("position", "name", "rail", "source", "min_amount", "max_amount", "approvals", "manager_group",
                     "active", "changed_by", "changed_at")
     list_display_links = ("name",)
     ordering = ("position", "id")
     readonly_fields = ("changed_by", "changed_at")
-
-    def _superuser(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_module_permission(self, request) -> bool:
-        return self._superuser(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def has_add_permission(self, request) -> bool:
-        return self._superuser(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def get_actions(self, request):
-        return {}  # a bulk delete would skip the audit trail: delete rules one at a time
 
     def save_model(self, request, obj, form, change):
         values = {name: form.cleaned_data[name] for name in RULE_FIELDS}

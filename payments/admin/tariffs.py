@@ -5,36 +5,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.console_kit import SuperuserSettingsMixin
 from payments.models import EventSource, TariffBand
 from payments.payouts.tariff import tariff_band_delete, tariff_band_save
 
 
 @admin.register(TariffBand)
-class TariffBandAdmin(admin.ModelAdmin):
+class TariffBandAdmin(SuperuserSettingsMixin, admin.ModelAdmin):
     list_display = ("group", "min_amount", "max_amount", "charge", "valid_from", "source")
     list_filter = ("group",)
     ordering = ("group", "-valid_from", "min_amount")
-
-    def _superuser(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_module_permission(self, request) -> bool:
-        return self._superuser(request)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def has_add_permission(self, request) -> bool:
-        return self._superuser(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return self._superuser(request)
-
-    def get_actions(self, request):
-        return {}  # a bulk delete would skip the audit trail
 
     def save_model(self, request, obj, form, change):
         before = TariffBand.objects.filter(pk=obj.pk).first() if change else None
