@@ -30,8 +30,24 @@ def _id_search(term: str) -> int | None:
     return int(term) if term.isdigit() and len(term) <= 10 else None
 
 
+class RowLinksMixin:
+    """The columns linking a row to the payout, payment and callback it names (each admin lists those it has)."""
+
+    @admin.display(description="Payout")
+    def payout_link(self, obj) -> str:
+        return link_to(Payout, obj.payout_id)
+
+    @admin.display(description="Payment")
+    def payment_link(self, obj) -> str:
+        return link_to(Payment, obj.payment_id)
+
+    @admin.display(description="Callback")
+    def callback_link(self, obj) -> str:
+        return link_to(DarajaCallback, obj.callback_id)
+
+
 @admin.register(DarajaCallback)
-class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
+class DarajaCallbackAdmin(RowLinksMixin, ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "received_at",
@@ -119,14 +135,6 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     def outcome_badge(self, obj: DarajaCallback) -> str:
         return badge(obj.outcome, obj.get_outcome_display())
 
-    @admin.display(description="Payout")
-    def payout_link(self, obj: DarajaCallback) -> str:
-        return link_to(Payout, obj.payout_id)
-
-    @admin.display(description="Payment")
-    def payment_link(self, obj: DarajaCallback) -> str:
-        return link_to(Payment, obj.payment_id)
-
     @admin.display(description="Path")
     def masked_path(self, obj: DarajaCallback) -> str:
         return mask_tokens(obj.path)
@@ -154,7 +162,7 @@ class DarajaCallbackAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
+class AuditEventAdmin(RowLinksMixin, ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "created_at",
@@ -199,25 +207,13 @@ class AuditEventAdmin(ReadOnlyAdminMixin, FastListMixin, admin.ModelAdmin):
     def transition(self, obj: AuditEvent) -> str:
         return status_change(obj.from_status, obj.to_status)
 
-    @admin.display(description="Payout")
-    def payout_link(self, obj: AuditEvent) -> str:
-        return link_to(Payout, obj.payout_id)
-
-    @admin.display(description="Payment")
-    def payment_link(self, obj: AuditEvent) -> str:
-        return link_to(Payment, obj.payment_id)
-
-    @admin.display(description="Callback")
-    def callback_link(self, obj: AuditEvent) -> str:
-        return link_to(DarajaCallback, obj.callback_id)
-
     @admin.display(description="Details")
     def pretty_details(self, obj: AuditEvent) -> str:
         return describe_details(obj.details) or "-"
 
 
 @admin.register(FloatBalance)
-class FloatBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FloatBalanceAdmin(RowLinksMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["observed_at", "utility_kes", "working_kes", "source", "callback_link"]
     list_filter = ["source", ("observed_at", admin.DateFieldListFilter)]
     fields = ["observed_at", "utility_kes", "working_kes", "source", "callback_link"]
