@@ -91,8 +91,10 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     @admin.display(description="Send after")
     def schedule(self, obj: PayoutBatch) -> str:
         """When its payouts may leave (the upload's "Send after", or the rows' own cells)."""
-        return schedule_words(list(obj.payouts.values_list("send_after", flat=True))) or "Not scheduled: each is " \
-            "sent once approved."
+        return (
+            schedule_words(list(obj.payouts.values_list("send_after", flat=True)))
+            or "Not scheduled: each is sent once approved."
+        )
 
     @admin.display(description="Summary")
     def summary(self, obj: PayoutBatch) -> str:

@@ -51,8 +51,9 @@ def test_an_approver_checks_for_missed_payments_and_the_overview_shows_what_was_
     assert PullRun.objects.get().trigger == PullTrigger.CONSOLE
 
 
-def test_the_press_answers_at_once_and_a_second_press_queues_nothing(daraja, published,
-                                                                     django_capture_on_commit_callbacks):
+def test_the_press_answers_at_once_and_a_second_press_queues_nothing(
+    daraja, published, django_capture_on_commit_callbacks
+):
     asked = answer_pull(daraja, [row("LHG31AA5TX")])
     approver = make_approver("alan")
     console = logged_in(approver)
