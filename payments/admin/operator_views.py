@@ -6,6 +6,8 @@ payments/payouts/operator_health.py's, which write the audit events; nothing her
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponseRedirect
@@ -97,7 +99,7 @@ class OperatorHealthViews(AdminPagesMixin):
             original=credential_set,
             down=credential_set.operator_down_since is not None,
             rows=rows,
-            total=kes(sum((payout.amount for payout in payouts), 0)),
+            total=kes(sum((payout.amount for payout in payouts), Decimal("0.00"))),
             links=operator_links(credential_set.pk),
         )
 
@@ -112,7 +114,9 @@ class OperatorHealthViews(AdminPagesMixin):
                     set_id=credential_set.pk, actor=request.user, source=EventSource.ADMIN
                 )
             except ApplicationError as exc:
-                messages.error(request, exc.message)
+                # One refused stops the rest; those requested before it stay requested (each its own commit).
+                messages.error(request, f"{exc.message} Any requested before it stay requested; the list shows "
+                                        "those still waiting.")  # fmt: skip
                 return HttpResponseRedirect(here)
             if not created:
                 messages.info(request, "No payout to request again: every refused payout of this set has been "
