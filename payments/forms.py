@@ -272,6 +272,17 @@ class BulkUploadForm(forms.Form):
         label="Payment type", choices=CommandID.choices, initial=CommandID.BUSINESS_PAYMENT,
         help_text="For the mobile rows; every other rail has its own.",
     )  # fmt: skip
+    send_after = forms.DateTimeField(
+        label="Send after", required=False,
+        help_text="Optional, Nairobi time (e.g. 2026-12-24 09:00): every row without its own send_after cell "
+        "waits until then, even once approved.",
+    )  # fmt: skip
+
+    def clean_send_after(self):
+        value = self.cleaned_data.get("send_after")
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("Send after must be in the future.")
+        return value
 
 
 class DarajaCredentialSetForm(forms.ModelForm):

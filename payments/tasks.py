@@ -143,6 +143,17 @@ def pull_transactions() -> dict[str, int]:
 
 
 @shared_task(acks_late=True)
+def check_missed_payments(actor_id: int | None = None) -> dict[str, int]:
+    """The console's *Check for missed payments now*: one Pull run as the person who pressed it; the overview
+    shows its result (payments/incoming/pull.py, pull_check_request)."""
+    from payments.incoming.pull import pull_check_run
+
+    run = pull_check_run(actor_id=actor_id)
+    return {"recovered": run.recovered, "matched": run.matched, "disagreements": run.disagreements,
+            "complete": int(run.complete)}  # fmt: skip
+
+
+@shared_task(acks_late=True)
 def query_stk_pushes() -> dict[str, int]:
     """Beat: STK Push Query about pushes still pending (payments/incoming/stk_query.py)."""
     from payments.incoming.stk_query import stk_pushes_query

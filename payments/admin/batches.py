@@ -16,7 +16,7 @@ from core.console_kit import badge, kes, link_to, refused, table
 from daraja import result_codes
 from payments.admin.bulk_views import refused_paid_to, safe_file_name
 from payments.admin.payout_views import MAX_PER_DECISION
-from payments.admin.payout_words import paid_to
+from payments.admin.payout_words import paid_to, schedule_words
 from payments.models import Payout, PayoutBatch, PayoutStatus
 from payments.payouts import bulk
 from payments.roles import can_approve, can_request
@@ -46,7 +46,7 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     search_fields = ["name", "file_name"]
     actions = ["approve_all_in_batch"]
     change_form_template = "admin/payments/payoutbatch/change_form.html"
-    fields = ["name", "file_name", "uploaded_by", "created_at", "summary", "payouts_table", "refused"]
+    fields = ["name", "file_name", "uploaded_by", "created_at", "schedule", "summary", "payouts_table", "refused"]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
@@ -87,6 +87,14 @@ class PayoutBatchAdmin(admin.ModelAdmin):
     @admin.display(description="Total (KES)", ordering="total")
     def total_amount(self, obj: PayoutBatch) -> str:
         return kes(obj.total)
+
+    @admin.display(description="Send after")
+    def schedule(self, obj: PayoutBatch) -> str:
+        """When its payouts may leave (the upload's "Send after", or the rows' own cells)."""
+        return (
+            schedule_words(list(obj.payouts.values_list("send_after", flat=True)))
+            or "Not scheduled: each is sent once approved."
+        )
 
     @admin.display(description="Summary")
     def summary(self, obj: PayoutBatch) -> str:

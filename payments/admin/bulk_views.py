@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import secrets
+from datetime import datetime
 from pathlib import PurePath
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from core.errors import ApplicationError
 from core.field_widths import truncate_to
 from core.phone import InvalidPhoneNumber, mask_msisdn, normalize_msisdn
 from payments import submit_once as submissions
+from payments.admin.payout_words import nairobi_minute
 from payments.forms import (
     BulkUploadForm,
 )
@@ -81,6 +83,11 @@ def refused_paid_to(error) -> str:
     return words.removesuffix(", account ")  # a paybill row refused for want of its account
 
 
+def upload_send_after(upload: dict) -> datetime | None:
+    """The batch's send_after kept with an upload in the session (ISO 8601 text), or None."""
+    return datetime.fromisoformat(upload["send_after"]) if upload.get("send_after") else None
+
+
 def safe_file_name(stem: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:80] or "upload"
 
@@ -106,12 +113,15 @@ class BulkUploadViews:
         form = BulkUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            send_after = form.cleaned_data["send_after"]
             raw = upload.read(bulk.MAX_BYTES + 1)
             try:
                 text = bulk.decoded(raw)
-                preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(text))
+                preview = bulk.payout_batch_preview(
+                    uploaded_by=request.user, file=io.StringIO(text), send_after=send_after
+                )
             except ApplicationError as exc:
-                form.add_error("file", exc.message)
+                form.add_error("send_after" if exc.code == "send_after" else "file", exc.message)
             else:
                 token = secrets.token_urlsafe(12)
                 uploads = dict(list(self._uploads(request).items())[-(SESSION_UPLOADS - 1) :])
@@ -120,6 +130,7 @@ class BulkUploadViews:
                     "file_name": truncate_to(PayoutBatch, "file_name", PurePath(upload.name or "").name),
                     "name": form.cleaned_data["name"],
                     "command_id": form.cleaned_data["command_id"],
+                    "send_after": send_after.isoformat() if send_after else "",
                 }
                 request.session[UPLOADS_KEY] = uploads
                 return self.bulk_preview_page(request, token, uploads[token], preview)
@@ -161,6 +172,7 @@ class BulkUploadViews:
                 "reference": row.recipient_reference,
                 "remarks": row.remarks,
                 "approvals": rule_for(amount=row.amount, rail=row.rail, source=ApprovalSource.BULK)["approvals"],
+                "send_after": nairobi_minute(row.send_after) if row.send_after else "",
             }
             for row in preview.rows
         ]
@@ -187,6 +199,9 @@ class BulkUploadViews:
             if reading and reading.utility_available is not None and preview.utility_total > reading.utility_available
             else "",
             refused_rows=refused_rows,
+            batch_send_after=nairobi_minute(preview.send_after) if preview.send_after else "",
+            scheduled_by_batch=preview.scheduled_by_batch,
+            any_scheduled=any(row["send_after"] for row in rows),
             errors_url=self.url("bulk_errors", token) if refused_rows else "",
             confirm_url=self.url("bulk_confirm"),
         )
@@ -220,6 +235,7 @@ class BulkUploadViews:
                 source=ADMIN,
                 name=upload["name"],
                 command_id=upload["command_id"],
+                send_after=upload_send_after(upload),
             )
             errors.extend(refused)
             return batch
@@ -267,7 +283,9 @@ class BulkUploadViews:
             messages.error(request, "That upload is no longer waiting; upload the file again.")
             return HttpResponseRedirect(self.url("bulk_upload"))
         try:
-            preview = bulk.payout_batch_preview(uploaded_by=request.user, file=io.StringIO(upload["text"]))
+            preview = bulk.payout_batch_preview(
+                uploaded_by=request.user, file=io.StringIO(upload["text"]), send_after=upload_send_after(upload)
+            )
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return HttpResponseRedirect(self.url("bulk_upload"))

@@ -7,9 +7,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html
 
-from core.console_kit import refused
+from core.console_kit import refused, when
 from core.errors import ApplicationError
+from payments.admin.operator_views import OperatorHealthViews, operator_page_url
 from payments.daraja_credentials import credential_set_delete, credential_set_save
 from payments.field_encryption import SECRET_FIELDS, encryption_configured
 from payments.forms import DarajaCredentialSetForm, KillSwitchForm
@@ -92,10 +94,13 @@ class PayoutControlAdmin(admin.ModelAdmin):
 
 
 @admin.register(DarajaCredentialSet)
-class DarajaCredentialSetAdmin(admin.ModelAdmin):
+class DarajaCredentialSetAdmin(OperatorHealthViews, admin.ModelAdmin):
     form = DarajaCredentialSetForm
     list_display = ["name", "active", "b2c_shortcode", "initiator_name", "secrets", "updated_by", "updated_at"]
-    readonly_fields = ["updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at", "operator_health"]
+
+    def get_urls(self):
+        return self.operator_urls() + super().get_urls()
 
     def get_fieldsets(self, request, obj=None):
         description = "Secrets are encrypted with FIELD_ENCRYPTION_KEY and never shown again."
@@ -109,8 +114,24 @@ class DarajaCredentialSetAdmin(admin.ModelAdmin):
             ("Secrets (write-only)", {"description": description, "fields": [*SECRET_FIELDS, "clear"]}),
         ]
         if obj is not None:
+            fieldsets.append(("Operator health", {"fields": ["operator_health"]}))
             fieldsets.append(("Changed", {"fields": ["updated_by", "updated_at"]}))
         return fieldsets
+
+    @admin.display(description="Operator")
+    def operator_health(self, obj: DarajaCredentialSet) -> str:
+        state = (
+            format_html("<strong>Down</strong> since {}: {}", when(obj.operator_down_since), obj.operator_down_reason)
+            if obj.operator_down_since
+            else format_html("<strong>Up</strong>: {} refusal(s) in a row.", obj.operator_refusals)
+        )
+        # The page behind the link is a superuser's (as /api/operator/...): it refuses anyone else.
+        link = format_html(
+            ' <a class="button" id="operator-page" href="{}">Refused payouts{}</a>',
+            operator_page_url(obj.pk),
+            " and Reinstate" if obj.operator_down_since else "",
+        )
+        return state + link
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "GET" and not encryption_configured():

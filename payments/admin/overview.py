@@ -16,7 +16,8 @@ from django.urls import reverse
 from payments import dashboard
 from payments.admin.charts import float_chart, volume_chart
 from payments.admin.money_in import last_pull_context
-from payments.models import IN_FLIGHT_STATUSES, PayoutStatus
+from payments.admin.operator_views import may_manage_operator, operator_links
+from payments.models import IN_FLIGHT_STATUSES, DarajaCredentialSet, PayoutStatus
 from payments.roles import VIEW_PAYOUTS
 
 admin.site.site_header = settings.SITE_NAME
@@ -86,5 +87,14 @@ def index_context(request) -> dict:
         "float_chart": float_chart(days, [d.float_balance for d in data.series], data.low_balance_threshold),
         "volume_chart": volume_chart(days, [d.payout_volume for d in data.series]),
         "can_finance": user.has_perm("payments.export_ledger") or user.has_perm("payments.reconcile_statement"),
+        "operator_links": _operator_links(request, data),
         **last_pull_context(request),
     }
+
+
+def _operator_links(request, data) -> dict | None:
+    """The banner's buttons while the active set is down, for superusers (docs/operator-health.md)."""
+    if data.operator.state != "down" or not may_manage_operator(request):
+        return None
+    set_id = DarajaCredentialSet.objects.filter(active=True).values_list("pk", flat=True).first()
+    return operator_links(set_id) if set_id else None

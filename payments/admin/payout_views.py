@@ -35,7 +35,7 @@ from mpesa_payouts.effects import after_commit
 from payments import dashboard
 from payments import submit_once as submissions
 from payments.admin.bulk_views import BulkUploadViews
-from payments.admin.payout_words import expected_charge_words, form_paid_to, paid_to
+from payments.admin.payout_words import expected_charge_words, form_paid_to, paid_to, schedule_words
 from payments.forms import (
     RAIL_CHOICES,
     DisbursementForm,
@@ -349,6 +349,7 @@ class PayoutViews(BulkUploadViews, AdminPagesMixin):
             next=safe_next(request),
             warnings=sum(1 for row in rows if row["warning"]),
             names_to_confirm=sum(1 for row in rows if row["name_to_confirm"]),
+            schedule=schedule_words([row["payout"].send_after for row in rows]) if decision == "approve" else "",
             **payout_kill_switch_context(),
         )
 

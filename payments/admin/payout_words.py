@@ -3,7 +3,11 @@ one we meant to pay."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
+
 from core.money import kes
+from core.nairobi_time import NAIROBI
 from core.phone import mask_msisdn
 from payments.models import Payout, PayoutStatus
 from payments.payouts.rails import clean_payee, payee_words
@@ -81,3 +85,21 @@ def expected_charge_words(rail: str, amount) -> str:
     """The tariff's expected charge, as the confirmation and decision pages show it (docs/charges.md)."""
     charge = expected_charge(rail, amount)
     return "no tariff band" if charge is None else f"{kes(charge)} (total {kes(with_charge(amount, charge))})"
+
+
+def nairobi_minute(moment: datetime) -> str:
+    return f"{moment.astimezone(NAIROBI):%Y-%m-%d %H:%M}"
+
+
+def schedule_words(send_afters: list[datetime | None]) -> str:
+    """When a batch's payouts may leave, from each one's send_after: "Scheduled for 2026-12-24 09:00 Nairobi
+    time." when they share one, each time and its count when they differ, "" when none is scheduled."""
+    times = Counter(nairobi_minute(moment) for moment in send_afters if moment is not None)
+    if not times:
+        return ""
+    unscheduled = len(send_afters) - sum(times.values())
+    if len(times) == 1 and not unscheduled:
+        return f"Scheduled for {next(iter(times))} Nairobi time."
+    parts = [f"{count} for {minute}" for minute, count in sorted(times.items())]
+    rest = f"; {unscheduled} not scheduled (sent once approved)" if unscheduled else ""
+    return f"Scheduled (Nairobi time): {', '.join(parts)}{rest}."

@@ -8,6 +8,10 @@ confirmation never came") is listed among the discrepancies. A row we have is ma
 account) is a finding, never an overwrite; a full payer number replaces a masked or hashed one for the same
 receipt (a refund by B2C needs it).
 
+*Check for missed payments now* (the console) asks for a run through the worker (`pull_check_request`, the task
+`check_missed_payments`), so the page answers at once; a guard in the cache keeps two presses from queueing two
+runs while one is queued or running.
+
 A confirmation racing the Pull produces one payment: both insert under the receipt's unique constraint, the
 loser's insert waits for the winner's commit and fails, and it reads the winner's row (c2b.py: a duplicate;
 here: a match). A confirmation arriving after the Pull recorded the payment is stored as a duplicate.
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,6 +34,8 @@ from core.money import kes
 from core.phone import is_full_msisdn
 from daraja.errors import DarajaError
 from daraja.pull_transactions import MsisdnKind, PullTransaction, pull_all
+from mpesa_payouts.celery import publish_now
+from mpesa_payouts.effects import after_commit
 from payments.daraja_client import daraja_client
 from payments.incoming.lifecycle import payment_created, payment_transition
 from payments.models import (
@@ -41,11 +49,16 @@ from payments.models import (
     PullTrigger,
 )
 from payments.models import PaymentStatus as S
+from payments.tasks import check_missed_payments as check_missed_payments_task
 
 logger = logging.getLogger(__name__)
 
 PULL_OVERLAP = timedelta(minutes=10)
 PULL_MAX_WINDOW = timedelta(hours=48)  # the API keeps 48 hours of transactions
+# A console check queued or running: a second press meanwhile queues nothing. The worker clears it when its run
+# ends; the timeout frees it if the task is lost (a broker outage, a worker killed).
+PULL_CHECK_KEY = "pull-console-check"
+PULL_CHECK_GUARD_SECONDS = 300
 
 _SOURCE_OF = {PullTrigger.BEAT: EventSource.TASK, PullTrigger.COMMAND: EventSource.COMMAND,
               PullTrigger.CONSOLE: EventSource.ADMIN}  # fmt: skip
@@ -208,3 +221,53 @@ def _unreadable_record(run: PullRun, raw, why: str) -> None:
 def last_pull_run() -> PullRun | None:
     """The most recent run, for the overview."""
     return PullRun.objects.order_by("-started_at", "-id").first()
+
+
+# --- The console's check, on the worker ----------------------------------------------------------------
+
+
+def pull_check_waiting() -> dict | None:
+    """The console check queued or running now ({"by": username, "at": ISO time}), or None."""
+    try:
+        return cache.get(PULL_CHECK_KEY)
+    except Exception:  # noqa: BLE001 - the cache is down: the overview says nothing of a check in progress
+        return None
+
+
+def pull_check_request(*, actor) -> dict | None:
+    """Queue one Pull run for the console, as `actor`, after commit. Returns None when queued, or the check
+    already queued or running (a second press within PULL_CHECK_GUARD_SECONDS queues nothing). Without the
+    cache the run is queued unguarded: two runs are safe (a receipt we have is matched, never added again)."""
+    asked = {"by": actor.get_username(), "at": timezone.now().isoformat()}
+    try:
+        if not cache.add(PULL_CHECK_KEY, asked, timeout=PULL_CHECK_GUARD_SECONDS):
+            return cache.get(PULL_CHECK_KEY) or asked
+    except Exception:  # noqa: BLE001 - the cache is down: the guard is lost, not the check
+        logger.warning("Pull check queued without its guard (cache unreachable)")
+
+    def send() -> None:
+        try:
+            publish_now(check_missed_payments_task, actor.pk)
+        except Exception:  # noqa: BLE001 - the hourly beat run still comes; a press may try again at once
+            logger.warning("Pull check could not be queued (broker unreachable)")
+            _pull_check_done()
+
+    after_commit(send)
+    return None
+
+
+def pull_check_run(*, actor_id: int | None) -> PullRun:
+    """The worker's side of *Check for missed payments now*: one run as the person who pressed it; the guard
+    is released when it ends, however it ends."""
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    try:
+        return pull_transactions_run(trigger=PullTrigger.CONSOLE, actor=actor)
+    finally:
+        _pull_check_done()
+
+
+def _pull_check_done() -> None:
+    try:
+        cache.delete(PULL_CHECK_KEY)
+    except Exception:  # noqa: BLE001 - the key's timeout frees it
+        logger.warning("Pull check guard not released (cache unreachable); it expires by itself")

@@ -15,13 +15,16 @@ and is checked by that rail's rules (payments/payouts/rails.py), each problem na
 A row with no payee pays the saved recipient its `recipient_reference` names (payments/recipients/): it must be
 active, and its rail and payee are copied as `POST /api/payouts/` with `recipient` does. A row with a payee
 other than that recipient's is refused rather than guessed.
+
+A batch's `send_after` (the upload form's "Send after") applies to every row without a `send_after` cell of its
+own; a row's own cell wins. It must be in the future, or nothing is checked and nothing is created.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
@@ -37,7 +40,7 @@ from payments.models import CommandID, EventSource, PayoutBatch, PayoutRail, Rec
 from payments.payouts.limits import validate_amount
 from payments.payouts.name_check import is_first_time_payee, paid_phones
 from payments.payouts.rails import DISBURSEMENT_RAILS, RAILS, Account, clean_payee, payee_problems, payee_words
-from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement
+from payments.payouts.services import REQUEST_PERMISSION, payout_request_disbursement, validate_send_after
 from payments.payouts.tariff import charge_lookup
 from payments.recipients.paying import recipient_payout_request, recipients_by_reference, unpayable_reason
 
@@ -296,6 +299,12 @@ class BatchPreview:
 
     rows: list[_Row]
     errors: list[RowError]
+    send_after: datetime | None = None  # the batch's, for the rows without their own
+
+    @property
+    def scheduled_by_batch(self) -> int:
+        """How many rows take the batch's send_after (the others carry their own, or none)."""
+        return sum(1 for row in self.rows if self.send_after is not None and row.send_after == self.send_after)
 
     @property
     def total(self) -> Decimal:
@@ -318,7 +327,8 @@ class BatchPreview:
         return sorted({error.line for error in self.errors})
 
 
-def _check_file(file) -> BatchPreview:
+def _check_file(file, send_after: datetime | None = None) -> BatchPreview:
+    validate_send_after(send_after)  # before the file is read: a batch for a time gone creates nothing
     header, body = _read(file)
     columns = _columns(header)
     errors: list[RowError] = []
@@ -345,8 +355,8 @@ def _check_file(file) -> BatchPreview:
             )
             errors.extend(RowError(line, problem, raw) for problem in problems)
         else:
-            valid.append(row)
-    return BatchPreview(rows=valid, errors=errors)
+            valid.append(row if row.send_after or send_after is None else replace(row, send_after=send_after))
+    return BatchPreview(rows=valid, errors=errors, send_after=send_after)
 
 
 def first_time_lines(rows: list[_Row]) -> set[int]:
@@ -368,12 +378,12 @@ def _named_recipients(body: list[tuple[int, list[str]]], columns: dict[str, int]
     return recipients_by_reference({_unquoted(cells[index].strip()) for _, cells in body if index < len(cells)})
 
 
-def payout_batch_preview(*, uploaded_by, file) -> BatchPreview:
+def payout_batch_preview(*, uploaded_by, file, send_after: datetime | None = None) -> BatchPreview:
     """Check every row of `file` as payout_batch_create_from_csv would, creating nothing. Raises
-    PayoutError when the file itself cannot be read."""
+    PayoutError when the file itself cannot be read, or `send_after` is not in the future."""
     if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
         raise PermissionDenied("You do not have permission to request payouts.")
-    return _check_file(file)
+    return _check_file(file, send_after)
 
 
 ERROR_FILE_HEADER = (
@@ -415,15 +425,17 @@ def payout_batch_create_from_csv(
     source: str = EventSource.ADMIN,
     name: str = "",
     command_id: str = CommandID.BUSINESS_PAYMENT,
+    send_after: datetime | None = None,
 ) -> tuple[PayoutBatch | None, list[RowError]]:
     """Validate every row of `file` (bytes or text, opened for reading), then create the valid ones as one
-    batch of payouts in `pending_approval`. Returns the batch (None when no row was valid) and the errors of
-    the other rows. Raises PayoutError, creating nothing, when the file itself cannot be read."""
+    batch of payouts in `pending_approval`, each row without its own send_after cell given `send_after`.
+    Returns the batch (None when no row was valid) and the errors of the other rows. Raises PayoutError,
+    creating nothing, when the file itself cannot be read or `send_after` is not in the future."""
     if uploaded_by is None or not uploaded_by.is_active or not uploaded_by.has_perm(REQUEST_PERMISSION):
         raise PermissionDenied("You do not have permission to request payouts.")
     if command_id not in CommandID.values:
         raise PayoutError(f"CommandID must be one of {', '.join(CommandID.values)}.")
-    preview = _check_file(file)
+    preview = _check_file(file, send_after)
     errors, valid = list(preview.errors), preview.rows
     if not valid:
         return None, errors

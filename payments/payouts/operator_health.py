@@ -13,7 +13,7 @@ Payouts sent with the environment's credentials (no set active) are not counted:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import transaction
@@ -56,6 +56,9 @@ class OperatorState:
     since: datetime | None
     reason: str
     credential_set: str | None
+    # Why a reinstatement's probe was refused (Daraja's code and words, which never carry a secret), for the
+    # console's answer; not part of `as_dict`.
+    probe_refusal: str = ""
 
     def as_dict(self) -> dict:
         return {"state": self.state, "since": self.since.isoformat() if self.since else None,
@@ -147,7 +150,7 @@ def operator_reinstate(*, set_id: int, actor, source: str = EventSource.API) -> 
     except DarajaError as exc:
         event_record(action=AuditAction.OPERATOR_PROBE_REFUSED, source=source, actor=actor,
                      details={"credential_set": credential_set.name, "code": exc.code})
-        return operator_state()
+        return replace(operator_state(), probe_refusal=f"{exc.code}: {exc.message}")
     with transaction.atomic():
         DarajaCredentialSet.objects.filter(pk=set_id).update(
             operator_refusals=0, operator_down_since=None, operator_down_reason=""
