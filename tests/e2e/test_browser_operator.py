@@ -4,36 +4,25 @@ page of refused payouts with *Request all again*, and the *Reinstate* confirmati
 screen. Nothing is sent: the probe itself is tested through the routes (tests/payments/admin/test_operator_console.py).
 
 No ORM while the browser runs (Playwright's event loop is in this thread): rows are made before.
-Screenshots go to /tmp/shots/operator-<width>-<page>.png.
+Screenshots go to the test's temporary directory (`operator-<page>-<laptop|phone>.png`).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from django.utils import timezone
 
 from payments.models import DarajaCredentialSet, PayoutStatus
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.browser import BROWSER_TEST, WIDTHS
 from tests.e2e.test_browser_phone import WIDEST
 from tests.factories import make_payout, make_user
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
-
-SHOTS = Path("/tmp/shots")
-PASSWORD = "pass-Word-123"  # tests.factories.make_user
-WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
+pytestmark = BROWSER_TEST
 
 
-def test_the_operator_down_banner_and_its_pages_fit_a_laptop_and_a_phone(live_server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+def test_the_operator_down_banner_and_its_pages_fit_a_laptop_and_a_phone(browse):
     now = timezone.now()
     main = DarajaCredentialSet.objects.create(
         name="main", active=True, b2c_shortcode="600992", initiator_name="apiop",
@@ -44,50 +33,35 @@ def test_the_operator_down_banner_and_its_pages_fit_a_laptop_and_a_phone(live_se
         make_payout(status=PayoutStatus.FAILED, sent_with=main, result_code="2001", amount=Decimal(amount),
                     recipient_name=name, status_changed_at=now - timedelta(minutes=25))  # fmt: skip
     make_user("boss", is_staff=True, is_superuser=True)
-    base = live_server.url
-    operator = f"{base}/admin/payments/darajacredentialset/{main.pk}/operator/"
-    SHOTS.mkdir(parents=True, exist_ok=True)
     too_wide: dict[str, tuple] = {}
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            for size, (width, height) in WIDTHS.items():
-                context = browser.new_context(viewport={"width": width, "height": height})
-                context.set_default_timeout(20_000)
-                page = context.new_page()
-                page.goto(f"{base}/admin/login/")
-                page.fill("#id_username", "boss")
-                page.fill("#id_password", PASSWORD)
-                page.click("input[type=submit]")
-                page.wait_for_url(f"{base}/admin/")
+    for size, (width, height) in WIDTHS.items():
+        with browse("boss", width, height) as page:
+            operator = f"{page.base}/admin/payments/darajacredentialset/{main.pk}/operator/"
+            banner = page.locator("#operator-down")
+            assert "M-Pesa refused the operator credentials" in banner.inner_text()
+            assert banner.locator("#operator-reinstate").is_visible()
+            assert banner.locator("#operator-refused-payouts").is_visible()
+            page.screenshot(path=page.shots / f"operator-overview-{size}.png")
+            shots = {"overview": page.evaluate("document.documentElement.scrollWidth")}
 
-                banner = page.locator("#operator-down")
-                assert "M-Pesa refused the operator credentials" in banner.inner_text()
-                assert banner.locator("#operator-reinstate").is_visible()
-                assert banner.locator("#operator-refused-payouts").is_visible()
-                page.screenshot(path=SHOTS / f"operator-{width}-overview.png")
-                shots = {"overview": page.evaluate("document.documentElement.scrollWidth")}
+            page.click("#operator-refused-payouts")
+            page.wait_for_url(operator)
+            assert page.locator("#operator-refused tbody tr").count() == 2
+            page.screenshot(path=page.shots / f"operator-refused-{size}.png", full_page=True)
+            shots["refused"] = page.evaluate("document.documentElement.scrollWidth")
 
-                page.click("#operator-refused-payouts")
-                page.wait_for_url(operator)
-                assert page.locator("#operator-refused tbody tr").count() == 2
-                page.screenshot(path=SHOTS / f"operator-{width}-refused.png", full_page=True)
-                shots["refused"] = page.evaluate("document.documentElement.scrollWidth")
+            page.click("#operator-request-again")
+            assert "failed because M-Pesa refused its operator" in page.inner_text("#content-main")
+            page.screenshot(path=page.shots / f"operator-request-again-{size}.png", full_page=True)
+            shots["request-again"] = page.evaluate("document.documentElement.scrollWidth")
 
-                page.click("#operator-request-again")
-                assert "failed because M-Pesa refused its operator" in page.inner_text("#content-main")
-                page.screenshot(path=SHOTS / f"operator-{width}-request-again.png", full_page=True)
-                shots["request-again"] = page.evaluate("document.documentElement.scrollWidth")
-
-                page.goto(operator)
-                page.click("#operator-reinstate")
-                assert "sends one balance query" in page.inner_text("#content-main")
-                page.screenshot(path=SHOTS / f"operator-{width}-reinstate.png", full_page=True)
-                shots["reinstate"] = page.evaluate("document.documentElement.scrollWidth")
-                for name, scroll_width in shots.items():
-                    if scroll_width > width:
-                        too_wide[f"{size} {name}"] = (scroll_width, page.evaluate(WIDEST, width))
-                context.close()
-        finally:
-            browser.close()
+            page.goto(operator)
+            page.click("#operator-reinstate")
+            assert "sends one balance query" in page.inner_text("#content-main")
+            page.screenshot(path=page.shots / f"operator-reinstate-{size}.png", full_page=True)
+            shots["reinstate"] = page.evaluate("document.documentElement.scrollWidth")
+            for name, scroll_width in shots.items():
+                if scroll_width > width:
+                    too_wide[f"{size} {name}"] = (scroll_width, page.evaluate(WIDEST, width))
+            assert page.errors == []
     assert too_wide == {}, too_wide
