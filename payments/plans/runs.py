@@ -65,6 +65,8 @@ def plan_run_create(*, plan_id: int, scheduled_for: date, source: str = EventSou
                 return None
             run = PayoutPlanRun.objects.create(plan=plan, scheduled_for=scheduled_for)
             lines = list(plan.lines.select_related("recipient"))
+            for position, line in enumerate(lines, start=1):
+                line.position = position  # the line of the plan, as a CSV batch's refused row names its line
             skipped, payable = [], []
             for line in lines:
                 why_not = unpayable_reason(line.recipient)
@@ -110,14 +112,15 @@ def plan_run_create(*, plan_id: int, scheduled_for: date, source: str = EventSou
 
 
 def _skip(line, problem: str) -> dict:
-    return {"recipient": line.recipient_id, "name": line.recipient.name, "amount": str(line.amount),
-            "problem": problem}
+    return {"line": line.position, "recipient": line.recipient_id, "name": line.recipient.name,
+            "amount": str(line.amount), "problem": problem}
 
 
 def _refused_row(skip: dict) -> dict:
-    """A skipped line in the shape of a CSV upload's refused row (batch.refused_rows)."""
-    return {"line": 0, "problem": skip["problem"],
-            "cells": {"recipient": str(skip["recipient"]), "name": skip["name"], "amount": skip["amount"]}}
+    """A skipped line in the shape of a CSV upload's refused row (batch.refused_rows): the batch's page and its
+    refused-rows file show it as they show an upload's."""
+    return {"line": skip["line"], "problem": skip["problem"],
+            "cells": {"recipient_id": str(skip["recipient"]), "recipient_name": skip["name"], "amount": skip["amount"]}}
 
 
 def plans_run_due(*, now: datetime | None = None, source: str = EventSource.TASK) -> list[PayoutPlanRun]:

@@ -42,7 +42,7 @@ def _require(user, permission: str, what: str) -> None:
         raise PermissionDenied(f"You do not have permission to {what}.")
 
 
-def _time(value: Any) -> time:
+def time_of_day_parse(value: Any) -> time:
     if isinstance(value, time):
         return value.replace(second=0, microsecond=0)
     text = str(value or "").strip()
@@ -128,7 +128,7 @@ def plan_fields_clean(values: dict[str, Any]) -> dict[str, Any]:
     else:
         day_of_month = _int(values.get("day_of_month"), "day_of_month", 1, 31, "day of the month")
     return {"name": name, "frequency": frequency, "weekday": weekday, "day_of_month": day_of_month,
-            "time_of_day": _time(values.get("time_of_day")), "end_date": _date(values.get("end_date")),
+            "time_of_day": time_of_day_parse(values.get("time_of_day")), "end_date": _date(values.get("end_date")),
             "lines": _lines(values.get("lines"))}
 
 
@@ -139,7 +139,7 @@ def plan_current(plan: PayoutPlan) -> dict[str, Any]:
             "lines": [{"recipient": line.recipient_id, "amount": line.amount} for line in plan.lines.all()]}
 
 
-def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+def plan_as_json(fields: dict[str, Any]) -> dict[str, Any]:
     """Fields as JSON (the pending change, an event's details)."""
     return {**fields, "time_of_day": fields["time_of_day"].strftime("%H:%M"),
             "end_date": fields["end_date"].isoformat() if fields["end_date"] else None,
@@ -175,7 +175,7 @@ def plan_create(*, created_by, source: str = EventSource.API, **values: Any) -> 
     with transaction.atomic():
         plan = PayoutPlan(created_by=created_by)
         _apply(plan, fields)
-        _event(AuditAction.PLAN_CREATED, plan, created_by, source, proposed=_stored(fields))
+        _event(AuditAction.PLAN_CREATED, plan, created_by, source, proposed=plan_as_json(fields))
     return plan
 
 
@@ -192,7 +192,7 @@ def plan_change(*, plan_id: int, changed_by, source: str = EventSource.API, **ch
         plan = plan_lock(plan_id)
         if plan.status == PayoutPlanStatus.REJECTED:
             raise InvalidState(f"Payout plan #{plan.pk} was rejected: create a new plan instead.")
-        base = plan.pending_change or _stored(plan_current(plan))
+        base = plan.pending_change or plan_as_json(plan_current(plan))
         fields = plan_fields_clean({**base, **changes})
         now = timezone.now()
         plan.change_proposed_by = changed_by
@@ -200,11 +200,11 @@ def plan_change(*, plan_id: int, changed_by, source: str = EventSource.API, **ch
         if plan.status == PayoutPlanStatus.PENDING_APPROVAL:
             _apply(plan, fields)
         else:
-            plan.pending_change = _stored(fields)
+            plan.pending_change = plan_as_json(fields)
             plan.updated_at = now
             plan.save()
         _event(AuditAction.PLAN_CHANGE_PROPOSED, plan, changed_by, source, from_status=plan.status,
-               changed=sorted(changes), proposed=_stored(fields))
+               changed=sorted(changes), proposed=plan_as_json(fields))
     return plan
 
 

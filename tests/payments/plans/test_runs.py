@@ -120,7 +120,7 @@ def test_a_recipient_not_active_at_run_time_is_skipped_and_the_others_paid(plan,
     assert "skipped Jane Wanjiru" in out and "waits for approval of how it is paid" in out
     batch = PayoutBatch.objects.get()
     assert list(batch.payouts.values_list("recipient_name", flat=True)) == ["Otieno Odhiambo"]
-    assert batch.refused_rows[0]["cells"]["name"] == "Jane Wanjiru"
+    assert batch.refused_rows[0]["cells"]["recipient_name"] == "Jane Wanjiru"
     skipped = PayoutPlanRun.objects.get().skipped
     assert [(s["recipient"], s["amount"]) for s in skipped] == [(jane_id, "1500.00")]
     body = Notification.objects.get(alert="approval_requested").body
