@@ -36,10 +36,12 @@ ADMIN = EventSource.ADMIN
 FORM = "admin/payments/payoutplan/form.html"
 CONFIRM = "admin/payments/confirm.html"
 EXTRA_LINES = 3
+EVENTS_SHOWN = 500
+RUNS_SHOWN = 52  # a year of weekly runs on the plan's page (a query's LIMIT); the API lists more
 
 
 class PlanForm(forms.Form):
-    name = forms.CharField(max_length=120,
+    name = forms.CharField(max_length=150,
                            help_text='e.g. "Trainers weekly"; each batch is named with it and the date.')
     frequency = forms.ChoiceField(choices=PlanFrequency.choices)
     weekday = forms.TypedChoiceField(label="Weekday (weekly)", coerce=int, required=False, empty_value=None,
@@ -162,7 +164,7 @@ class PayoutPlanAdmin(AdminPagesMixin, admin.ModelAdmin):
     def runs(self, obj: PayoutPlan) -> str:
         rows = [(run.scheduled_for.isoformat(), _batch_link(run),
                  "; ".join(f"{s['name']}: {s['problem']}" for s in run.skipped) or "-")
-                for run in obj.runs.select_related("batch")[:50]]
+                for run in obj.runs.select_related("batch")[:RUNS_SHOWN]]
         return table(["Date", "Batch", "Skipped"], rows, empty="No runs yet.")
 
     @admin.display(description="Do")
@@ -180,7 +182,7 @@ class PayoutPlanAdmin(AdminPagesMixin, admin.ModelAdmin):
 
     @admin.display(description="History")
     def history(self, obj: PayoutPlan) -> str:
-        events = AuditEvent.objects.filter(details__plan=obj.pk).select_related("actor").order_by("pk")[:200]
+        events = AuditEvent.objects.filter(details__plan=obj.pk).select_related("actor").order_by("pk")[:EVENTS_SHOWN]
         rows = [(when(e.created_at), event_sentence(e) + (f": {e.details['reason']}" if e.details.get("reason")
                                                            else "")) for e in events]
         return table(["When", "What"], rows, empty="No events.")

@@ -21,6 +21,7 @@ from payments.models import EventSource, PayoutPlan, PayoutPlanRun, PayoutPlanSt
 from payments.plans import selectors, services
 from payments.second_factor import require_api_code
 
+RUNS_LISTED = 520  # ten years of weekly runs: a query's LIMIT, not a column's width
 _SCHEDULE_HELP = "weekly: weekday 0 (Monday) to 6 (Sunday); monthly: day_of_month 1 to 31 (past the month's end: " \
                  "its last day). time_of_day is HH:MM, Nairobi time."
 
@@ -75,7 +76,7 @@ class PlanLineWriteSerializer(serializers.Serializer):
 
 
 class PlanWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    name = serializers.CharField(max_length=150)
     frequency = serializers.ChoiceField(choices=PlanFrequency.choices, help_text=_SCHEDULE_HELP)
     weekday = serializers.IntegerField(min_value=0, max_value=6, required=False, allow_null=True, default=None)
     day_of_month = serializers.IntegerField(min_value=1, max_value=31, required=False, allow_null=True,
@@ -179,7 +180,7 @@ class PayoutPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def runs(self, request, pk=None):
         """The plan's runs, newest first: each occurrence's batch and the recipients it skipped."""
         plan = self.get_object()
-        return Response(PlanRunSerializer(plan.runs.select_related("batch")[:200], many=True).data)
+        return Response(PlanRunSerializer(plan.runs.select_related("batch")[:RUNS_LISTED], many=True).data)
 
 
 def _answer(plan: PayoutPlan, code: int = status.HTTP_200_OK) -> Response:

@@ -32,7 +32,7 @@ class PlanFrequency(models.TextChoices):
 
 
 class PayoutPlan(models.Model):
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=150)
     status = models.CharField(max_length=20, choices=PayoutPlanStatus.choices,
                               default=PayoutPlanStatus.PENDING_APPROVAL)
     frequency = models.CharField(max_length=10, choices=PlanFrequency.choices)

@@ -117,8 +117,8 @@ def _lines(raw: Any) -> list[dict[str, Any]]:
 def plan_fields_clean(values: dict[str, Any]) -> dict[str, Any]:
     """A whole plan's fields as stored, or PayoutError naming the first problem."""
     name = str(values.get("name") or "").strip()
-    if not 1 <= len(name) <= 120:
-        raise PayoutError(f"The name must have 1 to 120 characters (has {len(name)}).", code="invalid_name")
+    if not 1 <= len(name) <= 150:
+        raise PayoutError(f"The name must have 1 to 150 characters (has {len(name)}).", code="invalid_name")
     frequency = values.get("frequency")
     if frequency not in PlanFrequency.values:
         raise PayoutError("The frequency is weekly or monthly.", code="invalid_frequency")
