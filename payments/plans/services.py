@@ -35,6 +35,7 @@ from payments.roles import APPROVE_PERMISSION, REQUEST_PERMISSION
 
 FIELDS = ("name", "frequency", "weekday", "day_of_month", "time_of_day", "end_date", "lines")
 MAX_LINES = 500
+SCHEDULE_FIELDS = ("frequency", "weekday", "day_of_month", "time_of_day")
 
 
 def _require(user, permission: str, what: str) -> None:
@@ -232,7 +233,11 @@ def plan_approve(*, plan_id: int, approved_by, source: str = EventSource.API) ->
                                    code=ErrorCode.OWN_EDIT)
         change = plan.pending_change
         plan.pending_change = {}
-        _apply(plan, plan_fields_clean(change))
+        fields = plan_fields_clean(change)
+        if any(fields[f] != getattr(plan, f) for f in SCHEDULE_FIELDS):
+            # A new schedule counts from its approval: an occurrence of it that fell before is not created.
+            plan.runs_from = now
+        _apply(plan, fields)
         _event(AuditAction.PLAN_CHANGE_APPROVED, plan, approved_by, source, from_status=plan.status,
                approved=change, proposed_by=plan.change_proposed_by_id)
     return plan

@@ -164,3 +164,15 @@ def test_the_openapi_document_still_builds_with_the_plans():
     schema = api(make_user(is_staff=True, is_superuser=True)).get("/api/schema/?format=json").json()
     assert "/api/payout-plans/{id}/approve/" in schema["paths"]
     assert "/api/payout-plans/{id}/runs/" in schema["paths"]
+
+
+def test_a_new_schedule_counts_from_its_approval_and_never_pays_an_occurrence_before_it(rita, alan, recipients):
+    plan = active_plan(rita, alan, lines(recipients, "1500"), frequency="weekly", weekday=4)  # Fridays
+    # On Tuesday 15 December the plan becomes Mondays: Monday 14th, before the approval, is not paid.
+    with travel_to("2026-12-15T10:00:00+03:00", tick=False):
+        api(rita).patch(f"/api/payout-plans/{plan['id']}/", {"weekday": 0}, format="json")
+        approve_plan(alan, plan["id"])
+    call_command("run_payout_plans", "--at", "2026-12-15 10:05")
+    assert not Payout.objects.exists()
+    call_command("run_payout_plans", "--at", "2026-12-21 09:00")
+    assert list(Payout.objects.values_list("occasion", flat=True)) == ["2026-12-21"]
