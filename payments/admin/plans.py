@@ -90,8 +90,8 @@ class PayoutPlanAdmin(AdminPagesMixin, admin.ModelAdmin):
     list_display = ("name", "state", "schedule", "next_run", "last_run", "total")
     list_filter = ("status", "frequency")
     search_fields = ("name",)
-    readonly_fields = ("name", "state", "schedule", "end_date", "recipients", "change_waiting", "next_runs",
-                       "runs", "created_by", "created_at", "approved_by", "approved_at", "actions_links", "history")
+    readonly_fields = ("name", "state", "actions_links", "schedule", "end_date", "recipients", "change_waiting",
+                       "next_runs", "runs", "created_by", "created_at", "approved_by", "approved_at", "history")
     fields = readonly_fields
 
     def get_queryset(self, request):
