@@ -405,6 +405,13 @@ CELERY_BEAT_SCHEDULE["sweep-finance-jobs"] = {
     "task": "payments.tasks.sweep_finance_jobs",
     "schedule": 60.0,
 }
+# Payout plans (docs/payout-plans.md): beat looks for due occurrences this often; a run is created at most
+# this long after its time.
+PAYOUT_PLANS_INTERVAL_SECONDS = env.int("PAYOUT_PLANS_INTERVAL_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["run-payout-plans"] = {
+    "task": "payments.tasks.run_payout_plans",
+    "schedule": float(PAYOUT_PLANS_INTERVAL_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["query-account-balance"] = {
     "task": "payments.tasks.query_account_balance",
     "schedule": float(BALANCE_QUERY_INTERVAL_SECONDS),

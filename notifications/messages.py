@@ -157,8 +157,12 @@ def approval_requested_batch(payout: Payout, event: AuditEvent) -> Message:
     """One message for a whole CSV upload, not one per row (the batch's other payouts are still being
     created in the same transaction, so it names the batch rather than counting it)."""
     batch = payout.batch
+    plan_run = getattr(batch, "plan_run", None)
     context = {
         "batch": batch,
+        # A payout plan's run (payments/plans/runs.py): the recipients it skipped, and why.
+        "plan_run": plan_run,
+        "skipped": batch.refused_rows if plan_run is not None else [],
         "requested_by": _display_user(event.actor or batch.uploaded_by),
         "link": admin_batch_url(batch.pk),
     }

@@ -162,3 +162,14 @@ def query_stk_pushes() -> dict[str, int]:
     if counts:
         logger.info("STK queries: %s", counts)
     return counts
+
+
+@shared_task(acks_late=True)
+def run_payout_plans() -> int:
+    """Beat: create the payout plans' runs that are due (each occurrence once: docs/payout-plans.md)."""
+    from payments.plans.runs import plans_run_due
+
+    runs = plans_run_due()
+    if runs:
+        logger.info("payout plans: %s run(s) created", len(runs))
+    return len(runs)

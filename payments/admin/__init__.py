@@ -12,10 +12,11 @@ from payments.admin import (  # noqa: F401  (registers the admins)
     incoming,
     overview,
     payouts,
+    plans,
     recipients,
     tariffs,
 )
-from payments.models import PayoutStatus, RecipientStatus
+from payments.models import PayoutPlanStatus, PayoutStatus, RecipientStatus
 
 BADGE_COLOURS.update(
     {
@@ -33,3 +34,4 @@ BADGE_COLOURS.update(
 STATUS_LABELS.update(PayoutStatus.choices)
 BADGE_COLOURS.update({RecipientStatus.ACTIVE: "#2f855a", RecipientStatus.ARCHIVED: "#718096"})
 STATUS_LABELS.update(RecipientStatus.choices)
+BADGE_COLOURS.update({PayoutPlanStatus.ACTIVE: "#2f855a", PayoutPlanStatus.PAUSED: "#718096"})

@@ -18,6 +18,7 @@ from payments.admin.charts import float_chart, volume_chart
 from payments.admin.money_in import last_pull_context
 from payments.admin.operator_views import may_manage_operator, operator_links
 from payments.models import IN_FLIGHT_STATUSES, DarajaCredentialSet, PayoutStatus
+from payments.plans import selectors as plans
 from payments.roles import VIEW_PAYOUTS
 
 admin.site.site_header = settings.SITE_NAME
@@ -86,6 +87,7 @@ def index_context(request) -> dict:
         "periods": [("Today", data.today), ("This week", data.week)],
         "float_chart": float_chart(days, [d.float_balance for d in data.series], data.low_balance_threshold),
         "volume_chart": volume_chart(days, [d.payout_volume for d in data.series]),
+        **plans_context(),
         "can_finance": user.has_perm("payments.export_ledger") or user.has_perm("payments.reconcile_statement"),
         "operator_links": _operator_links(request, data),
         **last_pull_context(request),
@@ -98,3 +100,18 @@ def _operator_links(request, data) -> dict | None:
         return None
     set_id = DarajaCredentialSet.objects.filter(active=True).values_list("pk", flat=True).first()
     return operator_links(set_id) if set_id else None
+
+
+def plans_context() -> dict:
+    """The payout plans' next runs and the runs whose batch still waits for approval, each linked."""
+    return {
+        "plan_next_runs": [
+            (at, plan, reverse("admin:payments_payoutplan_change", args=(plan.pk,)))
+            for at, plan in plans.upcoming_runs()
+        ],
+        "plan_runs_waiting": [
+            (run, reverse("admin:payments_payoutbatch_change", args=(run.batch_id,)))
+            for run in plans.runs_waiting_for_approval()
+        ],
+        "plans_url": reverse("admin:payments_payoutplan_changelist"),
+    }

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from core.money import SUM
 from payments import dashboard
 from payments.api.permissions import CanReadPayouts
+from payments.plans import selectors as plans
 
 
 class CountAmountSerializer(serializers.Serializer):
@@ -61,6 +62,24 @@ class OperatorSerializer(serializers.Serializer):
     credential_set = serializers.CharField(allow_null=True)
 
 
+class PlanNextRunSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="Nairobi ISO 8601")
+    plan = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PlanRunWaitingSerializer(serializers.Serializer):
+    plan = serializers.IntegerField()
+    scheduled_for = serializers.DateField()
+    batch = serializers.IntegerField()
+    batch_name = serializers.CharField()
+
+
+class PayoutPlansSerializer(serializers.Serializer):
+    next_runs = PlanNextRunSerializer(many=True, help_text="The next occurrences of the active plans, soonest first.")
+    waiting = PlanRunWaitingSerializer(many=True, help_text="Runs whose batch still has payouts pending approval.")
+
+
 class DashboardSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
     awaiting_my_approval = serializers.IntegerField(
@@ -77,6 +96,7 @@ class DashboardSerializer(serializers.Serializer):
     this_week = PeriodSerializer()
     float = FloatSerializer()
     payouts_paused = serializers.BooleanField()
+    payout_plans = PayoutPlansSerializer(help_text="docs/payout-plans.md")
     operator = OperatorSerializer(help_text="Whether M-Pesa refuses the active credential set's API operator: "
                                   "`down` stops sends until a superuser reinstates it (docs/operator-health.md).")
 
@@ -89,6 +109,14 @@ def _period(p: dashboard.Period) -> dict:
         "refunds": {"count": p.refunds_count, "amount": p.refunds_amount},
         "success_rate": p.success_rate,
         "callbacks_refused": p.callbacks_refused,
+    }
+
+
+def _plans() -> dict:
+    return {
+        "next_runs": [{"at": at.isoformat(), "plan": plan.pk, "name": plan.name} for at, plan in plans.upcoming_runs()],
+        "waiting": [{"plan": run.plan_id, "scheduled_for": run.scheduled_for, "batch": run.batch_id,
+                     "batch_name": run.batch.name} for run in plans.runs_waiting_for_approval()],
     }
 
 
@@ -118,6 +146,7 @@ def dashboard_data(o: dashboard.Overview) -> dict:
             "series": [{"day": d.day, "float": d.float_balance, "payout_volume": d.payout_volume} for d in o.series],
         },
         "payouts_paused": o.paused,
+        "payout_plans": _plans(),
         "operator": {"state": o.operator.state, "since": o.operator.since, "reason": o.operator.reason,
                      "credential_set": o.operator.credential_set},
     }  # fmt: skip

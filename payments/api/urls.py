@@ -18,6 +18,7 @@ from payments.api.operator import (
 from payments.api.payments import PaymentViewSet
 from payments.api.payouts import PayoutViewSet
 from payments.api.permissions import CanReadAny
+from payments.api.plans import PayoutPlanViewSet
 from payments.api.recipients import RecipientViewSet
 from payments.api.reconciliation import DiscrepancyViewSet, StatementDiscrepancyResolveView, StatsViewSet
 from payments.api.reports import ReportView
@@ -26,6 +27,7 @@ router = DefaultRouter()
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("payouts", PayoutViewSet, basename="payout")
 router.register("recipients", RecipientViewSet, basename="recipient")
+router.register("payout-plans", PayoutPlanViewSet, basename="payout-plan")
 router.register("approval-rules", ApprovalRuleViewSet, basename="approval-rule")
 router.register("stats", StatsViewSet, basename="stats")
 router.register("reconciliation/discrepancies", DiscrepancyViewSet, basename="discrepancy")

@@ -52,6 +52,7 @@ from payments.models.payouts import (
     PayoutStatus,
     new_originator_conversation_id,
 )
+from payments.models.plans import PayoutPlan, PayoutPlanLine, PayoutPlanRun, PayoutPlanStatus, PlanFrequency
 from payments.models.recipients import (
     RECIPIENT_RAILS,
     Recipient,
@@ -114,9 +115,14 @@ __all__ = [
     "PayoutEditor",
     "PayoutKind",
     "PayoutNote",
+    "PayoutPlan",
+    "PayoutPlanLine",
+    "PayoutPlanRun",
+    "PayoutPlanStatus",
     "PayoutRail",
     "PayoutReview",
     "PayoutStatus",
+    "PlanFrequency",
     "Recipient",
     "RecipientImport",
     "RecipientStatus",

@@ -69,6 +69,16 @@ class AuditAction(models.TextChoices):
     RECIPIENT_ARCHIVED = "recipient_archived", "Recipient archived"
     RECIPIENTS_IMPORTED = "recipients_imported", "Recipients imported"
     RECIPIENT_PAYOUT_REQUESTED = "recipient_payout_requested", "Payout requested to a recipient"
+    # A payout plan (payments/plans/): its four eyes, pauses and runs. The plan's id is in `details["plan"]`.
+    PLAN_CREATED = "plan_created", "Payout plan created"
+    PLAN_CHANGE_PROPOSED = "plan_change_proposed", "Payout plan change proposed"
+    PLAN_APPROVED = "plan_approved", "Payout plan approved"
+    PLAN_CHANGE_APPROVED = "plan_change_approved", "Payout plan change approved"
+    PLAN_REJECTED = "plan_rejected", "Payout plan rejected"
+    PLAN_CHANGE_REJECTED = "plan_change_rejected", "Payout plan change rejected"
+    PLAN_PAUSED = "plan_paused", "Payout plan paused"
+    PLAN_RESUMED = "plan_resumed", "Payout plan resumed"
+    PLAN_RUN_CREATED = "plan_run_created", "Payout plan run created"
     # Controls, credentials, finance jobs.
     PAYOUTS_PAUSED = "payouts_paused", "Payouts paused"
     APPROVAL_RULE_ADDED = "approval_rule_added", "Approval rule added"

@@ -68,8 +68,9 @@ class Transition:
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(AuditAction.REQUESTED, (NEW,), S.PENDING_APPROVAL, _PEOPLE | {EventSource.COMMAND},
-               "A refund or disbursement is requested (API, admin, bulk file)."),
+    Transition(AuditAction.REQUESTED, (NEW,), S.PENDING_APPROVAL,
+               _PEOPLE | {EventSource.COMMAND, EventSource.TASK},
+               "A refund or disbursement is requested (API, admin, bulk file, a payout plan's run)."),
     Transition(AuditAction.APPROVED, (S.PENDING_APPROVAL,), S.APPROVED, _PEOPLE,
                "Enough distinct approvers, none its requester or an editor of what is paid; queued to send."),
     Transition(AuditAction.REJECTED, (S.PENDING_APPROVAL, S.APPROVED), S.REJECTED, _PEOPLE,

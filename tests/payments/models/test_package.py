@@ -25,6 +25,7 @@ SUB_DOMAINS = {
     "payments.models.recipients",
     "payments.models.approval_rules",
     "payments.models.tariffs",
+    "payments.models.plans",
 }
 
 

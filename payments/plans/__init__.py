@@ -1,0 +1,1 @@
+"""Payout plans: recurring payout runs (docs/payout-plans.md)."""
