@@ -13,9 +13,6 @@ they are copied to docs/screenshots/.
 
 from __future__ import annotations
 
-import os
-import shutil
-from contextlib import contextmanager
 from io import StringIO
 
 import pytest
@@ -23,69 +20,18 @@ from django.core.management import call_command
 
 from payments.models import PayoutBatch, PayoutPlan, PayoutStatus
 from payments.recipients import services as recipients
-from tests.e2e.test_browser_actions import CHROMIUM, CHROMIUM_ARGS, PASSWORD, SCREENSHOTS
+from tests.e2e.browser import BROWSER_TEST, shoot
 from tests.factories import make_approver, make_requester
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium)"),
-]
+pytestmark = BROWSER_TEST
 
-WIDTHS = {"laptop": (1366, 768), "phone": (390, 844)}
 RUN_AT = "2030-01-07 09:00"  # a Monday, at the plan's time
 DOC_SHOTS = ("plans-new-laptop.png", "plans-detail-phone.png", "plans-overview-laptop.png")
 
 
-@pytest.fixture
-def browse(live_server, tmp_path, settings):
-    """`with browse("rita") as page:` a Chromium page on the live server, logged in as that person."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+@pytest.fixture(autouse=True)
+def _no_second_factor(settings):
     settings.ADMIN_REQUIRE_2FA = False
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-
-    @contextmanager
-    def session(username: str):
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1366, "height": 768})
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on(
-                "response",
-                lambda response: errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and not response.url.endswith("/favicon.ico")
-                else None,
-            )
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{live_server.url}/admin/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{live_server.url}/admin/")
-            page.base, page.shots, page.errors = live_server.url, shots, errors
-            try:
-                yield page
-            finally:
-                context.close()
-                browser.close()
-
-    yield session
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for name in DOC_SHOTS:
-            shutil.copyfile(shots / name, SCREENSHOTS / name)
-
-
-def shoot(page, name: str) -> None:
-    """The page at a laptop's and a phone's width; nothing wider than the screen."""
-    for size, (width, height) in WIDTHS.items():
-        page.set_viewport_size({"width": width, "height": height})
-        assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, size)
-        page.screenshot(path=page.shots / f"{name}-{size}.png", full_page=True)
-    page.set_viewport_size({"width": 1366, "height": 768})
 
 
 @pytest.fixture
