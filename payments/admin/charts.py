@@ -23,12 +23,13 @@ def _n(value: float) -> str:
 
 
 def _short(amount: Decimal) -> str:
+    """An axis label: 250, 1.5k, 2.5M (the axis' top is a round figure, so its quarters are short too)."""
     value = float(amount)  # axis labels only: the exact figures are in the table
     if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
+        return f"{value / 1_000_000:g}M"
     if value >= 1_000:
-        return f"{value / 1_000:.0f}k"
-    return f"{value:.0f}"
+        return f"{value / 1_000:g}k"
+    return f"{value:g}"
 
 
 def _frame(key: str, title: str, top: Decimal, days: Sequence[date], body: str) -> str:
@@ -70,9 +71,16 @@ def _frame(key: str, title: str, top: Decimal, days: Sequence[date], body: str) 
     )
 
 
+# The axis' top is one of these times a power of ten: each divides into quarters that read as round figures.
+ROUND_TOPS = (1, 2, 4, 8, 10)
+
+
 def _top(values: Sequence[Decimal], extra: Decimal = Decimal(0)) -> Decimal:
-    top = max([*values, extra, Decimal(1)])
-    return top * Decimal("1.1")
+    """The axis' top: the largest figure with a little room above it (at least KES 100, so an empty chart reads
+    0, 25, 50, 75, 100), rounded up to 1, 2, 4 or 8 times a power of ten."""
+    highest = max(max([*values, extra]) * Decimal("1.05"), Decimal(100))
+    power = Decimal(10) ** (len(str(int(highest))) - 1)
+    return next(power * top for top in ROUND_TOPS if power * top >= highest)
 
 
 def float_chart(days: Sequence[date], balances: Sequence[Decimal | None], threshold: Decimal) -> str:

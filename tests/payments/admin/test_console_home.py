@@ -3,6 +3,7 @@ in ("Needs you", today and this week, the float), and `GET /api/dashboard/` give
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -132,6 +133,11 @@ def test_float_latest_reading_threshold_chart_and_table(clock, approver, setting
     assert 'id="series-table"' in page and "KES 80,000.00" in page
     assert "<script>" not in page and "javascript:" not in page
     assert "payouts are running" in page
+    # Each axis reads in round quarters: the float's top is 80,000 with room (100k), the empty volume's KES 100.
+    axes = re.findall(r'<svg class="console-chart".*?</svg>', page, flags=re.S)
+    labels = [re.findall(r'text-anchor="end" font-size="11" fill="#333">([^<]+)</text>', axis) for axis in axes]
+    assert labels[0][:5] == ["0", "25k", "50k", "75k", "100k"]
+    assert labels[1][:5] == ["0", "25", "50", "75", "100"]
 
 
 def test_kill_switch_state_is_shown(approver, settings):
