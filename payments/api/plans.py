@@ -17,6 +17,7 @@ from core.errors import NotFound
 from core.money import MONEY
 from payments.api.actions import OTP_PARAMETER, RejectSerializer
 from payments.api.permissions import CanApprove, CanReadPayouts, CanRequest
+from payments.api.serializers import PartialChangeMixin, refuse_unknown_fields
 from payments.models import EventSource, PayoutPlan, PayoutPlanRun, PayoutPlanStatus, PlanFrequency
 from payments.plans import selectors, services
 from payments.second_factor import require_api_code
@@ -86,28 +87,12 @@ class PlanWriteSerializer(serializers.Serializer):
     lines = PlanLineWriteSerializer(many=True, allow_empty=False)
 
     def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(f"Unknown fields: {', '.join(unknown)}.")
+        refuse_unknown_fields(self)
         return attrs
 
 
-class PlanChangeSerializer(PlanWriteSerializer):
+class PlanChangeSerializer(PartialChangeMixin, PlanWriteSerializer):
     """PATCH: any field may be left out; only those given change (the lines, when given, replace them all)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.required = False
-            field.default = serializers.empty
-
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(f"These fields cannot be changed: {', '.join(unknown)}.")
-        if not attrs:
-            raise serializers.ValidationError(f"Give at least one field to change: {', '.join(self.fields)}.")
-        return attrs
 
 
 class PayoutPlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

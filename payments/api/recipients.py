@@ -18,6 +18,7 @@ from core.api_pagination import NewestFirstPagination
 from core.errors import NotFound
 from payments.api.actions import OTP_PARAMETER, RejectSerializer
 from payments.api.permissions import CanApprove, CanReadPayouts, CanRequest
+from payments.api.serializers import PartialChangeMixin, refuse_unknown_fields
 from payments.models import RECIPIENT_RAILS, EventSource, Recipient, RecipientStatus
 from payments.payouts.rails import payee_words
 from payments.recipients import services
@@ -53,31 +54,15 @@ class RecipientWriteSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(f"Unknown fields: {', '.join(unknown)}.")
+        refuse_unknown_fields(self)
         problems = services.recipient_payee_problems(attrs["rail"], attrs)
         if problems:
             raise serializers.ValidationError({f: [m.replace("payout", "recipient")] for f, m in problems.items()})
         return attrs
 
 
-class RecipientChangeSerializer(RecipientWriteSerializer):
+class RecipientChangeSerializer(PartialChangeMixin, RecipientWriteSerializer):
     """PATCH: any field may be left out; only those given change."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.required = False
-            field.default = serializers.empty
-
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(f"These fields cannot be changed: {', '.join(unknown)}.")
-        if not attrs:
-            raise serializers.ValidationError(f"Give at least one field to change: {', '.join(self.fields)}.")
-        return attrs  # the payee is checked by the service against the recipient's current rail
 
 
 class ArchiveSerializer(serializers.Serializer):

@@ -17,6 +17,32 @@ from payments.selectors import DiscrepancyKind
 _time = serializers.DateTimeField().to_representation
 
 
+
+def refuse_unknown_fields(serializer: serializers.Serializer, *, wording: str = "Unknown fields") -> None:
+    """A body naming a field the serializer does not know is refused (400) rather than silently ignored: a
+    typo in a money field must not pass as "unchanged"."""
+    unknown = sorted(set(serializer.initial_data) - set(serializer.fields))
+    if unknown:
+        raise serializers.ValidationError(f"{wording}: {', '.join(unknown)}.")
+
+
+class PartialChangeMixin:
+    """A PATCH serializer made from a create serializer: any field may be left out and only those given change;
+    a field it does not know, or no field at all, is refused (400)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+            field.default = serializers.empty
+
+    def validate(self, attrs):
+        refuse_unknown_fields(self, wording="These fields cannot be changed")
+        if not attrs:
+            raise serializers.ValidationError(f"Give at least one field to change: {', '.join(self.fields)}.")
+        return attrs
+
+
 class PaymentSerializer(serializers.ModelSerializer):
     refundable_amount = serializers.DecimalField(**MONEY, read_only=True)
 
