@@ -51,8 +51,13 @@ from payments.models import (
     PayoutBatch,
     PayoutKind,
     PayoutStatus,
+    PlanFrequency,
+    Recipient,
 )
 from payments.payouts import services as payout_services
+from payments.plans.selectors import plan_words
+from payments.plans.services import plan_approve, plan_create
+from payments.recipients.services import recipient_approve, recipient_create
 
 DEMO_USERS = [
     # username, group, is_superuser
@@ -85,6 +90,12 @@ STATEMENT_OPENS = "2026-11-01 00:00:00"
 # The float the Daraja simulator starts with (`daraja_simulator --float`, as scripts/run_local.py passes it).
 DEMO_FLOAT = Decimal("1000000.00")
 MARKER = "DEMO-"  # recipient references of the seeded fortnight
+# Saved recipients (reference, name, rail, payee, category): docs/recipients.md, docs/payout-plans.md.
+DEMO_RECIPIENTS = [
+    (f"{MARKER}R001", "Achieng Otieno", "mobile", {"phone": "254712000101"}, "trainer"),
+    (f"{MARKER}R002", "Kiprono Langat", "mobile", {"phone": "254712000102"}, "trainer"),
+    (f"{MARKER}R003", "Nairobi Water", "paybill", {"party_b": "888880", "account_reference": "ACC-2041"}, "supplier"),
+]
 NAMES = [
     ("Jane Wanjiru", "254712345601"), ("Otieno Juma", "254722000102"), ("Achieng Atieno", "254733000103"),
     ("Kamau Njoroge", "254701000104"), ("Mwangi Kariuki", "254711000105"), ("Wambui Muthoni", "254799000106"),
@@ -146,6 +157,9 @@ class Command(BaseCommand):
                 defaults=dict(source=PaymentSource.C2B, status=PaymentStatus.COMPLETED, phone=phone,
                               amount=Decimal(amount), account_reference=reference, payer_name=name),
             )  # fmt: skip
+        if not Recipient.objects.filter(external_reference__startswith=MARKER).exists():
+            plan = self._recipients_and_plan(users)
+            self.stdout.write(f"Saved recipients, and the payout plan {plan.name!r}: {plan_words(plan)}.")
         if Payout.objects.filter(recipient_reference__startswith=MARKER).exists():
             self.stdout.write("The demo fortnight is already there.")
         else:
@@ -156,6 +170,24 @@ class Command(BaseCommand):
             role = group or ("superuser" if superuser else "staff")
             self.stdout.write(f"  {username:<10} {role}")
         self.stdout.write("Sample statement to reconcile: docs/demo/ORG_600992_Statement_demo.csv")
+
+    @transaction.atomic
+    def _recipients_and_plan(self, users):
+        """Saved recipients (two trainers paid weekly, a supplier's paybill), each approved by another person,
+        and the weekly plan that pays the trainers, approved: the overview's next runs show it, and
+        `run_payout_plans` makes its batch when a Monday 09:00 has passed since."""
+        requester, approver = users["requester"], users["approver"]
+        saved = []
+        for reference, name, rail, payee, category in DEMO_RECIPIENTS:
+            recipient = recipient_create(created_by=requester, name=name, rail=rail, external_reference=reference,
+                                         category=category, source=EventSource.ADMIN, **payee)
+            recipient_approve(recipient_id=recipient.pk, approved_by=approver, source=EventSource.ADMIN)
+            saved.append(recipient)
+        trainers = [(r, amount) for r, amount in zip(saved, ("2500", "1800"), strict=False) if r.category == "trainer"]
+        plan = plan_create(created_by=requester, source=EventSource.ADMIN, name="Trainers weekly",
+                           frequency=PlanFrequency.WEEKLY, weekday=0, time_of_day="09:00",
+                           lines=[{"recipient": r.pk, "amount": amount} for r, amount in trainers])
+        return plan_approve(plan_id=plan.pk, approved_by=approver, source=EventSource.ADMIN)
 
     # --- the fortnight -----------------------------------------------------------------------------------
 

@@ -16,7 +16,19 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from payments.callbacks.tokens import static_token
-from payments.models import AuditEvent, FinanceJob, FloatBalance, Payout, PayoutBatch, PayoutKind, PayoutStatus
+from payments.models import (
+    AuditEvent,
+    FinanceJob,
+    FloatBalance,
+    Payout,
+    PayoutBatch,
+    PayoutKind,
+    PayoutPlan,
+    PayoutPlanStatus,
+    PayoutStatus,
+    Recipient,
+    RecipientStatus,
+)
 from tests import fake_daraja
 from tests.clock import travel_to
 from tests.factories import sample
@@ -61,6 +73,12 @@ def test_the_demo_fortnight_has_every_state_and_is_seeded_once(django_user_model
     assert data["awaiting_my_approval"] >= 5 and data["needs_review"] == 1 and data["failed_today"] >= 2
     assert data["float"]["latest"] is not None and all(d["float"] for d in data["float"]["series"][1:])
     assert "Today's failures and what to do" in page
+    # Saved recipients, all approved, and a weekly plan paying the two trainers: its next run is on the overview.
+    assert set(Recipient.objects.values_list("status", flat=True)) == {RecipientStatus.ACTIVE}
+    plan = PayoutPlan.objects.get()
+    assert plan.status == PayoutPlanStatus.ACTIVE and plan.lines.count() == 2
+    assert "Trainers weekly" in page and 'id="payout-plans"' in page
+    assert Recipient.objects.count() == 3 and PayoutPlan.objects.count() == 1  # seeded once
 
 
 def test_the_sample_statement_reconciles_with_one_planted_mismatch(tmp_path):
