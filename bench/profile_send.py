@@ -4,11 +4,12 @@ Daraja simulator (started in this process), on its own database `bench_send`, wi
 Redis cache (db 11, flushed first).
 
     .venv/bin/python bench/profile_send.py [--sends 300] [--history 20000] [--history-days 1] [--top 30]
-                                           [--no-stored-credentials] [--dump FILE]
+                                           [--no-stored-credentials] [--dump FILE] [--cpu]
 
 Prints the SQL statements and Redis commands of one send (after a warm-up send that fetches the OAuth token),
 then CPU ms and wall ms per send over N sends without the profiler (this thread's CPU only: the simulator's
-threads are not counted), then the cProfile of another N sends.
+threads are not counted), then the cProfile of another N sends (`--cpu`: of this thread's CPU time, waits
+on PostgreSQL and the simulator left out, instead of wall time).
 
 `--history` payouts already sent (`completed`, to other phones), spread over `--history-days` days up to now,
 are seeded first: the daily-limit sums run over today's share of them (all of them by default, as in the
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-stored-credentials", action="store_true")
     parser.add_argument("--dump", help="also write the raw profile to this file (pstats format)")
+    parser.add_argument("--cpu", action="store_true", help="profile this thread's CPU time, not wall time")
     args = parser.parse_args()
 
     from cryptography.fernet import Fernet
@@ -205,7 +207,7 @@ def main() -> None:
             f"CPU {cpu / len(timed) * 1000:.2f} ms/send (this thread), wall {wall / len(timed) * 1000:.2f} ms/send, "
             f"Redis commands {counter.count / len(timed):.2f}/send\n"
         )
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.thread_time) if args.cpu else cProfile.Profile()
         profiler.enable()
         for payout_id in profiled:
             send(payout_id)
