@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from daraja.client import DarajaClient
 from daraja.rails import pay_business, pay_pochi
 from daraja.reversal import reversal_request
-from payments.callbacks.tokens import callback_url
+from payments.callbacks.tokens import payout_urls
 from payments.models import Payment, Payout, PayoutRail
 
 
@@ -99,16 +99,6 @@ SENDERS: dict[str, Callable[[DarajaClient, Payout, dict[str, str]], Accepted]] =
     PayoutRail.FLOAT_TOPUP: _send_b2b,
     PayoutRail.REVERSAL: _send_reversal,
 }
-# The callback URLs (of payout_urls' family) each rail's request names: its result and its queue timeout.
-URL_FAMILY = {
-    PayoutRail.MOBILE: "b2c",
-    PayoutRail.POCHI: "b2c",
-    PayoutRail.PAYBILL: "b2b",
-    PayoutRail.TILL: "b2b",
-    PayoutRail.FLOAT_TOPUP: "b2b",
-    PayoutRail.REVERSAL: "reversal",
-}
-assert URL_FAMILY.keys() == SENDERS.keys()
 
 
 def can_send(rail: str) -> bool:
@@ -116,9 +106,5 @@ def can_send(rail: str) -> bool:
 
 
 def rail_request(client: DarajaClient, payout: Payout) -> Accepted:
-    """Send the payout's one request. Raises DarajaNotSent / DarajaOutcomeUnknown as the client does. Only the
-    two URLs the request names are built (payout_urls builds all eight: a URL is a reverse(), 7% of a send's
-    CPU for the six unused, bench/README.md session 12)."""
-    family = URL_FAMILY[payout.rail]
-    urls = {name: callback_url(name, payout.callback_token) for name in (f"{family}-result", f"{family}-timeout")}
-    return SENDERS[payout.rail](client, payout, urls)
+    """Send the payout's one request. Raises DarajaNotSent / DarajaOutcomeUnknown as the client does."""
+    return SENDERS[payout.rail](client, payout, payout_urls(payout.callback_token))
