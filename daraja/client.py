@@ -289,9 +289,8 @@ class DarajaClient:
         party_a: str = "",
         product: Product = "b2c",
     ) -> QueryAccepted:
-        """Ask what became of a request; the answer arrives at result_url. Safe to repeat. `party_a`: the
-        shortcode the request was sent from (M-Pesa looks only there; default the B2C shortcode); `product`:
-        the Daraja app it went through (a reversal's is the STK/C2B app)."""
+        """Ask what became of a request sent from `party_a` (default the B2C shortcode: M-Pesa looks only there)
+        through `product`'s Daraja app; the answer arrives at result_url. Safe to repeat."""
         if not original_conversation_id and not transaction_id:
             raise DarajaValidationError(
                 "invalid_query", "An OriginalConversationID or a TransactionID is needed for a status query"
