@@ -114,8 +114,13 @@ def test_a_status_query_names_the_shortcode_and_the_app_it_is_given(client, mock
     mocked.add(responses.GET, OAUTH_URL, json={"access_token": "tok-stk", "expires_in": "3599"})
     mocked.add(responses.POST, STATUS_URL, json=ACCEPTED)
 
-    client.transaction_status(original_conversation_id="AG-ocid", party_a="174379", product="stk",
-                              result_url="https://x.example/r", timeout_url="https://x.example/t")
+    client.transaction_status(
+        original_conversation_id="AG-ocid",
+        party_a="174379",
+        product="stk",
+        result_url="https://x.example/r",
+        timeout_url="https://x.example/t",
+    )
 
     oauth, query = mocked.calls
     assert oauth.request.headers["Authorization"] == _basic(client.config.stk_credentials)

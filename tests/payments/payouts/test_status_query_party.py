@@ -46,8 +46,9 @@ def rails_and_workers(fake_daraja_settings, monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda *a, **k: None)
     monkeypatch.setattr("payments.payouts.services.queue_sends", lambda *a, **k: None)
     # The sweep's status queries run in this process, as a worker would run them.
-    monkeypatch.setattr("payments.tasks.query_payout_status.delay",
-                        lambda payout_id: query_payout_status.apply(args=[payout_id]))
+    monkeypatch.setattr(
+        "payments.tasks.query_payout_status.delay", lambda payout_id: query_payout_status.apply(args=[payout_id])
+    )
     with travel_to(INSTANTS["midweek-noon"]):
         yield
 
@@ -63,8 +64,15 @@ def daraja(daraja):
         return 200, {}, json.dumps({"access_token": f"tok-{key}", "expires_in": "3599"})
 
     daraja.add_callback(responses.GET, OAUTH, callback=token_of_app)
-    daraja.post(STATUS, json={"ConversationID": "AG_status", "OriginatorConversationID": "q", "ResponseCode": "0",
-                              "ResponseDescription": "Accept the service request successfully."})
+    daraja.post(
+        STATUS,
+        json={
+            "ConversationID": "AG_status",
+            "OriginatorConversationID": "q",
+            "ResponseCode": "0",
+            "ResponseDescription": "Accept the service request successfully.",
+        },
+    )
     return daraja
 
 
@@ -96,8 +104,13 @@ def body_of(call) -> dict:
 
 
 def daraja_answer(**ids) -> dict:
-    return {"OriginatorConversationID": DARAJA_OCID, "ConversationID": "AG_20230420_2010759fd5662ef6d054",
-            "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully.", **ids}
+    return {
+        "OriginatorConversationID": DARAJA_OCID,
+        "ConversationID": "AG_20230420_2010759fd5662ef6d054",
+        "ResponseCode": "0",
+        "ResponseDescription": "Accept the service request successfully.",
+        **ids,
+    }
 
 
 def outcome_unknown(client, daraja, payout: Payout, url: str, timeout: str) -> dict:
@@ -179,8 +192,9 @@ def received_payment(client) -> Payment:
 
 
 def approved_reversal(payment: Payment) -> Payout:
-    created = api(make_requester()).post(f"/api/payments/{payment.pk}/reverse/",
-                                         {"reason": "Customer paid the wrong business"}, format="json")
+    created = api(make_requester()).post(
+        f"/api/payments/{payment.pk}/reverse/", {"reason": "Customer paid the wrong business"}, format="json"
+    )
     assert created.status_code == 201, created.content
     approved = api(make_approver()).post(f"/api/payouts/{created.json()['id']}/approve/")
     assert approved.json()["status"] == "approved", approved.content
@@ -204,7 +218,10 @@ def test_a_reversal_of_unknown_outcome_is_asked_about_from_our_paybill_through_i
 def credential_set(name: str, shortcode: str, initiator: str, credential: str) -> DarajaCredentialSet:
     DarajaCredentialSet.objects.filter(active=True).update(active=False)
     return DarajaCredentialSet.objects.create(
-        name=name, active=True, b2c_shortcode=shortcode, initiator_name=initiator,
+        name=name,
+        active=True,
+        b2c_shortcode=shortcode,
+        initiator_name=initiator,
         security_credential_encrypted=encrypt_value(credential),
     )
 
@@ -246,20 +263,26 @@ def status_answer(**values) -> dict:
     return body
 
 
-def test_a_paybill_of_unknown_outcome_is_completed_by_its_status_answer_with_receipt_amount_and_charge(
-    client, daraja
-):
+def test_a_paybill_of_unknown_outcome_is_completed_by_its_status_answer_with_receipt_amount_and_charge(client, daraja):
     payout = requested_and_approved("paybill", party_b="888880", account_reference="INV-2041")
     outcome_unknown(client, daraja, payout, B2B, "b2b-timeout")
     the_query(daraja)
 
-    answer = status_answer(DebitPartyName=f"{B2B_SHORTCODE} - Our Company", CreditPartyName="888880 - Biller Company",
-                           Amount=2500.00, DebitPartyCharges="Business Pay Bill Charge|KES|23.00",
-                           ReasonType="Business Pay Bill")
+    answer = status_answer(
+        DebitPartyName=f"{B2B_SHORTCODE} - Our Company",
+        CreditPartyName="888880 - Biller Company",
+        Amount=2500.00,
+        DebitPartyCharges="Business Pay Bill Charge|KES|23.00",
+        ReasonType="Business Pay Bill",
+    )
     assert post(client, "status-result", payout, answer).status_code == 200
     payout.refresh_from_db()
     assert (payout.status, payout.transaction_id, payout.amount, payout.charge) == (
-        PayoutStatus.COMPLETED, "SEM3B2B7T0", Decimal("2500.00"), Decimal("23.00"))
+        PayoutStatus.COMPLETED,
+        "SEM3B2B7T0",
+        Decimal("2500.00"),
+        Decimal("23.00"),
+    )
     assert ledger.account_balance("mpesa_charges") == Decimal("23.00")
     assert ledger.trial_balance().balanced
     assert WebhookEvent.objects.filter(payout=payout, type="payout.completed").count() == 1
@@ -286,9 +309,13 @@ def test_a_status_answer_never_settles_a_reversal_a_person_checks_it(client, dar
     outcome_unknown(client, daraja, payout, REVERSAL, "reversal-timeout")
     the_query(daraja)
 
-    answer = status_answer(DebitPartyName=f"{C2B_SHORTCODE} - Our Paybill", CreditPartyName="254705912645 - Customer",
-                           Amount=1500.00, TransactionStatus=transaction_status,
-                           DebitPartyCharges="Reversal Charge|KES|12.00")
+    answer = status_answer(
+        DebitPartyName=f"{C2B_SHORTCODE} - Our Paybill",
+        CreditPartyName="254705912645 - Customer",
+        Amount=1500.00,
+        TransactionStatus=transaction_status,
+        DebitPartyCharges="Reversal Charge|KES|12.00",
+    )
     response = post(client, "status-result", payout, answer)
     assert response.status_code == 200, response.content
     payout.refresh_from_db()
