@@ -286,8 +286,11 @@ class DarajaClient:
         transaction_id: str = "",
         remarks: str = "Status check",
         occasion: str = "",
+        party_a: str = "",
+        product: Product = "b2c",
     ) -> QueryAccepted:
-        """Ask what became of a B2C request; the answer arrives at result_url. Safe to repeat."""
+        """Ask what became of a request sent from `party_a` (default the B2C shortcode: M-Pesa looks only there)
+        through `product`'s Daraja app; the answer arrives at result_url. Safe to repeat."""
         if not original_conversation_id and not transaction_id:
             raise DarajaValidationError(
                 "invalid_query", "An OriginalConversationID or a TransactionID is needed for a status query"
@@ -300,7 +303,7 @@ class DarajaClient:
             "CommandID": "TransactionStatusQuery",
             "TransactionID": transaction_id,
             "OriginalConversationID": original_conversation_id,
-            "PartyA": self.config.b2c_shortcode,
+            "PartyA": party_a or self.config.b2c_shortcode,
             "IdentifierType": "4",
             "ResultURL": result_url,
             "QueueTimeOutURL": timeout_url,
@@ -308,7 +311,9 @@ class DarajaClient:
             "Occasion": occasion,
         }
         context = f"status original_ocid={original_conversation_id} transaction_id={transaction_id}"
-        body = self._call(product="b2c", path=STATUS_PATH, payload=payload, context=context, required="ConversationID")
+        body = self._call(
+            product=product, path=STATUS_PATH, payload=payload, context=context, required="ConversationID"
+        )
         return self._query_accepted(body, context)
 
     def account_balance(self, *, result_url: str, timeout_url: str, remarks: str = "Balance check") -> QueryAccepted:

@@ -79,6 +79,18 @@ class B2BAccepted:
 # --- Request bodies (pure) ---------------------------------------------------------------------------------
 
 
+def party_a_for(config: DarajaConfig, rail: str) -> str:
+    """The shortcode a rail's payment is drawn from: its request's PartyA, and so the shortcode a Transaction
+    Status query about it must name (M-Pesa finds a transaction only under the shortcode that made it).
+    Paybill, till and Pochi: MPESA_B2B_SHORTCODE (else the B2C one); a top-up: MPESA_TOPUP_FROM_SHORTCODE (else
+    the B2B one); mobile: the B2C shortcode. The builders below and the status query both read it here."""
+    if rail == Rail.FLOAT_TOPUP:
+        return config.topup_party_a
+    if rail in (Rail.PAYBILL, Rail.TILL, Rail.POCHI):
+        return config.b2b_party_a
+    return config.b2c_shortcode
+
+
 def check_party_b(party_b: str, rail: str = Rail.PAYBILL) -> str:
     """A paybill or till number: 5 to 7 digits."""
     value = (party_b or "").strip()
@@ -129,13 +141,13 @@ def b2b_payload(
                 "invalid_party_b", "A float top-up names no receiver: it always pays our own B2C shortcode"
             )
         _require(config, b2c_shortcode="B2C shortcode (MPESA_B2C_SHORTCODE)")
-        party_a, party_b = config.topup_party_a, config.b2c_shortcode
+        party_b = config.b2c_shortcode
         account_reference = check_account_reference(account_reference, required=False)
     else:
-        party_a = config.b2b_party_a
         party_b = check_party_b(party_b, rail)
         account_reference = check_account_reference(account_reference, required=rail == Rail.PAYBILL)
     _require(config, initiator_name="initiator name", security_credential="security credential")
+    party_a = party_a_for(config, rail)
     if not party_a:
         raise DarajaConfigurationError("missing_configuration", "Not configured: B2B shortcode (MPESA_B2B_SHORTCODE)")
     payload: dict[str, Any] = {
@@ -177,7 +189,8 @@ def pochi_payload(
     _check_length("Remarks", remarks, 2, 100)
     _check_length("Occasion", occasion, 0, 100)
     _require(config, initiator_name="initiator name", security_credential="security credential")
-    if not config.b2b_party_a:
+    party_a = party_a_for(config, Rail.POCHI)
+    if not party_a:
         raise DarajaConfigurationError("missing_configuration", "Not configured: B2B shortcode (MPESA_B2B_SHORTCODE)")
     return {
         "OriginatorConversationID": originator_conversation_id,
@@ -185,7 +198,7 @@ def pochi_payload(
         "SecurityCredential": config.security_credential,
         "CommandID": POCHI_COMMAND,
         "Amount": str(shillings),
-        "PartyA": config.b2b_party_a,
+        "PartyA": party_a,
         "PartyB": phone,
         "Remarks": remarks,
         "QueueTimeOutURL": timeout_url,

@@ -25,7 +25,7 @@ from daraja.security import decrypt_security_credential
 from daraja_simulator import payloads
 from daraja_simulator.dispatcher import CallbackDispatcher
 from daraja_simulator.keys import SimulatorKeys
-from daraja_simulator.ledger import FAILED, NOT_PROCESSED, PAID, Ledger, PaymentRecord, StkRecord
+from daraja_simulator.ledger import FAILED, NOT_PROCESSED, PAID, B2BRecord, Ledger, PaymentRecord, StkRecord
 from daraja_simulator.scenarios import (
     C2B_HASHED_SUFFIX,
     C2B_UNCONFIRMED_SUFFIX,
@@ -316,7 +316,7 @@ class DarajaSimulator:
             result = payloads.status_result(
                 query_originator=query_originator,
                 query_conversation=query_conversation,
-                record=self._find(original, transaction_id),
+                record=self._find(original, transaction_id, party_a=str(body["PartyA"])),
                 occasion=str(body.get("Occasion") or ""),
             )
         else:
@@ -330,12 +330,18 @@ class DarajaSimulator:
         )
         return Reply(200, payloads.accepted_body(query_conversation, query_originator))
 
-    def _find(self, original: str, transaction_id: str) -> PaymentRecord | None:
-        """The payment a status query asks about; a paid attempt wins over failed ones with the same id."""
-        records = self.ledger.for_originator_id(original) if original else []
+    def _find(self, original: str, transaction_id: str, *, party_a: str) -> PaymentRecord | B2BRecord | None:
+        """The payment a status query asks about (B2C and Pochi, else B2B); a paid attempt wins over failed ones
+        with the same id. Looked up only under the shortcode that asks (PartyA): one sent from another is not
+        found, as M-Pesa does not find it."""
+        records: list = self.ledger.for_originator_id(original) if original else []
         if not records and transaction_id:
             found = self.ledger.by_receipt(transaction_id)
             records = [found] if found else []
+        if not records:
+            b2b = self.ledger.b2b_by_id(original, transaction_id)
+            records = [b2b] if b2b else []
+        records = [r for r in records if r.party_a == party_a]
         paid = [r for r in records if r.paid]
         return (paid or records or [None])[0]
 

@@ -141,6 +141,13 @@ class Ledger:
         with self.lock:
             return next((p for p in self.payments if p.transaction_id == transaction_id), None)
 
+    def b2b_by_id(self, originator_conversation_id: str, transaction_id: str = "") -> B2BRecord | None:
+        """The B2B request with this OriginatorConversationID (the one its answer gave), else with this receipt."""
+        with self.lock:
+            by_id = [b for b in self.b2b_payments if b.originator_conversation_id == originator_conversation_id]
+            by_receipt = [b for b in self.b2b_payments if transaction_id and b.transaction_id == transaction_id]
+            return (by_id or by_receipt or [None])[0]
+
     def was_rejected(self, originator_conversation_id: str, code: str) -> bool:
         with self.lock:
             return any(

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.nairobi_time import NAIROBI
-from daraja_simulator.ledger import PaymentRecord
+from daraja_simulator.ledger import B2BRecord, PaymentRecord
 
 B2C_REFERENCE = {
     "Key": "QueueTimeoutURL",
@@ -26,6 +26,12 @@ REASON_TYPES = {
     "BusinessPayment": "Business Payment to Customer via API",
     "SalaryPayment": "Salary Payment via API",
     "PromotionPayment": "Promotion Payment via API",
+}
+# A B2B payment's ReasonType in a status answer (undocumented: the simulator's choice, docs/simulator.md).
+B2B_REASON_TYPES = {
+    "BusinessPayBill": "Business Pay Bill",
+    "BusinessBuyGoods": "Business Buy Goods",
+    "BusinessPayToBulk": "Business To Business Transfer",
 }
 _NAMES = ("JANE WANJIKU DOE", "JOHN OTIENO DOE", "MARY AKINYI ROE", "PETER KAMAU ROE", "GRACE CHEBET DOE")
 _UPPER = string.ascii_uppercase + string.digits
@@ -182,9 +188,10 @@ def timeout_result(record: PaymentRecord) -> dict[str, Any]:
 
 
 def status_result(
-    *, query_originator: str, query_conversation: str, record: PaymentRecord | None, occasion: str
+    *, query_originator: str, query_conversation: str, record: PaymentRecord | B2BRecord | None, occasion: str
 ) -> dict[str, Any]:
-    """The Transaction Status Result: the query's own ids in the envelope, the payment's in the parameters."""
+    """The Transaction Status Result: the query's own ids in the envelope, the payment's in the parameters (a
+    B2B payment's: its paybill, till or our B2C shortcode as the credit party, from the Working account)."""
     envelope: dict[str, Any] = {
         "ResultType": "0",
         "OriginatorConversationID": query_originator,
@@ -199,17 +206,24 @@ def status_result(
         )
         return {"Result": envelope}
     completed = datetime.fromisoformat(record.completed_at)
-    received = datetime.fromisoformat(record.received_at[0]) if record.received_at else completed
+    if isinstance(record, B2BRecord):
+        received = datetime.fromisoformat(record.received_at or record.completed_at)
+        credit, account = f"{record.party_b} - {record.receiver_name}", "Working Account"
+        reason = B2B_REASON_TYPES.get(record.command_id, B2B_REASON_TYPES["BusinessPayToBulk"])
+    else:
+        received = datetime.fromisoformat(record.received_at[0]) if record.received_at else completed
+        credit, account = public_name(record.phone), "Utility Account"
+        reason = REASON_TYPES.get(record.command_id, REASON_TYPES["BusinessPayment"])
     parameters = [
         {"Key": "DebitPartyName", "Value": f"{record.party_a} - SIMULATED B2C ORGANISATION"},
-        {"Key": "CreditPartyName", "Value": public_name(record.phone)},
-        {"Key": "ReceiverPartyPublicName", "Value": public_name(record.phone)},
+        {"Key": "CreditPartyName", "Value": credit},
+        {"Key": "ReceiverPartyPublicName", "Value": credit},
         {"Key": "OriginatorConversationID", "Value": record.originator_conversation_id},
         {"Key": "InitiatedTime", "Value": int(compact_time(received))},
-        {"Key": "DebitAccountType", "Value": "Utility Account"},
+        {"Key": "DebitAccountType", "Value": account},
         {"Key": "DebitPartyCharges", "Value": ""},
         {"Key": "TransactionReason", "Value": "" if record.paid else record.result_desc},
-        {"Key": "ReasonType", "Value": REASON_TYPES.get(record.command_id, REASON_TYPES["BusinessPayment"])},
+        {"Key": "ReasonType", "Value": reason},
         {"Key": "TransactionStatus", "Value": "Completed" if record.paid else "Failed"},
         {"Key": "FinalisedTime", "Value": int(compact_time(completed))},
         {"Key": "Amount", "Value": _money(record.amount)},

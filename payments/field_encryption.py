@@ -86,6 +86,16 @@ def active_credential_row() -> tuple | None:
     return DarajaCredentialSet.objects.filter(active=True).order_by("pk").values_list(*STORED_COLUMNS).first()
 
 
+def credential_row(set_id: int | None) -> tuple | None:
+    """The STORED_COLUMNS of the set `set_id` (active or not), or None: no set (the environment's credentials),
+    or a set since deleted. What a payout was sent with (`Payout.sent_with`), for the requests that follow it."""
+    if set_id is None:
+        return None
+    from payments.models import DarajaCredentialSet
+
+    return DarajaCredentialSet.objects.filter(pk=set_id).values_list(*STORED_COLUMNS).first()
+
+
 def credential_values(row: tuple | None) -> dict[str, str]:
     """A stored row's values, decrypted, blank ones left out (the environment fills them)."""
     if row is None:

@@ -25,7 +25,7 @@ from daraja.errors import DarajaError, DarajaNotSent, DarajaOutcomeUnknown
 from payments.audit_events import event_record
 from payments.callbacks.tokens import payout_urls, static_url
 from payments.daraja_client import daraja_client
-from payments.field_encryption import active_set_sql, stored_row
+from payments.field_encryption import active_set_sql, credential_row, stored_row
 from payments.models import (
     IN_FLIGHT_STATUSES,
     NO_CALLER_ID_RAILS,
@@ -43,7 +43,7 @@ from payments.payouts.lifecycle import payout_lock, payout_transition
 from payments.payouts.limits import hold_reason_from, retry_hold_reason, send_figures_from, send_figures_sql
 from payments.payouts.operator_health import operator_answer_record, operator_hold_reason
 from payments.payouts.outcomes import QueryOutcome, SendOutcome
-from payments.payouts.sending import Accepted, can_send, rail_request
+from payments.payouts.sending import Accepted, can_send, rail_request, sent_from
 from payments.payouts.services import APPROVE_PERMISSION, REQUEST_PERMISSION
 
 logger = logging.getLogger(__name__)
@@ -322,11 +322,13 @@ def _hand_over_reason(queries: int, answered: int, last: str) -> str:
 
 
 def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = False, actor=None) -> QueryOutcome:
-    """Ask Daraja what happened to a payout (by our OriginatorConversationID, or for a paybill, till or top-up
-    by the one Daraja's answer gave). The answer arrives at the payout's status callback URL and settles it
-    through the same code as a result. After PAYOUT_MAX_STATUS_QUERIES unanswered queries the payout goes to
-    `needs_review`. A payout with no id to ask by (its answer was lost) is not queried: WAITING until
-    PAYOUT_RESULT_DEADLINE_MINUTES, then NEEDS_REVIEW for a person to look it up (NO_ID when forced).
+    """Ask Daraja what happened to a payout (by our OriginatorConversationID, or for a paybill, till, top-up or
+    reversal by the one Daraja's answer gave), from the shortcode it was sent from (sending.sent_from) and with
+    the credential set that sent it (`sent_with`; none: the environment's). The answer arrives at the payout's
+    status callback URL and settles it through the same code as a result. After PAYOUT_MAX_STATUS_QUERIES
+    unanswered queries the payout goes to `needs_review`. A payout with no id to ask by (its answer was lost) is
+    not queried: WAITING until PAYOUT_RESULT_DEADLINE_MINUTES, then NEEDS_REVIEW for a person to look it up
+    (NO_ID when forced).
 
     `actor`: the person asking (an operator's "query status now"); they must be allowed to request or approve
     payouts, and the query's event names them. The sweep and commands ask as the system."""
@@ -363,11 +365,16 @@ def payout_query_status(*, payout_id: int, source: str = SOURCE, force: bool = F
                      details={"query": payout.status_queries_sent + 1})
     urls = payout_urls(payout.callback_token)
     try:
-        daraja_client().transaction_status(
+        # Asked as it was sent: with the credential set that sent it, from the shortcode it left.
+        client = daraja_client(stored_credentials=credential_row(payout.sent_with_id))
+        origin = sent_from(client.config, payout)
+        client.transaction_status(
             original_conversation_id=asked_by,
             transaction_id=payout.transaction_id or "",
             result_url=urls["status-result"],
             timeout_url=urls["status-timeout"],
+            party_a=origin.shortcode,
+            product=origin.product,
         )
     except DarajaError as exc:
         logger.warning("status query for payout %s failed: %s %s", payout.pk, exc.code, exc.message)

@@ -10,6 +10,10 @@ The caller (dispatch.payout_send) has claimed the payout (`sending`, committed) 
 and never calls it twice for one claim. A rail whose request carries no id of ours (NO_CALLER_ID_RAILS) is
 bound to its result by the per-payout token in its ResultURL alone; the ids Daraja's synchronous answer gives
 are stored when it arrives. A reversal is sent the same way as B2B: its own URLs (reversal-*), no caller id.
+
+`sent_from()` is the one rule for the shortcode a payout's request is drawn from (and the Daraja app it goes
+through): the senders use it, and so does the Transaction Status query (dispatch.payout_query_status), since
+M-Pesa finds a transaction only under the shortcode that made it.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from daraja.client import DarajaClient
-from daraja.rails import pay_business, pay_pochi
+from daraja.client import DarajaClient, Product
+from daraja.config import DarajaConfig
+from daraja.rails import party_a_for, pay_business, pay_pochi
 from daraja.reversal import reversal_request
 from payments.callbacks.tokens import payout_urls
 from payments.models import Payment, Payout, PayoutRail
@@ -31,6 +36,23 @@ class Accepted:
 
     conversation_id: str
     answered_originator_conversation_id: str = ""
+
+
+@dataclass(frozen=True)
+class SentFrom:
+    """The shortcode a payout's request is drawn from, and the Daraja app (`product`) it is sent through."""
+
+    shortcode: str
+    product: Product = "b2c"
+
+
+def sent_from(config: DarajaConfig, payout: Payout) -> SentFrom:
+    """Where the payout's request leaves from, by rail: the B2C shortcode (mobile), MPESA_B2B_SHORTCODE (paybill,
+    till, Pochi), MPESA_TOPUP_FROM_SHORTCODE (top-up), all through the B2C app; a reversal is done by the
+    shortcode that received the payment (its ReceiverParty, kept in `party_b`) through the STK/C2B app."""
+    if payout.rail == PayoutRail.REVERSAL:
+        return SentFrom(payout.party_b, "stk")
+    return SentFrom(party_a_for(config, payout.rail))
 
 
 def _send_b2c(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
@@ -79,14 +101,16 @@ def _send_b2b(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Acc
 def _send_reversal(client: DarajaClient, payout: Payout, urls: dict[str, str]) -> Accepted:
     """The payment's receipt given back whole; ReceiverParty is the shortcode that received it (`party_b`)."""
     receipt = Payment.objects.filter(pk=payout.payment_id).values_list("receipt", flat=True).get()
+    origin = sent_from(client.config, payout)
     accepted = reversal_request(
         client,
         transaction_id=receipt or "",
         amount=payout.amount,
-        receiver_party=payout.party_b,
+        receiver_party=origin.shortcode,
         remarks=payout.remarks,
         result_url=urls["reversal-result"],
         timeout_url=urls["reversal-timeout"],
+        product=origin.product,
     )
     return Accepted(accepted.conversation_id, accepted.originator_conversation_id)
 

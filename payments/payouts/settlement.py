@@ -40,6 +40,7 @@ from payments.models import (
     FloatSource,
     Payment,
     Payout,
+    PayoutRail,
     PayoutStatus,
 )
 from payments.payouts.lifecycle import payout_lock, payout_transition
@@ -141,6 +142,7 @@ class Outcome:
             debit_party=result.debit_party,
             credit_party=result.credit_party,
             reason_type=result.reason_type,
+            charge=result.charges,
         )
 
 
@@ -334,6 +336,8 @@ def payout_settle(
         }
         if outcome.klass == CodeClass.UNKNOWN:
             return _unknown_outcome(payout, outcome, source=source, callback=callback, fields=base_fields)
+        if outcome.from_status_query and payout.rail in _STATUS_ANSWER_CANNOT_PROVE:
+            return _status_answer_unproven(payout, outcome, source=source, callback=callback, fields=base_fields)
         if outcome.failed:
             payout_transition(
                 locked=payout,
@@ -378,7 +382,8 @@ def payout_settle(
             "receiver_name": truncate_to(Payout, "receiver_name", outcome.receiver_name),
             "mpesa_completed_at": outcome.completed_at,
         }
-        if outcome.charge is not None:
+        if outcome.charge is not None and not (outcome.from_status_query and problems):
+            # A status answer's charges only when it proved the payout (its receipt is not pinned otherwise).
             success_fields["charge"] = outcome.charge
         if problems:
             payout_transition(
@@ -404,6 +409,36 @@ def payout_settle(
         operator_answer_record(set_id=payout.sent_with_id, code=outcome.result_code, namespace=outcome.namespace,
                                succeeded=True, payout=payout, source=source)
         return SettleResult(CallbackOutcome.PROCESSED, changed=True)
+
+
+# Rails whose Transaction Status answer cannot prove how the payout ended, and why: a person looks instead.
+_STATUS_ANSWER_CANNOT_PROVE = {
+    PayoutRail.REVERSAL: (
+        "A Transaction Status answer cannot prove a reversal: it does not name the payment given back "
+        "(OriginalTransactionID), only the reversal's own result does. Check the reversal of the payment's receipt "
+        "in the M-Pesa org portal"
+    ),
+}
+
+
+def _status_answer_unproven(
+    payout: Payout, outcome: Outcome, *, source: str, callback: DarajaCallback | None, fields: dict
+) -> SettleResult:
+    """A final status answer (Completed or Failed) for a rail whose answers prove nothing: `needs_review` with
+    the reason and what the answer said; nothing failed, no receipt pinned, no charge posted."""
+    said = "completed" if outcome.succeeded else "failed"
+    receipt = f", receipt {outcome.transaction_id}" if outcome.transaction_id else ""
+    reason = f"{_STATUS_ANSWER_CANNOT_PROVE[payout.rail]} (the answer reports it {said}{receipt})."
+    payout_transition(
+        locked=payout,
+        to_status=PayoutStatus.NEEDS_REVIEW,
+        action=AuditAction.RESULT_MISMATCH,
+        source=source,
+        callback=callback,
+        details={"problems": [reason], "transaction_id": outcome.transaction_id},
+        fields={**fields, "review_reason": reason},
+    )
+    return SettleResult(CallbackOutcome.PROCESSED, changed=True, mismatch=True, note=reason)
 
 
 def _unknown_outcome(

@@ -109,6 +109,29 @@ def test_transaction_status_query_body(client, mocked):
     assert accepted.originator_conversation_id == "16917-22577599-3"
 
 
+def test_a_status_query_names_the_shortcode_and_the_app_it_is_given(client, mocked):
+    # A payout sent from another shortcode (B2B, top-up, a reversal's paybill) is asked about from there.
+    mocked.add(responses.GET, OAUTH_URL, json={"access_token": "tok-stk", "expires_in": "3599"})
+    mocked.add(responses.POST, STATUS_URL, json=ACCEPTED)
+
+    client.transaction_status(
+        original_conversation_id="AG-ocid",
+        party_a="174379",
+        product="stk",
+        result_url="https://x.example/r",
+        timeout_url="https://x.example/t",
+    )
+
+    oauth, query = mocked.calls
+    assert oauth.request.headers["Authorization"] == _basic(client.config.stk_credentials)
+    assert query.request.headers["Authorization"] == "Bearer tok-stk"
+    assert (sent_json(query)["PartyA"], sent_json(query)["IdentifierType"]) == ("174379", "4")
+
+
+def _basic(credentials) -> str:
+    return "Basic " + base64.b64encode(f"{credentials.consumer_key}:{credentials.consumer_secret}".encode()).decode()
+
+
 def test_account_balance_query_body(client, mocked):
     add_token(mocked)
     mocked.add(responses.POST, BALANCE_URL, json=ACCEPTED)

@@ -18,6 +18,7 @@ from daraja.rails import (
     B2B_COMMANDS,
     Rail,
     b2b_payload,
+    party_a_for,
     pay_business,
     pay_pochi,
     pochi_payload,
@@ -86,6 +87,18 @@ def test_paybill_and_pochi_are_drawn_from_the_b2b_shortcode_when_one_is_set():
     config = make_config(b2b_shortcode="700100")
     assert business(config)["PartyA"] == "700100"
     assert pochi(config)["PartyA"] == "700100"
+
+
+@pytest.mark.parametrize("config", [make_config(), make_config(b2b_shortcode="700100", topup_from_shortcode="700200")])
+def test_a_status_query_and_the_send_read_one_rule_for_the_shortcode_a_rail_leaves(config):
+    # The status query names party_a_for(config, rail): the send's own PartyA, rail by rail.
+    for rail in (Rail.PAYBILL, Rail.TILL, Rail.FLOAT_TOPUP):
+        party_b = "5432109" if rail == Rail.TILL else ("" if rail == Rail.FLOAT_TOPUP else "888880")
+        reference = "INV-2041" if rail == Rail.PAYBILL else ""
+        sent = business(config, rail=rail, party_b=party_b, account_reference=reference)
+        assert party_a_for(config, rail) == sent["PartyA"]
+    assert party_a_for(config, Rail.POCHI) == pochi(config)["PartyA"]
+    assert party_a_for(config, Rail.MOBILE) == config.b2c_shortcode == "600992"
 
 
 def test_float_topup_moves_money_from_the_topup_shortcode_into_our_b2c_shortcode():

@@ -7,20 +7,30 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import requests
 
-from daraja.callbacks import load_json, parse_b2c_result, parse_balance_result
+from daraja.callbacks import load_json, parse_b2c_result, parse_balance_result, parse_status_result
+from daraja.client import DarajaClient
 from daraja.errors import DarajaOutcomeUnknown
 from daraja.rail_results import parse_b2b_result
 from daraja.rails import Rail, pay_business, pay_pochi, top_up_float
 from daraja_simulator import Ledger, SimulatorServer, SimulatorSettings, phone_for
 from daraja_simulator.rails import B2B_SCENARIOS, PAYBILLS, TILLS
 from tests.daraja_simulator.conftest import FAST
-from tests.daraja_simulator.helpers import BALANCE_PATH, RESULT_PATH, TIMEOUT_PATH, make_client
+from tests.daraja_simulator.helpers import (
+    BALANCE_PATH,
+    RESULT_PATH,
+    STATUS_PATH,
+    STATUS_TIMEOUT_PATH,
+    TIMEOUT_PATH,
+    DictCache,
+    make_client,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "daraja_samples"
 SUCCESS_SAMPLE = json.loads((SAMPLES / "b2b_result_success.json").read_text())
@@ -287,3 +297,30 @@ def test_the_ledger_keeps_b2b_payments_and_both_balances_across_a_restart(tmp_pa
     assert reloaded.b2b_payments[0].party_b == "888880"
     reloaded.reset()
     assert reloaded.working_balance == WORKING and reloaded.b2b_payments == []
+
+
+def test_a_b2b_payment_is_found_by_a_status_query_only_from_the_shortcode_it_was_sent_from(simulator, receiver):
+    b2b_client = DarajaClient(replace(make_client(simulator).config, b2b_shortcode="600000"), DictCache())
+    accepted = pay(b2b_client, receiver, amount=239)
+    receiver.wait_for(RESULT_PATH)
+
+    def ask(party_a: str, count: int) -> dict:
+        b2b_client.transaction_status(
+            original_conversation_id=accepted.originator_conversation_id,
+            party_a=party_a,
+            result_url=receiver.url(STATUS_PATH),
+            timeout_url=receiver.url(STATUS_TIMEOUT_PATH),
+        )
+        return receiver.wait_for(STATUS_PATH, count)[-1]
+
+    found = parse_status_result(load_json(json.dumps(ask("600000", 1))))
+    assert found.found_completed and (found.amount, found.receipt) == (Decimal("239.00"), accepted_receipt(simulator))
+    assert (found.debit_party.number, found.credit_party.number) == ("600000", "888880")
+    # Asked from the B2C shortcode, M-Pesa looks in the wrong place: not found, which settles nothing.
+    elsewhere = parse_status_result(load_json(json.dumps(ask("600992", 2))))
+    assert (elsewhere.result_code, elsewhere.found_completed, elsewhere.found_failed) == ("R000002", False, False)
+
+
+def accepted_receipt(simulator: SimulatorServer) -> str:
+    (row,) = simulator.ledger.snapshot()["b2b_payments"]
+    return row["transaction_id"]

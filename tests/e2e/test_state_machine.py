@@ -56,6 +56,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Entry, JournalTransaction
 from ledger.services.money import payment_received_post
 from notifications.models import Alert, Notification
+from payments.daraja_client import daraja_config
 from payments.models import (
     FINAL_STATUSES,
     RELEASED_STATUSES,
@@ -123,6 +124,7 @@ class FakeDaraja:
     def __init__(self) -> None:
         self.next_answer = "accepted"
         self.requests: Counter[str] = Counter()
+        self.config = daraja_config()  # a status query reads the shortcode a payout left from off it
 
     def b2c_payment(self, *, originator_conversation_id: str, **kwargs) -> B2CAccepted:
         self.requests[originator_conversation_id] += 1

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from payments.daraja_client import daraja_config
 from payments.models import EventSource, Payout, PayoutKind, PayoutStatus
 from payments.payouts import dispatch
 from payments.payouts import services as payout_services
@@ -181,6 +182,7 @@ def test_mark_reviewed_action_works_on_one_payout(approver_client):
 class FakeDaraja:
     def __init__(self):
         self.queries = []
+        self.config = daraja_config()  # the query reads the shortcode a payout left from off it
 
     def transaction_status(self, **kwargs):
         self.queries.append(kwargs["original_conversation_id"])
@@ -188,7 +190,7 @@ class FakeDaraja:
 
 def test_query_status_now_asks_for_verifying_and_needs_review_only(approver_client, monkeypatch):
     daraja = FakeDaraja()
-    monkeypatch.setattr(dispatch, "daraja_client", lambda: daraja)
+    monkeypatch.setattr(dispatch, "daraja_client", lambda **kwargs: daraja)
     verifying = make_payout(status=PayoutStatus.VERIFYING)
     review = make_payout(status=PayoutStatus.NEEDS_REVIEW)
     done = make_payout(status=PayoutStatus.COMPLETED, transaction_id="UAB0000001")
@@ -209,7 +211,7 @@ def test_query_status_now_asks_for_verifying_and_needs_review_only(approver_clie
 
 def test_query_status_button_on_the_change_page(approver_client, monkeypatch):
     daraja = FakeDaraja()
-    monkeypatch.setattr(dispatch, "daraja_client", lambda: daraja)
+    monkeypatch.setattr(dispatch, "daraja_client", lambda **kwargs: daraja)
     payout = make_payout(status=PayoutStatus.VERIFYING)
     url = reverse("admin:payments_payout_query_status", args=(payout.pk,))
     assert url in approver_client.get(reverse("admin:payments_payout_change", args=(payout.pk,))).content.decode()
