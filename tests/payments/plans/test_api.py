@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from payments.models import AuditEvent, Payout, PayoutPlan
 from tests.clock import travel_to
-from tests.payments.factories import make_approver, make_requester, make_user
+from tests.payments.factories import make_requester, make_user
 from tests.payments.plans.helpers import active_plan, approve_plan, create_plan, plan_body, two_recipients
 from tests.payments.recipients.helpers import api, make_both
 
@@ -23,16 +23,6 @@ def fixed_clock(monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda payout_id: None)
     with travel_to(CREATED, tick=False):
         yield
-
-
-@pytest.fixture
-def rita():
-    return make_requester("rita")
-
-
-@pytest.fixture
-def alan():
-    return make_approver("alan")
 
 
 @pytest.fixture

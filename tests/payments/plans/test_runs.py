@@ -14,7 +14,7 @@ from notifications.models import Notification
 from notifications.tasks import deliver_notification
 from payments.models import AuditEvent, Payout, PayoutBatch, PayoutPlanRun, PayoutStatus
 from tests.clock import travel_to
-from tests.payments.factories import make_approver, make_requester
+from tests.payments.factories import make_requester
 from tests.payments.plans.helpers import active_plan, two_recipients
 from tests.payments.recipients.helpers import api
 
@@ -28,16 +28,6 @@ def no_broker(monkeypatch, settings):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda payout_id: None)
     monkeypatch.setattr(deliver_notification, "apply_async", lambda *a, **k: None)
     settings.ADMIN_WHATSAPP_NUMBERS = ["254700000001"]
-
-
-@pytest.fixture
-def rita():
-    return make_requester("rita")
-
-
-@pytest.fixture
-def alan():
-    return make_approver("alan")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from payments.models import AuditEvent, Payout
-from tests.payments.factories import make_approver, make_requester
+from tests.payments.factories import make_requester
 from tests.payments.recipients.helpers import active_recipient, api, save_recipient
 
 pytestmark = pytest.mark.django_db
@@ -16,16 +16,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     monkeypatch.setattr("payments.payouts.services.queue_send", lambda payout_id: None)
-
-
-@pytest.fixture
-def rita():
-    return make_requester("rita")
-
-
-@pytest.fixture
-def alan():
-    return make_approver("alan")
 
 
 def pay(user, recipient_id, **fields):
