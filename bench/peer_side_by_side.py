@@ -56,9 +56,9 @@ def our_env(entry: str) -> dict[str, str]:
     return env
 
 
-def our_command(module: str, port: int) -> list[str]:
+def our_command(module: str, port: int, workers: int = 2, threads: int = 4) -> list[str]:
     return [str(Path(sys.executable).parent / "gunicorn"), f"{module}:application", "-b", f"127.0.0.1:{port}",
-            "-w", "2", "--threads", "4", "-k", "gthread", "--log-level", "warning"]  # fmt: skip
+            "-w", str(workers), "--threads", str(threads), "-k", "gthread", "--log-level", "warning"]  # fmt: skip
 
 
 def start(command: list[str], env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen:
@@ -173,6 +173,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=150, help="open loop: first results per second")
     parser.add_argument("--open-seconds", type=float, default=10)
     parser.add_argument("--no-console", dest="console", action="store_false", help="leave out the console entry")
+    parser.add_argument("--workers", type=int, default=2, help="our servers' gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="our servers' threads per worker")
     args = parser.parse_args()
 
     peer_project.install()
@@ -189,7 +191,8 @@ def main() -> None:
         for name, module in (("ours", "mpesa_payouts.callbacks_wsgi"), ("console", "mpesa_payouts.wsgi")):
             if name in loads:
                 port = free_port()
-                servers[name] = (start(our_command(module, port), our_env(name), ROOT, port), port)
+                command = our_command(module, port, args.workers, args.threads)
+                servers[name] = (start(command, our_env(name), ROOT, port), port)
         port = free_port()
         peer = start(peer_project.gunicorn_command(port, 2), peer_project._env(), peer_project.PROJECT, port)
         servers["peer"] = (peer, port)
@@ -200,7 +203,8 @@ def main() -> None:
         for proc, _ in servers.values():
             stop(proc)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} cores",
-               "payouts": args.payouts, "rounds": args.rounds, "figures": figures,
+               "payouts": args.payouts, "rounds": args.rounds,
+               "ours": f"{args.workers} workers x {args.threads} threads", "figures": figures,
                "ratios": ratios(figures)}  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "peer_side_by_side.json").write_text(json.dumps(results, indent=2))
