@@ -65,14 +65,12 @@ def main() -> None:
     import django
 
     django.setup()
-    import logging
 
     import redis
     from callback_intake import bodies, seed
     from django.db import connection
     from django.test import Client
 
-    logging.getLogger("payments.callbacks").handlers  # the log line goes where the settings send it
     redis.Redis.from_url(BROKER).flushdb()
     table = variants()
     per = args.results
