@@ -116,7 +116,9 @@ def install() -> None:
 
 
 def build(db: str) -> None:
-    """Its documented project, written afresh each run (var/ is ignored by git)."""
+    """Its documented project, written afresh each run (var/ is ignored by git). The database comes first:
+    makemigrations checks the migration history against it."""
+    _create_database(db)
     if not (PROJECT / "manage.py").exists():
         PROJECT.mkdir(parents=True, exist_ok=True)
         _run([VENV / "bin" / "django-admin", "startproject", "peer", PROJECT])
@@ -129,7 +131,6 @@ def build(db: str) -> None:
         settings.write_text(settings.read_text() + SETTINGS_TAIL.format(db=db))
         (PROJECT / "peer" / "urls.py").write_text(URLS)
         manage("makemigrations", "peerapp", quiet=True)
-    _create_database(db)
     manage("migrate", "--noinput", quiet=True)
 
 
