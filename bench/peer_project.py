@@ -116,8 +116,9 @@ def install() -> None:
 
 
 def build(db: str) -> None:
-    """Its documented project, written afresh each run (var/ is ignored by git). The database comes first:
-    makemigrations checks the migration history against it."""
+    """Its documented project, written on the first run and kept (var/ is ignored by git; remove
+    var/bench/peer/project to write it again, and to point its settings at another `db`). The database comes
+    first: makemigrations checks the migration history against it."""
     _create_database(db)
     if not (PROJECT / "manage.py").exists():
         PROJECT.mkdir(parents=True, exist_ok=True)
@@ -136,10 +137,11 @@ def build(db: str) -> None:
 
 def _create_database(db: str) -> None:
     import psycopg
+    from psycopg import sql
 
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db}"')
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
 
 
 def manage(*args: str, quiet: bool = False) -> None:
